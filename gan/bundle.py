@@ -1,0 +1,202 @@
+"""Model bundles: the one thing training hands to the app and the CLIs.
+
+A bundle is a folder:
+    generator.keras       EMA generator, float32
+    discriminator.keras   discriminator, float32 (the detector's raw score)
+    model.json            the model card: config, preprocessing, data, labels, steps, time,
+                          metrics, detector calibration, and a SHA-256 of each model file
+
+Writing goes to a staging folder that is renamed into place, so a bundle on disk is whole or
+absent. Loading verifies sizes and hashes before Keras sees a byte, then loads with
+`safe_mode=True` (no arbitrary code, nothing unpickled) and checks the shapes against the card.
+This module never imports training code.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "facegan-bundle"
+FORMAT_VERSION = 1
+MODEL_FILES = ("generator.keras", "discriminator.keras")
+CARD = "model.json"
+HOW_TO_FIX = ("Get a working bundle with `git checkout -- models/` (the bundled default model), "
+              "or export one from a run: `python train.py --out RUNDIR --export models/NAME`.")
+
+
+class BundleError(ValueError):
+    """A bundle is missing, truncated or does not match its card. The message says which."""
+
+
+@dataclass
+class Bundle:
+    path: Path
+    card: dict[str, Any]
+    generator: Any            # keras.Model: z (and labels) -> images in [-1, 1]
+    discriminator: Any        # keras.Model: images (and labels) -> logit, high = real
+    name: str = field(default="")
+
+    @property
+    def resolution(self) -> int:
+        return int(self.card["preprocessing"]["size"])
+
+    @property
+    def crop(self) -> str:
+        return str(self.card["preprocessing"]["crop"])
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.card["config"]["latent_dim"])
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.card.get("labels", {}).get("names", []))
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.label_names)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, Any],
+                extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write a complete bundle to `out_dir` atomically (replacing an older one there).
+    `extra_files` maps relative paths (e.g. "examples/real/0.png") to their bytes."""
+    from gan.io import atomic_replace_dir, staging_dir_for
+
+    out_dir = Path(out_dir)
+    staging = staging_dir_for(out_dir)
+    try:
+        for rel, data in (extra_files or {}).items():
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        generator.save(staging / "generator.keras")
+        discriminator.save(staging / "discriminator.keras")
+        card = dict(card)
+        card.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        card["format"], card["format_version"] = FORMAT, FORMAT_VERSION
+        card["files"] = {n: {"bytes": (staging / n).stat().st_size, "sha256": _sha256(staging / n)}
+                         for n in MODEL_FILES}
+        (staging / CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+        for p in staging.rglob("*"):
+            if not p.is_file():
+                continue
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+        atomic_replace_dir(staging, out_dir)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """Read and check a bundle's card and files without loading any model (fast)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"No model bundle at {path}. {HOW_TO_FIX}")
+    card_path = path / CARD
+    if not card_path.is_file():
+        raise BundleError(f"{path} has no {CARD}, so it is not a FaceGAN bundle. {HOW_TO_FIX}")
+    try:
+        card = json.loads(card_path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BundleError(f"{card_path} is not valid JSON ({e}); the bundle is damaged. {HOW_TO_FIX}")
+    if card.get("format") != FORMAT:
+        raise BundleError(f"{card_path} is not a FaceGAN model card. {HOW_TO_FIX}")
+    if int(card.get("format_version", 0)) > FORMAT_VERSION:
+        raise BundleError(f"{path} was written by a newer FaceGAN (bundle format "
+                          f"{card['format_version']}); update this checkout.")
+    for key in ("config", "preprocessing", "files"):
+        if key not in card:
+            raise BundleError(f"{card_path} lacks '{key}'; the bundle is damaged. {HOW_TO_FIX}")
+    return card
+
+
+def verify_files(path: str | Path, card: dict[str, Any]) -> None:
+    path = Path(path)
+    for name in MODEL_FILES:
+        f, want = path / name, card["files"].get(name)
+        if want is None:
+            raise BundleError(f"The card of {path} does not list {name}. {HOW_TO_FIX}")
+        if not f.is_file():
+            raise BundleError(f"{f} is missing. {HOW_TO_FIX}")
+        size = f.stat().st_size
+        if size != want["bytes"]:
+            raise BundleError(f"{f} is {size} bytes but the card says {want['bytes']}: "
+                              f"truncated or replaced. {HOW_TO_FIX}")
+        if _sha256(f) != want["sha256"]:
+            raise BundleError(f"{f} does not match the SHA-256 in its card: damaged or replaced. "
+                              f"{HOW_TO_FIX}")
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle after checking it; raises BundleError with a clear message otherwise."""
+    import keras
+
+    path = Path(path)
+    card = read_card(path)
+    verify_files(path, card)
+    try:
+        g = keras.models.load_model(path / "generator.keras", safe_mode=True, compile=False)
+        d = keras.models.load_model(path / "discriminator.keras", safe_mode=True, compile=False)
+    except Exception as e:  # Keras raises many types for a bad archive
+        raise BundleError(f"Keras could not load the models in {path}: {e}. {HOW_TO_FIX}") from e
+    size = int(card["preprocessing"]["size"])
+    n_labels = len(card.get("labels", {}).get("names", []))
+    g_out = tuple(g.outputs[0].shape[1:])
+    if g_out != (size, size, 3):
+        raise BundleError(f"{path}: generator makes {g_out} images but the card says "
+                          f"{size}x{size}x3. {HOW_TO_FIX}")
+    if (len(g.inputs) == 2) != bool(n_labels) or (len(d.inputs) == 2) != bool(n_labels):
+        raise BundleError(f"{path}: the models' label inputs do not match the card's "
+                          f"{n_labels} labels. {HOW_TO_FIX}")
+    if tuple(d.inputs[0].shape[1:]) != (size, size, 3):
+        raise BundleError(f"{path}: the discriminator takes {tuple(d.inputs[0].shape[1:])} "
+                          f"but the card says {size}x{size}x3. {HOW_TO_FIX}")
+    if int(g.inputs[0].shape[-1]) != int(card["config"]["latent_dim"]):
+        raise BundleError(f"{path}: the generator's latent size does not match the card. "
+                          f"{HOW_TO_FIX}")
+    return Bundle(path=path, card=card, generator=g, discriminator=d, name=path.name)
+
+
+def list_bundles(models_dir: str | Path = "models") -> list[Path]:
+    """Folders under `models_dir` that look like bundles (have a model card), sorted by name,
+    with `default` first."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    found = [p for p in models_dir.iterdir() if p.is_dir() and (p / CARD).is_file()
+             and not p.name.startswith(".")]
+    return sorted(found, key=lambda p: (p.name != "default", p.name))
+
+
+def update_card(path: str | Path, **sections: Any) -> dict[str, Any]:
+    """Merge top-level sections (e.g. metrics=..., detector=...) into a bundle's card,
+    atomically. Model files are untouched, so their hashes stay valid."""
+    from gan.io import atomic_write_text
+
+    path = Path(path)
+    card = read_card(path)
+    for k, v in sections.items():
+        if isinstance(v, dict) and isinstance(card.get(k), dict):
+            card[k] = {**card[k], **v}
+        else:
+            card[k] = v
+    atomic_write_text(path / CARD, json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    return card

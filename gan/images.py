@@ -1,0 +1,42 @@
+"""Image grids and PNG bytes, shared by training (sample grids), the app and the CLIs."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+
+def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile uint8 images [n,H,W,3] into one uint8 image, `cols` per row (square-ish default)."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    cols = cols or max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, q = divmod(i, cols)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = im
+    return grid
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_png(path, image: np.ndarray) -> None:
+    from gan.io import atomic_write_bytes
+
+    atomic_write_bytes(path, png_bytes(image))
+
+
+def gif_bytes(frames: np.ndarray, duration_ms: int = 80, loop: int = 0) -> bytes:
+    """An animated GIF (bounce: forward then back) from uint8 frames [n,H,W,3]."""
+    seq = list(frames) + list(frames[-2:0:-1])
+    pil = [Image.fromarray(np.asarray(f, np.uint8)) for f in seq]
+    buf = io.BytesIO()
+    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=duration_ms, loop=loop)
+    return buf.getvalue()

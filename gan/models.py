@@ -1,0 +1,86 @@
+"""The DCGAN generator and discriminator (Keras 3, standard layers only).
+
+Only built-in layers are used so that bundles load with `safe_mode=True` and no custom objects.
+Widths halve as resolution doubles (`g_channels` / `d_channels` at the high-resolution end,
+capped by `*_max_channels` at the low-resolution end), because on a CPU the cost of a DCGAN sits
+in its highest-resolution layers.
+
+Conditioning (optional): the generator takes a label vector beside z, embedded by a Dense layer
+and concatenated; the discriminator adds a projection term <embed(y), features> to its logit
+(Miyato & Koyama 2018).
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from gan.config import TrainConfig
+
+FEATURES_LAYER = "features"   # the discriminator's penultimate activations (used by detectors)
+
+
+def _channels(res: int, out_res: int, base: int, cap: int) -> int:
+    return int(min(cap, base * max(1, out_res // res)))
+
+
+def build_generator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = None) -> keras.Model:
+    """z (and labels) -> 4x4 -> Conv2DTranspose(k4, s2) stack -> resolution^2 x 3 in [-1, 1]."""
+    dtype = dtype or cfg.precision
+    R = cfg.resolution
+    ch = lambda r: _channels(r, R, cfg.g_channels, cfg.g_max_channels)  # noqa: E731
+    z = keras.Input((cfg.latent_dim,), name="z")
+    inputs, h = [z], z
+    if n_labels:
+        y = keras.Input((n_labels,), name="labels")
+        inputs.append(y)
+        e = layers.Dense(cfg.label_embed_dim, name="label_embed", dtype=dtype)(y)
+        h = layers.Concatenate(name="z_and_labels", dtype=dtype)([z, e])
+    h = layers.Dense(4 * 4 * ch(4), use_bias=False, name="project", dtype=dtype)(h)
+    h = layers.Reshape((4, 4, ch(4)), dtype=dtype)(h)
+    h = layers.BatchNormalization(name="project_bn", dtype=dtype)(h)
+    h = layers.ReLU(dtype=dtype)(h)
+    for i in range(int(math.log2(R)) - 2):
+        res = 8 * 2**i
+        h = layers.Conv2DTranspose(ch(res), 4, strides=2, padding="same", use_bias=False,
+                                   name=f"up{res}", dtype=dtype)(h)
+        h = layers.BatchNormalization(name=f"up{res}_bn", dtype=dtype)(h)
+        h = layers.ReLU(dtype=dtype)(h)
+        for j in range(cfg.extra_convs):
+            h = layers.Conv2D(ch(res), 3, padding="same", use_bias=False,
+                              name=f"conv{res}_{j}", dtype=dtype)(h)
+            h = layers.BatchNormalization(name=f"conv{res}_{j}_bn", dtype=dtype)(h)
+            h = layers.ReLU(dtype=dtype)(h)
+    h = layers.Conv2D(3, 3, padding="same", name="to_rgb", dtype=dtype)(h)
+    out = layers.Activation("tanh", dtype="float32", name="image")(h)
+    return keras.Model(inputs if n_labels else z, out, name="generator")
+
+
+def build_discriminator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = None) -> keras.Model:
+    """image (and labels) -> strided Conv2D stack down to 4x4 -> one logit (high = real).
+
+    No BatchNorm: D sees all-real and all-fake batches separately, where batch statistics
+    leak which batch it is looking at (one cause of the earlier demos' collapse)."""
+    dtype = dtype or cfg.precision
+    R = cfg.resolution
+    ch = lambda r: _channels(r, R // 2, cfg.d_channels, cfg.d_max_channels)  # noqa: E731
+    x = keras.Input((R, R, 3), name="image")
+    h, res = x, R
+    while res > 4:
+        res //= 2
+        h = layers.Conv2D(ch(res), 4, strides=2, padding="same", name=f"down{res}", dtype=dtype)(h)
+        h = layers.LeakyReLU(0.2, dtype=dtype)(h)
+        for j in range(cfg.extra_convs):
+            h = layers.Conv2D(ch(res), 3, padding="same", name=f"conv{res}_{j}", dtype=dtype)(h)
+            h = layers.LeakyReLU(0.2, dtype=dtype)(h)
+    features = layers.Flatten(name=FEATURES_LAYER, dtype=dtype)(h)
+    logit = layers.Dense(1, name="logit", dtype="float32")(features)
+    if not n_labels:
+        return keras.Model(x, logit, name="discriminator")
+    y = keras.Input((n_labels,), name="labels")
+    e = layers.Dense(features.shape[-1], use_bias=False, name="label_projection", dtype="float32")(y)
+    f32 = layers.Activation("linear", dtype="float32", name="features_f32")(features)
+    proj = layers.Dot(axes=1, name="projection", dtype="float32")([f32, e])
+    logit = layers.Add(name="logit_projected", dtype="float32")([logit, proj])
+    return keras.Model([x, y], logit, name="discriminator")
