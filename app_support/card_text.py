@@ -1,0 +1,101 @@
+"""A bundle's model card (`model.json`) in plain words, for the home page.
+
+Pure functions over the card dict so they are tested without Streamlit. Unknown fields are
+left to the raw card the page shows on request; nothing here guesses a value that is absent.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_METRIC_HELP = {
+    "swd": "sliced Wasserstein distance to real photos (lower is better)",
+    "fid": "Fréchet Inception distance to real photos (lower is better)",
+    "kid": "kernel Inception distance to real photos (lower is better)",
+    "ms_ssim": "MS-SSIM between generated faces: a diversity check (lower means more varied)",
+    "msssim": "MS-SSIM between generated faces: a diversity check (lower means more varied)",
+    "auc": "detector ROC AUC on held-out real vs generated faces (1.0 is perfect, 0.5 is chance)",
+    "accuracy": "share of faces the detector labels correctly at its threshold",
+}
+
+
+def duration(seconds: float) -> str:
+    """3725 -> '1 h 2 min'; 95 -> '1 min 35 s'."""
+    s = int(round(float(seconds)))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h} h {m} min"
+    if m:
+        return f"{m} min {sec} s"
+    return f"{sec} s"
+
+
+def _num(x: Any) -> str:
+    try:
+        return f"{int(x):,}"
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def describe(card: dict[str, Any]) -> list[str]:
+    """Markdown sentences, one per aspect a visitor asks about, in reading order."""
+    cfg = card.get("config", {})
+    pre = card.get("preprocessing", {})
+    size = pre.get("size", cfg.get("resolution", "?"))
+    crop = pre.get("crop", cfg.get("crop", "?"))
+    lines = [f"**Makes** {size}×{size} colour faces from a seed (random numbers), with a DCGAN "
+             f"whose code for one face is {cfg.get('latent_dim', '?')} numbers."]
+
+    data = card.get("data", {}) or {}
+    src = data.get("source") or "an unnamed data set"
+    n = data.get("train_images") or data.get("images")
+    held = (data.get("holdout") or {}).get("images") if isinstance(data.get("holdout"), dict) else None
+    crop_words = {"face": "cropped around the face", "center": "centre-cropped",
+                  "none": "resized whole"}.get(crop, f"crop '{crop}'")
+    text = f"**Trained on** {src}"
+    if n:
+        text += f": {_num(n)} photos"
+    if held:
+        text += f" ({_num(held)} more kept aside, never trained on)"
+    lines.append(text + f", each {crop_words} to {size}×{size}. Uploads on the Detect page "
+                        f"are prepared the same way.")
+
+    tr = card.get("training", {}) or {}
+    steps = int(tr.get("steps", 0) or 0)
+    if steps == 0:
+        lines.append("**Training:** none yet (0 steps). This model is untrained, so its "
+                     "\"faces\" are noise and its detector scores mean nothing.")
+    else:
+        text = f"**Training:** {_num(steps)} steps"
+        if tr.get("images_seen"):
+            text += f" ({_num(tr['images_seen'])} images seen)"
+        if tr.get("seconds"):
+            text += f" in {duration(tr['seconds'])} of computing time"
+        lines.append(text + ".")
+
+    names = (card.get("labels") or {}).get("names") or []
+    if names:
+        lines.append("**You can choose:** " + ", ".join(f"`{x}`" for x in names)
+                     + " (a conditional model).")
+    else:
+        lines.append("**You cannot choose attributes:** the model was trained without labels.")
+
+    if card.get("notes"):
+        lines.append(f"**Notes:** {card['notes']}")
+    if card.get("created"):
+        lines.append(f"**Exported:** {str(card['created'])[:10]}.")
+    return lines
+
+
+def metric_rows(card: dict[str, Any]) -> list[dict[str, str]]:
+    """[{metric, value, meaning}] for every number in card['metrics'] (flattened one level)."""
+    rows = []
+    for name, value in sorted((card.get("metrics") or {}).items()):
+        items = value.items() if isinstance(value, dict) else [("", value)]
+        for sub, v in items:
+            key = f"{name}.{sub}" if sub else name
+            if isinstance(v, float):
+                v = f"{v:.4g}"
+            help_ = next((h for k, h in _METRIC_HELP.items() if k in key.lower()), "")
+            rows.append({"metric": key, "value": str(v), "meaning": help_})
+    return rows

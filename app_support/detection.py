@@ -1,0 +1,180 @@
+"""Scoring uploads for the detect page.
+
+Every upload goes through `gan.data.preprocess.prepare_image` (the training preprocessing, face
+crop included) and is read from memory, never from a temp file. A file that cannot be used gets
+a plain reason and no score; the rest of the batch is still scored, in one model call.
+Detectors are a list so a calibrated or second detector can be added beside the raw
+discriminator without touching the page.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from gan import scoring
+from gan.data.preprocess import ImageError, open_image, prepare_image, preprocess_image
+
+log = logging.getLogger(__name__)
+
+# Pixel limit for uploads (decompression bombs); the byte limit is server.maxUploadSize in
+# .streamlit/config.toml. 50 MP covers phone photos; the image needs 150 MB to decode.
+MAX_PIXELS = 50_000_000
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+EXAMPLE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+_EXPLAIN = {
+    "empty file": "The file is empty.",
+    "not an image": "This file is not an image (JPEG, PNG, WebP or BMP) that can be read.",
+    "truncated image": "The image file is cut short (truncated): the file or its upload is "
+                       "incomplete. Try saving or uploading it again.",
+    "decompression bomb": f"The image has too many pixels (the limit is "
+                          f"{MAX_PIXELS // 1_000_000} megapixels). Resize it and try again.",
+    "image too small": "The image is too small to hold a usable face.",
+    "unreadable image": "The image data cannot be decoded: the file is damaged or incomplete.",
+}
+NO_FACE = ("No face found, so this photo was not scored. The detector only judges faces: use a "
+           "photo with one clear, front-facing face.")
+
+
+@dataclass(frozen=True)
+class Detector:
+    key: str                                   # stable id (cache keys, CSV)
+    title: str                                 # what the page calls it
+    note: str                                  # what its score means, in plain words
+    threshold: float                           # verdict "generated" when p >= threshold
+    score: Callable[[np.ndarray], np.ndarray]  # uint8 faces [n,R,R,3] -> p(generated) [n]
+
+    def verdict(self, p: float) -> str:
+        return "generated" if p >= self.threshold else "real"
+
+
+def detectors_for(bundle) -> list[Detector]:
+    """The detectors a bundle offers; the first is the default."""
+    settings = scoring.detector_settings(bundle)
+    calibrated = bool(settings.get("calibration"))
+    note = settings.get("note") or ("calibrated on held-out photos" if calibrated else
+                                    "uncalibrated: p = sigmoid(-logit) of the raw discriminator")
+    return [Detector(
+        key="discriminator", title="The GAN's own discriminator" + ("" if calibrated else " (raw)"),
+        note=str(note), threshold=float(settings["threshold"]),
+        score=lambda x: scoring.p_generated(bundle, scoring.discriminator_logits(bundle, x)))]
+
+
+@dataclass
+class Result:
+    name: str
+    source: str                       # "upload", "generated" or "real example"
+    status: str                       # "scored", "no face" or the ImageError kind
+    message: str = ""                 # shown beside the image when not scored
+    crop: np.ndarray | None = field(default=None, repr=False)   # what was (or would be) scored
+    p_generated: float | None = None
+    verdict: str | None = None
+    face_found: bool | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.p_generated is not None
+
+
+def explain(err: ImageError) -> str:
+    """A sentence a visitor can act on, with the measured detail where it helps."""
+    kind, reason = getattr(err, "kind", ""), str(err)
+    base = _EXPLAIN.get(kind)
+    if base is None:
+        return f"This file cannot be used: {reason}."
+    if kind in ("decompression bomb", "image too small", "unreadable image"):
+        detail = reason.partition(": ")[2] or reason.partition("(")[2].rstrip(")")
+        return f"{base} ({detail})" if detail else base
+    return base
+
+
+def _prepare(name: str, data: bytes, bundle, source: str) -> Result:
+    try:
+        pre = prepare_image(data, size=bundle.resolution, crop=bundle.crop, max_pixels=MAX_PIXELS)
+    except ImageError as e:
+        return Result(name, source, status=getattr(e, "kind", "not an image"), message=explain(e))
+    except Exception as e:  # noqa: BLE001 - one odd file must not stop the batch
+        log.exception("preprocessing %r failed", name)
+        return Result(name, source, status="error",
+                      message=f"This file could not be processed ({type(e).__name__}).")
+    if pre.face_found is False:
+        return Result(name, source, status="no face", message=NO_FACE, crop=pre.image,
+                      face_found=False)
+    return Result(name, source, status="scored", crop=pre.image, face_found=pre.face_found)
+
+
+def score_ready(results: list[Result], detector: Detector) -> list[Result]:
+    """Fill in p and verdict for every result with status "scored", in one batch."""
+    ready = [r for r in results if r.status == "scored"]
+    if ready:
+        ps = detector.score(np.stack([r.crop for r in ready]))
+        for r, p in zip(ready, ps):
+            r.p_generated, r.verdict = float(p), detector.verdict(float(p))
+    return results
+
+
+def score_uploads(files: Iterable[tuple[str, bytes]], bundle, detector: Detector,
+                  source: str = "upload") -> list[Result]:
+    """(name, bytes) pairs -> one Result each, in order; bad files get a reason, not a score."""
+    return score_ready([_prepare(n, d, bundle, source) for n, d in files], detector)
+
+
+def score_generated(images: np.ndarray, names: list[str], detector: Detector) -> list[Result]:
+    """Faces straight from the generator: already model-sized, so scored as they are."""
+    results = [Result(n, "generated", status="scored", crop=np.asarray(im))
+               for n, im in zip(names, images)]
+    return score_ready(results, detector)
+
+
+def real_examples(bundle, limit: int = 8) -> list[Path]:
+    """Real photos shipped in the bundle (`examples/real/*`), for the "try it" button."""
+    folder = Path(bundle.path) / "examples" / "real"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXAMPLE_TYPES)[:limit]
+
+
+def score_examples(bundle, detector: Detector, limit: int = 8) -> list[Result]:
+    """Score the bundle's real examples. Exports store them already cropped to the model's
+    size (used as they are); any other photo goes through the upload preprocessing."""
+    results = []
+    for path in real_examples(bundle, limit):
+        try:
+            img = open_image(path, max_pixels=MAX_PIXELS)
+        except ImageError as e:
+            results.append(Result(path.name, "real example", status=e.kind, message=explain(e)))
+            continue
+        if img.size == (bundle.resolution, bundle.resolution):
+            crop = preprocess_image(img, size=bundle.resolution, crop="none").image
+            results.append(Result(path.name, "real example", status="scored", crop=crop))
+        else:
+            results.append(_prepare(path.name, path.read_bytes(), bundle, "real example"))
+    return score_ready(results, detector)
+
+
+CSV_COLUMNS = ["file", "source", "status", "p_generated", "verdict", "threshold", "detector",
+               "face_found", "message"]
+
+
+def results_rows(results: list[Result], detector: Detector) -> list[dict]:
+    """One plain dict per result (the page's table and the CSV)."""
+    return [{"file": r.name, "source": r.source, "status": r.status,
+             "p_generated": None if r.p_generated is None else round(r.p_generated, 4),
+             "verdict": r.verdict or "", "threshold": detector.threshold,
+             "detector": detector.key,
+             "face_found": "" if r.face_found is None else ("yes" if r.face_found else "no"),
+             "message": r.message} for r in results]
+
+
+def results_csv(results: list[Result], detector: Detector) -> bytes:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(results_rows(results, detector))
+    return buf.getvalue().encode("utf-8")

@@ -1,0 +1,104 @@
+"""Generated faces for the app, each made once.
+
+A process-wide cache keeps, per (model, seed, variety, labels), the longest run of faces
+generated so far and only ever extends it: `gan.sampling.latents` makes the first k faces of a
+seed independent of how many are asked for, so moving the slider from 16 to 24 generates 8
+faces and leaves the 16 on screen byte-identical. Entries are immutable once stored (shared
+between sessions and threads); a per-key lock stops two sessions generating the same faces.
+"""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Hashable
+
+import numpy as np
+from PIL import Image
+
+from gan import sampling
+
+
+@dataclass(frozen=True)
+class Faces:
+    images: np.ndarray        # uint8 [n, R, R, 3], read-only
+    pngs: tuple[bytes, ...]   # the same faces as PNG files
+
+
+def png(image: np.ndarray) -> bytes:
+    """PNG bytes of one uint8 face (fast zlib level: the app encodes up to 64 at once)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def labels_key(labels: dict[str, float] | None) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted((str(k), round(float(v), 4)) for k, v in (labels or {}).items()))
+
+
+class FaceCache:
+    """Faces per (bundle_key, seed, truncation, labels), extended on demand; LRU-bounded."""
+
+    def __init__(self, max_entries: int = 32):
+        self.max_entries = int(max_entries)
+        self.faces_generated = 0          # faces actually run through a generator (for tests)
+        self._entries: OrderedDict[Hashable, Faces] = OrderedDict()
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def faces(self, bundle, bundle_key: Hashable, n: int, seed: int, truncation: float = 1.0,
+              labels: dict[str, float] | None = None) -> Faces:
+        """The first `n` faces of `seed` (generating only those not made before)."""
+        n = int(n)
+        key = (bundle_key, int(seed), round(float(truncation), 4), labels_key(labels))
+        entry = self._get(key)
+        if entry is not None and len(entry.pngs) >= n:
+            return Faces(entry.images[:n], entry.pngs[:n])
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            entry = self._get(key)       # another session may have extended it meanwhile
+            have = 0 if entry is None else len(entry.pngs)
+            if have < n:
+                z = sampling.latents(seed, n, bundle.latent_dim, truncation)[have:]
+                y = sampling.label_matrix(bundle, n - have, labels)
+                new = sampling.generate_from_latents(bundle, z, y)
+                images = new if entry is None else np.concatenate([entry.images, new])
+                images.setflags(write=False)
+                pngs = (entry.pngs if entry is not None else ()) + tuple(png(f) for f in new)
+                entry = Faces(images, pngs)
+                with self._lock:
+                    self.faces_generated += n - have
+                    self._entries[key] = entry
+                    self._entries.move_to_end(key)
+                    while len(self._entries) > self.max_entries:
+                        old, _ = self._entries.popitem(last=False)
+                        self._key_locks.pop(old, None)
+        return Faces(entry.images[:n], entry.pngs[:n])
+
+
+def face_file_name(model: str, seed: int, index: int) -> str:
+    """`default_seed42_07.png`: model, seed and 1-based position, so a file says where it came from."""
+    return f"{model}_seed{int(seed)}_{index + 1:02d}.png"
+
+
+def zip_faces(pngs: tuple[bytes, ...] | list[bytes], names: list[str],
+              manifest: dict[str, Any] | None = None) -> bytes:
+    """A ZIP of PNG files (stored, not recompressed) plus `faces.json` saying how to remake them."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, data in zip(names, pngs):
+            z.writestr(name, data)
+        if manifest is not None:
+            z.writestr("faces.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return buf.getvalue()

@@ -1,0 +1,133 @@
+"""Shared pieces of the app tests: a temporary models folder of tiny bundles, a drawn face the
+OpenCV face detector finds (no photo data in the repository), and a way to read what a
+download button or image would send to the browser."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.factories import make_tiny_bundle
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "app.py")
+
+
+def drawn_face(size: int = 256, skin=(215, 170, 140)) -> np.ndarray:
+    """A cartoon face (head, hair, brows, eyes, nose, mouth) as uint8 RGB; OpenCV's frontal
+    face cascade detects it, so the face crop path runs on it."""
+    import cv2
+
+    s, c = size / 256, size // 2
+    img = np.full((size, size, 3), (170, 150, 120), np.uint8)
+    P = lambda x, y: (int(round(c + x * s)), int(round(c + y * s)))  # noqa: E731
+    A = lambda a, b: (int(round(a * s)), int(round(b * s)))  # noqa: E731
+    cv2.ellipse(img, P(0, 5), A(70, 92), 0, 0, 360, skin, -1)
+    cv2.ellipse(img, P(0, -60), A(74, 40), 0, 180, 360, (60, 40, 30), -1)
+    for dx in (-30, 30):
+        cv2.ellipse(img, P(dx, -28), A(18, 5), 0, 0, 360, (70, 50, 40), -1)
+        cv2.ellipse(img, P(dx, -12), A(14, 7), 0, 0, 360, (250, 250, 250), -1)
+        cv2.circle(img, P(dx, -12), max(1, int(6 * s)), (30, 30, 40), -1)
+    cv2.line(img, P(0, -5), P(-6, 28), (175, 130, 110), max(1, int(4 * s)))
+    cv2.ellipse(img, P(0, 30), A(12, 5), 0, 0, 360, (165, 120, 100), -1)
+    cv2.ellipse(img, P(0, 52), A(24, 8), 0, 0, 360, (160, 80, 80), -1)
+    return cv2.GaussianBlur(img, (0, 0), 2 * s)
+
+
+def encode(image: np.ndarray | Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    img = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def face_png(size: int = 200) -> bytes:
+    return encode(drawn_face(size))
+
+
+def landscape_jpeg(size: int = 200) -> bytes:
+    """A photo-like image with no face in it."""
+    rng = np.random.default_rng(1)
+    y = np.linspace(0, 1, size)[:, None, None]
+    img = (np.concatenate([120 + 100 * y, 160 + 60 * y, 230 - 80 * y], axis=2)
+           * np.ones((1, size, 1)) + rng.normal(0, 4, (size, size, 3)))
+    return encode(np.clip(img, 0, 255).astype(np.uint8), "JPEG", quality=90)
+
+
+def huge_png() -> bytes:
+    """A tiny file that decodes to 60 megapixels (a decompression bomb for the app)."""
+    return encode(Image.new("1", (10_000, 6_000)), "PNG")
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """models/ with `default` (32px, face crop, two real examples), `cond` (labels male,
+    smiling) and `broken` (a generator file cut short)."""
+    root = tmp_path_factory.mktemp("models")
+    default = make_tiny_bundle(root / "default", crop="face")
+    examples = default / "examples" / "real"
+    examples.mkdir(parents=True)
+    (examples / "00.png").write_bytes(encode(drawn_face(32)))            # exported crop size
+    (examples / "01.jpg").write_bytes(encode(drawn_face(160), "JPEG"))   # a full photo
+    make_tiny_bundle(root / "cond", label_names=["male", "smiling"], crop="center", seed=1)
+    broken = root / "zz_broken"
+    shutil.copytree(default, broken)
+    g = broken / "generator.keras"
+    g.write_bytes(g.read_bytes()[: g.stat().st_size // 2])
+    return root
+
+
+@pytest.fixture
+def app_env(models_dir, monkeypatch) -> Path:
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models_dir))
+    return models_dir
+
+
+@pytest.fixture
+def media(monkeypatch) -> dict[str, bytes]:
+    """Everything the app hands to Streamlit's media store (images, downloads), by file id."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    store: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        store[file_id] = path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return store
+
+
+def media_bytes(media: dict[str, bytes], url: str) -> bytes:
+    return media[os.path.splitext(url.rsplit("/", 1)[-1])[0]]
+
+
+def download(at, key: str, media: dict[str, bytes]) -> bytes:
+    """The bytes a download button (by key) would send."""
+    button = next(b for b in at.get("download_button") if b.key == key)
+    return media_bytes(media, button.proto.url)
+
+
+def image_urls(at) -> list[str]:
+    return [u for im in at.get("image") for u in im.value]
+
+
+def new_app(page: str | None = None, timeout: float = 60):
+    """AppTest of the real app, optionally switched to a page ('pages/generate.py')."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]

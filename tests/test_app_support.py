@@ -1,0 +1,134 @@
+"""The app's plain-Python helpers: the face cache, ZIPs, upload scoring, the card in words."""
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app_support import card_text, detection
+from app_support.faces import FaceCache, face_file_name, zip_faces
+from gan import sampling
+from gan.bundle import load_bundle
+from tests.app_fixtures import (encode, face_png, huge_png, landscape_jpeg,  # noqa: F401
+                                models_dir)
+
+
+@pytest.fixture(scope="module")
+def bundle(models_dir):
+    return load_bundle(models_dir / "default")
+
+
+def test_face_cache_extends_without_regenerating(bundle, monkeypatch):
+    calls = []
+    real = sampling.generate_from_latents
+    monkeypatch.setattr(sampling, "generate_from_latents",
+                        lambda b, z, *a, **kw: calls.append(len(z)) or real(b, z, *a, **kw))
+    cache = FaceCache()
+    first = cache.faces(bundle, "k", 8, seed=3)
+    more = cache.faces(bundle, "k", 20, seed=3)
+    fewer = cache.faces(bundle, "k", 5, seed=3)
+    assert calls == [8, 12] and cache.faces_generated == 20
+    assert more.pngs[:8] == first.pngs and fewer.pngs == first.pngs[:5]
+    assert np.array_equal(more.images[:8], first.images)
+    other = cache.faces(bundle, "k", 8, seed=4)
+    assert other.pngs != first.pngs and calls == [8, 12, 8]
+    # the same faces as the library makes for that seed (the one code path for "same seed")
+    ref = sampling.generate(bundle, 20, seed=3)
+    assert np.abs(ref.astype(int) - more.images.astype(int)).max() <= 1
+    assert not more.images.flags.writeable
+
+
+def test_face_cache_is_bounded(bundle):
+    cache = FaceCache(max_entries=2)
+    for seed in range(4):
+        cache.faces(bundle, "k", 1, seed=seed)
+    cache.faces(bundle, "k", 1, seed=0)
+    assert cache.faces_generated == 5
+
+
+def test_zip_holds_every_face_and_how_to_remake_them(bundle):
+    faces = FaceCache().faces(bundle, "k", 3, seed=1)
+    names = [face_file_name("default", 1, i) for i in range(3)]
+    with zipfile.ZipFile(io.BytesIO(zip_faces(faces.pngs, names, {"seed": 1}))) as z:
+        assert z.namelist() == ["default_seed1_01.png", "default_seed1_02.png",
+                                "default_seed1_03.png", "faces.json"]
+        img = np.asarray(Image.open(io.BytesIO(z.read(names[2]))))
+    assert np.array_equal(img, faces.images[2])
+
+
+def test_bad_uploads_get_reasons_and_the_rest_are_scored(bundle):
+    det = detection.detectors_for(bundle)[0]
+    jpg = encode(np.asarray(Image.open(io.BytesIO(face_png()))), "JPEG")
+    files = [("face.png", face_png()), ("notes.jpg", b"not an image at all"),
+             ("empty.png", b""), ("cut.jpg", jpg[: len(jpg) // 2]),
+             ("bomb.png", huge_png()), ("tiny.png", encode(np.zeros((20, 20, 3), np.uint8))),
+             ("landscape.jpg", landscape_jpeg()), ("face.webp", encode(
+                 np.asarray(Image.open(io.BytesIO(face_png()))), "WEBP")),
+             ("face.bmp", encode(np.asarray(Image.open(io.BytesIO(face_png()))), "BMP"))]
+    results = detection.score_uploads(files, bundle, det)
+    assert [r.name for r in results] == [n for n, _ in files]
+    status = {r.name: r.status for r in results}
+    assert status == {"face.png": "scored", "notes.jpg": "not an image", "empty.png": "empty file",
+                      "cut.jpg": "truncated image", "bomb.png": "decompression bomb",
+                      "tiny.png": "image too small", "landscape.jpg": "no face",
+                      "face.webp": "scored", "face.bmp": "scored"}
+    for r in results:
+        if r.scored:
+            assert 0.0 <= r.p_generated <= 1.0 and r.verdict in ("real", "generated")
+            assert r.crop.shape == (32, 32, 3) and r.face_found is True
+        else:
+            assert r.message and r.p_generated is None and r.verdict is None
+    assert "megapixels" in next(r.message for r in results if r.name == "bomb.png")
+    # scoring is per image: the batch gives each face the score it gets alone
+    alone = detection.score_uploads(files[:1], bundle, det)[0]
+    assert alone.p_generated == pytest.approx(results[0].p_generated, abs=1e-5)
+
+
+def test_csv_has_one_row_per_result(bundle):
+    det = detection.detectors_for(bundle)[0]
+    results = detection.score_uploads([("a.png", face_png()), ("b.jpg", b"x")], bundle, det)
+    rows = list(csv.DictReader(io.StringIO(detection.results_csv(results, det).decode())))
+    assert [r["file"] for r in rows] == ["a.png", "b.jpg"]
+    assert float(rows[0]["p_generated"]) == pytest.approx(results[0].p_generated, abs=1e-4)
+    assert rows[0]["threshold"] == "0.5" and rows[1]["status"] == "not an image"
+
+
+def test_try_it_scores_generated_faces_and_bundled_real_photos(bundle):
+    det = detection.detectors_for(bundle)[0]
+    assert [p.name for p in detection.real_examples(bundle)] == ["00.png", "01.jpg"]
+    real = detection.score_examples(bundle, det)
+    assert [r.status for r in real] == ["scored", "scored"]
+    faces = sampling.generate(bundle, 2, seed=0)
+    gen = detection.score_generated(faces, ["a", "b"], det)
+    assert all(r.scored and r.source == "generated" for r in gen)
+
+
+def test_threshold_and_note_come_from_the_card(bundle):
+    card = {**bundle.card, "detector": {"calibration": None, "threshold": 0.8, "note": "raw"}}
+    b = type(bundle)(path=bundle.path, card=card, generator=bundle.generator,
+                     discriminator=bundle.discriminator, name="x")
+    det = detection.detectors_for(b)[0]
+    assert det.threshold == 0.8 and det.note == "raw"
+    assert det.verdict(0.79) == "real" and det.verdict(0.8) == "generated"
+
+
+def test_card_in_plain_words():
+    card = {"config": {"latent_dim": 128}, "preprocessing": {"size": 128, "crop": "face"},
+            "data": {"source": "CelebA", "train_images": 5000, "holdout": {"images": 250}},
+            "training": {"steps": 20000, "seconds": 11000, "images_seen": 640000},
+            "labels": {"names": ["male", "smiling"]}, "metrics": {"swd": {"mean": 12.3456},
+                                                                 "fid": 40.0}}
+    text = "\n".join(card_text.describe(card))
+    for want in ("128×128", "CelebA: 5,000 photos", "250 more kept aside", "20,000 steps",
+                 "3 h 3 min", "`male`"):
+        assert want in text
+    rows = card_text.metric_rows(card)
+    assert [r["metric"] for r in rows] == ["fid", "swd.mean"] and rows[1]["value"] == "12.35"
+    assert "lower is better" in rows[1]["meaning"]
+    untrained = {**card, "training": {"steps": 0}, "metrics": {}}
+    assert "untrained" in "\n".join(card_text.describe(untrained))
+    assert card_text.metric_rows(untrained) == []
