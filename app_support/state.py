@@ -1,0 +1,104 @@
+"""Which models the app serves and the one shared copy of each.
+
+Bundles load once per server process (`st.cache_resource`) and are shared by every session, so
+pages only call them (Keras inference is thread-safe) and never change them. The cache key
+includes the card's size and mtime, so an updated bundle on disk is picked up.
+`FACEGAN_MODELS_DIR` points the app at another models folder (tests use a temporary one).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from app_support.faces import FaceCache
+from gan.bundle import CARD, Bundle, BundleError, list_bundles, load_bundle, read_card
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-up chatter out of logs
+
+MODELS_ENV = "FACEGAN_MODELS_DIR"
+REPO = Path(__file__).resolve().parent.parent
+PICK_KEY = "model"
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get(MODELS_ENV) or REPO / "models")
+
+
+def bundle_key(path: Path) -> tuple:
+    """Identity of a bundle on disk: path + card stamp (a re-export changes the card)."""
+    try:
+        st_ = (path / CARD).stat()
+        return (str(path.resolve()), st_.st_mtime_ns, st_.st_size)
+    except OSError:
+        return (str(path), 0, 0)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _load(path: str, stamp: tuple) -> Bundle:
+    from gan import sampling
+
+    bundle = load_bundle(path)
+    sampling.generate(bundle, 1)       # warm up Keras here, not in the first visitor's request
+    return bundle
+
+
+@st.cache_resource(show_spinner=False)
+def face_cache() -> FaceCache:
+    return FaceCache(max_entries=32)
+
+
+def _label(path: Path) -> str:
+    try:
+        card = read_card(path)
+    except BundleError:
+        return f"{path.name} (damaged)"
+    size = card.get("preprocessing", {}).get("size", "?")
+    steps = int(card.get("training", {}).get("steps", 0) or 0)
+    return f"{path.name} · {size}px · {steps:,} steps" if steps else f"{path.name} · {size}px · untrained"
+
+
+def model_picker() -> Path | None:
+    """Sidebar choice of bundle (every folder in the models dir); None when there is none."""
+    found = list_bundles(models_dir())
+    if not found:
+        return None
+    names = [p.name for p in found]
+    # The choice is kept under a second key too: Streamlit drops a widget's state on a page
+    # switch, and the picker must survive the visitor's trip between pages.
+    remembered = st.session_state.get("_" + PICK_KEY)
+    wanted = st.query_params.get("model")
+    if st.session_state.get(PICK_KEY) not in names:
+        st.session_state[PICK_KEY] = next((n for n in (remembered, wanted) if n in names), names[0])
+    by_name = dict(zip(names, found))
+    name = st.sidebar.selectbox("Model", names, key=PICK_KEY, format_func=lambda n: _label(by_name[n]),
+                                help=f"Every bundle in `{models_dir()}`. The same model serves "
+                                     "every page and every visitor.")
+    st.session_state["_" + PICK_KEY] = name
+    return by_name[name]
+
+
+def selected_path() -> Path | None:
+    found = list_bundles(models_dir())
+    by_name = {p.name: p for p in found}
+    chosen = st.session_state.get(PICK_KEY, st.session_state.get("_" + PICK_KEY))
+    return by_name.get(chosen) or (found[0] if found else None)
+
+
+def current_bundle() -> tuple[Bundle, tuple]:
+    """The chosen bundle (loaded once per process) and its cache key. When there is no usable
+    bundle, shows what is wrong and how to get one, then stops the page."""
+    from app_support import ui
+
+    path = selected_path()
+    if path is None:
+        ui.no_models(models_dir())
+        st.stop()
+    key = bundle_key(path)
+    try:
+        with st.spinner(f"Loading the model `{path.name}` (once per server)..."):
+            return _load(str(path), key), key
+    except BundleError as e:
+        ui.bundle_problem(path, e)
+        st.stop()

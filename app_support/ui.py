@@ -1,0 +1,68 @@
+"""Streamlit pieces the pages share: error boxes instead of tracebacks, and the face grid."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+log = logging.getLogger("facegan.app")
+
+GET_A_MODEL = """\
+**How to get a working model**
+
+- Restore the bundled one: `git checkout -- models/`
+- or export one from a training run: `python train.py --out RUNDIR --export models/NAME`
+- then reload this page. The app looks for bundles in `{dir}` (set `FACEGAN_MODELS_DIR` to use
+  another folder).
+"""
+
+
+@contextlib.contextmanager
+def guard(doing: str):
+    """Show a short message instead of a traceback when a page fails; the traceback goes to the
+    server log. (Streamlit's stop/rerun signals are BaseExceptions and pass through.)"""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - the page must never show a raw traceback
+        log.exception("error while %s", doing)
+        st.error(f"Sorry, something went wrong while {doing}: {type(e).__name__}. "
+                 "The details are in the server log. Reloading the page usually helps; if it "
+                 "keeps happening, please report it with the time it happened.")
+
+
+def no_models(models_dir: Path) -> None:
+    st.error(f"No model is installed: `{models_dir}` holds no model bundle "
+             "(a folder with a `model.json`, `generator.keras` and `discriminator.keras`).")
+    st.markdown(GET_A_MODEL.format(dir=models_dir))
+
+
+def bundle_problem(path: Path, err: Exception) -> None:
+    msg = str(err).split(" Get a working bundle")[0]   # the how-to follows below, in full
+    st.error(f"The model `{path.name}` cannot be used. {msg}")
+    st.markdown(GET_A_MODEL.format(dir=path.parent))
+
+
+def face_grid(pngs, captions: list[str], width: int = 128, downloads: list[str] | None = None,
+              key: str = "face") -> None:
+    """Faces in a wrapping row; with `downloads` (file names), a PNG button under each."""
+    with st.container(horizontal=True, gap="small"):
+        for i, (data, cap) in enumerate(zip(pngs, captions)):
+            with st.container(width=width + 8, gap=None):
+                st.image(data, caption=cap, width=width, output_format="PNG")
+                if downloads:
+                    st.download_button("PNG", data, file_name=downloads[i], mime="image/png",
+                                       key=f"{key}_{i}", on_click="ignore", icon=":material/download:",
+                                       width="stretch", help=f"Download {downloads[i]}")
+
+
+def sticky(key: str, default):
+    """Streamlit forgets a widget's value when the visitor visits another page; seed the widget
+    from a copy kept under `_key` so settings survive a trip to the other page."""
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get("_" + key, default)
+
+
+def remember(key: str) -> None:
+    st.session_state["_" + key] = st.session_state[key]

@@ -1,0 +1,104 @@
+"""AppTest of pages/detect.py: good and bad uploads in one batch, the table and its CSV, the
+honest note, the "try it" button, and no traceback when something breaks."""
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+from PIL import Image
+
+from app_support import detection
+from tests.app_fixtures import (app_env, download, encode, face_png, huge_png,  # noqa: F401
+                                landscape_jpeg, media, models_dir, new_app, no_exceptions)
+
+PAGE = "pages/detect.py"
+
+
+def upload(at, files):
+    at.file_uploader(key="uploads").set_value(files).run()
+    no_exceptions(at)
+    return at
+
+
+def test_uploader_takes_the_usual_image_types(app_env):
+    at = new_app(PAGE)
+    no_exceptions(at)
+    assert set(at.file_uploader(key="uploads").allowed_type) >= {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+    assert at.file_uploader(key="uploads").accept_multiple_files
+    note = at.expander[0]
+    text = "\n".join(m.value for m in note.markdown)
+    assert "uncalibrated" in text and "0.50" in text and "cannot tell" in text
+
+
+def test_a_batch_with_bad_files_scores_the_good_ones(app_env, media):
+    face = face_png()
+    jpg = encode(np.asarray(Image.open(io.BytesIO(face))), "JPEG")
+    at = upload(new_app(PAGE), [
+        ("me.jpg", jpg, "image/jpeg"),
+        ("notes.png", b"%PDF-1.4 definitely not a picture", "image/png"),
+        ("half.jpg", jpg[: len(jpg) // 2], "image/jpeg"),
+        ("bomb.png", huge_png(), "image/png"),
+        ("empty.webp", b"", "image/webp"),
+        ("beach.jpg", landscape_jpeg(), "image/jpeg"),
+        ("me.webp", encode(np.asarray(Image.open(io.BytesIO(face))), "WEBP"), "image/webp"),
+    ])
+    body = "\n".join(m.value for m in at.markdown)
+    assert body.count("P(generated) = ") == 2
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 5
+    for want in ("not an image", "cut short", "megapixels", "empty", "No face found"):
+        assert any(want in w for w in warnings), want
+    assert [im.captions[0] for im in at.get("image")].count("the crop that was scored") == 2
+    rows = list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
+    assert [r["file"] for r in rows] == ["me.jpg", "notes.png", "half.jpg", "bomb.png",
+                                         "empty.webp", "beach.jpg", "me.webp"]
+    assert [r["status"] for r in rows] == ["scored", "not an image", "truncated image",
+                                           "decompression bomb", "empty file", "no face", "scored"]
+    p = float(rows[0]["p_generated"])
+    assert 0 <= p <= 1 and rows[0]["verdict"] == ("generated" if p >= 0.5 else "real")
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 7
+
+
+def test_scores_match_the_library(app_env, media, models_dir):
+    from gan.bundle import load_bundle
+
+    bundle = load_bundle(models_dir / "default")
+    want = detection.score_uploads([("f.png", face_png(160))], bundle,
+                                   detection.detectors_for(bundle)[0])[0].p_generated
+    at = upload(new_app(PAGE), [("f.png", face_png(160), "image/png")])
+    rows = list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
+    assert abs(float(rows[0]["p_generated"]) - want) < 1e-4
+
+
+def test_try_it_shows_both_sides(app_env):
+    at = new_app(PAGE)
+    at.button(key="try_it").click().run()
+    no_exceptions(at)
+    assert any("both sides" in h.value for h in at.subheader)
+    captions = [c.value for c in at.caption]
+    assert sum("It is generated" in c for c in captions) == 4
+    assert sum("It is real" in c for c in captions) == 2        # the two bundled examples
+    assert len(at.dataframe[0].value) == 6
+    at.button(key="hide_try").click().run()
+    assert not any("both sides" in h.value for h in at.subheader)
+
+
+def test_try_it_without_bundled_examples_says_so(app_env):
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("cond").run()
+    at.switch_page(PAGE).run()
+    at.button(key="try_it").click().run()
+    no_exceptions(at)
+    assert any("ships no real example photos" in i.value for i in at.info)
+
+
+def test_an_unexpected_failure_shows_a_message_not_a_traceback(app_env, monkeypatch):
+    def boom(*a, **kw):
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr(detection, "score_uploads", boom)
+    at = upload(new_app(PAGE), [("x.png", face_png(), "image/png")])
+    assert not at.exception
+    assert "something went wrong while scoring images" in at.error[0].value
+    assert "simulated failure" not in at.error[0].value

@@ -1,0 +1,111 @@
+"""AppTest of pages/generate.py: slider, seed reproducibility, no regeneration of faces already
+shown, labels for a conditional model, and the bytes of the PNG and ZIP downloads."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan import sampling
+from gan.bundle import load_bundle
+from tests.app_fixtures import (app_env, download, image_urls, media, media_bytes,  # noqa: F401
+                                models_dir, new_app, no_exceptions)
+
+PAGE = "pages/generate.py"
+
+
+@pytest.fixture
+def generated(monkeypatch) -> list[int]:
+    """How many faces each generator call made, from now on."""
+    calls: list[int] = []
+    real = sampling.generate_from_latents
+    monkeypatch.setattr(sampling, "generate_from_latents",
+                        lambda b, z, *a, **kw: calls.append(len(z)) or real(b, z, *a, **kw))
+    return calls
+
+
+def set_seed(at, seed: int):
+    at.number_input(key="seed").set_value(seed).run()
+    no_exceptions(at)
+    return image_urls(at)
+
+
+def test_slider_shows_that_many_faces_and_keeps_the_ones_shown(app_env, generated):
+    at = new_app(PAGE)
+    no_exceptions(at)
+    generated.clear()
+    at.number_input(key="seed").set_value(101).run()        # a seed no other test uses
+    assert generated == [16]
+    first = image_urls(at)
+    assert len(first) == 16 and len(at.get("download_button")) == 17   # 16 PNG + 1 ZIP
+    at.slider(key="n_faces").set_value(24).run()
+    assert generated == [16, 8]                               # only the 8 new faces
+    assert image_urls(at)[:16] == first and len(image_urls(at)) == 24
+    at.slider(key="n_faces").set_value(5).run()
+    assert generated == [16, 8] and image_urls(at) == first[:5]
+    at.slider(key="n_faces").set_value(64).run()
+    no_exceptions(at)
+    assert generated == [16, 8, 40] and len(image_urls(at)) == 64
+
+
+def test_same_seed_same_faces(app_env):
+    at = new_app(PAGE)
+    a, b = set_seed(at, 5), set_seed(at, 6)
+    assert a != b and set_seed(at, 5) == a
+    again = new_app(PAGE)                                     # a new visitor, same seed
+    assert set_seed(again, 5) == a
+    at.button(key="new_seed").click().run()
+    assert at.number_input(key="seed").value != 5 and image_urls(at) != a
+
+
+def test_variety_changes_the_faces(app_env):
+    at = new_app(PAGE)
+    a = set_seed(at, 8)
+    at.slider(key="truncation").set_value(0.5).run()
+    no_exceptions(at)
+    assert image_urls(at) != a
+
+
+def test_downloads_are_the_faces_shown(app_env, media, models_dir):
+    at = new_app(PAGE)
+    at.number_input(key="seed").set_value(42).run()
+    at.slider(key="n_faces").set_value(6).run()
+    no_exceptions(at)
+    data = download(at, "zip", media)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = z.namelist()
+        assert names == [f"default_seed42_{i:02d}.png" for i in range(1, 7)] + ["faces.json"]
+        faces = np.stack([np.asarray(Image.open(io.BytesIO(z.read(n)))) for n in names[:6]])
+        manifest = json.loads(z.read("faces.json"))
+    assert manifest["seed"] == 42 and manifest["faces"] == 6
+    ref = sampling.generate(load_bundle(models_dir / "default"), 6, seed=42)
+    assert faces.shape == (6, 32, 32, 3) and np.abs(faces.astype(int) - ref).max() <= 1
+    third = download(at, "face_2", media)
+    assert third == media_bytes(media, image_urls(at)[2])
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(third))), faces[2])
+
+
+def test_conditional_model_has_label_controls(app_env):
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("cond").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert [s.label for s in at.select_slider] == ["Male", "Smiling"]
+    either = image_urls(at)
+    at.select_slider(key="label_male").set_value("yes").run()
+    no_exceptions(at)
+    assert image_urls(at) != either
+    at.select_slider(key="label_male").set_value("either").run()
+    assert image_urls(at) == either
+
+
+def test_settings_survive_a_visit_to_another_page(app_env):
+    at = new_app(PAGE)
+    set_seed(at, 77)
+    at.switch_page("pages/detect.py").run()
+    at.switch_page(PAGE).run()
+    assert at.number_input(key="seed").value == 77
