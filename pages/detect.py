@@ -16,7 +16,7 @@ from app_support import detection, state, ui
 from app_support.faces import face_file_name, png
 
 TRY_GENERATED = 4
-CARD_WIDTH = 300
+CARD_WIDTH = 250
 
 
 def _cached_scores(files, bundle, bkey, det) -> list[detection.Result]:
@@ -30,6 +30,12 @@ def _cached_scores(files, bundle, bkey, det) -> list[detection.Result]:
         while len(memo) > 256:
             memo.pop(next(iter(memo)))
     return [dataclasses.replace(memo[k], name=name) for (name, _), k in zip(files, keys)]
+
+
+def p_text(p: float, threshold: float) -> str:
+    """Two decimals, or more when needed to see on which side of the threshold p falls."""
+    gap = abs(p - threshold)
+    return f"{p:.{2 if gap >= 0.01 else 3 if gap >= 0.001 else 4}f}"
 
 
 def _try_it() -> None:
@@ -48,8 +54,7 @@ def show(results: list[detection.Result], det: detection.Detector, expect: str |
                 if r.scored:
                     tag = (":red-badge[:material/smart_toy: looks generated]" if r.verdict == "generated"
                            else ":green-badge[:material/person: looks real]")
-                    digits = 3 if abs(r.p_generated - det.threshold) < 0.01 else 2
-                    st.markdown(f"P(generated) = **{r.p_generated:.{digits}f}** {tag}")
+                    st.markdown(f"P(generated) = **{p_text(r.p_generated, det.threshold)}** {tag}")
                     if expect:
                         ok = r.verdict == expect
                         st.caption(f"It is {expect}: the detector is "
@@ -112,8 +117,9 @@ with ui.guard("scoring images"):
                    "come out of it:")
         show(gen, det, expect="generated")
         if real:
-            st.caption("Real photos shipped with the model: "
-                       + bundle.card.get("examples", {}).get("note", "bundled examples"))
+            note = (bundle.card.get("examples") or {}).get("note")
+            st.caption(f"{len(real)} real photo(s) shipped with the model"
+                       + (f" ({note})" if note else "") + ", prepared like an upload:")
             show(real, det, expect="real")
         else:
             st.info("This model ships no real example photos (`examples/real/` in its folder), "
