@@ -26,9 +26,9 @@ class TrainConfig:
 
     # --- models -----------------------------------------------------------------------------
     latent_dim: int = 128
-    g_channels: int = 16                # generator channels at the output resolution
+    g_channels: int = 12                # generator channels at the output resolution
     g_max_channels: int = 256           # cap on channels at low resolutions
-    d_channels: int = 32                # discriminator channels after its first conv
+    d_channels: int = 24                # discriminator channels after its first conv
     d_max_channels: int = 256
     extra_convs: int = 0                # extra 3x3 convs per resolution block (depth)
     label_embed_dim: int = 32           # size of the label embedding fed to the generator

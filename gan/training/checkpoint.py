@@ -1,0 +1,69 @@
+"""Checkpoints that survive `kill -9`: one .npz holding G, D, G_ema, both optimizers' slots,
+the step and the run's metadata, written to a temp file and renamed over the previous one.
+
+Nothing is pickled: arrays go in by name and metadata as a JSON string, and loading uses
+`allow_pickle=False`. The RNG and augmentation state is the (seed, step) pair, because every
+random draw in training is stateless (see gan_model.py and gan.data.pipeline).
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gan.io import atomic_write_bytes
+
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save_checkpoint(path: str | Path, groups: dict[str, list], meta: dict[str, Any]) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for group, variables in groups.items():
+        for i, v in enumerate(variables):
+            arrays[f"{group}/{i:04d}"] = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+    for name, a in arrays.items():
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise CheckpointError(f"refusing to checkpoint non-finite values in {name}")
+    counts = {g: len(v) for g, v in groups.items()}
+    arrays["__meta__"] = np.array(json.dumps({**meta, "counts": counts}, default=str))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["__meta__"]))
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint: {e}") from e
+
+
+def load_checkpoint(path: str | Path, groups: dict[str, list]) -> dict[str, Any]:
+    """Assign the saved arrays to `groups`' variables (same structure as saved); return meta."""
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint: {e}") from e
+    with z:
+        meta = json.loads(str(z["__meta__"]))
+        for group, variables in groups.items():
+            saved = meta["counts"].get(group)
+            if saved != len(variables):
+                raise CheckpointError(
+                    f"{path}: {group} has {saved} saved arrays but the model has {len(variables)}; "
+                    "the checkpoint belongs to a different architecture or config")
+            for i, v in enumerate(variables):
+                a = z[f"{group}/{i:04d}"]
+                if tuple(a.shape) != tuple(v.shape):
+                    raise CheckpointError(f"{path}: {group}/{i} has shape {a.shape}, model wants "
+                                          f"{tuple(v.shape)}")
+                v.assign(a)
+    return meta

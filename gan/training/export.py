@@ -1,0 +1,32 @@
+"""From a training state to a bundle: float32 copies of the EMA generator and the
+discriminator, the model card, and a few held-out real photos for the app's "try it"."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gan.bundle import save_bundle
+from gan.card import make_card
+from gan.config import TrainConfig
+from gan.images import png_bytes
+from gan.models import build_discriminator
+
+
+def export_bundle(model, cfg: TrainConfig, out_dir: str | Path, *, label_names: list[str],
+                  step: int, training_seconds: float, data: dict[str, Any],
+                  real_examples: np.ndarray | None = None, metrics: dict | None = None) -> Path:
+    """Write `out_dir` as a complete bundle (atomically) from a DCGAN training model."""
+    d32 = build_discriminator(cfg, len(label_names), dtype="float32")
+    d32.set_weights(model.discriminator.get_weights())
+    card = make_card(cfg, label_names=label_names, step=step, training_seconds=training_seconds,
+                     data=data, metrics=metrics)
+    extra = {}
+    if real_examples is not None:
+        for i, im in enumerate(real_examples):
+            extra[f"examples/real/{i:02d}.png"] = png_bytes(im)
+        card["examples"] = {"real": len(real_examples),
+                            "note": "held-out photos never trained on" if data.get("holdout") else
+                            "training photos (the run kept no held-out split)"}
+    return save_bundle(out_dir, model.ema_generator, d32, card, extra_files=extra)

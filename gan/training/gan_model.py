@@ -1,0 +1,156 @@
+"""The DCGAN training model: generator, discriminator, EMA generator and one `train_step`.
+
+One step, by default (`shared_forward`): a single generator forward pass feeds both losses and
+both networks are updated from the same forward (simultaneous gradients); the alternating
+variant (D step, then a fresh G forward for the G step) is kept for comparison.
+
+Losses: "logistic" is the non-saturating logistic loss on logits (softplus), the standard since
+Goodfellow et al. 2014 / StyleGAN; "bce_rmsprop" reproduces the earlier demos' recipe: sigmoid,
+then clipped binary cross-entropy on probabilities, with RMSprop(1e-4).
+
+Every random draw is stateless, seeded by (config seed, step), so the state to resume is the
+weights, the optimizer slots and the step number: nothing else.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from gan.config import TrainConfig
+from gan.models import build_discriminator, build_generator
+from gan.training.diffaugment import diff_augment, parse_policies
+
+
+def _bce_on_probs(labels_one: bool, logits):
+    p = tf.clip_by_value(tf.sigmoid(logits), 1e-7, 1 - 1e-7)
+    return -tf.math.log(p) if labels_one else -tf.math.log(1 - p)
+
+
+class DCGAN(keras.Model):
+    """Holds the three networks and their optimizers; `train_step` is one GAN step."""
+
+    def __init__(self, cfg: TrainConfig, n_labels: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg, self.n_labels = cfg, n_labels
+        self.generator = build_generator(cfg, n_labels)
+        self.discriminator = build_discriminator(cfg, n_labels)
+        # the EMA generator is float32: it is what samples, metrics and the bundle use
+        self.ema_generator = build_generator(cfg, n_labels, dtype="float32")
+        self.ema_generator.set_weights(self.generator.get_weights())
+        self.policies = parse_policies(cfg.diffaugment)
+        if cfg.loss == "bce_rmsprop":
+            self.g_optimizer = keras.optimizers.RMSprop(cfg.lr_g, name="g_opt")
+            self.d_optimizer = keras.optimizers.RMSprop(cfg.lr_d, name="d_opt")
+        else:
+            self.g_optimizer = keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta_1, beta_2=cfg.beta_2, name="g_opt")
+            self.d_optimizer = keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta_1, beta_2=cfg.beta_2, name="d_opt")
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    # --- pieces -------------------------------------------------------------------------------
+    def _rng_seed(self, step, salt: int):
+        return tf.stack([tf.cast(self.cfg.seed, tf.int64) * 1_000_003 + salt, tf.cast(step, tf.int64)])
+
+    def _g_inputs(self, z, labels):
+        return [z, labels] if self.n_labels else z
+
+    def _d(self, images, labels, step, salt):
+        x = diff_augment(images, self.policies, self._rng_seed(step, salt)) if self.policies else images
+        return self.discriminator([x, labels] if self.n_labels else x, training=True)
+
+    def _gan_losses(self, real_logits, fake_logits_for_d, fake_logits_for_g):
+        if self.cfg.loss == "bce_rmsprop":
+            d_loss = tf.reduce_mean(_bce_on_probs(True, real_logits)) + \
+                tf.reduce_mean(_bce_on_probs(False, fake_logits_for_d))
+            g_loss = tf.reduce_mean(_bce_on_probs(True, fake_logits_for_g))
+        else:
+            d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + \
+                tf.reduce_mean(tf.nn.softplus(fake_logits_for_d))
+            g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits_for_g))
+        return d_loss, g_loss
+
+    def ema_decay(self, step):
+        """Ramped EMA decay: min(decay, (1+n)/(10+n)), so early samples follow the generator
+        instead of showing its random start for thousands of steps."""
+        n = tf.cast(step, tf.float32)
+        return tf.minimum(tf.constant(self.cfg.ema_decay, tf.float32), (1.0 + n) / (10.0 + n))
+
+    def _update_ema(self, step):
+        beta = self.ema_decay(step)
+        for w, e in zip(self.generator.weights, self.ema_generator.weights):
+            e.assign(beta * e + (1.0 - beta) * tf.cast(w, e.dtype))
+        return beta
+
+    # --- the step -----------------------------------------------------------------------------
+    def train_step(self, data):
+        """data = (real images [B,R,R,3] in [-1,1], labels [B,K], step scalar)."""
+        real, labels, step = data
+        batch = tf.shape(real)[0]
+        z = tf.random.stateless_normal([batch, self.cfg.latent_dim], seed=self._rng_seed(step, 1))
+        g_vars = self.generator.trainable_variables
+        d_vars = self.discriminator.trainable_variables
+        if not self.cfg.shared_forward:
+            with tf.GradientTape() as d_tape:
+                fake = self.generator(self._g_inputs(z, labels), training=True)
+                real_logits = self._d(real, labels, step, 2)
+                fake_logits = self._d(tf.stop_gradient(fake), labels, step, 3)
+                d_loss, _ = self._gan_losses(real_logits, fake_logits, fake_logits)
+            self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+            with tf.GradientTape() as g_tape:
+                fake = self.generator(self._g_inputs(z, labels), training=True)
+                fake_logits_g = self._d(fake, labels, step, 4)
+                _, g_loss = self._gan_losses(real_logits, fake_logits, fake_logits_g)
+            self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+        else:
+            with tf.GradientTape(persistent=True) as tape:
+                fake = self.generator(self._g_inputs(z, labels), training=True)
+                real_logits = self._d(real, labels, step, 2)
+                fake_logits = self._d(fake, labels, step, 3)
+                d_loss, g_loss = self._gan_losses(real_logits, fake_logits, fake_logits)
+            d_grads = tape.gradient(d_loss, d_vars)
+            g_grads = tape.gradient(g_loss, g_vars)
+            del tape
+            self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+            self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        beta = self._update_ema(step)
+        return {
+            "d_loss": d_loss, "g_loss": g_loss,
+            "d_real": tf.reduce_mean(tf.cast(real_logits, tf.float32)),
+            "d_fake": tf.reduce_mean(tf.cast(fake_logits, tf.float32)),
+            "ema_decay": beta,
+        }
+
+    def r1_step(self, data):
+        """Lazy R1 (Mescheder et al. 2018): penalise D's gradient on real photos every
+        `r1_every` steps, scaled by that interval, as a separate D update."""
+        real, labels, step = data
+        real = tf.cast(real, tf.float32)
+        with tf.GradientTape() as tape:
+            with tf.GradientTape() as inner:
+                inner.watch(real)
+                logits = self.discriminator([real, labels] if self.n_labels else real, training=True)
+                total = tf.reduce_sum(tf.cast(logits, tf.float32))
+            grad = inner.gradient(total, real)
+            penalty = tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
+            loss = penalty * (self.cfg.r1_gamma * 0.5 * self.cfg.r1_every)
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
+        return {"r1": penalty}
+
+    def compiled_steps(self):
+        """tf.functions for the step and R1, XLA-compiled when the config asks for it."""
+        jit = bool(self.cfg.jit_compile)
+        step_fn = tf.function(self.train_step, jit_compile=jit, reduce_retracing=True)
+        r1_fn = tf.function(self.r1_step, jit_compile=jit, reduce_retracing=True)
+        return step_fn, r1_fn
+
+    # --- state for checkpoints ----------------------------------------------------------------
+    def state_variables(self) -> dict[str, list]:
+        """Every variable a resume needs, grouped; order is fixed by construction."""
+        return {
+            "generator": list(self.generator.weights),
+            "discriminator": list(self.discriminator.weights),
+            "ema_generator": list(self.ema_generator.weights),
+            "g_optimizer": list(self.g_optimizer.variables),
+            "d_optimizer": list(self.d_optimizer.variables),
+        }

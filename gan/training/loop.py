@@ -1,0 +1,363 @@
+"""The training loop and its run directory.
+
+RUNDIR/
+    config.json        the full TrainConfig of the run
+    data_report.json   what the data layer read, skipped and dropped
+    reals.png          a grid of training photos as the model sees them
+    samples/fakesNNNNNN.png   the EMA generator on a fixed z, every `sample_every` steps
+    log.jsonl          one JSON line per `log_every` steps: step, losses, img/s, time
+    losses.png         the loss curves so far
+    tb/                TensorBoard events
+    checkpoint.npz     everything needed to resume (atomic; see checkpoint.py)
+    bundle/            the exported bundle at the end of the run
+
+Running the same command on the same RUNDIR resumes from checkpoint.npz: same step count,
+same sample z, the loss log continuing (lines written after the checkpoint are dropped, since
+those steps are trained again).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gan.config import ARCHITECTURE_FIELDS, TrainConfig
+from gan.images import make_grid, save_png
+from gan.io import atomic_write_text
+from gan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_meta, save_checkpoint
+
+SAMPLE_SEED_OFFSET = 777   # the fixed sample-grid z is drawn from seed + this
+N_SAMPLES = 64
+
+
+class TrainingError(RuntimeError):
+    """A run cannot start or continue; the message says why and what to do."""
+
+
+@dataclass
+class RunResult:
+    step: int
+    status: str                 # "finished" | "interrupted" | "diverged"
+    training_seconds: float
+    bundle: Path | None = None
+
+
+def configure_threads() -> None:
+    """On a small CPU, one pool of intra-op threads the size of the machine works best."""
+    import tensorflow as tf
+
+    n = os.cpu_count() or 2
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, n))
+    except RuntimeError:
+        pass  # already initialised in this process
+
+
+def checkpoint_path(run_dir: Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_NAME
+
+
+def resolve_config(run_dir: Path, given: dict[str, Any], base: TrainConfig | None = None) -> tuple[TrainConfig, bool]:
+    """The config for a run: a fresh one from `given` (over `base`), or the saved one of a run
+    being resumed with `given` applied for the fields that may change between sessions.
+    Returns (config, resuming)."""
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.json"
+    if saved.is_file() and checkpoint_path(run_dir).is_file():
+        cfg = TrainConfig.load(saved)
+        clashes = {k: (getattr(cfg, k), v) for k, v in given.items()
+                   if k in ARCHITECTURE_FIELDS and v != getattr(cfg, k)}
+        if clashes:
+            detail = ", ".join(f"{k}: run has {a!r}, asked {b!r}" for k, (a, b) in clashes.items())
+            raise TrainingError(f"{run_dir} holds a run with a different architecture ({detail}). "
+                                "Resume it without those options, or use a new --out directory.")
+        for k, v in given.items():
+            setattr(cfg, k, v)
+        return cfg.validate(), True
+    cfg = base or TrainConfig()
+    for k, v in given.items():
+        setattr(cfg, k, v)
+    return cfg.validate(), False
+
+
+def _truncate_log(log_path: Path, step: int) -> None:
+    if not log_path.is_file():
+        return
+    kept = []
+    for line in log_path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError):
+            continue  # a line cut by a kill -9
+    atomic_write_text(log_path, "".join(l + "\n" for l in kept))
+
+
+def plot_losses(log_path: Path, out_png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()]
+    if not rows:
+        return
+    steps = [r["step"] for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    for key in ("d_loss", "g_loss"):
+        ax.plot(steps, [r[key] for r in rows], label=key, linewidth=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out_png.with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, out_png)
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. under a test runner thread)
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:       # second Ctrl-C: the checkpoint on disk is whole
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _sample_inputs(cfg: TrainConfig, labels: np.ndarray | None):
+    from gan.sampling import latents
+
+    z = latents(cfg.seed + SAMPLE_SEED_OFFSET, N_SAMPLES, cfg.latent_dim)
+    if labels is None:
+        return z, None
+    idx = np.arange(N_SAMPLES) % len(labels)
+    return z, labels[idx].astype("float32")
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
+          export_to: str | Path | None = None, progress: bool = True,
+          stop_at: int | None = None) -> RunResult:
+    """Train (or resume) the run in `run_dir` up to `cfg.steps`, then export a bundle.
+
+    `stop_at` stops early at that step as if interrupted (used by tests of resume)."""
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from gan.data import load_faces
+    from gan.data.pipeline import make_dataset
+    from gan.data.preprocess import to_uint8
+    from gan.training.gan_model import DCGAN
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    configure_threads()
+    cfg.save(run_dir / "config.json")
+    if not cfg.data:
+        raise TrainingError("no data: give --data PATH (a folder, .zip, CelebA or UTKFace layout)")
+
+    # --- data -------------------------------------------------------------------------------
+    faces = load_faces(cfg.data, size=cfg.resolution, crop=cfg.crop, labels=cfg.labels,
+                       dedup=cfg.dedup, n_jobs=cfg.n_jobs, progress=progress)
+    held = None
+    if cfg.holdout_fraction > 0:
+        faces, held = faces.split(cfg.holdout_fraction, cfg.seed)
+    report = dict(faces.report)
+    report["holdout"] = {"fraction": cfg.holdout_fraction, "train": len(faces.images),
+                         "held_out": 0 if held is None else len(held.images),
+                         "held_out_keys": [] if held is None else list(held.keys)}
+    atomic_write_text(run_dir / "data_report.json", json.dumps(report, indent=2, default=str) + "\n")
+    if len(faces.images) < 1:
+        raise TrainingError(f"no usable photos in {cfg.data}; see {run_dir / 'data_report.json'}")
+    if len(faces.images) < cfg.batch_size:
+        raise TrainingError(f"only {len(faces.images)} usable photos, fewer than one batch of "
+                            f"{cfg.batch_size}: lower --batch-size or add photos")
+    label_names = list(faces.label_names) if faces.labels is not None else []
+    save_png(run_dir / "reals.png", make_grid(faces.images[:N_SAMPLES], cols=8))
+
+    # --- model and state --------------------------------------------------------------------
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)      # same config, same initial weights
+    model = DCGAN(cfg, n_labels=len(label_names))
+    groups = model.state_variables()
+    step, seconds = 0, 0.0
+    ckpt = checkpoint_path(run_dir)
+    if ckpt.is_file():
+        meta = load_checkpoint(ckpt, groups)
+        step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
+        if meta.get("label_names", []) != label_names:
+            raise TrainingError(f"the data now gives labels {label_names} but the checkpoint was "
+                                f"trained with {meta.get('label_names')}")
+        print(f"Resuming {run_dir} at step {step} ({seconds / 3600:.2f} h trained so far).",
+              file=sys.stderr)
+    _truncate_log(run_dir / "log.jsonl", step)
+
+    def save(reason: str) -> None:
+        save_checkpoint(ckpt, groups, {"step": step, "training_seconds": seconds,
+                                       "label_names": label_names, "reason": reason,
+                                       "config": cfg.to_dict(), "time": time.time()})
+
+    step_fn, r1_fn = model.compiled_steps()
+    sample_z, sample_y = _sample_inputs(cfg, faces.labels)
+    writer = tf.summary.create_file_writer(str(run_dir / "tb"))
+    (run_dir / "samples").mkdir(exist_ok=True)
+
+    def write_samples() -> None:
+        inputs = [sample_z, sample_y] if label_names else sample_z
+        imgs = to_uint8(np.asarray(model.ema_generator(inputs, training=False)))
+        grid = make_grid(imgs, cols=8)
+        save_png(run_dir / "samples" / f"fakes{step:06d}.png", grid)
+        with writer.as_default():
+            tf.summary.image("samples", grid[None], step=step)
+
+    if step == 0:
+        write_samples()  # fakes000000: the untrained generator
+    target = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+    status = "finished"
+    data = make_dataset(faces.images, faces.labels, cfg.batch_size, seed=cfg.seed,
+                        start_step=step, flip=cfg.flip)
+    log_f = open(run_dir / "log.jsonl", "a")
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step",
+               dynamic_ncols=True, desc="train")
+    t_log, n_log = time.perf_counter(), 0
+    try:
+        with _StopFlag() as stop:
+            it = iter(data)
+            while step < target:
+                t0 = time.perf_counter()
+                real, labels = next(it)
+                out = step_fn((real, labels, tf.constant(step, tf.int64)))
+                if cfg.r1_gamma > 0 and step % cfg.r1_every == 0:
+                    out.update(r1_fn((real, labels, tf.constant(step, tf.int64))))
+                out = {k: float(v) for k, v in out.items()}
+                if not all(math.isfinite(v) for v in out.values()):
+                    bad = step
+                    if ckpt.is_file():
+                        meta = load_checkpoint(ckpt, groups)
+                        step = int(meta["step"])
+                        msg = f"rolled back to the last good checkpoint (step {step})"
+                    else:
+                        msg = "no checkpoint to roll back to yet"
+                    print(f"\nTraining diverged at step {bad} (losses {out}); {msg}. "
+                          "Try a lower learning rate or --r1-gamma 1, then run again.",
+                          file=sys.stderr)
+                    status = "diverged"
+                    break
+                step += 1
+                n_log += 1
+                bar.update(1)
+                if step % cfg.log_every == 0 or step == target:
+                    now = time.perf_counter()
+                    ips = n_log * cfg.batch_size / max(now - t_log, 1e-9)
+                    t_log, n_log = now, 0
+                    row = {"step": step, "time": round(time.time(), 3),
+                           "training_seconds": round(seconds, 2), "img_per_s": round(ips, 1),
+                           **{k: round(v, 5) for k, v in out.items()}}
+                    log_f.write(json.dumps(row) + "\n")
+                    log_f.flush()
+                    bar.set_postfix(d=f"{out['d_loss']:.3f}", g=f"{out['g_loss']:.3f}",
+                                    ips=f"{ips:.0f}")
+                    with writer.as_default():
+                        for k, v in out.items():
+                            tf.summary.scalar(k, v, step=step)
+                        tf.summary.scalar("img_per_s", ips, step=step)
+                if step % cfg.sample_every == 0:
+                    write_samples()
+                    plot_losses(run_dir / "log.jsonl", run_dir / "losses.png")
+                if step % cfg.checkpoint_every == 0:
+                    save("interval")
+                seconds += time.perf_counter() - t0   # wall time, sampling and saving included
+                if stop.signal is not None:
+                    status = "interrupted"
+                    print(f"\nStopped by signal {stop.signal} at step {step}; checkpoint saved. "
+                          "Run the same command again to resume.", file=sys.stderr)
+                    break
+            if status != "diverged":
+                save(status)
+    finally:
+        bar.close()
+        log_f.close()
+        writer.flush()
+    if step < cfg.steps and status == "finished":
+        status = "interrupted"  # stopped by stop_at
+    if status == "diverged":
+        return RunResult(step, status, seconds)
+    if (run_dir / "log.jsonl").stat().st_size:
+        plot_losses(run_dir / "log.jsonl", run_dir / "losses.png")
+    bundle = None
+    if status == "finished":
+        write_samples()
+        bundle = export_run(run_dir, export_to or run_dir / "bundle", model=model, faces=faces,
+                            held=held, step=step, seconds=seconds, cfg=cfg, label_names=label_names)
+    return RunResult(step, status, seconds, bundle)
+
+
+def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dict[str, Any]:
+    return {"source": str(cfg.data), "kind": report.get("source_kind", report.get("kind")),
+            "train_images": n_train, "holdout": {"fraction": cfg.holdout_fraction, "images": n_held},
+            "counts": report.get("counts", {}), "dedup": cfg.dedup, "crop": cfg.crop}
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=None, held=None,
+               step: int | None = None, seconds: float | None = None, cfg: TrainConfig | None = None,
+               label_names: list[str] | None = None) -> Path:
+    """Export a bundle from a run: from the live model at the end of training, or (when called
+    with only the run directory) from its latest checkpoint, e.g. while it still trains."""
+    from gan.training.export import export_bundle
+    from gan.training.gan_model import DCGAN
+
+    run_dir = Path(run_dir)
+    report = {}
+    if (run_dir / "data_report.json").is_file():
+        report = json.loads((run_dir / "data_report.json").read_text())
+    if model is None:
+        ckpt = checkpoint_path(run_dir)
+        if not ckpt.is_file():
+            raise TrainingError(f"{run_dir} has no checkpoint to export yet")
+        meta = read_meta(ckpt)
+        cfg = TrainConfig.from_dict(meta["config"])
+        label_names = meta.get("label_names", [])
+        model = DCGAN(cfg, n_labels=len(label_names))
+        load_checkpoint(ckpt, model.state_variables())
+        step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
+    hold = report.get("holdout", {})
+    n_train = faces is not None and len(faces.images) or hold.get("train", 0)
+    n_held = held is not None and len(held.images) or hold.get("held_out", 0)
+    examples = None
+    if held is not None and len(held.images):
+        examples = held.images[:8]
+    elif faces is not None:
+        examples = faces.images[:8]
+    data = _data_card(cfg, report, n_train, n_held)
+    data["holdout"]["keys_file"] = "data_report.json of the run"
+    out = export_bundle(model, cfg, out_dir, label_names=label_names or [], step=step,
+                        training_seconds=seconds, data=data, real_examples=examples)
+    print(f"Exported bundle to {out} (step {step}).", file=sys.stderr)
+    return out

@@ -1,0 +1,192 @@
+"""Training behaviour a user relies on: a run writes its run directory, a stopped run resumes
+exactly, a killed checkpoint write never destroys the last checkpoint, and the exported bundle
+loads (and a damaged one is refused)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.factories import tiny_config, write_photo_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return write_photo_folder(tmp_path_factory.mktemp("photos"), n=24)
+
+
+def _cfg(photos, tmp_path, **kw):
+    return tiny_config(data=str(photos), n_jobs=1, **kw)
+
+
+def _state(run_dir):
+    from gan.training.checkpoint import CHECKPOINT_NAME
+
+    with np.load(Path(run_dir) / CHECKPOINT_NAME, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files if k != "__meta__"}, json.loads(str(z["__meta__"]))
+
+
+def test_short_run_writes_every_file(photos, tmp_path):
+    from gan.bundle import load_bundle
+    from gan.training.loop import train
+
+    run = tmp_path / "run"
+    cfg = _cfg(photos, tmp_path, steps=4, holdout_fraction=0.2)
+    result = train(cfg, run, progress=False)
+    assert result.status == "finished" and result.step == 4
+    for name in ("config.json", "data_report.json", "reals.png", "log.jsonl", "losses.png",
+                 "checkpoint.npz", "samples/fakes000000.png", "samples/fakes000002.png",
+                 "samples/fakes000004.png", "bundle/model.json", "bundle/generator.keras",
+                 "bundle/discriminator.keras"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").iterdir())
+    rows = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["d_loss"]) and r["img_per_s"] > 0 for r in rows)
+    assert json.loads((run / "config.json").read_text())["steps"] == 4
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["holdout"]["held_out"] + report["holdout"]["train"] == 24
+    b = load_bundle(run / "bundle")
+    assert b.card["training"]["steps"] == 4 and b.resolution == 32
+    assert b.card["data"]["holdout"]["images"] == report["holdout"]["held_out"]
+    assert len(list((run / "bundle" / "examples" / "real").glob("*.png"))) > 0
+
+
+def test_resume_continues_exactly(photos, tmp_path):
+    """Stopping at step 3 and resuming to 6 gives the same weights, optimizer state and log as
+    one uninterrupted run of 6 steps."""
+    from gan.training.loop import resolve_config, train
+
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(_cfg(photos, tmp_path, steps=6, checkpoint_every=100), straight, progress=False)
+    r1 = train(_cfg(photos, tmp_path, steps=6, checkpoint_every=100), split, progress=False, stop_at=3)
+    assert r1.status == "interrupted" and r1.step == 3
+    assert _state(split)[1]["step"] == 3
+    cfg, resuming = resolve_config(split, {"steps": 6})
+    assert resuming
+    r2 = train(cfg, split, progress=False)
+    assert r2.status == "finished" and r2.step == 6
+    a, meta_a = _state(straight)
+    b, meta_b = _state(split)
+    assert meta_a["step"] == meta_b["step"] == 6
+    assert a.keys() == b.keys()
+    assert any(k.startswith("g_optimizer/") for k in a)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    rows_a = [json.loads(l) for l in (straight / "log.jsonl").read_text().splitlines()]
+    rows_b = [json.loads(l) for l in (split / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows_b] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose([r["g_loss"] for r in rows_a], [r["g_loss"] for r in rows_b], rtol=1e-4)
+    # the sample grid z is the same after resume: step-6 grids are identical images
+    assert (straight / "samples/fakes000006.png").read_bytes() == (split / "samples/fakes000006.png").read_bytes()
+
+
+def test_resume_refuses_another_architecture(photos, tmp_path):
+    from gan.training.loop import TrainingError, resolve_config, train
+
+    run = tmp_path / "run"
+    train(_cfg(photos, tmp_path, steps=2), run, progress=False)
+    with pytest.raises(TrainingError, match="different architecture"):
+        resolve_config(run, {"latent_dim": 99})
+
+
+def test_sigterm_checkpoints_and_the_same_command_resumes(photos, tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "train.py"), "--data", str(photos), "--out", str(run),
+           "--steps", "100000", "--resolution", "32", "--latent-dim", "16", "--g-channels", "8",
+           "--g-max-channels", "32", "--d-channels", "8", "--d-max-channels", "32",
+           "--batch-size", "8", "--crop", "center", "--precision", "float32",
+           "--checkpoint-every", "100000", "--sample-every", "100000", "--log-every", "1",
+           "--n-jobs", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        log = run / "log.jsonl"
+        if log.is_file() and len(log.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "resume" in err
+    step = _state(run)[1]["step"]
+    assert step >= 3
+    # same command with a lower total: resumes, sees it is done, exports
+    cmd[cmd.index("100000")] = str(step + 2)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert f"Resuming {run} at step {step}" in done.stderr
+    assert _state(run)[1]["step"] == step + 2
+    steps = [json.loads(l)["step"] for l in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, step + 3))
+
+
+KILLER = r"""
+import sys, numpy as np
+from gan.training.checkpoint import save_checkpoint
+path = sys.argv[1]
+big = [np.full((4_000_000,), float(i), np.float32) for i in range(6)]
+i = 0
+while True:
+    i += 1
+    save_checkpoint(path, {"w": [b + i for b in big]}, {"step": i})
+    print(i, flush=True)
+"""
+
+
+def test_checkpoint_write_killed_midway_leaves_previous_loadable(tmp_path):
+    from gan.training.checkpoint import read_meta
+
+    ckpt = tmp_path / "checkpoint.npz"
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(ckpt)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "1"      # one whole checkpoint exists
+    time.sleep(0.3)                                   # now it is in the middle of later writes
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    meta = read_meta(ckpt)
+    with np.load(ckpt, allow_pickle=False) as z:
+        assert z["w/0000"][0] == meta["step"]          # whole and self-consistent
+        assert z["w/0005"].shape == (4_000_000,)
+
+
+def test_generate_cli_writes_resumes_and_repeats(tmp_path):
+    from gan.generate import main
+    from tests.factories import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "b")
+    out = tmp_path / "faces"
+    assert main(["--model", str(bundle), "--n", "3", "--out", str(out), "--seed", "5"]) == 0
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    assert len(first) == 3
+    time.sleep(0.01)
+    assert main(["--model", str(bundle), "--n", "5", "--out", str(out), "--seed", "5"]) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    assert len(after) == 5 and all(after[k] == v for k, v in first.items())
+    other = tmp_path / "again"
+    assert main(["--model", str(bundle), "--n", "5", "--out", str(other), "--seed", "5"]) == 0
+    for p in out.glob("*.png"):
+        assert (other / p.name).read_bytes() == p.read_bytes()
+    assert main(["--model", str(tmp_path / "nope"), "--n", "1", "--out", str(other)]) == 2
+
+
+def test_generate_cli_conditional_writes_labels_csv(tmp_path):
+    from gan.generate import main
+    from tests.factories import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "b", label_names=["male", "smiling"])
+    out = tmp_path / "faces"
+    assert main(["--model", str(bundle), "--n", "4", "--out", str(out), "--labels", "smiling=1"]) == 0
+    rows = (out / "labels.csv").read_text().splitlines()
+    assert rows[0] == "image,male,smiling" and len(rows) == 5
+    assert rows[1].endswith(",0.5,1")
+    assert main(["--model", str(bundle), "--n", "1", "--out", str(out), "--labels", "age=3"]) == 2
