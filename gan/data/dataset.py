@@ -1,0 +1,552 @@
+"""Load a whole source of face photos as clean uint8 training data, with a data report.
+
+    data = load_faces("../shared/data/celeba-5k", labels="auto", dedup=True)
+    data.images        # uint8 [N, 128, 128, 3]
+    data.labels        # float32 [N, K] conditioning vectors, or None
+    data.write_report(run_dir / "data_report.json")
+    train, holdout = data.split(0.1, seed=0)
+
+Every photo goes through :func:`gan.data.preprocess.prepare_image`, the same function
+inference uses. Decoding runs in parallel (joblib) and its result is cached on disk,
+keyed by the files' identity (path, size, mtime; CRC for zip members) and the
+preprocessing options, so a second load of the same data takes seconds. A bad file
+never stops a load: it is skipped and listed with its reason in the report.
+
+No TensorFlow here (see ``gan.data.pipeline`` for the tf.data side).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import tempfile
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from . import dedup as _dedup
+from .preprocess import (
+    CROP_MODES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_SIZE,
+    MIN_SIZE,
+    PREPROCESS_VERSION,
+    ImageError,
+    prepare_image,
+)
+from .sources import Source, detect_source, read_item_bytes
+
+__all__ = ["FaceData", "load_faces", "default_cache_dir", "encode_labels", "MAX_FILE_BYTES"]
+
+CACHE_ENV = "FACEGAN_CACHE"
+CACHE_FORMAT = 1
+REPORT_FORMAT = "facegan-data-report/1"
+# Files larger than this are not read at all (a photo this size is not a face photo;
+# a zip member this size may be a zip bomb).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+# Fewer files than this are decoded in-process: starting worker processes costs more.
+PARALLEL_MIN_ITEMS = 64
+
+
+@dataclass
+class FaceData:
+    images: np.ndarray  # uint8 [N, S, S, 3]
+    labels: np.ndarray | None  # float32 [N, K] conditioning vectors; None without labels
+    label_names: list  # K column names, e.g. ["male", "smiling"] or ["class=a", "class=b"]
+    label_kind: list  # per column: "binary" | "onehot" | "numeric"
+    keys: list  # stable id per image: its path relative to the source root
+    report: dict  # JSON-serialisable data report
+    hashes: np.ndarray | None = None  # uint64 pHash of each image (of the preprocessed crop)
+    face_found: np.ndarray | None = None  # bool per image when crop="face"
+    label_info: dict = field(default_factory=dict)  # raw label -> kind, columns, categories, scaling
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def subset(self, index, part: str | None = None) -> "FaceData":
+        """The images at ``index`` (ints or a boolean mask), labels kept aligned."""
+        idx = np.arange(len(self))[np.asarray(index)] if len(self) else np.zeros(0, int)
+        report = json.loads(json.dumps(self.report))
+        if part is not None:
+            report.setdefault("subsets", []).append({"part": part, "images": int(len(idx))})
+        return replace(
+            self,
+            images=self.images[idx],
+            labels=None if self.labels is None else self.labels[idx],
+            keys=[self.keys[i] for i in idx],
+            report=report,
+            hashes=None if self.hashes is None else self.hashes[idx],
+            face_found=None if self.face_found is None else self.face_found[idx],
+        )
+
+    def split(self, holdout_fraction: float, seed: int = 0) -> tuple["FaceData", "FaceData"]:
+        """(train, holdout): each image goes to holdout when a hash of (seed, key) falls
+        below ``holdout_fraction``. The side of a photo depends only on its key and the
+        seed, never on load order, other files, or dedup."""
+        if not 0.0 <= holdout_fraction <= 1.0:
+            raise ValueError("holdout_fraction must be in [0, 1]")
+        u = np.array([_unit_hash(seed, k) for k in self.keys], dtype=np.float64)
+        hold = u < holdout_fraction
+        train, holdout = self.subset(~hold, part="train"), self.subset(hold, part="holdout")
+        for d in (train, holdout):
+            d.report["split"] = {"holdout_fraction": holdout_fraction, "seed": seed,
+                                 "train": int((~hold).sum()), "holdout": int(hold.sum())}
+        return train, holdout
+
+    def write_report(self, path) -> None:
+        path = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        _atomic_write_text(path, json.dumps(self.report, indent=1, sort_keys=False) + "\n")
+
+
+def _unit_hash(seed: int, key: str) -> float:
+    h = hashlib.sha256(f"{seed}\0{key}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2.0**64
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def _select_labels(src: Source, labels) -> list:
+    if labels is None or labels is False:
+        return []
+    if isinstance(labels, str):
+        if labels.strip().lower() == "auto":
+            return list(src.auto_labels)
+        labels = [s for s in labels.split(",") if s.strip()]
+    names = []
+    for want in labels:
+        n = want.strip().lower()
+        if n not in src.labels:
+            have = ", ".join(src.labels) or "none"
+            raise ValueError(f"label {want!r} not in {src.path} (its labels: {have})")
+        if n not in names:
+            names.append(n)
+    return names
+
+
+def encode_labels(src: Source, names: list, keys: list):
+    """Conditioning vectors of ``keys`` for the raw labels ``names``.
+
+    Returns (matrix float32 [N, K], column names, column kinds, info, missing) where
+    ``missing[i]`` is the first requested label image i lacks (None when complete).
+    Binary labels give one 0/1 column; categorical ones a one-hot column per category
+    ("race=asian"); numeric ones one column, (value - offset) / scale.
+    """
+    cols, kinds, info, blocks = [], [], {}, []
+    missing = [None] * len(keys)
+    for name in names:
+        spec = src.labels[name]
+        if spec.kind == "categorical":
+            c = [f"{name}={cat}" for cat in spec.categories]
+            index = {cat: j for j, cat in enumerate(spec.categories)}
+            block = np.zeros((len(keys), len(c)), np.float32)
+            for i, k in enumerate(keys):
+                v = spec.values.get(k)
+                if v is None:
+                    missing[i] = missing[i] or name
+                else:
+                    block[i, index[v]] = 1.0
+            kinds += ["onehot"] * len(c)
+            info[name] = {"kind": "categorical", "columns": c, "categories": list(spec.categories)}
+        else:
+            c = [name]
+            block = np.zeros((len(keys), 1), np.float32)
+            for i, k in enumerate(keys):
+                v = spec.values.get(k)
+                if v is None:
+                    missing[i] = missing[i] or name
+                elif spec.kind == "numeric":
+                    block[i, 0] = (float(v) - spec.offset) / spec.scale
+                else:
+                    block[i, 0] = float(v)
+            kinds.append(spec.kind)
+            info[name] = {"kind": spec.kind, "columns": c}
+            if spec.kind == "numeric":
+                info[name].update(offset=spec.offset, scale=spec.scale)
+        cols += c
+        blocks.append(block)
+    matrix = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(keys), 0), np.float32)
+    return matrix, cols, kinds, info, missing
+
+
+def _label_counts(matrix, cols, kinds, info) -> dict:
+    counts = {}
+    for j, (c, k) in enumerate(zip(cols, kinds)):
+        col = matrix[:, j] if len(matrix) else np.zeros(0, np.float32)
+        if k == "numeric":
+            name = c
+            off, sc = info[name]["offset"], info[name]["scale"]
+            raw = col * sc + off
+            counts[c] = {"min": float(raw.min()) if len(raw) else None,
+                         "max": float(raw.max()) if len(raw) else None,
+                         "mean": float(raw.mean()) if len(raw) else None}
+        else:
+            counts[c] = int(col.sum())
+    return counts
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _decode_chunk(container, root, refs, options, in_worker):
+    """Decode [(ref, nbytes)] -> [(image|None, face_found|None, phash, kind, reason)].
+
+    Runs in a joblib worker: never raises for a bad file, returns its reason instead.
+    """
+    if in_worker:
+        import cv2
+
+        cv2.setNumThreads(1)  # one process per core already
+    zf = None
+    out = []
+    try:
+        if container == "zip":
+            zf = zipfile.ZipFile(root)
+        for ref, nbytes in refs:
+            try:
+                if nbytes > MAX_FILE_BYTES:
+                    raise ImageError(f"file too large ({nbytes:,} bytes > {MAX_FILE_BYTES:,})",
+                                     kind="file too large")
+                try:
+                    data = read_item_bytes(container, root, ref, zf)
+                except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
+                    raise ImageError(f"unreadable file ({e})", kind="unreadable file") from None
+                p = prepare_image(data, size=options["size"], crop=options["crop"],
+                                  max_pixels=options["max_pixels"], min_size=options["min_size"])
+                out.append((p.image, p.face_found, _dedup.phash(p.image), None, None))
+            except ImageError as e:
+                out.append((None, None, 0, e.kind, e.reason))
+            except Exception as e:  # noqa: BLE001 - never die on one file
+                out.append((None, None, 0, "unreadable image", f"unreadable image ({type(e).__name__}: {e})"))
+    finally:
+        if zf is not None:
+            zf.close()
+    return out
+
+
+def _decode(src: Source, todo: list, options: dict, n_jobs: int, progress: bool) -> dict:
+    """Decode items ``todo`` (indices into src.items) -> {index: result tuple}."""
+    results = {}
+    if not todo:
+        return results
+    from joblib import Parallel, cpu_count, delayed
+    from tqdm.auto import tqdm
+
+    workers = cpu_count() if n_jobs is None or n_jobs < 0 else max(1, n_jobs)
+    if n_jobs is not None and n_jobs < -1:
+        workers = max(1, cpu_count() + 1 + n_jobs)
+    parallel = workers > 1 and len(todo) >= PARALLEL_MIN_ITEMS
+    chunk = max(8, min(128, len(todo) // (workers * 8) or 8))
+    chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+    args = [[(src.items[i].ref, src.items[i].size) for i in c] for c in chunks]
+    bar = tqdm(total=len(todo), desc="decoding faces", unit="img", disable=not progress, leave=False)
+    try:
+        if parallel:
+            gen = Parallel(n_jobs=workers, return_as="generator")(
+                delayed(_decode_chunk)(src.container, src.root, a, options, True) for a in args
+            )
+        else:
+            gen = (_decode_chunk(src.container, src.root, a, options, False) for a in args)
+        for c, res in zip(chunks, gen):
+            for i, r in zip(c, res):
+                results[i] = r
+            bar.update(len(c))
+    finally:
+        bar.close()
+    return results
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def default_cache_dir() -> str:
+    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "facegan")
+
+
+def _cache_name(src: Source, options: dict) -> str:
+    ident = json.dumps({"root": src.root, "container": src.container, "prefix": src.prefix,
+                        "options": options, "format": CACHE_FORMAT}, sort_keys=True)
+    return hashlib.sha256(ident.encode()).hexdigest()[:24]
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _read_cache(cache_dir: str, name: str, options: dict):
+    """The cached decode (meta dict, images array) or None."""
+    meta_path = os.path.join(cache_dir, name + ".json")
+    if not os.path.exists(meta_path):
+        return None
+    with open(meta_path) as f:
+        meta = json.load(f)
+    if meta.get("format") != CACHE_FORMAT or meta.get("options") != options:
+        return None
+    images = np.load(os.path.join(cache_dir, meta["images_file"]), allow_pickle=False)
+    s = options["size"]
+    if images.dtype != np.uint8 or images.shape[1:] != (s, s, 3) or len(images) != meta["n_ok"]:
+        return None
+    return meta, images
+
+
+def _write_cache(cache_dir: str, name: str, meta: dict, images: np.ndarray) -> None:
+    os.makedirs(cache_dir, exist_ok=True)
+    images_file = f"{name}-{uuid.uuid4().hex[:12]}.npy"
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".npy")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, images, allow_pickle=False)
+        os.replace(tmp, os.path.join(cache_dir, images_file))
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    meta = dict(meta, images_file=images_file)
+    _atomic_write_text(os.path.join(cache_dir, name + ".json"), json.dumps(meta))
+    for old in os.listdir(cache_dir):  # older arrays of this cache entry
+        if old.startswith(name + "-") and old.endswith(".npy") and old != images_file:
+            try:
+                os.unlink(os.path.join(cache_dir, old))
+            except OSError:
+                pass
+
+
+def _decode_all(src: Source, options: dict, cache_dir, n_jobs: int, progress: bool):
+    """Decode every item of ``src``, reusing the cache. Returns (ok item indices,
+    images, face flags int8, hashes, skipped list, cache info)."""
+    identity = src.identity()
+    cache = {"status": "off"}
+    cached = None
+    name = None
+    if cache_dir is not False:
+        cache_dir = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
+        name = _cache_name(src, options)
+        cache = {"status": "miss", "dir": cache_dir, "entry": name}
+        try:
+            cached = _read_cache(cache_dir, name, options)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            cache["error"] = f"cache unreadable, rebuilt: {e}"
+            cached = None
+
+    # Reuse every cached item whose file identity (key, size, stamp) is unchanged.
+    reuse = {}  # item index -> ["ok", row] | ["bad", kind, reason]
+    if cached is not None:
+        meta, old_images = cached
+        old = {idn[0]: (idn, st) for idn, st in zip(meta["identity"], meta["status"])}
+        for i, idn in enumerate(identity):
+            hit = old.get(idn[0])
+            if hit is not None and list(hit[0]) == idn:
+                reuse[i] = hit[1]
+    todo = [i for i in range(len(identity)) if i not in reuse]
+    if cached is not None and not todo and len(meta["identity"]) == len(identity):
+        cache["status"] = "hit"
+    elif reuse:
+        cache["status"] = "partial"
+    if cache["status"] != "off":
+        cache["reused"], cache["decoded"] = len(reuse), len(todo)
+
+    t = time.perf_counter()
+    fresh = _decode(src, todo, options, n_jobs, progress)
+    decode_seconds = time.perf_counter() - t
+
+    # Per item: its row in the image array, or why it was skipped.
+    status, ok_idx, skipped = [], [], []
+    for i, it in enumerate(src.items):
+        if i in reuse:
+            st = reuse[i]
+            ok = st[0] == "ok"
+            kind, reason = (None, None) if ok else (st[1], st[2])
+        else:
+            img, _, _, kind, reason = fresh[i]
+            ok = img is not None
+        if ok:
+            status.append(["ok", len(ok_idx)])
+            ok_idx.append(i)
+        else:
+            status.append(["bad", kind, reason])
+            skipped.append({"file": it.key, "kind": kind, "reason": reason})
+
+    s = options["size"]
+    if cache["status"] == "hit" and meta["n_ok"] == len(ok_idx):
+        images = old_images  # same rows in the same order
+        face = np.asarray(meta["face"], np.int8)
+        hashes = np.array([int(h, 16) for h in meta["hashes"]], np.uint64)
+    else:
+        images = np.empty((len(ok_idx), s, s, 3), np.uint8)
+        face = np.full(len(ok_idx), -1, np.int8)
+        hashes = np.zeros(len(ok_idx), np.uint64)
+        rows = [(row, reuse[i][1]) for row, i in enumerate(ok_idx) if i in reuse]
+        if rows:
+            new_rows, old_rows = (np.array(x, np.int64) for x in zip(*rows))
+            images[new_rows] = old_images[old_rows]
+            face[new_rows] = np.asarray(meta["face"], np.int8)[old_rows]
+            hashes[new_rows] = np.array([int(meta["hashes"][r], 16) for r in old_rows], np.uint64)
+        for row, i in enumerate(ok_idx):
+            if i not in reuse:
+                img, ff, h, _, _ = fresh[i]
+                images[row] = img
+                face[row] = -1 if ff is None else int(ff)
+                hashes[row] = h
+
+    if cache["status"] not in ("off", "hit"):
+        new_meta = {"format": CACHE_FORMAT, "source": src.root, "options": options, "identity": identity,
+                    "status": status, "n_ok": len(ok_idx), "face": face.tolist(),
+                    "hashes": [format(int(h), "016x") for h in hashes]}
+        try:
+            _write_cache(cache_dir, name, new_meta, images)
+        except OSError as e:
+            cache["error"] = f"cache not written: {e}"
+    return ok_idx, images, face, hashes, skipped, cache, decode_seconds
+
+
+# --------------------------------------------------------------------------- load_faces
+
+
+def load_faces(
+    path,
+    size: int = DEFAULT_SIZE,
+    crop: str = "face",
+    labels=None,
+    dedup=False,
+    cache_dir=None,
+    n_jobs: int = -1,
+    min_size: int = MIN_SIZE,
+    progress: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    dedup_threshold: int = _dedup.DEFAULT_THRESHOLD,
+) -> FaceData:
+    """Load every face photo of ``path`` (folder, .zip, CelebA, CSV-labelled folder,
+    UTKFace), preprocessed exactly as :func:`gan.data.preprocess.prepare_image` does.
+
+    labels: None (no labels) | "auto" (all the source has) | names, as a list or a
+        comma-separated string (case-insensitive). With labels, images lacking one of
+        them are left out (listed in the report as "missing label").
+    dedup: False | True (find near-duplicates and keep one of each group) |
+        "report" (find and list them, keep all).
+    cache_dir: where decoded arrays are cached (default: $FACEGAN_CACHE or
+        ~/.cache/facegan); False: no cache.
+    n_jobs: decoding processes (-1: all cores).
+    min_size: photos whose shorter side is below this many pixels are skipped.
+    """
+    t0 = time.perf_counter()
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
+    if int(size) < 8:
+        raise ValueError(f"size must be at least 8, not {size}")
+    if dedup not in (False, True, "report"):
+        raise ValueError('dedup must be False, True or "report"')
+    src = detect_source(path)
+    wanted = _select_labels(src, labels)
+    options = {"size": int(size), "crop": crop, "min_size": int(min_size), "max_pixels": int(max_pixels),
+               "preprocess_version": PREPROCESS_VERSION}
+
+    ok_idx, images, face, hashes, skipped, cache, decode_seconds = _decode_all(
+        src, options, cache_dir, n_jobs, progress)
+    keys = [src.items[i].key for i in ok_idx]
+    n_decoded = len(keys)
+    n_skipped_files = len(skipped)
+
+    # Labels: images that lack a requested label are left out.
+    matrix, cols, kinds, info, missing = encode_labels(src, wanted, keys)
+    keep = np.array([m is None for m in missing], dtype=bool)
+    for k, m in zip(keys, missing):
+        if m is not None:
+            skipped.append({"file": k, "kind": "missing label", "reason": f"missing label: {m}"})
+    n_missing = int((~keep).sum())
+    sel = np.nonzero(keep)[0]
+
+    # Near-duplicates among what is left.
+    dup_report = {"checked": False}
+    if dedup:
+        pairs = _dedup.find_pairs(hashes[sel], dedup_threshold)
+        drop = _dedup.duplicates_to_drop(len(sel), pairs) if dedup is True else np.zeros(len(sel), bool)
+        dup_report = {
+            "checked": True,
+            "method": "pHash 64-bit of the preprocessed crop (ImageHash), Hamming distance",
+            "threshold": int(dedup_threshold),
+            "pairs": [{"a": keys[sel[i]], "b": keys[sel[j]], "distance": d} for i, j, d in pairs],
+            "dropped": [keys[sel[i]] for i in np.nonzero(drop)[0]],
+        }
+        sel = sel[~drop]
+    n_dups = len(dup_report.get("dropped", []))
+
+    final_keys = [keys[i] for i in sel]
+    out_images = images if len(sel) == len(images) else images[sel]
+    out_labels = matrix[sel].astype(np.float32) if wanted else None
+    out_face = None if crop != "face" else face[sel] == 1
+
+    by_kind = {}
+    for d in skipped:
+        by_kind[d["kind"]] = by_kind.get(d["kind"], 0) + 1
+    report = {
+        "format": REPORT_FORMAT,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": {"path": src.path, "kind": src.kind, "container": src.container,
+                   "label_file": src.label_file, **src.notes},
+        "options": {**options, "labels": wanted if labels != "auto" else "auto", "dedup": dedup,
+                    "dedup_threshold": int(dedup_threshold) if dedup else None},
+        "counts": {
+            "found": len(src.items),
+            "decoded": n_decoded,
+            "skipped_files": n_skipped_files,
+            "missing_labels": n_missing,
+            "duplicates_dropped": n_dups,
+            "loaded": len(final_keys),
+            "skipped_by_reason": dict(sorted(by_kind.items())),
+        },
+        "face_crop": None,
+        "labels": {
+            "names": wanted,
+            "columns": cols,
+            "kinds": kinds,
+            "info": info,
+            "counts": _label_counts(out_labels, cols, kinds, info) if wanted else {},
+        },
+        "duplicates": dup_report,
+        "skipped": skipped,
+        "cache": cache,
+        "timing": {"decode_seconds": round(decode_seconds, 3), "n_jobs": n_jobs},
+    }
+    if crop == "face":
+        found = int(out_face.sum())
+        report["face_crop"] = {
+            "detector": "OpenCV Haar cascade haarcascade_frontalface_default",
+            "faces_found": found,
+            "center_fallback": int(len(out_face) - found),
+            "fallback_fraction": round((len(out_face) - found) / len(out_face), 4) if len(out_face) else 0.0,
+        }
+    report["timing"]["total_seconds"] = round(time.perf_counter() - t0, 3)
+    return FaceData(
+        images=out_images,
+        labels=out_labels,
+        label_names=cols,
+        label_kind=kinds,
+        keys=final_keys,
+        report=report,
+        hashes=hashes[sel],
+        face_found=out_face,
+        label_info=info,
+    )

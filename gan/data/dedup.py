@@ -1,0 +1,136 @@
+"""Near-duplicate photos by perceptual hash (ImageHash's 64-bit DCT pHash).
+
+Hashes are taken of the *preprocessed* crops (what the model would see), so two copies
+of a photo that differ in size, compression or a few pixels of framing still match.
+Two images are near-duplicates when their hashes differ in at most ``threshold`` of 64
+bits (see docs/data.md for how the default was chosen).
+
+    python -m gan.data.dedup DIR_OR_ZIP [DIR_OR_ZIP ...] [--threshold 6] [--sheet out.png]
+
+finds the pairs within and across several sources.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+# Hamming distance (bits of 64) at or below which two crops are near-duplicates.
+DEFAULT_THRESHOLD = 6
+
+
+def phash(image: np.ndarray) -> int:
+    """64-bit perceptual hash of a uint8 (H, W, 3) image, as a Python int."""
+    import imagehash
+
+    bits = imagehash.phash(Image.fromarray(np.asarray(image, dtype=np.uint8))).hash.ravel()
+    return int.from_bytes(np.packbits(bits.astype(np.uint8)).tobytes(), "big")
+
+
+def hash_images(images: np.ndarray) -> np.ndarray:
+    """uint64 pHash per image of a uint8 [N, H, W, 3] array."""
+    return np.array([phash(im) for im in images], dtype=np.uint64)
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x)
+    b = x.view(np.uint8).reshape(x.shape + (8,))
+    return np.unpackbits(b, axis=-1).sum(axis=-1)
+
+
+def find_pairs(hashes, threshold: int = DEFAULT_THRESHOLD, block: int = 512) -> list[tuple[int, int, int]]:
+    """All pairs (i, j, distance), i < j, whose hashes differ in <= threshold bits.
+
+    Exact all-pairs search in blocks: about a second for 20,000 hashes; it grows with N^2.
+    """
+    h = np.asarray(hashes, dtype=np.uint64).ravel()
+    n = len(h)
+    pairs = []
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        d = _popcount(h[i0:i1, None] ^ h[None, i0:])  # columns start at i0: only j >= i
+        ii, jj = np.nonzero(d <= threshold)
+        for a, b in zip(ii.tolist(), jj.tolist()):
+            i, j = i0 + a, i0 + b
+            if j > i:
+                pairs.append((i, j, int(d[a, b])))
+    pairs.sort()
+    return pairs
+
+
+def duplicates_to_drop(n: int, pairs) -> np.ndarray:
+    """Boolean mask of images to drop: in every group of near-duplicates (connected by
+    pairs) the one with the lowest index stays."""
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j, _ in pairs:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    drop = np.zeros(n, dtype=bool)
+    for i in range(n):
+        if find(i) != i:
+            drop[i] = True
+    return drop
+
+
+def _main(argv=None) -> int:
+    import argparse
+    import json
+
+    from .dataset import load_faces
+
+    ap = argparse.ArgumentParser(prog="python -m gan.data.dedup", description=__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="+", help="folders or zips of photos")
+    ap.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD)
+    ap.add_argument("--crop", default="face")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--n-jobs", type=int, default=-1)
+    ap.add_argument("--json", help="write the pairs here")
+    ap.add_argument("--sheet", help="write a side-by-side PNG of the first pairs here")
+    ap.add_argument("--sheet-pairs", type=int, default=24)
+    args = ap.parse_args(argv)
+
+    images, hashes, names = [], [], []
+    for p in args.paths:
+        data = load_faces(p, size=args.size, crop=args.crop, n_jobs=args.n_jobs)
+        images.append(data.images)
+        hashes.append(data.hashes)
+        names += [f"{p}::{k}" for k in data.keys]
+    h = np.concatenate(hashes)
+    pairs = find_pairs(h, args.threshold)
+    counts = {}
+    for i, j, d in pairs:
+        counts[d] = counts.get(d, 0) + 1
+    print(f"{len(h)} images, {len(pairs)} near-duplicate pairs at threshold {args.threshold}")
+    print("pairs by distance:", dict(sorted(counts.items())))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"a": names[i], "b": names[j], "distance": d} for i, j, d in pairs], f, indent=1)
+    if args.sheet and pairs:
+        allimg = np.concatenate(images)
+        # Show the least similar pairs first: they are the ones worth checking by eye.
+        shown = sorted(pairs, key=lambda p: -p[2])[: args.sheet_pairs]
+        s = args.size
+        cols = 4
+        rows = (len(shown) + cols - 1) // cols
+        sheet = np.full((rows * (s + 4), cols * (2 * s + 12), 3), 255, np.uint8)
+        for n, (i, j, _) in enumerate(shown):
+            r, c = divmod(n, cols)
+            y, x = r * (s + 4), c * (2 * s + 12)
+            sheet[y : y + s, x : x + s] = allimg[i]
+            sheet[y : y + s, x + s + 2 : x + 2 * s + 2] = allimg[j]
+        Image.fromarray(sheet).save(args.sheet)
+        print("sheet:", args.sheet, "(distances:", [p[2] for p in shown], ")")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -1,0 +1,293 @@
+"""gan.data.preprocess: opening, colour modes, bad files, crops, scaling."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan.data import preprocess as P
+from gan.data.preprocess import ImageError, open_image, prepare_image, preprocess_image
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG claiming width x height pixels, with one tiny (bogus) data chunk."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    b = io.BytesIO()
+    img.save(b, fmt, **kw)
+    return b.getvalue()
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def test_open_image_accepts_path_bytes_and_file_like(tmp_path, face_photo):
+    img = face_photo(80, 90, seed=1)
+    data = _encode(img, "PNG")
+    path = tmp_path / "a.png"
+    path.write_bytes(data)
+
+    class ReadOnly:  # a file-like with read() only, like some upload objects
+        def __init__(self, d):
+            self._d = d
+
+        def read(self):
+            return self._d
+
+    ref = np.asarray(img)
+    for src in (path, str(path), data, bytearray(data), io.BytesIO(data), ReadOnly(data)):
+        out = open_image(src)
+        assert out.mode == "RGB" and out.size == (80, 90)
+        np.testing.assert_array_equal(np.asarray(out), ref)
+
+
+def test_open_image_rewinds_a_read_file(face_photo):
+    f = io.BufferedReader(io.BytesIO(_encode(face_photo(), "PNG")))
+    f.read()  # already consumed, like a re-run Streamlit upload
+    assert open_image(f).size == (96, 96)
+
+
+def test_exif_orientation_is_applied():
+    # Stored 80x60: top half red, bottom half blue. Orientation 6 = rotate 90 deg
+    # clockwise to display: 60x80 with the red half on the right.
+    a = np.zeros((60, 80, 3), np.uint8)
+    a[:30] = (255, 0, 0)
+    a[30:] = (0, 0, 255)
+    img = Image.fromarray(a)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = open_image(_encode(img, "JPEG", quality=95, exif=exif.tobytes()))
+    assert out.size == (60, 80)
+    o = np.asarray(out).astype(int)
+    assert o[40, 50, 0] > 200 and o[40, 50, 2] < 60  # right: red
+    assert o[40, 10, 2] > 200 and o[40, 10, 0] < 60  # left: blue
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "1", "CMYK", "I;16", "I", "F", "PA"])
+def test_every_mode_becomes_8bit_rgb(mode):
+    grey = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1))
+    base = Image.fromarray(np.stack([grey] * 3, -1))
+    if mode == "I;16":
+        img = Image.fromarray((grey.astype(np.uint16) * 257))  # full 16-bit range
+        data = _encode(img, "PNG")
+    elif mode == "I":
+        img = Image.fromarray(grey.astype(np.int32) * 257, "I")
+        data = _encode(img, "TIFF")
+    elif mode == "F":
+        img = Image.fromarray(grey.astype(np.float32) / 255.0, "F")
+        data = _encode(img, "TIFF")
+    elif mode == "CMYK":
+        data = _encode(base.convert("CMYK"), "JPEG", quality=95)
+    elif mode == "PA":
+        img = base.convert("P").convert("PA")
+        data = _encode(img.convert("RGBA"), "PNG")
+    else:
+        data = _encode(base.convert(mode), "PNG" if mode != "CMYK" else "JPEG")
+    out = open_image(data)
+    assert out.mode == "RGB" and out.size == (64, 64)
+    o = np.asarray(out).astype(int)
+    # Dark on the left, bright on the right: 16-bit data is scaled, not clipped to 255.
+    assert o[:, :4].mean() < 40, mode
+    assert o[:, -4:].mean() > 215, mode
+    if mode not in ("1",):
+        assert 90 < o[:, 28:36].mean() < 170, mode  # mid-grey stays mid-grey
+
+
+def test_16bit_values_are_scaled_exactly():
+    a = np.array([[0, 257, 32896, 65535]] * 4, np.uint16)
+    out = np.asarray(open_image(_encode(Image.fromarray(a), "PNG")))
+    assert out[0, :, 0].tolist() == [0, 1, 128, 255]
+
+
+def test_transparency_is_composited_on_white():
+    a = np.zeros((64, 64, 4), np.uint8)
+    a[..., 0] = 255
+    a[:, 32:, 3] = 255  # left half transparent
+    out = np.asarray(open_image(_encode(Image.fromarray(a, "RGBA"), "PNG")))
+    assert out[10, 5].tolist() == [255, 255, 255]
+    assert out[10, 50].tolist() == [255, 0, 0]
+    p = Image.fromarray(a[..., :3]).convert("P")
+    p.info["transparency"] = 0
+    out = open_image(_encode(p, "PNG", transparency=p.getpixel((5, 5))))
+    assert np.asarray(out)[10, 5].tolist() == [255, 255, 255]
+
+
+# --------------------------------------------------------------------------- bad files
+
+
+def _truncate(data: bytes, frac=0.6) -> bytes:
+    return data[: int(len(data) * frac)]
+
+
+@pytest.mark.parametrize(
+    "name,make,kind",
+    [
+        ("empty", lambda img: b"", "empty file"),
+        ("text", lambda img: b"hello, I am not a photo\n" * 20, "not an image"),
+        ("html", lambda img: b"<html><body>404</body></html>", "not an image"),
+        ("jpeg-truncated", lambda img: _truncate(_encode(img, "JPEG")), "truncated image"),
+        ("png-truncated", lambda img: _truncate(_encode(img, "PNG")), "truncated image"),
+        ("webp-truncated", lambda img: _truncate(_encode(img, "WEBP")), "truncated image"),
+        ("bmp-truncated", lambda img: _truncate(_encode(img, "BMP")), "truncated image"),
+        ("bomb-pil-limit", lambda img: _png_header_only(30000, 30000), "decompression bomb"),
+        ("bomb-our-limit", lambda img: _png_header_only(12000, 12000), "decompression bomb"),
+    ],
+)
+def test_bad_files_raise_image_error_with_reason(name, make, kind, face_photo, tmp_path):
+    data = make(face_photo(96, 96))
+    for src in (data, tmp_path / f"{name}.jpg"):
+        if not isinstance(src, bytes):
+            src.write_bytes(data)
+        with pytest.raises(ImageError) as e:
+            prepare_image(src)
+        assert e.value.kind == kind
+        assert str(e.value).startswith(kind.split()[0])
+
+
+def test_tiny_and_custom_limits(face_photo):
+    small = _encode(face_photo(40, 30), "PNG")
+    with pytest.raises(ImageError, match=r"image too small \(40x30 < 64 px\)") as e:
+        prepare_image(small)
+    assert e.value.kind == "image too small"
+    assert prepare_image(small, min_size=16).image.shape == (128, 128, 3)
+    big = _encode(face_photo(120, 100), "PNG")
+    with pytest.raises(ImageError, match="decompression bomb: 120x100 = 12,000 pixels > 10,000"):
+        prepare_image(big, max_pixels=10_000)
+
+
+def test_directory_is_not_an_image(tmp_path):
+    with pytest.raises(ImageError, match="not an image"):
+        open_image(tmp_path)
+
+
+# --------------------------------------------------------------------------- crops
+
+
+def test_center_and_none_crops(face_photo):
+    img = face_photo(120, 80, seed=3)
+    c = preprocess_image(img, size=32, crop="center")
+    assert c.box == (20, 0, 100, 80) and c.face_found is None
+    assert c.image.shape == (32, 32, 3) and c.image.dtype == np.uint8
+    n = preprocess_image(img, size=32, crop="none")
+    assert n.box == (0, 0, 120, 80) and n.face_found is None
+    # "none" stretches the whole image: left and right edge columns survive.
+    np.testing.assert_allclose(n.image[:, 0].mean(0), np.asarray(img)[:, 0].mean(0), atol=12)
+    with pytest.raises(ValueError):
+        preprocess_image(img, crop="square")
+
+
+def test_face_crop_is_centred_on_the_face_and_holds_the_whole_head(face_photo):
+    # A small head off-centre in a larger photo (face 60 px wide at (400, 200)).
+    img = face_photo(640, 480, seed=4, center=(400, 200), face_width=60)
+    p = preprocess_image(img, size=64, crop="face")
+    assert p.face_found is True
+    left, top, right, bottom = p.box
+    assert right - left == bottom - top  # square
+    # Whole head inside: hair top (y = 200 - 0.62 * 78) to chin (y = 200 + 39), ears.
+    assert left < 400 - 35 and right > 400 + 35
+    assert top < 200 - 0.62 * 78 - 5 and bottom > 200 + 39 + 5
+    # Centred: face centre within 10% of the crop side of the crop centre (the framing
+    # puts the face a little below centre, like CelebA).
+    side = right - left
+    assert abs((left + right) / 2 - 400) < 0.1 * side
+    assert 0 <= 200 - (top + bottom) / 2 < 0.2 * side
+    # And the face is big in the crop (the drawn oval is 60 px; Haar boxes run wider).
+    assert 0.3 < 60 / side < 0.75
+
+
+def test_face_crop_falls_back_to_center_without_a_face(face_photo):
+    img = face_photo(120, 90, seed=5, face=False)
+    p = preprocess_image(img, crop="face")
+    assert p.face_found is False
+    assert p.box == P.center_box(120, 90)
+    np.testing.assert_array_equal(p.image, preprocess_image(img, crop="center").image)
+
+
+def test_face_box_geometry_stays_inside_and_shrinks():
+    # Face near the top-left corner: the square is shifted inside, not padded.
+    assert P.face_box((0, 0, 40, 40), 200, 200)[:2] == (0, 0)
+    l, t, r, b = P.face_box((150, 160, 40, 40), 200, 200)
+    assert r == 200 and b == 200 and r - l == round(P.FACE_BOX_SCALE * 40)
+    # Tight crop (face nearly the whole image): the box shrinks to the image.
+    assert P.face_box((10, 5, 180, 180), 200, 220) == (0, 0, 200, 200) or \
+        P.face_box((10, 5, 180, 180), 200, 220)[2] - P.face_box((10, 5, 180, 180), 200, 220)[0] == 200
+    for face, w, h in [((3, 7, 11, 11), 50, 40), ((100, 2, 300, 300), 640, 480), ((0, 0, 1, 1), 1, 1)]:
+        l, t, r, b = P.face_box(face, w, h)
+        assert 0 <= l < r <= w and 0 <= t < b <= h and r - l == b - t
+
+
+def test_tight_crops_keep_the_whole_image(face_photo):
+    img = face_photo(100, 100, seed=6, face_width=70)  # UTKFace-like: the face fills the photo
+    p = preprocess_image(img, crop="face")
+    assert p.box == (0, 0, 100, 100)
+
+
+def test_face_detection_is_deterministic_and_thread_safe(face_photo):
+    imgs = [face_photo(120, 96, seed=s, center=(50 + 5 * s, 48), face_width=40) for s in range(4)]
+    expected = [preprocess_image(im, size=48).box for im in imgs]
+    results, errors = {}, []
+
+    def work(t):
+        try:
+            for k in range(2):
+                for i, im in enumerate(imgs):
+                    results[(t, k, i)] = preprocess_image(im, size=48).box
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    for (t, k, i), box in results.items():
+        assert box == expected[i]
+
+
+def test_prepare_image_equals_open_plus_preprocess(tmp_path, face_photo):
+    path = tmp_path / "x.jpg"
+    face_photo(150, 130, seed=7).save(path, quality=92)
+    for crop in P.CROP_MODES:
+        a = prepare_image(path, size=40, crop=crop)
+        b = preprocess_image(open_image(path), size=40, crop=crop)
+        np.testing.assert_array_equal(a.image, b.image)
+        assert a.box == b.box and a.face_found == b.face_found
+        assert a.image.shape == (40, 40, 3)
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+def test_model_input_round_trip_and_clipping():
+    u = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, -1)
+    x = P.to_model_input(u)
+    assert x.dtype == np.float32 and x.min() == -1.0 and x.max() == 1.0
+    np.testing.assert_array_equal(P.to_uint8(x), u)
+    np.testing.assert_array_equal(P.to_model_input(u[0]), x[0])  # single image or batch
+    out = P.to_uint8(np.array([-3.0, -1.0, -1e-6, 0.0, 0.999, 1.0, 7.0, np.nan], np.float32))
+    assert out.tolist() == [0, 0, 127, 128, 255, 255, 255, 128]  # never wraps to 255
+    with pytest.raises(TypeError):
+        P.to_model_input(x)
+
+
+def test_preprocess_does_not_import_tensorflow():
+    code = ("import sys, gan.data, gan.data.preprocess, gan.data.dataset, gan.data.sources, gan.data.dedup;"
+            "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
