@@ -22,6 +22,19 @@ REPO = Path(__file__).resolve().parent.parent
 PICK_KEY = "model"
 
 
+def ensure_navigation() -> None:
+    """Call first thing on every page. While a `pages/` folder exists, Streamlit starts each
+    server in its older folder-based multipage mode and leaves it only once app.py has called
+    `st.navigation`; until then a visitor who opens /generate or /detect directly gets the page
+    without app.py (no model picker, wrong menu). Leave that mode and rerun through app.py,
+    which keeps the requested page (both modes name it after the file)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def models_dir() -> Path:
     return Path(os.environ.get(MODELS_ENV) or REPO / "models")
 

@@ -63,6 +63,7 @@ def show(results: list[detection.Result], det: detection.Detector, expect: str |
                     st.warning(r.message, icon=":material/block:")
 
 
+state.ensure_navigation()
 st.title("Is this face generated?")
 st.markdown("Upload photos of faces. Each is cropped to the face exactly like the photos the "
             "model was trained on, then the model's **discriminator** scores it: the probability "

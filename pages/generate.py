@@ -48,6 +48,7 @@ def label_controls(names: list[str]) -> dict[str, float]:
     return labels
 
 
+state.ensure_navigation()
 st.title("Generate faces")
 st.markdown("Every face below is made up by the model: none of these people exist. "
             "A **seed** picks the faces: the same seed and settings always give the same faces.")

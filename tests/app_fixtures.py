@@ -123,10 +123,10 @@ def new_app(page: str | None = None, timeout: float = 60):
     """AppTest of the real app, optionally switched to a page ('pages/generate.py')."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    at = AppTest.from_file(APP, default_timeout=timeout)
     if page:
-        at.switch_page(page).run()
-    return at
+        at.switch_page(page)     # page URLs follow the file names, so this works before a run
+    return at.run()
 
 
 def no_exceptions(at) -> None:

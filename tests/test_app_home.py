@@ -7,6 +7,8 @@ import pytest
 from tests.app_fixtures import app_env, image_urls, models_dir, new_app, no_exceptions  # noqa: F401
 
 PAGES = [None, "pages/generate.py", "pages/detect.py"]
+TITLES = {None: "FaceGAN Studio", "pages/generate.py": "Generate faces",
+          "pages/detect.py": "Is this face generated?"}
 
 
 def text(at) -> str:
@@ -45,6 +47,19 @@ def test_model_from_the_query_string(app_env):
     at.query_params["model"] = "cond"
     at.run()
     assert at.sidebar.selectbox(key="model").value == "cond"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_inside_the_app_with_its_model_picker(app_env, page):
+    # Streamlit starts in its folder-based multipage mode (pages/ exists); a page opened
+    # directly must still run through app.py: navigation, then the sidebar's model picker.
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("cond").run()
+    if page:
+        at.switch_page(page).run()
+    no_exceptions(at)
+    assert at.sidebar.selectbox(key="model").value == "cond"
+    assert at.title[0].value == TITLES[page]
 
 
 @pytest.mark.parametrize("page", PAGES)

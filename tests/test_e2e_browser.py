@@ -62,6 +62,13 @@ def test_a_visitor_generates_faces_and_scores_an_upload(models_dir):
             page.set_default_timeout(TIMEOUT_MS)
             images = page.locator('[data-testid="stMain"] [data-testid="stImage"] img')
 
+            # A first visitor of a fresh server opens a deep link: the page must come with the
+            # app's menu and model picker (Streamlit's folder mode would give neither).
+            page.goto(f"{url}/detect")
+            expect(page.get_by_role("heading", name="Is this face generated?")).to_be_visible()
+            expect(page.get_by_role("link", name="Detect generated faces")).to_be_visible()
+            expect(page.get_by_role("combobox", name="Model")).to_be_visible()
+
             # Home: what the app does, the model's card, 16 sample faces.
             page.goto(url)
             expect(page.get_by_role("heading", name="FaceGAN Studio")).to_be_visible()
