@@ -55,7 +55,7 @@ PARALLEL_MIN_ITEMS = 64
 
 @dataclass
 class FaceData:
-    images: np.ndarray  # uint8 [N, S, S, 3]
+    images: np.ndarray  # uint8 [N, S, S, 3]; a read-only np.memmap of the cache on a cache hit
     labels: np.ndarray | None  # float32 [N, K] conditioning vectors; None without labels
     label_names: list  # K column names, e.g. ["male", "smiling"] or ["class=a", "class=b"]
     label_kind: list  # per column: "binary" | "onehot" | "numeric"
@@ -303,7 +303,8 @@ def _read_cache(cache_dir: str, name: str, options: dict):
         meta = json.load(f)
     if meta.get("format") != CACHE_FORMAT or meta.get("options") != options:
         return None
-    images = np.load(os.path.join(cache_dir, meta["images_file"]), allow_pickle=False)
+    # Memory-mapped, read-only: a cache hit starts at once and pages are read as used.
+    images = np.load(os.path.join(cache_dir, meta["images_file"]), mmap_mode="r", allow_pickle=False)
     s = options["size"]
     if images.dtype != np.uint8 or images.shape[1:] != (s, s, 3) or len(images) != meta["n_ok"]:
         return None

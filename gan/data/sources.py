@@ -21,6 +21,7 @@ import io
 import os
 import posixpath
 import re
+import stat
 import zipfile
 from dataclasses import dataclass, field
 
@@ -114,28 +115,29 @@ class _Listing:
 
 def _list_folder(root: str) -> _Listing:
     listing = _Listing()
-    for dirpath, dirnames, filenames in os.walk(root):
-        kept = []
-        for d in dirnames:
-            if d.startswith(".") or d == "__MACOSX":
-                listing.hidden += 1
-            else:
-                kept.append(d)
-        dirnames[:] = sorted(kept)
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in filenames:
-            if name.startswith("."):
+
+    def walk(folder: str, rel: str):
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for e in entries:
+            if e.name.startswith(".") or e.name == "__MACOSX":
                 listing.hidden += 1
                 continue
-            full = os.path.join(dirpath, name)
+            r = e.name if not rel else rel + "/" + e.name
             try:
-                st = os.stat(full)
+                if e.is_dir():
+                    if not e.is_symlink():  # linked folders are not followed: no loops
+                        walk(e.path, r)
+                    continue
+                st = e.stat()
             except OSError:
-                continue  # vanished or a dangling link
-            if not os.path.isfile(full):
-                continue
-            rel = name if rel_dir == "." else posixpath.join(*rel_dir.split(os.sep), name)
-            listing.files[rel] = (full, st.st_size, st.st_mtime_ns)
+                continue  # vanished, or a dangling link
+            if stat.S_ISREG(st.st_mode):
+                listing.files[r] = (e.path, st.st_size, st.st_mtime_ns)
+
+    walk(root, "")
     return listing
 
 
