@@ -10,7 +10,7 @@ importing ``gan.data`` (the app, the decode workers) never loads TensorFlow.
 
 from .dataset import FaceData, default_cache_dir, load_faces
 from .dedup import DEFAULT_THRESHOLD as DEDUP_THRESHOLD
-from .dedup import find_pairs, phash
+from .dedup import find_duplicates, find_pairs, phash
 from .preprocess import (
     CROP_MODES,
     DEFAULT_MAX_PIXELS,
@@ -40,6 +40,7 @@ __all__ = [
     "Preprocessed",
     "default_cache_dir",
     "detect_source",
+    "find_duplicates",
     "find_pairs",
     "load_faces",
     "make_dataset",

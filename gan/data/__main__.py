@@ -1,10 +1,12 @@
 """Inspect a source of face photos and write its data report.
 
-    python -m gan.data PATH [--crop face] [--size 128] [--labels auto] [--dedup]
+    python -m gan.data PATH [--crop face] [--size 128] [--labels auto] [--dedup report]
                             [--report report.json] [--n-jobs 2] [--no-cache]
+    python -m gan.data dedup PATH [PATH ...] [--json pairs.json] [--sheet pairs.png]
 
 Loads PATH exactly as training does (so the decode cache is filled for it) and prints
-what was found, skipped, labelled and how long it took.
+what was found, skipped, labelled and how long it took. ``dedup`` lists near-duplicate
+pairs within and across several sources.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from .preprocess import CROP_MODES, DEFAULT_SIZE, MIN_SIZE
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "dedup":
+        from .dedup import _main as dedup_main
+
+        return dedup_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m gan.data", description=__doc__.split("\n\n")[0])
     ap.add_argument("path", help="folder, .zip, CelebA folder, CSV-labelled folder or UTKFace folder")
     ap.add_argument("--size", type=int, default=DEFAULT_SIZE)

@@ -426,6 +426,16 @@ def _decode_all(src: Source, options: dict, cache_dir, n_jobs: int, progress: bo
 # --------------------------------------------------------------------------- load_faces
 
 
+class _Rows:
+    """images[sel[i]] without copying the selection."""
+
+    def __init__(self, images, sel):
+        self.images, self.sel = images, sel
+
+    def __getitem__(self, i):
+        return self.images[self.sel[i]]
+
+
 def load_faces(
     path,
     size: int = DEFAULT_SIZE,
@@ -438,6 +448,7 @@ def load_faces(
     progress: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     dedup_threshold: int = _dedup.DEFAULT_THRESHOLD,
+    dedup_min_correlation: float = _dedup.DEFAULT_MIN_CORRELATION,
 ) -> FaceData:
     """Load every face photo of ``path`` (folder, .zip, CelebA, CSV-labelled folder,
     UTKFace), preprocessed exactly as :func:`gan.data.preprocess.prepare_image` does.
@@ -446,7 +457,8 @@ def load_faces(
         comma-separated string (case-insensitive). With labels, images lacking one of
         them are left out (listed in the report as "missing label").
     dedup: False | True (find near-duplicates and keep one of each group) |
-        "report" (find and list them, keep all).
+        "report" (find and list them, keep all). See gan.data.dedup for the method and
+        ``dedup_threshold`` / ``dedup_min_correlation``.
     cache_dir: where decoded arrays are cached (default: $FACEGAN_CACHE or
         ~/.cache/facegan); False: no cache.
     n_jobs: decoding processes (-1: all cores).
@@ -482,13 +494,16 @@ def load_faces(
     # Near-duplicates among what is left.
     dup_report = {"checked": False}
     if dedup:
-        pairs = _dedup.find_pairs(hashes[sel], dedup_threshold)
+        pairs = _dedup.find_duplicates(_Rows(images, sel), hashes[sel], dedup_threshold, dedup_min_correlation)
         drop = _dedup.duplicates_to_drop(len(sel), pairs) if dedup is True else np.zeros(len(sel), bool)
         dup_report = {
             "checked": True,
-            "method": "pHash 64-bit of the preprocessed crop (ImageHash), Hamming distance",
+            "method": "pHash (ImageHash, 64 bit) of the preprocessed crops within `threshold` bits, "
+                      "confirmed by correlation of 32x32 grey thumbnails >= `min_correlation`",
             "threshold": int(dedup_threshold),
-            "pairs": [{"a": keys[sel[i]], "b": keys[sel[j]], "distance": d} for i, j, d in pairs],
+            "min_correlation": float(dedup_min_correlation),
+            "pairs": [{"a": keys[sel[i]], "b": keys[sel[j]], "distance": d, "correlation": c}
+                      for i, j, d, c in pairs],
             "dropped": [keys[sel[i]] for i in np.nonzero(drop)[0]],
         }
         sel = sel[~drop]
@@ -508,7 +523,8 @@ def load_faces(
         "source": {"path": src.path, "kind": src.kind, "container": src.container,
                    "label_file": src.label_file, **src.notes},
         "options": {**options, "labels": wanted if labels != "auto" else "auto", "dedup": dedup,
-                    "dedup_threshold": int(dedup_threshold) if dedup else None},
+                    "dedup_threshold": int(dedup_threshold) if dedup else None,
+                    "dedup_min_correlation": float(dedup_min_correlation) if dedup else None},
         "counts": {
             "found": len(src.items),
             "decoded": n_decoded,
