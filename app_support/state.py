@@ -8,6 +8,7 @@ includes the card's size and mtime, so an updated bundle on disk is picked up.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import streamlit as st
@@ -20,6 +21,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-u
 MODELS_ENV = "FACEGAN_MODELS_DIR"
 REPO = Path(__file__).resolve().parent.parent
 PICK_KEY = "model"
+
+
+def _keep_models_warm() -> None:
+    """After every script run Streamlit calls `keras.backend.clear_session()` (meant for scripts
+    that rebuild models each run). Here models are built once per process and shared by all
+    sessions, so that call only costs CPU on every click (0.3-0.8 s here: a full GC and TF's
+    kernel cache dropped, which also slows the next inference of every other session). Keep
+    Streamlit's other clean-up (closing pyplot figures) and skip the Keras part."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if getattr(script_runner._clean_problem_modules, "facegan", False):
+        return
+
+    def clean_up() -> None:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close("all")
+
+    clean_up.facegan = True
+    script_runner._clean_problem_modules = clean_up
+
+
+_keep_models_warm()
 
 
 def ensure_navigation() -> None:

@@ -81,3 +81,15 @@ def test_no_models_folder_is_explained_on_every_page(tmp_path, monkeypatch, page
     no_exceptions(at)
     assert "No model is installed" in at.error[0].value
     assert "git checkout -- models/" in text(at) and "FACEGAN_MODELS_DIR" in text(at)
+
+
+def test_reruns_keep_the_shared_keras_state(app_env):
+    # Streamlit would call keras.backend.clear_session() after every run, costing CPU on every
+    # click and dropping TF's kernel cache under the other sessions; the app switches that off.
+    from keras.src.backend.common import global_state
+
+    at = new_app()
+    global_state.set_global_attribute("facegan_probe", 1)
+    at.run()
+    no_exceptions(at)
+    assert global_state.get_global_attribute("facegan_probe") == 1
