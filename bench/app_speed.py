@@ -1,0 +1,142 @@
+"""How fast the app is on this machine (a benchmark, not a test): warm timings of
+  - generating 64 faces (the library call, and the app's path: generate + PNG-encode),
+  - scoring one upload (decode + face crop + discriminator), for a typical and a phone-size photo,
+  - cold start: `streamlit run app.py` to the first rendered page in headless Chromium,
+    and then a warm browser round trip for 64 new faces.
+Usage: python bench/app_speed.py [--model models/default] [--photo some.jpg] [--no-browser]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+SHARED_PHOTO = REPO.parent / "shared" / "data" / "celeba-5k" / "img" / "0.jpg"
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """(median, min) seconds of `fn(i)` over `repeats` warm calls (after one warm-up call)."""
+    fn(-1)
+    ts = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        fn(i)
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), min(ts)
+
+
+def report(label: str, med: float, best: float) -> None:
+    print(f"{label:<58} median {med * 1000:8.1f} ms   best {best * 1000:8.1f} ms", flush=True)
+
+
+def photo_bytes(path: Path | None) -> tuple[str, bytes]:
+    if path is None and SHARED_PHOTO.is_file():
+        path = SHARED_PHOTO
+    if path is not None:
+        return path.name, path.read_bytes()
+    from tests.app_fixtures import face_png
+
+    return "drawn_face.png", face_png(218)
+
+
+def phone_size(data: bytes) -> bytes:
+    """The same photo upscaled to 4000x3000 and saved as a JPEG (12 MP, like a phone's)."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    canvas = Image.new("RGB", (4000, 3000), (128, 128, 128))
+    face = img.resize((int(img.width * 2400 / img.height), 2400))
+    canvas.paste(face, ((4000 - face.width) // 2, 300))
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def library_timings(model: Path, photo: Path | None, repeats: int) -> None:
+    from app_support import detection
+    from app_support.faces import FaceCache
+    from gan import sampling
+    from gan.bundle import load_bundle
+    from gan.data.preprocess import prepare_image
+
+    bundle = load_bundle(model)
+    print(f"model {model} ({bundle.resolution}px, crop={bundle.crop}); warm timings, "
+          f"{repeats} repeats")
+    report("64 faces: gan.sampling.generate",
+           *timed(lambda i: sampling.generate(bundle, 64, seed=1000 + i), repeats))
+    report("64 faces: the app's path (generate + 64 PNGs, empty cache)",
+           *timed(lambda i: FaceCache().faces(bundle, "b", 64, seed=2000 + i), repeats))
+    det = detection.detectors_for(bundle)[0]
+    name, data = photo_bytes(photo)
+    big = phone_size(data)
+    for label, blob in ((f"{name}, {len(data) // 1024} KB", data),
+                        (f"12 MP JPEG, {len(big) // 1024} KB", big)):
+        report(f"score 1 upload ({label})",
+               *timed(lambda i: detection.score_uploads([(name, blob)], bundle, det), repeats))
+        report("  of which decode + face crop (prepare_image)",
+               *timed(lambda i: prepare_image(blob, bundle.resolution, bundle.crop), repeats))
+
+
+def browser_timings(model: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from app_support.serve import CHROMIUM, CHROMIUM_ARGS, running_app
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        expect.set_options(timeout=180_000)
+        images = page.locator('[data-testid="stMain"] [data-testid="stImage"] img')
+        t0 = time.perf_counter()
+        with running_app(model.parent, timeout=180) as (url, _):
+            t_up = time.perf_counter() - t0
+            page.goto(f"{url}/?model={model.name}")
+            expect(page.get_by_role("heading", name="FaceGAN Studio")).to_be_visible()
+            t_first = time.perf_counter() - t0
+            expect(images).to_have_count(16)
+            expect(images.nth(15)).to_be_visible()
+            t_grid = time.perf_counter() - t0
+            print(f"cold start: server answering            {t_up:6.1f} s")
+            print(f"cold start: first rendered page (text)  {t_first:6.1f} s")
+            print(f"cold start: page complete (model + 16 sample faces) {t_grid:6.1f} s")
+            page.get_by_role("link", name="Generate faces").first.click()
+            expect(images).to_have_count(16)
+            rounds = []
+            for seed in (11, 12, 13):
+                seed_box = page.get_by_label("Seed")
+                seed_box.fill(str(seed))
+                page.get_by_role("slider").first.focus()
+                t = time.perf_counter()
+                page.keyboard.press("End")          # slider to 64: 64 new faces for this seed
+                expect(page.get_by_text("Download all 64 as ZIP")).to_be_visible()
+                expect(images).to_have_count(64)
+                page.wait_for_function("""() => [...document.querySelectorAll(
+                    '[data-testid="stMain"] [data-testid="stImage"] img')]
+                    .every(i => i.complete && i.naturalWidth > 0)""")
+                rounds.append(time.perf_counter() - t)
+                page.keyboard.press("Home")          # back to 1 face for the next round
+                expect(images).to_have_count(1)
+            print(f"browser: new seed -> 64 faces shown       median {statistics.median(rounds):5.2f} s"
+                  f" (of {', '.join(f'{r:.2f}' for r in rounds)})")
+        browser.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=REPO / "models" / "default")
+    ap.add_argument("--photo", type=Path, default=None, help="a face photo for the upload timing")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--no-browser", action="store_true", help="skip the cold start / browser part")
+    args = ap.parse_args()
+    library_timings(args.model.resolve(), args.photo, args.repeats)
+    if not args.no_browser:
+        browser_timings(args.model.resolve())
+
+
+if __name__ == "__main__":
+    main()
