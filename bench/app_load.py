@@ -27,12 +27,38 @@ SHARED_IMAGES = REPO.parent / "shared" / "data" / "celeba-5k" / "img"
 IMAGES = '[data-testid="stMain"] [data-testid="stImage"] img'
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(proc) -> float:
     """User + system CPU seconds of the server process (0 when not started here)."""
     if proc is None:
         return 0.0
-    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(proc.pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def browser_cpu_seconds() -> float:
+    """CPU seconds used so far by this script's descendants other than the server (the
+    Playwright driver and Chromium), to tell browser load from server load."""
+    parent, cpu = {}, {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                f = _stat(int(d.name))
+            except OSError:
+                continue
+            parent[int(d.name)], cpu[int(d.name)] = int(f[1]), int(f[11]) + int(f[12])
+    mine, total = {os.getpid()}, 0
+    for pid in sorted(parent):          # parents have smaller pids on this kernel, mostly
+        if parent[pid] in mine:
+            mine.add(pid)
+    for pid in mine - {os.getpid()}:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}/cmdline").exists() else b""
+        if b"streamlit" not in cmd:
+            total += cpu.get(pid, 0)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def uploads(n: int) -> list[tuple[str, bytes]]:
@@ -128,7 +154,9 @@ async def run_all(url: str, n: int, expected, files, timeout_s: float) -> list[d
             await warm.close()
             jobs = [session(browser, url, i, seed, files[i], faces, p_, int(timeout_s * 1000))
                     for i, (seed, faces, p_) in enumerate(expected)]
-            return await asyncio.wait_for(asyncio.gather(*jobs), timeout=timeout_s * 3)
+            results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=timeout_s * 3)
+            results[0]["browser_cpu_s"] = browser_cpu_seconds()
+            return results
         finally:
             await browser.close()
 
@@ -173,7 +201,8 @@ def main() -> None:
     print(f"{ok}/{len(results)} sessions correct; wall time {wall:.1f} s (model warm-up "
           f"included); median session {statistics.median(r['total_s'] for r in results):.1f} s")
     if proc is not None:
-        print(f"server CPU time during the run: {server_cpu:.1f} s; machine load average "
+        print(f"server CPU time during the run: {server_cpu:.1f} s; browser (Chromium + driver) "
+              f"CPU time: {results[0].get('browser_cpu_s', 0):.1f} s; machine load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if not args.url and "Traceback" in log.read_text(errors="replace"):
         print(f"the server log has a traceback: see {log}")

@@ -91,8 +91,10 @@ with ui.guard("scoring images"):
     uploads = st.file_uploader(
         "Face photos (JPEG, PNG, WebP or BMP; several at once is fine)",
         type=detection.UPLOAD_TYPES, accept_multiple_files=True, key="uploads",
-        help="Up to 20 MB and 50 megapixels per photo. Photos are read in memory to score them "
-             "and are not stored.")
+        help="Photos are read in memory to score them and are not stored.")
+    st.caption(f"Up to {st.get_option('server.maxUploadSize')} MB and "
+               f"{detection.MAX_PIXELS // 1_000_000} megapixels per photo. Photos are read in "
+               "memory and never stored.")
     c1, c2 = st.columns([3, 2])
     c1.button("Try it: score freshly generated faces and real photos", on_click=_try_it,
               icon=":material/science:", key="try_it")

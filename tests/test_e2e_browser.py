@@ -108,6 +108,11 @@ def test_a_visitor_generates_faces_and_scores_an_upload(models_dir):
                 {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"just some text"}])
             expect(page.get_by_text("P(generated) =")).to_have_count(1)
             expect(page.get_by_text("This file is not an image")).to_be_visible()
+            # Over the upload limit (.streamlit/config.toml): refused in the uploader itself.
+            page.locator('input[type="file"]').set_input_files([
+                {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\0" * (21 << 20)}])
+            expect(page.get_by_text("File must be 20.0MB or smaller")).to_be_visible()
+            expect(page.get_by_text("P(generated) =")).to_have_count(1)
             expect(page.get_by_text("Download the table (CSV)")).to_be_visible()
             settle(page)
             page.screenshot(path=ARTIFACTS / "detect.png")
