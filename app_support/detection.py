@@ -22,8 +22,11 @@ from gan.data.preprocess import ImageError, open_image, prepare_image, preproces
 
 log = logging.getLogger(__name__)
 
-# Pixel limit for uploads (decompression bombs); the byte limit is server.maxUploadSize in
-# .streamlit/config.toml. 50 MP covers phone photos; the image needs 150 MB to decode.
+# Upload limits. Bytes: the uploader refuses bigger files (server.maxUploadSize in
+# .streamlit/config.toml, which Streamlit reads only when started from the repository root, so
+# the same limit is checked here too). Pixels (decompression bombs): 50 MP covers phone photos;
+# such an image needs 150 MB to decode.
+MAX_UPLOAD_MB = 20
 MAX_PIXELS = 50_000_000
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
 EXAMPLE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -95,6 +98,10 @@ def explain(err: ImageError) -> str:
 
 
 def _prepare(name: str, data: bytes, bundle, source: str) -> Result:
+    if len(data) > MAX_UPLOAD_MB << 20:
+        return Result(name, source, status="file too large",
+                      message=f"The file is larger than {MAX_UPLOAD_MB} MB "
+                              f"({len(data) / (1 << 20):.0f} MB). Resize or compress it.")
     try:
         pre = prepare_image(data, size=bundle.resolution, crop=bundle.crop, max_pixels=MAX_PIXELS)
     except ImageError as e:

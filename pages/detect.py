@@ -92,7 +92,7 @@ with ui.guard("scoring images"):
         "Face photos (JPEG, PNG, WebP or BMP; several at once is fine)",
         type=detection.UPLOAD_TYPES, accept_multiple_files=True, key="uploads",
         help="Photos are read in memory to score them and are not stored.")
-    st.caption(f"Up to {st.get_option('server.maxUploadSize')} MB and "
+    st.caption(f"Up to {detection.MAX_UPLOAD_MB} MB and "
                f"{detection.MAX_PIXELS // 1_000_000} megapixels per photo. Photos are read in "
                "memory and never stored.")
     c1, c2 = st.columns([3, 2])

@@ -132,3 +132,18 @@ def test_card_in_plain_words():
     untrained = {**card, "training": {"steps": 0}, "metrics": {}}
     assert "untrained" in "\n".join(card_text.describe(untrained))
     assert card_text.metric_rows(untrained) == []
+
+
+def test_upload_limits_agree_with_the_server_config(bundle):
+    import tomllib
+
+    from tests.app_fixtures import REPO
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == detection.MAX_UPLOAD_MB
+    assert config["browser"]["gatherUsageStats"] is False and config["server"]["headless"] is True
+    det = detection.detectors_for(bundle)[0]
+    big = face_png() + b"\0" * (detection.MAX_UPLOAD_MB << 20)   # still a valid PNG, too big
+    r = detection.score_uploads([("big.png", big), ("ok.png", face_png())], bundle, det)
+    assert [x.status for x in r] == ["file too large", "scored"]
+    assert f"{detection.MAX_UPLOAD_MB} MB" in r[0].message
