@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -19,19 +20,23 @@ sys.path.insert(0, str(REPO))
 SHARED_PHOTO = REPO.parent / "shared" / "data" / "celeba-5k" / "img" / "0.jpg"
 
 
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(median, min) seconds of `fn(i)` over `repeats` warm calls (after one warm-up call)."""
+def timed(fn, repeats: int) -> tuple[float, float, float]:
+    """(median wall, best wall, median CPU) seconds of `fn(i)` over `repeats` warm calls (after
+    one warm-up call). CPU time (all threads of this process) is less affected than wall time
+    when other jobs share the machine."""
     fn(-1)
-    ts = []
+    ts, cs = [], []
     for i in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn(i)
         ts.append(time.perf_counter() - t)
-    return statistics.median(ts), min(ts)
+        cs.append(time.process_time() - c)
+    return statistics.median(ts), min(ts), statistics.median(cs)
 
 
-def report(label: str, med: float, best: float) -> None:
-    print(f"{label:<58} median {med * 1000:8.1f} ms   best {best * 1000:8.1f} ms", flush=True)
+def report(label: str, med: float, best: float, cpu: float) -> None:
+    print(f"{label:<58} median {med * 1000:7.0f} ms   best {best * 1000:7.0f} ms   "
+          f"CPU {cpu * 1000:7.0f} ms", flush=True)
 
 
 def photo_bytes(path: Path | None) -> tuple[str, bytes]:
@@ -66,7 +71,7 @@ def library_timings(model: Path, photo: Path | None, repeats: int) -> None:
 
     bundle = load_bundle(model)
     print(f"model {model} ({bundle.resolution}px, crop={bundle.crop}); warm timings, "
-          f"{repeats} repeats")
+          f"{repeats} repeats; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     report("64 faces: gan.sampling.generate",
            *timed(lambda i: sampling.generate(bundle, 64, seed=1000 + i), repeats))
     report("64 faces: the app's path (generate + 64 PNGs, empty cache)",
@@ -136,6 +141,8 @@ def main() -> None:
     library_timings(args.model.resolve(), args.photo, args.repeats)
     if not args.no_browser:
         browser_timings(args.model.resolve())
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other jobs on the machine slow "
+          "every figure above; compare runs at similar load)")
 
 
 if __name__ == "__main__":
