@@ -47,7 +47,9 @@ def describe(card: dict[str, Any]) -> list[str]:
              f"whose code for one face is {cfg.get('latent_dim', '?')} numbers."]
 
     data = card.get("data", {}) or {}
-    src = data.get("source") or "an unnamed data set"
+    src = str(data.get("source") or "an unnamed data set")
+    if "/" in src:                      # a path on the training machine: its last part says enough
+        src = f"`{src.rstrip('/').rsplit('/', 1)[-1]}`"
     n = data.get("train_images") or data.get("images")
     held = (data.get("holdout") or {}).get("images") if isinstance(data.get("holdout"), dict) else None
     crop_words = {"face": "cropped around the face", "center": "centre-cropped",

@@ -53,6 +53,14 @@ class Detector:
     threshold: float                           # verdict "generated" when p >= threshold
     score: Callable[[np.ndarray], np.ndarray]  # uint8 faces [n,R,R,3] -> p(generated) [n]
 
+    @property
+    def plain(self) -> str:
+        """What its number means, for a visitor."""
+        if "uncalibrated" in self.note.lower():
+            return ("Its score has not been calibrated on known real and generated photos, so "
+                    "0.8 does not mean an 80% chance: read it as *more or less generated-looking*.")
+        return "Its score was calibrated on known real and generated photos."
+
     def verdict(self, p: float) -> str:
         return "generated" if p >= self.threshold else "real"
 

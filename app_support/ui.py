@@ -44,6 +44,13 @@ def bundle_problem(path: Path, err: Exception) -> None:
     st.markdown(GET_A_MODEL.format(dir=path.parent))
 
 
+def untrained_note(bundle) -> None:
+    """A visible warning when the model has had no training: its faces are noise."""
+    if int((bundle.card.get("training") or {}).get("steps", 0) or 0) == 0:
+        st.warning("This model has not been trained: its faces are noise and its scores mean "
+                   "nothing. It is only good for trying the app out.", icon=":material/warning:")
+
+
 def face_grid(pngs, captions: list[str], width: int = 128, downloads: list[str] | None = None,
               key: str = "face") -> None:
     """Faces in a wrapping row; with `downloads` (file names), a PNG button under each."""

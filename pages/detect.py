@@ -71,6 +71,7 @@ st.markdown("Upload photos of faces. Each is cropped to the face exactly like th
 
 with ui.guard("scoring images"):
     bundle, bkey = state.current_bundle()
+    ui.untrained_note(bundle)
     detectors = detection.detectors_for(bundle)
     det = detectors[0]
     if len(detectors) > 1:
@@ -78,7 +79,8 @@ with ui.guard("scoring images"):
                        key="detector")
     with st.expander("What the score means, and what it cannot tell you", icon=":material/info:"):
         st.markdown(f"""\
-- **Detector:** {det.title}. {det.note[:1].upper() + det.note[1:]}.
+- **Detector:** {det.title}. {det.plain}
+  (Its card says: *{det.note}*.)
 - **Verdict:** *looks generated* when P(generated) is at least **{det.threshold:.2f}**, the
   threshold stored with this model; *looks real* otherwise.
 - The score says how much a face looks like **this model's own** generated faces rather than

@@ -55,6 +55,7 @@ st.markdown("Every face below is made up by the model: none of these people exis
 
 with ui.guard("generating faces"):
     bundle, key = state.current_bundle()
+    ui.untrained_note(bundle)
     for k, default in (("n_faces", 16), ("seed", 0), ("truncation", 1.0)):
         ui.sticky(k, default)
     c1, c2, c3 = st.columns([3, 2, 3], vertical_alignment="bottom")

@@ -45,7 +45,7 @@ def test_a_batch_with_bad_files_scores_the_good_ones(app_env, media):
     ])
     body = "\n".join(m.value for m in at.markdown)
     assert body.count("P(generated) = ") == 2
-    warnings = [w.value for w in at.warning]
+    warnings = [w.value for w in at.warning if "not been trained" not in w.value]
     assert len(warnings) == 5
     for want in ("not an image", "cut short", "megapixels", "empty", "No face found"):
         assert any(want in w for w in warnings), want

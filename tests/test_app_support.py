@@ -123,6 +123,8 @@ def test_card_in_plain_words():
             "labels": {"names": ["male", "smiling"]}, "metrics": {"swd": {"mean": 12.3456},
                                                                  "fid": 40.0}}
     text = "\n".join(card_text.describe(card))
+    assert "`celeba-5k`: 12 photos" in "\n".join(card_text.describe(
+        {**card, "data": {"source": "../shared/data/celeba-5k/", "train_images": 12}}))
     for want in ("128×128", "CelebA: 5,000 photos", "250 more kept aside", "20,000 steps",
                  "3 h 3 min", "`male`"):
         assert want in text
