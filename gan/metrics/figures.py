@@ -1,0 +1,96 @@
+"""The evaluation's PNG figures, made for people who read them without the report beside.
+
+matplotlib (Agg backend, no display) for the charts, `gan.images.make_grid` for face grids.
+Every function returns PNG bytes or a uint8 image; the caller decides where it is written.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from gan.images import make_grid
+
+GEN_COLOUR, REAL_COLOUR, REF_COLOUR = "#d95f02", "#1b9e77", "#7570b3"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    plt = _plt()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def swd_chart(result: dict, references: list[tuple[str, float]] | None = None,
+              title: str = "") -> bytes:
+    """Left: SWD per pyramid level (fine detail to coarse layout). Right: the average beside
+    reference points measured the same way (at 128 px only)."""
+    plt = _plt()
+    levels = list(result["levels"].items())
+    fig, axes = plt.subplots(1, 2 if references else 1, figsize=(11 if references else 5.5, 3.6),
+                             squeeze=False)
+    ax = axes[0, 0]
+    names = [f"{k} px" for k, _ in levels] + ["average"]
+    values = [v for _, v in levels] + [result["average"]]
+    bars = ax.bar(names, values, color=[GEN_COLOUR] * len(levels) + ["#444444"])
+    ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.set_ylabel("SWD x 1e3 (lower is better)")
+    ax.set_title("Per level: fine detail (left) to overall layout and colour", fontsize=9)
+    if references:
+        ax = axes[0, 1]
+        items = sorted(list(references) + [("this model", result["average"])], key=lambda t: t[1])
+        colours = [GEN_COLOUR if n == "this model" else REF_COLOUR for n, _ in items]
+        bars = ax.barh([n for n, _ in items], [v for _, v in items], color=colours)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+        ax.set_xlabel("average SWD x 1e3 (lower is better)")
+        ax.set_title("Average beside reference points", fontsize=9)
+        ax.invert_yaxis()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def distance_histogram(gen_dist: np.ndarray, heldout_dist: np.ndarray, threshold: float) -> bytes:
+    """Distances to the nearest training photo: generated faces against held-out photos."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    hi = float(max(np.max(gen_dist), np.max(heldout_dist))) * 1.05 or 1.0
+    bins = np.linspace(0.0, hi, 40)
+    ax.hist(heldout_dist, bins=bins, density=True, alpha=0.6, color=REAL_COLOUR,
+            label=f"held-out real photos (n={len(heldout_dist)})")
+    ax.hist(gen_dist, bins=bins, density=True, alpha=0.6, color=GEN_COLOUR,
+            label=f"generated faces (n={len(gen_dist)})")
+    ax.axvline(threshold, color="black", linestyle="--", linewidth=1,
+               label="closest 1% of held-out photos")
+    ax.set_xlabel("distance to the nearest training photo")
+    ax.set_ylabel("share of faces (density)")
+    ax.set_title("Copies would pile up left of the dashed line", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def pairs_grid(generated: np.ndarray, train: np.ndarray, gen_index: np.ndarray,
+               gen_flipped: np.ndarray, gen_dist: np.ndarray, k: int = 16,
+               pairs_per_row: int = 4) -> np.ndarray:
+    """The k generated faces closest to a training photo, each followed by that photo (as
+    matched: mirrored when the mirror image was nearer), closest first."""
+    order = np.argsort(gen_dist)[:k]
+    pairs = []
+    for i in order:
+        photo = train[gen_index[i]]
+        photo = photo[:, ::-1] if gen_flipped[i] else photo
+        gap = np.full((photo.shape[0], 2, 3), 255, np.uint8)
+        pairs.append(np.concatenate([generated[i], gap, photo], axis=1))
+    return make_grid(np.stack(pairs), cols=min(pairs_per_row, len(pairs)), pad=12)

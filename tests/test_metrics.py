@@ -1,0 +1,220 @@
+"""Evaluation metrics with known answers, on small synthetic 'faces' made here (no shared
+data): SWD orders same < blurred < noise, MS-SSIM flags a collapsed generator, the
+memorisation check flags a generator that replays training photos, FID maths on Gaussians,
+the clear message without Inception weights, and the CLI end to end on a tiny bundle."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from gan.metrics import inception, memorisation, msssim, swd
+from tests.factories import make_tiny_bundle, write_photo_folder
+
+
+def cartoon_faces(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    """n varied drawn 'faces' (head, eyes, mouth, hair strands) on coloured backgrounds:
+    sharp edges at several scales, like photos, so blur and noise are measurable."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, size, size, 3), np.uint8)
+    s = size / 64
+    for k in range(n):
+        img = np.empty((size, size, 3), np.uint8)
+        img[:] = rng.integers(40, 220, 3)
+        c = (int(size / 2 + rng.normal(0, 3 * s)), int(size / 2 + rng.normal(0, 3 * s)))
+        axes = (int(rng.uniform(14, 20) * s), int(rng.uniform(18, 25) * s))
+        skin = tuple(int(v) for v in rng.integers(90, 250, 3))
+        cv2.ellipse(img, c, axes, 0, 0, 360, skin, -1)
+        for _ in range(int(rng.integers(3, 9))):        # hair strands: fine detail
+            x = int(c[0] + rng.uniform(-axes[0], axes[0]))
+            cv2.line(img, (x, c[1] - axes[1]), (x + int(rng.integers(-6, 7)), c[1] - axes[1] // 3),
+                     tuple(int(v) for v in rng.integers(0, 80, 3)), 1)
+        for dx in (-1, 1):
+            cv2.circle(img, (c[0] + dx * int(7 * s), c[1] - int(4 * s)), max(1, int(2 * s)), (20, 20, 20), -1)
+        cv2.line(img, (c[0] - int(6 * s), c[1] + int(9 * s)), (c[0] + int(6 * s), c[1] + int(9 * s)),
+                 (120, 40, 40), max(1, int(s)))
+        out[k] = img
+    return out
+
+
+def blur(images: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    return np.stack([cv2.GaussianBlur(im, (0, 0), sigma) for im in images])
+
+
+@pytest.fixture(scope="module")
+def faces() -> np.ndarray:
+    return cartoon_faces(300, 64, seed=0)
+
+
+# --------------------------------------------------------------------------- SWD
+
+def test_swd_of_identical_descriptors_is_exactly_zero():
+    d = np.random.default_rng(0).standard_normal((500, 147)).astype(np.float32)
+    assert swd.sliced_wasserstein(d, d.copy(), np.random.default_rng(1)) == 0.0
+
+
+def test_laplacian_pyramid_levels_and_reconstruction(faces):
+    levels = swd.laplacian_pyramid(faces[:3], 3)
+    assert [lv.shape[1] for lv in levels] == [64, 32, 16]
+    # collapsing the pyramid gives the image back (it is a lossless decomposition)
+    img = levels[2]
+    for lv in (levels[1], levels[0]):
+        img = np.stack([swd.pyr_up(im) for im in img]) + lv
+    assert np.allclose(img, faces[:3].astype(np.float32), atol=1e-3)
+
+
+def test_swd_orders_same_blurred_noise(faces):
+    a, b = faces[:150], faces[150:]
+    same = swd.swd(a, a, seed=0)["average"]
+    halves = swd.swd(a, b, seed=0)
+    blurred = swd.swd(a, blur(b), seed=0)
+    noise = swd.swd(a, np.random.default_rng(0).integers(0, 256, b.shape, dtype=np.uint8), seed=0)
+    assert list(halves["levels"]) == ["64", "32", "16"] and halves["images"] == 150
+    # the same set, or another sample of its distribution: low; blurred: far; noise: farthest
+    assert same < 0.2 * blurred["average"] and halves["average"] < 0.35 * blurred["average"]
+    assert blurred["average"] < noise["average"]
+    flat = swd.swd(a, np.full_like(b, 128), seed=0)       # an untrained generator's grey
+    assert noise["average"] < flat["average"] < 2000      # bad, but a finite, bounded figure
+    assert blurred["levels"]["64"] > blurred["levels"]["16"]     # blur hurts fine detail most
+    assert swd.swd(a, b, seed=0) == halves                       # same seed, same figures
+
+
+def test_swd_uses_equal_numbers_and_refuses_mismatched_sizes(faces):
+    assert swd.swd(faces[:50], faces[50:200], seed=0)["images"] == 50
+    with pytest.raises(ValueError, match="one size"):
+        swd.swd(faces[:4], faces[:4, :32, :32])
+
+
+# --------------------------------------------------------------------------- MS-SSIM
+
+def test_msssim_flags_a_collapsed_generator_and_not_a_diverse_one(tmp_path, faces):
+    import keras
+
+    from gan.bundle import load_bundle
+    from gan.evaluate import generate_faces
+
+    bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))       # 32 px, latent 16
+    face = faces[0, ::2, ::2].astype(np.float32) / 127.5 - 1.0   # one 32 px face in [-1, 1]
+    # A generator that ignores z: zero weights, the face as bias.
+    bundle.generator = keras.Sequential([
+        keras.Input((bundle.latent_dim,)),
+        keras.layers.Dense(32 * 32 * 3, kernel_initializer="zeros",
+                           bias_initializer=keras.initializers.Constant(face.reshape(-1))),
+        keras.layers.Reshape((32, 32, 3))])
+    collapsed = generate_faces(bundle, 60, seed=0)
+    assert (collapsed == collapsed[0]).all()
+    real = faces[150:, ::2, ::2]
+    verdict = msssim.compare(collapsed, real, n_pairs=100)
+    assert verdict["mode_collapse"] and verdict["generated"] > 0.99
+    assert "mode collapse" in verdict["verdict"]
+    diverse = msssim.compare(faces[:150, ::2, ::2], real, n_pairs=400)
+    assert not diverse["mode_collapse"] and abs(diverse["relative"]) < 0.1
+
+
+def test_msssim_scales_fit_the_image_size():
+    assert len(msssim.power_factors(128)) == 3 and len(msssim.power_factors(32)) == 2
+    assert abs(sum(msssim.power_factors(128)) - 1) < 1e-9
+    pairs = msssim.random_pairs(3, 500, np.random.default_rng(0))
+    assert (pairs[:, 0] != pairs[:, 1]).all() and pairs.max() == 2
+
+
+# --------------------------------------------------------------------------- memorisation
+
+def test_memorisation_flags_a_generator_that_replays_training_photos(faces):
+    train, held, new = faces[:180], faces[180:250], faces[250:]
+    rng = np.random.default_rng(0)
+    replay = train[rng.choice(180, 50, replace=False)]
+    replay[::2] = replay[::2, :, ::-1]                  # mirrored copies count too
+    copied = memorisation.check(replay, train, held)
+    assert copied["memorisation"] and copied["fraction_closer"] > 0.9
+    assert copied["_arrays"]["gen_dist"].max() < 1e-2
+    fresh = memorisation.check(new, train, held)
+    assert not fresh["memorisation"] and fresh["fraction_closer"] <= 0.05
+    assert "no sign of memorisation" in fresh["verdict"]
+    # an 'average face' is near many photos at once: collapse, not copying
+    average = np.repeat(np.rint(train.mean(axis=0, keepdims=True)).astype(np.uint8), 50, axis=0)
+    assert not memorisation.check(average, train, held)["memorisation"]
+
+
+# --------------------------------------------------------------------------- FID / KID
+
+def test_frechet_distance_of_known_gaussians():
+    mu1, mu2 = np.array([0.0, 0.0, 0.0]), np.array([1.0, 2.0, 2.0])
+    assert inception.frechet_distance(mu1, np.eye(3), mu1, np.eye(3)) == pytest.approx(0, abs=1e-9)
+    assert inception.frechet_distance(mu1, np.eye(3), mu2, np.eye(3)) == pytest.approx(9.0)
+    s1, s2 = np.diag([1.0, 4.0, 9.0]), np.diag([4.0, 4.0, 1.0])   # sum (sqrt s1 - sqrt s2)^2
+    assert inception.frechet_distance(mu1, s1, mu1, s2) == pytest.approx(1 + 0 + 4)
+
+
+def test_fid_and_kid_of_samples():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2000, 8)), rng.standard_normal((2000, 8))
+    assert inception.fid(a, b) < 0.05
+    assert inception.fid(a, b + 1.0) == pytest.approx(8.0, rel=0.05)
+    same, _ = inception.kid(a, b, subsets=5, subset_size=500)
+    shifted, _ = inception.kid(a, b + 1.0, subsets=5, subset_size=500)
+    assert abs(same) < 0.01 < shifted
+
+
+def test_missing_inception_weights_give_a_clear_message(tmp_path):
+    with pytest.raises(inception.InceptionError, match="no such file.*InceptionV3"):
+        inception.check_weights_file(tmp_path / "inception.h5")
+
+
+# --------------------------------------------------------------------------- CLI
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return write_photo_folder(tmp_path_factory.mktemp("photos"), n=24, size=80)
+
+
+def test_cli_writes_report_figures_and_card(tmp_path, photos, capsys):
+    from gan.bundle import read_card
+    from gan.evaluate import main
+
+    path = make_tiny_bundle(tmp_path / "b")
+    assert main(["--model", str(path), "--real", str(photos), "--n", "24", "--pairs", "40",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "SWD x1e3" in out and "FID/KID: not computed (no --inception-weights)" in out
+    assert "training photos are not reachable" in out               # memorisation skipped: why
+    report = json.loads((path / "evaluation" / "report.json").read_text())
+    assert set(report["swd"]["levels"]) == {"32", "16"} and report["swd"]["images"] == 24
+    assert report["swd"]["references"] is None                     # 128 px references only
+    assert (path / "evaluation" / "swd.png").is_file() and (path / "evaluation" / "samples.png").is_file()
+    card = read_card(path)
+    assert card["evaluation"]["dir"] == "evaluation"
+    assert card["metrics"]["swd_x1e3"]["average"] == pytest.approx(report["swd"]["average"], rel=1e-3)
+    assert "skipped" in card["metrics"]["memorisation"]
+    from gan.bundle import load_bundle
+
+    load_bundle(path)                      # the card update kept the model hashes valid
+
+
+def test_cli_uses_the_cards_held_out_split_and_checks_memorisation(tmp_path, photos):
+    from gan.bundle import update_card
+    from gan.evaluate import evaluate_bundle
+
+    path = make_tiny_bundle(tmp_path / "b", holdout_fraction=0.4)
+    update_card(path, data={"source": str(photos), "holdout": {"fraction": 0.4}})
+    report = evaluate_bundle(path, n=30, n_pairs=20, write_card=False)
+    assert "held-out photos of" in report["real"]["description"]
+    mem = report["memorisation"]
+    assert mem["train"] + mem["heldout"] == 24 and mem["heldout"] >= 2
+    assert not mem["memorisation"]         # an untrained generator copies nothing
+    for name in ("memorisation_pairs.png", "memorisation_hist.png"):
+        assert (path / "evaluation" / name).stat().st_size > 1000
+
+
+def test_cli_explains_what_is_missing(tmp_path, photos, capsys):
+    from gan.evaluate import main
+
+    path = make_tiny_bundle(tmp_path / "b")
+    assert main(["--model", str(path), "--n", "8", "--quiet"]) == 2
+    assert "Give --real PATH" in capsys.readouterr().err
+    assert main(["--model", str(path), "--real", str(photos), "--n", "8", "--quiet",
+                 "--inception-weights", str(tmp_path / "nope.h5")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (path / "evaluation").exists()          # failed before doing the long part
