@@ -87,9 +87,15 @@ class FaceCache:
         return Faces(entry.images[:n], entry.pngs[:n])
 
 
-def face_file_name(model: str, seed: int, index: int) -> str:
-    """`default_seed42_07.png`: model, seed and 1-based position, so a file says where it came from."""
-    return f"{model}_seed{int(seed)}_{index + 1:02d}.png"
+def face_file_name(model: str, seed: int, index: int, truncation: float = 1.0,
+                   labels: dict[str, float] | None = None) -> str:
+    """`default_seed42_07.png` (model, seed, 1-based position), plus the variety and labels when
+    not the defaults (`default_seed42_t0.70_male1_07.png`), so a file says where it came from."""
+    parts = [model, f"seed{int(seed)}"]
+    if round(float(truncation), 4) != 1.0:
+        parts.append(f"t{float(truncation):.2f}")
+    parts += [f"{k.replace('=', '-')}{v:g}" for k, v in labels_key(labels)]
+    return "_".join(parts + [f"{index + 1:02d}.png"])
 
 
 def zip_faces(pngs: tuple[bytes, ...] | list[bytes], names: list[str],

@@ -63,7 +63,7 @@ with ui.guard("generating faces"):
                   help="Faces already shown stay as they are; only new ones are generated.")
     seed = int(c2.number_input("Seed", min_value=0, max_value=MAX_SEED, step=1, key="seed"))
     c2.button("New random seed", on_click=new_seed, icon=":material/casino:", key="new_seed")
-    truncation = c3.slider("Variety", 0.0, 1.5, step=0.05, key="truncation",
+    truncation = c3.slider("Variety", 0.1, 1.5, step=0.05, key="truncation",
                            help="Scales the random numbers behind each face (truncation). Lower: "
                                 "more typical, cleaner faces that look more alike; 1.0: as "
                                 "trained; higher: more unusual faces and more artefacts.")
@@ -73,12 +73,12 @@ with ui.guard("generating faces"):
 
     with st.spinner(f"Generating {n} faces..."):
         faces = state.face_cache().faces(bundle, key, n, seed, truncation, labels)
-    names = [face_file_name(bundle.name, seed, i) for i in range(n)]
+    names = [face_file_name(bundle.name, seed, i, truncation, labels) for i in range(n)]
     manifest = {"model": bundle.name, "seed": seed, "truncation": truncation, "labels": labels,
                 "faces": n, "files": names,
                 "remake": f"gan.sampling.generate(load_bundle('models/{bundle.name}'), {n}, "
                           f"seed={seed}, truncation={truncation}, labels={labels or None})"}
     st.download_button(f"Download all {n} as ZIP", zip_faces(faces.pngs, names, manifest),
-                       file_name=f"{bundle.name}_seed{seed}_{n}faces.zip", mime="application/zip",
+                       file_name=names[0].replace("_01.png", f"_{n}faces.zip"), mime="application/zip",
                        on_click="ignore", icon=":material/folder_zip:", key="zip")
     ui.face_grid(faces.pngs, [f"#{i + 1}" for i in range(n)], downloads=names)

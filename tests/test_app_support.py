@@ -50,6 +50,12 @@ def test_face_cache_is_bounded(bundle):
     assert cache.faces_generated == 5
 
 
+def test_file_names_say_where_a_face_came_from():
+    assert face_file_name("default", 42, 6) == "default_seed42_07.png"
+    assert (face_file_name("m", 1, 0, truncation=0.7, labels={"smiling": 1.0, "male": 0.0})
+            == "m_seed1_t0.70_male0_smiling1_01.png")
+
+
 def test_zip_holds_every_face_and_how_to_remake_them(bundle):
     faces = FaceCache().faces(bundle, "k", 3, seed=1)
     names = [face_file_name("default", 1, i) for i in range(3)]
