@@ -44,6 +44,11 @@ def bundle_problem(path: Path, err: Exception) -> None:
     st.markdown(GET_A_MODEL.format(dir=path.parent))
 
 
+def md_escape(text: str) -> str:
+    """A visitor's file name shown as Markdown, literally (no links, emphasis or HTML)."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~:$" else c for c in str(text))
+
+
 def untrained_note(bundle) -> None:
     """A visible warning when the model has had no training: its faces are noise."""
     if int((bundle.card.get("training") or {}).get("steps", 0) or 0) == 0:

@@ -47,7 +47,7 @@ def show(results: list[detection.Result], det: detection.Detector, expect: str |
     with st.container(horizontal=True, gap="small"):
         for r in results:
             with st.container(border=True, width=CARD_WIDTH, gap="small"):
-                st.markdown(f"**{r.name}**")
+                st.markdown(f"**{ui.md_escape(r.name)}**")
                 if r.crop is not None:
                     st.image(png(r.crop), width=128, output_format="PNG",
                              caption="the crop that was scored" if r.scored else "the centre crop")

@@ -66,9 +66,11 @@ def test_scores_match_the_library(app_env, media, models_dir):
     bundle = load_bundle(models_dir / "default")
     want = detection.score_uploads([("f.png", face_png(160))], bundle,
                                    detection.detectors_for(bundle)[0])[0].p_generated
-    at = upload(new_app(PAGE), [("f.png", face_png(160), "image/png")])
+    name = "[me](http://example.com).png"      # a visitor's file name is shown literally
+    at = upload(new_app(PAGE), [(name, face_png(160), "image/png")])
     rows = list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
-    assert abs(float(rows[0]["p_generated"]) - want) < 1e-4
+    assert abs(float(rows[0]["p_generated"]) - want) < 1e-4 and rows[0]["file"] == name
+    assert r"**\[me\]\(http\://example\.com\)\.png**" in [m.value for m in at.markdown]
 
 
 def test_try_it_shows_both_sides(app_env):
