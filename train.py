@@ -35,6 +35,8 @@ HELP = {
     "g_max_channels": "cap on generator channels",
     "d_channels": "discriminator channels after its first convolution",
     "d_max_channels": "cap on discriminator channels",
+    "d_norm": "discriminator normalisation: batch (BatchNorm, keeps G from collapsing) or none",
+    "d_dropout": "dropout before the discriminator's last layer",
     "extra_convs": "extra 3x3 convolutions per resolution (network depth)",
     "label_embed_dim": "size of the label embedding fed to the generator",
     "steps": "total training steps of the run, counted across resumes",

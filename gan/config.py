@@ -30,6 +30,8 @@ class TrainConfig:
     g_max_channels: int = 256           # cap on channels at low resolutions
     d_channels: int = 24                # discriminator channels after its first conv
     d_max_channels: int = 256
+    d_norm: str = "batch"               # batch (BatchNorm without scale, as keras-io gan_ada) | none
+    d_dropout: float = 0.4              # dropout before D's last layer (keras-io's tip)
     extra_convs: int = 0                # extra 3x3 convs per resolution block (depth)
     label_embed_dim: int = 32           # size of the label embedding fed to the generator
 
@@ -64,6 +66,10 @@ class TrainConfig:
             raise ValueError(f"resolution must be a power of two >= 16, got {self.resolution}")
         if self.crop not in ("face", "center", "none"):
             raise ValueError(f"crop must be face, center or none, got {self.crop!r}")
+        if self.d_norm not in ("batch", "none"):
+            raise ValueError(f"d_norm must be batch or none, got {self.d_norm!r}")
+        if not 0.0 <= self.d_dropout < 1.0:
+            raise ValueError("d_dropout must be in [0, 1)")
         if self.loss not in ("logistic", "bce_rmsprop"):
             raise ValueError(f"loss must be logistic or bce_rmsprop, got {self.loss!r}")
         if self.precision not in ("mixed_bfloat16", "float32"):
@@ -103,5 +109,5 @@ class TrainConfig:
 # Architecture fields: a resumed run must agree with its checkpoint on these.
 ARCHITECTURE_FIELDS = (
     "resolution", "latent_dim", "g_channels", "g_max_channels", "d_channels", "d_max_channels",
-    "extra_convs", "label_embed_dim", "labels", "crop", "loss",
+    "extra_convs", "label_embed_dim", "labels", "crop", "loss", "d_norm", "d_dropout",
 )

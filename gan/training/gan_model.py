@@ -8,8 +8,9 @@ Losses: "logistic" is the non-saturating logistic loss on logits (softplus), the
 Goodfellow et al. 2014 / StyleGAN; "bce_rmsprop" reproduces the earlier demos' recipe: sigmoid,
 then clipped binary cross-entropy on probabilities, with RMSprop(1e-4).
 
-Every random draw is stateless, seeded by (config seed, step), so the state to resume is the
-weights, the optimizer slots and the step number: nothing else.
+Every random draw of the step itself is stateless, seeded by (config seed, step); the only
+other RNG is the state of D's Dropout layer, which the checkpoint stores with the weights, the
+optimizer slots and the step number.
 """
 from __future__ import annotations
 
@@ -29,13 +30,17 @@ def _bce_on_probs(labels_one: bool, logits):
 class DCGAN(keras.Model):
     """Holds the three networks and their optimizers; `train_step` is one GAN step."""
 
-    def __init__(self, cfg: TrainConfig, n_labels: int = 0, **kwargs):
+    def __init__(self, cfg: TrainConfig, n_labels: int = 0, *, build_g=build_generator,
+                 build_d=build_discriminator, **kwargs):
+        """`build_g` / `build_d`: functions with the signature of `gan.models.build_generator`
+        / `build_discriminator`, `(cfg, n_labels, dtype=None) -> keras.Model`; other
+        architectures plug in here (the benchmarks run this step on the earlier demos' one)."""
         super().__init__(**kwargs)
         self.cfg, self.n_labels = cfg, n_labels
-        self.generator = build_generator(cfg, n_labels)
-        self.discriminator = build_discriminator(cfg, n_labels)
+        self.generator = build_g(cfg, n_labels)
+        self.discriminator = build_d(cfg, n_labels)
         # the EMA generator is float32: it is what samples, metrics and the bundle use
-        self.ema_generator = build_generator(cfg, n_labels, dtype="float32")
+        self.ema_generator = build_g(cfg, n_labels, dtype="float32")
         self.ema_generator.set_weights(self.generator.get_weights())
         self.policies = parse_policies(cfg.diffaugment)
         if cfg.loss == "bce_rmsprop":
@@ -153,4 +158,8 @@ class DCGAN(keras.Model):
             "ema_generator": list(self.ema_generator.weights),
             "g_optimizer": list(self.g_optimizer.variables),
             "d_optimizer": list(self.d_optimizer.variables),
+            # Keras layers with their own RNG (D's Dropout) keep it in a SeedGenerator
+            "layer_rng": [layer.seed_generator.state
+                          for net in (self.generator, self.discriminator)
+                          for layer in net.layers if hasattr(layer, "seed_generator")],
         }
