@@ -88,3 +88,11 @@ def test_bad_arguments():
         make_dataset(np.zeros((4, 8, 8, 3), np.float32), None, 4)
     with pytest.raises(ValueError):
         make_dataset(_coded_images(4), np.zeros((3, 1)), 4)
+
+
+def test_read_only_memmap_input(tmp_path):
+    """A cache hit hands the pipeline a read-only np.memmap."""
+    np.save(tmp_path / "a.npy", _coded_images(6))
+    mm = np.load(tmp_path / "a.npy", mmap_mode="r")
+    x, _ = _take(make_dataset(mm, None, batch_size=4, seed=2), 1)[0]
+    np.testing.assert_array_equal(x[:, 4, 4, 0], to_model_input(mm[batch_indices(6, 4, 2, 0)])[:, 4, 4, 0])
