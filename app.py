@@ -61,6 +61,7 @@ nav = st.navigation([
     st.Page(home, title="Home", icon=":material/home:", default=True),
     st.Page("pages/generate.py", title="Generate faces", icon=":material/auto_awesome:"),
     st.Page("pages/detect.py", title="Detect generated faces", icon=":material/image_search:"),
+    st.Page("pages/evaluate.py", title="Model quality", icon=":material/analytics:"),
 ])
 with ui.guard("listing the models"):
     state.model_picker()

@@ -1,0 +1,119 @@
+"""An evaluation report in plain words, for people who have never heard of SWD or MS-SSIM.
+
+Pure functions over the report dict (`gan.evaluate`'s report.json), so the app page and its
+tests share one wording and nothing here needs Streamlit or TensorFlow.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+SWD_WHAT = (
+    "**Sliced Wasserstein distance (SWD)** compares thousands of small 7×7-pixel patches of the "
+    "model's faces with patches of real photos, at four scales: fine detail such as hair and "
+    "skin texture (128 px), features (64 and 32 px) and the overall layout and colours (16 px). "
+    "It asks how differently the two sets of patches are spread out. **Lower is better**: 0 "
+    "would mean the patches are indistinguishable from real ones. It needs no downloaded "
+    "network, so it runs anywhere (Karras et al., 2018).")
+
+MSSSIM_WHAT = (
+    "**Variety (MS-SSIM)** takes random pairs of faces and measures how alike the two faces of "
+    "each pair are, from 0 (nothing in common) to 1 (the same picture). Real photos of different "
+    "people have a typical likeness; a model whose faces are clearly *more* alike than that is "
+    "repeating itself (\"mode collapse\": many seeds, few faces).")
+
+MEMORISATION_WHAT = (
+    "**Copying (memorisation)**: for a few hundred generated faces we look up the most similar "
+    "training photo (in a small, blurred version of the picture, mirror images included). Real "
+    "photos the model never saw show how close a *new* face normally comes to some training "
+    "photo. If many generated faces come closer to one particular training photo than almost "
+    "any new photo does, the model is replaying its training photos instead of making up faces.")
+
+
+def _num(x: float) -> str:
+    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
+def swd_position(average: float, references: dict[str, float] | None, resolution: int) -> str:
+    """Where the model's average SWD sits among the reference points, in one sentence."""
+    if not references:
+        return (f"This model makes {resolution}×{resolution} faces; the reference points were "
+                f"measured at 128×128, so compare its SWD ({_num(average)}) only with other "
+                f"{resolution}-px models.")
+    refs = sorted(references.items(), key=lambda kv: kv[1])
+    text = f"This model scores **{_num(average)}**. "
+    best, best_v = refs[0]
+    if average <= best_v * 1.3:
+        return text + (f"That is about as close to real photos as *{best}* (~{best_v:g}): "
+                       f"as good as this measurement can tell.")
+    below = [(n, v) for n, v in refs if v <= average]
+    above = [(n, v) for n, v in refs if v > average]
+    if not above:
+        name, v = refs[-1]
+        return text + (f"That is worse than *{name}* (~{v:g}): the faces are far from real "
+                       f"photos, likely noise or a failed training run.")
+    (n1, v1), (n2, v2) = below[-1], above[0]
+    return text + f"That is between *{n1}* (~{v1:g}) and *{n2}* (~{v2:g})."
+
+
+def diversity_text(ms: dict[str, Any]) -> str:
+    return (f"Generated pairs: **{ms['generated']:.3f}**, real pairs: **{ms['real']:.3f}** "
+            f"(lower = more varied; target: within {ms.get('tolerance', 0.1):.0%} of real). "
+            f"Verdict: {ms['verdict']}.")
+
+
+def memorisation_text(mem: dict[str, Any]) -> str:
+    if "skipped" in mem:
+        return f"Not checked: {mem['skipped']}."
+    text = (f"Verdict: {mem['verdict']}. Typical distance to the nearest training photo: "
+            f"generated faces {mem['generated_median']:.2f}, new real photos "
+            f"{mem['heldout_median']:.2f} ({mem['generated']} generated faces, "
+            f"{mem['heldout']} held-out and {mem['train']:,} training photos).")
+    if mem.get("note"):
+        text += f" Note: {mem['note']}."
+    return text
+
+
+def fid_text(fk: dict[str, Any]) -> str:
+    if not fk.get("computed"):
+        return (f"{fk.get('message', 'FID/KID: not computed')}. FID and KID are the usual "
+                "figures in papers, but they need InceptionV3 network weights that cannot be "
+                "downloaded here; run the evaluation with `--inception-weights FILE` if you have "
+                "the Keras weights file.")
+    return (f"FID **{fk['fid']:.2f}**, KID **{fk['kid']:.4f}** (lower is better; "
+            f"{fk.get('note', '')}).")
+
+
+def headline(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """Three (title, short verdict) pairs for the top of the page: realism, variety, copying."""
+    s, ms, mem = report["swd"], report["ms_ssim"], report["memorisation"]
+    refs = s.get("references") or {}
+    realism = f"SWD **{_num(s['average'])}**"
+    if refs:
+        realism += (" (real photos ~{:g}, noise ~{:g}; lower is better)"
+                    .format(min(refs.values()), max(refs.values())))
+    else:
+        realism += " (lower is better)"
+    if ms["mode_collapse"]:
+        variety = f"**possible mode collapse**: faces {ms['relative']:.0%} more alike than real photos"
+    elif abs(ms["relative"]) <= ms.get("tolerance", 0.1):
+        variety = "**as varied as real photos**"
+    else:
+        variety = f"**more varied than real photos** ({-ms['relative']:.0%} less alike)"
+    if "skipped" in mem:
+        copying = "**not checked** (no training photos here)"
+    elif mem["memorisation"]:
+        copying = f"**possible memorisation**: {mem['fraction_closer']:.0%} look like copies"
+    else:
+        copying = "**no sign of copying**"
+    return [("Realism", realism), ("Variety", variety), ("Copying", copying)]
+
+
+def how_to_run(model_dir: str, card: dict[str, Any]) -> str:
+    """The command that evaluates this bundle (with --real when its card names no usable
+    held-out split)."""
+    cfg, data = card.get("config", {}), card.get("data", {}) or {}
+    held = float(cfg.get("holdout_fraction", 0) or 0) > 0 and data.get("source")
+    cmd = f"python -m gan.evaluate --model {model_dir}"
+    if not held:
+        cmd += " --real PATH/TO/REAL/PHOTOS"
+    return cmd

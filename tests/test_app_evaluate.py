@@ -1,0 +1,76 @@
+"""AppTest of the Model quality page (pages/evaluate.py): a bundle with an evaluation shows
+its figures in plain words, one without says what to run; and the wording helpers."""
+from __future__ import annotations
+
+import pytest
+
+from gan.metrics import explain
+from tests.app_fixtures import image_urls, new_app, no_exceptions
+from tests.factories import make_tiny_bundle, write_photo_folder
+
+PAGE = "pages/evaluate.py"
+
+
+@pytest.fixture(scope="module")
+def eval_models(tmp_path_factory):
+    """models/ with `evaluated` (held-out split in its card, evaluated) and `plain` (never
+    evaluated)."""
+    from gan.bundle import update_card
+    from gan.evaluate import evaluate_bundle
+
+    root = tmp_path_factory.mktemp("models")
+    photos = write_photo_folder(tmp_path_factory.mktemp("photos"), n=24, size=80)
+    path = make_tiny_bundle(root / "evaluated", holdout_fraction=0.4)
+    update_card(path, data={"source": str(photos), "holdout": {"fraction": 0.4}})
+    evaluate_bundle(path, n=16, n_pairs=20)
+    make_tiny_bundle(root / "plain", seed=1)
+    return root
+
+
+@pytest.fixture
+def env(eval_models, monkeypatch):
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(eval_models))
+    return eval_models
+
+
+def page_text(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for kind in ("info", "warning", "error") for e in at.get(kind)]
+    return "\n".join(parts)
+
+
+def test_an_evaluated_model_shows_its_figures_in_plain_words(env):
+    at = new_app(PAGE)
+    no_exceptions(at)
+    assert at.title[0].value == "Model quality"
+    assert at.sidebar.selectbox(key="model").value == "evaluated"
+    text = page_text(at)
+    assert "Sliced Wasserstein distance" in text and "Lower is better" in text
+    assert "measured at 128×128, so compare its SWD" in text        # 32 px model: no references
+    assert "Generated pairs:" in text and "real pairs:" in text
+    assert "memorisation" in text and "held-out" in text
+    assert "not computed (no --inception-weights)" in text
+    assert any("not been trained" in w.value for w in at.warning)
+    assert "**Realism**" in text and "**Variety**" in text and "**Copying**" in text
+    assert len(image_urls(at)) == 4          # SWD chart, histogram, pairs, samples
+
+
+def test_a_model_without_evaluation_says_what_to_run(env):
+    at = new_app(PAGE)
+    at.sidebar.selectbox(key="model").set_value("plain").run()
+    no_exceptions(at)
+    assert "has not been evaluated yet" in at.info[0].value
+    assert at.code[0].value == "python -m gan.evaluate --model models/plain --real PATH/TO/REAL/PHOTOS"
+    assert not image_urls(at)
+
+
+REFS = {"real vs real": 11.0, "blurred": 60.0, "dcgan": 121.0, "noise": 255.0}
+
+
+@pytest.mark.parametrize("value, words", [
+    (12.0, "about as close to real photos as *real vs real*"),
+    (80.0, "between *blurred* (~60) and *dcgan* (~121)"),
+    (400.0, "worse than *noise*"),
+])
+def test_swd_is_placed_among_the_reference_points(value, words):
+    assert words in explain.swd_position(value, REFS, 128)
