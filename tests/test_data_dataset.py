@@ -277,6 +277,8 @@ def test_zip_source_with_bad_member(tmp_path, write_faces):
 
 def test_empty_folder(tmp_path):
     (tmp_path / "e").mkdir()
-    data = _load(tmp_path / "e", cache_dir=False)
-    assert len(data) == 0 and data.images.shape == (0, 128, 128, 3)
-    assert data.report["face_crop"]["fallback_fraction"] == 0.0
+    for _ in range(2):
+        data = _load(tmp_path / "e", cache_dir=tmp_path / "cache")
+        assert len(data) == 0 and data.images.shape == (0, 128, 128, 3)
+        assert data.report["face_crop"]["fallback_fraction"] == 0.0
+    assert data.report["cache"]["status"] == "hit" and "error" not in data.report["cache"]

@@ -303,8 +303,10 @@ def _read_cache(cache_dir: str, name: str, options: dict):
         meta = json.load(f)
     if meta.get("format") != CACHE_FORMAT or meta.get("options") != options:
         return None
-    # Memory-mapped, read-only: a cache hit starts at once and pages are read as used.
-    images = np.load(os.path.join(cache_dir, meta["images_file"]), mmap_mode="r", allow_pickle=False)
+    # Memory-mapped, read-only: a cache hit starts at once and pages are read as used
+    # (an empty array cannot be mapped).
+    mode = "r" if meta.get("n_ok") else None
+    images = np.load(os.path.join(cache_dir, meta["images_file"]), mmap_mode=mode, allow_pickle=False)
     s = options["size"]
     if images.dtype != np.uint8 or images.shape[1:] != (s, s, 3) or len(images) != meta["n_ok"]:
         return None
@@ -391,7 +393,7 @@ def _decode_all(src: Source, options: dict, cache_dir, n_jobs: int, progress: bo
             skipped.append({"file": it.key, "kind": kind, "reason": reason})
 
     s = options["size"]
-    if cache["status"] == "hit" and meta["n_ok"] == len(ok_idx):
+    if cache["status"] == "hit" and [reuse[i][1] for i in ok_idx] == list(range(meta["n_ok"])):
         images = old_images  # same rows in the same order
         face = np.asarray(meta["face"], np.int8)
         hashes = np.array([int(h, 16) for h in meta["hashes"]], np.uint64)
