@@ -73,3 +73,18 @@ def write_faces():
         return paths
 
     return write
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_cache(tmp_path_factory):
+    """Tests never write into the user's ~/.cache/facegan: the decode cache goes to a temp
+    folder for the whole session."""
+    import os
+
+    old = os.environ.get("FACEGAN_CACHE")
+    os.environ["FACEGAN_CACHE"] = str(tmp_path_factory.mktemp("facegan-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FACEGAN_CACHE", None)
+    else:
+        os.environ["FACEGAN_CACHE"] = old
