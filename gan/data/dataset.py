@@ -21,7 +21,6 @@ import datetime
 import hashlib
 import json
 import os
-import tempfile
 import time
 import uuid
 import zipfile
@@ -40,6 +39,7 @@ from .preprocess import (
     prepare_image,
 )
 from .sources import Source, detect_source, read_item_bytes
+from ..io import atomic_file, atomic_write_text
 
 __all__ = ["FaceData", "load_faces", "default_cache_dir", "encode_labels", "MAX_FILE_BYTES"]
 
@@ -105,7 +105,7 @@ class FaceData:
     def write_report(self, path) -> None:
         path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        _atomic_write_text(path, json.dumps(self.report, indent=1, sort_keys=False) + "\n")
+        atomic_write_text(path, json.dumps(self.report, indent=1, sort_keys=False) + "\n")
 
 
 def _unit_hash(seed: int, key: str) -> float:
@@ -279,21 +279,6 @@ def _cache_name(src: Source, options: dict) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _read_cache(cache_dir: str, name: str, options: dict):
     """The cached decode (meta dict, images array) or None."""
     meta_path = os.path.join(cache_dir, name + ".json")
@@ -316,19 +301,10 @@ def _read_cache(cache_dir: str, name: str, options: dict):
 def _write_cache(cache_dir: str, name: str, meta: dict, images: np.ndarray) -> None:
     os.makedirs(cache_dir, exist_ok=True)
     images_file = f"{name}-{uuid.uuid4().hex[:12]}.npy"
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, images, allow_pickle=False)
-        os.replace(tmp, os.path.join(cache_dir, images_file))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(os.path.join(cache_dir, images_file), "wb") as f:
+        np.save(f, images, allow_pickle=False)
     meta = dict(meta, images_file=images_file)
-    _atomic_write_text(os.path.join(cache_dir, name + ".json"), json.dumps(meta))
+    atomic_write_text(os.path.join(cache_dir, name + ".json"), json.dumps(meta))
     for old in os.listdir(cache_dir):  # older arrays of this cache entry
         if old.startswith(name + "-") and old.endswith(".npy") and old != images_file:
             try:
