@@ -158,9 +158,13 @@ def test_fid_and_kid_of_samples():
     assert abs(same) < 0.01 < shifted
 
 
-def test_missing_inception_weights_give_a_clear_message(tmp_path):
+def test_missing_or_damaged_inception_weights_give_a_clear_message(tmp_path):
     with pytest.raises(inception.InceptionError, match="no such file.*InceptionV3"):
         inception.check_weights_file(tmp_path / "inception.h5")
+    (tmp_path / "cut.h5").write_bytes(b"<html>not the weights</html>")
+    with pytest.raises(inception.InceptionError, match="not an HDF5 file"):
+        inception.check_weights_file(tmp_path / "cut.h5")
+    assert "not computed (no --inception-weights)" in inception.NOT_COMPUTED
 
 
 # --------------------------------------------------------------------------- CLI

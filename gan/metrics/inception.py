@@ -35,6 +35,12 @@ def check_weights_file(path: str | Path) -> Path:
     if not str(path).endswith((".h5", ".hdf5", ".keras")):
         raise InceptionError(f"--inception-weights {path}: expected a Keras weights file "
                              f"(.h5, .weights.h5 or .keras)")
+    if str(path).endswith((".h5", ".hdf5")):
+        import h5py
+
+        if not h5py.is_hdf5(path):     # cheap, before building the network twice
+            raise InceptionError(f"--inception-weights {path}: not an HDF5 file, so not Keras "
+                                 f"weights (truncated download?)")
     return path
 
 
@@ -43,15 +49,13 @@ def load_inception(path: str | Path):
     import keras
 
     path = check_weights_file(path)
-    legacy = str(path).endswith((".h5", ".hdf5")) and not str(path).endswith(".weights.h5")
 
     def loaded(model) -> bool:
-        kernel = model.get_layer("conv2d").kernel if _has(model, "conv2d") else model.weights[0]
+        # Layer order, not names, as Keras loads its own ImageNet file (names carry counters
+        # that differ between Keras versions and between models built in one process).
+        kernel = model.weights[0]
         before = np.asarray(kernel).copy()
-        if legacy:
-            model.load_weights(path, by_name=True)
-        else:
-            model.load_weights(path)
+        model.load_weights(path)
         return not np.allclose(before, np.asarray(kernel))
 
     errors = []
@@ -74,14 +78,6 @@ def load_inception(path: str | Path):
                          f"({'; '.join(str(x)[:200] for x in errors)})")
 
 
-def _has(model, name: str) -> bool:
-    try:
-        model.get_layer(name)
-        return True
-    except ValueError:
-        return False
-
-
 def features(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """2048-d pool features [n, 2048] of uint8 images, resized to 299 px (bilinear) and scaled
     to [-1, 1] as Keras's `inception_v3.preprocess_input` does."""
@@ -102,7 +98,11 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
-    covmean = linalg.sqrtm(s1 @ s2)
+    import warnings
+
+    with warnings.catch_warnings():     # singular with fewer images than features: handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():   # singular product: nudge both diagonals
         eps = np.eye(len(s1)) * 1e-6
         covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
