@@ -20,6 +20,7 @@ import tensorflow as tf
 from gan.config import TrainConfig
 from gan.models import build_discriminator, build_generator
 from gan.training.diffaugment import diff_augment, parse_policies
+from gan.training.fused_bn import with_fused_batchnorm
 
 
 def _bce_on_probs(labels_one: bool, logits):
@@ -31,14 +32,19 @@ class DCGAN(keras.Model):
     """Holds the three networks and their optimizers; `train_step` is one GAN step."""
 
     def __init__(self, cfg: TrainConfig, n_labels: int = 0, *, build_g=build_generator,
-                 build_d=build_discriminator, **kwargs):
+                 build_d=build_discriminator, fused_bn: bool = True, **kwargs):
         """`build_g` / `build_d`: functions with the signature of `gan.models.build_generator`
         / `build_discriminator`, `(cfg, n_labels, dtype=None) -> keras.Model`; other
-        architectures plug in here (the benchmarks run this step on the earlier demos' one)."""
+        architectures plug in here (the benchmarks run this step on the earlier demos' one).
+        `fused_bn`: the training networks run BatchNorm as one fused op (same variables and
+        function, several times cheaper here; see fused_bn.py); False keeps Keras's own."""
         super().__init__(**kwargs)
         self.cfg, self.n_labels = cfg, n_labels
         self.generator = build_g(cfg, n_labels)
         self.discriminator = build_d(cfg, n_labels)
+        if fused_bn:
+            self.generator = with_fused_batchnorm(self.generator)
+            self.discriminator = with_fused_batchnorm(self.discriminator)
         # the EMA generator is float32: it is what samples, metrics and the bundle use
         self.ema_generator = build_g(cfg, n_labels, dtype="float32")
         self.ema_generator.set_weights(self.generator.get_weights())
