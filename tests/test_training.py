@@ -190,3 +190,30 @@ def test_generate_cli_conditional_writes_labels_csv(tmp_path):
     assert rows[0] == "image,male,smiling" and len(rows) == 5
     assert rows[1].endswith(",0.5,1")
     assert main(["--model", str(bundle), "--n", "1", "--out", str(out), "--labels", "age=3"]) == 2
+
+
+def test_non_finite_loss_stops_and_rolls_back(photos, tmp_path, monkeypatch, capsys):
+    """A NaN loss stops the run, leaves the last good checkpoint as it was and says so."""
+    from gan.training import gan_model
+    from gan.training.loop import train
+
+    real_steps = gan_model.DCGAN.compiled_steps
+
+    def poisoned(self):
+        step_fn, r1_fn = real_steps(self)
+
+        def step(data):
+            out = step_fn(data)
+            if int(data[2]) >= 3:
+                out = dict(out, g_loss=float("nan"))
+            return out
+        return step, r1_fn
+
+    monkeypatch.setattr(gan_model.DCGAN, "compiled_steps", poisoned)
+    run = tmp_path / "run"
+    result = train(_cfg(photos, tmp_path, steps=6, checkpoint_every=2), run, progress=False)
+    assert result.status == "diverged"
+    assert _state(run)[1]["step"] == 2                      # the last good checkpoint
+    err = capsys.readouterr().err
+    assert "diverged at step 3" in err and "rolled back to the last good checkpoint (step 2)" in err
+    assert not (run / "bundle").exists()
