@@ -39,6 +39,8 @@ HELP = {
     "d_dropout": "dropout before the discriminator's last layer",
     "extra_convs": "extra 3x3 convolutions per resolution (network depth)",
     "label_embed_dim": "size of the label embedding fed to the generator",
+    "init_from": ("a bundle (models/NAME) whose generator and discriminator weights start a new run: "
+                  "fine-tune a trained model on your own photos; its optimizer state starts fresh"),
     "steps": "total training steps of the run, counted across resumes",
     "batch_size": "photos per step",
     "loss": "logistic (non-saturating on logits, Adam) or bce_rmsprop (the earlier demos' recipe)",

@@ -73,6 +73,12 @@ def describe(card: dict[str, Any]) -> list[str]:
             text += f" ({_num(tr['images_seen'])} images seen)"
         if tr.get("seconds"):
             text += f" in {duration(tr['seconds'])} of computing time"
+        base = tr.get("init_from") or {}
+        if base:
+            text += (f", continuing from a model already trained for {_num(int(base.get('steps', 0)))} "
+                     f"steps ({_num(int(tr.get('total_steps', steps)))} steps"
+                     + (f", {duration(tr['total_seconds'])}" if tr.get("total_seconds") else "")
+                     + " in all)")
         lines.append(text + ".")
 
     names = (card.get("labels") or {}).get("names") or []

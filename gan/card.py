@@ -9,16 +9,25 @@ from gan.config import TrainConfig
 
 def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: int = 0,
               training_seconds: float = 0.0, data: dict[str, Any] | None = None,
-              metrics: dict[str, Any] | None = None, notes: str = "") -> dict[str, Any]:
+              metrics: dict[str, Any] | None = None, notes: str = "",
+              init_from: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`init_from`: the bundle a run started from (its steps and seconds are not in this run's
+    figures; `total_steps` / `total_seconds` add them)."""
     from gan.data import preprocess
+
+    training = {"steps": int(step), "seconds": round(float(training_seconds), 1),
+                "images_seen": int(step) * cfg.batch_size}
+    if init_from:
+        training["init_from"] = dict(init_from)
+        training["total_steps"] = int(step) + int(init_from.get("steps", 0))
+        training["total_seconds"] = round(float(training_seconds) + float(init_from.get("seconds", 0.0)), 1)
 
     return {
         "config": cfg.to_dict(),
         "preprocessing": {"size": cfg.resolution, "crop": cfg.crop, "range": [-1, 1],
                           "version": getattr(preprocess, "PREPROCESS_VERSION", 1)},
         "labels": {"names": list(label_names or [])},
-        "training": {"steps": int(step), "seconds": round(float(training_seconds), 1),
-                     "images_seen": int(step) * cfg.batch_size},
+        "training": training,
         "data": dict(data or {}),
         "metrics": dict(metrics or {}),
         "detector": {"calibration": None, "threshold": 0.5,

@@ -23,6 +23,7 @@ class TrainConfig:
     dedup: bool = False                 # drop near-duplicate photos before training
     holdout_fraction: float = 0.0       # photos kept out of training (by key hash) for evaluation
     flip: bool = True                   # random horizontal flips
+    init_from: str = ""                 # bundle whose G (EMA) and D start a new run (fine-tuning)
 
     # --- models -----------------------------------------------------------------------------
     latent_dim: int = 128

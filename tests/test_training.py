@@ -217,3 +217,35 @@ def test_non_finite_loss_stops_and_rolls_back(photos, tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert "diverged at step 3" in err and "rolled back to the last good checkpoint (step 2)" in err
     assert not (run / "bundle").exists()
+
+
+def test_init_from_bundle_starts_with_its_weights_and_records_it(photos, tmp_path):
+    """Fine-tuning: a new run started from a bundle begins with that bundle's G and D (not the
+    seed's fresh weights), its card says which bundle and how long that one trained, and a bundle
+    of another architecture is refused before any training."""
+    import keras
+
+    from gan.bundle import load_bundle
+    from gan.training.loop import TrainingError, train
+
+    base = train(_cfg(photos, tmp_path, steps=2, seed=7), tmp_path / "base", progress=False).bundle
+    base_g = load_bundle(base).generator.get_weights()
+
+    run = tmp_path / "tuned"
+    cfg = _cfg(photos, tmp_path, steps=0, init_from=str(base))
+    result = train(cfg, run, progress=False)      # 0 steps: export the starting point itself
+    tuned = load_bundle(result.bundle)
+    for a, b in zip(tuned.generator.get_weights(), base_g):
+        np.testing.assert_array_equal(a, b)
+    fresh = train(_cfg(photos, tmp_path, steps=0), tmp_path / "fresh", progress=False).bundle
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(load_bundle(fresh).generator.get_weights(), base_g))
+    tr = tuned.card["training"]
+    assert tr["init_from"]["bundle"] == str(base) and tr["init_from"]["steps"] == 2
+    assert tr["total_steps"] == 2
+
+    keras.backend.clear_session()
+    with pytest.raises(TrainingError, match="g_channels"):
+        train(_cfg(photos, tmp_path, steps=1, g_channels=16, init_from=str(base)),
+              tmp_path / "wrong", progress=False)
+    assert not (tmp_path / "wrong" / "checkpoint.npz").exists()

@@ -207,21 +207,27 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     keras.utils.set_random_seed(cfg.seed)      # same config, same initial weights
     model = DCGAN(cfg, n_labels=len(label_names))
     groups = model.state_variables()
-    step, seconds = 0, 0.0
+    step, seconds, init_info = 0, 0.0, None
     ckpt = checkpoint_path(run_dir)
     if ckpt.is_file():
         meta = load_checkpoint(ckpt, groups)
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
+        init_info = meta.get("init_from")
         if meta.get("label_names", []) != label_names:
             raise TrainingError(f"the data now gives labels {label_names} but the checkpoint was "
                                 f"trained with {meta.get('label_names')}")
         print(f"Resuming {run_dir} at step {step} ({seconds / 3600:.2f} h trained so far).",
               file=sys.stderr)
+    elif cfg.init_from:
+        init_info = init_from_bundle(model, cfg, cfg.init_from, label_names)
+        print(f"Starting from {cfg.init_from} ({init_info['steps']} steps trained there); "
+              "optimizer state starts fresh.", file=sys.stderr)
     _truncate_log(run_dir / "log.jsonl", step)
 
     def save(reason: str) -> None:
         save_checkpoint(ckpt, groups, {"step": step, "training_seconds": seconds,
                                        "label_names": label_names, "reason": reason,
+                                       "init_from": init_info,
                                        "config": cfg.to_dict(), "time": time.time()})
 
     step_fn, r1_fn = model.compiled_steps()
@@ -315,8 +321,42 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     if status == "finished":
         write_samples()
         bundle = export_run(run_dir, export_to or run_dir / "bundle", model=model, faces=faces,
-                            held=held, step=step, seconds=seconds, cfg=cfg, label_names=label_names)
+                            held=held, step=step, seconds=seconds, cfg=cfg, label_names=label_names,
+                            init_info=init_info)
     return RunResult(step, status, seconds, bundle)
+
+
+# architecture fields a bundle must share with the run it starts (labels are checked by name)
+_INIT_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("labels", "crop", "loss"))
+
+
+def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
+                     label_names: list[str]) -> dict[str, Any]:
+    """Copy a bundle's EMA generator (into G and G_ema) and discriminator into a fresh training
+    model, after checking that the architectures agree. Returns what the model card records."""
+    from gan.bundle import BundleError, load_bundle
+
+    try:
+        bundle = load_bundle(bundle_path)
+    except BundleError as e:
+        raise TrainingError(f"--init-from: {e}") from e
+    theirs = bundle.card.get("config", {})
+    diff = {k: (theirs.get(k), getattr(cfg, k)) for k in _INIT_FIELDS if theirs.get(k) != getattr(cfg, k)}
+    if diff:
+        raise TrainingError(f"--init-from {bundle_path}: the bundle's architecture differs from this "
+                            "run's (bundle vs run): " + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in diff.items()))
+    if bundle.label_names != list(label_names):
+        raise TrainingError(f"--init-from {bundle_path}: the bundle is conditioned on "
+                            f"{bundle.label_names or 'no labels'} but this run's data gives "
+                            f"{label_names or 'no labels'}")
+    g_weights = bundle.generator.get_weights()
+    model.generator.set_weights(g_weights)
+    model.ema_generator.set_weights(g_weights)
+    model.discriminator.set_weights(bundle.discriminator.get_weights())
+    tr = bundle.card.get("training", {})
+    return {"bundle": str(bundle_path), "steps": int(tr.get("steps", 0) or 0),
+            "seconds": float(tr.get("seconds", 0.0) or 0.0),
+            "generator_sha256": bundle.card.get("files", {}).get("generator.keras", {}).get("sha256")}
 
 
 def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dict[str, Any]:
@@ -327,7 +367,7 @@ def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dic
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=None, held=None,
                step: int | None = None, seconds: float | None = None, cfg: TrainConfig | None = None,
-               label_names: list[str] | None = None) -> Path:
+               label_names: list[str] | None = None, init_info: dict | None = None) -> Path:
     """Export a bundle from a run: from the live model at the end of training, or (when called
     with only the run directory) from its latest checkpoint, e.g. while it still trains."""
     from gan.training.export import export_bundle
@@ -347,6 +387,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
         model = DCGAN(cfg, n_labels=len(label_names))
         load_checkpoint(ckpt, model.state_variables())
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
+        init_info = meta.get("init_from")
     hold = report.get("holdout", {})
     n_train = faces is not None and len(faces.images) or hold.get("train", 0)
     n_held = held is not None and len(held.images) or hold.get("held_out", 0)
@@ -358,6 +399,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
     data = _data_card(cfg, report, n_train, n_held)
     data["holdout"]["keys_file"] = "data_report.json of the run"
     out = export_bundle(model, cfg, out_dir, label_names=label_names or [], step=step,
-                        training_seconds=seconds, data=data, real_examples=examples)
+                        training_seconds=seconds, data=data, real_examples=examples,
+                        init_from=init_info)
     print(f"Exported bundle to {out} (step {step}).", file=sys.stderr)
     return out
