@@ -1,0 +1,449 @@
+"""Attribute sliders for conditional bundles, and how well they work:
+`python -m gan.attributes --model models/NAME`.
+
+A slider at s in [-1, 1] sets a binary label (e.g. `male`, `smiling`) to
+0.5 + 0.5 * s * reach. With reach 1 the ends are the trained labels 0 and 1; the card's
+`attributes.slider_reach`, written by this measurement, may take the ends a little beyond
+when that measured better (the generator embeds labels with a Dense layer, so values outside
+[0, 1] extrapolate the same direction). The seed keeps z, so a slider changes the attribute
+input of the same faces and nothing else.
+
+The measurement (writes `<bundle>/attributes/` and a summary into the card):
+1. a small CNN is trained on real labelled photos (the bundle's training split, rebuilt from
+   its card as `gan.evaluate` does) and scored on the held-out split (`gan.attribute_classifier`);
+2. for N seeds, each attribute is generated at the slider's two ends with z and the other
+   attributes (random 0/1 per face) held fixed; a face "flips" when the classifier says "no"
+   at the low end and "yes" at the high end;
+3. identity: the high-end face must be re-identified among the N low-end faces, by nearest
+   neighbour in a feature space of the central face region (see IdentitySpace);
+4. a face counts as a success when it flips and is re-identified; the target is 80% per
+   attribute. Several reaches are measured and the card records the one the app uses.
+It consumes bundles only: no training code, no Streamlit.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPORT_FORMAT = "facegan-attributes/1"
+OUT_DIR = "attributes"
+DEFAULT_REACH = 1.0
+MAX_REACH = 3.0
+REACHES = (1.0, 1.5, 2.0)
+TARGET = 0.8
+DEFAULT_N = 500
+PAIRS_SHOWN = 10
+ENDS = {"male": ("female", "male"), "smiling": ("not smiling", "smiling"),
+        "young": ("older", "young"), "eyeglasses": ("no glasses", "glasses")}
+
+
+class AttributesError(ValueError):
+    """The measurement cannot run as asked; the message says why and what to do."""
+
+
+# ---- slider semantics (the app and the measurement share these) ----
+
+def attribute_names(label_names: list[str]) -> list[str]:
+    """The binary labels (sliders); one-hot groups (`class=a`) are not sliders."""
+    return [n for n in label_names if "=" not in n]
+
+
+def slider_reach(card: dict) -> float:
+    """The reach the card's measurement chose, 1.0 (the trained 0..1) when never measured."""
+    try:
+        r = float((card.get("attributes") or {}).get("slider_reach", DEFAULT_REACH))
+    except (TypeError, ValueError):
+        return DEFAULT_REACH
+    return float(min(max(r, 0.1), MAX_REACH)) if np.isfinite(r) else DEFAULT_REACH
+
+
+def label_value(s: float, reach: float = DEFAULT_REACH) -> float:
+    """Slider position s in [-1, 1] -> the label value the generator gets."""
+    return 0.5 + 0.5 * float(np.clip(s, -1.0, 1.0)) * float(reach)
+
+
+def slider_labels(sliders: dict[str, float], reach: float = DEFAULT_REACH) -> dict[str, float]:
+    """{name: label value} for the sliders moved off the middle (the middle is the
+    generator's default 0.5, so an untouched slider changes nothing, file names included)."""
+    return {k: round(label_value(s, reach), 4) for k, s in sliders.items() if round(float(s), 4) != 0}
+
+
+def ends(name: str) -> tuple[str, str]:
+    """Words for the two ends of a slider: ("female", "male"), ("not smiling", "smiling")."""
+    words = name.replace("_", " ")
+    return ENDS.get(name.lower(), (f"not {words}", words))
+
+
+# ---- identity ----
+
+class IdentitySpace:
+    """Where "the same person" is judged: the central face region (rows 20-85%, columns
+    20-80% of the crop, i.e. brows to chin and cheek to cheek, without most background and
+    hair), area-downsampled to 32x32 and projected on the first 64 principal components of
+    the real training photos' same region. Distances there follow face shape, skin,
+    eyes-nose-mouth layout and lighting. Background is left out because it is held fixed by z
+    and would re-identify any two faces on the same background. This is no face recogniser
+    (none can be downloaded here): it says the edited face kept the layout and colouring of
+    the original, which is what "recognisably the same" means for a low-resolution GAN face."""
+
+    BOX = (0.20, 0.85, 0.20, 0.80)    # top, bottom, left, right as fractions of the crop
+    DESCRIPTION = ("central face region (rows 20-85%, columns 20-80% of the crop), 32x32, "
+                   "first 64 principal components of the real training photos' same region, "
+                   "Euclidean distance")
+
+    def __init__(self, real_train: np.ndarray, components: int = 64):
+        from gan.metrics.memorisation import FeatureSpace
+
+        self.space = FeatureSpace(self.region(real_train), components=components)
+
+    @classmethod
+    def region(cls, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        s = images.shape[1]
+        t, b, l, r = (int(round(f * s)) for f in cls.BOX)
+        return np.ascontiguousarray(images[:, t:b, l:r])
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return self.space.transform(self.region(images))
+
+
+def reidentify(gallery: np.ndarray, probes: np.ndarray) -> dict[str, np.ndarray]:
+    """Probe i (an edited face) is re-identified when its nearest gallery face (the N
+    originals) is gallery i. Also the ratio of its distance to i over the median distance to
+    the other originals (below 1: closer to itself than to a typical other face)."""
+    g = gallery.astype(np.float64)
+    p = probes.astype(np.float64)
+    d = np.sqrt(np.clip((p ** 2).sum(1)[:, None] - 2 * p @ g.T + (g ** 2).sum(1)[None], 0, None))
+    n = len(g)
+    own = d[np.arange(n), np.arange(n)]
+    others = d.copy()
+    others[np.arange(n), np.arange(n)] = np.nan
+    return {"reidentified": np.argmin(d, axis=1) == np.arange(n),
+            "ratio": own / np.maximum(np.nanmedian(others, axis=1), 1e-12) if n > 1 else own * 0,
+            "rank": (d < own[:, None]).sum(1)}
+
+
+# ---- real photos ----
+
+def real_photos(bundle, names: list[str], photos: str | None, holdout: float | None,
+                progress: bool = False):
+    """((images, labels, keys), (images, labels), description): labelled real photos: `photos`, else the card's data
+    source; split with the card's holdout fraction and seed (the bundle's own split when
+    the source is its training data), or `holdout` when given."""
+    from gan.data import load_faces
+    from gan.evaluate import resolve_source
+
+    cfg = bundle.card.get("config", {})
+    source = photos or (bundle.card.get("data") or {}).get("source")
+    path = Path(photos) if photos else resolve_source(source)
+    if path is None or not Path(path).exists():
+        raise AttributesError(
+            f"no labelled real photos to train the attribute classifier: the card's data source "
+            f"{source!r} does not exist here. Give --photos PATH (a folder with a labels CSV "
+            f"holding the columns {', '.join(names)}).")
+    fraction = float(holdout if holdout is not None else cfg.get("holdout_fraction") or 0.1)
+    seed = int(cfg.get("seed", 0))
+    try:
+        faces = load_faces(path, size=bundle.resolution, crop=bundle.crop, labels=names,
+                           progress=progress)
+    except (OSError, ValueError) as e:
+        raise AttributesError(f"cannot read labelled photos from {path}: {e}") from e
+    train, held = faces.split(fraction, seed)
+    if len(train) < 4 or len(held) < 2:
+        raise AttributesError(f"{path} gives {len(train)} training and {len(held)} held-out "
+                              f"labelled photos; at least 4 and 2 are needed")
+    cols = [faces.label_names.index(n) for n in names]
+    desc = (f"{source}: {len(train):,} training photos, {len(held):,} held out "
+            f"(split {fraction:g}, seed {seed})")
+    return (train.images, train.labels[:, cols], train.keys), (held.images, held.labels[:, cols]), desc
+
+
+# ---- the measurement ----
+
+def random_others(n_faces: int, names: list[str], seed: int) -> np.ndarray:
+    """Each face's other attributes: random 0/1, fixed while one slider moves."""
+    return np.random.default_rng([seed, 2]).integers(0, 2, (n_faces, len(names))).astype(np.float32)
+
+
+def measure_reach(bundle, classifier, space: IdentitySpace, z: np.ndarray, base: np.ndarray,
+                  names: list[str], reach: float, keep_faces: int = 0) -> dict[str, Any]:
+    """Flip and re-identification figures of every attribute at one reach."""
+    from gan.attribute_classifier import predict
+    from gan.sampling import generate_from_latents
+
+    lo_v, hi_v = label_value(-1, reach), label_value(1, reach)
+    out: dict[str, Any] = {"reach": reach, "low_label": lo_v, "high_label": hi_v, "attributes": {}}
+    all_names = bundle.label_names
+    for name in names:
+        j, c = all_names.index(name), names.index(name)
+        y_lo, y_hi = base.copy(), base.copy()
+        y_lo[:, j], y_hi[:, j] = lo_v, hi_v
+        lo = generate_from_latents(bundle, z, y_lo)
+        hi = generate_from_latents(bundle, z, y_hi)
+        p_lo, p_hi = predict(classifier, lo)[:, c], predict(classifier, hi)[:, c]
+        flipped = (p_lo < 0.5) & (p_hi >= 0.5)
+        ident = reidentify(space.features(lo), space.features(hi))
+        both = flipped & ident["reidentified"]
+        r = {"flip_rate": float(flipped.mean()),
+             "reverse_flip_rate": float(((p_lo >= 0.5) & (p_hi < 0.5)).mean()),
+             "low_says_no": float((p_lo < 0.5).mean()),
+             "high_says_yes": float((p_hi >= 0.5).mean()),
+             "mean_p_low": float(p_lo.mean()), "mean_p_high": float(p_hi.mean()),
+             "p_rises": float((p_hi > p_lo).mean()),
+             "reidentified_rate": float(ident["reidentified"].mean()),
+             "median_distance_ratio": float(np.median(ident["ratio"])),
+             "success_rate": float(both.mean())}
+        r["meets_target"] = bool(r["success_rate"] >= TARGET)
+        if keep_faces:
+            r["_faces"] = (lo[:keep_faces], hi[:keep_faces], p_lo[:keep_faces], p_hi[:keep_faces],
+                           ident["reidentified"][:keep_faces])
+        out["attributes"][name] = r
+    out["worst_success_rate"] = min(a["success_rate"] for a in out["attributes"].values())
+    return out
+
+
+def choose_reach(sweep: list[dict]) -> tuple[float, str]:
+    """The smallest reach meeting the target for every attribute; else the one with the best
+    worst-attribute success rate (the smaller on a tie)."""
+    ok = [s for s in sweep if s["worst_success_rate"] >= TARGET]
+    if ok:
+        best = min(ok, key=lambda s: s["reach"])
+        return best["reach"], f"smallest measured reach meeting the {TARGET:.0%} target for every attribute"
+    best = max(sweep, key=lambda s: (round(s["worst_success_rate"], 3), -s["reach"]))
+    return best["reach"], (f"no measured reach met the {TARGET:.0%} target; this one had the best "
+                           f"worst-attribute success rate")
+
+
+def pairs_figure(step: dict, names: list[str], title: str) -> bytes:
+    """Per attribute, the first faces (not picked) at the low end above the high end, each
+    with the classifier's P(attribute); green = flipped and re-identified."""
+    from gan.metrics.figures import _plt, _png
+
+    plt = _plt()
+    k = len(step["attributes"][names[0]]["_faces"][0])
+    fig, axes = plt.subplots(2 * len(names), k, figsize=(1.3 * k, 2.9 * len(names)), squeeze=False)
+    for a, name in enumerate(names):
+        lo, hi, p_lo, p_hi, reid = step["attributes"][name]["_faces"]
+        low_word, high_word = ends(name)
+        for i in range(k):
+            ok = p_lo[i] < 0.5 <= p_hi[i] and reid[i]
+            for row, img, p in ((2 * a, lo[i], p_lo[i]), (2 * a + 1, hi[i], p_hi[i])):
+                ax = axes[row, i]
+                ax.imshow(img)
+                ax.set_xticks([]), ax.set_yticks([])
+                ax.set_title(f"{p:.2f}", fontsize=8, color="#1b9e77" if ok else "#d95f02")
+                for s in ax.spines.values():
+                    s.set_color("#1b9e77" if ok else "#d95f02")
+                    s.set_linewidth(2)
+            axes[2 * a, 0].set_ylabel(f"{low_word}\n({step['low_label']:g})", fontsize=8)
+            axes[2 * a + 1, 0].set_ylabel(f"{high_word}\n({step['high_label']:g})", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _round(x: Any, digits: int = 4) -> Any:
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}")
+    if isinstance(x, dict):
+        return {k: _round(v, digits) for k, v in x.items() if not k.startswith("_")}
+    if isinstance(x, list):
+        return [_round(v, digits) for v in x]
+    return x
+
+
+def card_metrics(report: dict) -> dict:
+    """Flat figures for the card's `metrics.attributes` (the app lists them one level deep)."""
+    m: dict[str, Any] = {"slider_reach": report["chosen"]["reach"]}
+    for name, acc in report["classifier"]["heldout_accuracy"].items():
+        m[f"classifier_accuracy_{name}"] = acc
+    for name, a in report["attributes"].items():
+        m[f"{name}_flip_rate"] = a["flip_rate"]
+        m[f"{name}_reidentified_rate"] = a["reidentified_rate"]
+        m[f"{name}_success_rate"] = a["success_rate"]
+    m["target"] = TARGET
+    m["seeds"] = report["seeds"]
+    m["date"] = report["date"]
+    return _round(m)
+
+
+def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
+                   holdout: float | None = None, n: int = DEFAULT_N, seed: int = 0,
+                   truncation: float = 1.0, reaches: tuple[float, ...] = REACHES,
+                   reach: float | None = None, epochs: int | None = None,
+                   use_cache: bool = True, out_dir: str | Path | None = None,
+                   write_card: bool = True, progress: bool = False,
+                   log=lambda msg: None) -> dict:
+    """Measure one conditional bundle's sliders; write `<bundle>/attributes/` and the card.
+    Returns the report. Raises AttributesError / BundleError with a clear message."""
+    from gan import attribute_classifier as ac
+    from gan.bundle import load_bundle, update_card
+    from gan.io import atomic_replace_dir, atomic_write_text, staging_dir_for
+    from gan.sampling import latents
+
+    t0 = time.perf_counter()
+    if n < 2:
+        raise AttributesError("--n must be at least 2")
+    if reach is not None:
+        reaches = (reach,)
+    reaches = tuple(sorted({float(r) for r in reaches}))
+    if not reaches or min(reaches) <= 0 or max(reaches) > MAX_REACH:
+        raise AttributesError(f"reaches must be in (0, {MAX_REACH:g}]")
+    bundle_path = Path(bundle_path)
+    bundle = load_bundle(bundle_path)
+    names = attribute_names(bundle.label_names)
+    if not names:
+        raise AttributesError(
+            f"{bundle.name} has no attribute sliders to measure: it was trained "
+            + ("without labels" if not bundle.conditional else "with one-hot classes only")
+            + " (train with --labels male,smiling for sliders)")
+    out_dir = Path(out_dir) if out_dir else bundle_path / OUT_DIR
+
+    log("loading labelled real photos")
+    (train_x, train_y, train_keys), (held_x, held_y), desc = real_photos(
+        bundle, names, photos, holdout, progress)
+    log(f"real: {desc}")
+    epochs = ac.EPOCHS if epochs is None else int(epochs)
+    clf, clf_info = ac.trained(train_x, train_y, names, train_keys, bundle.resolution,
+                               bundle.crop, epochs=epochs, seed=0, use_cache=use_cache, log=log)
+    acc = ac.accuracy(clf, held_x, held_y, names)
+    log("classifier accuracy on held-out photos: "
+        + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()))
+    space = IdentitySpace(train_x)
+
+    z = latents(seed, n, bundle.latent_dim, truncation)
+    base = np.full((n, len(bundle.label_names)), 0.5, np.float32)
+    others = random_others(n, names, seed)
+    for c, name in enumerate(names):
+        base[:, bundle.label_names.index(name)] = others[:, c]
+    sweep = []
+    for r in reaches:
+        log(f"reach {r:g}: labels {label_value(-1, r):g} vs {label_value(1, r):g}, {n} seeds")
+        sweep.append(measure_reach(bundle, clf, space, z, base, names, r, keep_faces=PAIRS_SHOWN))
+        log("  " + "; ".join(f"{k}: flips {a['flip_rate']:.0%}, re-identified "
+                              f"{a['reidentified_rate']:.0%}, both {a['success_rate']:.0%}"
+                              for k, a in sweep[-1]["attributes"].items()))
+    chosen, why = (reach, "given with --reach") if reach is not None else choose_reach(sweep)
+    step = next(s for s in sweep if s["reach"] == chosen)
+
+    report: dict[str, Any] = {
+        "format": REPORT_FORMAT,
+        "model": bundle.name,
+        "bundle": str(bundle_path),
+        "generator_sha256": bundle.card["files"]["generator.keras"]["sha256"],
+        "training_steps": int(bundle.card.get("training", {}).get("steps", 0) or 0),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seeds": n, "seed": seed, "truncation": truncation, "target": TARGET,
+        "other_attributes": "random 0/1 per face, the same at both ends",
+        "classifier": {"recipe": ac.RECIPE, "input_px": int(clf.inputs[0].shape[1]),
+                       "epochs": epochs, "trained_on": len(train_x), "heldout": len(held_x),
+                       "photos": desc, "heldout_accuracy": acc,
+                       "heldout_base_rate": {k: float(held_y[:, c].mean())
+                                             for c, k in enumerate(names)},
+                       "cached": clf_info["cached"], "cache_file": clf_info["file"]},
+        "identity": {"feature": IdentitySpace.DESCRIPTION,
+                     "box": IdentitySpace.BOX, "components": space.space.components,
+                     "rule": f"the high-end face's nearest of the {n} low-end faces is its own"},
+        "sweep": _round(sweep),
+        "chosen": {"reach": chosen, "why": why, "low_label": step["low_label"],
+                   "high_label": step["high_label"]},
+        "attributes": _round(step["attributes"]),
+        "figures": {"pairs": "pairs.png"},
+    }
+    files = {"pairs.png": pairs_figure(
+        step, names, f"{bundle.name}: slider ends (labels {step['low_label']:g} / "
+                     f"{step['high_label']:g}), first {PAIRS_SHOWN} seeds; number = classifier "
+                     f"P(attribute), green = flipped and re-identified")}
+    report["seconds"] = time.perf_counter() - t0
+
+    staging = staging_dir_for(out_dir)
+    try:
+        for fname, data in files.items():
+            (staging / fname).write_bytes(data)
+        clf.save(staging / "classifier.keras")      # the judge, kept beside its verdicts
+        atomic_write_text(staging / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+        atomic_replace_dir(staging, out_dir)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if write_card:
+        rel = os.path.relpath(out_dir, bundle_path)
+        update_card(bundle_path, metrics={"attributes": card_metrics(report)},
+                    attributes={"slider_reach": chosen,
+                                "dir": rel if not rel.startswith("..") else str(out_dir.resolve()),
+                                "report": "report.json"})
+    log(f"done in {report['seconds']:.0f} s: {out_dir}")
+    return report
+
+
+def summary(report: dict) -> str:
+    c = report["classifier"]
+    lines = [f"{report['model']}: {report['seeds']} seeds, slider reach {report['chosen']['reach']:g} "
+             f"(labels {report['chosen']['low_label']:g} / {report['chosen']['high_label']:g}; "
+             f"{report['chosen']['why']})",
+             "attribute classifier, accuracy on held-out real photos: "
+             + ", ".join(f"{k} {v:.1%}" for k, v in c["heldout_accuracy"].items())
+             + f" ({c['heldout']} photos; trained on {c['trained_on']})"]
+    for name, a in report["attributes"].items():
+        lines.append(f"{name}: verdict flips {a['flip_rate']:.1%}, same face re-identified "
+                     f"{a['reidentified_rate']:.1%}, both {a['success_rate']:.1%} "
+                     f"({'meets' if a['meets_target'] else 'misses'} the {TARGET:.0%} target); "
+                     f"mean P {a['mean_p_low']:.2f} -> {a['mean_p_high']:.2f}")
+    for s in report["sweep"]:
+        lines.append(f"  reach {s['reach']:g}: " + "; ".join(
+            f"{k} flips {a['flip_rate']:.0%} / re-id {a['reidentified_rate']:.0%}"
+            for k, a in s["attributes"].items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
+    p.add_argument("--photos", default=None,
+                   help="labelled real photos for the classifier (default: the card's data source)")
+    p.add_argument("--holdout", type=float, default=None,
+                   help="held-out fraction of --photos (default: the card's, so its own split)")
+    p.add_argument("--n", type=int, default=DEFAULT_N, help=f"seeds measured (default {DEFAULT_N})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--reaches", default=",".join(f"{r:g}" for r in REACHES),
+                   help="slider reaches to measure, comma-separated (1 = labels 0..1)")
+    p.add_argument("--reach", type=float, default=None, help="measure and record only this reach")
+    p.add_argument("--epochs", type=int, default=None, help="classifier training epochs")
+    p.add_argument("--no-cache", action="store_true", help="retrain the classifier")
+    p.add_argument("--out", default=None, help="output folder (default: <model>/attributes)")
+    p.add_argument("--no-card", action="store_true", help="do not write into the card")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+
+    from gan.bundle import BundleError
+
+    log = (lambda m: None) if args.quiet else (lambda m: print(f"[attributes] {m}", file=sys.stderr))
+    try:
+        reaches = tuple(float(r) for r in args.reaches.split(",") if r.strip())
+        report = measure_bundle(args.model, photos=args.photos, holdout=args.holdout, n=args.n,
+                                seed=args.seed, truncation=args.truncation, reaches=reaches,
+                                reach=args.reach, epochs=args.epochs, use_cache=not args.no_cache,
+                                out_dir=args.out, write_card=not args.no_card,
+                                progress=not args.quiet, log=log)
+    except (BundleError, AttributesError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

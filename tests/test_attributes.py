@@ -1,0 +1,219 @@
+"""Attribute sliders' meaning and their measurement (`python -m gan.attributes`), the GIF of a
+morph, and `python -m gan.generate --interpolate`. Tiny untrained bundles and drawn photos only."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan import attribute_classifier, attributes, sampling
+from gan.bundle import load_bundle, read_card, update_card
+from gan.images import gif_bytes
+from tests.factories import make_tiny_bundle, write_photo_folder
+
+
+def gif_frames(data: bytes) -> list[np.ndarray]:
+    im = Image.open(io.BytesIO(data))
+    assert im.format == "GIF"
+    out = []
+    for i in range(im.n_frames):
+        im.seek(i)
+        out.append(np.asarray(im.convert("RGB")))
+    return out
+
+
+# ---- slider meaning ----
+
+def test_slider_ends_and_middle():
+    assert attributes.label_value(-1) == 0.0 and attributes.label_value(1) == 1.0
+    assert attributes.label_value(0) == 0.5 and attributes.label_value(0.4) == pytest.approx(0.7)
+    assert attributes.label_value(1, reach=2) == 1.5 and attributes.label_value(-1, 2) == -0.5
+    assert attributes.label_value(5) == 1.0                       # clipped to the slider
+    assert attributes.slider_labels({"male": 0.0, "smiling": -1.0}) == {"smiling": 0.0}
+    assert attributes.slider_labels({"male": 1.0}, reach=1.5) == {"male": 1.25}
+
+
+def test_reach_comes_from_the_card_and_is_bounded():
+    assert attributes.slider_reach({}) == 1.0
+    assert attributes.slider_reach({"attributes": {"slider_reach": 1.5}}) == 1.5
+    assert attributes.slider_reach({"attributes": {"slider_reach": 99}}) == attributes.MAX_REACH
+    assert attributes.slider_reach({"attributes": {"slider_reach": "nan"}}) == 1.0
+    assert attributes.slider_reach({"attributes": {"slider_reach": "x"}}) == 1.0
+
+
+def test_only_binary_labels_are_sliders():
+    assert attributes.attribute_names(["male", "race=a", "race=b", "smiling"]) == ["male", "smiling"]
+    assert attributes.ends("male") == ("female", "male")
+    assert attributes.ends("wavy_hair") == ("not wavy hair", "wavy hair")
+
+
+def test_choose_reach_prefers_the_smallest_that_meets_the_target():
+    sweep = [{"reach": 1.0, "worst_success_rate": 0.5}, {"reach": 1.5, "worst_success_rate": 0.85},
+             {"reach": 2.0, "worst_success_rate": 0.9}]
+    assert attributes.choose_reach(sweep)[0] == 1.5
+    low = [{"reach": 1.0, "worst_success_rate": 0.3}, {"reach": 2.0, "worst_success_rate": 0.3}]
+    assert attributes.choose_reach(low)[0] == 1.0                  # a tie keeps the trained range
+    assert attributes.choose_reach([low[0], {"reach": 2.0, "worst_success_rate": 0.6}])[0] == 2.0
+
+
+# ---- identity ----
+
+def test_reidentify_finds_each_face_among_the_others():
+    rng = np.random.default_rng(0)
+    gallery = rng.normal(size=(50, 8))
+    r = attributes.reidentify(gallery, gallery + rng.normal(scale=0.05, size=gallery.shape))
+    assert r["reidentified"].all() and (r["ratio"] < 0.2).all()
+    shuffled = attributes.reidentify(gallery, gallery[::-1])     # every probe is someone else
+    assert shuffled["reidentified"].mean() <= 0.02 and np.median(shuffled["ratio"]) > 0.7
+
+
+def test_identity_space_ignores_the_background():
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    space = attributes.IdentitySpace(real, components=8)
+    face = real[:1].copy()
+    other_background = face.copy()
+    other_background[:, :4] = 0                                  # top rows: outside the box
+    other_face = face.copy()
+    other_face[:, 12:20, 10:22] = 255 - other_face[:, 12:20, 10:22]
+    f = space.features
+    assert np.allclose(f(face), f(other_background))
+    assert not np.allclose(f(face), f(other_face))
+
+
+# ---- the measurement, with a stand-in generator and classifier ----
+
+@pytest.fixture(scope="module")
+def cond_bundle(tmp_path_factory):
+    return load_bundle(make_tiny_bundle(tmp_path_factory.mktemp("b") / "cond",
+                                       label_names=["male", "smiling"], crop="center"))
+
+
+def fake_generator(follows_labels: bool):
+    """Faces = a pattern fixed by z, brightened in one corner per label: the corner's
+    brightness says the label when `follows_labels`."""
+    def gen(bundle, z, y=None, batch_size=64):
+        base = (np.abs(z[:, :1, None, None]) * 40 + 60) * np.ones((1, 32, 32, 3))
+        base = base + (np.sin(z[:, :3] * 7)[:, None, None, :] * 20)
+        pattern = np.tile(z[:, None, :16, None] * 30, (1, 32, 2, 3))
+        img = base + pattern
+        if follows_labels:
+            img[:, :3, :3] += 200 * y[:, 0, None, None, None]    # male: top-left corner
+            img[:, :3, -3:] += 200 * y[:, 1, None, None, None]   # smiling: top-right corner
+        return np.clip(img, 0, 255).astype(np.uint8)
+    return gen
+
+
+def fake_predict(model, images, batch_size=256):
+    """P(male), P(smiling) read off the corners the fake generator brightens."""
+    corners = np.stack([images[:, :3, :3].mean((1, 2, 3)), images[:, :3, -3:].mean((1, 2, 3))], 1)
+    return 1 / (1 + np.exp(-(corners - 200) / 10))
+
+
+@pytest.mark.parametrize("follows", [True, False])
+def test_flip_rate_counts_faces_whose_verdict_flips(cond_bundle, monkeypatch, follows):
+    monkeypatch.setattr(sampling, "generate_from_latents", fake_generator(follows))
+    monkeypatch.setattr(attribute_classifier, "predict", fake_predict)
+    rng = np.random.default_rng(2)
+    space = attributes.IdentitySpace(rng.integers(0, 255, (30, 32, 32, 3), dtype=np.uint8), 8)
+    z = sampling.latents(0, 40, cond_bundle.latent_dim)
+    base = np.zeros((40, 2), np.float32)
+    step = attributes.measure_reach(cond_bundle, None, space, z, base, ["male", "smiling"], 1.0)
+    for name in ("male", "smiling"):
+        a = step["attributes"][name]
+        assert a["reidentified_rate"] == 1.0                      # z fixes the face
+        if follows:
+            assert a["flip_rate"] == 1.0 and a["success_rate"] == 1.0 and a["meets_target"]
+        else:
+            assert a["flip_rate"] == 0.0 and a["success_rate"] == 0.0 and not a["meets_target"]
+
+
+# ---- the CLI end to end on a tiny bundle and tiny labelled photos ----
+
+@pytest.fixture(scope="module")
+def labelled_photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    write_photo_folder(root / "img", n=40, size=72)
+    rng = np.random.default_rng(3)
+    rows = ["image,male,smiling"] + [f"img_{i:03d}.jpg,{rng.integers(0, 2)},{i % 2}" for i in range(40)]
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
+        tmp_path, labelled_photos, capsys):
+    path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"], crop="center")
+    update_card(path, data={"source": str(labelled_photos)}, config={"holdout_fraction": 0.25})
+    rc = attributes.main(["--model", str(path), "--n", "12", "--epochs", "1", "--reaches", "1,2",
+                          "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    out = path / "attributes"
+    report = json.loads((out / "report.json").read_text())
+    assert report["format"] == attributes.REPORT_FORMAT and report["seeds"] == 12
+    clf = report["classifier"]
+    assert clf["trained_on"] + clf["heldout"] == 40 and 2 <= clf["heldout"] <= 20
+    assert set(clf["heldout_accuracy"]) == {"male", "smiling"}
+    assert [s["reach"] for s in report["sweep"]] == [1.0, 2.0]
+    assert report["sweep"][1]["low_label"] == -0.5 and report["sweep"][1]["high_label"] == 1.5
+    for name in ("male", "smiling"):
+        a = report["attributes"][name]
+        for k in ("flip_rate", "reidentified_rate", "success_rate", "mean_p_low", "mean_p_high"):
+            assert 0.0 <= a[k] <= 1.0, (name, k)
+        assert a["success_rate"] <= min(a["flip_rate"], a["reidentified_rate"])
+    assert Image.open(out / "pairs.png").size[0] > 300
+    assert int(attribute_classifier.load(out / "classifier.keras").outputs[0].shape[-1]) == 2
+    card = read_card(path)
+    assert card["attributes"]["slider_reach"] == report["chosen"]["reach"]
+    m = card["metrics"]["attributes"]
+    assert m["male_flip_rate"] == pytest.approx(report["attributes"]["male"]["flip_rate"], abs=1e-3)
+    assert "classifier_accuracy_smiling" in m and "smiling_success_rate" in m
+    assert "flips" in capsys.readouterr().out
+    load_bundle(path)                                  # the card update kept the bundle valid
+
+    # A second run reuses the cached classifier (same photos, same recipe).
+    report2 = attributes.measure_bundle(path, n=4, epochs=1, reach=1.0, write_card=False)
+    assert report2["classifier"]["cached"] and report2["chosen"]["reach"] == 1.0
+
+
+def test_cli_refuses_an_unconditional_bundle(tmp_path, capsys):
+    path = make_tiny_bundle(tmp_path / "plain")
+    assert attributes.main(["--model", str(path), "--quiet"]) == 2
+    assert "no attribute sliders" in capsys.readouterr().err
+    assert not (path / "attributes").exists()
+
+
+def test_cli_says_when_there_are_no_labelled_photos(tmp_path, capsys):
+    path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"])
+    assert attributes.main(["--model", str(path), "--quiet"]) == 2
+    assert "--photos" in capsys.readouterr().err
+
+
+# ---- morph GIF ----
+
+def test_gif_bytes_is_an_animated_gif_forward_then_back():
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
+    frames = np.repeat(np.repeat(frames, 2, 1), 2, 2)             # blocky: few colours, exact
+    got = gif_frames(gif_bytes(frames))
+    assert len(got) == 5 + 3
+    order = [0, 1, 2, 3, 4, 3, 2, 1]
+    for g, i in zip(got, order):
+        assert np.abs(g.astype(int) - frames[i]).mean() < 8
+
+
+def test_generate_cli_writes_a_morph_gif(tmp_path):
+    from gan import generate
+
+    path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"])
+    out = tmp_path / "m" / "morph.gif"
+    assert generate.main(["--model", str(path), "--interpolate", "3", "7", "--frames", "6",
+                          "--labels", "male=1", "--out", str(out)]) == 0
+    got = gif_frames(out.read_bytes())
+    want = sampling.interpolate(load_bundle(path), 3, 7, 6, labels={"male": 1})
+    assert len(got) == 6 + 4
+    assert np.abs(got[0].astype(int) - want[0]).mean() < 12
+    assert np.abs(got[5].astype(int) - want[5]).mean() < 12
+    assert np.abs(got[0].astype(int) - want[5]).mean() > np.abs(got[0].astype(int) - want[0]).mean()
