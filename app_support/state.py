@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from app_support.faces import FaceCache
+from app_support.faces import FaceCache, labels_key, png
 from gan.bundle import CARD, Bundle, BundleError, list_bundles, load_bundle, read_card
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-up chatter out of logs
@@ -84,6 +85,30 @@ def _load(path: str, stamp: tuple) -> Bundle:
 @st.cache_resource(show_spinner=False)
 def face_cache() -> FaceCache:
     return FaceCache(max_entries=32)
+
+
+@dataclass(frozen=True)
+class Morph:
+    pngs: tuple[bytes, ...]   # the frames, A to B
+    gif: bytes                # the animated GIF (A to B and back)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _morph(_bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames: int,
+           truncation: float, labels: tuple) -> Morph:
+    from gan import sampling
+    from gan.images import gif_bytes
+
+    images = sampling.interpolate(_bundle, seed_a, seed_b, frames, truncation, dict(labels) or None)
+    return Morph(tuple(png(f) for f in images), gif_bytes(images, duration_ms=100))
+
+
+def morph(bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames: int,
+          truncation: float, labels: dict[str, float] | None) -> Morph:
+    """Frames from the first face of seed_a to that of seed_b, made once per process for
+    the same settings (every rerun of the page would otherwise regenerate them)."""
+    return _morph(bundle, bundle_key, int(seed_a), int(seed_b), int(frames),
+                  round(float(truncation), 4), labels_key(labels))
 
 
 def _label(path: Path) -> str:

@@ -1,0 +1,145 @@
+"""AppTest of the generate page's attribute sliders (same seed, same z, only the label input
+moves) and its morph between two seeds (frames shown, animated GIF download)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan import sampling
+from gan.bundle import load_bundle, update_card
+from tests.app_fixtures import (app_env, download, image_urls, media, media_bytes,  # noqa: F401
+                                models_dir, new_app, no_exceptions)
+from tests.factories import make_tiny_bundle
+
+PAGE = "pages/generate.py"
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(z, labels) of every generator call from now on."""
+    seen: list = []
+    real = sampling.generate_from_latents
+
+    def spy(bundle, z, y=None, *a, **kw):
+        seen.append((np.array(z), None if y is None else np.array(y)))
+        return real(bundle, z, y, *a, **kw)
+
+    monkeypatch.setattr(sampling, "generate_from_latents", spy)
+    return seen
+
+
+def cond_page(seed: int):
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("cond").run()
+    at.switch_page(PAGE).run()
+    at.number_input(key="seed").set_value(seed).run()
+    no_exceptions(at)
+    return at
+
+
+def test_sliders_edit_the_same_faces(app_env, calls):
+    at = cond_page(303)                                          # a seed no other test uses
+    assert [s.label for s in at.slider if s.key.startswith("attr_")] == [
+        "Female ↔ male", "Not smiling ↔ smiling"]
+    z0, y0 = calls[-1]
+    assert len(z0) == 16 and np.all(y0 == 0.5)                   # middle: the model decides
+    middle = image_urls(at)
+
+    calls.clear()
+    at.slider(key="attr_male").set_value(1.0).run()
+    no_exceptions(at)
+    (z1, y1), = calls
+    assert np.array_equal(z1, z0)                                # same seed, same z
+    assert np.all(y1[:, 0] == 1.0) and np.all(y1[:, 1] == 0.5)   # only the male input moved
+    male = image_urls(at)
+    assert len(male) == 16 and male != middle
+
+    at.slider(key="attr_smiling").set_value(-0.6).run()
+    (z2, y2) = calls[-1]
+    assert np.array_equal(z2, z0) and np.allclose(y2[0], [1.0, 0.2])
+
+    calls.clear()
+    at.slider(key="n_faces").set_value(20).run()                 # the count slider still only
+    (z3, y3), = calls                                            # makes the new faces
+    assert np.array_equal(z3, sampling.latents(303, 20, z0.shape[1])[16:])
+    assert np.allclose(y3[0], [1.0, 0.2])
+
+    calls.clear()
+    at.slider(key="n_faces").set_value(16).run()
+    at.slider(key="attr_smiling").set_value(0.0).run()
+    at.slider(key="attr_male").set_value(0.0).run()              # back to the middle: the faces
+    assert calls == [] and image_urls(at) == middle              # shown first, from the cache
+
+
+def test_zip_names_and_manifest_carry_the_slider_labels(app_env, media):
+    import json
+    import zipfile
+
+    at = cond_page(304)
+    at.slider(key="attr_smiling").set_value(-1.0).run()
+    with zipfile.ZipFile(io.BytesIO(download(at, "zip", media))) as z:
+        manifest = json.loads(z.read("faces.json"))
+        assert z.namelist()[0] == "cond_seed304_smiling0_01.png"
+    assert manifest["labels"] == {"smiling": 0.0}
+
+
+@pytest.fixture
+def measured_models(tmp_path, monkeypatch):
+    """A models folder whose conditional bundle has a measured slider reach of 1.5."""
+    path = make_tiny_bundle(tmp_path / "default", label_names=["male", "smiling"], crop="center")
+    update_card(path, attributes={"slider_reach": 1.5},
+                metrics={"attributes": {"male_success_rate": 0.85, "smiling_success_rate": 0.4,
+                                        "seeds": 500}})
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_slider_ends_follow_the_measured_reach(measured_models, calls):
+    at = new_app(PAGE)
+    no_exceptions(at)
+    at.slider(key="attr_male").set_value(1.0).run()
+    assert np.all(calls[-1][1][:, 0] == 1.25)
+    at.slider(key="attr_male").set_value(-1.0).run()
+    assert np.all(calls[-1][1][:, 0] == -0.25)
+    caption = " ".join(c.value for c in at.caption)
+    assert "85% of faces (male)" in caption and "40% of faces (smiling)" in caption
+
+
+def test_unconditional_model_has_no_attribute_sliders(app_env):
+    at = new_app(PAGE)
+    no_exceptions(at)
+    assert [s.key for s in at.slider] == ["n_faces", "truncation"]
+    assert not at.select_slider and [b.key for b in at.selectbox] == ["model"]
+
+
+def test_morph_shows_frames_and_downloads_an_animated_gif(app_env, media, models_dir):
+    at = new_app(PAGE)
+    at.number_input(key="seed").set_value(11).run()
+    n_faces = len(image_urls(at))
+    assert not any(b.key == "morph_gif" for b in at.get("download_button"))   # off by default
+    at.toggle(key="morph_on").set_value(True).run()
+    at.slider(key="morph_frames").set_value(5).run()
+    no_exceptions(at)
+    assert at.number_input(key="morph_a").value == 11 and at.number_input(key="morph_b").value == 12
+    assert len(image_urls(at)) == n_faces + 1 + 5                # the GIF and its 5 frames
+    data = download(at, "morph_gif", media)
+    shown = [media_bytes(media, u) for u in image_urls(at)[n_faces:]]
+    assert shown[0] == data                                      # animated on the page too
+    gif = Image.open(io.BytesIO(data))
+    assert gif.format == "GIF" and gif.n_frames == 5 + 3         # there and back
+    want = sampling.interpolate(load_bundle(models_dir / "default"), 11, 12, 5)
+    frames = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        frames.append(np.asarray(gif.convert("RGB")).astype(int))
+    assert np.abs(frames[0] - want[0]).mean() < 12 and np.abs(frames[4] - want[4]).mean() < 12
+    assert np.abs(frames[0] - want[4]).mean() > np.abs(frames[0] - want[0]).mean()
+    button = next(b for b in at.get("download_button") if b.key == "morph_gif")
+    assert button.proto.label == "Download GIF"
+
+    at.number_input(key="morph_b").set_value(40).run()
+    no_exceptions(at)
+    assert download(at, "morph_gif", media) != data
