@@ -1,12 +1,16 @@
-"""Attribute sliders for conditional bundles, and how well they work:
-`python -m gan.attributes --model models/NAME`.
+"""Attribute sliders, and how well they work: `python -m gan.attributes --model models/NAME`.
 
-A slider at s in [-1, 1] sets a binary label (e.g. `male`, `smiling`) to
-0.5 + 0.5 * s * reach. With reach 1 the ends are the trained labels 0 and 1; the card's
-`attributes.slider_reach`, written by this measurement, may take the ends a little beyond
-when that measured better (the generator embeds labels with a Dense layer, so values outside
-[0, 1] extrapolate the same direction). The seed keeps z, so a slider changes the attribute
-input of the same faces and nothing else.
+A slider at s in [-1, 1] edits the same faces (the seed keeps z) in one or both of two ways:
+- label (conditional bundles): the attribute's label input becomes 0.5 + 0.5 * s * reach.
+  Reach 1 puts the ends at the trained labels 0 and 1; more takes them beyond (the generator
+  embeds labels with a Dense layer, so values outside [0, 1] extrapolate the same way);
+- direction (InterFaceGAN, Shen et al. 2020): z moves by s * strength along a unit direction
+  in latent space along which the attribute classifier's log-odds rise, fitted here on
+  generated faces; each direction has the other attributes' directions projected out.
+  This is what gives an unconditional bundle sliders.
+The card's `attributes` section (written by this measurement: reach, strength, the
+directions file) says which the app uses; a conditional bundle never measured uses labels
+0..1 and no direction.
 
 The measurement (writes `<bundle>/attributes/` and a summary into the card):
 1. a small CNN is trained on real labelled photos (the bundle's training split, rebuilt from
@@ -17,8 +21,12 @@ The measurement (writes `<bundle>/attributes/` and a summary into the card):
 3. identity: the high-end face must be re-identified among the N low-end faces, by nearest
    neighbour in a feature space of the central face region (see IdentitySpace);
 4. a face counts as a success when it flips and is re-identified; the target is 80% per
-   attribute. Several reaches are measured and the card records the one the app uses.
-It consumes bundles only: no training code, no Streamlit.
+   attribute. Several settings are measured and the card records the one the app uses:
+   the simplest (labels before directions, smaller before larger) that meets the target
+   for every attribute, else the best.
+Directions are fitted on other seeds than those measured, but with the same classifier that
+judges them; labels are not fitted to the classifier at all. It consumes bundles only: no
+training code, no Streamlit.
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +45,18 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPORT_FORMAT = "facegan-attributes/1"
+DIRECTIONS_FORMAT = "facegan-directions/1"
 OUT_DIR = "attributes"
+DIRECTIONS_FILE = "directions.json"
 DEFAULT_REACH = 1.0
 MAX_REACH = 3.0
+MAX_STRENGTH = 6.0
 REACHES = (1.0, 1.5, 2.0)
+STRENGTHS = (1.5, 3.0)
+DEFAULT_ATTRIBUTES = "male,smiling"
 TARGET = 0.8
 DEFAULT_N = 500
+DEFAULT_FIT_N = 2000
 PAIRS_SHOWN = 10
 ENDS = {"male": ("female", "male"), "smiling": ("not smiling", "smiling"),
         "young": ("older", "young"), "eyeglasses": ("no glasses", "glasses")}
@@ -58,13 +73,18 @@ def attribute_names(label_names: list[str]) -> list[str]:
     return [n for n in label_names if "=" not in n]
 
 
-def slider_reach(card: dict) -> float:
-    """The reach the card's measurement chose, 1.0 (the trained 0..1) when never measured."""
+def _bounded(value, default: float, low: float, high: float) -> float:
     try:
-        r = float((card.get("attributes") or {}).get("slider_reach", DEFAULT_REACH))
+        v = float(value)
     except (TypeError, ValueError):
-        return DEFAULT_REACH
-    return float(min(max(r, 0.1), MAX_REACH)) if np.isfinite(r) else DEFAULT_REACH
+        return default
+    return float(min(max(v, low), high)) if np.isfinite(v) else default
+
+
+def slider_reach(card: dict) -> float:
+    """The label reach the card's measurement chose, 1.0 (the trained 0..1) when never measured."""
+    return _bounded((card.get("attributes") or {}).get("slider_reach", DEFAULT_REACH),
+                    DEFAULT_REACH, 0.1, MAX_REACH)
 
 
 def label_value(s: float, reach: float = DEFAULT_REACH) -> float:
@@ -82,6 +102,70 @@ def ends(name: str) -> tuple[str, str]:
     """Words for the two ends of a slider: ("female", "male"), ("not smiling", "smiling")."""
     words = name.replace("_", " ")
     return ENDS.get(name.lower(), (f"not {words}", words))
+
+
+def load_directions(bundle_path: str | Path, card: dict, latent_dim: int) -> dict[str, np.ndarray]:
+    """{name: unit vector} from the file the card's `attributes.directions` names; {} when
+    there is none or it does not fit this generator (the sliders then fall back to labels)."""
+    rel = (card.get("attributes") or {}).get("directions")
+    if not rel:
+        return {}
+    try:
+        data = json.loads((Path(bundle_path) / rel).read_text())
+        vectors = np.asarray(data["vectors"], np.float32)
+        names = [str(n) for n in data["names"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if data.get("format") != DIRECTIONS_FORMAT or vectors.shape != (len(names), int(latent_dim)) \
+            or not np.all(np.isfinite(vectors)):
+        return {}
+    return {n: v / max(float(np.linalg.norm(v)), 1e-12) for n, v in zip(names, vectors)}
+
+
+@dataclass
+class Sliders:
+    """What the sliders of one bundle do. `names` is empty when it has none."""
+    names: list[str]
+    reach: float | None = None             # label reach; None: the bundle has no such labels
+    strength: float = 0.0                  # z shift at a slider end, along `directions`
+    directions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def labels(self, values: dict[str, float]) -> dict[str, float]:
+        if self.reach is None:
+            return {}
+        return slider_labels({k: v for k, v in values.items() if k in self.names}, self.reach)
+
+    def z_shift(self, values: dict[str, float]) -> np.ndarray | None:
+        """The shift added to every face's z; None when no direction moves."""
+        moved = {k: float(np.clip(v, -1, 1)) for k, v in values.items()
+                 if k in self.directions and round(float(v), 4) != 0}
+        if not self.strength or not moved:
+            return None
+        return (self.strength * sum(v * self.directions[k] for k, v in moved.items())).astype(np.float32)
+
+    def describe(self) -> str:
+        parts = []
+        if self.reach is not None:
+            parts.append(f"labels {label_value(-1, self.reach):g} to {label_value(1, self.reach):g}")
+        if self.strength and self.directions:
+            parts.append(f"z moved {self.strength:g} along a fitted direction each way")
+        return " and ".join(parts)
+
+
+def sliders_for(bundle) -> Sliders:
+    """A bundle's sliders: its binary labels (conditional), else the fitted directions its
+    card names (unconditional, after `python -m gan.attributes --attributes ...`), else none."""
+    card = bundle.card
+    att = card.get("attributes") or {}
+    strength = _bounded(att.get("direction_strength", 0.0), 0.0, 0.0, MAX_STRENGTH)
+    directions = load_directions(bundle.path, card, bundle.latent_dim) if strength else {}
+    names = attribute_names(bundle.label_names)
+    if names:
+        return Sliders(names, slider_reach(card), strength if directions else 0.0,
+                       {k: v for k, v in directions.items() if k in names})
+    if directions:
+        return Sliders(list(directions), None, strength, directions)
+    return Sliders([])
 
 
 # ---- identity ----
@@ -175,21 +259,76 @@ def random_others(n_faces: int, names: list[str], seed: int) -> np.ndarray:
     return np.random.default_rng([seed, 2]).integers(0, 2, (n_faces, len(names))).astype(np.float32)
 
 
-def measure_reach(bundle, classifier, space: IdentitySpace, z: np.ndarray, base: np.ndarray,
-                  names: list[str], reach: float, keep_faces: int = 0) -> dict[str, Any]:
-    """Flip and re-identification figures of every attribute at one reach."""
+def base_labels(bundle, n_faces: int, names: list[str], seed: int) -> np.ndarray | None:
+    """[n, K] labels of a conditional bundle: random 0/1 for the sliders, 0.5 elsewhere."""
+    if not bundle.conditional:
+        return None
+    base = np.full((n_faces, len(bundle.label_names)), 0.5, np.float32)
+    others = random_others(n_faces, names, seed)
+    for c, name in enumerate(names):
+        base[:, bundle.label_names.index(name)] = others[:, c]
+    return base
+
+
+def fit_directions(bundle, classifier, names: list[str], n_fit: int = DEFAULT_FIT_N,
+                   seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """InterFaceGAN directions: generate n_fit faces from seeds other than the measured ones
+    (labels at the middle, 0.5), regress the classifier's log-odds on z (least squares: no
+    class balance needed, as a model that draws mostly "male" faces would otherwise have too
+    few of one class) and keep the unit normal; then project every direction off the others
+    (InterFaceGAN's conditional manipulation: moving "smiling" should not move "male").
+    Returns the directions and, per attribute, the R^2 of the linear fit on a fifth of the
+    faces left out of it (how linear the attribute is in z)."""
     from gan.attribute_classifier import predict
     from gan.sampling import generate_from_latents
 
-    lo_v, hi_v = label_value(-1, reach), label_value(1, reach)
-    out: dict[str, Any] = {"reach": reach, "low_label": lo_v, "high_label": hi_v, "attributes": {}}
-    all_names = bundle.label_names
+    z = (np.random.default_rng([seed, 3]).standard_normal((n_fit, bundle.latent_dim))
+         .astype(np.float32))
+    y = (np.full((n_fit, len(bundle.label_names)), 0.5, np.float32) if bundle.conditional else None)
+    p = np.clip(predict(classifier, generate_from_latents(bundle, z, y)), 1e-4, 1 - 1e-4)
+    logit = np.log(p / (1 - p))
+    cut = max(1, n_fit * 4 // 5)
+    x_fit = np.concatenate([z[:cut], np.ones((cut, 1), np.float32)], 1)
+    raw, r2 = {}, {}
+    for c, name in enumerate(names):
+        coef, *_ = np.linalg.lstsq(x_fit, logit[:cut, c], rcond=None)
+        raw[name] = coef[:-1] / max(float(np.linalg.norm(coef[:-1])), 1e-12)
+        if n_fit - cut >= 2:
+            pred = z[cut:] @ coef[:-1] + coef[-1]
+            resid = logit[cut:, c] - pred
+            r2[name] = float(1 - resid.var() / max(logit[cut:, c].var(), 1e-12))
+    directions = {}
+    for name, d in raw.items():
+        others = [raw[o] for o in names if o != name]
+        if others:
+            q, _ = np.linalg.qr(np.stack(others, 1))
+            d = d - q @ (q.T @ d)
+        directions[name] = (d / max(float(np.linalg.norm(d)), 1e-12)).astype(np.float32)
+    return directions, r2
+
+
+def measure_setting(bundle, classifier, space: IdentitySpace, z: np.ndarray,
+                    base: np.ndarray | None, names: list[str], reach: float | None,
+                    strength: float = 0.0, directions: dict[str, np.ndarray] | None = None,
+                    keep_faces: int = 0) -> dict[str, Any]:
+    """Flip and re-identification figures of every attribute at one setting: the label
+    reach (None: labels untouched) and the z shift along the attribute's direction."""
+    from gan.attribute_classifier import predict
+    from gan.sampling import generate_from_latents
+
+    out: dict[str, Any] = {"reach": reach, "strength": float(strength), "attributes": {}}
+    if reach is not None:
+        out["low_label"], out["high_label"] = label_value(-1, reach), label_value(1, reach)
     for name in names:
-        j, c = all_names.index(name), names.index(name)
-        y_lo, y_hi = base.copy(), base.copy()
-        y_lo[:, j], y_hi[:, j] = lo_v, hi_v
-        lo = generate_from_latents(bundle, z, y_lo)
-        hi = generate_from_latents(bundle, z, y_hi)
+        c = names.index(name)
+        y_lo = y_hi = base
+        if reach is not None:
+            j = bundle.label_names.index(name)
+            y_lo, y_hi = base.copy(), base.copy()
+            y_lo[:, j], y_hi[:, j] = out["low_label"], out["high_label"]
+        shift = strength * directions[name] if strength else 0.0
+        lo = generate_from_latents(bundle, (z - shift).astype(np.float32), y_lo)
+        hi = generate_from_latents(bundle, (z + shift).astype(np.float32), y_hi)
         p_lo, p_hi = predict(classifier, lo)[:, c], predict(classifier, hi)[:, c]
         flipped = (p_lo < 0.5) & (p_hi >= 0.5)
         ident = reidentify(space.features(lo), space.features(hi))
@@ -212,16 +351,30 @@ def measure_reach(bundle, classifier, space: IdentitySpace, z: np.ndarray, base:
     return out
 
 
-def choose_reach(sweep: list[dict]) -> tuple[float, str]:
-    """The smallest reach meeting the target for every attribute; else the one with the best
-    worst-attribute success rate (the smaller on a tie)."""
+def setting_name(step: dict) -> str:
+    parts = []
+    if step.get("reach") is not None:
+        parts.append(f"labels {step['low_label']:g}/{step['high_label']:g}")
+    if step.get("strength"):
+        parts.append(f"z -/+{step['strength']:g} along the direction")
+    return " + ".join(parts) or "nothing"
+
+
+def choose_setting(sweep: list[dict]) -> tuple[dict, str]:
+    """The simplest setting (no direction before a direction, then the smaller strength and
+    reach) meeting the target for every attribute; else the one with the best
+    worst-attribute success rate (the simpler on a tie)."""
+    def simplicity(s):
+        return (s["strength"], s["reach"] if s["reach"] is not None else 0.0)
+
     ok = [s for s in sweep if s["worst_success_rate"] >= TARGET]
     if ok:
-        best = min(ok, key=lambda s: s["reach"])
-        return best["reach"], f"smallest measured reach meeting the {TARGET:.0%} target for every attribute"
-    best = max(sweep, key=lambda s: (round(s["worst_success_rate"], 3), -s["reach"]))
-    return best["reach"], (f"no measured reach met the {TARGET:.0%} target; this one had the best "
-                           f"worst-attribute success rate")
+        return min(ok, key=simplicity), (f"simplest measured setting meeting the {TARGET:.0%} "
+                                         f"target for every attribute")
+    best = max(round(s["worst_success_rate"], 3) for s in sweep)
+    pick = min((s for s in sweep if round(s["worst_success_rate"], 3) == best), key=simplicity)
+    return pick, (f"no measured setting met the {TARGET:.0%} target; this one had the best "
+                  f"worst-attribute success rate")
 
 
 def pairs_figure(step: dict, names: list[str], title: str) -> bytes:
@@ -242,11 +395,11 @@ def pairs_figure(step: dict, names: list[str], title: str) -> bytes:
                 ax.imshow(img)
                 ax.set_xticks([]), ax.set_yticks([])
                 ax.set_title(f"{p:.2f}", fontsize=8, color="#1b9e77" if ok else "#d95f02")
-                for s in ax.spines.values():
-                    s.set_color("#1b9e77" if ok else "#d95f02")
-                    s.set_linewidth(2)
-            axes[2 * a, 0].set_ylabel(f"{low_word}\n({step['low_label']:g})", fontsize=8)
-            axes[2 * a + 1, 0].set_ylabel(f"{high_word}\n({step['high_label']:g})", fontsize=8)
+                for sp in ax.spines.values():
+                    sp.set_color("#1b9e77" if ok else "#d95f02")
+                    sp.set_linewidth(2)
+        axes[2 * a, 0].set_ylabel(f"{low_word}\n(slider -1)", fontsize=8)
+        axes[2 * a + 1, 0].set_ylabel(f"{high_word}\n(slider +1)", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _png(fig)
@@ -264,7 +417,8 @@ def _round(x: Any, digits: int = 4) -> Any:
 
 def card_metrics(report: dict) -> dict:
     """Flat figures for the card's `metrics.attributes` (the app lists them one level deep)."""
-    m: dict[str, Any] = {"slider_reach": report["chosen"]["reach"]}
+    ch = report["chosen"]
+    m: dict[str, Any] = {"slider": ch["setting"]}
     for name, acc in report["classifier"]["heldout_accuracy"].items():
         m[f"classifier_accuracy_{name}"] = acc
     for name, a in report["attributes"].items():
@@ -277,14 +431,23 @@ def card_metrics(report: dict) -> dict:
     return _round(m)
 
 
+def _floats(values, name: str, high: float) -> tuple[float, ...]:
+    out = tuple(sorted({float(v) for v in values}))
+    if any(not (0 < v <= high) for v in out):
+        raise AttributesError(f"{name} must be in (0, {high:g}]")
+    return out
+
+
 def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
-                   holdout: float | None = None, n: int = DEFAULT_N, seed: int = 0,
-                   truncation: float = 1.0, reaches: tuple[float, ...] = REACHES,
-                   reach: float | None = None, epochs: int | None = None,
+                   holdout: float | None = None, attributes: str | None = None,
+                   n: int = DEFAULT_N, seed: int = 0, truncation: float = 1.0,
+                   reaches: tuple[float, ...] = REACHES, strengths: tuple[float, ...] = STRENGTHS,
+                   reach: float | None = None, strength: float | None = None,
+                   n_fit: int = DEFAULT_FIT_N, epochs: int | None = None,
                    use_cache: bool = True, out_dir: str | Path | None = None,
                    write_card: bool = True, progress: bool = False,
                    log=lambda msg: None) -> dict:
-    """Measure one conditional bundle's sliders; write `<bundle>/attributes/` and the card.
+    """Measure one bundle's sliders; write `<bundle>/attributes/` and the card.
     Returns the report. Raises AttributesError / BundleError with a clear message."""
     from gan import attribute_classifier as ac
     from gan.bundle import load_bundle, update_card
@@ -294,19 +457,33 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
     t0 = time.perf_counter()
     if n < 2:
         raise AttributesError("--n must be at least 2")
-    if reach is not None:
-        reaches = (reach,)
-    reaches = tuple(sorted({float(r) for r in reaches}))
-    if not reaches or min(reaches) <= 0 or max(reaches) > MAX_REACH:
-        raise AttributesError(f"reaches must be in (0, {MAX_REACH:g}]")
     bundle_path = Path(bundle_path)
     bundle = load_bundle(bundle_path)
-    names = attribute_names(bundle.label_names)
-    if not names:
+    labelled = attribute_names(bundle.label_names)
+    names = ([a.strip() for a in attributes.split(",") if a.strip()] if attributes
+             else labelled or DEFAULT_ATTRIBUTES.split(","))
+    if bundle.conditional and set(names) - set(labelled):
+        raise AttributesError(f"{bundle.name} is conditional on {labelled}; its sliders are "
+                              f"those labels, not {sorted(set(names) - set(labelled))}")
+    if reach is not None or strength is not None:      # one setting, as given
+        r = (DEFAULT_REACH if reach is None else float(reach)) if bundle.conditional else None
+        settings = [(r, float(strength or 0.0))]
+        if r is not None:
+            _floats([r], "--reach", MAX_REACH)
+        if settings[0][1]:
+            _floats([settings[0][1]], "--strength", MAX_STRENGTH)
+    else:                                              # the sweep: labels, then directions
+        reaches = _floats(reaches, "reaches", MAX_REACH) if bundle.conditional else ()
+        strengths = tuple(v for v in strengths if float(v) != 0)
+        strengths = _floats(strengths, "strengths", MAX_STRENGTH) if strengths else ()
+        settings = [(r, 0.0) for r in reaches]
+        settings += [(min(reaches) if reaches else None, s) for s in strengths]
+    settings = [(r, s) for r, s in settings if r is not None or s]
+    if not settings:
         raise AttributesError(
-            f"{bundle.name} has no attribute sliders to measure: it was trained "
-            + ("without labels" if not bundle.conditional else "with one-hot classes only")
-            + " (train with --labels male,smiling for sliders)")
+            f"nothing to measure on {bundle.name}: give label reaches (--reaches) or direction "
+            f"strengths (--strengths)" + ("" if bundle.conditional else "; it is unconditional, "
+                                          "so its sliders can only move z along directions"))
     out_dir = Path(out_dir) if out_dir else bundle_path / OUT_DIR
 
     log("loading labelled real photos")
@@ -321,20 +498,27 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
         + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()))
     space = IdentitySpace(train_x)
 
+    directions, fit_r2 = {}, {}
+    if any(s for _, s in settings):
+        log(f"fitting InterFaceGAN directions on {n_fit} faces of other seeds")
+        directions, fit_r2 = fit_directions(bundle, clf, names, n_fit, seed)
+        log("  linear fit R^2 on faces left out: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in fit_r2.items()))
+
     z = latents(seed, n, bundle.latent_dim, truncation)
-    base = np.full((n, len(bundle.label_names)), 0.5, np.float32)
-    others = random_others(n, names, seed)
-    for c, name in enumerate(names):
-        base[:, bundle.label_names.index(name)] = others[:, c]
+    base = base_labels(bundle, n, names, seed)
     sweep = []
-    for r in reaches:
-        log(f"reach {r:g}: labels {label_value(-1, r):g} vs {label_value(1, r):g}, {n} seeds")
-        sweep.append(measure_reach(bundle, clf, space, z, base, names, r, keep_faces=PAIRS_SHOWN))
-        log("  " + "; ".join(f"{k}: flips {a['flip_rate']:.0%}, re-identified "
-                              f"{a['reidentified_rate']:.0%}, both {a['success_rate']:.0%}"
-                              for k, a in sweep[-1]["attributes"].items()))
-    chosen, why = (reach, "given with --reach") if reach is not None else choose_reach(sweep)
-    step = next(s for s in sweep if s["reach"] == chosen)
+    for r, s in settings:
+        step = measure_setting(bundle, clf, space, z, base, names, r, s, directions,
+                               keep_faces=PAIRS_SHOWN)
+        sweep.append(step)
+        log(f"{setting_name(step)}: " + "; ".join(
+            f"{k} flips {a['flip_rate']:.0%}, re-identified {a['reidentified_rate']:.0%}, "
+            f"both {a['success_rate']:.0%}" for k, a in step["attributes"].items()))
+    if len(sweep) == 1:
+        step, why = sweep[0], "the only setting measured"
+    else:
+        step, why = choose_setting(sweep)
 
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
@@ -344,7 +528,8 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
         "training_steps": int(bundle.card.get("training", {}).get("steps", 0) or 0),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seeds": n, "seed": seed, "truncation": truncation, "target": TARGET,
-        "other_attributes": "random 0/1 per face, the same at both ends",
+        "other_attributes": ("random 0/1 per face, the same at both ends" if bundle.conditional
+                             else "not controlled (unconditional bundle)"),
         "classifier": {"recipe": ac.RECIPE, "input_px": int(clf.inputs[0].shape[1]),
                        "epochs": epochs, "trained_on": len(train_x), "heldout": len(held_x),
                        "photos": desc, "heldout_accuracy": acc,
@@ -354,16 +539,24 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
         "identity": {"feature": IdentitySpace.DESCRIPTION,
                      "box": IdentitySpace.BOX, "components": space.space.components,
                      "rule": f"the high-end face's nearest of the {n} low-end faces is its own"},
+        "directions": ({"file": DIRECTIONS_FILE, "fitted_on": n_fit, "fit_r2_left_out": fit_r2,
+                        "method": "least squares of the classifier's log-odds on z, unit "
+                                  "normal, other attributes' directions projected out"}
+                       if directions else None),
         "sweep": _round(sweep),
-        "chosen": {"reach": chosen, "why": why, "low_label": step["low_label"],
-                   "high_label": step["high_label"]},
+        "chosen": {"setting": setting_name(step), "reach": step["reach"],
+                   "strength": step["strength"], "why": why},
         "attributes": _round(step["attributes"]),
         "figures": {"pairs": "pairs.png"},
     }
     files = {"pairs.png": pairs_figure(
-        step, names, f"{bundle.name}: slider ends (labels {step['low_label']:g} / "
-                     f"{step['high_label']:g}), first {PAIRS_SHOWN} seeds; number = classifier "
-                     f"P(attribute), green = flipped and re-identified")}
+        step, names, f"{bundle.name}: slider ends ({setting_name(step)}), first {PAIRS_SHOWN} "
+                     f"seeds; number = classifier P(attribute), green = flipped and re-identified")}
+    if directions:
+        files[DIRECTIONS_FILE] = (json.dumps({
+            "format": DIRECTIONS_FORMAT, "latent_dim": bundle.latent_dim, "names": names,
+            "vectors": [[round(float(v), 6) for v in directions[k]] for k in names],
+            "generator_sha256": report["generator_sha256"]}) + "\n").encode()
     report["seconds"] = time.perf_counter() - t0
 
     staging = staging_dir_for(out_dir)
@@ -380,19 +573,21 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
         raise
     if write_card:
         rel = os.path.relpath(out_dir, bundle_path)
+        rel = rel if not rel.startswith("..") else str(out_dir.resolve())
         update_card(bundle_path, metrics={"attributes": card_metrics(report)},
-                    attributes={"slider_reach": chosen,
-                                "dir": rel if not rel.startswith("..") else str(out_dir.resolve()),
-                                "report": "report.json"})
+                    attributes={"slider_reach": step["reach"] or DEFAULT_REACH,
+                                "direction_strength": step["strength"],
+                                "directions": (f"{rel}/{DIRECTIONS_FILE}"
+                                               if step["strength"] else None),
+                                "names": names, "dir": rel, "report": "report.json"})
     log(f"done in {report['seconds']:.0f} s: {out_dir}")
     return report
 
 
 def summary(report: dict) -> str:
     c = report["classifier"]
-    lines = [f"{report['model']}: {report['seeds']} seeds, slider reach {report['chosen']['reach']:g} "
-             f"(labels {report['chosen']['low_label']:g} / {report['chosen']['high_label']:g}; "
-             f"{report['chosen']['why']})",
+    lines = [f"{report['model']}: {report['seeds']} seeds; sliders: {report['chosen']['setting']} "
+             f"({report['chosen']['why']})",
              "attribute classifier, accuracy on held-out real photos: "
              + ", ".join(f"{k} {v:.1%}" for k, v in c["heldout_accuracy"].items())
              + f" ({c['heldout']} photos; trained on {c['trained_on']})"]
@@ -401,10 +596,11 @@ def summary(report: dict) -> str:
                      f"{a['reidentified_rate']:.1%}, both {a['success_rate']:.1%} "
                      f"({'meets' if a['meets_target'] else 'misses'} the {TARGET:.0%} target); "
                      f"mean P {a['mean_p_low']:.2f} -> {a['mean_p_high']:.2f}")
+    lines.append("every setting measured:")
     for s in report["sweep"]:
-        lines.append(f"  reach {s['reach']:g}: " + "; ".join(
-            f"{k} flips {a['flip_rate']:.0%} / re-id {a['reidentified_rate']:.0%}"
-            for k, a in s["attributes"].items()))
+        lines.append(f"  {setting_name(s)}: " + "; ".join(
+            f"{k} flips {a['flip_rate']:.0%} / re-id {a['reidentified_rate']:.0%} / both "
+            f"{a['success_rate']:.0%}" for k, a in s["attributes"].items()))
     return "\n".join(lines)
 
 
@@ -415,12 +611,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="labelled real photos for the classifier (default: the card's data source)")
     p.add_argument("--holdout", type=float, default=None,
                    help="held-out fraction of --photos (default: the card's, so its own split)")
+    p.add_argument("--attributes", default=None,
+                   help=f"attributes for an unconditional bundle (default {DEFAULT_ATTRIBUTES}); "
+                        f"a conditional bundle's are its labels")
     p.add_argument("--n", type=int, default=DEFAULT_N, help=f"seeds measured (default {DEFAULT_N})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=1.0)
     p.add_argument("--reaches", default=",".join(f"{r:g}" for r in REACHES),
-                   help="slider reaches to measure, comma-separated (1 = labels 0..1)")
-    p.add_argument("--reach", type=float, default=None, help="measure and record only this reach")
+                   help="label reaches to measure, comma-separated (1 = labels 0..1)")
+    p.add_argument("--strengths", default=",".join(f"{r:g}" for r in STRENGTHS),
+                   help="z shifts along fitted directions to measure (with the smallest reach "
+                        "for a conditional bundle); 0 or empty: no directions")
+    p.add_argument("--reach", type=float, default=None, help="measure only this label reach")
+    p.add_argument("--strength", type=float, default=None, help="measure only this z shift")
+    p.add_argument("--fit-n", type=int, default=DEFAULT_FIT_N,
+                   help=f"faces the directions are fitted on (default {DEFAULT_FIT_N})")
     p.add_argument("--epochs", type=int, default=None, help="classifier training epochs")
     p.add_argument("--no-cache", action="store_true", help="retrain the classifier")
     p.add_argument("--out", default=None, help="output folder (default: <model>/attributes)")
@@ -433,9 +638,12 @@ def main(argv: list[str] | None = None) -> int:
     log = (lambda m: None) if args.quiet else (lambda m: print(f"[attributes] {m}", file=sys.stderr))
     try:
         reaches = tuple(float(r) for r in args.reaches.split(",") if r.strip())
-        report = measure_bundle(args.model, photos=args.photos, holdout=args.holdout, n=args.n,
-                                seed=args.seed, truncation=args.truncation, reaches=reaches,
-                                reach=args.reach, epochs=args.epochs, use_cache=not args.no_cache,
+        strengths = tuple(float(r) for r in args.strengths.split(",") if r.strip())
+        report = measure_bundle(args.model, photos=args.photos, holdout=args.holdout,
+                                attributes=args.attributes, n=args.n, seed=args.seed,
+                                truncation=args.truncation, reaches=reaches, strengths=strengths,
+                                reach=args.reach, strength=args.strength, n_fit=args.fit_n,
+                                epochs=args.epochs, use_cache=not args.no_cache,
                                 out_dir=args.out, write_card=not args.no_card,
                                 progress=not args.quiet, log=log)
     except (BundleError, AttributesError, ValueError) as e:

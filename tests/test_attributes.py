@@ -50,13 +50,56 @@ def test_only_binary_labels_are_sliders():
     assert attributes.ends("wavy_hair") == ("not wavy hair", "wavy hair")
 
 
-def test_choose_reach_prefers_the_smallest_that_meets_the_target():
-    sweep = [{"reach": 1.0, "worst_success_rate": 0.5}, {"reach": 1.5, "worst_success_rate": 0.85},
-             {"reach": 2.0, "worst_success_rate": 0.9}]
-    assert attributes.choose_reach(sweep)[0] == 1.5
-    low = [{"reach": 1.0, "worst_success_rate": 0.3}, {"reach": 2.0, "worst_success_rate": 0.3}]
-    assert attributes.choose_reach(low)[0] == 1.0                  # a tie keeps the trained range
-    assert attributes.choose_reach([low[0], {"reach": 2.0, "worst_success_rate": 0.6}])[0] == 2.0
+def setting(reach, strength, worst):
+    return {"reach": reach, "strength": strength, "worst_success_rate": worst}
+
+
+def test_choose_setting_prefers_the_simplest_that_meets_the_target():
+    sweep = [setting(1.0, 0, 0.5), setting(1.5, 0, 0.85), setting(2.0, 0, 0.9),
+             setting(1.0, 1.5, 0.95)]
+    assert attributes.choose_setting(sweep)[0] is sweep[1]       # labels before a direction
+    assert attributes.choose_setting([sweep[0], sweep[3]])[0] is sweep[3]
+    low = [setting(1.0, 0, 0.3), setting(2.0, 0, 0.3), setting(1.0, 3.0, 0.3)]
+    assert attributes.choose_setting(low)[0] is low[0]           # a tie keeps the trained range
+    assert attributes.choose_setting([low[0], setting(2.0, 0, 0.6)])[0]["reach"] == 2.0
+    assert attributes.choose_setting([setting(None, 1.5, 0.2), setting(None, 3, 0.5)])[0][
+        "strength"] == 3
+
+
+def write_directions(path, card_strength=2.0, vectors=None, dim=16, names=("male", "smiling")):
+    vectors = np.eye(len(names), dim) * 3 if vectors is None else vectors
+    (path / "attributes").mkdir(exist_ok=True)
+    (path / "attributes" / "directions.json").write_text(json.dumps({
+        "format": attributes.DIRECTIONS_FORMAT, "latent_dim": dim, "names": list(names),
+        "vectors": np.asarray(vectors).tolist()}))
+    update_card(path, attributes={"direction_strength": card_strength,
+                                  "directions": "attributes/directions.json"})
+
+
+def test_sliders_of_an_unconditional_bundle_come_from_its_directions(tmp_path):
+    path = make_tiny_bundle(tmp_path / "plain")
+    assert attributes.sliders_for(load_bundle(path)).names == []       # none measured
+    write_directions(path)
+    sl = attributes.sliders_for(load_bundle(path))
+    assert sl.names == ["male", "smiling"] and sl.reach is None and sl.strength == 2.0
+    assert sl.labels({"male": 1.0}) == {}
+    shift = sl.z_shift({"male": 0.5, "smiling": -1.0})
+    assert np.allclose(shift[:2], [1.0, -2.0]) and np.allclose(shift[2:], 0)   # unit vectors
+    assert sl.z_shift({"male": 0.0}) is None
+    write_directions(path, vectors=np.ones((2, 15)), dim=15)           # wrong size: ignored
+    assert attributes.sliders_for(load_bundle(path)).names == []
+
+
+def test_a_conditional_bundle_uses_directions_only_when_measured_so(tmp_path):
+    path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"])
+    sl = attributes.sliders_for(load_bundle(path))
+    assert sl.names == ["male", "smiling"] and sl.reach == 1.0 and sl.z_shift({"male": 1}) is None
+    write_directions(path, card_strength=1.5)
+    sl = attributes.sliders_for(load_bundle(path))
+    assert sl.labels({"male": 1.0}) == {"male": 1.0}
+    assert np.allclose(sl.z_shift({"male": 1.0})[:2], [1.5, 0])
+    update_card(path, attributes={"direction_strength": 0})
+    assert attributes.sliders_for(load_bundle(path)).z_shift({"male": 1.0}) is None
 
 
 # ---- identity ----
@@ -121,7 +164,7 @@ def test_flip_rate_counts_faces_whose_verdict_flips(cond_bundle, monkeypatch, fo
     space = attributes.IdentitySpace(rng.integers(0, 255, (30, 32, 32, 3), dtype=np.uint8), 8)
     z = sampling.latents(0, 40, cond_bundle.latent_dim)
     base = np.zeros((40, 2), np.float32)
-    step = attributes.measure_reach(cond_bundle, None, space, z, base, ["male", "smiling"], 1.0)
+    step = attributes.measure_setting(cond_bundle, None, space, z, base, ["male", "smiling"], 1.0)
     for name in ("male", "smiling"):
         a = step["attributes"][name]
         assert a["reidentified_rate"] == 1.0                      # z fixes the face
@@ -148,7 +191,7 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
     path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"], crop="center")
     update_card(path, data={"source": str(labelled_photos)}, config={"holdout_fraction": 0.25})
     rc = attributes.main(["--model", str(path), "--n", "12", "--epochs", "1", "--reaches", "1,2",
-                          "--quiet"])
+                          "--strengths", "1.5", "--fit-n", "64", "--quiet"])
     assert rc == 0, capsys.readouterr().err
     out = path / "attributes"
     report = json.loads((out / "report.json").read_text())
@@ -156,7 +199,7 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
     clf = report["classifier"]
     assert clf["trained_on"] + clf["heldout"] == 40 and 2 <= clf["heldout"] <= 20
     assert set(clf["heldout_accuracy"]) == {"male", "smiling"}
-    assert [s["reach"] for s in report["sweep"]] == [1.0, 2.0]
+    assert [(s["reach"], s["strength"]) for s in report["sweep"]] == [(1.0, 0), (2.0, 0), (1.0, 1.5)]
     assert report["sweep"][1]["low_label"] == -0.5 and report["sweep"][1]["high_label"] == 1.5
     for name in ("male", "smiling"):
         a = report["attributes"][name]
@@ -167,6 +210,8 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
     assert int(attribute_classifier.load(out / "classifier.keras").outputs[0].shape[-1]) == 2
     card = read_card(path)
     assert card["attributes"]["slider_reach"] == report["chosen"]["reach"]
+    assert card["attributes"]["direction_strength"] == report["chosen"]["strength"]
+    assert (out / "directions.json").is_file()
     m = card["metrics"]["attributes"]
     assert m["male_flip_rate"] == pytest.approx(report["attributes"]["male"]["flip_rate"], abs=1e-3)
     assert "classifier_accuracy_smiling" in m and "smiling_success_rate" in m
@@ -176,13 +221,44 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
     # A second run reuses the cached classifier (same photos, same recipe).
     report2 = attributes.measure_bundle(path, n=4, epochs=1, reach=1.0, write_card=False)
     assert report2["classifier"]["cached"] and report2["chosen"]["reach"] == 1.0
+    assert report2["chosen"]["strength"] == 0 and report2["directions"] is None
 
 
-def test_cli_refuses_an_unconditional_bundle(tmp_path, capsys):
+def test_fitted_directions_follow_the_classifier_and_leave_the_other_attribute(
+        cond_bundle, monkeypatch):
+    """Fake faces whose corners brighten with z[0] (male) and z[0] + z[1] (smiling). Each
+    direction must leave the other attribute unchanged: male along (1, -1) (z[0] + z[1]
+    constant), smiling along z[1] alone."""
+    def gen(bundle, z, y=None, batch_size=64):
+        img = np.full((len(z), 32, 32, 3), 100.0)
+        img[:, :3, :3] = 200 + 10 * z[:, 0, None, None, None]
+        img[:, :3, -3:] = 200 + 10 * (z[:, 0] + z[:, 1])[:, None, None, None]
+        return img
+    monkeypatch.setattr(sampling, "generate_from_latents", gen)
+    monkeypatch.setattr(attribute_classifier, "predict", fake_predict)
+    d, r2 = attributes.fit_directions(cond_bundle, None, ["male", "smiling"], n_fit=400)
+    assert np.allclose(d["male"][:2], [2 ** -0.5, -(2 ** -0.5)], atol=1e-3)
+    assert d["smiling"][1] > 0.999 and abs(d["smiling"][0]) < 1e-3
+    assert r2["male"] > 0.95 and r2["smiling"] > 0.95
+
+
+def test_cli_fits_directions_for_an_unconditional_bundle(tmp_path, labelled_photos, capsys):
     path = make_tiny_bundle(tmp_path / "plain")
-    assert attributes.main(["--model", str(path), "--quiet"]) == 2
-    assert "no attribute sliders" in capsys.readouterr().err
-    assert not (path / "attributes").exists()
+    update_card(path, data={"source": str(labelled_photos)}, config={"holdout_fraction": 0.25})
+    assert attributes.main(["--model", str(path), "--strengths", "0", "--quiet"]) == 2
+    assert "only move z along directions" in capsys.readouterr().err
+    rc = attributes.main(["--model", str(path), "--n", "8", "--epochs", "1", "--fit-n", "64",
+                          "--strengths", "2,4", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    report = json.loads((path / "attributes" / "report.json").read_text())
+    assert [(s["reach"], s["strength"]) for s in report["sweep"]] == [(None, 2.0), (None, 4.0)]
+    assert report["directions"]["fitted_on"] == 64
+    card = read_card(path)
+    assert card["attributes"]["directions"] == "attributes/directions.json"
+    assert card["attributes"]["direction_strength"] == report["chosen"]["strength"]
+    sl = attributes.sliders_for(load_bundle(path))
+    assert sl.names == ["male", "smiling"] and sl.strength in (2.0, 4.0)
+    assert np.linalg.norm(sl.z_shift({"male": 1.0})) == pytest.approx(sl.strength, rel=1e-4)
 
 
 def test_cli_says_when_there_are_no_labelled_photos(tmp_path, capsys):
