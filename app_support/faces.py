@@ -57,10 +57,13 @@ class FaceCache:
             return entry
 
     def faces(self, bundle, bundle_key: Hashable, n: int, seed: int, truncation: float = 1.0,
-              labels: dict[str, float] | None = None) -> Faces:
-        """The first `n` faces of `seed` (generating only those not made before)."""
+              labels: dict[str, float] | None = None, z_shift: np.ndarray | None = None) -> Faces:
+        """The first `n` faces of `seed` (generating only those not made before); `z_shift`
+        (an attribute slider's move along a latent direction) is added to every face's z."""
         n = int(n)
-        key = (bundle_key, int(seed), round(float(truncation), 4), labels_key(labels))
+        shift = None if z_shift is None else np.asarray(z_shift, np.float32)
+        key = (bundle_key, int(seed), round(float(truncation), 4), labels_key(labels),
+               None if shift is None else shift.tobytes())
         entry = self._get(key)
         if entry is not None and len(entry.pngs) >= n:
             return Faces(entry.images[:n], entry.pngs[:n])
@@ -71,6 +74,8 @@ class FaceCache:
             have = 0 if entry is None else len(entry.pngs)
             if have < n:
                 z = sampling.latents(seed, n, bundle.latent_dim, truncation)[have:]
+                if shift is not None:
+                    z = z + shift
                 y = sampling.label_matrix(bundle, n - have, labels)
                 new = sampling.generate_from_latents(bundle, z, y)
                 images = new if entry is None else np.concatenate([entry.images, new])

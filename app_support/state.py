@@ -95,20 +95,27 @@ class Morph:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _morph(_bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames: int,
-           truncation: float, labels: tuple) -> Morph:
+           truncation: float, labels: tuple, shift: bytes | None) -> Morph:
+    import numpy as np
+
     from gan import sampling
     from gan.images import gif_bytes
 
-    images = sampling.interpolate(_bundle, seed_a, seed_b, frames, truncation, dict(labels) or None)
+    z_shift = None if shift is None else np.frombuffer(shift, np.float32)
+    images = sampling.interpolate(_bundle, seed_a, seed_b, frames, truncation, dict(labels) or None,
+                                  z_shift)
     return Morph(tuple(png(f) for f in images), gif_bytes(images, duration_ms=100))
 
 
 def morph(bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames: int,
-          truncation: float, labels: dict[str, float] | None) -> Morph:
+          truncation: float, labels: dict[str, float] | None, z_shift=None) -> Morph:
     """Frames from the first face of seed_a to that of seed_b, made once per process for
     the same settings (every rerun of the page would otherwise regenerate them)."""
+    import numpy as np
+
+    shift = None if z_shift is None else np.asarray(z_shift, np.float32).tobytes()
     return _morph(bundle, bundle_key, int(seed_a), int(seed_b), int(frames),
-                  round(float(truncation), 4), labels_key(labels))
+                  round(float(truncation), 4), labels_key(labels), shift)
 
 
 def _label(path: Path) -> str:

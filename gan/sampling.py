@@ -64,8 +64,10 @@ def generate(bundle, n: int, seed: int = 0, truncation: float = 1.0,
 
 
 def interpolate(bundle, seed_a: int, seed_b: int, frames: int = 16, truncation: float = 1.0,
-                labels: dict[str, float] | None = None) -> np.ndarray:
-    """Faces along the spherical path between the first face of seed_a and of seed_b."""
+                labels: dict[str, float] | None = None,
+                z_shift: np.ndarray | None = None) -> np.ndarray:
+    """Faces along the spherical path between the first face of seed_a and of seed_b
+    (`z_shift`, an attribute slider's move in latent space, is added to every frame)."""
     za = latents(seed_a, 1, bundle.latent_dim, truncation)[0]
     zb = latents(seed_b, 1, bundle.latent_dim, truncation)[0]
     t = np.linspace(0.0, 1.0, int(frames))[:, None]
@@ -75,5 +77,7 @@ def interpolate(bundle, seed_a: int, seed_b: int, frames: int = 16, truncation: 
         z = (1 - t) * za + t * zb
     else:
         z = (np.sin((1 - t) * omega) * za + np.sin(t * omega) * zb) / np.sin(omega)
+    if z_shift is not None:
+        z = z + np.asarray(z_shift, np.float32)[None]
     return generate_from_latents(bundle, z.astype("float32"),
                                  label_matrix(bundle, frames, labels))

@@ -1,14 +1,17 @@
 """Generate page: 1 to 64 faces from a seed, as a grid, each downloadable, all as a ZIP;
-attribute sliders for conditional models; a morph between two seeds as an animated GIF.
+attribute sliders; a morph between two seeds as an animated GIF.
 
 Faces come from the process-wide face cache, so moving the count slider only generates the
 faces not yet shown, and the same seed and settings always give the same faces. An attribute
-slider keeps the seed's z and changes only the label input: the same faces, edited.
+slider keeps the seed's faces and moves only the label input (and, when the bundle's
+measurement chose it, z along a fitted direction; gan.attributes): the same faces, edited.
 """
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 
+import numpy as np
 import streamlit as st
 
 from app_support import state, ui
@@ -24,46 +27,60 @@ def new_seed() -> None:
     st.session_state["seed"] = random.randrange(1_000_000)
 
 
-def label_controls(bundle) -> dict[str, float]:
-    """A slider per binary label (from one end through "model decides" to the other) and a
-    choice per one-hot group; returns the label values the generator gets."""
-    names = bundle.label_names
-    binary = attributes.attribute_names(names)
+@dataclass
+class Edit:
+    """What the attribute controls ask of the generator, and how files name it."""
+    labels: dict[str, float] = field(default_factory=dict)    # label inputs (conditional)
+    z_shift: np.ndarray | None = None                          # slider moves in latent space
+    tags: dict[str, float] = field(default_factory=dict)      # for file names
+    sliders: dict[str, float] = field(default_factory=dict)   # positions moved off the middle
+
+
+def attribute_controls(bundle) -> Edit:
+    """A slider per attribute (from one end through "model decides" to the other) and a
+    choice per one-hot label group. Sliders are the binary labels of a conditional bundle,
+    or the latent directions a measurement fitted for an unconditional one; none otherwise."""
+    sl = attributes.sliders_for(bundle)
     groups: dict[str, list[str]] = {}
-    for name in names:
+    for name in bundle.label_names:
         if "=" in name:
             groups.setdefault(name.split("=", 1)[0], []).append(name)
-    reach = attributes.slider_reach(bundle.card)
-    cols = st.columns(max(1, len(binary) + len(groups)))
-    sliders: dict[str, float] = {}
-    for col, name in zip(cols, binary):
+    if not sl.names and not groups:
+        return Edit()
+    cols = st.columns(max(1, len(sl.names) + len(groups)))
+    values: dict[str, float] = {}
+    for col, name in zip(cols, sl.names):
         low, high = attributes.ends(name)
         ui.sticky(f"attr_{name}", 0.0)
-        sliders[name] = col.slider(
+        values[name] = col.slider(
             f"{low.capitalize()} ↔ {high}", -1.0, 1.0, step=0.1, format="%+.1f", key=f"attr_{name}",
             help=f"Left: {low}; right: {high}; middle: the model decides. Moving it edits the "
-                 f"same faces (the seed stays). The ends are the label values "
-                 f"{attributes.label_value(-1, reach):g} and {attributes.label_value(1, reach):g}.")
+                 f"same faces (the seed stays). The ends: {sl.describe()}.")
         ui.remember(f"attr_{name}")
-    labels = attributes.slider_labels(sliders, reach)
-    for col, (group, members) in zip(cols[len(binary):], groups.items()):
+    edit = Edit(labels=sl.labels(values), z_shift=sl.z_shift(values),
+                sliders={k: round(v, 4) for k, v in values.items() if round(v, 4) != 0})
+    for col, (group, members) in zip(cols[len(sl.names):], groups.items()):
         ui.sticky(f"label_{group}", "any")
         choice = col.selectbox(group.replace("_", " ").capitalize(),
                                ["any"] + [m.split("=", 1)[1] for m in members], key=f"label_{group}")
         ui.remember(f"label_{group}")
         if choice != "any":
-            labels.update({m: float(m.split("=", 1)[1] == choice) for m in members})
+            edit.labels.update({m: float(m.split("=", 1)[1] == choice) for m in members})
+    # File names carry the label values, or the slider positions when z moves too.
+    edit.tags = dict(edit.labels) if edit.z_shift is None else {
+        **{k: v for k, v in edit.labels.items() if "=" in k},
+        **{f"{k}_slider": v for k, v in edit.sliders.items()}}
     measured = (bundle.card.get("metrics") or {}).get("attributes") or {}
-    rates = [(n, measured.get(f"{n}_success_rate")) for n in binary]
+    rates = [(n, measured.get(f"{n}_success_rate")) for n in sl.names]
     if rates and all(isinstance(r, (int, float)) for _, r in rates):
         st.caption(f"Measured on {measured.get('seeds', '?')} seeds (`python -m gan.attributes`): "
-                   "moving a slider end to end "
-                   "changes a face classifier's verdict with the face still recognisably the same "
-                   "for " + ", ".join(f"{r:.0%} of faces ({n})" for n, r in rates) + ".")
-    return labels
+                   "moving a slider end to end changes a face classifier's verdict with the face "
+                   "still recognisably the same for "
+                   + ", ".join(f"{r:.0%} of faces ({n})" for n, r in rates) + ".")
+    return edit
 
 
-def morph_section(bundle, key, seed: int, truncation: float, labels: dict[str, float]) -> None:
+def morph_section(bundle, key, seed: int, truncation: float, edit: Edit) -> None:
     """Frames between the first face of two seeds (same variety and labels), shown and
     downloadable as an animated GIF. Off until asked: it costs nothing otherwise."""
     st.subheader("Morph between two faces")
@@ -80,8 +97,8 @@ def morph_section(bundle, key, seed: int, truncation: float, labels: dict[str, f
     for k in ("morph_a", "morph_b", "morph_frames"):
         ui.remember(k)
     with st.spinner(f"Making {frames} frames..."):
-        morph = state.morph(bundle, key, a, b, frames, truncation, labels)
-    name = face_file_name(bundle.name, a, 0, truncation, labels).replace(
+        morph = state.morph(bundle, key, a, b, frames, truncation, edit.labels, edit.z_shift)
+    name = face_file_name(bundle.name, a, 0, truncation, edit.tags).replace(
         "_01.png", f"_to_seed{b}_{frames}frames.gif")
     left, right = st.columns([1, 3])
     left.image(morph.gif, caption=f"seed {a} → seed {b}", width=160)
@@ -113,19 +130,25 @@ with ui.guard("generating faces"):
                                 "trained; higher: more unusual faces and more artefacts.")
     for k in ("n_faces", "seed", "truncation"):
         ui.remember(k)
-    labels = label_controls(bundle) if bundle.conditional else {}
+    edit = attribute_controls(bundle)
+    labels = edit.labels
 
     with st.spinner(f"Generating {n} faces..."):
-        faces = state.face_cache().faces(bundle, key, n, seed, truncation, labels)
-    names = [face_file_name(bundle.name, seed, i, truncation, labels) for i in range(n)]
+        faces = state.face_cache().faces(bundle, key, n, seed, truncation, labels, edit.z_shift)
+    names = [face_file_name(bundle.name, seed, i, truncation, edit.tags) for i in range(n)]
     manifest = {"model": bundle.name, "seed": seed, "truncation": truncation, "labels": labels,
                 "faces": n, "files": names,
                 "remake": f"gan.sampling.generate(load_bundle('models/{bundle.name}'), {n}, "
                           f"seed={seed}, truncation={truncation}, labels={labels or None})"}
+    if edit.z_shift is not None:
+        manifest["sliders"] = edit.sliders
+        manifest["remake"] = ("as above, with every z moved by the sliders along the bundle's "
+                              "attributes/directions.json (gan.attributes.sliders_for(bundle)"
+                              f".z_shift({edit.sliders}))")
     st.download_button(f"Download all {n} as ZIP", zip_faces(faces.pngs, names, manifest),
                        file_name=names[0].replace("_01.png", f"_{n}faces.zip"), mime="application/zip",
                        on_click="ignore", icon=":material/folder_zip:", key="zip")
     ui.face_grid(faces.pngs, [f"#{i + 1}" for i in range(n)], downloads=names)
 
     st.divider()
-    morph_section(bundle, key, seed, truncation, labels)
+    morph_section(bundle, key, seed, truncation, edit)

@@ -143,3 +143,38 @@ def test_morph_shows_frames_and_downloads_an_animated_gif(app_env, media, models
     at.number_input(key="morph_b").set_value(40).run()
     no_exceptions(at)
     assert download(at, "morph_gif", media) != data
+
+
+def test_unconditional_model_with_fitted_directions_gets_sliders_that_move_z(
+        tmp_path, monkeypatch, calls, media):
+    import json
+    import zipfile
+
+    from gan import attributes
+
+    path = make_tiny_bundle(tmp_path / "default")
+    (path / "attributes").mkdir()
+    (path / "attributes" / "directions.json").write_text(json.dumps({
+        "format": attributes.DIRECTIONS_FORMAT, "latent_dim": 16, "names": ["male", "smiling"],
+        "vectors": np.eye(2, 16).tolist()}))
+    update_card(path, attributes={"direction_strength": 3.0,
+                                  "directions": "attributes/directions.json"})
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(tmp_path))
+    at = new_app(PAGE)
+    at.number_input(key="seed").set_value(5).run()
+    assert [s.key for s in at.slider if s.key.startswith("attr_")] == ["attr_male", "attr_smiling"]
+    before = image_urls(at)
+    at.slider(key="attr_smiling").set_value(-0.5).run()
+    no_exceptions(at)
+    z, y = calls[-1]
+    want = sampling.latents(5, 16, 16)
+    want[:, 1] -= 1.5                                            # -0.5 x strength 3 along e1
+    assert y is None and np.allclose(z, want, atol=1e-6)
+    assert image_urls(at) != before
+    with zipfile.ZipFile(io.BytesIO(download(at, "zip", media))) as zf:
+        assert zf.namelist()[0] == "default_seed5_smiling_slider-0.5_01.png"
+        assert json.loads(zf.read("faces.json"))["sliders"] == {"smiling": -0.5}
+    at.toggle(key="morph_on").set_value(True).run()             # the morph is edited too
+    no_exceptions(at)
+    z_m, _ = calls[-1]
+    assert len(z_m) == 12 and np.allclose(z_m[0], want[0], atol=1e-5)
