@@ -64,6 +64,9 @@ def test_choose_setting_prefers_the_simplest_that_meets_the_target():
     assert attributes.choose_setting([low[0], setting(2.0, 0, 0.6)])[0]["reach"] == 2.0
     assert attributes.choose_setting([setting(None, 1.5, 0.2), setting(None, 3, 0.5)])[0][
         "strength"] == 3
+    # Short of the target, a direction (fitted to the judge) must beat labels by a margin.
+    assert attributes.choose_setting([low[0], setting(1.0, 0.75, 0.33)])[0] is low[0]
+    assert attributes.choose_setting([low[0], setting(1.0, 0.75, 0.36)])[0]["strength"] == 0.75
 
 
 def write_directions(path, card_strength=2.0, vectors=None, dim=16, names=("male", "smiling")):
