@@ -8,6 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 _METRIC_HELP = {
+    "classifier_accuracy": "attribute classifier (the sliders' judge) on held-out real photos",
+    "flip_rate": "share of faces whose attribute verdict flips when its slider goes end to end",
+    "reidentified_rate": "share of slider-edited faces still nearest to their own original",
+    "success_rate": "share of faces that flip and stay recognisably the same (target 80%)",
     "swd": "sliced Wasserstein distance to real photos (lower is better)",
     "fid": "Fréchet Inception distance to real photos (lower is better)",
     "kid": "kernel Inception distance to real photos (lower is better)",

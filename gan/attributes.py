@@ -385,7 +385,7 @@ def choose_setting(sweep: list[dict]) -> tuple[dict, str]:
     pick = min((s for s in pool if round(s["worst_success_rate"], 3) == best), key=simplicity)
     return pick, (f"no measured setting met the {TARGET:.0%} target; this one had the best "
                   f"worst-attribute success rate"
-                  + (f" (directions must beat labels by {DIRECTION_MARGIN:.0%} points)"
+                  + (f" (directions must beat labels by {DIRECTION_MARGIN * 100:.0f} points)"
                      if len(pool) < len(sweep) else ""))
 
 

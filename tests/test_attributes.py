@@ -218,6 +218,11 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
     m = card["metrics"]["attributes"]
     assert m["male_flip_rate"] == pytest.approx(report["attributes"]["male"]["flip_rate"], abs=1e-3)
     assert "classifier_accuracy_smiling" in m and "smiling_success_rate" in m
+    from app_support.card_text import metric_rows
+
+    meaning = {r["metric"]: r["meaning"] for r in metric_rows(card)}
+    assert "judge" in meaning["attributes.classifier_accuracy_male"]     # not the detector's
+    assert "target 80%" in meaning["attributes.smiling_success_rate"]
     assert "flips" in capsys.readouterr().out
     load_bundle(path)                                  # the card update kept the bundle valid
 
