@@ -1,0 +1,67 @@
+"""gan.detector.calibrate: Platt scaling, thresholds for a stated false-positive rate, AUC and
+reliability, checked against known answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gan.detector import calibrate
+
+
+def test_platt_recovers_known_parameters_and_maps_monotonically_into_0_1():
+    rng = np.random.default_rng(0)
+    s = rng.normal(0, 2, 20_000)
+    y = (rng.random(len(s)) < 1 / (1 + np.exp(-(1.5 * s - 0.5)))).astype(int)
+    # Weighted to balance the classes, the intercept moves by log(n_neg / n_pos).
+    a, b = calibrate.platt_fit(s, y)
+    shift = np.log((y == 0).sum() / (y == 1).sum())
+    assert a == pytest.approx(1.5, abs=0.1) and b == pytest.approx(-0.5 + shift, abs=0.1)
+    grid = np.linspace(-50, 50, 1001)
+    p = calibrate.platt(grid, a, b)
+    assert np.all((p >= 0) & (p <= 1)) and np.all(np.diff(p) >= 0) and p[0] < 0.01 < 0.99 < p[-1]
+
+
+def test_platt_stays_finite_on_separable_scores():
+    s = np.r_[np.linspace(-3, -1, 50), np.linspace(1, 3, 50)]
+    y = np.r_[np.zeros(50), np.ones(50)]
+    a, b = calibrate.platt_fit(s, y)
+    assert np.isfinite(a) and np.isfinite(b) and a > 0
+    assert calibrate.platt(np.array([3.0]), a, b)[0] < 1.0
+
+
+@pytest.mark.parametrize("fpr", [0.0, 0.01, 0.05, 0.2])
+def test_threshold_flags_at_most_the_stated_share_of_real_photos(fpr):
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=1000)
+    t = calibrate.threshold_for_fpr(real, fpr)
+    assert (real >= t).sum() == int(np.floor(fpr * 1000))
+
+
+def test_threshold_with_tied_scores_never_exceeds_the_rate():
+    real = np.r_[np.zeros(90), np.ones(10)]          # 10% tied at the top
+    t = calibrate.threshold_for_fpr(real, 0.05)
+    assert (real >= t).mean() <= 0.05
+
+
+def test_roc_auc_matches_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 500)
+    s = np.round(rng.normal(size=500) + y, 1)       # many ties
+    assert calibrate.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    fpr, tpr = calibrate.roc_curve(y, s)
+    assert fpr[0] == 0 and tpr[0] == 0 and fpr[-1] == 1 and tpr[-1] == 1
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(y, s), abs=1e-9)
+
+
+def test_reliability_tells_calibrated_from_overconfident():
+    rng = np.random.default_rng(3)
+    p = rng.random(20_000)
+    y = (rng.random(len(p)) < p).astype(int)
+    good = calibrate.reliability(p, y)
+    bad = calibrate.reliability(np.clip((p - 0.5) * 3 + 0.5, 0, 1), y)
+    assert good["ece"] < 0.03 < 0.1 < bad["ece"]
+    assert sum(b["n"] for b in good["bins"]) == len(p)
+
+
