@@ -128,9 +128,15 @@ def read_card(path: str | Path) -> dict[str, Any]:
     return card
 
 
-def verify_files(path: str | Path, card: dict[str, Any]) -> None:
+def verify_files(path: str | Path, card: dict[str, Any], names=None) -> None:
+    """Check sizes and SHA-256 against the card: of `names`, or by default of the model files
+    and every other file the card lists (e.g. a fitted detector, `detection/forensic.npz`).
+    `load_bundle` checks the model files only, so a damaged detector file costs that detector,
+    not the whole model (`gan.detector.forensic.load` checks its own file)."""
     path = Path(path)
-    for name in MODEL_FILES:
+    if names is None:
+        names = list(MODEL_FILES) + [n for n in card["files"] if n not in MODEL_FILES]
+    for name in names:
         f, want = path / name, card["files"].get(name)
         if want is None:
             raise BundleError(f"The card of {path} does not list {name}. {HOW_TO_FIX}")
@@ -151,7 +157,7 @@ def load_bundle(path: str | Path) -> Bundle:
 
     path = Path(path)
     card = read_card(path)
-    verify_files(path, card)
+    verify_files(path, card, MODEL_FILES)
     try:
         g = keras.models.load_model(path / "generator.keras", safe_mode=True, compile=False)
         d = keras.models.load_model(path / "discriminator.keras", safe_mode=True, compile=False)

@@ -4,8 +4,14 @@ The raw discriminator output is a logit where high means "looks like the trainin
 `p_generated` turns it into a probability of "generated" with the calibration stored in the
 bundle's card when there is one (Platt: sigmoid(a * logit + b)), and with sigmoid(-logit)
 otherwise, which is a score, not a calibrated probability; the card says which.
+
+`stored_detectors` lists every detector a bundle offers (the discriminator, and the forensic
+detector of `gan.detector` when one was fitted), best first, for the app and `gan.detect`.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -46,3 +52,70 @@ def p_generated(bundle, logits: np.ndarray) -> np.ndarray:
 
 def verdict(bundle, p: float) -> str:
     return "generated" if p >= float(detector_settings(bundle)["threshold"]) else "real"
+
+
+# --------------------------------------------------------------------------- stored detectors
+
+TITLES = {"forensic": "Forensic detector (trained on several generators)",
+          "discriminator": "The GAN's own discriminator"}
+
+
+@dataclass(frozen=True)
+class StoredDetector:
+    """A detector a bundle offers, as the app and `gan.detect` use it."""
+    key: str                                      # "forensic" or "discriminator"
+    title: str
+    note: str                                     # what its score means (from the card)
+    threshold: float                              # verdict "generated" when p >= threshold
+    calibrated: bool
+    raw: Callable[[np.ndarray], np.ndarray]       # uint8 faces -> raw score (higher = generated)
+    p: Callable[[np.ndarray], np.ndarray]         # uint8 faces -> P(generated)
+    measured: dict | None = None                  # the report's summary for it, when measured
+
+    def verdict(self, p: float) -> str:
+        return "generated" if p >= self.threshold else "real"
+
+
+def _discriminator(bundle) -> StoredDetector:
+    s = detector_settings(bundle)
+    calibrated = bool(s.get("calibration"))
+    note = s.get("note") or ("calibrated on held-out photos" if calibrated else
+                             "uncalibrated: p = sigmoid(-logit) of the raw discriminator")
+    measured = (s.get("measured") or {}).get("discriminator")
+    return StoredDetector(
+        key="discriminator", title=TITLES["discriminator"] + ("" if calibrated else " (raw)"),
+        note=str(note), threshold=float(s["threshold"]), calibrated=calibrated,
+        raw=lambda x: -discriminator_logits(bundle, x),
+        p=lambda x: p_generated(bundle, discriminator_logits(bundle, x)), measured=measured)
+
+
+def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
+    """(usable detectors, default first; {key: why not} for a stored detector that cannot be
+    used, e.g. a damaged forensic file). The forensic detector is loaded once per bundle
+    object and kept on it."""
+    from gan.detector import forensic
+
+    s = detector_settings(bundle)
+    found = {"discriminator": _discriminator(bundle)}
+    problems: dict[str, str] = {}
+    f = forensic.settings(bundle.card)
+    if f is not None:
+        cache = bundle.__dict__.setdefault("_stored_detectors", {})
+        key = (bundle.card["files"].get(f["file"], {}).get("sha256"), f.get("threshold"))
+        if key not in cache:
+            try:
+                cache[key] = forensic.load(bundle)
+            except forensic.DetectorError as e:
+                cache[key] = e
+        det = cache[key]
+        if isinstance(det, Exception):
+            problems["forensic"] = str(det)
+        else:
+            found["forensic"] = StoredDetector(
+                key="forensic", title=TITLES["forensic"], note=str(f.get("note", "")),
+                threshold=float(f["threshold"]), calibrated=bool(f.get("calibration")),
+                raw=det.scores, p=det.p_generated,
+                measured=(s.get("measured") or {}).get("forensic"))
+    default = s.get("default")
+    order = sorted(found, key=lambda k: (k != default, k != "forensic"))
+    return [found[k] for k in order], problems

@@ -1,0 +1,213 @@
+"""Fitting the detectors of a bundle: the discriminator's calibration and the forensic detector.
+
+1. The discriminator: its score (-logit) is mapped to P(generated) by Platt scaling fitted on
+   the "calib" parts (held-out real photos against new faces of the bundle's own generator).
+2. The forensic detector: a logistic regression on the discriminator's features
+   (`gan.detector.features`), trained on the "train" parts (the GAN's training photos and the
+   other GAN set's train split as real; the generator's faces and the other GAN's faces as
+   generated; each once more with JPEG / resize / crop augmentation), then Platt-calibrated on
+   all "calib" parts.
+3. Both verdict thresholds are set on the "calib" real photos: at most `target_fpr` of the real
+   photos of *each* calibration source score above it (the stricter of the per-source
+   thresholds), so no one kind of real photo is flagged more often than stated.
+
+No "test" part is used here; `gan.detector.report` measures on those. Fit-time code: it may
+use scikit-learn; the app never imports it.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gan.detector import calibrate
+from gan.detector.data import Part, augment
+
+DEFAULT_TARGET_FPR = 0.05
+DEFAULT_C = 0.1                     # inverse L2 strength of the logistic regression
+THRESHOLD_RULE = ("at most {fpr:.0%} of the real calibration photos of each source score at "
+                  "or above it (the strictest of the per-source thresholds)")
+
+
+class FitError(ValueError):
+    """The detectors cannot be fitted as asked; the message says why."""
+
+
+@dataclass
+class Calibrated:
+    """A detector's calibration on raw scores (higher = generated)."""
+    a: float
+    b: float
+    score_threshold: float
+    p_threshold: float
+    n_real: int
+    n_generated: int
+    per_source_thresholds: dict[str, float]
+
+
+def calibrate_scores(scores: dict[str, np.ndarray], parts: dict[str, Part], platt_parts: list[str],
+                     threshold_parts: list[str], target_fpr: float, what: str) -> Calibrated:
+    """Platt on `platt_parts` (both classes weighted equally), threshold on the real parts of
+    `threshold_parts` by the per-source rule."""
+    s = np.concatenate([scores[n] for n in platt_parts])
+    y = np.concatenate([np.full(len(scores[n]), parts[n].label) for n in platt_parts])
+    if len(np.unique(y)) < 2:
+        raise FitError(f"calibrating {what} needs real and generated faces in {platt_parts}")
+    a, b = calibrate.platt_fit(s, y)
+    if a <= 0:
+        raise FitError(f"{what} scores generated faces *lower* than real photos on the "
+                       f"calibration data (Platt slope {a:.3g}); it cannot be calibrated")
+    per_source = {n: calibrate.threshold_for_fpr(scores[n], target_fpr)
+                  for n in threshold_parts if parts[n].label == 0 and len(scores[n])}
+    if not per_source:
+        raise FitError(f"no real calibration photos to set the threshold of {what} on")
+    t = max(per_source.values())
+    return Calibrated(a, b, t, float(calibrate.platt(np.array([t]), a, b)[0]),
+                      int((y == 0).sum()), int((y == 1).sum()), per_source)
+
+
+def train_forensic(sets: list[tuple[np.ndarray, int]], C: float = DEFAULT_C, log=lambda m: None):
+    """`sets`: (features [n, dim], label) pairs. Standardise, then an L2 logistic regression
+    with both classes weighted equally. Returns a ForensicModel (meta still empty) and the fit's
+    figures."""
+    from sklearn.linear_model import LogisticRegression
+
+    from gan.detector.forensic import ForensicModel
+
+    X = np.concatenate([f for f, _ in sets]).astype(np.float64)
+    y = np.concatenate([np.full(len(f), label) for f, label in sets])
+    if len(np.unique(y)) < 2:
+        raise FitError("the forensic detector needs real and generated training faces")
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale = np.where(scale > 1e-6, scale, 1.0)
+    t = time.perf_counter()
+    clf = LogisticRegression(C=C, max_iter=3000)
+    clf.fit((X - mean) / scale, y, sample_weight=calibrate.balanced_weights(y))
+    seconds = time.perf_counter() - t
+    log(f"logistic regression on {X.shape[1]} features of {len(y)} faces: {seconds:.0f} s")
+    model = ForensicModel(mean.astype(np.float32), scale.astype(np.float32),
+                          clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), {})
+    return model, {"n_real": int((y == 0).sum()), "n_generated": int((y == 1).sum()),
+                   "C": C, "seconds": round(seconds, 1),
+                   "train_auc": round(calibrate.roc_auc(y, model.decision(X)), 5),
+                   "iterations": int(np.max(clf.n_iter_))}
+
+
+def _describe(parts: dict[str, Part], names: list[str]) -> list[str]:
+    return [parts[n].description for n in names if n in parts and len(parts[n])]
+
+
+def fit_detectors(bundle, parts: dict[str, Part], *, target_fpr: float = DEFAULT_TARGET_FPR,
+                  C: float = DEFAULT_C, augment_copies: int = 1, seed: int = 0,
+                  log=lambda m: None) -> dict[str, Any]:
+    """Fit both detectors of `bundle` on `parts` (see module doc for the names used). Returns
+    {"forensic_model": ForensicModel, "card": the card's new `detector` section (without
+    the report summary), "features": FeatureExtractor}."""
+    from gan.detector.features import FEATURE_VERSION, FeatureExtractor
+    from gan.detector.forensic import FILE, KIND
+    from gan.scoring import discriminator_logits
+
+    t0 = time.perf_counter()
+    if not 0 < target_fpr < 0.5:
+        raise FitError("the target false-positive rate must be between 0 and 0.5")
+    need = ["real_train", "real_calib", "own_train", "own_calib"]
+    missing = [n for n in need if n not in parts or not len(parts[n])]
+    if missing:
+        raise FitError(f"missing photos to fit on: {', '.join(missing)}")
+    calib_names = [n for n in parts if n.endswith("_calib") and len(parts[n])]
+    train_names = [n for n in parts if (n.endswith("_train") or n.endswith("_train_raw"))
+                   and len(parts[n])]
+
+    # 1. The discriminator, calibrated on its own task: held-out real photos vs own faces.
+    log("discriminator: scoring the calibration photos")
+    d_problem = ""
+    d_scores = {n: -discriminator_logits(bundle, parts[n].images) for n in calib_names}
+    try:
+        d_cal = calibrate_scores(d_scores, parts, ["real_calib", "own_calib"], calib_names,
+                                 target_fpr, "the discriminator")
+    except FitError as e:          # the forensic detector is still worth fitting
+        log(f"warning: {e}; the discriminator stays uncalibrated")
+        d_cal, d_problem = None, str(e)
+
+    # 2. The forensic detector.
+    fx = FeatureExtractor(bundle)
+    sets = []
+    for i, n in enumerate(train_names):
+        log(f"features: {n} ({len(parts[n])} faces, and {augment_copies} augmented cop"
+            f"{'y' if augment_copies == 1 else 'ies'})")
+        sets.append((fx(parts[n].images), parts[n].label))
+        for c in range(augment_copies):
+            sets.append((fx(augment(parts[n].images, seed=seed * 1000 + c * 100 + i)),
+                         parts[n].label))
+    model, fit_info = train_forensic(sets, C=C, log=log)
+    del sets
+    log("forensic: scoring the calibration photos")
+    f_scores = {n: model.decision(fx(parts[n].images)) for n in calib_names}
+    f_cal = calibrate_scores(f_scores, parts, calib_names, calib_names, target_fpr,
+                             "the forensic detector")
+    model.meta = {"feature_version": FEATURE_VERSION, "dim": int(len(model.weights)),
+                  "kind": KIND, "resolution": bundle.resolution,
+                  "discriminator_sha256": bundle.card["files"]["discriminator.keras"]["sha256"],
+                  "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+    rule = THRESHOLD_RULE.format(fpr=target_fpr)
+    calib_real = _describe(parts, [n for n in calib_names if parts[n].label == 0])
+    if d_cal is not None:
+        # The discriminator, in the format gan.scoring has always read: p = sigmoid(a*logit + b).
+        d_section = {
+            "calibration": {"method": "platt", "a": -d_cal.a, "b": d_cal.b, "input": "logit",
+                            "fitted_on": _describe(parts, ["real_calib", "own_calib"]),
+                            "n_real": d_cal.n_real, "n_generated": d_cal.n_generated},
+            "threshold": d_cal.p_threshold,
+            "note": (f"calibrated (Platt) on {d_cal.n_real} held-out real photos and "
+                     f"{d_cal.n_generated} new faces of its own generator; threshold: {rule}")}
+    else:
+        d_section = {"calibration": None, "threshold": 0.5,
+                     "note": f"uncalibrated: p = sigmoid(-logit) of the raw discriminator "
+                             f"({d_problem})"}
+    section = {
+        **d_section,
+        "threshold_rule": rule,
+        "threshold_set_on": calib_real,
+        "target_fpr": target_fpr,
+        "forensic": {
+            "file": FILE, "kind": KIND,
+            "calibration": {"method": "platt", "a": f_cal.a, "b": f_cal.b, "input": "score",
+                            "fitted_on": _describe(parts, calib_names),
+                            "n_real": f_cal.n_real, "n_generated": f_cal.n_generated},
+            "threshold": f_cal.p_threshold,
+            "note": (f"{KIND}, trained on {fit_info['n_real']:,} real photos and "
+                     f"{fit_info['n_generated']:,} generated faces (with augmented copies), "
+                     f"calibrated (Platt) on {f_cal.n_real} real and {f_cal.n_generated} "
+                     f"generated faces it never trained on; threshold: {rule}"),
+            "trained_on": _describe(parts, train_names),
+            "fit": fit_info,
+        },
+        "default": "forensic",
+        "measured": None,            # filled in by gan.detector.report
+        "report": None,
+        "fitted": model.meta["fitted"],
+        "discriminator_sha256": model.meta["discriminator_sha256"],
+        "fit_seconds": round(time.perf_counter() - t0, 1),
+    }
+    return {"forensic_model": model, "card": section, "features": fx,
+            "calibration_scores": {"discriminator": d_scores, "forensic": f_scores}}
+
+
+def write_detectors(bundle_path, fitted: dict[str, Any]) -> dict:
+    """Store the forensic detector file (atomically) and the card's `detector` section and
+    `files` entry. The rest of `detection/` (the report) is left as it is."""
+    from gan.bundle import _sha256, update_card
+    from gan.detector.forensic import FILE
+    from gan.io import atomic_write_bytes
+    from pathlib import Path
+
+    bundle_path = Path(bundle_path)
+    target = bundle_path / FILE
+    atomic_write_bytes(target, fitted["forensic_model"].to_bytes())
+    entry = {"bytes": target.stat().st_size, "sha256": _sha256(target)}
+    return update_card(bundle_path, detector=fitted["card"], files={FILE: entry})
