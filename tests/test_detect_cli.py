@@ -1,0 +1,120 @@
+"""python -m gan.detect: one JSON line per file, errors per file, the detector choice, exit codes."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gan import detect
+from tests.detector_fixtures import fitted_bundle, png, real_photo
+from tests.factories import make_tiny_bundle
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    return fitted_bundle(tmp_path_factory.mktemp("cli") / "tiny", robustness=False)
+
+
+@pytest.fixture
+def photos(tmp_path):
+    (tmp_path / "a.png").write_bytes(png(real_photo(1)))
+    (tmp_path / "notes.jpg").write_bytes(b"%PDF-1.4 not a picture")
+    sub = tmp_path / "folder"
+    sub.mkdir()
+    (sub / "b.jpg").write_bytes(png(real_photo(2)))      # PNG bytes behind a .jpg name
+    (sub / "readme.txt").write_text("not an image file name, so not listed")
+    return tmp_path
+
+
+def run(capsys, *args) -> tuple[int, list[dict], str]:
+    code = detect.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_one_line_per_file_with_errors_beside_scores(capsys, fitted, photos):
+    code, rows, _ = run(capsys, "--model", fitted, photos / "a.png", photos / "notes.jpg",
+                        photos / "missing.png", photos / "folder")
+    assert code == 0
+    assert [r["path"] for r in rows] == [str(photos / "a.png"), str(photos / "notes.jpg"),
+                                         str(photos / "missing.png"),
+                                         str(photos / "folder" / "b.jpg")]
+    good, bad, missing, in_folder = rows
+    for r in (good, in_folder):
+        assert 0.0 <= r["p_generated"] <= 1.0 and "error" not in r
+        assert r["verdict"] == ("generated" if r["p_generated"] >= r["threshold"] else "real")
+        assert r["detector"] == "forensic" and "face_found" in r
+    for r in (bad, missing):
+        assert "p_generated" not in r and "verdict" not in r and r["error"]
+    assert "not an image" in bad["error"] and "no such file" in missing["error"]
+
+
+def test_scores_match_the_library_and_the_detector_can_be_chosen(capsys, fitted, photos):
+    from gan.bundle import load_bundle
+    from gan.data.preprocess import prepare_image
+    from gan.scoring import stored_detectors
+
+    dets = {d.key: d for d in stored_detectors(load_bundle(fitted))[0]}
+    x = prepare_image(photos / "a.png", size=32, crop="center").image[None]
+    for key in ("forensic", "discriminator"):
+        code, rows, _ = run(capsys, "--model", fitted, "--detector", key, photos / "a.png")
+        assert code == 0 and rows[0]["detector"] == key
+        assert rows[0]["p_generated"] == pytest.approx(float(dets[key].p(x)[0]), abs=1e-6)
+        assert rows[0]["threshold"] == pytest.approx(dets[key].threshold, abs=1e-6)
+
+
+def test_nothing_scored_exits_1_and_an_unusable_model_or_detector_exits_2(capsys, fitted, photos,
+                                                                          tmp_path):
+    code, rows, _ = run(capsys, "--model", fitted, photos / "notes.jpg")
+    assert code == 1 and "error" in rows[0]
+    code, rows, err = run(capsys, "--model", tmp_path / "nope", photos / "a.png")
+    assert code == 2 and rows == [] and "No model bundle" in err
+    plain = make_tiny_bundle(tmp_path / "plain", crop="center")
+    code, rows, err = run(capsys, "--model", plain, "--detector", "forensic", photos / "a.png")
+    assert code == 2 and "no forensic detector" in err and "gan.detector fit" in err
+    code, rows, _ = run(capsys, "--model", plain, photos / "a.png")      # default: what it has
+    assert code == 0 and rows[0]["detector"] == "discriminator"
+
+
+def test_a_damaged_detector_falls_back_by_default_and_fails_when_asked_for(capsys, fitted, photos,
+                                                                          tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(fitted, copy)
+    (copy / "detection/forensic.npz").write_bytes(b"damaged")
+    code, rows, err = run(capsys, "--model", copy, photos / "a.png")
+    assert code == 0 and rows[0]["detector"] == "discriminator" and "not usable" in err
+    code, rows, err = run(capsys, "--model", copy, "--detector", "forensic", photos / "a.png")
+    assert code == 2 and "forensic.npz" in err
+
+
+def test_no_face_is_an_error_unless_asked_to_score_the_centre(capsys, tmp_path):
+    from tests.app_fixtures import landscape_jpeg
+
+    bundle = make_tiny_bundle(tmp_path / "face", crop="face")
+    (tmp_path / "beach.jpg").write_bytes(landscape_jpeg())
+    code, rows, _ = run(capsys, "--model", bundle, tmp_path / "beach.jpg")
+    assert code == 1 and rows[0]["face_found"] is False and "no face" in rows[0]["error"]
+    code, rows, _ = run(capsys, "--model", bundle, "--score-without-face", tmp_path / "beach.jpg")
+    assert code == 0 and rows[0]["face_found"] is False and 0 <= rows[0]["p_generated"] <= 1
+
+
+def test_batches_keep_the_order(capsys, fitted, tmp_path):
+    names = []
+    for i in range(5):
+        p = tmp_path / f"{i}.png"
+        p.write_bytes(png(real_photo(i)) if i != 2 else b"")
+        names.append(str(p))
+    items = detect.expand(names)
+    from gan.bundle import load_bundle
+
+    bundle = load_bundle(fitted)
+    det, _ = detect.pick_detector(bundle, None)
+    rows = list(detect.score_files(bundle, det, items, batch=2))
+    assert [r["path"] for r in rows] == names
+    assert ["p_generated" in r for r in rows] == [True, True, False, True, True]
+    one_by_one = [r.get("p_generated") for r in detect.score_files(bundle, det, items, batch=1)]
+    assert np.allclose([r.get("p_generated") or 0 for r in rows], [p or 0 for p in one_by_one],
+                       atol=1e-6)
