@@ -3,8 +3,8 @@
 Every upload goes through `gan.data.preprocess.prepare_image` (the training preprocessing, face
 crop included) and is read from memory, never from a temp file. A file that cannot be used gets
 a plain reason and no score; the rest of the batch is still scored, in one model call.
-Detectors are a list so a calibrated or second detector can be added beside the raw
-discriminator without touching the page.
+The detectors come from `gan.scoring.stored_detectors`: the discriminator (calibrated once
+`python -m gan.detector fit` has run) and the forensic detector when the bundle stores one.
 """
 from __future__ import annotations
 
@@ -52,29 +52,33 @@ class Detector:
     note: str                                  # what its score means, in plain words
     threshold: float                           # verdict "generated" when p >= threshold
     score: Callable[[np.ndarray], np.ndarray]  # uint8 faces [n,R,R,3] -> p(generated) [n]
+    calibrated: bool = False
+    measured: dict | None = None               # the card's summary of its report, if measured
 
     @property
     def plain(self) -> str:
         """What its number means, for a visitor."""
-        if "uncalibrated" in self.note.lower():
+        if not self.calibrated:
             return ("Its score has not been calibrated on known real and generated photos, so "
                     "0.8 does not mean an 80% chance: read it as *more or less generated-looking*.")
-        return "Its score was calibrated on known real and generated photos."
+        return ("Its score was calibrated on real photos and generated faces it had not trained "
+                "on, so P(generated) = 0.8 means that about 8 in 10 faces given that score were "
+                "generated, *if* half of the faces you check are generated.")
 
     def verdict(self, p: float) -> str:
         return "generated" if p >= self.threshold else "real"
 
 
 def detectors_for(bundle) -> list[Detector]:
-    """The detectors a bundle offers; the first is the default."""
-    settings = scoring.detector_settings(bundle)
-    calibrated = bool(settings.get("calibration"))
-    note = settings.get("note") or ("calibrated on held-out photos" if calibrated else
-                                    "uncalibrated: p = sigmoid(-logit) of the raw discriminator")
-    return [Detector(
-        key="discriminator", title="The GAN's own discriminator" + ("" if calibrated else " (raw)"),
-        note=str(note), threshold=float(settings["threshold"]),
-        score=lambda x: scoring.p_generated(bundle, scoring.discriminator_logits(bundle, x)))]
+    """The detectors a bundle offers; the first is the default (the best measured one)."""
+    return [Detector(key=d.key, title=d.title, note=d.note, threshold=d.threshold, score=d.p,
+                     calibrated=d.calibrated, measured=d.measured)
+            for d in scoring.stored_detectors(bundle)[0]]
+
+
+def detector_problems(bundle) -> dict[str, str]:
+    """{key: why not} for detectors the bundle stores but that cannot be used."""
+    return scoring.stored_detectors(bundle)[1]
 
 
 @dataclass

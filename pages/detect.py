@@ -3,17 +3,24 @@
 Uploads are read in memory and prepared exactly like the training photos (face crop included)
 by `gan.data.preprocess`; files that cannot be used get a reason beside them while the rest are
 scored. Results are kept per session, keyed by the file's hash, so reruns do not re-score.
+
+The visitor chooses the detector (the forensic one, when the bundle stores it, or the
+discriminator); the page says which is in use and how well each measured on held-out photos
+(`python -m gan.detector` wrote the figures into the bundle; the page only reads them).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import random
+from pathlib import Path
 
 import streamlit as st
 
 from app_support import detection, state, ui
 from app_support.faces import face_file_name, png
+from gan.detector import explain
 
 TRY_GENERATED = 4
 CARD_WIDTH = 250
@@ -63,33 +70,136 @@ def show(results: list[detection.Result], det: detection.Detector, expect: str |
                     st.warning(r.message, icon=":material/block:")
 
 
+def report_folder(bundle) -> Path | None:
+    rep = (bundle.card.get("detector") or {}).get("report") or {}
+    if not rep.get("dir"):
+        return None
+    d = Path(rep["dir"])
+    return d if d.is_absolute() else bundle.path / d
+
+
+def read_report(bundle) -> dict | None:
+    folder = report_folder(bundle)
+    if folder is None or not (folder / "report.json").is_file():
+        return None
+    try:
+        return json.loads((folder / "report.json").read_text())
+    except ValueError:
+        return None
+
+
+def figure(bundle, report: dict, name: str, caption: str) -> None:
+    f = report.get("figures", {}).get(name)
+    folder = report_folder(bundle)
+    if f and folder is not None and (folder / f).is_file():
+        st.image((folder / f).read_bytes(), caption=caption)
+
+
+def measurements(bundle, det: detection.Detector, target_fpr: float) -> None:
+    """How well the detectors measured on held-out photos, in plain words, with the figures."""
+    st.header("How well does it work?")
+    report = read_report(bundle)
+    if report is None:
+        st.info(f"The detectors of `{bundle.name}` have not been measured on held-out photos yet, "
+                "so nobody knows how often they are right. To fit the forensic detector, "
+                "calibrate both and measure them (a few minutes on a CPU), run:",
+                icon=":material/info:")
+        st.code(f"python -m gan.detector fit --model models/{bundle.name}", language="bash")
+        return
+    card = bundle.card
+    stale = (report.get("discriminator_sha256") != card["files"]["discriminator.keras"]["sha256"]
+             or report.get("forensic_sha256") != (card["files"].get(
+                 ((card.get("detector") or {}).get("forensic") or {}).get("file", ""), {})
+                 .get("sha256")))
+    if stale:
+        st.warning("These figures were measured on an earlier version of this model's detectors; "
+                   f"re-run `python -m gan.detector report --model models/{bundle.name}`.",
+                   icon=":material/warning:")
+    measured = (card.get("detector") or {}).get("measured") or {}
+    for d in detection.detectors_for(bundle):
+        st.markdown(f"**{d.title}**" + (" (in use)" if d.key == det.key else "") + ": "
+                    + explain.headline(d.key, measured.get(d.key), target_fpr, bundle.name,
+                                     measured.get("names")))
+    st.caption(f"Measured on {report['date'][:10]} on photos kept out of fitting and "
+               f"calibration. Re-run with `python -m gan.detector report --model "
+               f"models/{bundle.name}`.")
+    rd = report["detectors"].get(det.key)
+    if rd:
+        st.subheader("False alarms on real photos")
+        st.markdown(explain.THRESHOLD_WHAT.format(fpr=target_fpr)
+                    + f" For the detector in use ({det.title}):")
+        st.dataframe(explain.fpr_rows(report, det.key), hide_index=True)
+        figure(bundle, report, "fpr", "Share of real photos called generated at the threshold "
+               "(bars), with the range the true rate is likely in (whiskers).")
+    with st.expander("Both tests in detail: ROC curves and the accuracy table",
+                     icon=":material/show_chart:"):
+        st.markdown(explain.AUC_WHAT + " **Accuracy** is the share of right verdicts at the "
+                    "threshold. (a) is this model's own faces against real photos of its "
+                    "training source; (b) is another GAN's faces against real portraits; the "
+                    "other rows mix the sources. The last column is the naive thumbnail-only "
+                    "classifier explained below.")
+        st.dataframe(explain.pair_rows(report), hide_index=True)
+        figure(bundle, report, "roc", "Each curve shows, for every possible threshold, the share "
+               "of generated faces caught (up) against the share of real photos wrongly flagged "
+               "(right). Top left is perfect; the dots are the stored thresholds.")
+        text = explain.shortcut_text(report)
+        if text:
+            st.markdown(text)
+    with st.expander("Can the probability be taken at face value? (reliability)",
+                     icon=":material/balance:"):
+        st.markdown(explain.RELIABILITY_WHAT)
+        figure(bundle, report, "reliability", "Points near the dotted diagonal mean the "
+               "probability can be read as a probability.")
+    if rd and rd.get("robustness"):
+        with st.expander("Re-saved, shrunk or cropped photos (robustness)",
+                         icon=":material/compress:"):
+            st.markdown(explain.ROBUSTNESS_WHAT)
+            st.markdown(explain.robustness_text(rd, report.get("names")))
+            figure(bundle, report, "robustness", "AUC as the test photos are, and after each "
+                   "change.")
+    with st.expander("The full report (report.json)"):
+        st.json(report, expanded=False)
+
+
 state.ensure_navigation()
 st.title("Is this face generated?")
 st.markdown("Upload photos of faces. Each is cropped to the face exactly like the photos the "
-            "model was trained on, then the model's **discriminator** scores it: the probability "
-            "that the face is *generated* rather than a real photo.")
+            "model was trained on, then a **detector** scores it: the probability that the face "
+            "is *generated* rather than a real photo.")
 
 with ui.guard("scoring images"):
     bundle, bkey = state.current_bundle()
     ui.untrained_note(bundle)
     detectors = detection.detectors_for(bundle)
+    by_key = {d.key: d for d in detectors}
     det = detectors[0]
     if len(detectors) > 1:
-        det = st.radio("Detector", detectors, format_func=lambda d: d.title, horizontal=True,
-                       key="detector")
+        key = st.radio("Detector", list(by_key), format_func=lambda k: by_key[k].title,
+                       horizontal=True, key="detector",
+                       help="The forensic detector was trained on faces of this model's "
+                            "generator and of another GAN; the discriminator is the GAN's own "
+                            "judge, trained only against this model's generator.")
+        det = by_key[key]
+    for k, msg in detection.detector_problems(bundle).items():
+        st.warning(f"The {k} detector stored with this model cannot be used, so it is not "
+                   f"offered: {msg}", icon=":material/warning:")
+    settings = bundle.card.get("detector") or {}
+    target_fpr = float(settings.get("target_fpr", 0.05))
+    settings_names = (settings.get("measured") or {}).get("names") or {}
+    st.markdown(f"**In use: {det.title}.** "
+                + explain.headline(det.key, det.measured, target_fpr, bundle.name,
+                                 settings_names))
+    rule = (f"set so that at most {target_fpr:.0%} of real photos kept aside for calibration "
+            f"of each source were wrongly called generated" if det.calibrated else
+            "the default, not chosen on any photos")
     with st.expander("What the score means, and what it cannot tell you", icon=":material/info:"):
         st.markdown(f"""\
 - **Detector:** {det.title}. {det.plain}
   (Its card says: *{det.note}*.)
 - **Verdict:** *looks generated* when P(generated) is at least **{det.threshold:.2f}**, the
-  threshold stored with this model; *looks real* otherwise.
-- The score says how much a face looks like **this model's own** generated faces rather than
-  its training photos. It was not trained on faces from other generators, photo edits or
-  filters, so it cannot tell whether a photo was made by another AI, retouched or faked.
-- It judges a {bundle.resolution}×{bundle.resolution} crop only: lighting, compression and
-  how the face is framed all move the score. An uncalibrated score is a ranking, not a
-  probability you can take at face value, and no single score is proof either way.
-""")
+  threshold stored with this model ({rule}); *looks real* otherwise.
+""" + explain.CANNOT_TELL.format(
+            res=bundle.resolution, other_gan=explain.names_or_defaults(settings_names)["other_gan"]))
     uploads = st.file_uploader(
         "Face photos (JPEG, PNG, WebP or BMP; several at once is fine)",
         type=detection.UPLOAD_TYPES, accept_multiple_files=True, key="uploads",
@@ -146,3 +256,5 @@ with ui.guard("scoring images"):
     elif not uploads:
         st.info("Upload a photo above, or press **Try it** to see how the detector scores "
                 "generated faces and real photos.", icon=":material/arrow_upward:")
+
+    measurements(bundle, det, target_fpr)

@@ -1,16 +1,19 @@
 """AppTest of pages/detect.py: good and bad uploads in one batch, the table and its CSV, the
-honest note, the "try it" button, and no traceback when something breaks."""
+honest note, the "try it" button, no traceback when something breaks, and the choice between
+the forensic detector and the discriminator with how well each measured."""
 from __future__ import annotations
 
 import csv
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from app_support import detection
 from tests.app_fixtures import (app_env, download, encode, face_png, huge_png,  # noqa: F401
-                                landscape_jpeg, media, models_dir, new_app, no_exceptions)
+                                image_urls, landscape_jpeg, media, models_dir, new_app,
+                                no_exceptions)
 
 PAGE = "pages/detect.py"
 
@@ -104,3 +107,77 @@ def test_an_unexpected_failure_shows_a_message_not_a_traceback(app_env, monkeypa
     assert not at.exception
     assert "something went wrong while scoring images" in at.error[0].value
     assert "simulated failure" not in at.error[0].value
+
+
+# --------------------------------------------------------------------------- detector choice
+
+
+@pytest.fixture(scope="module")
+def fitted_models(tmp_path_factory):
+    """models/ with `default` (fitted and measured detectors) and `damaged` (the same with its
+    forensic detector file damaged)."""
+    import shutil
+
+    from tests.detector_fixtures import fitted_bundle
+
+    root = tmp_path_factory.mktemp("fitted_models")
+    fitted_bundle(root / "default", robustness=True)
+    shutil.copytree(root / "default", root / "damaged")
+    (root / "damaged" / "detection" / "forensic.npz").write_bytes(b"damaged")
+    return root
+
+
+def csv_rows(at, media):
+    return list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
+
+
+def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
+        fitted_models, monkeypatch, media):
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))
+    at = new_app(PAGE)
+    no_exceptions(at)
+    radio = at.radio(key="detector")
+    assert radio.options[0] == "Forensic detector (trained on several generators)"
+    assert radio.options[1].startswith("The GAN's own discriminator") and len(radio.options) == 2
+    assert radio.value == "forensic"                      # the best measured one by default
+    body = "\n".join(m.value for m in at.markdown)
+    assert "**In use: Forensic detector" in body and "AUC" in body
+    assert any(h.value == "How well does it work?" for h in at.header)
+    fpr_table = at.dataframe[0].value                     # false alarms, per real source
+    assert len(fpr_table) == 3 and "flagged as generated" in fpr_table.columns
+    note = "\n".join(m.value for m in at.expander[0].markdown)
+    assert "calibrated" in note and "cannot tell" in note and "at most 5%" in note
+    assert len(image_urls(at)) == 4                       # the report's four figures
+
+    at = upload(at, [("me.png", face_png(160), "image/png")])
+    forensic = csv_rows(at, media)
+    assert forensic[0]["detector"] == "forensic" and forensic[0]["status"] == "scored"
+
+    at.radio(key="detector").set_value("discriminator").run()
+    no_exceptions(at)
+    body = "\n".join(m.value for m in at.markdown)
+    assert "**In use: The GAN's own discriminator" in body
+    disc = csv_rows(at, media)
+    assert disc[0]["detector"] == "discriminator"
+    assert disc[0]["threshold"] != forensic[0]["threshold"]
+
+
+def test_a_damaged_forensic_detector_is_not_offered_and_the_page_says_why(fitted_models,
+                                                                          monkeypatch):
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("damaged").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert not at.radio                                   # one detector left: no choice
+    warnings = [w.value for w in at.warning]
+    assert any("forensic detector stored with this model cannot be used" in w
+               and "gan.detector fit" in w for w in warnings)
+    assert "**In use: The GAN's own discriminator" in "\n".join(m.value for m in at.markdown)
+
+
+def test_an_unmeasured_model_says_how_to_measure_it(app_env):
+    at = new_app(PAGE)
+    no_exceptions(at)
+    assert any("have not been measured" in i.value for i in at.info)
+    assert any("python -m gan.detector fit --model models/default" in c.value for c in at.code)
