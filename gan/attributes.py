@@ -575,7 +575,8 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
     try:
         for fname, data in files.items():
             (staging / fname).write_bytes(data)
-        clf.save(staging / "classifier.keras")      # the judge, kept beside its verdicts
+        if clf_info["file"] is None:        # --no-cache: keep the judge beside its verdicts
+            clf.save(staging / "classifier.keras")
         atomic_write_text(staging / "report.json", json.dumps(report, indent=2, default=str) + "\n")
         atomic_replace_dir(staging, out_dir)
     except BaseException:

@@ -210,7 +210,8 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
             assert 0.0 <= a[k] <= 1.0, (name, k)
         assert a["success_rate"] <= min(a["flip_rate"], a["reidentified_rate"])
     assert Image.open(out / "pairs.png").size[0] > 300
-    assert int(attribute_classifier.load(out / "classifier.keras").outputs[0].shape[-1]) == 2
+    judge = attribute_classifier.load(report["classifier"]["cache_file"])     # cached, not
+    assert int(judge.outputs[0].shape[-1]) == 2 and not (out / "classifier.keras").exists()  # in the bundle
     card = read_card(path)
     assert card["attributes"]["slider_reach"] == report["chosen"]["reach"]
     assert card["attributes"]["direction_strength"] == report["chosen"]["strength"]
@@ -230,6 +231,10 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
     report2 = attributes.measure_bundle(path, n=4, epochs=1, reach=1.0, write_card=False)
     assert report2["classifier"]["cached"] and report2["chosen"]["reach"] == 1.0
     assert report2["chosen"]["strength"] == 0 and report2["directions"] is None
+    # Without the cache the judge is kept in the output folder instead.
+    attributes.measure_bundle(path, n=4, epochs=1, reach=1.0, write_card=False, use_cache=False,
+                              out_dir=tmp_path / "nocache")
+    assert (tmp_path / "nocache" / "classifier.keras").is_file()
 
 
 def test_fitted_directions_follow_the_classifier_and_leave_the_other_attribute(
