@@ -76,7 +76,8 @@ def attribute_controls(bundle) -> Edit:
         st.caption(f"Measured on {measured.get('seeds', '?')} seeds (`python -m gan.attributes`): "
                    "moving a slider end to end changes a face classifier's verdict with the face "
                    "still recognisably the same for "
-                   + ", ".join(f"{r:.0%} of faces ({n})" for n, r in rates) + ".")
+                   + ", ".join(f"{r:.0%} of faces ({n})" for n, r in rates)
+                   + f"; the target is {attributes.TARGET:.0%}.")
     return edit
 
 
@@ -88,7 +89,7 @@ def morph_section(bundle, key, seed: int, truncation: float, edit: Edit) -> None
                      help="An animation from the first face of one seed to the first face of "
                           "another (with the variety and attributes set above)."):
         return
-    for k, default in (("morph_a", seed), ("morph_b", seed + 1), ("morph_frames", 12)):
+    for k, default in (("morph_a", seed), ("morph_b", min(seed + 1, MAX_SEED)), ("morph_frames", 12)):
         ui.sticky(k, default)
     c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
     a = int(c1.number_input("From seed", min_value=0, max_value=MAX_SEED, step=1, key="morph_a"))
