@@ -31,7 +31,7 @@ class TrainConfig:
     g_max_channels: int = 256           # cap on channels at low resolutions
     d_channels: int = 24                # discriminator channels after its first conv
     d_max_channels: int = 256
-    d_norm: str = "batch"               # batch (BatchNorm without scale, as keras-io gan_ada) | none
+    d_norm: str = "none"                # none (with R1, the default) | batch (BatchNorm without scale, keras-io gan_ada)
     d_dropout: float = 0.4              # dropout before D's last layer (keras-io's tip)
     extra_convs: int = 0                # extra 3x3 convs per resolution block (depth)
     label_embed_dim: int = 32           # size of the label embedding fed to the generator
@@ -47,7 +47,7 @@ class TrainConfig:
     ema_decay: float = 0.999            # generator EMA decay, ramped as min(decay, (1+n)/(10+n))
     shared_forward: bool = True         # one G forward feeds both losses (False: alternating D, G steps)
     diffaugment: str = "color,translation,cutout"   # "" to switch off
-    r1_gamma: float = 0.0               # R1 penalty weight (0: off)
+    r1_gamma: float = 0.2               # R1 penalty weight (0: off); ~0.0002*res^2/batch (StyleGAN2-ADA)
     r1_every: int = 4                   # lazy R1: apply every N steps (scaled by N)
     precision: str = "mixed_bfloat16"   # mixed_bfloat16 | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)

@@ -60,12 +60,14 @@ def build_generator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = Non
 def build_discriminator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = None) -> keras.Model:
     """image (and labels) -> strided Conv2D stack down to 4x4 -> dropout -> one logit (high = real).
 
-    `d_norm="batch"` (default, as keras-io's gan_ada.py): BatchNorm without scale after every
-    conv but the first, always run in training mode while training, on separate all-real and
-    all-fake batches. That batch-level view is what keeps the generator from collapsing to
-    one face here (without it, 128px runs collapsed within 500 steps). The earlier demos'
-    failure was different: their D's BatchNorm ran in inference mode inside a frozen combined
-    model. `d_norm="none"` removes it."""
+    `d_norm="none"` (default): a plain conv stack, kept from overpowering the generator by the
+    R1 penalty (`r1_gamma`, on by default). Without R1 such a D collapsed G to one face within
+    500 steps at 128 px. `d_norm="batch"` (keras-io's gan_ada.py): BatchNorm without scale
+    after every conv but the first, run in training mode on separate all-real and all-fake
+    batches; it also avoids that collapse, but normalising each all-fake batch by its own
+    statistics hides how alike the fakes are, and its generators drew one face template
+    under varying hair and background (MS-SSIM diversity 0.51 against 0.20 for real photos
+    at 4,650 steps; D without norm + R1 0.2: 0.40 at 4,250 steps, with lower SWD)."""
     dtype = dtype or cfg.precision
     R = cfg.resolution
     ch = lambda r: _channels(r, R // 2, cfg.d_channels, cfg.d_max_channels)  # noqa: E731

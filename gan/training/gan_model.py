@@ -145,7 +145,9 @@ class DCGAN(keras.Model):
             penalty = tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
             loss = penalty * (self.cfg.r1_gamma * 0.5 * self.cfg.r1_every)
         d_vars = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
+        # the logit's bias has no gradient in the penalty (it does not change dD/dx)
+        pairs = [(g, v) for g, v in zip(tape.gradient(loss, d_vars), d_vars) if g is not None]
+        self.d_optimizer.apply_gradients(pairs)
         return {"r1": penalty}
 
     def compiled_steps(self):
