@@ -154,7 +154,8 @@ def measurements(bundle, det: detection.Detector, target_fpr: float) -> None:
         with st.expander("Re-saved, shrunk or cropped photos (robustness)",
                          icon=":material/compress:"):
             st.markdown(explain.ROBUSTNESS_WHAT)
-            st.markdown(explain.robustness_text(rd, report.get("names")))
+            st.markdown(explain.robustness_text(report, det.key))
+            st.dataframe(explain.robustness_rows(report, det.key), hide_index=True)
             figure(bundle, report, "robustness", "AUC as the test photos are, and after each "
                    "change.")
     with st.expander("The full report (report.json)"):

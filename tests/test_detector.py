@@ -40,6 +40,7 @@ def test_fit_stores_the_detector_in_the_card_and_hits_the_fpr_on_calibration(fit
     f = rep["detectors"]["forensic"]
     assert f["pairs"]["other_gan"]["auc"] > 0.9          # the checkerboard is easy to see
     assert set(f["robustness"]) == {"jpeg75", "resize0.5", "crop10"}
+    assert f["robustness"]["crop10"]["pixel_change"]["other_fake_test"] > 1   # it did change
     assert det["measured"]["forensic"]["auc_other_gan"] == f["pairs"]["other_gan"]["auc"]
 
 
@@ -177,5 +178,7 @@ def test_the_cli_fits_and_measures_a_bundle_from_folders(tmp_path, capsys):
     assert card["detector"]["report"] == {"dir": "detection/report", "report": "report.json"}
     assert main(["report", *args]) == 0                       # measure again, no refit
     assert read_card(bundle)["files"] == card["files"]
+    rep = json.loads((bundle / "detection/report/report.json").read_text())
+    assert rep["shortcut_baseline"]["auc"]["other_gan"] is not None
     assert main(["fit", *args[:2], "--other-gan", str(tmp_path / "nowhere"), "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -51,6 +51,7 @@ class Part:
     description: str                  # in words, for the report
     files: list[FileRef] = field(default_factory=list, repr=False)  # the same images as files
     face_found: np.ndarray | None = None
+    pixel_change: float | None = None   # for a perturbed part: mean |difference| to the original
 
     def __len__(self) -> int:
         return len(self.images)
@@ -312,12 +313,11 @@ def build_parts(bundle, *, real: str | None = None, other_gan: str | Path | None
                 unseen_real: str | Path | None = None, sizes: dict[str, int] | None = None,
                 fit: bool = True, test: bool = True, log=lambda m: None) -> dict[str, Part]:
     """All the parts a fit (`fit`: the train and calib parts) and a report (`test`: the test
-    parts) need. `other_gan` / `unseen_real`: folders, or None to go without them."""
+    parts, and the train parts its shortcut baseline needs) use. `other_gan` / `unseen_real`:
+    folders, or None to go without them."""
     sizes = {**SIZES, **(sizes or {})}
     parts = bundle_real_parts(bundle, real, log=log)
-    if not fit:
-        parts = {k: v for k, v in parts.items() if k != "real_train"}
-    elif len(parts["real_train"]) > sizes["real_train"]:
+    if len(parts["real_train"]) > sizes["real_train"]:
         pick = np.sort(np.random.default_rng(0).choice(len(parts["real_train"]),
                                                        sizes["real_train"], replace=False))
         p = parts["real_train"]
@@ -326,9 +326,12 @@ def build_parts(bundle, *, real: str | None = None, other_gan: str | Path | None
                                    face_found=None if p.face_found is None else p.face_found[pick])
     if other_gan is not None:
         for k, v in other_gan_parts(other_gan, bundle, log=log).items():
-            if (fit or k.endswith("_test")) and (test or not k.endswith("_test")):
+            if (fit or not k.endswith("_calib")) and (test or not k.endswith("_test")):
                 parts[k] = v
-    wanted = (["own_train", "own_train_raw", "own_calib"] if fit else []) + (["own_test"] if test else [])
+    # A report without a fit still gets the cheap training parts: the shortcut baseline is
+    # trained on them (report.BASELINE_TRAIN).
+    wanted = (["own_train", "own_calib"] if fit else []) + ["own_train_raw"] \
+        + (["own_test"] if test else [])
     for k in wanted:
         raw = k.endswith("_raw")
         seed = OWN_SEEDS[k.split("_")[1]] + (1 if raw else 0)

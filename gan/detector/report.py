@@ -12,9 +12,10 @@ For each detector (exactly as stored: its calibration and threshold from the car
   and a reliability diagram (both classes weighted equally, as the calibration assumes);
 - false-positive rate on every real test source, with a 95% interval, against the target;
 - robustness: the AUCs again after every test file is re-saved as JPEG at quality 75, resized
-  to half its size, or cropped by 10%, and prepared again like an upload;
+  to half its size, or cropped by 10%, and prepared again like an upload (with how much each
+  change altered the prepared faces: mean |pixel difference|, 0-255);
 - a shortcut baseline: a logistic regression on 8x8-pixel thumbnails (layout and colour only,
-  no detail a generator leaves) trained on the same training parts, so the reader sees how
+  no detail a generator leaves) trained on training parts (BASELINE_TRAIN), so the reader sees how
   much of each figure could come from how the collections differ rather than from traces of
   generation.
 
@@ -58,6 +59,8 @@ PAIRS = [
      "own generator's faces vs real photos of a source never used in fitting"),
 ]
 REAL_TEST_PARTS = ["real_test", "other_real_test", "unseen_real_test"]
+# The shortcut baseline's training parts: the cheap ones, so `report` without `fit` has them.
+BASELINE_TRAIN = ["real_train", "other_real_train", "other_fake_train", "own_train_raw"]
 ROBUST_PAIRS = ["own", "other_gan"]
 
 
@@ -104,6 +107,9 @@ def perturbed_parts(parts: dict[str, Part], bundle, log=lambda m: None) -> dict[
             images, found, kept = prepare_files(parts[n].files, bundle.resolution, bundle.crop,
                                                 change=lambda f, i: perturb(f, kind, rng))
             out[kind][n] = Part(n, parts[n].label, images, parts[n].description, face_found=found)
+            # How much the change altered the prepared faces (mean |difference|, 0-255).
+            out[kind][n].pixel_change = (float(np.abs(images.astype(np.int16) - parts[n].images[kept]
+                                                      .astype(np.int16)).mean()) if kept else None)
     return out
 
 
@@ -112,7 +118,7 @@ def shortcut_baseline(parts: dict[str, Part], size: int = 8) -> dict | None:
     from PIL import Image
     from sklearn.linear_model import LogisticRegression
 
-    train = [n for n in parts if n.endswith("_train") or n.endswith("_train_raw")]
+    train = [n for n in BASELINE_TRAIN if n in parts and len(parts[n])]
     if not train or len({parts[n].label for n in train}) < 2:
         return None
 
@@ -162,7 +168,8 @@ def measure(bundle, parts: dict[str, Part], detectors: list, *, robustness: bool
         robust = {}
         for kind, pp in perturbed.items():
             psc = _score_all(det, pp, list(pp))
-            robust[kind] = {"what": PERTURBATION_TEXT[kind]}
+            robust[kind] = {"what": PERTURBATION_TEXT[kind],
+                            "pixel_change": {n: _r(p.pixel_change, 3) for n, p in pp.items()}}
             for key, r, g, _ in PAIRS:
                 if (key in ROBUST_PAIRS and r in psc and g in psc and key in pairs
                         and len(psc[r][0]) and len(psc[g][0])):
@@ -291,8 +298,11 @@ def text_summary(report: dict) -> str:
             lines.append("    real photos flagged: " + ", ".join(
                 f"{names.get(n, n)} {v['rate']:.1%} ({v['flagged']}/{v['n']})" for n, v in f.items()))
         for kind, r in d["robustness"].items():
-            lines.append(f"    {kind}: " + ", ".join(f"{p} AUC {v['auc']:.3f} (drop {v['drop']:+.3f})"
-                                                    for p, v in r.items() if isinstance(v, dict)))
+            change = ", ".join(f"{v:.1f}" for v in r.get("pixel_change", {}).values()
+                               if v is not None)
+            lines.append(f"    {kind} (mean pixel change {change}): " + ", ".join(
+                f"{p} AUC {v['auc']:.3f} (drop {v['drop']:+.3f})"
+                for p, v in r.items() if p in ROBUST_PAIRS))
     base = report.get("shortcut_baseline")
     if base:
         lines.append("shortcut baseline (8x8 thumbnails): " + ", ".join(
