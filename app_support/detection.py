@@ -62,7 +62,7 @@ class Detector:
             return ("Its score has not been calibrated on known real and generated photos, so "
                     "0.8 does not mean an 80% chance: read it as *more or less generated-looking*.")
         return ("Its score was calibrated on real photos and generated faces it had not trained "
-                "on, so P(generated) = 0.8 means that about 8 in 10 faces given that score were "
+                "on, so a P(generated) of 0.8 means that about 8 in 10 faces given that score were "
                 "generated, *if* half of the faces you check are generated.")
 
     def verdict(self, p: float) -> str:
