@@ -22,8 +22,8 @@ THRESHOLD_WHAT = ("**Verdict threshold**: a face is called *generated* when P(ge
                   "or above it. It was set on real photos kept aside for calibration, so that at "
                   "most {fpr:.0%} of the real photos of each source were wrongly called "
                   "generated (a *false alarm*); the figures below check that on other photos.")
-RELIABILITY_WHAT = ("**Reliability**: of all the faces given a P(generated) of 0.8, about 8 in 10 "
-                    "should really be generated. The diagram puts the faces into bins by the "
+RELIABILITY_WHAT = ("**Reliability**: of all the faces given a P(generated) of 0.8, about 8 "
+                    "in 10 should really be generated. The diagram puts the faces into bins by the "
                     "probability the detector said and shows the share that really was generated "
                     "in each bin; points on the diagonal are honest probabilities. The "
                     "probability assumes that half of the faces you check are generated: if "
