@@ -54,7 +54,8 @@ MAIN = {
     "ours@baseline-arch": ("our step on the baseline's architecture", {}, "baseline", "pipeline"),
 }
 LEVERS = {
-    "default": ("default: shared G forward, bf16, fused BN, no XLA, tf.data, 2/2 threads, G12/D24, bs 32",
+    "default": ("default: shared G forward, bf16, fused BN in G, D without norm, R1 0.2 every 4 steps, "
+                "no XLA, tf.data, 2/2 threads, G12/D24, bs 32",
                 {}, "ours", "pipeline"),
     "alternating": ("alternating D then G step (2 G forwards)", {"shared_forward": False}, "ours", "pipeline"),
     "xla": ("jit_compile=True (XLA)", {"jit_compile": True}, "ours", "pipeline"),
@@ -64,6 +65,9 @@ LEVERS = {
     "no-prefetch": ("batches built in the step loop (no tf.data, no prefetch)", {}, "ours", "sync"),
     "no-input": ("one constant batch (input cost removed: upper bound)", {}, "ours", "const"),
     "no-diffaugment": ("DiffAugment off (a quality feature; its cost)", {"diffaugment": ""}, "ours", "pipeline"),
+    "no-r1": ("R1 off (a quality feature; its cost)", {"r1_gamma": 0.0}, "ours", "pipeline"),
+    "d-batchnorm": ("D with BatchNorm and no R1 (the previous default)", {"d_norm": "batch", "r1_gamma": 0.0},
+                    "ours", "pipeline"),
     "batch16": ("batch size 16", {"batch_size": 16}, "ours", "pipeline"),
     "batch64": ("batch size 64", {"batch_size": 64}, "ours", "pipeline"),
     "width8/16": ("G/D channels at 128 px: 8/16", {"g_channels": 8, "d_channels": 16}, "ours", "pipeline"),
@@ -121,7 +125,7 @@ class _Candidate:
             cfg = TrainConfig(**overrides).validate()
             model = DCGAN(cfg, fused_bn=fused_bn)
         self.cfg, self.model = cfg, model
-        self.step_fn, _ = model.compiled_steps()
+        self.step_fn, self.r1_fn = model.compiled_steps()
         bs, n = cfg.batch_size, len(images)
         empty = np.zeros((bs, 0), np.float32)
         if feed == "pipeline":
@@ -147,7 +151,10 @@ class _Candidate:
 
         for _ in range(k):
             real, labels = self.next_batch(self.step)
-            out = self.step_fn((real, labels, tf.constant(self.step, tf.int64)))
+            data = (real, labels, tf.constant(self.step, tf.int64))
+            out = self.step_fn(data)
+            if self.cfg.r1_gamma > 0 and self.step % self.cfg.r1_every == 0:   # as train.py
+                out.update(self.r1_fn(data))
             out = {key: float(v) for key, v in out.items()}   # as train.py: sync every step
             self.step += 1
         return out

@@ -48,7 +48,7 @@ class TrainConfig:
     shared_forward: bool = True         # one G forward feeds both losses (False: alternating D, G steps)
     diffaugment: str = "color,translation,cutout"   # "" to switch off
     r1_gamma: float = 0.2               # R1 penalty weight (0: off); ~0.0002*res^2/batch (StyleGAN2-ADA)
-    r1_every: int = 4                   # lazy R1: apply every N steps (scaled by N)
+    r1_every: int = 16                  # lazy R1: every N steps, scaled by N (StyleGAN2's 16)
     precision: str = "mixed_bfloat16"   # mixed_bfloat16 | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)
     seed: int = 0
