@@ -463,7 +463,7 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
     Returns the report. Raises AttributesError / BundleError with a clear message."""
     from gan import attribute_classifier as ac
     from gan.bundle import load_bundle, update_card
-    from gan.io import atomic_replace_dir, atomic_write_text, staging_dir_for
+    from gan.io import atomic_write_text, staged_dir, write_files
     from gan.sampling import latents
 
     t0 = time.perf_counter()
@@ -571,19 +571,11 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
             "generator_sha256": report["generator_sha256"]}) + "\n").encode()
     report["seconds"] = time.perf_counter() - t0
 
-    staging = staging_dir_for(out_dir)
-    try:
-        for fname, data in files.items():
-            (staging / fname).write_bytes(data)
+    with staged_dir(out_dir) as staging:
+        write_files(staging, files)
         if clf_info["file"] is None:        # --no-cache: keep the judge beside its verdicts
             clf.save(staging / "classifier.keras")
         atomic_write_text(staging / "report.json", json.dumps(report, indent=2, default=str) + "\n")
-        atomic_replace_dir(staging, out_dir)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     if write_card:
         rel = os.path.relpath(out_dir, bundle_path)
         rel = rel if not rel.startswith("..") else str(out_dir.resolve())

@@ -74,15 +74,11 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
                 extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a complete bundle to `out_dir` atomically (replacing an older one there).
     `extra_files` maps relative paths (e.g. "examples/real/0.png") to their bytes."""
-    from gan.io import atomic_replace_dir, staging_dir_for
+    from gan.io import staged_dir, write_files
 
     out_dir = Path(out_dir)
-    staging = staging_dir_for(out_dir)
-    try:
-        for rel, data in (extra_files or {}).items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+    with staged_dir(out_dir) as staging:
+        write_files(staging, extra_files or {})
         generator.save(staging / "generator.keras")
         discriminator.save(staging / "discriminator.keras")
         card = dict(card)
@@ -96,12 +92,6 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
                 continue
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
-        atomic_replace_dir(staging, out_dir)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir
 
 

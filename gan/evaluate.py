@@ -204,7 +204,7 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
     metrics. Returns the report. Raises EvaluationError / BundleError with a clear message."""
     from gan.bundle import load_bundle, update_card
     from gan.images import make_grid, png_bytes
-    from gan.io import atomic_replace_dir, staging_dir_for, atomic_write_text
+    from gan.io import atomic_write_text, staged_dir, write_files
     from gan.metrics import figures, memorisation, msssim, swd
 
     t0 = time.perf_counter()
@@ -290,17 +290,9 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
     report["seconds"] = time.perf_counter() - t0
 
     # The evaluation folder is replaced as a whole: never new figures beside an old report.
-    staging = staging_dir_for(out_dir)
-    try:
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
+    with staged_dir(out_dir) as staging:
+        write_files(staging, files)
         atomic_write_text(staging / "report.json", json.dumps(report, indent=2, default=str) + "\n")
-        atomic_replace_dir(staging, out_dir)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     if write_card:
         rel = os.path.relpath(out_dir, bundle_path)
         update_card(bundle_path, metrics=card_metrics(report),

@@ -73,3 +73,26 @@ def staging_dir_for(final: str | Path) -> Path:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".staging", dir=final.parent))
+
+
+@contextmanager
+def staged_dir(final: str | Path):
+    """`with staged_dir(out) as tmp:` write a whole directory into `tmp`; when the block ends
+    without error it replaces `out` atomically (`atomic_replace_dir`), otherwise `tmp` is
+    removed and `out` is left as it was. Used for bundles and report folders, so a report
+    is never half-written or mixed with an older one's figures."""
+    staging = staging_dir_for(final)
+    try:
+        yield staging
+        atomic_replace_dir(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_files(folder: str | Path, files: dict[str, bytes]) -> None:
+    """Write `{relative path: bytes}` under `folder`, creating subfolders."""
+    for rel, data in files.items():
+        target = Path(folder) / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)

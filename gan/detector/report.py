@@ -249,7 +249,7 @@ def write_report(bundle_path, report: dict, write_card: bool = True) -> Path:
     summary into the card."""
     from gan.bundle import update_card
     from gan.detector import figures
-    from gan.io import atomic_replace_dir, atomic_write_text, staging_dir_for
+    from gan.io import atomic_write_text, staged_dir, write_files
 
     bundle_path = Path(bundle_path)
     out_dir = bundle_path / REPORT_DIR
@@ -259,17 +259,9 @@ def write_report(bundle_path, report: dict, write_card: bool = True) -> Path:
     if any(d["robustness"] for d in report["detectors"].values()):
         files[FIGURES["robustness"]] = figures.robustness_chart(report)
     report["figures"] = {k: v for k, v in FIGURES.items() if v in files}
-    staging = staging_dir_for(out_dir)
-    try:
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
+    with staged_dir(out_dir) as staging:
+        write_files(staging, files)
         atomic_write_text(staging / "report.json", json.dumps(report, indent=1, default=str) + "\n")
-        atomic_replace_dir(staging, out_dir)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     if write_card:
         update_card(bundle_path, detector={"measured": summary(report),
                                            "default": best_detector(report),
