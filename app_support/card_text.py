@@ -77,6 +77,10 @@ def describe(card: dict[str, Any]) -> list[str]:
             text += f" ({_num(tr['images_seen'])} images seen)"
         if tr.get("seconds"):
             text += f" in {duration(tr['seconds'])} of computing time"
+        if tr.get("cpu_seconds"):
+            since = tr.get("cpu_counted_from_step")
+            text += (f" ({duration(tr['cpu_seconds'])} of CPU time"
+                     + (f" counted from step {_num(int(since))} on" if since else "") + ")")
         base = tr.get("init_from") or {}
         if base:
             text += (f", continuing from a model already trained for {_num(int(base.get('steps', 0)))} "

@@ -10,13 +10,21 @@ from gan.config import TrainConfig
 def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: int = 0,
               training_seconds: float = 0.0, data: dict[str, Any] | None = None,
               metrics: dict[str, Any] | None = None, notes: str = "",
-              init_from: dict[str, Any] | None = None) -> dict[str, Any]:
+              init_from: dict[str, Any] | None = None,
+              cpu: dict[str, Any] | None = None) -> dict[str, Any]:
     """`init_from`: the bundle a run started from (its steps and seconds are not in this run's
-    figures; `total_steps` / `total_seconds` add them)."""
+    figures; `total_steps` / `total_seconds` add them). `cpu`: {"seconds", "from_step"}, the
+    process CPU time of the training steps (all threads), which, unlike the wall-clock
+    `seconds`, does not grow while a run is paused or shares the machine."""
     from gan.data import preprocess
 
     training = {"steps": int(step), "seconds": round(float(training_seconds), 1),
                 "images_seen": int(step) * cfg.batch_size}
+    if cpu:
+        training["cpu_seconds"] = round(float(cpu["seconds"]), 1)
+        training["cpu_hours"] = round(float(cpu["seconds"]) / 3600, 2)
+        if int(cpu.get("from_step", 0)):
+            training["cpu_counted_from_step"] = int(cpu["from_step"])
     if init_from:
         training["init_from"] = dict(init_from)
         training["total_steps"] = int(step) + int(init_from.get("steps", 0))

@@ -140,6 +140,9 @@ def test_card_in_plain_words():
     untrained = {**card, "training": {"steps": 0}, "metrics": {}}
     assert "untrained" in "\n".join(card_text.describe(untrained))
     assert card_text.metric_rows(untrained) == []
+    resumed = {**card, "training": {**card["training"], "cpu_seconds": 7500,
+                                    "cpu_counted_from_step": 2750}}
+    assert "2 h 5 min of CPU time counted from step 2,750 on" in "\n".join(card_text.describe(resumed))
 
 
 def test_upload_limits_agree_with_the_server_config(bundle):

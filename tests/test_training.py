@@ -57,6 +57,9 @@ def test_short_run_writes_every_file(photos, tmp_path):
     assert report["holdout"]["held_out"] + report["holdout"]["train"] == 24
     b = load_bundle(run / "bundle")
     assert b.card["training"]["steps"] == 4 and b.resolution == 32
+    cpu = [r["cpu_seconds"] for r in rows]                 # CPU time of the steps, all threads
+    assert cpu == sorted(cpu) and b.card["training"]["cpu_seconds"] >= cpu[-1] > 0
+    assert "cpu_counted_from_step" not in b.card["training"]  # counted from step 0
     assert b.card["data"]["holdout"]["images"] == report["holdout"]["held_out"]
     assert len(list((run / "bundle" / "examples" / "real").glob("*.png"))) > 0
 
@@ -249,3 +252,15 @@ def test_init_from_bundle_starts_with_its_weights_and_records_it(photos, tmp_pat
         train(_cfg(photos, tmp_path, steps=1, g_channels=16, init_from=str(base)),
               tmp_path / "wrong", progress=False)
     assert not (tmp_path / "wrong" / "checkpoint.npz").exists()
+
+
+def test_checkpoint_from_before_cpu_counting_says_where_counting_starts():
+    from gan.card import make_card
+    from gan.config import TrainConfig
+    from gan.training.loop import _cpu_meta
+
+    assert _cpu_meta({"step": 2750, "training_seconds": 3700.0}) == {"seconds": 0.0, "from_step": 2750}
+    assert _cpu_meta({"step": 9, "cpu_seconds": 5.5, "cpu_counted_from_step": 0}) == {
+        "seconds": 5.5, "from_step": 0}
+    tr = make_card(TrainConfig(), step=9000, cpu={"seconds": 7200.0, "from_step": 2750})["training"]
+    assert tr["cpu_hours"] == 2.0 and tr["cpu_counted_from_step"] == 2750

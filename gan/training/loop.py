@@ -89,6 +89,15 @@ def resolve_config(run_dir: Path, given: dict[str, Any], base: TrainConfig | Non
     return cfg.validate(), False
 
 
+def _cpu_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """CPU seconds from a checkpoint's meta. Checkpoints written before CPU time was counted
+    have none: counting then starts at their step, and the card says from which step."""
+    if "cpu_seconds" in meta:
+        return {"seconds": float(meta["cpu_seconds"]),
+                "from_step": int(meta.get("cpu_counted_from_step", 0))}
+    return {"seconds": 0.0, "from_step": int(meta["step"])}
+
+
 def _truncate_log(log_path: Path, step: int) -> None:
     if not log_path.is_file():
         return
@@ -208,10 +217,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     model = DCGAN(cfg, n_labels=len(label_names))
     groups = model.state_variables()
     step, seconds, init_info = 0, 0.0, None
+    cpu = {"seconds": 0.0, "from_step": 0}     # process CPU time (all threads) of the steps
     ckpt = checkpoint_path(run_dir)
     if ckpt.is_file():
         meta = load_checkpoint(ckpt, groups)
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
+        cpu = _cpu_meta(meta)
         init_info = meta.get("init_from")
         if meta.get("label_names", []) != label_names:
             raise TrainingError(f"the data now gives labels {label_names} but the checkpoint was "
@@ -226,6 +237,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
 
     def save(reason: str) -> None:
         save_checkpoint(ckpt, groups, {"step": step, "training_seconds": seconds,
+                                       "cpu_seconds": cpu["seconds"],
+                                       "cpu_counted_from_step": cpu["from_step"],
                                        "label_names": label_names, "reason": reason,
                                        "init_from": init_info,
                                        "config": cfg.to_dict(), "time": time.time()})
@@ -257,7 +270,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
         with _StopFlag() as stop:
             it = iter(data)
             while step < target:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 real, labels = next(it)
                 out = step_fn((real, labels, tf.constant(step, tf.int64)))
                 if cfg.r1_gamma > 0 and step % cfg.r1_every == 0:
@@ -284,7 +297,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
                     ips = n_log * cfg.batch_size / max(now - t_log, 1e-9)
                     t_log, n_log = now, 0
                     row = {"step": step, "time": round(time.time(), 3),
-                           "training_seconds": round(seconds, 2), "img_per_s": round(ips, 1),
+                           "training_seconds": round(seconds, 2),
+                           "cpu_seconds": round(cpu["seconds"], 2), "img_per_s": round(ips, 1),
                            **{k: round(v, 5) for k, v in out.items()}}
                     log_f.write(json.dumps(row) + "\n")
                     log_f.flush()
@@ -300,6 +314,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
                 if step % cfg.checkpoint_every == 0:
                     save("interval")
                 seconds += time.perf_counter() - t0   # wall time, sampling and saving included
+                cpu["seconds"] += time.process_time() - c0   # CPU time: a paused run adds none
                 if stop.signal is not None:
                     status = "interrupted"
                     print(f"\nStopped by signal {stop.signal} at step {step}; checkpoint saved. "
@@ -322,7 +337,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
         write_samples()
         bundle = export_run(run_dir, export_to or run_dir / "bundle", model=model, faces=faces,
                             held=held, step=step, seconds=seconds, cfg=cfg, label_names=label_names,
-                            init_info=init_info)
+                            init_info=init_info, cpu=cpu)
     return RunResult(step, status, seconds, bundle)
 
 
@@ -367,7 +382,8 @@ def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dic
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=None, held=None,
                step: int | None = None, seconds: float | None = None, cfg: TrainConfig | None = None,
-               label_names: list[str] | None = None, init_info: dict | None = None) -> Path:
+               label_names: list[str] | None = None, init_info: dict | None = None,
+               cpu: dict | None = None) -> Path:
     """Export a bundle from a run: from the live model at the end of training, or (when called
     with only the run directory) from its latest checkpoint, e.g. while it still trains."""
     from gan.training.export import export_bundle
@@ -388,6 +404,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
         load_checkpoint(ckpt, model.state_variables())
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
         init_info = meta.get("init_from")
+        cpu = _cpu_meta(meta)
     hold = report.get("holdout", {})
     n_train = faces is not None and len(faces.images) or hold.get("train", 0)
     n_held = held is not None and len(held.images) or hold.get("held_out", 0)
@@ -400,6 +417,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
     data["holdout"]["keys_file"] = "data_report.json of the run"
     out = export_bundle(model, cfg, out_dir, label_names=label_names or [], step=step,
                         training_seconds=seconds, data=data, real_examples=examples,
-                        init_from=init_info)
+                        init_from=init_info, cpu=cpu)
     print(f"Exported bundle to {out} (step {step}).", file=sys.stderr)
     return out
