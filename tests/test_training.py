@@ -264,3 +264,29 @@ def test_checkpoint_from_before_cpu_counting_says_where_counting_starts():
         "seconds": 5.5, "from_step": 0}
     tr = make_card(TrainConfig(), step=9000, cpu={"seconds": 7200.0, "from_step": 2750})["training"]
     assert tr["cpu_hours"] == 2.0 and tr["cpu_counted_from_step"] == 2750
+
+
+def test_export_from_a_checkpoint_ships_held_out_examples(photos, tmp_path):
+    """`train.py --out RUN --export models/NAME` while (or after) a run trains: the bundle ships
+    held-out photos for the detect page's "try it", and still exports when the data is gone."""
+    import shutil
+
+    from gan.bundle import load_bundle
+    from gan.training.loop import export_run, train
+
+    data = tmp_path / "photos"
+    shutil.copytree(photos, data)
+    run = tmp_path / "run"
+    result = train(_cfg(data, tmp_path, steps=4, holdout_fraction=0.25), run, progress=False,
+                   stop_at=2)
+    assert result.status == "interrupted"
+    report = json.loads((run / "data_report.json").read_text())
+    held_n = report["holdout"]["held_out"]
+    b = load_bundle(export_run(run, tmp_path / "bundle"))
+    assert b.card["training"]["steps"] == 2
+    assert len(list((b.path / "examples" / "real").glob("*.png"))) == min(8, held_n)
+    assert b.card["examples"]["note"] == "held-out photos never trained on"
+
+    shutil.rmtree(data)
+    b = load_bundle(export_run(run, tmp_path / "bundle-no-data"))
+    assert not (b.path / "examples").exists() and "examples" not in b.card

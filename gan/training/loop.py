@@ -98,6 +98,24 @@ def _cpu_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": 0.0, "from_step": int(meta["step"])}
 
 
+def _photos_for_examples(cfg: TrainConfig):
+    """(training, held-out) photos of a run, for the real examples an export ships (the detect
+    page's "try it" shows them beside generated faces). Decoded photos come from the cache;
+    when the data is not here any more the bundle ships without examples, and says so."""
+    from gan.data import load_faces
+
+    try:
+        faces = load_faces(cfg.data, size=cfg.resolution, crop=cfg.crop, labels=cfg.labels,
+                           dedup=cfg.dedup, n_jobs=cfg.n_jobs, progress=False)
+    except Exception as e:  # noqa: BLE001 - a missing source only costs the examples
+        print(f"Exporting without real example photos ({cfg.data} not readable: {e}).",
+              file=sys.stderr)
+        return None, None
+    if cfg.holdout_fraction > 0:
+        return faces.split(cfg.holdout_fraction, cfg.seed)
+    return faces, None
+
+
 def _truncate_log(log_path: Path, step: int) -> None:
     if not log_path.is_file():
         return
@@ -405,6 +423,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
         init_info = meta.get("init_from")
         cpu = _cpu_meta(meta)
+        faces, held = _photos_for_examples(cfg)
     hold = report.get("holdout", {})
     n_train = faces is not None and len(faces.images) or hold.get("train", 0)
     n_held = held is not None and len(held.images) or hold.get("held_out", 0)
