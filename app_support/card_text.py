@@ -106,7 +106,11 @@ def describe(card: dict[str, Any]) -> list[str]:
 def metric_rows(card: dict[str, Any]) -> list[dict[str, str]]:
     """[{metric, value, meaning}] for every number in card['metrics'] (flattened one level)."""
     rows = []
-    for name, value in sorted((card.get("metrics") or {}).items()):
+    # image quality first (what a visitor asks about), then the rest alphabetically
+    first = ("swd", "ms_ssim", "memorisation", "fid", "kid")
+    rank = lambda item: (next((i for i, f in enumerate(first) if item[0].startswith(f)),  # noqa: E731
+                               len(first)), item[0])
+    for name, value in sorted((card.get("metrics") or {}).items(), key=rank):
         items = value.items() if isinstance(value, dict) else [("", value)]
         for sub, v in items:
             key = f"{name}.{sub}" if sub else name

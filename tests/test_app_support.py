@@ -135,8 +135,12 @@ def test_card_in_plain_words():
                  "3 h 3 min", "`male`"):
         assert want in text
     rows = card_text.metric_rows(card)
-    assert [r["metric"] for r in rows] == ["fid", "swd.mean"] and rows[1]["value"] == "12.35"
-    assert "lower is better" in rows[1]["meaning"]
+    assert [r["metric"] for r in rows] == ["swd.mean", "fid"] and rows[0]["value"] == "12.35"
+    assert "lower is better" in rows[0]["meaning"]
+    more = {**card, "metrics": {"attributes": {"male_success_rate": 0.8}, "ms_ssim": {"generated": 0.3},
+                                "swd_x1e3": {"average": 21.8}, "evaluated": "2026-12-01"}}
+    assert [r["metric"] for r in card_text.metric_rows(more)] == [  # image quality first
+        "swd_x1e3.average", "ms_ssim.generated", "attributes.male_success_rate", "evaluated"]
     untrained = {**card, "training": {"steps": 0}, "metrics": {}}
     assert "untrained" in "\n".join(card_text.describe(untrained))
     assert card_text.metric_rows(untrained) == []
