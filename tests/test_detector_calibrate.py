@@ -65,3 +65,25 @@ def test_reliability_tells_calibrated_from_overconfident():
     assert sum(b["n"] for b in good["bins"]) == len(p)
 
 
+
+
+def test_confidence_bound_threshold_keeps_its_promise_on_new_photos():
+    """The stated false-positive rate is a promise about *new* photos: with the observed-rate
+    rule a threshold set on 125 real photos lets more than 5% of new ones through about half
+    the time; with the 95% exact upper bound only about 1 time in 20."""
+    from scipy.stats import norm
+
+    assert calibrate.allowed_false_alarms(125, 0.05, 0.95) == 2      # bound 4.95% at k=2
+    assert calibrate.allowed_false_alarms(254, 0.05, 0.95) == 6
+    assert calibrate.allowed_false_alarms(40, 0.05, 0.95) == 0       # too few photos to allow any
+    rng = np.random.default_rng(7)
+    over = {None: 0, 0.95: 0}
+    trials = 400
+    for _ in range(trials):
+        real = rng.normal(size=125)                   # scores of real photos: N(0, 1)
+        for conf in over:
+            t = calibrate.threshold_for_fpr(real, 0.05, conf)
+            assert (real >= t).sum() <= calibrate.allowed_false_alarms(125, 0.05, conf)
+            over[conf] += norm.sf(t) > 0.05           # true rate on new photos above 5%?
+    assert over[None] / trials > 0.3
+    assert over[0.95] / trials < 0.1

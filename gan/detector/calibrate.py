@@ -65,13 +65,30 @@ def platt(scores: np.ndarray, a: float, b: float) -> np.ndarray:
     return _sigmoid(float(a) * np.asarray(scores, np.float64) + float(b))
 
 
-def threshold_for_fpr(real_scores: np.ndarray, fpr: float) -> float:
-    """A score threshold t such that at most floor(fpr * n) of the real scores are >= t: half way
-    between the highest real score allowed below it and the next one up."""
+def allowed_false_alarms(n: int, fpr: float, confidence: float | None = None) -> int:
+    """How many of n real calibration photos may score at or above the threshold. Without
+    `confidence`: floor(fpr * n), so the *observed* rate is at most `fpr`. With it: the largest
+    k whose one-sided exact (Clopper-Pearson) upper bound at that confidence is at most `fpr`,
+    so the stated rate holds for new photos of that source with that confidence (with the
+    observed rate at fpr, new photos went over it about half the time). 0 when even k = 0 is
+    not enough (n below about 3/fpr)."""
+    if confidence is None:
+        return int(math.floor(fpr * n + 1e-9))
+    from scipy.stats import beta
+
+    k = 0
+    while k + 1 < n and beta.ppf(confidence, k + 2, n - k - 1) <= fpr:
+        k += 1
+    return k
+
+
+def threshold_for_fpr(real_scores: np.ndarray, fpr: float, confidence: float | None = None) -> float:
+    """A score threshold t such that at most `allowed_false_alarms` of the real scores are >= t:
+    half way between the highest real score allowed below it and the next one up."""
     s = np.sort(np.asarray(real_scores, np.float64))[::-1]
     if len(s) == 0:
         raise ValueError("no real scores to set a threshold on")
-    allowed = int(math.floor(fpr * len(s) + 1e-9))
+    allowed = allowed_false_alarms(len(s), fpr, confidence)
     if allowed >= len(s):
         return float(s[-1])
     below = s[allowed]                      # the highest score that must stay under t

@@ -27,9 +27,11 @@ from gan.detector import calibrate
 from gan.detector.data import Part, augment
 
 DEFAULT_TARGET_FPR = 0.05
+FPR_CONFIDENCE = 0.95               # the stated rate is a 95% upper bound, not the observed rate
 DEFAULT_C = 0.1                     # inverse L2 strength of the logistic regression
-THRESHOLD_RULE = ("at most {fpr:.0%} of the real calibration photos of each source score at "
-                  "or above it (the strictest of the per-source thresholds)")
+THRESHOLD_RULE = ("for each real source, so few calibration photos score at or above it that "
+                  "the one-sided 95% upper bound of its false-positive rate is at most {fpr:.0%} "
+                  "(exact binomial); the strictest of the per-source thresholds")
 
 
 class FitError(ValueError):
@@ -60,7 +62,7 @@ def calibrate_scores(scores: dict[str, np.ndarray], parts: dict[str, Part], plat
     if a <= 0:
         raise FitError(f"{what} scores generated faces *lower* than real photos on the "
                        f"calibration data (Platt slope {a:.3g}); it cannot be calibrated")
-    per_source = {n: calibrate.threshold_for_fpr(scores[n], target_fpr)
+    per_source = {n: calibrate.threshold_for_fpr(scores[n], target_fpr, FPR_CONFIDENCE)
                   for n in threshold_parts if parts[n].label == 0 and len(scores[n])}
     if not per_source:
         raise FitError(f"no real calibration photos to set the threshold of {what} on")
