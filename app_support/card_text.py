@@ -103,14 +103,19 @@ def describe(card: dict[str, Any]) -> list[str]:
     return lines
 
 
+_QUALITY_FIRST = ("swd", "ms_ssim", "memorisation", "fid", "kid")
+
+
+def _rank(name: str) -> tuple[int, str]:
+    """Image-quality metrics first (what a visitor asks about), then the rest alphabetically."""
+    return next((i for i, f in enumerate(_QUALITY_FIRST) if name.startswith(f)),
+                len(_QUALITY_FIRST)), name
+
+
 def metric_rows(card: dict[str, Any]) -> list[dict[str, str]]:
     """[{metric, value, meaning}] for every number in card['metrics'] (flattened one level)."""
     rows = []
-    # image quality first (what a visitor asks about), then the rest alphabetically
-    first = ("swd", "ms_ssim", "memorisation", "fid", "kid")
-    rank = lambda item: (next((i for i, f in enumerate(first) if item[0].startswith(f)),  # noqa: E731
-                               len(first)), item[0])
-    for name, value in sorted((card.get("metrics") or {}).items(), key=rank):
+    for name, value in sorted((card.get("metrics") or {}).items(), key=lambda kv: _rank(kv[0])):
         items = value.items() if isinstance(value, dict) else [("", value)]
         for sub, v in items:
             key = f"{name}.{sub}" if sub else name

@@ -98,19 +98,14 @@ def _cpu_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": 0.0, "from_step": int(meta["step"])}
 
 
-def _photos_for_examples(cfg: TrainConfig):
-    """(training, held-out) photos of a run, for the real examples an export ships (the detect
-    page's "try it" shows them beside generated faces). Decoded photos come from the cache;
-    when the data is not here any more the bundle ships without examples, and says so."""
+def load_run_photos(cfg: TrainConfig, progress: bool = False):
+    """(training, held-out or None) photos of a run, as its config asks: the same call for
+    training and for an export from a checkpoint (whose real examples come from the held-out
+    part). Decoded photos come from the cache after the first load."""
     from gan.data import load_faces
 
-    try:
-        faces = load_faces(cfg.data, size=cfg.resolution, crop=cfg.crop, labels=cfg.labels,
-                           dedup=cfg.dedup, n_jobs=cfg.n_jobs, progress=False)
-    except Exception as e:  # noqa: BLE001 - a missing source only costs the examples
-        print(f"Exporting without real example photos ({cfg.data} not readable: {e}).",
-              file=sys.stderr)
-        return None, None
+    faces = load_faces(cfg.data, size=cfg.resolution, crop=cfg.crop, labels=cfg.labels,
+                       dedup=cfg.dedup, n_jobs=cfg.n_jobs, progress=progress)
     if cfg.holdout_fraction > 0:
         return faces.split(cfg.holdout_fraction, cfg.seed)
     return faces, None
@@ -197,7 +192,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     import tensorflow as tf
     from tqdm import tqdm
 
-    from gan.data import load_faces
     from gan.data.pipeline import make_dataset
     from gan.data.preprocess import to_uint8
     from gan.training.gan_model import DCGAN
@@ -210,11 +204,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
         raise TrainingError("no data: give --data PATH (a folder, .zip, CelebA or UTKFace layout)")
 
     # --- data -------------------------------------------------------------------------------
-    faces = load_faces(cfg.data, size=cfg.resolution, crop=cfg.crop, labels=cfg.labels,
-                       dedup=cfg.dedup, n_jobs=cfg.n_jobs, progress=progress)
-    held = None
-    if cfg.holdout_fraction > 0:
-        faces, held = faces.split(cfg.holdout_fraction, cfg.seed)
+    faces, held = load_run_photos(cfg, progress)
     report = dict(faces.report)
     report["holdout"] = {"fraction": cfg.holdout_fraction, "train": len(faces.images),
                          "held_out": 0 if held is None else len(held.images),
@@ -423,7 +413,11 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
         init_info = meta.get("init_from")
         cpu = _cpu_meta(meta)
-        faces, held = _photos_for_examples(cfg)
+        try:        # for the real examples the bundle ships (the detect page's "try it")
+            faces, held = load_run_photos(cfg)
+        except Exception as e:  # noqa: BLE001 - data gone: the bundle ships without examples
+            print(f"Exporting without real example photos ({cfg.data} not readable: {e}).",
+                  file=sys.stderr)
     hold = report.get("holdout", {})
     n_train = faces is not None and len(faces.images) or hold.get("train", 0)
     n_held = held is not None and len(held.images) or hold.get("held_out", 0)
