@@ -158,6 +158,13 @@ class DCGAN(keras.Model):
         return step_fn, r1_fn
 
     # --- state for checkpoints ----------------------------------------------------------------
+    def use_configured_learning_rates(self) -> None:
+        """Set both optimizers' learning rates from the config. A checkpoint restores the
+        optimizers' variables, learning rate included, so without this a run resumed with
+        --lr-g/--lr-d would go on at the old rates while config.json showed the new ones."""
+        self.g_optimizer.learning_rate.assign(self.cfg.lr_g)
+        self.d_optimizer.learning_rate.assign(self.cfg.lr_d)
+
     def state_variables(self) -> dict[str, list]:
         """Every variable a resume needs, grouped; order is fixed by construction."""
         return {

@@ -229,6 +229,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     ckpt = checkpoint_path(run_dir)
     if ckpt.is_file():
         meta = load_checkpoint(ckpt, groups)
+        model.use_configured_learning_rates()     # --lr-g/--lr-d given on resume apply
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
         cpu = _cpu_meta(meta)
         init_info = meta.get("init_from")
