@@ -96,17 +96,19 @@ def test_resume_continues_exactly(photos, tmp_path):
 def test_learning_rates_given_on_resume_are_used(photos, tmp_path):
     """A checkpoint restores the optimizers' variables, learning rate among them; --lr-g/--lr-d
     given when resuming must still be the rates the run goes on with (and saves)."""
+    from gan.training.checkpoint import load_checkpoint
+    from gan.training.gan_model import DCGAN
     from gan.training.loop import resolve_config, train
 
     run = tmp_path / "run"
-    train(_cfg(photos, tmp_path, steps=4, checkpoint_every=100), run, progress=False, stop_at=2)
+    first = _cfg(photos, tmp_path, steps=4, checkpoint_every=100)
+    assert (first.lr_g, first.lr_d) != (5e-5, 1e-5)
+    train(first, run, progress=False, stop_at=2)
     cfg, resuming = resolve_config(run, {"steps": 4, "lr_g": 5e-5, "lr_d": 1e-5})
     assert resuming
     train(cfg, run, progress=False)
-    from gan.training.checkpoint import load_checkpoint
-    from gan.training.gan_model import DCGAN
 
-    fresh = DCGAN(cfg, n_labels=0)          # default rates until the checkpoint is read
+    fresh = DCGAN(first, n_labels=0)        # the first rates until the checkpoint is read
     meta = load_checkpoint(run / "checkpoint.npz", fresh.state_variables())
     assert meta["step"] == 4
     assert float(fresh.g_optimizer.learning_rate) == pytest.approx(5e-5)
