@@ -65,8 +65,6 @@ def test_reliability_tells_calibrated_from_overconfident():
     assert sum(b["n"] for b in good["bins"]) == len(p)
 
 
-
-
 def test_confidence_bound_threshold_keeps_its_promise_on_new_photos():
     """The stated false-positive rate is a promise about *new* photos: with the observed-rate
     rule a threshold set on 125 real photos lets more than 5% of new ones through about half
