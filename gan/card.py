@@ -29,6 +29,10 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
         training["init_from"] = dict(init_from)
         training["total_steps"] = int(step) + int(init_from.get("steps", 0))
         training["total_seconds"] = round(float(training_seconds) + float(init_from.get("seconds", 0.0)), 1)
+        if cpu and init_from.get("cpu_seconds"):
+            total = float(cpu["seconds"]) + float(init_from["cpu_seconds"])
+            training["total_cpu_seconds"] = round(total, 1)
+            training["total_cpu_hours"] = round(total / 3600, 2)
 
     return {
         "config": cfg.to_dict(),

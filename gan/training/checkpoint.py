@@ -46,15 +46,21 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a readable checkpoint: {e}") from e
 
 
-def load_checkpoint(path: str | Path, groups: dict[str, list]) -> dict[str, Any]:
-    """Assign the saved arrays to `groups`' variables (same structure as saved); return meta."""
+def load_checkpoint(path: str | Path, groups: dict[str, list],
+                    optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Assign the saved arrays to `groups`' variables (same structure as saved); return meta.
+    A group named in `optional` that the checkpoint lacks keeps its values; meta's
+    "missing_groups" lists those."""
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable checkpoint: {e}") from e
     with z:
         meta = json.loads(str(z["__meta__"]))
+        meta["missing_groups"] = [g for g in groups if g in optional and g not in meta["counts"]]
         for group, variables in groups.items():
+            if group in meta["missing_groups"]:
+                continue
             saved = meta["counts"].get(group)
             if saved != len(variables):
                 raise CheckpointError(

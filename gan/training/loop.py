@@ -194,7 +194,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
 
     from gan.data.pipeline import make_dataset
     from gan.data.preprocess import to_uint8
-    from gan.training.gan_model import DCGAN
+    from gan.training.gan_model import DCGAN, OPTIONAL_GROUPS
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -228,7 +228,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     cpu = {"seconds": 0.0, "from_step": 0}     # process CPU time (all threads) of the steps
     ckpt = checkpoint_path(run_dir)
     if ckpt.is_file():
-        meta = load_checkpoint(ckpt, groups)
+        meta = load_checkpoint(ckpt, groups, optional=OPTIONAL_GROUPS)
         model.use_configured_learning_rates()     # --lr-g/--lr-d given on resume apply
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
         cpu = _cpu_meta(meta)
@@ -288,7 +288,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
                 if not all(math.isfinite(v) for v in out.values()):
                     bad = step
                     if ckpt.is_file():
-                        meta = load_checkpoint(ckpt, groups)
+                        meta = load_checkpoint(ckpt, groups, optional=OPTIONAL_GROUPS)
                         step = int(meta["step"])
                         msg = f"rolled back to the last good checkpoint (step {step})"
                     else:
@@ -351,7 +351,33 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
 
 
 # architecture fields a bundle must share with the run it starts (labels are checked by name)
-_INIT_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("labels", "crop", "loss"))
+# g_noise may differ: a run may add noise to a bundle's generator (its new layers start at zero)
+_INIT_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("labels", "crop", "loss", "g_noise"))
+
+
+def _copy_layer_weights(source, target, *, may_add: tuple[str, ...] = ()) -> list[str]:
+    """Copy every weighted layer of `source` into the layer of the same name in `target`.
+    Target layers that `source` lacks keep their initial weights; they must start with one of
+    `may_add`. Returns their names; raises TrainingError on any other mismatch."""
+    theirs = {layer.name: layer for layer in source.layers if layer.weights}
+    added = []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        src = theirs.pop(layer.name, None)
+        if src is None:
+            if not may_add or not layer.name.startswith(may_add):
+                raise TrainingError(f"layer {layer.name} of the new {target.name} is not in the bundle")
+            added.append(layer.name)
+            continue
+        shapes = [tuple(w.shape) for w in src.weights], [tuple(w.shape) for w in layer.weights]
+        if shapes[0] != shapes[1]:
+            raise TrainingError(f"layer {layer.name}: the bundle's weights have shapes {shapes[0]}, "
+                                f"the new {target.name} wants {shapes[1]}")
+        layer.set_weights(src.get_weights())
+    if theirs:
+        raise TrainingError(f"the bundle's {source.name} has layers this run lacks: {sorted(theirs)}")
+    return added
 
 
 def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
@@ -373,13 +399,16 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
         raise TrainingError(f"--init-from {bundle_path}: the bundle is conditioned on "
                             f"{bundle.label_names or 'no labels'} but this run's data gives "
                             f"{label_names or 'no labels'}")
-    g_weights = bundle.generator.get_weights()
-    model.generator.set_weights(g_weights)
-    model.ema_generator.set_weights(g_weights)
-    model.discriminator.set_weights(bundle.discriminator.get_weights())
+    added = _copy_layer_weights(bundle.generator, model.generator, may_add=("noise",))
+    model.ema_generator.set_weights(model.generator.get_weights())
+    _copy_layer_weights(bundle.discriminator, model.discriminator)
     tr = bundle.card.get("training", {})
-    return {"bundle": str(bundle_path), "steps": int(tr.get("steps", 0) or 0),
-            "seconds": float(tr.get("seconds", 0.0) or 0.0),
+    # a bundle that was itself fine-tuned carries its own start's figures in its totals
+    return {"bundle": str(bundle_path),
+            "steps": int(tr.get("total_steps", tr.get("steps", 0)) or 0),
+            "seconds": float(tr.get("total_seconds", tr.get("seconds", 0.0)) or 0.0),
+            "cpu_seconds": float(tr.get("total_cpu_seconds", tr.get("cpu_seconds", 0.0)) or 0.0),
+            **({"added_layers": added} if added else {}),
             "generator_sha256": bundle.card.get("files", {}).get("generator.keras", {}).get("sha256")}
 
 
@@ -396,7 +425,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
     """Export a bundle from a run: from the live model at the end of training, or (when called
     with only the run directory) from its latest checkpoint, e.g. while it still trains."""
     from gan.training.export import export_bundle
-    from gan.training.gan_model import DCGAN
+    from gan.training.gan_model import DCGAN, OPTIONAL_GROUPS
 
     run_dir = Path(run_dir)
     report = {}
@@ -410,7 +439,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
         cfg = TrainConfig.from_dict(meta["config"])
         label_names = meta.get("label_names", [])
         model = DCGAN(cfg, n_labels=len(label_names))
-        load_checkpoint(ckpt, model.state_variables())
+        load_checkpoint(ckpt, model.state_variables(), optional=OPTIONAL_GROUPS)
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
         init_info = meta.get("init_from")
         cpu = _cpu_meta(meta)
