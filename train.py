@@ -33,11 +33,11 @@ HELP = {
     "latent_dim": "size of the random vector z",
     "g_channels": "generator channels at full resolution (doubling per halving, capped)",
     "g_max_channels": "cap on generator channels",
-    "g_noise": "resolutions (e.g. '64,128') whose features get per-pixel noise, drawn from z "
-               "(same seed, same face) and scaled per channel from zero: varied fine detail",
     "label_loss": "weight of an auxiliary classifier of the labels on D's features, trained on "
                   "real photos, that the generator's faces must satisfy (keeps the label "
                   "sliders strong); conditional runs; 0 = off",
+    "mode_seeking": "weight of the mode-seeking term (Mao et al. 2019): the generator is "
+                    "penalised when two different z give similar faces; 0 = off",
     "d_channels": "discriminator channels after its first convolution",
     "d_max_channels": "cap on discriminator channels",
     "d_norm": "discriminator normalisation: none (default, regularised by R1) or batch (BatchNorm without scale)",

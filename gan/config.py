@@ -35,7 +35,6 @@ class TrainConfig:
     d_dropout: float = 0.4              # dropout before D's last layer (keras-io's tip)
     extra_convs: int = 0                # extra 3x3 convs per resolution block (depth)
     label_embed_dim: int = 32           # size of the label embedding fed to the generator
-    g_noise: str = ""                   # resolutions given per-pixel noise drawn from z, e.g. "64,128"
 
     # --- training ---------------------------------------------------------------------------
     steps: int = 20000                  # total steps of the run, counted across resumes
@@ -49,8 +48,9 @@ class TrainConfig:
     shared_forward: bool = True         # one G forward feeds both losses (False: alternating D, G steps)
     diffaugment: str = "color,translation,cutout"   # "" to switch off
     r1_gamma: float = 0.2               # R1 penalty weight (0: off); ~0.0002*res^2/batch (StyleGAN2-ADA)
-    label_loss: float = 0.0             # weight of an auxiliary label classifier on D's features (AC-GAN); conditional runs
     r1_every: int = 16                  # lazy R1: every N steps, scaled by N (StyleGAN2's 16)
+    label_loss: float = 0.0             # weight of an auxiliary label classifier on D's features (AC-GAN); conditional runs
+    mode_seeking: float = 0.0           # weight of the mode-seeking term (MSGAN): different z, different faces
     precision: str = "mixed_bfloat16"   # mixed_bfloat16 | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)
     seed: int = 0
@@ -81,24 +81,13 @@ class TrainConfig:
             raise ValueError("batch_size must be >= 1 and steps >= 0")
         if not 0.0 <= self.holdout_fraction < 1.0:
             raise ValueError("holdout_fraction must be in [0, 1)")
-        try:
-            noise = self.noise_resolutions()
-        except ValueError:
-            raise ValueError(f"g_noise must list resolutions such as \"64,128\", got {self.g_noise!r}") from None
-        bad = [r for r in noise if r < 8 or r > self.resolution or r & (r - 1)]
-        if bad:
-            raise ValueError(f"g_noise resolutions must be powers of two from 8 to {self.resolution}, got {bad}")
-        if self.label_loss < 0:
-            raise ValueError("label_loss must be >= 0")
+        if self.label_loss < 0 or self.mode_seeking < 0:
+            raise ValueError("label_loss and mode_seeking must be >= 0")
         unknown = set(a.strip() for a in self.diffaugment.split(",") if a.strip()) - {
             "color", "translation", "cutout"}
         if unknown:
             raise ValueError(f"unknown DiffAugment policies: {sorted(unknown)}")
         return self
-
-    def noise_resolutions(self) -> tuple[int, ...]:
-        """The generator resolutions that get per-pixel noise (`g_noise` parsed)."""
-        return tuple(sorted({int(r) for r in self.g_noise.split(",") if r.strip()}))
 
     # --- (de)serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -125,5 +114,5 @@ class TrainConfig:
 # Architecture fields: a resumed run must agree with its checkpoint on these.
 ARCHITECTURE_FIELDS = (
     "resolution", "latent_dim", "g_channels", "g_max_channels", "d_channels", "d_max_channels",
-    "extra_convs", "label_embed_dim", "g_noise", "labels", "crop", "loss", "d_norm", "d_dropout",
+    "extra_convs", "label_embed_dim", "labels", "crop", "loss", "d_norm", "d_dropout",
 )

@@ -8,13 +8,6 @@ in its highest-resolution layers.
 Conditioning (optional): the generator takes a label vector beside z, embedded by a Dense layer
 and concatenated; the discriminator adds a projection term <embed(y), features> to its logit
 (Miyato & Koyama 2018).
-
-Noise (optional, `g_noise`): at the listed resolutions a per-pixel noise map is added to the
-features, each channel scaled by a learned weight that starts at zero (StyleGAN's noise inputs,
-Karras et al. 2019, give the generator a source of fine detail that differs from face to face
-instead of one template shared by all). The map is a fixed random projection of z (a frozen
-Dense layer), not a separate input: the same seed still gives the same face, a slider keeps
-the detail, and the bundle's inputs stay (z, labels).
 """
 from __future__ import annotations
 
@@ -48,13 +41,10 @@ def build_generator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = Non
     h = layers.Reshape((4, 4, ch(4)), dtype=dtype)(h)
     h = layers.BatchNormalization(name="project_bn", dtype=dtype)(h)
     h = layers.ReLU(dtype=dtype)(h)
-    noise_res = set(cfg.noise_resolutions())
     for i in range(int(math.log2(R)) - 2):
         res = 8 * 2**i
         h = layers.Conv2DTranspose(ch(res), 4, strides=2, padding="same", use_bias=False,
                                    name=f"up{res}", dtype=dtype)(h)
-        if res in noise_res:
-            h = _add_noise(h, z, res, ch(res), cfg.latent_dim, dtype)
         h = layers.BatchNormalization(name=f"up{res}_bn", dtype=dtype)(h)
         h = layers.ReLU(dtype=dtype)(h)
         for j in range(cfg.extra_convs):
@@ -65,27 +55,6 @@ def build_generator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = Non
     h = layers.Conv2D(3, 3, padding="same", name="to_rgb", dtype=dtype)(h)
     out = layers.Activation("tanh", dtype="float32", name="image")(h)
     return keras.Model(inputs if n_labels else z, out, name="generator")
-
-
-NOISE_GAIN = 10.0
-
-
-def _add_noise(h, z, res: int, channels: int, latent_dim: int, dtype):
-    """h + scale * noise map. The map's pixels are fixed random projections of z, so each is
-    ~N(0, 1) over faces and nearly independent of the others; the per-channel scales (a 1x1
-    conv of the one-channel map) start at zero, so a model fine-tuned from one without noise
-    starts out drawing exactly the same faces. The scales are stored divided by NOISE_GAIN
-    (an equalized learning rate for them alone): at the default rate 2e-4 they learn at
-    StyleGAN2's 0.002; stored plainly they stayed near 0.0005 after 2,000 fine-tuning steps
-    at 5e-5, which left the noise unused."""
-    noise = layers.Dense(res * res, use_bias=False, trainable=False, name=f"noise{res}",
-                         kernel_initializer=keras.initializers.RandomNormal(stddev=latent_dim ** -0.5),
-                         dtype=dtype)(z)
-    noise = layers.Reshape((res, res, 1), name=f"noise{res}_map", dtype=dtype)(noise)
-    noise = layers.Conv2D(channels, 1, use_bias=False, kernel_initializer="zeros",
-                          name=f"noise{res}_scale", dtype=dtype)(noise)
-    noise = layers.Rescaling(NOISE_GAIN, name=f"noise{res}_gain", dtype=dtype)(noise)
-    return layers.Add(name=f"up{res}_noisy", dtype=dtype)([h, noise])
 
 
 def build_discriminator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = None) -> keras.Model:

@@ -268,6 +268,8 @@ def test_init_from_bundle_starts_with_its_weights_and_records_it(photos, tmp_pat
     tr = tuned.card["training"]
     assert tr["init_from"]["bundle"] == str(base) and tr["init_from"]["steps"] == 2
     assert tr["total_steps"] == 2
+    base_cpu = load_bundle(base).card["training"]["cpu_seconds"]   # totals include the start's CPU
+    assert base_cpu > 0 and tr["total_cpu_seconds"] >= base_cpu
 
     keras.backend.clear_session()
     with pytest.raises(TrainingError, match="g_channels"):
@@ -312,30 +314,6 @@ def test_export_from_a_checkpoint_ships_held_out_examples(photos, tmp_path):
     shutil.rmtree(data)
     b = load_bundle(export_run(run, tmp_path / "bundle-no-data"))
     assert not (b.path / "examples").exists() and "examples" not in b.card
-
-
-def test_init_from_a_bundle_may_add_noise_and_starts_from_its_faces(photos, tmp_path):
-    """A run with --g-noise fine-tuned from a bundle without noise draws, before any step,
-    exactly the bundle's faces; its card names the layers it added."""
-    import keras
-
-    from gan.bundle import load_bundle
-    from gan.training.loop import train
-
-    first = train(_cfg(photos, tmp_path, steps=2, seed=7), tmp_path / "base", progress=False)
-    assert first.status == "finished", first
-    base = first.bundle
-    keras.backend.clear_session()
-    tuned = train(_cfg(photos, tmp_path, steps=0, init_from=str(base), g_noise="32"),
-                  tmp_path / "tuned", progress=False).bundle
-    a, b = load_bundle(base), load_bundle(tuned)
-    z = np.random.default_rng(0).standard_normal((4, a.generator.input.shape[-1])).astype("float32")
-    np.testing.assert_allclose(b.generator(z), a.generator(z), atol=1e-5)
-    assert "noise32_scale" in [layer.name for layer in b.generator.layers]
-    assert b.card["training"]["init_from"]["added_layers"] == ["noise32", "noise32_scale"]
-    # the card's totals include the CPU time of the bundle it started from
-    base_cpu = a.card["training"]["cpu_seconds"]
-    assert base_cpu > 0 and b.card["training"]["total_cpu_seconds"] >= base_cpu
 
 
 def _bright_when_labelled(n=64, seed=0):
@@ -391,3 +369,33 @@ def test_label_loss_switched_on_when_resuming_starts_its_classifier_fresh(tmp_pa
     assert _state(run)[1]["counts"]["label_head"] > 0
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert "label_real" in rows[-1] and "label_real" not in rows[0]
+
+
+def test_mode_seeking_term_is_large_for_alike_faces_and_spreads_a_generator():
+    """The term punishes a generator that gives different z nearly the same face, and a short
+    training with it spreads the toy generator's faces further apart than without it."""
+    import tensorflow as tf
+
+    from gan.training.gan_model import DCGAN
+
+    z = tf.random.stateless_normal([8, 16], seed=[0, 1])
+    alike = tf.ones([8, 32, 32, 3]) * 0.3 + 0.001 * tf.random.stateless_normal([8, 32, 32, 3], seed=[0, 2])
+    varied = tf.random.stateless_uniform([8, 32, 32, 3], seed=[0, 3], minval=-1, maxval=1)
+    assert float(DCGAN.mode_seeking_loss(alike, z)) > 100 * float(DCGAN.mode_seeking_loss(varied, z))
+
+    spreads = {}
+    for weight in (0.0, 1.0):
+        import keras
+
+        keras.utils.set_random_seed(0)
+        model = DCGAN(tiny_config(mode_seeking=weight, diffaugment=""))
+        step_fn, _ = model.compiled_steps()
+        images, _ = _bright_when_labelled()
+        no_labels = tf.zeros([8, 0])
+        rng = np.random.default_rng(0)
+        for step in range(60):
+            i = rng.choice(len(images), 8, replace=False)
+            step_fn((tf.constant(images[i]), no_labels, tf.constant(step, tf.int64)))
+        faces = model.generator(tf.random.stateless_normal([32, 16], seed=[5, 6]), training=True).numpy()
+        spreads[weight] = float(np.abs(faces[:16] - faces[16:]).mean())
+    assert spreads[1.0] > 1.2 * spreads[0.0], spreads

@@ -16,6 +16,10 @@ The classifier is a training aid: it is not part of the exported discriminator. 
 HEAD_LR_FACTOR times D's rate: a fresh linear classifier at D's own rate learned too slowly in a
 fine-tune (loss 0.69 -> 0.57 in 1,350 steps at 5e-5), so its verdict meant little to G.
 
+Mode seeking (optional, `mode_seeking` > 0; MSGAN, Mao et al. 2019): the generator's loss
+gains 1 / (d(G(z1), G(z2)) / d(z1, z2)) over pairs of the batch (mean absolute differences),
+so faces from different z are pushed apart while D keeps them realistic.
+
 Every random draw of the step itself is stateless, seeded by (config seed, step); the only
 other RNG is the state of D's Dropout layer, which the checkpoint stores with the weights, the
 optimizer slots and the step number.
@@ -101,6 +105,16 @@ class DCGAN(keras.Model):
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
             labels=tf.cast(labels, tf.float32), logits=label_logits))
 
+    @staticmethod
+    def mode_seeking_loss(fake, z):
+        """MSGAN's term over the pairs (first half of the batch, second half): large when
+        different z give similar images."""
+        half = tf.shape(fake)[0] // 2
+        f = tf.cast(fake, tf.float32)
+        d_img = tf.reduce_mean(tf.abs(f[:half] - f[half:2 * half]), axis=[1, 2, 3])
+        d_z = tf.reduce_mean(tf.abs(z[:half] - z[half:2 * half]), axis=1)
+        return tf.reduce_mean(1.0 / (d_img / d_z + 1e-5))
+
     def _gan_losses(self, real_logits, fake_logits_for_d, fake_logits_for_g):
         if self.cfg.loss == "bce_rmsprop":
             d_loss = tf.reduce_mean(_bce_on_probs(True, real_logits)) + \
@@ -152,6 +166,8 @@ class DCGAN(keras.Model):
                 _, g_loss = self._gan_losses(real_logits, fake_logits, fake_logits_g)
                 label_fake = self._label_loss(fake_classes, labels)
                 g_total = g_loss + w * label_fake
+                if self.cfg.mode_seeking > 0:
+                    g_total += self.cfg.mode_seeking * self.mode_seeking_loss(fake, z)
             self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
         else:
             with tf.GradientTape(persistent=True) as tape:
@@ -164,6 +180,9 @@ class DCGAN(keras.Model):
                 label_fake = self._label_loss(fake_classes, labels)
                 d_total = d_loss + w * label_real
                 g_total = g_loss + w * label_fake
+                if self.cfg.mode_seeking > 0:
+                    mode_seeking = self.mode_seeking_loss(fake, z)
+                    g_total += self.cfg.mode_seeking * mode_seeking
             d_grads = tape.gradient(d_total, d_vars)
             g_grads = tape.gradient(g_total, g_vars)
             head_grads = tape.gradient(d_total, head_vars) if head_vars else []
@@ -179,6 +198,7 @@ class DCGAN(keras.Model):
             "d_fake": tf.reduce_mean(tf.cast(fake_logits, tf.float32)),
             "ema_decay": beta,
             **({"label_real": label_real, "label_fake": label_fake} if head_vars else {}),
+            **({"mode_seeking": mode_seeking} if self.cfg.mode_seeking > 0 and self.cfg.shared_forward else {}),
         }
 
     def r1_step(self, data):

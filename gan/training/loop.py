@@ -351,33 +351,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
 
 
 # architecture fields a bundle must share with the run it starts (labels are checked by name)
-# g_noise may differ: a run may add noise to a bundle's generator (its new layers start at zero)
-_INIT_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("labels", "crop", "loss", "g_noise"))
-
-
-def _copy_layer_weights(source, target, *, may_add: tuple[str, ...] = ()) -> list[str]:
-    """Copy every weighted layer of `source` into the layer of the same name in `target`.
-    Target layers that `source` lacks keep their initial weights; they must start with one of
-    `may_add`. Returns their names; raises TrainingError on any other mismatch."""
-    theirs = {layer.name: layer for layer in source.layers if layer.weights}
-    added = []
-    for layer in target.layers:
-        if not layer.weights:
-            continue
-        src = theirs.pop(layer.name, None)
-        if src is None:
-            if not may_add or not layer.name.startswith(may_add):
-                raise TrainingError(f"layer {layer.name} of the new {target.name} is not in the bundle")
-            added.append(layer.name)
-            continue
-        shapes = [tuple(w.shape) for w in src.weights], [tuple(w.shape) for w in layer.weights]
-        if shapes[0] != shapes[1]:
-            raise TrainingError(f"layer {layer.name}: the bundle's weights have shapes {shapes[0]}, "
-                                f"the new {target.name} wants {shapes[1]}")
-        layer.set_weights(src.get_weights())
-    if theirs:
-        raise TrainingError(f"the bundle's {source.name} has layers this run lacks: {sorted(theirs)}")
-    return added
+_INIT_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("labels", "crop", "loss"))
 
 
 def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
@@ -399,16 +373,16 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
         raise TrainingError(f"--init-from {bundle_path}: the bundle is conditioned on "
                             f"{bundle.label_names or 'no labels'} but this run's data gives "
                             f"{label_names or 'no labels'}")
-    added = _copy_layer_weights(bundle.generator, model.generator, may_add=("noise",))
-    model.ema_generator.set_weights(model.generator.get_weights())
-    _copy_layer_weights(bundle.discriminator, model.discriminator)
+    g_weights = bundle.generator.get_weights()
+    model.generator.set_weights(g_weights)
+    model.ema_generator.set_weights(g_weights)
+    model.discriminator.set_weights(bundle.discriminator.get_weights())
     tr = bundle.card.get("training", {})
     # a bundle that was itself fine-tuned carries its own start's figures in its totals
     return {"bundle": str(bundle_path),
             "steps": int(tr.get("total_steps", tr.get("steps", 0)) or 0),
             "seconds": float(tr.get("total_seconds", tr.get("seconds", 0.0)) or 0.0),
             "cpu_seconds": float(tr.get("total_cpu_seconds", tr.get("cpu_seconds", 0.0)) or 0.0),
-            **({"added_layers": added} if added else {}),
             "generator_sha256": bundle.card.get("files", {}).get("generator.keras", {}).get("sha256")}
 
 
