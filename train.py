@@ -36,6 +36,9 @@ HELP = {
     "label_loss": "weight of an auxiliary classifier of the labels on D's features, trained on "
                   "real photos, that the generator's faces must satisfy (keeps the label "
                   "sliders strong); conditional runs; 0 = off",
+    "label_edit": "weight of an L1 penalty between the faces one z gives under its labels and "
+                  "under another face's labels, so a slider changes only what its label needs "
+                  "(use with --label-loss); conditional runs; 0 = off",
     "mode_seeking": "weight of the mode-seeking term (Mao et al. 2019): the generator is "
                     "penalised when two different z give similar faces; 0 = off",
     "d_channels": "discriminator channels after its first convolution",

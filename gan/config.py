@@ -50,6 +50,7 @@ class TrainConfig:
     r1_gamma: float = 0.2               # R1 penalty weight (0: off); ~0.0002*res^2/batch (StyleGAN2-ADA)
     r1_every: int = 16                  # lazy R1: every N steps, scaled by N (StyleGAN2's 16)
     label_loss: float = 0.0             # weight of an auxiliary label classifier on D's features (AC-GAN); conditional runs
+    label_edit: float = 0.0             # weight of an L1 penalty between one z's faces under two label vectors (small slider edits)
     mode_seeking: float = 0.0           # weight of the mode-seeking term (MSGAN): different z, different faces
     precision: str = "mixed_bfloat16"   # mixed_bfloat16 | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)
@@ -81,8 +82,8 @@ class TrainConfig:
             raise ValueError("batch_size must be >= 1 and steps >= 0")
         if not 0.0 <= self.holdout_fraction < 1.0:
             raise ValueError("holdout_fraction must be in [0, 1)")
-        if self.label_loss < 0 or self.mode_seeking < 0:
-            raise ValueError("label_loss and mode_seeking must be >= 0")
+        if min(self.label_loss, self.label_edit, self.mode_seeking) < 0:
+            raise ValueError("label_loss, label_edit and mode_seeking must be >= 0")
         unknown = set(a.strip() for a in self.diffaugment.split(",") if a.strip()) - {
             "color", "translation", "cutout"}
         if unknown:

@@ -324,14 +324,18 @@ def _bright_when_labelled(n=64, seed=0):
     return images.astype("float32"), labels
 
 
-def _label_gap_after_training(label_loss: float, steps: int = 150) -> tuple[float, dict]:
+def _label_gap_after_training(label_loss: float, steps: int = 150, label_edit: float = 0.0
+                              ) -> tuple[float, dict, float]:
+    """(mean brightness of label-1 faces minus label-0 faces, last step's losses, mean
+    |G(z, 1) - G(z, 0)| for the same z) after training on the bright/dark toy."""
     import keras
     import tensorflow as tf
 
     from gan.training.gan_model import DCGAN
 
     keras.utils.set_random_seed(0)
-    model = DCGAN(tiny_config(labels="bright", label_loss=label_loss, diffaugment=""), n_labels=1)
+    model = DCGAN(tiny_config(labels="bright", label_loss=label_loss, label_edit=label_edit,
+                              diffaugment=""), n_labels=1)
     step_fn, _ = model.compiled_steps()
     images, labels = _bright_when_labelled()
     rng = np.random.default_rng(0)
@@ -341,17 +345,23 @@ def _label_gap_after_training(label_loss: float, steps: int = 150) -> tuple[floa
     z = tf.random.stateless_normal([64, 16], seed=[1, 2])
     y = tf.constant(labels)          # half 0, half 1 in one batch (BN in training mode)
     mean = model.generator([z, y], training=True).numpy().mean(axis=(1, 2, 3))
-    return float(mean[1::2].mean() - mean[0::2].mean()), {k: float(v) for k, v in out.items()}
+    same_z = tf.concat([z[:32], z[:32]], axis=0)
+    both = model.generator([same_z, tf.constant([[0.0]] * 32 + [[1.0]] * 32)], training=True).numpy()
+    edit = float(np.abs(both[32:] - both[:32]).mean())
+    return float(mean[1::2].mean() - mean[0::2].mean()), {k: float(v) for k, v in out.items()}, edit
 
 
 def test_label_loss_makes_the_generator_follow_its_labels():
     """With the label loss, D's classifier learns the label from real photos and the generator
     draws what the label says (bright for 1, dark for 0) far more clearly than with the
     projection term alone after the same steps."""
-    without, _ = _label_gap_after_training(0.0)
-    with_loss, out = _label_gap_after_training(1.0)
+    without, _, _ = _label_gap_after_training(0.0)
+    with_loss, out, edit = _label_gap_after_training(1.0)
     assert out["label_real"] < 0.1                      # the classifier has learned the labels
     assert with_loss > 0.2 and with_loss > 3 * abs(without), (with_loss, without)
+    _, out, small_edit = _label_gap_after_training(1.0, label_edit=5.0)
+    # the edit penalty shrinks what a label change alters in the same face
+    assert "label_edit" in out and small_edit < 0.7 * edit, (small_edit, edit)
 
 
 def test_label_loss_switched_on_when_resuming_starts_its_classifier_fresh(tmp_path):

@@ -16,6 +16,11 @@ The classifier is a training aid: it is not part of the exported discriminator. 
 HEAD_LR_FACTOR times D's rate: a fresh linear classifier at D's own rate learned too slowly in a
 fine-tune (loss 0.69 -> 0.57 in 1,350 steps at 5e-5), so its verdict meant little to G.
 
+Label edits (optional, `label_edit` > 0, conditional runs): the generator's loss gains the mean
+absolute difference between G(z, y) and G(z, y'), y' another face's labels, so that moving a
+slider changes only what the label needs and the face stays the same person; the label loss
+keeps the edit from vanishing.
+
 Mode seeking (optional, `mode_seeking` > 0; MSGAN, Mao et al. 2019): the generator's loss
 gains 1 / (d(G(z1), G(z2)) / d(z1, z2)) over pairs of the batch (mean absolute differences),
 so faces from different z are pushed apart while D keeps them realistic.
@@ -105,6 +110,11 @@ class DCGAN(keras.Model):
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
             labels=tf.cast(labels, tf.float32), logits=label_logits))
 
+    def _label_edit_loss(self, z, labels, fake):
+        """Mean |G(z, y') - G(z, y)| with y' another face's labels (the batch rolled by one)."""
+        edited = self.generator(self._g_inputs(z, tf.roll(labels, shift=1, axis=0)), training=True)
+        return tf.reduce_mean(tf.abs(tf.cast(edited, tf.float32) - tf.cast(fake, tf.float32)))
+
     @staticmethod
     def mode_seeking_loss(fake, z):
         """MSGAN's term over the pairs (first half of the batch, second half): large when
@@ -168,6 +178,8 @@ class DCGAN(keras.Model):
                 g_total = g_loss + w * label_fake
                 if self.cfg.mode_seeking > 0:
                     g_total += self.cfg.mode_seeking * self.mode_seeking_loss(fake, z)
+                if self.cfg.label_edit > 0 and self.n_labels:
+                    g_total += self.cfg.label_edit * self._label_edit_loss(z, labels, fake)
             self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
         else:
             with tf.GradientTape(persistent=True) as tape:
@@ -183,6 +195,9 @@ class DCGAN(keras.Model):
                 if self.cfg.mode_seeking > 0:
                     mode_seeking = self.mode_seeking_loss(fake, z)
                     g_total += self.cfg.mode_seeking * mode_seeking
+                if self.cfg.label_edit > 0 and self.n_labels:
+                    label_edit = self._label_edit_loss(z, labels, fake)
+                    g_total += self.cfg.label_edit * label_edit
             d_grads = tape.gradient(d_total, d_vars)
             g_grads = tape.gradient(g_total, g_vars)
             head_grads = tape.gradient(d_total, head_vars) if head_vars else []
@@ -198,6 +213,7 @@ class DCGAN(keras.Model):
             "d_fake": tf.reduce_mean(tf.cast(fake_logits, tf.float32)),
             "ema_decay": beta,
             **({"label_real": label_real, "label_fake": label_fake} if head_vars else {}),
+            **({"label_edit": label_edit} if self.cfg.label_edit > 0 and self.n_labels and self.cfg.shared_forward else {}),
             **({"mode_seeking": mode_seeking} if self.cfg.mode_seeking > 0 and self.cfg.shared_forward else {}),
         }
 
