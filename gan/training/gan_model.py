@@ -149,37 +149,52 @@ class DCGAN(keras.Model):
         return beta
 
     # --- the step -----------------------------------------------------------------------------
+    def _g_extra_losses(self, z, labels, fake, fake_classes) -> dict:
+        """The optional generator terms that are switched on, by name (unweighted)."""
+        terms = {}
+        if fake_classes is not None:
+            terms["label_fake"] = self._label_loss(fake_classes, labels)
+        if self.cfg.label_edit > 0 and self.n_labels:
+            terms["label_edit"] = self._label_edit_loss(z, labels, fake)
+        if self.cfg.mode_seeking > 0:
+            terms["mode_seeking"] = self.mode_seeking_loss(fake, z)
+        return terms
+
+    def _g_total(self, g_loss, terms: dict):
+        weights = {"label_fake": self.cfg.label_loss, "label_edit": self.cfg.label_edit,
+                   "mode_seeking": self.cfg.mode_seeking}
+        return g_loss + sum(weights[name] * value for name, value in terms.items())
+
+    def _apply_d_gradients(self, tape, d_total) -> None:
+        """One gradient of D's loss for D and, with the label loss, its classifier."""
+        d_vars = self.discriminator.trainable_variables
+        head_vars = self.label_head.trainable_variables if self.label_head is not None else []
+        grads = tape.gradient(d_total, d_vars + head_vars)
+        self.d_optimizer.apply_gradients(zip(grads[:len(d_vars)], d_vars))
+        if head_vars:
+            self.head_optimizer.apply_gradients(zip(grads[len(d_vars):], head_vars))
+
     def train_step(self, data):
         """data = (real images [B,R,R,3] in [-1,1], labels [B,K], step scalar)."""
         real, labels, step = data
         batch = tf.shape(real)[0]
         z = tf.random.stateless_normal([batch, self.cfg.latent_dim], seed=self._rng_seed(step, 1))
         g_vars = self.generator.trainable_variables
-        d_vars = self.discriminator.trainable_variables
-        head_vars = self.label_head.trainable_variables if self.label_head is not None else []
-        w = self.cfg.label_loss
         if not self.cfg.shared_forward:
-            with tf.GradientTape(persistent=True) as d_tape:
+            with tf.GradientTape() as d_tape:
                 fake = self.generator(self._g_inputs(z, labels), training=True)
                 real_logits, real_classes = self._d(real, labels, step, 2)
                 fake_logits, _ = self._d(tf.stop_gradient(fake), labels, step, 3)
                 d_loss, _ = self._gan_losses(real_logits, fake_logits, fake_logits)
                 label_real = self._label_loss(real_classes, labels)
-                d_total = d_loss + w * label_real
-            self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars))
-            if head_vars:
-                self.head_optimizer.apply_gradients(zip(d_tape.gradient(d_total, head_vars), head_vars))
-            del d_tape
+                d_total = d_loss + self.cfg.label_loss * label_real
+            self._apply_d_gradients(d_tape, d_total)
             with tf.GradientTape() as g_tape:
                 fake = self.generator(self._g_inputs(z, labels), training=True)
                 fake_logits_g, fake_classes = self._d(fake, labels, step, 4)
                 _, g_loss = self._gan_losses(real_logits, fake_logits, fake_logits_g)
-                label_fake = self._label_loss(fake_classes, labels)
-                g_total = g_loss + w * label_fake
-                if self.cfg.mode_seeking > 0:
-                    g_total += self.cfg.mode_seeking * self.mode_seeking_loss(fake, z)
-                if self.cfg.label_edit > 0 and self.n_labels:
-                    g_total += self.cfg.label_edit * self._label_edit_loss(z, labels, fake)
+                terms = self._g_extra_losses(z, labels, fake, fake_classes)
+                g_total = self._g_total(g_loss, terms)
             self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
         else:
             with tf.GradientTape(persistent=True) as tape:
@@ -189,32 +204,21 @@ class DCGAN(keras.Model):
                 d_loss, g_loss = self._gan_losses(real_logits, fake_logits, fake_logits)
                 # the classifier learns from real photos only; the generator must satisfy it
                 label_real = self._label_loss(real_classes, labels)
-                label_fake = self._label_loss(fake_classes, labels)
-                d_total = d_loss + w * label_real
-                g_total = g_loss + w * label_fake
-                if self.cfg.mode_seeking > 0:
-                    mode_seeking = self.mode_seeking_loss(fake, z)
-                    g_total += self.cfg.mode_seeking * mode_seeking
-                if self.cfg.label_edit > 0 and self.n_labels:
-                    label_edit = self._label_edit_loss(z, labels, fake)
-                    g_total += self.cfg.label_edit * label_edit
-            d_grads = tape.gradient(d_total, d_vars)
+                d_total = d_loss + self.cfg.label_loss * label_real
+                terms = self._g_extra_losses(z, labels, fake, fake_classes)
+                g_total = self._g_total(g_loss, terms)
             g_grads = tape.gradient(g_total, g_vars)
-            head_grads = tape.gradient(d_total, head_vars) if head_vars else []
+            self._apply_d_gradients(tape, d_total)
             del tape
-            self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
             self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
-            if head_vars:
-                self.head_optimizer.apply_gradients(zip(head_grads, head_vars))
         beta = self._update_ema(step)
         return {
             "d_loss": d_loss, "g_loss": g_loss,
             "d_real": tf.reduce_mean(tf.cast(real_logits, tf.float32)),
             "d_fake": tf.reduce_mean(tf.cast(fake_logits, tf.float32)),
             "ema_decay": beta,
-            **({"label_real": label_real, "label_fake": label_fake} if head_vars else {}),
-            **({"label_edit": label_edit} if self.cfg.label_edit > 0 and self.n_labels and self.cfg.shared_forward else {}),
-            **({"mode_seeking": mode_seeking} if self.cfg.mode_seeking > 0 and self.cfg.shared_forward else {}),
+            **({"label_real": label_real} if real_classes is not None else {}),
+            **terms,
         }
 
     def r1_step(self, data):
