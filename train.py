@@ -41,6 +41,9 @@ HELP = {
                   "(use with --label-loss); conditional runs; 0 = off",
     "mode_seeking": "weight of the mode-seeking term (Mao et al. 2019): the generator is "
                     "penalised when two different z give similar faces; 0 = off",
+    "mode_seeking_on": "what mode seeking compares: image (all of it) or detail (the image minus "
+                       "its 1/8-size copy, so faces differ in structure rather than in overall "
+                       "colour and layout)",
     "d_channels": "discriminator channels after its first convolution",
     "d_max_channels": "cap on discriminator channels",
     "d_norm": "discriminator normalisation: none (default, regularised by R1) or batch (BatchNorm without scale)",

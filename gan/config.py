@@ -52,6 +52,7 @@ class TrainConfig:
     label_loss: float = 0.0             # weight of an auxiliary label classifier on D's features (AC-GAN); conditional runs
     label_edit: float = 0.0             # weight of an L1 penalty between one z's faces under two label vectors (small slider edits)
     mode_seeking: float = 0.0           # weight of the mode-seeking term (MSGAN): different z, different faces
+    mode_seeking_on: str = "image"      # image | detail (the image minus its 1/8-size copy: structure, not colour)
     precision: str = "mixed_bfloat16"   # mixed_bfloat16 | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)
     seed: int = 0
@@ -84,6 +85,8 @@ class TrainConfig:
             raise ValueError("holdout_fraction must be in [0, 1)")
         if min(self.label_loss, self.label_edit, self.mode_seeking) < 0:
             raise ValueError("label_loss, label_edit and mode_seeking must be >= 0")
+        if self.mode_seeking_on not in ("image", "detail"):
+            raise ValueError(f"mode_seeking_on must be image or detail, got {self.mode_seeking_on!r}")
         unknown = set(a.strip() for a in self.diffaugment.split(",") if a.strip()) - {
             "color", "translation", "cutout"}
         if unknown:

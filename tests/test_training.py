@@ -409,3 +409,29 @@ def test_mode_seeking_term_is_large_for_alike_faces_and_spreads_a_generator():
         faces = model.generator(tf.random.stateless_normal([32, 16], seed=[5, 6]), training=True).numpy()
         spreads[weight] = float(np.abs(faces[:16] - faces[16:]).mean())
     assert spreads[1.0] > 1.2 * spreads[0.0], spreads
+
+
+def test_mode_seeking_on_detail_ignores_colour_and_layout_but_not_structure():
+    """With mode_seeking_on="detail", faces that differ only in overall colour and a smooth
+    layout count as alike (the term stays large), while the same faces with different fine
+    structure count as varied; on whole images the colour difference alone is enough."""
+    import tensorflow as tf
+
+    from gan.training.gan_model import DCGAN
+
+    z = tf.random.stateless_normal([8, 16], seed=[0, 1])
+    texture = 0.3 * tf.random.stateless_uniform([1, 32, 32, 3], seed=[0, 4], minval=-1, maxval=1)
+    ramp = tf.reshape(tf.linspace(-0.5, 0.5, 32), [1, 32, 1, 1])
+    tint = tf.reshape(tf.linspace(-0.6, 0.6, 8), [8, 1, 1, 1])
+    coloured = tf.tile(texture, [8, 1, 1, 1]) + tint * (1.0 + ramp)       # same structure, tints
+    structured = 0.3 * tf.random.stateless_uniform([8, 32, 32, 3], seed=[0, 5], minval=-1, maxval=1)
+
+    image = {name: float(DCGAN.mode_seeking_loss(x, z, "image"))
+             for name, x in (("coloured", coloured), ("structured", structured))}
+    detail = {name: float(DCGAN.mode_seeking_loss(x, z, "detail"))
+              for name, x in (("coloured", coloured), ("structured", structured))}
+    assert image["coloured"] < 2 * image["structured"], image
+    assert detail["coloured"] > 10 * detail["structured"], detail
+
+    with pytest.raises(ValueError, match="mode_seeking_on"):
+        tiny_config(mode_seeking_on="colour").validate()

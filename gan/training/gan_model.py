@@ -23,7 +23,10 @@ keeps the edit from vanishing.
 
 Mode seeking (optional, `mode_seeking` > 0; MSGAN, Mao et al. 2019): the generator's loss
 gains 1 / (d(G(z1), G(z2)) / d(z1, z2)) over pairs of the batch (mean absolute differences),
-so faces from different z are pushed apart while D keeps them realistic.
+so faces from different z are pushed apart while D keeps them realistic. With
+`mode_seeking_on="detail"` the distance is taken on the faces' structure only (each image minus
+its 1/8-size copy): on whole images the cheapest way apart is overall colour and layout, which
+spread beyond real photos' (the SWD's coarsest level rises) before features do.
 
 Every random draw of the step itself is stateless, seeded by (config seed, step); the only
 other RNG is the state of D's Dropout layer, which the checkpoint stores with the weights, the
@@ -116,11 +119,22 @@ class DCGAN(keras.Model):
         return tf.reduce_mean(tf.abs(tf.cast(edited, tf.float32) - tf.cast(fake, tf.float32)))
 
     @staticmethod
-    def mode_seeking_loss(fake, z):
+    def image_detail(images):
+        """The images minus their 1/8-size copy (average-pooled, scaled back up): what is left
+        is structure (features, edges, texture), without the overall colour and layout."""
+        size = tf.shape(images)[1:3]
+        coarse = tf.nn.avg_pool2d(images, ksize=8, strides=8, padding="VALID")
+        return images - tf.image.resize(coarse, size, method="bilinear")
+
+    @staticmethod
+    def mode_seeking_loss(fake, z, on: str = "image"):
         """MSGAN's term over the pairs (first half of the batch, second half): large when
-        different z give similar images."""
+        different z give similar images; with on="detail", similar in structure, so that the
+        generator cannot satisfy it by spreading colours and layouts beyond real photos'."""
         half = tf.shape(fake)[0] // 2
         f = tf.cast(fake, tf.float32)
+        if on == "detail":
+            f = DCGAN.image_detail(f)
         d_img = tf.reduce_mean(tf.abs(f[:half] - f[half:2 * half]), axis=[1, 2, 3])
         d_z = tf.reduce_mean(tf.abs(z[:half] - z[half:2 * half]), axis=1)
         return tf.reduce_mean(1.0 / (d_img / d_z + 1e-5))
@@ -157,7 +171,7 @@ class DCGAN(keras.Model):
         if self.cfg.label_edit > 0 and self.n_labels:
             terms["label_edit"] = self._label_edit_loss(z, labels, fake)
         if self.cfg.mode_seeking > 0:
-            terms["mode_seeking"] = self.mode_seeking_loss(fake, z)
+            terms["mode_seeking"] = self.mode_seeking_loss(fake, z, self.cfg.mode_seeking_on)
         return terms
 
     def _g_total(self, g_loss, terms: dict):
