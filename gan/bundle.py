@@ -7,7 +7,8 @@ A bundle is a folder:
                           metrics, detector calibration, and a SHA-256 of each model file
 
 Writing goes to a staging folder that is renamed into place, so a bundle on disk is whole or
-absent. Loading verifies sizes and hashes before Keras sees a byte, then loads with
+absent. Loading checks the card against its schema (`gan.card_schema`), verifies sizes and
+hashes and that each model file is a whole archive before Keras sees a byte, then loads with
 `safe_mode=True` (no arbitrary code, nothing unpickled) and checks the shapes against the card.
 This module never imports training code.
 """
@@ -17,6 +18,8 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +99,11 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
-    """Read and check a bundle's card and files without loading any model (fast)."""
+    """Read a bundle's card and check it against the schema (`gan.card_schema`) without
+    loading any model (fast), so a malformed card is refused here, naming the bad field,
+    rather than failing later in whatever reads it."""
+    from gan import card_schema
+
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"No model bundle at {path}. {HOW_TO_FIX}")
@@ -107,14 +114,21 @@ def read_card(path: str | Path) -> dict[str, Any]:
         card = json.loads(card_path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise BundleError(f"{card_path} is not valid JSON ({e}); the bundle is damaged. {HOW_TO_FIX}")
-    if card.get("format") != FORMAT:
-        raise BundleError(f"{card_path} is not a FaceGAN model card. {HOW_TO_FIX}")
-    if int(card.get("format_version", 0)) > FORMAT_VERSION:
-        raise BundleError(f"{path} was written by a newer FaceGAN (bundle format "
-                          f"{card['format_version']}); update this checkout.")
-    for key in ("config", "preprocessing", "files"):
-        if key not in card:
-            raise BundleError(f"{card_path} lacks '{key}'; the bundle is damaged. {HOW_TO_FIX}")
+    except OSError as e:
+        raise BundleError(f"{card_path} cannot be read ({e}). {HOW_TO_FIX}")
+    if isinstance(card, dict):
+        if card.get("format") != FORMAT:
+            raise BundleError(f"{card_path} is not a FaceGAN model card (its format is "
+                              f"{card.get('format')!r}, not {FORMAT!r}). {HOW_TO_FIX}")
+        version = card.get("format_version")
+        if type(version) is int and version > FORMAT_VERSION:     # not a bool, not text
+            raise BundleError(f"{path} was written by a newer FaceGAN (bundle format "
+                              f"{version}); update this checkout.")
+    problems = card_schema.problems(card)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise BundleError(f"{card_path}: {'; '.join(problems[:3])}{more}. The model card is "
+                          f"malformed, so the bundle cannot be used. {HOW_TO_FIX}")
     return card
 
 
@@ -141,18 +155,58 @@ def verify_files(path: str | Path, card: dict[str, Any], names=None) -> None:
                               f"{HOW_TO_FIX}")
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Load a bundle after checking it; raises BundleError with a clear message otherwise."""
+def _check_archive(f: Path) -> None:
+    """A `.keras` file is a zip holding config.json and the weights. Keras reports an archive
+    it cannot open as "File not found", which misleads when the file is there (e.g. truncated
+    after its card was written), so say what is wrong first."""
+    try:
+        with zipfile.ZipFile(f) as zf:
+            members = set(zf.namelist())
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise BundleError(f"{f} is not a readable Keras model file ({e}): it is truncated or "
+                          f"damaged, although its size and SHA-256 match the card (the card was "
+                          f"written for the damaged file). {HOW_TO_FIX}") from e
+    if bad is not None:
+        raise BundleError(f"{f} is damaged: its part {bad} fails its checksum. {HOW_TO_FIX}")
+    if "config.json" not in members:
+        raise BundleError(f"{f} is a zip archive but not a Keras model file (it has no "
+                          f"config.json). {HOW_TO_FIX}")
+
+
+def _first_sentence(e: BaseException) -> str:
+    """The most specific line of a Keras error: its innermost cause, first sentence (Keras's
+    own advice to turn safe mode off is not for our users)."""
+    while (e.__cause__ or e.__context__) is not None:
+        e = e.__cause__ or e.__context__
+    lines = str(e).strip().splitlines()
+    text = re.split(r"(?<=\.)\s", lines[0])[0] if lines else ""
+    if len(text) < 15:
+        text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return text if text.endswith((".", "...")) else text.rstrip(",;:") + "."
+
+
+def _load_model(f: Path):
     import keras
 
+    _check_archive(f)
+    try:
+        return keras.models.load_model(f, safe_mode=True, compile=False)
+    except Exception as e:  # Keras raises many types for a refused or bad archive
+        raise BundleError(f"Keras could not load {f} in safe mode: {_first_sentence(e)} Safe "
+                          f"mode refuses model files that carry code (Lambda layers, classes or "
+                          f"functions from outside Keras) and runs nothing from them; this file "
+                          f"is unsafe or damaged. {HOW_TO_FIX}") from e
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle after checking it; raises BundleError with a clear message otherwise."""
     path = Path(path)
     card = read_card(path)
     verify_files(path, card, MODEL_FILES)
-    try:
-        g = keras.models.load_model(path / "generator.keras", safe_mode=True, compile=False)
-        d = keras.models.load_model(path / "discriminator.keras", safe_mode=True, compile=False)
-    except Exception as e:  # Keras raises many types for a bad archive
-        raise BundleError(f"Keras could not load the models in {path}: {e}. {HOW_TO_FIX}") from e
+    g = _load_model(path / "generator.keras")
+    d = _load_model(path / "discriminator.keras")
     size = int(card["preprocessing"]["size"])
     n_labels = len(card.get("labels", {}).get("names", []))
     g_out = tuple(g.outputs[0].shape[1:])

@@ -69,3 +69,43 @@ def test_conditional_bundle_takes_labels(tmp_path):
     assert smiling.shape == (2, 32, 32, 3) and not np.array_equal(smiling, frowning)
     with pytest.raises(ValueError, match="unknown labels"):
         generate(b, 1, labels={"age": 3})
+
+
+def test_card_schema_is_valid_and_agrees_with_the_code():
+    import jsonschema
+
+    from gan import card_schema
+    from gan.data.preprocess import CROP_MODES
+
+    jsonschema.Draft202012Validator.check_schema(card_schema.SCHEMA)
+    assert sorted(card_schema.CROP_MODES) == sorted(CROP_MODES)
+
+
+def test_every_card_section_the_code_reads_is_declared_in_the_schema():
+    # The schema is only a guard if it covers what the code reads: a read of a section it does
+    # not declare would fail on a malformed card with a KeyError again.
+    import re
+    from pathlib import Path
+
+    from gan import card_schema
+
+    repo = Path(__file__).resolve().parent.parent
+    sources = [*repo.glob("gan/**/*.py"), *repo.glob("app_support/*.py"), *repo.glob("pages/*.py"),
+               repo / "app.py"]
+    read = re.compile(r"""card(?:\.get\(|\[)\s*["'](\w+)["']""")
+    sections = {m for f in sources for m in read.findall(f.read_text())}
+    assert {"config", "preprocessing", "files", "detector"} <= sections     # the scan works
+    assert sections <= set(card_schema.SCHEMA["properties"]), \
+        sections - set(card_schema.SCHEMA["properties"])
+
+
+def test_a_card_with_many_problems_names_the_first_three_and_counts_the_rest(tmp_path):
+    path = make_tiny_bundle(tmp_path / "b")
+    card = json.loads((path / "model.json").read_text())
+    card.update(config=[], files=[], labels=3, preprocessing={})
+    (path / "model.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError) as e:
+        load_bundle(path)
+    assert ("model.json: config must be an object ({...}), not a list ([...]); files must be an "
+            "object ({...}), not a list ([...]); labels must be an object ({...}), not a whole "
+            "number (3) (and 1 more).") in str(e.value)

@@ -3,12 +3,14 @@ its card lists present with the right hash) and none of its files may be git-ign
 would lack it (a bundle's detector is an .npz, which .gitignore once dropped)."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from gan import card_schema
 from gan.bundle import list_bundles, read_card, verify_files
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,6 +19,12 @@ SHIPPED = list_bundles(REPO / "models")
 
 def test_a_default_bundle_is_shipped():
     assert SHIPPED and SHIPPED[0].name == "default", "models/default is what the app opens first"
+
+
+@pytest.mark.parametrize("bundle", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_card_fits_the_schema(bundle):
+    card = json.loads((bundle / "model.json").read_text())
+    assert card_schema.problems(card) == []
 
 
 @pytest.mark.parametrize("bundle", SHIPPED, ids=[p.name for p in SHIPPED])

@@ -1,0 +1,235 @@
+"""The model card's schema: every field of `model.json` that code reads, declared once.
+
+`gan.bundle.read_card` checks a card against it before anything else reads the card, so a
+malformed card is refused with the field that is wrong ("preprocessing.size is missing")
+instead of failing later with a KeyError in whatever read it first. Fields the code never reads
+are not constrained, and unknown fields are allowed, so notes and new sections do not break
+older checkouts. Adding a read of a new card field means declaring it here.
+
+Checked with jsonschema (JSON Schema draft 2020-12), a well-kept validator whose errors carry
+the path of the offending field.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import jsonschema
+
+CROP_MODES = ["face", "center", "none"]      # gan.data.preprocess.CROP_MODES (a test checks)
+
+_INT = {"type": "integer"}
+_COUNT = {"type": "integer", "minimum": 0}
+_NUMBER = {"type": "number"}
+_SECONDS = {"type": "number", "minimum": 0}
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": ["string", "null"]}
+_PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$",
+           "description": "a SHA-256 in hexadecimal (64 characters 0-9, a-f)"}
+# A file of the bundle, relative to its folder and inside it: no absolute path, no "..".
+_INSIDE = {"type": "string", "pattern": r"^(?![/\\])(?![A-Za-z]:)(?!.*(^|[/\\])\.\.([/\\]|$)).+$",
+           "description": "a path inside the bundle folder (relative, without '..')"}
+_REPORT_DIR = {"type": ["object", "null"],
+               "properties": {"dir": _TEXT, "report": _TEXT}}
+_CALIBRATION = {
+    "type": ["object", "null"],
+    "properties": {"method": _TEXT, "a": _NUMBER, "b": _NUMBER, "input": _TEXT},
+    "if": {"type": "object", "properties": {"method": {"const": "platt"}}, "required": ["method"]},
+    "then": {"required": ["a", "b"]},
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "FaceGAN model card (model.json)",
+    "type": "object",
+    "required": ["format", "format_version", "config", "preprocessing", "files"],
+    "properties": {
+        "format": {"const": "facegan-bundle"},
+        "format_version": {"type": "integer", "minimum": 1},
+        "created": _TEXT,
+        "notes": _TEXT,
+        "config": {
+            "type": "object",
+            "required": ["latent_dim"],
+            "properties": {
+                "latent_dim": {"type": "integer", "minimum": 1},
+                "resolution": {"type": "integer", "minimum": 1},
+                "crop": {"enum": CROP_MODES},
+                "holdout_fraction": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                "seed": _INT,
+                "labels": _MAYBE_TEXT,
+                "dedup": {"type": "boolean"},
+                "g_channels": {"type": "integer", "minimum": 1},
+            },
+        },
+        "preprocessing": {
+            "type": "object",
+            "required": ["size", "crop"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 1},
+                "crop": {"enum": CROP_MODES},
+                "range": {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2},
+                "version": _INT,
+            },
+        },
+        "labels": {
+            "type": "object",
+            "properties": {"names": {"type": "array", "items": {"type": "string", "minLength": 1},
+                                     "uniqueItems": True}},
+        },
+        "files": {
+            "type": "object",
+            "required": ["generator.keras", "discriminator.keras"],
+            "propertyNames": _INSIDE,
+            "additionalProperties": {
+                "type": "object",
+                "required": ["bytes", "sha256"],
+                "properties": {"bytes": _COUNT, "sha256": _SHA256},
+            },
+        },
+        "training": {
+            "type": "object",
+            "properties": {
+                "steps": {"type": ["integer", "null"], "minimum": 0},
+                "images_seen": _COUNT,
+                "seconds": _SECONDS,
+                "cpu_seconds": _SECONDS,
+                "cpu_counted_from_step": _COUNT,
+                "total_steps": _COUNT,
+                "total_seconds": _SECONDS,
+                "total_cpu_seconds": _SECONDS,
+                "init_from": {
+                    "type": ["object", "null"],
+                    "properties": {"bundle": _TEXT, "steps": _COUNT, "seconds": _SECONDS,
+                                   "cpu_seconds": _SECONDS, "generator_sha256": _MAYBE_TEXT},
+                },
+            },
+        },
+        "data": {
+            "type": ["object", "null"],
+            "properties": {
+                "source": _MAYBE_TEXT,
+                "train_images": _COUNT,
+                "images": _COUNT,
+                "holdout": {"type": ["object", "null"], "properties": {"images": _COUNT}},
+            },
+        },
+        "metrics": {
+            "type": ["object", "null"],
+            "properties": {"attributes": {"type": ["object", "null"]}},
+        },
+        "attributes": {
+            "type": ["object", "null"],
+            "properties": {
+                "names": {"type": ["array", "null"], "items": _TEXT},
+                "slider_reach": _NUMBER,
+                "direction_strength": _NUMBER,
+                "directions": {**_INSIDE, "type": ["string", "null"]},
+                "dir": _TEXT,
+                "report": _TEXT,
+            },
+        },
+        "evaluation": _REPORT_DIR,
+        "examples": {"type": ["object", "null"],
+                     "properties": {"note": _TEXT, "real": _COUNT}},
+        "detector": {
+            "type": ["object", "null"],
+            "properties": {
+                "calibration": _CALIBRATION,
+                "threshold": _PROBABILITY,
+                "target_fpr": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                "default": {"enum": ["forensic", "discriminator"]},
+                "note": _TEXT,
+                "threshold_rule": _MAYBE_TEXT,
+                "measured": {"type": ["object", "null"],
+                             "properties": {"names": {"type": ["object", "null"]}}},
+                "report": _REPORT_DIR,
+                "forensic": {
+                    "type": ["object", "null"],
+                    "properties": {"file": _INSIDE, "threshold": _PROBABILITY,
+                                   "calibration": _CALIBRATION, "note": _TEXT},
+                    "if": {"type": "object", "required": ["file"]},
+                    "then": {"required": ["threshold"]},
+                },
+            },
+        },
+    },
+}
+
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+_TYPE_WORDS = {"object": "an object ({...})", "array": "a list ([...])", "string": "a string",
+               "integer": "a whole number", "number": "a number", "boolean": "true or false",
+               "null": "null"}
+
+
+def field_path(path) -> str:
+    """['files', 'generator.keras', 'bytes'] -> 'files["generator.keras"].bytes'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out or "the card"
+
+
+def _json_type(value: Any) -> str:
+    for name, types in (("null", type(None)), ("boolean", bool), ("integer", int),
+                        ("number", float), ("string", str), ("array", list), ("object", dict)):
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool)) else _json_type(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    where, value, kind = field_path(error.absolute_path), error.instance, error.validator
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in value]
+        return "; ".join(f"{field_path([*error.absolute_path, k])} is missing" for k in missing)
+    if kind == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [
+            error.validator_value]
+        words = " or ".join(_TYPE_WORDS[t] for t in wanted)
+        got = _TYPE_WORDS.get(_json_type(value), _json_type(value))
+        shown = f" ({_shown(value)})" if isinstance(value, (str, int, float)) else ""
+        return f"{where} must be {words}, not {got}{shown}"
+    if "propertyNames" in error.absolute_schema_path:
+        return f"{where} names {_shown(value)}, which is not {_INSIDE['description']}"
+    if kind in ("const", "enum"):
+        allowed = [error.validator_value] if kind == "const" else error.validator_value
+        return f"{where} is {_shown(value)}; it must be " + " or ".join(map(json.dumps, allowed))
+    if "description" in error.schema:
+        return f"{where} is {_shown(value)}; it must be {error.schema['description']}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+                 "exclusiveMaximum": "less than"}[kind]
+        return f"{where} is {_shown(value)}; it must be {words} {error.validator_value}"
+    if kind == "uniqueItems":
+        return f"{where} lists the same name twice"
+    return f"{where}: {error.message}"
+
+
+def problems(card: Any) -> list[str]:
+    """What is wrong with a card, one sentence per problem naming the field (empty when it
+    fits the schema), in field order."""
+    if not isinstance(card, dict):       # one clear sentence, not one per missing field
+        return [f"the card must be {_TYPE_WORDS['object']}, not "
+                f"{_TYPE_WORDS.get(_json_type(card), _json_type(card))}"]
+    errors = sorted(_VALIDATOR.iter_errors(card),
+                    key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator)))
+    out: list[str] = []
+    for e in errors:
+        msg = _message(e)
+        if msg not in out:
+            out.append(msg)
+    return out
