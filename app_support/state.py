@@ -118,41 +118,65 @@ def morph(bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames: i
                   round(float(truncation), 4), labels_key(labels), shift)
 
 
-def _label(path: Path) -> str:
+def _read_card(path: Path) -> dict | BundleError:
+    """A bundle's card, or why it cannot be used (cheap: the models are not loaded)."""
     try:
-        card = read_card(path)
-    except BundleError:
-        return f"{path.name} (damaged)"
+        return read_card(path)
+    except BundleError as e:
+        return e
+
+
+def _label(name: str, card: dict | BundleError) -> str:
+    if isinstance(card, BundleError):
+        return f"{name} (damaged)"
     size = card.get("preprocessing", {}).get("size", "?")
     steps = int(card.get("training", {}).get("steps", 0) or 0)
-    return f"{path.name} · {size}px · {steps:,} steps" if steps else f"{path.name} · {size}px · untrained"
+    return f"{name} · {size}px · {steps:,} steps" if steps else f"{name} · {size}px · untrained"
+
+
+def _reason(path: Path, err: BundleError) -> str:
+    """What is wrong with a bundle, short enough for the sidebar (no folder, no how-to)."""
+    return str(err).split(" Get a working bundle")[0].replace(f"{path}{os.sep}", "")
 
 
 def model_picker() -> Path | None:
-    """Sidebar choice of bundle (every folder in the models dir); None when there is none."""
+    """Sidebar choice of bundle (every folder in the models dir); None when there is none.
+    A bundle whose card is malformed stays listed as damaged, with its reason below the
+    picker, and is not chosen first while a usable one exists."""
     found = list_bundles(models_dir())
     if not found:
         return None
-    names = [p.name for p in found]
+    by_name = {p.name: p for p in found}
+    cards = {p.name: _read_card(p) for p in found}
+    names = list(by_name)
+    usable = [n for n in names if not isinstance(cards[n], BundleError)] or names
     # The choice is kept under a second key too: Streamlit drops a widget's state on a page
     # switch, and the picker must survive the visitor's trip between pages.
     remembered = st.session_state.get("_" + PICK_KEY)
     wanted = st.query_params.get("model")
     if st.session_state.get(PICK_KEY) not in names:
-        st.session_state[PICK_KEY] = next((n for n in (remembered, wanted) if n in names), names[0])
-    by_name = dict(zip(names, found))
-    name = st.sidebar.selectbox("Model", names, key=PICK_KEY, format_func=lambda n: _label(by_name[n]),
+        st.session_state[PICK_KEY] = next((n for n in (remembered, wanted) if n in names), usable[0])
+    name = st.sidebar.selectbox("Model", names, key=PICK_KEY,
+                                format_func=lambda n: _label(n, cards[n]),
                                 help=f"Every bundle in `{models_dir()}`. The same model serves "
                                      "every page and every visitor.")
     st.session_state["_" + PICK_KEY] = name
+    for other, card in cards.items():
+        if isinstance(card, BundleError) and other != name:    # the chosen one's page says it
+            st.sidebar.caption(f":material/warning: `{other}` cannot be used: "
+                               f"{_reason(by_name[other], card)}")
     return by_name[name]
 
 
 def selected_path() -> Path | None:
+    """The chosen bundle; before the picker has run, the first usable one."""
     found = list_bundles(models_dir())
     by_name = {p.name: p for p in found}
     chosen = st.session_state.get(PICK_KEY, st.session_state.get("_" + PICK_KEY))
-    return by_name.get(chosen) or (found[0] if found else None)
+    if chosen in by_name:
+        return by_name[chosen]
+    return next((p for p in found if not isinstance(_read_card(p), BundleError)),
+                found[0] if found else None)
 
 
 def current_bundle() -> tuple[Bundle, tuple]:
