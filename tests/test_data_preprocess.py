@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import subprocess
 import sys
@@ -291,3 +292,90 @@ def test_preprocess_does_not_import_tensorflow():
             "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+# --------------------------------------------------------------------------- hostile inputs
+
+
+@pytest.mark.parametrize("fill", [np.inf, -np.inf, np.nan])
+def test_non_finite_pixels_are_not_a_photo(fill, face_photo):
+    a = np.asarray(face_photo(96, 96).convert("L"), np.float32) / 255.0
+    a[30:60, 30:60] = fill
+    with pytest.raises(ImageError, match="infinite or NaN") as e:
+        prepare_image(_encode(Image.fromarray(a, "F"), "TIFF"))
+    assert e.value.kind == "invalid pixel values"
+
+
+def test_only_regular_files_are_read_and_never_past_the_limit(tmp_path, face_photo):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)                                        # opening it to read would block
+    big = tmp_path / "big.jpg"
+    with open(big, "wb") as f:
+        f.truncate(P.DEFAULT_MAX_BYTES + 1)
+    kinds = {}
+
+    def read_all():          # in a thread, so that a regression fails the test, not hangs it
+        for src in (fifo, "/dev/zero", big, tmp_path):
+            try:
+                prepare_image(src)
+            except ImageError as e:
+                kinds[src] = e.kind
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert kinds == {fifo: "not a regular file", "/dev/zero": "not a regular file",
+                     big: "file too large", tmp_path: "not an image"}
+    data = _encode(face_photo(96, 96), "PNG")
+    with pytest.raises(ImageError, match="file too large") as e:
+        prepare_image(io.BytesIO(data), max_bytes=len(data) - 1)
+    assert prepare_image(io.BytesIO(data), max_bytes=len(data)).image.shape == (128, 128, 3)
+
+
+def test_formats_restricts_what_is_decoded_by_content(face_photo):
+    img = face_photo(96, 96)
+    gif, png = _encode(img, "GIF"), _encode(img, "PNG")
+    assert prepare_image(gif, size=32).image.shape == (32, 32, 3)     # any format by default
+    with pytest.raises(ImageError, match=r"unsupported format \(GIF\)") as e:
+        prepare_image(gif, formats=("JPEG", "PNG"))
+    assert e.value.kind == "unsupported format"
+    assert prepare_image(png, formats=("JPEG", "PNG")).image.shape == (128, 128, 3)
+
+
+def _large_jpeg(face_photo, width=4000, height=3000) -> bytes:
+    img = Image.new("RGB", (width, height), (120, 140, 160))
+    img.paste(face_photo(1400, 1400, seed=2, background=(120, 140, 160)), (1300, 800))
+    return _encode(img, "JPEG", quality=85)
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale_with_the_same_result(face_photo):
+    data = _large_jpeg(face_photo)
+    reduced = prepare_image(data, size=64)
+    full = preprocess_image(open_image(data), size=64)
+    assert reduced.face_found and full.face_found
+    assert np.abs(reduced.image.astype(int) - full.image.astype(int)).mean() < 2
+    # The box is in the original's pixels either way.
+    assert np.abs(np.subtract(reduced.box, full.box)).max() < 0.02 * (full.box[2] - full.box[0])
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
+                    reason="needs Linux's /proc/self/clear_refs to reset the peak memory")
+def test_a_large_jpeg_needs_little_memory(face_photo, tmp_path):
+    """The peak memory of preparing a 12 MP JPEG stays below one full-size copy of its pixels
+    (width x height x 3 bytes; the full decode needs several), so that many big uploads fit in
+    memory at once."""
+    path = tmp_path / "large.jpg"
+    path.write_bytes(_large_jpeg(face_photo))
+    code = ("import sys\n"
+            "from gan.data.preprocess import prepare_image\n"
+            "def kb(key):\n"
+            "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key))\n"
+            "data = open(sys.argv[1], 'rb').read()\n"
+            "open('/proc/self/clear_refs', 'w').write('5')\n"   # peak := now
+            "before = kb('VmRSS')\n"
+            "prepare_image(data, size=64)\n"
+            "print((kb('VmHWM') - before) * 1024)\n")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=root, capture_output=True,
+                         text=True, check=True)
+    assert int(out.stdout) < 4000 * 3000 * 3

@@ -219,6 +219,8 @@ def _decode_chunk(container, root, refs, options, in_worker):
                                      kind="file too large")
                 try:
                     data = read_item_bytes(container, root, ref, zf)
+                except ImageError:
+                    raise
                 except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
                     raise ImageError(f"unreadable file ({e})", kind="unreadable file") from None
                 p = prepare_image(data, size=options["size"], crop=options["crop"],

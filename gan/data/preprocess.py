@@ -4,8 +4,11 @@ Every path into the models goes through :func:`prepare_image`: the training deco
 (``gan.data.dataset``), the app's uploads, the detector and the evaluation code. It
 
 1. opens the image (path, bytes or a binary file-like such as Streamlit's
-   ``UploadedFile``), refusing bad files with an :class:`ImageError` that says why;
-2. applies the EXIF orientation;
+   ``UploadedFile``), refusing bad files with an :class:`ImageError` that says why
+   (only regular files are read, never more than ``max_bytes``, so a pipe or a device
+   such as /dev/zero cannot hang or exhaust the process);
+2. applies the EXIF orientation (a JPEG much larger than the model needs is decoded at
+   1/2, 1/4 or 1/8 scale, see :func:`prepare_image`);
 3. converts greyscale, palette, RGBA (composited on white), 16-bit and CMYK to 8-bit RGB;
 4. chooses a square crop (``crop = "face" | "center" | "none"``);
 5. resizes it to ``size`` x ``size`` with Lanczos (antialiased) resampling.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import threading
 import warnings
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "CROP_MODES",
+    "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_SIZE",
     "FACE_BOX_SCALE",
@@ -46,6 +51,7 @@ __all__ = [
     "open_image",
     "prepare_image",
     "preprocess_image",
+    "read_file_bytes",
     "to_model_input",
     "to_uint8",
 ]
@@ -59,8 +65,17 @@ MIN_SIZE = 64
 # the largest phone sensors (108 MP) and below Pillow's own hard limit (2 x 89.5 MP),
 # and an RGB image that size already needs 360 MB of memory to decode.
 DEFAULT_MAX_PIXELS = 120_000_000
+# Files larger than this are not read (no photo is this big; a sparse or endless file
+# would otherwise be read into memory).
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+# A JPEG is decoded at reduced scale (1/2, 1/4, 1/8) as long as its shorter side stays at
+# least this many times the output size. The smallest face crop is the smallest face the
+# detector finds (DETECT_PASSES) times FACE_BOX_SCALE, about 1/DRAFT_FACTOR of the shorter
+# side: so even that crop keeps at least ``size`` pixels, and the reduced decode never
+# makes prepare_image upscale.
+DRAFT_FACTOR = 10
 # Bump whenever any step above changes its output: it is part of the decode cache key.
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2
 
 # Face framing, calibrated on CelebA (see docs/data.md): the square crop side is
 # FACE_BOX_SCALE x the Haar box width, and its centre sits FACE_BOX_SHIFT x the Haar
@@ -86,7 +101,9 @@ class ImageError(ValueError):
     """A file that is not a usable photo; ``str(err)`` is a human-readable reason.
 
     ``kind`` is a short category for counting ("empty file", "not an image",
-    "truncated image", "unreadable image", "image too small", "decompression bomb").
+    "not a regular file", "file too large", "unreadable file", "unsupported format",
+    "truncated image", "unreadable image", "invalid pixel values", "image too small",
+    "decompression bomb").
     """
 
     def __init__(self, reason: str, kind: str | None = None):
@@ -100,34 +117,94 @@ class Preprocessed:
     image: np.ndarray  # uint8 (size, size, 3)
     face_found: bool | None  # None when crop != "face"
     box: tuple[int, int, int, int]  # crop (left, top, right, bottom) in the oriented original
+    # (for a JPEG decoded at reduced scale, the decoded box times that scale)
 
 
 # --------------------------------------------------------------------------- opening
 
 
-def _read_bytes(source) -> bytes:
-    """Bytes of a path, a bytes-like object or a binary file-like."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
-    if isinstance(source, (str, os.PathLike)):
+def _too_large(n: int, max_bytes: int) -> ImageError:
+    return ImageError(f"file too large ({n:,} bytes > {max_bytes:,})", kind="file too large")
+
+
+def _not_regular(mode: int) -> ImageError:
+    what = ("a directory" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+    if stat.S_ISDIR(mode):
+        return ImageError(f"not an image ({what})", kind="not an image")
+    return ImageError(f"not a regular file ({what})", kind="not a regular file")
+
+
+def read_file_bytes(path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a regular file, at most ``max_bytes``.
+
+    A pipe, device or socket is refused without reading it (opening a FIFO for reading
+    would wait for a writer forever; /dev/zero never ends), and a file larger than
+    ``max_bytes`` is refused without reading it (it is checked again while reading, in
+    case the file grows). Raises :class:`ImageError`.
+    """
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(st.st_mode)
+        if st.st_size > max_bytes:
+            raise _too_large(st.st_size, max_bytes)
+        # Non-blocking, so that a file swapped for a FIFO after the stat cannot block the open.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except ImageError:
+        raise
+    except IsADirectoryError:
+        raise ImageError("not an image (a directory)", kind="not an image") from None
+    except OSError as e:
+        raise ImageError(f"unreadable file ({e.strerror or e})", kind="unreadable file") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(st.st_mode)
         try:
-            with open(source, "rb") as f:
-                return f.read()
-        except IsADirectoryError:
-            raise ImageError("not an image (a directory)", kind="not an image") from None
+            data = f.read(max_bytes + 1)
         except OSError as e:
             raise ImageError(f"unreadable file ({e.strerror or e})", kind="unreadable file") from None
-    if hasattr(source, "getvalue"):  # io.BytesIO, Streamlit's UploadedFile
-        return bytes(source.getvalue())
+    if len(data) > max_bytes:
+        raise _too_large(len(data), max_bytes)
+    return data
+
+
+def _read_bytes(source, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Bytes of a path, a bytes-like object or a binary file-like, at most ``max_bytes``."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        n = memoryview(source).nbytes
+        if n > max_bytes:
+            raise _too_large(n, max_bytes)
+        return bytes(source)
+    if isinstance(source, (str, os.PathLike)):
+        return read_file_bytes(source, max_bytes)
+    if hasattr(source, "getbuffer"):  # io.BytesIO, Streamlit's UploadedFile: size before copying
+        n = source.getbuffer().nbytes
+        if n > max_bytes:
+            raise _too_large(n, max_bytes)
+    if hasattr(source, "getvalue"):
+        data = source.getvalue()
+        if isinstance(data, str):
+            raise ImageError("not an image (a text stream)", kind="not an image")
+        if len(data) > max_bytes:
+            raise _too_large(len(data), max_bytes)
+        return bytes(data)
     if hasattr(source, "read"):
         if hasattr(source, "seek"):
             try:
                 source.seek(0)
             except (OSError, ValueError):
                 pass
-        data = source.read()
+        try:
+            data = source.read(max_bytes + 1)
+        except TypeError:  # a read() that takes no size
+            data = source.read()
         if isinstance(data, str):
             raise ImageError("not an image (a text stream)", kind="not an image")
+        if len(data) > max_bytes:
+            raise _too_large(len(data), max_bytes)
         return bytes(data)
     raise TypeError(f"cannot read an image from {type(source).__name__}")
 
@@ -140,16 +217,26 @@ def _looks_truncated(data: bytes) -> bool:
     return False
 
 
-def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_bytes: int = DEFAULT_MAX_BYTES, formats=None) -> Image.Image:
     """Open a photo as an 8-bit RGB, EXIF-oriented, fully loaded PIL image.
 
     ``source``: a path, bytes, or a binary file-like (e.g. Streamlit's UploadedFile).
     Raises :class:`ImageError` with the reason for empty, non-image, truncated,
-    unreadable and decompression-bomb files. Multi-frame files give their first frame.
+    unreadable, non-finite and decompression-bomb files, files larger than ``max_bytes``
+    and, when ``formats`` (Pillow format names such as "JPEG") is given, other formats.
+    Multi-frame files give their first frame.
     """
-    data = _read_bytes(source)
+    return _open(source, max_pixels, max_bytes, formats)[0]
+
+
+def _open(source, max_pixels, max_bytes, formats, draft_side: int | None = None):
+    """open_image, plus a JPEG decoded at the smallest of 1/2, 1/4, 1/8 scale whose shorter
+    side is still >= ``draft_side``. Returns (image, scale it was decoded at)."""
+    data = _read_bytes(source, max_bytes)
     if not data:
         raise ImageError("empty file", kind="empty file")
+    scale = 1
     with warnings.catch_warnings():
         # We apply our own pixel limit below; Pillow's warning would only be noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -163,6 +250,9 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             if _looks_truncated(data):
                 raise ImageError("truncated image", kind="truncated image") from None
             raise ImageError(f"unreadable image ({e})", kind="unreadable image") from None
+        if formats is not None and img.format not in formats:
+            raise ImageError(f"unsupported format ({img.format or 'unknown'})",
+                             kind="unsupported format")
         w, h = img.size
         if w * h > max_pixels:
             raise ImageError(
@@ -172,6 +262,12 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         if w <= 0 or h <= 0:
             raise ImageError("not an image (no pixels)", kind="not an image")
         try:
+            if draft_side and img.format in ("JPEG", "MPO"):
+                while scale < 8 and min(w, h) // (2 * scale) >= draft_side:
+                    scale *= 2
+                if scale > 1:
+                    img.draft(img.mode, (w // scale, h // scale))
+                    scale = round(w / img.size[0])
             img.load()
         except Image.DecompressionBombError as e:
             raise ImageError(f"decompression bomb: {e}", kind="decompression bomb") from None
@@ -185,7 +281,9 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     except Exception:  # noqa: BLE001 - a broken EXIF block is not worth losing the photo
         pass
     try:
-        return _to_rgb(img)
+        return _to_rgb(img), scale
+    except ImageError:
+        raise
     except Exception as e:  # noqa: BLE001
         raise ImageError(f"unreadable image (mode {img.mode}: {e})", kind="unreadable image") from None
 
@@ -217,7 +315,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
             a = (np.clip(a, 0, 65535) * 255 + 32767) // 65535
         return _grey_to_rgb(np.clip(a, 0, 255))
     if mode == "F":
-        a = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():  # inf/NaN is no light level: no photo holds it
+            raise ImageError("invalid pixel values (infinite or NaN)", kind="invalid pixel values")
         if a.max(initial=0.0) <= 1.0:
             a = a * 255.0
         return _grey_to_rgb(np.clip(np.rint(a), 0, 255))
@@ -386,17 +486,26 @@ def prepare_image(
     crop: str = "face",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_size: int = MIN_SIZE,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    formats=None,
 ) -> Preprocessed:
     """Open + check + preprocess: THE entry point of training decode and inference alike.
 
     Raises :class:`ImageError` for a file that is not a usable photo (including one whose
-    shorter side is below ``min_size`` pixels).
+    shorter side is below ``min_size`` pixels, one larger than ``max_bytes`` and, when
+    ``formats`` is given, one in another format). A JPEG much larger than ``size`` is
+    decoded at reduced scale (see DRAFT_FACTOR): a phone photo of tens of megapixels then
+    needs a fraction of the memory and time, for a crop downscaled to ``size`` anyway.
     """
     if crop not in CROP_MODES:
         raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
-    img = open_image(source, max_pixels=max_pixels)
+    img, scale = _open(source, max_pixels, max_bytes, formats,
+                       draft_side=max(DRAFT_FACTOR * int(size), min_size))
     check_size(img, min_size)
-    return preprocess_image(img, size=size, crop=crop)
+    out = preprocess_image(img, size=size, crop=crop)
+    if scale > 1:
+        out.box = tuple(v * scale for v in out.box)
+    return out
 
 
 # --------------------------------------------------------------------------- scaling

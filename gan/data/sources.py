@@ -25,6 +25,8 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 
+from .preprocess import read_file_bytes
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 CELEBA_ATTR_FILE = "list_attr_celeba.txt"
 # First CSV column names accepted as "the image file" column.
@@ -134,7 +136,9 @@ def _list_folder(root: str) -> _Listing:
                 st = e.stat()
             except OSError:
                 continue  # vanished, or a dangling link
-            if stat.S_ISREG(st.st_mode):
+            if stat.S_ISREG(st.st_mode) or _is_image_name(e.name):
+                # A pipe or device named like a photo is listed too, so that the load
+                # reports it as skipped instead of leaving it out without a word.
                 listing.files[r] = (e.path, st.st_size, st.st_mtime_ns)
 
     walk(root, "")
@@ -430,11 +434,11 @@ def _is_label_file(name: str) -> bool:
 
 
 def read_item_bytes(container: str, root: str, ref: str, zf: zipfile.ZipFile | None = None) -> bytes:
-    """Bytes of one item (``zf``: an already open ZipFile of ``root``, for speed)."""
+    """Bytes of one item (``zf``: an already open ZipFile of ``root``, for speed). A file on
+    disk that is not a regular file (a pipe, a device) raises ImageError, unread."""
     if container == "zip":
         if zf is not None:
             return zf.read(ref)
         with zipfile.ZipFile(root) as z:
             return z.read(ref)
-    with open(ref, "rb") as f:
-        return f.read()
+    return read_file_bytes(ref)
