@@ -11,9 +11,13 @@ bundle stores. A folder stands for the image files in it (recursively).
 Each line has `path`, `detector`, `face_found` and either `p_generated` (calibrated probability
 that the face is generated, when the bundle's detector was calibrated), `verdict` ("generated"
 when p_generated >= `threshold`, else "real") and `threshold`, or `error` (why the file was not
-scored) and no `p_generated`. A photo in which no face is found is not scored (as on the app's
+scored), `error_kind` (its category, e.g. "truncated image", "not a regular file", "no face")
+and no `p_generated`. A photo in which no face is found is not scored (as on the app's
 detect page) unless --score-without-face is given; then its centre is scored and `face_found` is
 false.
+
+Lines come in the order of the inputs, each as soon as its file is done. Only regular files are
+read (a pipe or a device such as /dev/zero is refused unread), each up to 256 MB.
 
 Exit status: 0 when at least one file was scored, 1 when none was, 2 when the model or the
 detector cannot be used (the message says why).
@@ -23,13 +27,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BATCH = 32
 NO_FACE = "no face found (the detector only judges faces; --score-without-face scores the centre)"
+NO_FILES = "no image files in this folder"
+NO_SUCH_FILE = "no such file"
+KINDS = {NO_FACE: "no face", NO_FILES: "no image files", NO_SUCH_FILE: "no such file"}
 
 
 def expand(paths: list[str]) -> list[tuple[str, Path | None, str | None]]:
@@ -40,14 +49,16 @@ def expand(paths: list[str]) -> list[tuple[str, Path | None, str | None]]:
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            files = sorted(f for f in path.rglob("*") if f.is_file()
-                           and f.suffix.lower() in IMAGE_EXTENSIONS
+            # Pipes and devices named like photos are listed too: their line says why they
+            # were not read, instead of their leaving no trace.
+            files = sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS
+                           and not f.is_dir()
                            and not any(s.startswith(".") for s in f.relative_to(path).parts))
             if not files:
-                out.append((p, None, "no image files in this folder"))
+                out.append((p, None, NO_FILES))
             out += [(str(f), f, None) for f in files]
         elif not path.exists():
-            out.append((p, None, "no such file"))
+            out.append((p, None, NO_SUCH_FILE))
         else:
             out.append((p, path, None))
     return out
@@ -75,40 +86,71 @@ def pick_detector(bundle, wanted: str | None):
     return dets[0], warning
 
 
-def score_files(bundle, det, items, score_without_face: bool = False, batch: int = BATCH):
-    """Yield one result dict per item, in order, scoring in batches."""
-    import numpy as np
-
+def _prepare(bundle, item, score_without_face: bool) -> tuple[dict, object]:
+    """(row without a score, uint8 face to score or None) for one input; never raises for a
+    bad file."""
     from gan.data.preprocess import ImageError, prepare_image
 
-    for start in range(0, len(items), batch):
-        chunk = items[start:start + batch]
-        rows, ready, images = [], [], []
-        for shown, path, err in chunk:
-            row: dict = {"path": shown, "detector": det.key}
-            if err is None:
-                try:
-                    pre = prepare_image(path, size=bundle.resolution, crop=bundle.crop)
-                    row["face_found"] = pre.face_found
-                    if pre.face_found is False and not score_without_face:
-                        err = NO_FACE
-                    else:
-                        ready.append(len(rows))
-                        images.append(pre.image)
-                except ImageError as e:
-                    err = str(e)
-                except Exception as e:  # noqa: BLE001 - one odd file must not stop the batch
-                    err = f"could not be processed ({type(e).__name__}: {e})"
-            if err is not None:
-                row.setdefault("face_found", None)
-                row["error"] = err
-            rows.append(row)
-        if images:
-            ps = det.p(np.stack(images))
-            for i, p in zip(ready, ps):
-                rows[i].update(p_generated=round(float(p), 6), verdict=det.verdict(float(p)),
-                               threshold=round(det.threshold, 6))
-        yield from rows
+    shown, path, err = item
+    row: dict = {"path": shown}
+    image, kind = None, KINDS.get(err)
+    if err is None:
+        try:
+            pre = prepare_image(path, size=bundle.resolution, crop=bundle.crop)
+            row["face_found"] = pre.face_found
+            if pre.face_found is False and not score_without_face:
+                err, kind = NO_FACE, "no face"
+            else:
+                image = pre.image
+        except ImageError as e:
+            err, kind = str(e), e.kind
+        except Exception as e:  # noqa: BLE001 - one odd file must not stop the batch
+            err, kind = f"could not be processed ({type(e).__name__}: {e})", "error"
+    if err is not None:
+        row.setdefault("face_found", None)
+        row.update(error=err, error_kind=kind)
+    return row, image
+
+
+def score_files(bundle, det, items, score_without_face: bool = False, batch: int = BATCH):
+    """Yield one result dict per item, in order, each as soon as it is ready.
+
+    A background thread prepares the files one after the other while this one scores, in one
+    model call, whatever has been prepared meanwhile (up to `batch`): one slow file never holds
+    back the lines of the files before it, and a fast folder is still scored in batches.
+    """
+    import numpy as np
+
+    done = object()
+    ready: queue.Queue = queue.Queue(maxsize=2 * batch)
+
+    def prepare_all():
+        try:
+            for item in items:
+                ready.put(_prepare(bundle, item, score_without_face))
+        finally:
+            ready.put(done)
+
+    threading.Thread(target=prepare_all, name="gan.detect prepare", daemon=True).start()
+    finished = False
+    while not finished:
+        chunk = [ready.get()]
+        while len(chunk) < batch and chunk[-1] is not done:
+            try:
+                chunk.append(ready.get_nowait())
+            except queue.Empty:
+                break
+        if chunk[-1] is done:
+            chunk.pop()
+            finished = True
+        todo = [(row, image) for row, image in chunk if image is not None]
+        if todo:
+            ps = det.p(np.stack([image for _, image in todo]))
+            for (row, _), p in zip(todo, ps):
+                row.update(p_generated=round(float(p), 6), verdict=det.verdict(float(p)),
+                           threshold=round(det.threshold, 6))
+        for row, _ in chunk:
+            yield {"path": row.pop("path"), "detector": det.key, **row}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -118,3 +121,46 @@ def test_batches_keep_the_order(capsys, fitted, tmp_path):
     one_by_one = [r.get("p_generated") for r in detect.score_files(bundle, det, items, batch=1)]
     assert np.allclose([r.get("p_generated") or 0 for r in rows], [p or 0 for p in one_by_one],
                        atol=1e-6)
+
+
+def test_a_pipe_or_a_device_is_refused_unread_and_the_good_file_is_scored(capsys, fitted, photos):
+    """`mkfifo f.jpg; python -m gan.detect good.jpg f.jpg /dev/zero` used to wait forever."""
+    os.mkfifo(photos / "f.jpg")
+    args = ["--model", str(fitted), str(photos / "a.png"), str(photos / "f.jpg"), "/dev/zero"]
+    done: dict = {}
+    worker = threading.Thread(target=lambda: done.update(code=detect.main(args)), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "gan.detect hangs on a pipe or a device"
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert done["code"] == 0 and "p_generated" in rows[0]
+    assert [(r["error_kind"], r["error"]) for r in rows[1:]] == [
+        ("not a regular file", "not a regular file (a pipe)"),
+        ("not a regular file", "not a regular file (a device)")]
+
+
+def test_each_line_comes_as_soon_as_its_file_is_done(fitted, photos, monkeypatch):
+    """A slow file (a huge photo, a network drive) does not hold back the lines before it."""
+    from gan.bundle import load_bundle
+    from gan.data import preprocess
+
+    real, release = preprocess.prepare_image, threading.Event()
+
+    def prepare(path, **kw):
+        if os.path.basename(path) == "slow.png":
+            release.wait(30)
+        return real(path, **kw)
+
+    monkeypatch.setattr(preprocess, "prepare_image", prepare)
+    (photos / "slow.png").write_bytes(png(real_photo(3)))
+    bundle = load_bundle(fitted)
+    det, _ = detect.pick_detector(bundle, None)
+    rows = detect.score_files(bundle, det, detect.expand([str(photos / "a.png"),
+                                                          str(photos / "slow.png")]))
+    t = time.perf_counter()
+    first = next(rows)
+    waited = time.perf_counter() - t
+    release.set()
+    assert first["path"] == str(photos / "a.png") and "p_generated" in first
+    assert waited < 15
+    assert "p_generated" in next(rows)
