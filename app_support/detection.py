@@ -3,6 +3,9 @@
 Every upload goes through `gan.data.preprocess.prepare_image` (the training preprocessing, face
 crop included) and is read from memory, never from a temp file. A file that cannot be used gets
 a plain reason and no score; the rest of the batch is still scored, in one model call.
+A batch is capped at MAX_FILES files, and at most MAX_CONCURRENT_DECODES photos are decoded at a
+time in the whole server process (all sessions together), so that visitors uploading large
+photos at once cannot exhaust the server's memory: the others wait their turn.
 The detectors come from `gan.scoring.stored_detectors`: the discriminator (calibrated once
 `python -m gan.detector fit` has run) and the forensic detector when the bundle stores one.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -28,12 +32,23 @@ log = logging.getLogger(__name__)
 # such an image needs 150 MB to decode.
 MAX_UPLOAD_MB = 20
 MAX_PIXELS = 50_000_000
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+# Files scored per batch; the rest of a bigger batch is listed as not scored.
+MAX_FILES = 10
+# Photos decoded at once in the server process, across all sessions.
+MAX_CONCURRENT_DECODES = 2
+# What the upload's bytes must be (by content, not by name; MPO is a camera JPEG).
+UPLOAD_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP")
 EXAMPLE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+_decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 _EXPLAIN = {
     "empty file": "The file is empty.",
     "not an image": "This file is not an image (JPEG, PNG, WebP or BMP) that can be read.",
+    "unsupported format": "This image format is not supported here: upload a JPEG, PNG, WebP "
+                          "or BMP file.",
+    "invalid pixel values": "The image holds pixel values that are not numbers (infinite or "
+                            "NaN), so it is not a usable photo.",
+    "file too large": f"The file is larger than {MAX_UPLOAD_MB} MB. Resize or compress it.",
     "truncated image": "The image file is cut short (truncated): the file or its upload is "
                        "incomplete. Try saving or uploading it again.",
     "decompression bomb": f"The image has too many pixels (the limit is "
@@ -43,6 +58,8 @@ _EXPLAIN = {
 }
 NO_FACE = ("No face found, so this photo was not scored. The detector only judges faces: use a "
            "photo with one clear, front-facing face.")
+TOO_MANY = (f"Not scored: only the first {MAX_FILES} files of a batch are scored. Remove some "
+            "and upload the rest in another batch.")
 
 
 @dataclass(frozen=True)
@@ -103,19 +120,28 @@ def explain(err: ImageError) -> str:
     base = _EXPLAIN.get(kind)
     if base is None:
         return f"This file cannot be used: {reason}."
-    if kind in ("decompression bomb", "image too small", "unreadable image"):
+    if kind in ("decompression bomb", "image too small", "unreadable image", "unsupported format"):
         detail = reason.partition(": ")[2] or reason.partition("(")[2].rstrip(")")
         return f"{base} ({detail})" if detail else base
     return base
 
 
-def _prepare(name: str, data: bytes, bundle, source: str) -> Result:
-    if len(data) > MAX_UPLOAD_MB << 20:
+def _nbytes(data) -> int:
+    """Size of bytes or of an in-memory upload (Streamlit's UploadedFile), without copying it."""
+    return memoryview(data).nbytes if isinstance(data, (bytes, bytearray, memoryview)) \
+        else data.getbuffer().nbytes
+
+
+def _prepare(name: str, data, bundle, source: str) -> Result:
+    n = _nbytes(data)
+    if n > MAX_UPLOAD_MB << 20:
         return Result(name, source, status="file too large",
                       message=f"The file is larger than {MAX_UPLOAD_MB} MB "
-                              f"({len(data) / (1 << 20):.0f} MB). Resize or compress it.")
+                              f"({n / (1 << 20):.0f} MB). Resize or compress it.")
     try:
-        pre = prepare_image(data, size=bundle.resolution, crop=bundle.crop, max_pixels=MAX_PIXELS)
+        with _decodes:
+            pre = prepare_image(data, size=bundle.resolution, crop=bundle.crop, max_pixels=MAX_PIXELS,
+                                max_bytes=MAX_UPLOAD_MB << 20, formats=UPLOAD_FORMATS)
     except ImageError as e:
         return Result(name, source, status=getattr(e, "kind", "not an image"), message=explain(e))
     except Exception as e:  # noqa: BLE001 - one odd file must not stop the batch
@@ -138,10 +164,16 @@ def score_ready(results: list[Result], detector: Detector) -> list[Result]:
     return results
 
 
-def score_uploads(files: Iterable[tuple[str, bytes]], bundle, detector: Detector,
+def score_uploads(files: Iterable[tuple[str, object]], bundle, detector: Detector,
                   source: str = "upload") -> list[Result]:
-    """(name, bytes) pairs -> one Result each, in order; bad files get a reason, not a score."""
+    """(name, bytes or UploadedFile) pairs -> one Result each, in order; bad files get a reason,
+    not a score."""
     return score_ready([_prepare(n, d, bundle, source) for n, d in files], detector)
+
+
+def too_many(names: Iterable[str], source: str = "upload") -> list[Result]:
+    """Results for the files of a batch beyond MAX_FILES: listed, not read."""
+    return [Result(n, source, status="too many files", message=TOO_MANY) for n in names]
 
 
 def score_generated(images: np.ndarray, names: list[str], detector: Detector) -> list[Result]:
@@ -191,9 +223,23 @@ def results_rows(results: list[Result], detector: Detector) -> list[dict]:
              "message": r.message} for r in results]
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection);
+# the full-width forms too, in some spreadsheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_text(value):
+    """A text cell a spreadsheet shows as text, never runs: one starting like a formula gets a
+    leading single quote (OWASP's advice). Numbers are left as numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def results_csv(results: list[Result], detector: Detector) -> bytes:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writeheader()
-    w.writerows(results_rows(results, detector))
+    w.writerows({k: csv_text(v) for k, v in row.items()}
+                for row in results_rows(results, detector))
     return buf.getvalue().encode("utf-8")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import unicodedata
 from pathlib import Path
 
 import streamlit as st
@@ -44,9 +45,17 @@ def bundle_problem(path: Path, err: Exception) -> None:
     st.markdown(GET_A_MODEL.format(dir=path.parent))
 
 
+def visible(text: str) -> str:
+    """Text with its invisible characters spelt out (a newline as \\n, U+202E as \\u202e): a
+    visitor's file name must not break the page's layout or reverse how its end reads."""
+    return "".join(c if c.isprintable() or unicodedata.category(c) == "Zs"
+                   else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
 def md_escape(text: str) -> str:
-    """A visitor's file name shown as Markdown, literally (no links, emphasis or HTML)."""
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~:$" else c for c in str(text))
+    """A visitor's file name shown as Markdown, literally (no links, emphasis or HTML) and with
+    its invisible characters spelt out (see visible)."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~:$" else c for c in visible(text))
 
 
 def untrained_note(bundle) -> None:

@@ -2,7 +2,9 @@
 
 Uploads are read in memory and prepared exactly like the training photos (face crop included)
 by `gan.data.preprocess`; files that cannot be used get a reason beside them while the rest are
-scored. Results are kept per session, keyed by the file's hash, so reruns do not re-score.
+scored. The uploader takes any file type, so that a GIF or HEIC in a batch gets its own reason
+instead of Streamlit refusing the whole batch; the first `detection.MAX_FILES` files of a batch
+are scored. Results are kept per session, keyed by the file's hash, so reruns do not re-score.
 
 The visitor chooses the detector (the forensic one, when the bundle stores it, or the
 discriminator); the page says which is in use and how well each measured on held-out photos
@@ -27,9 +29,10 @@ CARD_WIDTH = 250
 
 
 def _cached_scores(files, bundle, bkey, det) -> list[detection.Result]:
-    """Score (name, bytes) pairs, reusing this session's earlier results for the same bytes."""
+    """Score (name, UploadedFile) pairs, reusing this session's earlier results for the same
+    bytes. The files are hashed and decoded in place, never copied all at once."""
     memo = st.session_state.setdefault("_scores", {})
-    keys = [(hashlib.sha1(data).hexdigest(), bkey, det.key) for _, data in files]
+    keys = [(hashlib.sha1(data.getbuffer()).hexdigest(), bkey, det.key) for _, data in files]
     todo = [(f, k) for f, k in zip(files, keys) if k not in memo]
     if todo:
         for (_, k), r in zip(todo, detection.score_uploads([f for f, _ in todo], bundle, det)):
@@ -202,12 +205,14 @@ with ui.guard("scoring images"):
 """ + explain.CANNOT_TELL.format(
             res=bundle.resolution, other_gan=explain.names_or_defaults(settings_names)["other_gan"]))
     uploads = st.file_uploader(
-        "Face photos (JPEG, PNG, WebP or BMP; several at once is fine)",
-        type=detection.UPLOAD_TYPES, accept_multiple_files=True, key="uploads",
+        f"Face photos (JPEG, PNG, WebP or BMP; up to {detection.MAX_FILES} at once)",
+        type=None, accept_multiple_files=True, key="uploads",
         help="Photos are read in memory to score them and are not stored.")
-    st.caption(f"Up to {detection.MAX_UPLOAD_MB} MB and "
-               f"{detection.MAX_PIXELS // 1_000_000} megapixels per photo. Photos are read in "
-               "memory and never stored.")
+    st.caption(f"Up to {detection.MAX_FILES} photos per batch, each up to "
+               f"{detection.MAX_UPLOAD_MB} MB and {detection.MAX_PIXELS // 1_000_000} megapixels; "
+               "other file types get a note and are not scored. Photos are read in memory and "
+               f"never stored; the server prepares at most {detection.MAX_CONCURRENT_DECODES} "
+               "photos at a time for all visitors together, so a batch may wait for others.")
     c1, c2 = st.columns([3, 2])
     c1.button("Try it: score freshly generated faces and real photos", on_click=_try_it,
               icon=":material/science:", key="try_it")
@@ -217,8 +222,10 @@ with ui.guard("scoring images"):
 
     results: list[detection.Result] = []
     if uploads:
-        with st.spinner(f"Scoring {len(uploads)} image(s)..."):
-            results = _cached_scores([(u.name, u.getvalue()) for u in uploads], bundle, bkey, det)
+        kept = uploads[:detection.MAX_FILES]
+        with st.spinner(f"Scoring {len(kept)} image(s)..."):
+            results = (_cached_scores([(u.name, u) for u in kept], bundle, bkey, det)
+                       + detection.too_many(u.name for u in uploads[detection.MAX_FILES:]))
         st.subheader("Your images")
         show(results, det)
 
@@ -244,7 +251,8 @@ with ui.guard("scoring images"):
 
     if results:
         st.subheader("All results")
-        rows = detection.results_rows(results, det)
+        rows = [{**row, "file": ui.visible(row["file"])}
+                for row in detection.results_rows(results, det)]
         st.dataframe(rows, hide_index=True, column_config={
             "file": "File", "source": "Source", "status": "Status", "verdict": "Verdict",
             "face_found": "Face found", "message": "Why not scored",

@@ -24,14 +24,83 @@ def upload(at, files):
     return at
 
 
-def test_uploader_takes_the_usual_image_types(app_env):
+def csv_rows(at, media):
+    return list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
+
+
+def test_uploader_takes_any_file_and_the_page_says_what_it_scores(app_env):
     at = new_app(PAGE)
     no_exceptions(at)
-    assert set(at.file_uploader(key="uploads").allowed_type) >= {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+    assert not at.file_uploader(key="uploads").allowed_type    # checked per file, not per batch
     assert at.file_uploader(key="uploads").accept_multiple_files
+    caption = "\n".join(c.value for c in at.caption)
+    assert f"Up to {detection.MAX_FILES} photos per batch" in caption
+    assert f"at most {detection.MAX_CONCURRENT_DECODES} photos at a time" in caption
+    assert "JPEG, PNG, WebP or BMP" in at.file_uploader(key="uploads").label
     note = at.expander[0]
     text = "\n".join(m.value for m in note.markdown)
     assert "uncalibrated" in text and "0.50" in text and "cannot tell" in text
+
+
+def test_other_file_types_get_a_note_and_the_rest_of_the_batch_is_scored(app_env, media):
+    """A client that ignores the browser's file filter used to replace the page with an error."""
+    face = Image.fromarray(np.asarray(Image.open(io.BytesIO(face_png()))))
+    files = [("anim.gif", encode(face, "GIF"), "image/gif"),
+             ("scan.tiff", encode(face, "TIFF"), "image/tiff"),
+             ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml"),
+             ("phone.heic", b"\0\0\0\x18ftypheic" + b"\0" * 64, "image/heic"),
+             ("me.jpg", encode(face, "JPEG"), "image/jpeg")]
+    at = upload(new_app(PAGE), files)
+    assert [r["status"] for r in csv_rows(at, media)] == [
+        "unsupported format", "unsupported format", "not an image", "not an image", "scored"]
+    warnings = [w.value for w in at.warning if "not been trained" not in w.value]
+    assert sum("format is not supported" in w and "(GIF)" in w for w in warnings) == 1
+    assert sum("format is not supported" in w and "(TIFF)" in w for w in warnings) == 1
+    assert sum("is not an image" in w for w in warnings) == 2
+
+
+def test_a_batch_is_capped_and_the_files_past_the_cap_are_listed(app_env, media):
+    n = detection.MAX_FILES + 2
+    at = upload(new_app(PAGE), [(f"{i:02d}.png", face_png(100 + i), "image/png")
+                                for i in range(n)])
+    rows = csv_rows(at, media)
+    assert [r["file"] for r in rows] == [f"{i:02d}.png" for i in range(n)]
+    assert [r["status"] for r in rows] == ["scored"] * detection.MAX_FILES + ["too many files"] * 2
+    assert sum(f"only the first {detection.MAX_FILES} files" in w.value for w in at.warning) == 2
+
+
+def test_decodes_are_capped_across_sessions(app_env, monkeypatch, models_dir):
+    """Visitors uploading at once wait for a decode slot instead of decoding all together."""
+    import threading
+    import time
+
+    from gan.bundle import load_bundle
+
+    running, peak, lock = [0], [0], threading.Lock()
+    real = detection.prepare_image
+
+    def slow_prepare(*a, **kw):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            time.sleep(0.05)
+            return real(*a, **kw)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(detection, "prepare_image", slow_prepare)
+    bundle = load_bundle(models_dir / "default")
+    det = detection.detectors_for(bundle)[0]
+    sessions = [threading.Thread(target=detection.score_uploads,
+                                 args=([(f"{i}.png", face_png())] * 3, bundle, det))
+                for i in range(2 * detection.MAX_CONCURRENT_DECODES + 2)]
+    for t in sessions:
+        t.start()
+    for t in sessions:
+        t.join(120)
+    assert peak[0] == detection.MAX_CONCURRENT_DECODES
 
 
 def test_a_batch_with_bad_files_scores_the_good_ones(app_env, media):
@@ -74,6 +143,26 @@ def test_scores_match_the_library(app_env, media, models_dir):
     rows = list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
     assert abs(float(rows[0]["p_generated"]) - want) < 1e-4 and rows[0]["file"] == name
     assert r"**\[me\]\(http\://example\.com\)\.png**" in [m.value for m in at.markdown]
+
+
+def test_names_cannot_run_in_a_spreadsheet_or_break_the_page(app_env, media):
+    formulas = ['=HYPERLINK("http://x","y").jpg', "+cmd|' /C calc'!A0.jpg", "@SUM(1+1).jpg",
+                "-2+3.jpg", "\tTab.jpg"]
+    hidden = ["line\nbreak.jpg", "carriage\rreturn.jpg", "photo\u202egpj.png"]
+    at = upload(new_app(PAGE), [(n, face_png(), "image/png") for n in formulas + hidden])
+    rows = csv_rows(at, media)
+    # OWASP: a cell that starts like a formula gets a leading quote, so it is shown as text.
+    assert [r["file"] for r in rows] == ["'" + n for n in formulas] + hidden
+    starts = ("=", "+", "-", "@", "\t", "\r")
+    assert not [v for r in rows for v in r.values() if v.startswith(starts)]
+    # On the page, invisible characters are spelt out: no line break, no reversed text.
+    body = [m.value for m in at.markdown]
+    for title in (r"**line\\nbreak\.jpg**", r"**carriage\\rreturn\.jpg**",
+                  r"**photo\\u202egpj\.png**"):
+        assert title in body
+    assert not [m for m in body if "\u202e" in m or "line\nbreak" in m or "carriage\r" in m]
+    assert list(at.dataframe[0].value["file"][-3:]) == [
+        r"line\nbreak.jpg", r"carriage\rreturn.jpg", r"photo\u202egpj.png"]
 
 
 def test_try_it_shows_both_sides(app_env):
@@ -125,10 +214,6 @@ def fitted_models(tmp_path_factory):
     shutil.copytree(root / "default", root / "damaged")
     (root / "damaged" / "detection" / "forensic.npz").write_bytes(b"damaged")
     return root
-
-
-def csv_rows(at, media):
-    return list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
 
 
 def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
