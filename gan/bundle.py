@@ -77,10 +77,10 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
                 extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a complete bundle to `out_dir` atomically (replacing an older one there).
     `extra_files` maps relative paths (e.g. "examples/real/0.png") to their bytes."""
-    from gan.io import staged_dir, write_files
+    from gan.io import Marker, staged_dir, write_files
 
     out_dir = Path(out_dir)
-    with staged_dir(out_dir) as staging:
+    with staged_dir(out_dir, Marker(CARD, "a FaceGAN bundle", format=FORMAT)) as staging:
         write_files(staging, extra_files or {})
         generator.save(staging / "generator.keras")
         discriminator.save(staging / "discriminator.keras")

@@ -1,10 +1,19 @@
 """Report folders and bundles are replaced whole: an error while writing leaves the old folder
-as it was and no staging litter (what a user sees after a crashed `gan.evaluate` run)."""
+as it was and no staging litter (what a user sees after a crashed `gan.evaluate` run); only an
+older folder of the same kind is ever replaced, never a user's files; temporaries a killed
+writer left are cleared."""
 from __future__ import annotations
+
+import errno
+import os
+import stat
+import subprocess
+import sys
 
 import pytest
 
-from gan.io import staged_dir, write_files
+from gan.io import (REPORT, Marker, ReplaceRefused, atomic_file, atomic_write_text,
+                    remove_stale, staged_dir, write_files)
 
 
 def test_staged_dir_replaces_the_folder_on_success(tmp_path):
@@ -27,3 +36,114 @@ def test_staged_dir_keeps_the_old_folder_when_writing_fails(tmp_path):
             raise RuntimeError("figure failed")
     assert (out / "report.json").read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation"]
+
+
+BUNDLE = Marker("model.json", "a FaceGAN bundle", format="facegan-bundle")
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (its temporary files are leftovers)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("files, replaces", [
+    ({"thesis.txt": b"mine"}, BUNDLE),                                   # a user's folder
+    ({"default/model.json": b'{"format": "facegan-bundle"}'}, BUNDLE),    # models/, not a bundle
+    ({"checkpoint.npz": b"x", "log.jsonl": b""}, BUNDLE),                 # another run
+    ({"report.json": b"{}", "figure.png": b"x"}, BUNDLE),                 # a report is no bundle
+    ({"model.json": b'{"format": "other"}'}, BUNDLE),                     # someone else's card
+    ({"notes.txt": b"mine"}, REPORT),                                     # evaluate --out wrong
+])
+def test_staged_dir_refuses_to_replace_what_it_does_not_recognise(tmp_path, files, replaces):
+    """`train.py --export DIR` and report writers replace only an older folder of their own
+    kind; anything else stays as it was, and the message says what is there."""
+    out = tmp_path / "target"
+    write_files(out, files)
+    with pytest.raises(ReplaceRefused, match=sorted(files)[0].split("/")[0]) as e:
+        with staged_dir(out, replaces) as tmp:
+            write_files(tmp, {"model.json": b'{"format": "facegan-bundle"}'})
+    assert isinstance(e.value, ValueError) and str(out) in str(e.value)
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
+
+
+@pytest.mark.parametrize("existing", ["missing", "empty", "older bundle"])
+def test_staged_dir_writes_a_new_empty_or_older_bundle_folder(tmp_path, existing):
+    out = tmp_path / "models" / "mine"
+    if existing == "empty":
+        out.mkdir(parents=True)
+    elif existing == "older bundle":
+        write_files(out, {"model.json": b'{"format": "facegan-bundle"}', "old.png": b"x"})
+    with staged_dir(out, BUNDLE) as tmp:
+        write_files(tmp, {"model.json": b'{"format": "facegan-bundle", "new": 1}'})
+    assert sorted(p.name for p in out.iterdir()) == ["model.json"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mine"]
+
+
+@pytest.mark.parametrize("make", [lambda p: p.write_text("a file"),
+                                  lambda p: p.symlink_to(p.parent / "elsewhere")])
+def test_staged_dir_refuses_a_file_or_link_in_place_of_the_folder(tmp_path, make):
+    out = tmp_path / "bundle"
+    (tmp_path / "elsewhere").mkdir()
+    make(out)
+    with pytest.raises(ReplaceRefused, match="nothing was written|Nothing was written"):
+        with staged_dir(out, BUNDLE) as tmp:
+            write_files(tmp, {"model.json": b"{}"})
+    assert out.is_symlink() or out.read_text() == "a file"
+
+
+def test_written_folders_and_files_get_the_umask_permissions(tmp_path):
+    """An exported bundle is readable like any folder the user makes (not mkdtemp's 0700)."""
+    old = os.umask(0o022)
+    try:
+        with staged_dir(tmp_path / "bundle", BUNDLE) as tmp:
+            write_files(tmp, {"examples/a.png": b"x"})
+            atomic_write_text(tmp / "model.json", "{}")
+        atomic_write_text(tmp_path / "checkpoint.npz", "x")
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "bundle") == 0o755
+    assert mode(tmp_path / "bundle" / "examples") == 0o755
+    assert mode(tmp_path / "bundle" / "model.json") == 0o644
+    assert mode(tmp_path / "checkpoint.npz") == 0o644
+
+
+def test_remove_stale_takes_only_a_dead_writers_temporaries(tmp_path):
+    """What `kill -9` during a write leaves is removed; a live writer's temporaries and the
+    user's files (however named) stay."""
+    dead, alive = _dead_pid(), os.getpid()
+    leftovers = [f".checkpoint.npz.{dead}-0123abcd.tmp", ".checkpoint.npz.k2j4_x9q.tmp",
+                 f".bundle.{dead}-0123abcd.staging", f".bundle.{dead}-89abcdef.old"]
+    kept = [f".checkpoint.npz.{alive}-0123abcd.tmp", "notes.tmp", ".notes.tmp", "a.staging",
+            "checkpoint.npz", ".checkpoint.npz.toolongname.tmp"]
+    for name in leftovers + kept:
+        if name.endswith((".staging", ".old")):
+            write_files(tmp_path / name, {"generator.keras": b"x"})
+        else:
+            (tmp_path / name).write_text("x")
+    removed = remove_stale(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(leftovers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+
+
+def test_staged_dir_clears_a_killed_exports_leftovers_of_the_same_folder(tmp_path):
+    dead = _dead_pid()
+    write_files(tmp_path / f".mine.{dead}-0123abcd.staging", {"generator.keras": b"x"})
+    write_files(tmp_path / f".other.{dead}-0123abcd.staging", {"generator.keras": b"x"})
+    with staged_dir(tmp_path / "mine", BUNDLE) as tmp:
+        write_files(tmp, {"model.json": b"{}"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".other.{dead}-0123abcd.staging", "mine"]
+
+
+def test_a_write_stopped_by_a_full_disk_names_the_file_and_leaves_the_old_one(tmp_path):
+    target = tmp_path / "checkpoint.npz"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError) as e:
+        with atomic_file(target) as f:
+            f.write(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(target)
+    assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["checkpoint.npz"]
