@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+
+class ConfigError(ValueError):
+    """An option value or a config file that cannot make a working run; the message says which."""
 
 
 @dataclass
@@ -66,31 +71,11 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
 
     def validate(self) -> "TrainConfig":
-        """Reject option values that would only fail later, with a message a user can act on."""
-        if self.resolution < 16 or self.resolution & (self.resolution - 1):
-            raise ValueError(f"resolution must be a power of two >= 16, got {self.resolution}")
-        if self.crop not in ("face", "center", "none"):
-            raise ValueError(f"crop must be face, center or none, got {self.crop!r}")
-        if self.d_norm not in ("batch", "none"):
-            raise ValueError(f"d_norm must be batch or none, got {self.d_norm!r}")
-        if not 0.0 <= self.d_dropout < 1.0:
-            raise ValueError("d_dropout must be in [0, 1)")
-        if self.loss not in ("logistic", "bce_rmsprop"):
-            raise ValueError(f"loss must be logistic or bce_rmsprop, got {self.loss!r}")
-        if self.precision not in ("mixed_bfloat16", "float32"):
-            raise ValueError(f"precision must be mixed_bfloat16 or float32, got {self.precision!r}")
-        if self.batch_size < 1 or self.steps < 0:
-            raise ValueError("batch_size must be >= 1 and steps >= 0")
-        if not 0.0 <= self.holdout_fraction < 1.0:
-            raise ValueError("holdout_fraction must be in [0, 1)")
-        if min(self.label_loss, self.label_edit, self.mode_seeking) < 0:
-            raise ValueError("label_loss, label_edit and mode_seeking must be >= 0")
-        if self.mode_seeking_on not in ("image", "detail"):
-            raise ValueError(f"mode_seeking_on must be image or detail, got {self.mode_seeking_on!r}")
-        unknown = set(a.strip() for a in self.diffaugment.split(",") if a.strip()) - {
-            "color", "translation", "cutout"}
-        if unknown:
-            raise ValueError(f"unknown DiffAugment policies: {sorted(unknown)}")
+        """Reject option values that would only fail later (often after the data has loaded, or
+        as a bundle that cannot work), all of them in one message a user can act on."""
+        problems = [p for f in fields(self) if (p := field_problem(f.name, getattr(self, f.name)))]
+        if problems:
+            raise ConfigError("; ".join(problems))
         return self
 
     # --- (de)serialisation ------------------------------------------------------------------
@@ -99,10 +84,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """A config from saved keys (the others keep their defaults); unknown keys and values
+        of the wrong type or out of range are refused (ConfigError)."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+            raise ConfigError(f"unknown config keys: {sorted(unknown)} (known: see a run's "
+                              "config.json or `python train.py --help`)")
+        problems = [p for k, v in d.items() if (p := field_problem(k, v))]
+        if problems:
+            raise ConfigError("; ".join(problems))
         return cls(**d)
 
     def save(self, path: str | Path) -> None:
@@ -112,11 +103,103 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
+        """Read a JSON file of options; every problem (missing, unreadable, not JSON, unknown
+        keys, bad values) is a ConfigError that names the file."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except OSError as e:
+            raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text") from None
+        except ValueError as e:
+            raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object of options "
+                              f"(as in a run's config.json), not a {type(d).__name__}")
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"config file {path}: {e}") from None
 
 # Architecture fields: a resumed run must agree with its checkpoint on these.
 ARCHITECTURE_FIELDS = (
     "resolution", "latent_dim", "g_channels", "g_max_channels", "d_channels", "d_max_channels",
     "extra_convs", "label_embed_dim", "labels", "crop", "loss", "d_norm", "d_dropout",
 )
+
+
+def flag(name: str) -> str:
+    """The train.py option of a config field."""
+    return "--holdout" if name == "holdout_fraction" else "--" + name.replace("_", "-")
+
+
+def _power_of_two(v) -> bool:
+    return v >= 16 and v & (v - 1) == 0 and v <= 1024
+
+
+_POLICIES = ("color", "translation", "cutout")
+_FINITE = math.isfinite
+# field -> (check of a value of the right type, what it must be)
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "resolution": (_power_of_two, "a power of two from 16 to 1024"),
+    "crop": (lambda v: v in ("face", "center", "none"), "face, center or none"),
+    "labels": (lambda v: v is None or v.strip() != "", "'auto' or label names, e.g. 'male,smiling'"),
+    "holdout_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "latent_dim": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
+    "g_channels": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
+    "g_max_channels": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
+    "d_channels": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
+    "d_max_channels": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
+    "d_norm": (lambda v: v in ("batch", "none"), "batch or none"),
+    "d_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "extra_convs": (lambda v: 0 <= v <= 16, "from 0 to 16"),
+    "label_embed_dim": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
+    "steps": (lambda v: v >= 0, "0 or more"),
+    "batch_size": (lambda v: 1 <= v <= 65536, "from 1 to 65536"),
+    "loss": (lambda v: v in ("logistic", "bce_rmsprop"), "logistic or bce_rmsprop"),
+    "lr_g": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "lr_d": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "beta_1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta_2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "ema_decay": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "diffaugment": (lambda v: {a.strip() for a in v.split(",") if a.strip()} <= set(_POLICIES),
+                    "'' or a comma-separated list of " + ", ".join(_POLICIES)),
+    "r1_gamma": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
+    "r1_every": (lambda v: v >= 1, "1 or more"),
+    "label_loss": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
+    "label_edit": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
+    "mode_seeking": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
+    "mode_seeking_on": (lambda v: v in ("image", "detail"), "image or detail"),
+    "precision": (lambda v: v in ("mixed_bfloat16", "float32"), "mixed_bfloat16 or float32"),
+    "seed": (lambda v: 0 <= v < 2**32, "from 0 to 4294967295"),
+    "sample_every": (lambda v: v >= 1, "1 or more"),
+    "checkpoint_every": (lambda v: v >= 1, "1 or more"),
+    "log_every": (lambda v: v >= 1, "1 or more"),
+}
+_DEFAULTS = TrainConfig()
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """What is wrong with `value` for the field `name` (type, then range), or None."""
+    default = getattr(_DEFAULTS, name)
+    kind = type(default)
+    if name == "labels":
+        ok, want = value is None or isinstance(value, str), "text or null"
+    elif kind is bool:
+        ok, want = isinstance(value, bool), "true or false"
+    elif kind is int:
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif kind is float:
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        ok, want = isinstance(value, kind), {str: "text", dict: "an object"}.get(kind, kind.__name__)
+    if ok and name in RULES:
+        check, want = RULES[name]
+        ok = check(value)      # NaN fails every comparison, so it is refused here too
+    if ok:
+        return None
+    where = name if name == "extra" else f"{name} ({flag(name)})"
+    return f"{where} must be {want}, got {value!r}"
