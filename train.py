@@ -10,7 +10,6 @@ training (safe while that run still trains).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import fields
@@ -107,32 +106,56 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every option, the config file, --out and --export are checked before any data is read;
+    every failure is one `error:` line on stderr and a non-zero exit."""
     args = build_parser().parse_args(argv)
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "extra" and getattr(args, f.name, None) is not None}
     run_dir = Path(args.out)
+    try:
+        return _run(args, given, run_dir)
+    except KeyboardInterrupt:
+        print("\ninterrupted; the last checkpoint (if any) is whole: run the same command to "
+              "resume.", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as e:    # ConfigError, ReplaceRefused, data errors
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}",
+              file=sys.stderr)
+        return 2
 
-    from gan.training.loop import TrainingError, checkpoint_path
+
+def _run(args, given: dict, run_dir: Path) -> int:
+    from gan.training.loop import (TrainingError, check_run_dir, checkpoint_path,
+                                   disk_full_says_where, resolve_config, train)
 
     try:
+        check_run_dir(run_dir)
         if args.export and not given and checkpoint_path(run_dir).is_file() and not args.new:
             from gan.training.loop import export_run
 
-            export_run(run_dir, args.export)
+            with disk_full_says_where(run_dir, then="export"):
+                export_run(run_dir, args.export)
             return 0
-        base = None
-        if args.config:
-            base = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+        base = TrainConfig.load(args.config) if args.config else None
         if args.new and checkpoint_path(run_dir).is_file():
+            fresh = base or TrainConfig()      # refuse bad options before the old run goes
+            for k, v in given.items():
+                setattr(fresh, k, v)
+            fresh.validate()
+            if args.export:
+                from gan.training.export import check_export_target
+
+                check_export_target(args.export)
             checkpoint_path(run_dir).unlink()
             (run_dir / "log.jsonl").unlink(missing_ok=True)
             (run_dir / "config.json").unlink(missing_ok=True)
-        from gan.training.loop import resolve_config, train
-
         cfg, resuming = resolve_config(run_dir, given, base)
         result = train(cfg, run_dir, resuming=resuming, export_to=args.export,
                        progress=not args.no_progress)
-    except (TrainingError, ValueError, FileNotFoundError) as e:
+    except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if result.status == "diverged":
@@ -142,7 +165,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Done: {result.step} steps in {result.training_seconds / 3600:.2f} h; "
           f"bundle at {result.bundle}", file=sys.stderr)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,21 +17,24 @@ those steps are trained again).
 """
 from __future__ import annotations
 
+import errno
+import io
 import json
 import math
 import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gan.config import ARCHITECTURE_FIELDS, TrainConfig
+from gan.config import ARCHITECTURE_FIELDS, ConfigError, TrainConfig
 from gan.images import make_grid, save_png
-from gan.io import atomic_write_text
+from gan.io import atomic_write_bytes, atomic_write_text, remove_stale
 from gan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_meta, save_checkpoint
 
 SAMPLE_SEED_OFFSET = 777   # the fixed sample-grid z is drawn from seed + this
@@ -66,11 +69,53 @@ def checkpoint_path(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINT_NAME
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse an --out that is a file, or a folder whose config.json is not a run's (training
+    would overwrite it)."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TrainingError(f"--out {run_dir} is a file, not a run directory; give a folder "
+                            "(a new one, or a run to resume)")
+    if (run_dir / "config.json").is_file():
+        try:
+            TrainConfig.load(run_dir / "config.json")
+        except ConfigError as e:
+            raise TrainingError(f"{e}; --out {run_dir} must be a new folder or a training "
+                                "run's") from None
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def disk_full_says_where(run_dir: Path, then: str = "resume"):
+    """A full disk (or quota) becomes a TrainingError saying which folder could not be written
+    and from which step the same command goes on; the checkpoint on disk is the last whole one."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _DISK_FULL:
+            raise
+        where = Path(e.filename).parent if e.filename else Path(run_dir)
+        ckpt = checkpoint_path(run_dir)
+        try:
+            step = int(read_meta(ckpt)["step"]) if ckpt.is_file() else None
+        except Exception:  # noqa: BLE001 - unreadable: say so rather than guess
+            step = None
+        kept = (f"the checkpoint of step {step} in {run_dir} is intact" if step is not None
+                else f"{run_dir} holds no checkpoint yet")
+        goes_on = {"resume": f"resumes from step {step or 0}",
+                   "export": "exports it"}[then]
+        raise TrainingError(f"no space left on the disk holding {where} ({e.strerror}); {kept}. "
+                            f"Free some space there: the same command {goes_on}.") from None
+
+
 def resolve_config(run_dir: Path, given: dict[str, Any], base: TrainConfig | None = None) -> tuple[TrainConfig, bool]:
     """The config for a run: a fresh one from `given` (over `base`), or the saved one of a run
     being resumed with `given` applied for the fields that may change between sessions.
     Returns (config, resuming)."""
     run_dir = Path(run_dir)
+    check_run_dir(run_dir)
     saved = run_dir / "config.json"
     if saved.is_file() and checkpoint_path(run_dir).is_file():
         cfg = TrainConfig.load(saved)
@@ -142,10 +187,10 @@ def plot_losses(log_path: Path, out_png: Path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out_png.with_suffix(".tmp.png")
-    fig.savefig(tmp)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
-    os.replace(tmp, out_png)
+    atomic_write_bytes(out_png, buf.getvalue())
 
 
 class _StopFlag:
@@ -188,7 +233,34 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
           stop_at: int | None = None) -> RunResult:
     """Train (or resume) the run in `run_dir` up to `cfg.steps`, then export a bundle.
 
+    Options, the run directory and the export target are checked before any data is read.
     `stop_at` stops early at that step as if interrupted (used by tests of resume)."""
+    from gan.training.export import check_export_target
+
+    run_dir = Path(run_dir)
+    cfg.validate()
+    check_run_dir(run_dir)
+    if not cfg.data:
+        raise TrainingError("no data: give --data PATH (a folder, .zip, CelebA or UTKFace layout)")
+    check_export_target(export_to or run_dir / "bundle")
+    with disk_full_says_where(run_dir):
+        return _train(cfg, run_dir, export_to=export_to, progress=progress, stop_at=stop_at)
+
+
+def _remove_leftovers(run_dir: Path) -> None:
+    """Temporary files a killed run left (a checkpoint write cut by kill -9, say)."""
+    removed = remove_stale(run_dir) + remove_stale(run_dir / "samples")
+    legacy = run_dir / "losses.tmp.png"          # plot_losses' temp file before it was atomic
+    if legacy.is_file():
+        legacy.unlink()
+        removed.append(legacy)
+    if removed:
+        print(f"Removed {len(removed)} temporary file(s) an interrupted run left in {run_dir}.",
+              file=sys.stderr)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
+           stop_at: int | None) -> RunResult:
     import tensorflow as tf
     from tqdm import tqdm
 
@@ -196,12 +268,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     from gan.data.preprocess import to_uint8
     from gan.training.gan_model import DCGAN, OPTIONAL_GROUPS
 
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(run_dir)
     configure_threads()
     cfg.save(run_dir / "config.json")
-    if not cfg.data:
-        raise TrainingError("no data: give --data PATH (a folder, .zip, CelebA or UTKFace layout)")
 
     # --- data -------------------------------------------------------------------------------
     faces, held = load_run_photos(cfg, progress)
@@ -398,10 +468,11 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
                cpu: dict | None = None) -> Path:
     """Export a bundle from a run: from the live model at the end of training, or (when called
     with only the run directory) from its latest checkpoint, e.g. while it still trains."""
-    from gan.training.export import export_bundle
+    from gan.training.export import check_export_target, export_bundle
     from gan.training.gan_model import DCGAN, OPTIONAL_GROUPS
 
     run_dir = Path(run_dir)
+    check_export_target(out_dir)
     report = {}
     if (run_dir / "data_report.json").is_file():
         report = json.loads((run_dir / "data_report.json").read_text())

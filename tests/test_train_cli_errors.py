@@ -1,0 +1,232 @@
+"""What `train.py` does with a mistake or a mishap: bad options and config files, a wrong --out
+or --export, a full disk, a killed run's leftovers. Each ends in one `error:` line and a non-zero
+exit before any data is read (or, for a full disk, with the last checkpoint whole and the step
+the same command resumes from); nothing of the user's is deleted."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.factories import tiny_config, write_photo_folder
+
+TINY = ["--resolution", "32", "--latent-dim", "16", "--g-channels", "8", "--g-max-channels", "32",
+        "--d-channels", "8", "--d-max-channels", "32", "--batch-size", "8", "--crop", "center",
+        "--precision", "float32", "--sample-every", "2", "--r1-gamma", "0", "--n-jobs", "1",
+        "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return write_photo_folder(tmp_path_factory.mktemp("photos"), n=16)
+
+
+@pytest.fixture(scope="module")
+def trained(photos, tmp_path_factory):
+    """A finished 2-step run with its checkpoint (for the export-only and resume cases)."""
+    from gan.training.loop import train
+
+    run = tmp_path_factory.mktemp("trained") / "run"
+    train(tiny_config(data=str(photos), n_jobs=1, steps=2, r1_gamma=0), run, progress=False)
+    return run
+
+
+def _main(capsys, *argv) -> tuple[int, str]:
+    from train import main
+
+    rc = main([str(a) for a in argv])
+    return rc, capsys.readouterr().err
+
+
+def _error_line(err: str) -> str:
+    """The one line a failed command prints (progress messages aside)."""
+    lines = [l for l in err.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--checkpoint-every", 0), ("--log-every", 0), ("--r1-every", 0), ("--sample-every", 0),
+    ("--lr-g", -1), ("--lr-d", 0), ("--latent-dim", 0), ("--batch-size", 0), ("--steps", -1),
+    ("--holdout", 1), ("--d-dropout", 1), ("--resolution", 48), ("--ema-decay", 2),
+    ("--beta-1", 1), ("--r1-gamma", "nan"), ("--seed", -1), ("--g-channels", 0),
+    ("--extra-convs", -1), ("--diffaugment", "blur"),
+])
+def test_a_bad_option_is_refused_before_any_data_is_read(photos, tmp_path, capsys, option, value):
+    run = tmp_path / "run"
+    rc, err = _main(capsys, "--data", photos, "--out", run, "--steps", 2, *TINY, option, value)
+    assert rc == 2
+    assert option in _error_line(err)
+    assert not run.exists()        # nothing started: no run directory, no data report
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "does not exist"),
+    ("steps: 2", "is not valid JSON"),
+    ("[2]", "must hold a JSON object"),
+    ('{"steps": 2, "lr": 0.1}', "unknown config keys: ['lr']"),
+    ('{"steps": "2"}', "steps (--steps) must be a whole number, got '2'"),
+    ('{"flip": "yes"}', "flip (--flip) must be true or false"),
+    ('{"checkpoint_every": 0}', "checkpoint_every (--checkpoint-every) must be 1 or more"),
+])
+def test_a_bad_config_file_is_named_in_the_error(photos, tmp_path, capsys, content, says):
+    config = tmp_path / "my options.json"
+    if content is not None:
+        config.write_text(content)
+    rc, err = _main(capsys, "--data", photos, "--out", tmp_path / "run", "--config", config, *TINY)
+    line = _error_line(err)
+    assert rc == 2 and str(config) in line and says in line, line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name, says", [("notes.txt", "is a file, not a run directory"),
+                                        ("project/config.json", "unknown config keys")])
+def test_out_that_is_not_a_run_is_refused_and_kept(photos, tmp_path, capsys, name, says):
+    """--out naming a file, or a folder whose config.json is another program's (training
+    would overwrite it)."""
+    mine = tmp_path / name
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_text('{"theme": "dark"}')
+    rc, err = _main(capsys, "--data", photos, "--out", tmp_path / name.split("/")[0], *TINY)
+    assert rc == 2 and says in _error_line(err)
+    assert mine.read_text() == '{"theme": "dark"}'
+    assert sorted(p.name for p in mine.parent.iterdir()) == [mine.name]
+
+
+def _user_folder(path: Path) -> None:
+    (path / "sub").mkdir(parents=True)
+    (path / "thesis.txt").write_text("years of work")
+    (path / "sub" / "data.csv").write_text("1,2")
+
+
+def _models_folder(path: Path) -> None:
+    from tests.factories import make_tiny_bundle
+
+    make_tiny_bundle(path / "default")
+
+
+def _another_run(path: Path) -> None:
+    path.mkdir(parents=True)
+    (path / "checkpoint.npz").write_bytes(b"a checkpoint")
+    (path / "log.jsonl").write_text('{"step": 1}\n')
+
+
+TARGETS = {"user's folder": _user_folder, "models/": _models_folder, "another run": _another_run}
+
+
+@pytest.mark.parametrize("kind", TARGETS)
+def test_export_into_a_folder_that_is_no_bundle_is_refused_before_training(
+        photos, tmp_path, capsys, kind):
+    target = tmp_path / "target"
+    TARGETS[kind](target)
+    before = _files(target)
+    run = tmp_path / "run"
+    rc, err = _main(capsys, "--data", photos, "--out", run, "--steps", 2, *TINY,
+                    "--export", target)
+    line = _error_line(err)
+    assert rc == 2 and str(target) in line and "is not a FaceGAN bundle" in line, line
+    assert _files(target) == before
+    assert not run.exists()        # refused before the data was read, not after the training
+
+
+@pytest.mark.parametrize("kind", TARGETS)
+def test_export_of_a_checkpoint_into_a_folder_that_is_no_bundle_is_refused(
+        trained, tmp_path, capsys, kind):
+    target = tmp_path / "target"
+    TARGETS[kind](target)
+    before = _files(target)
+    rc, err = _main(capsys, "--out", trained, "--export", target)
+    assert rc == 2 and "is not a FaceGAN bundle" in _error_line(err)
+    assert _files(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]     # no staging litter
+
+
+def test_export_replaces_an_older_bundle_with_normal_permissions(trained, tmp_path, capsys):
+    from gan.bundle import load_bundle
+    from tests.factories import make_tiny_bundle
+
+    target = make_tiny_bundle(tmp_path / "models" / "mine")
+    old = os.umask(0o022)
+    try:
+        rc, err = _main(capsys, "--out", trained, "--export", target)
+    finally:
+        os.umask(old)
+    assert rc == 0, err
+    assert load_bundle(target).card["training"]["steps"] == 2        # the run's, not the old one
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755              # not mkdtemp's 0700
+    assert stat.S_IMODE((target / "model.json").stat().st_mode) == 0o644
+    assert sorted(p.name for p in target.parent.iterdir()) == ["mine"]
+
+
+def test_new_with_a_bad_option_keeps_the_run(trained, capsys):
+    """--new replaces a run only once the new options are known to be good."""
+    before = (trained / "checkpoint.npz").read_bytes()
+    rc, err = _main(capsys, "--out", trained, "--new", "--data", "x", "--log-every", 0, *TINY)
+    assert rc == 2 and "--log-every" in _error_line(err)
+    assert (trained / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_killed_runs_temporaries_are_removed_when_it_resumes(trained, capsys):
+    dead = _dead_pid()
+    stale = [trained / f".checkpoint.npz.{dead}-0123abcd.tmp",   # kill -9 during a checkpoint
+             trained / ".checkpoint.npz.k2j4_x9q.tmp",           # the same, named by mkstemp
+             trained / "samples" / f".fakes000002.png.{dead}-0123abcd.tmp",
+             trained / "losses.tmp.png"]
+    mine = trained / "notes.tmp"
+    for p in stale + [mine]:
+        p.write_bytes(b"x" * 100)
+    rc, err = _main(capsys, "--out", trained, "--steps", 2)     # the same command again
+    assert rc == 0, err
+    assert [p for p in stale if p.exists()] == []
+    assert mine.read_bytes() == b"x" * 100
+
+
+def test_a_full_disk_says_where_and_from_which_step_the_same_command_resumes(
+        photos, tmp_path, capsys, monkeypatch):
+    """The checkpoint write that finds the disk full leaves the previous checkpoint whole."""
+    import gan.training.checkpoint as checkpoint
+    from gan.io import atomic_file
+    from gan.training.checkpoint import load_checkpoint
+    from gan.training.gan_model import DCGAN
+
+    real_write, calls = checkpoint.atomic_write_bytes, []
+
+    def fills_the_disk(path, data):
+        calls.append(path)
+        if len(calls) == 1:
+            return real_write(path, data)
+        with atomic_file(path) as f:
+            f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", fills_the_disk)
+    run = tmp_path / "run"
+    rc, err = _main(capsys, "--data", photos, "--out", run, "--steps", 6, *TINY,
+                    "--checkpoint-every", 2)
+    line = _error_line(err)
+    assert rc == 2 and len(calls) == 2
+    assert f"no space left on the disk holding {run}" in line
+    assert "the checkpoint of step 2" in line and "resumes from step 2" in line, line
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    cfg = tiny_config(**json.loads((run / "config.json").read_text()))
+    meta = load_checkpoint(run / "checkpoint.npz", DCGAN(cfg, n_labels=0).state_variables())
+    assert meta["step"] == 2
+    steps = [json.loads(l)["step"] for l in (run / "log.jsonl").read_text().splitlines()]
+    assert np.all(np.diff(steps) == 1)
