@@ -127,9 +127,10 @@ def explain(err: ImageError) -> str:
 
 
 def _nbytes(data) -> int:
-    """Size of bytes or of an in-memory upload (Streamlit's UploadedFile), without copying it."""
+    """Size of bytes or of an in-memory upload (Streamlit's UploadedFile), without copying it:
+    an UploadedFile's getvalue() is the bytes it was made from (its getbuffer() would copy)."""
     return memoryview(data).nbytes if isinstance(data, (bytes, bytearray, memoryview)) \
-        else data.getbuffer().nbytes
+        else len(data.getvalue())
 
 
 def _prepare(name: str, data, bundle, source: str) -> Result:

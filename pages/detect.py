@@ -30,9 +30,10 @@ CARD_WIDTH = 250
 
 def _cached_scores(files, bundle, bkey, det) -> list[detection.Result]:
     """Score (name, UploadedFile) pairs, reusing this session's earlier results for the same
-    bytes. The files are hashed and decoded in place, never copied all at once."""
+    bytes. The files are read where Streamlit keeps them (getvalue() does not copy an
+    UploadedFile), one at a time, never copied all at once."""
     memo = st.session_state.setdefault("_scores", {})
-    keys = [(hashlib.sha1(data.getbuffer()).hexdigest(), bkey, det.key) for _, data in files]
+    keys = [(hashlib.sha1(data.getvalue()).hexdigest(), bkey, det.key) for _, data in files]
     todo = [(f, k) for f, k in zip(files, keys) if k not in memo]
     if todo:
         for (_, k), r in zip(todo, detection.score_uploads([f for f, _ in todo], bundle, det)):

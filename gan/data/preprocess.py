@@ -180,12 +180,8 @@ def _read_bytes(source, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         return bytes(source)
     if isinstance(source, (str, os.PathLike)):
         return read_file_bytes(source, max_bytes)
-    if hasattr(source, "getbuffer"):  # io.BytesIO, Streamlit's UploadedFile: size before copying
-        n = source.getbuffer().nbytes
-        if n > max_bytes:
-            raise _too_large(n, max_bytes)
-    if hasattr(source, "getvalue"):
-        data = source.getvalue()
+    if hasattr(source, "getvalue"):  # io.BytesIO, Streamlit's UploadedFile (no copy: they share
+        data = source.getvalue()     # the bytes they were made from, where getbuffer would copy)
         if isinstance(data, str):
             raise ImageError("not an image (a text stream)", kind="not an image")
         if len(data) > max_bytes:
