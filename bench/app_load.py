@@ -1,8 +1,15 @@
 """Load test (not in CI): N browser sessions at once against one real app server, each
-generating faces from its own seed and scoring its own upload, then checking that it got its
+generating faces from its own seed and scoring its own uploads, then checking that it got its
 own, correct results: the ZIP's faces equal gan.sampling.generate for that seed, and the CSV's
-score equals the library's score for that upload. Prints per-session timings and any error.
-Usage: python bench/app_load.py [--sessions 8] [--model models/default] [--url http://...]
+scores equal the library's scores for those uploads. Prints per-session timings, any error,
+and the server's peak memory (its resident set, with any children, sampled every 0.1 s, and
+the kernel's high-water mark VmHWM, reset after warm-up).
+
+By default each session uploads --photos 10 large JPEGs (24 to 49 megapixels, phone-photo
+sized files, made once by this script into test-artifacts/load-photos/): the case of visitors
+uploading big batches of big photos at once. --photos 0 uploads one small face per session.
+Usage: python bench/app_load.py [--sessions 8] [--photos 10] [--model models/default]
+                                [--url http://...] [--timeout 180]
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import io
 import os
 import statistics
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -61,6 +69,95 @@ def browser_cpu_seconds() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (a decode pool, if the server ever starts one)."""
+    parent = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parent[int(d.name)] = int(_stat(int(d.name))[1])
+    tree, grew = {pid}, True
+    while grew:
+        kids = {p for p, pp in parent.items() if pp in tree} - tree
+        tree |= kids
+        grew = bool(kids)
+    return sorted(tree)
+
+
+class MemorySampler:
+    """Resident memory of a process and its children, sampled in a thread: the peak of the sum,
+    and the kernel's own peak (VmHWM) of the process, counted from start()."""
+
+    def __init__(self, pid: int, every: float = 0.1):
+        self.pid, self.every, self.peak_kb, self.samples = pid, every, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss_kb(self) -> int:
+        total = 0
+        for p in process_tree(self.pid):
+            with contextlib.suppress(OSError):
+                total += _kb(p, "VmRSS")
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, self.rss_kb())
+            self.samples += 1
+            self._stop.wait(self.every)
+
+    def start(self):
+        self.start_kb = self.rss_kb()
+        with contextlib.suppress(OSError):       # VmHWM := now (Linux; needs the same user)
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        self.end_kb = self.rss_kb()
+        self.hwm_kb = _kb(self.pid, "VmHWM")
+
+
+def large_photos(n: int) -> list[Path]:
+    """n JPEGs from 24 to 49 megapixels (3:2), each a CelebA face (or a drawn one) large in the
+    frame, with sensor-like noise so that the files are phone-photo sized (below the 20 MB
+    upload limit). Made once, then reused."""
+    folder = REPO / "test-artifacts" / "load-photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(SHARED_IMAGES.glob("*.jpg"))[:n] if SHARED_IMAGES.is_dir() else []
+    out = []
+    for i, mp in enumerate(np.linspace(24, 49, n)):
+        w = int(round((mp * 1e6 * 1.5) ** 0.5 / 8)) * 8
+        h = int(round(w / 1.5 / 8)) * 8
+        path = folder / f"large_{i + 1:02d}_{w}x{h}.jpg"
+        out.append(path)
+        if path.exists():
+            continue
+        if sources:
+            src = Image.open(sources[i % len(sources)]).convert("RGB")
+        else:
+            from tests.app_fixtures import drawn_face
+
+            src = Image.fromarray(drawn_face(256, skin=(215 - 9 * i, 170, 140)))
+        img = src.resize((w, h), Image.Resampling.BILINEAR, box=(0, 0, src.width, src.height // 2))
+        fh = int(h * 0.8)
+        fw = int(fh * src.width / src.height)
+        img.paste(src.resize((fw, fh), Image.Resampling.BILINEAR), ((w - fw) // 2, (h - fh) // 2))
+        noise = np.random.default_rng(i).integers(-6, 7, size=(h, w, 1), dtype=np.int16)
+        Image.fromarray(np.clip(np.asarray(img, np.int16) + noise, 0, 255).astype(np.uint8)).save(
+            path, "JPEG", quality=90)
+    return out
+
+
 def uploads(n: int) -> list[tuple[str, bytes]]:
     """One distinct face photo per session (CelebA from ../shared/data, else drawn faces)."""
     if SHARED_IMAGES.is_dir():
@@ -72,8 +169,9 @@ def uploads(n: int) -> list[tuple[str, bytes]]:
             for i in range(n)]
 
 
-async def session(browser, url: str, i: int, seed: int, upload: tuple[str, bytes],
-                  want_faces: np.ndarray, want_p: float, timeout_ms: int) -> dict:
+async def session(browser, url: str, i: int, seed: int, upload, want_faces: np.ndarray,
+                  want_p: dict[str, float], timeout_ms: int) -> dict:
+    """One visitor. `upload`: (name, bytes) of one small photo, or a list of photo paths."""
     from playwright.async_api import expect
 
     out = {"session": i, "seed": seed, "ok": False, "error": ""}
@@ -111,19 +209,25 @@ async def session(browser, url: str, i: int, seed: int, upload: tuple[str, bytes
 
         t = time.perf_counter()
         await page.get_by_role("link", name="Detect generated faces").first.click()
-        name, data = upload
-        await page.locator('input[type="file"]').set_input_files(
-            [{"name": name, "mimeType": "image/jpeg", "buffer": data}])
+        if isinstance(upload, tuple):
+            name, data = upload
+            await page.locator('input[type="file"]').set_input_files(
+                [{"name": name, "mimeType": "image/jpeg", "buffer": data}])
+        else:                               # big files go by path (Playwright's buffer limit)
+            await page.locator('input[type="file"]').set_input_files([str(p) for p in upload])
         await expect(page.get_by_text("Download the table (CSV)")).to_be_visible()
+        await expect(page.get_by_text("P(generated) =")).to_have_count(len(want_p))
         async with page.expect_download() as dl:
             await page.get_by_text("Download the table (CSV)").click()
         rows = list(csv.DictReader(io.StringIO(Path(await (await dl.value).path()).read_text())))
         out["detect_s"] = time.perf_counter() - t
-        if [r["file"] for r in rows] != [name]:
-            raise AssertionError(f"table lists {[r['file'] for r in rows]}, not {name}")
-        if rows[0]["status"] != "scored" or abs(float(rows[0]["p_generated"]) - want_p) > 1e-3:
-            raise AssertionError(f"score {rows[0]['p_generated']} ({rows[0]['status']}), "
-                                 f"expected {want_p:.4f}")
+        if [r["file"] for r in rows] != list(want_p):
+            raise AssertionError(f"table lists {[r['file'] for r in rows]}, not {list(want_p)}")
+        for r in rows:
+            want = want_p[r["file"]]
+            if r["status"] != "scored" or abs(float(r["p_generated"]) - want) > 1e-3:
+                raise AssertionError(f"{r['file']}: score {r['p_generated']} ({r['status']}), "
+                                     f"expected {want:.4f}")
         problems = await page.locator('[data-testid="stException"], [data-testid="stAlert"]'
                                       ).filter(has_text="went wrong").count()
         if problems:
@@ -139,7 +243,7 @@ async def session(browser, url: str, i: int, seed: int, upload: tuple[str, bytes
     return out
 
 
-async def run_all(url: str, n: int, expected, files, timeout_s: float) -> list[dict]:
+async def run_all(url: str, n: int, expected, files, timeout_s: float, proc=None) -> list[dict]:
     from playwright.async_api import async_playwright, expect
 
     from app_support.serve import CHROMIUM, CHROMIUM_ARGS
@@ -152,10 +256,16 @@ async def run_all(url: str, n: int, expected, files, timeout_s: float) -> list[d
             await warm.goto(url)
             await expect(warm.get_by_text("Sample faces")).to_be_visible()
             await warm.close()
+            memory = MemorySampler(proc.pid).start() if proc is not None else None
             jobs = [session(browser, url, i, seed, files[i], faces, p_, int(timeout_s * 1000))
                     for i, (seed, faces, p_) in enumerate(expected)]
-            results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=timeout_s * 3)
+            try:
+                results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=timeout_s * 3)
+            finally:
+                if memory is not None:
+                    memory.stop()
             results[0]["browser_cpu_s"] = browser_cpu_seconds()
+            results[0]["memory"] = memory
             return results
         finally:
             await browser.close()
@@ -164,6 +274,8 @@ async def run_all(url: str, n: int, expected, files, timeout_s: float) -> list[d
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sessions", type=int, default=8)
+    ap.add_argument("--photos", type=int, default=10,
+                    help="large photos each session uploads (0: one small face photo)")
     ap.add_argument("--model", type=Path, default=REPO / "models" / "default",
                     help="the bundle the server serves (its folder must be called 'default')")
     ap.add_argument("--url", default=None, help="use a running server instead of starting one")
@@ -177,11 +289,24 @@ def main() -> None:
 
     bundle = load_bundle(args.model)
     det = detection.detectors_for(bundle)[0]
-    files = uploads(args.sessions)
     seeds = [9000 + 17 * i for i in range(args.sessions)]
-    expected = [(s, sampling.generate(bundle, 20, seed=s),
-                 detection.score_uploads([f], bundle, det)[0].p_generated)
-                for s, f in zip(seeds, files)]
+    if args.photos:
+        t = time.perf_counter()
+        photos = large_photos(args.photos)
+        print(f"{len(photos)} large photos ({photos[0].stem.split('_')[-1]} to "
+              f"{photos[-1].stem.split('_')[-1]}, {min(p.stat().st_size for p in photos) / 1e6:.1f}"
+              f"-{max(p.stat().st_size for p in photos) / 1e6:.1f} MB) ready in "
+              f"{time.perf_counter() - t:.0f} s", flush=True)
+        scores = {r.name: r.p_generated for r in detection.score_uploads(
+            [(p.name, p.read_bytes()) for p in photos], bundle, det)}
+        if None in scores.values():
+            sys.exit(f"the library does not score every large photo: {scores}")
+        files = [photos] * args.sessions
+        want = [scores] * args.sessions
+    else:
+        files = uploads(args.sessions)
+        want = [{f[0]: detection.score_uploads([f], bundle, det)[0].p_generated} for f in files]
+    expected = [(s, sampling.generate(bundle, 20, seed=s), w) for s, w in zip(seeds, want)]
     (REPO / "test-artifacts").mkdir(exist_ok=True)
     log = REPO / "test-artifacts" / "load-server.log"
     server = (contextlib.nullcontext((args.url, None)) if args.url else
@@ -189,7 +314,7 @@ def main() -> None:
     with server as (url, proc):
         cpu0 = cpu_seconds(proc)
         t = time.perf_counter()
-        results = asyncio.run(run_all(url, args.sessions, expected, files, args.timeout))
+        results = asyncio.run(run_all(url, args.sessions, expected, files, args.timeout, proc))
         wall = time.perf_counter() - t
         server_cpu = cpu_seconds(proc) - cpu0
     for r in results:
@@ -204,6 +329,13 @@ def main() -> None:
         print(f"server CPU time during the run: {server_cpu:.1f} s; browser (Chromium + driver) "
               f"CPU time: {results[0].get('browser_cpu_s', 0):.1f} s; machine load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        m = results[0].get("memory")
+        if m is not None:
+            n_up = args.sessions * max(args.photos, 1)
+            print(f"server memory (RSS, with children): {m.start_kb / 1024:.0f} MB after warm-up, "
+                  f"peak {m.peak_kb / 1024:.0f} MB while {args.sessions} sessions uploaded {n_up} "
+                  f"photo(s) ({m.samples} samples), {m.end_kb / 1024:.0f} MB at the end; kernel "
+                  f"high-water mark (VmHWM) of the server process {m.hwm_kb / 1024:.0f} MB")
     if not args.url and "Traceback" in log.read_text(errors="replace"):
         print(f"the server log has a traceback: see {log}")
         ok = -1
