@@ -341,14 +341,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from gan.bundle import BundleError
+    from gan.io import ReplaceRefused, check_replaceable
 
     log = (lambda m: None) if args.quiet else (lambda m: print(f"[evaluate] {m}", file=sys.stderr))
     try:
+        check_replaceable(Path(args.out) if args.out else Path(args.model) / EVAL_DIR)
         report = evaluate_bundle(args.model, args.real, n=args.n, n_memorisation=args.memorisation_n,
                                  n_pairs=args.pairs, seed=args.seed, truncation=args.truncation,
                                  inception_weights=args.inception_weights, out_dir=args.out,
                                  write_card=not args.no_card, progress=not args.quiet, log=log)
-    except (BundleError, EvaluationError) as e:
+    except (BundleError, EvaluationError, ReplaceRefused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(summary(report))

@@ -24,6 +24,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -115,12 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     from gan.bundle import BundleError
     from gan.detector.data import DetectorDataError
     from gan.detector.fit import FitError
+    from gan.detector.report import REPORT_DIR
+    from gan.io import ReplaceRefused, check_replaceable
 
     log = (lambda m: None) if args.quiet else (lambda m: print(f"[detector] {m}", file=sys.stderr,
                                                                flush=True))
     try:
+        if not args.no_report:
+            check_replaceable(Path(args.model) / REPORT_DIR)   # before minutes of fitting
         return run(args, log)
-    except (BundleError, DetectorDataError, FitError) as e:
+    except (BundleError, DetectorDataError, FitError, ReplaceRefused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
