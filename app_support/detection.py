@@ -6,7 +6,7 @@ a plain reason and no score; the rest of the batch is still scored, in one model
 A batch is capped at MAX_FILES files, and at most MAX_CONCURRENT_DECODES photos are decoded at a
 time in the whole server process (all sessions together), so that visitors uploading large
 photos at once cannot exhaust the server's memory: the others wait their turn.
-The detectors come from `gan.scoring.stored_detectors`: the discriminator (calibrated once
+The detectors come from `gan.detector.stored.stored_detectors`: the discriminator (calibrated once
 `python -m gan.detector fit` has run) and the forensic detector when the bundle stores one.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from gan import scoring
+from gan.detector import stored
 from gan.data.preprocess import ImageError, open_image, prepare_image, preprocess_image
 
 log = logging.getLogger(__name__)
@@ -90,12 +90,12 @@ def detectors_for(bundle) -> list[Detector]:
     """The detectors a bundle offers; the first is the default (the best measured one)."""
     return [Detector(key=d.key, title=d.title, note=d.note, threshold=d.threshold, score=d.p,
                      calibrated=d.calibrated, measured=d.measured)
-            for d in scoring.stored_detectors(bundle)[0]]
+            for d in stored.stored_detectors(bundle)[0]]
 
 
 def detector_problems(bundle) -> dict[str, str]:
     """{key: why not} for detectors the bundle stores but that cannot be used."""
-    return scoring.stored_detectors(bundle)[1]
+    return stored.stored_detectors(bundle)[1]
 
 
 @dataclass

@@ -67,7 +67,7 @@ def expand(paths: list[str]) -> list[tuple[str, Path | None, str | None]]:
 def pick_detector(bundle, wanted: str | None):
     """The detector to use and a warning (or None); raises ValueError when `wanted` is not
     usable."""
-    from gan.scoring import stored_detectors
+    from gan.detector.stored import stored_detectors
 
     dets, problems = stored_detectors(bundle)
     by_key = {d.key: d for d in dets}

@@ -67,7 +67,7 @@ def fitted_bundle(path: Path, robustness: bool = True, **bundle_kw) -> Path:
     from gan.bundle import load_bundle
     from gan.detector import report
     from gan.detector.fit import fit_detectors, write_detectors
-    from gan.scoring import stored_detectors
+    from gan.detector.stored import stored_detectors
 
     bundle_kw.setdefault("crop", "center")
     make_tiny_bundle(path, **bundle_kw)

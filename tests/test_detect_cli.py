@@ -56,7 +56,7 @@ def test_one_line_per_file_with_errors_beside_scores(capsys, fitted, photos):
 def test_scores_match_the_library_and_the_detector_can_be_chosen(capsys, fitted, photos):
     from gan.bundle import load_bundle
     from gan.data.preprocess import prepare_image
-    from gan.scoring import stored_detectors
+    from gan.detector.stored import stored_detectors
 
     dets = {d.key: d for d in stored_detectors(load_bundle(fitted))[0]}
     x = prepare_image(photos / "a.png", size=32, crop="center").image[None]

@@ -63,7 +63,7 @@ def test_calibration_thresholds_meet_the_rate_on_each_calibration_source(tmp_pat
 def test_stored_detector_reloads_with_identical_scores(fitted):
     from gan.bundle import load_bundle
     from gan.detector.forensic import ForensicModel
-    from gan.scoring import stored_detectors
+    from gan.detector.stored import stored_detectors
 
     bundle = load_bundle(fitted)
     dets, problems = stored_detectors(bundle)
@@ -80,7 +80,7 @@ def test_a_damaged_detector_file_is_refused_and_the_discriminator_still_works(fi
     import shutil
 
     from gan.bundle import load_bundle
-    from gan.scoring import stored_detectors
+    from gan.detector.stored import stored_detectors
 
     copy = tmp_path / "copy"
     shutil.copytree(fitted, copy)
@@ -101,7 +101,7 @@ def test_unreadable_or_foreign_detector_files_are_refused(fitted, tmp_path):
 
     from gan.bundle import _sha256, load_bundle, update_card
     from gan.detector.forensic import DetectorError, ForensicModel
-    from gan.scoring import stored_detectors
+    from gan.detector.stored import stored_detectors
 
     with pytest.raises(DetectorError, match="cannot be read"):
         ForensicModel.from_bytes(b"PK\x03\x04 not really an archive")

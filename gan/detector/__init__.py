@@ -11,6 +11,6 @@
 - `fit`: fitting both detectors (scikit-learn); `report` and `figures`: the measurements;
 - `explain`: the report in plain words for the app.
 
-The app uses `forensic`, `features`, `calibrate` and `explain` only (through `gan.scoring`);
+The app uses `stored` (with `forensic`, `features`, `calibrate`, `verdict`) and `explain`;
 nothing here imports training code or Streamlit. Importing this package imports none of them.
 """

@@ -45,7 +45,7 @@ def _data_path(value: str | None, default: str, what: str, log):
 def run(args, log) -> int:
     from gan.bundle import load_bundle
     from gan.detector import data, report
-    from gan.scoring import stored_detectors
+    from gan.detector.stored import stored_detectors
 
     t0 = time.perf_counter()
     bundle = load_bundle(args.model)

@@ -7,6 +7,8 @@ logit points the other way; its score is `-logit`.)
   regression with both classes given equal total weight, so p is the probability of
   "generated" when half of the faces checked are generated. `a > 0` is enforced by the data
   (a detector worse than chance gets a < 0 and the report says so).
+- `probability`: a stored detector's P(generated) from its raw scores and the card's
+  calibration section (the only place a card's calibration is read);
 - `threshold_for_fpr`: the score above which at most `fpr` of the given real photos lie.
 - `roc_auc`, `roc_curve`, `reliability`, `wilson`: measurement.
 """
@@ -17,8 +19,9 @@ import math
 import numpy as np
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Clipped so that extreme scores give 0 or 1 instead of an overflow warning."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -60.0, 60.0)))
 
 
 def balanced_weights(y: np.ndarray) -> np.ndarray:
@@ -49,7 +52,7 @@ def platt_fit(scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None = No
     X = np.stack([z, np.ones_like(z)], axis=1)
     theta = np.zeros(2)
     for _ in range(iters):
-        p = _sigmoid(X @ theta)
+        p = sigmoid(X @ theta)
         g = X.T @ (w * (p - t)) + l2 * theta
         h = (X * (w * p * (1 - p))[:, None]).T @ X + l2 * np.eye(2)
         step = np.linalg.solve(h, g)
@@ -62,7 +65,20 @@ def platt_fit(scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None = No
 
 
 def platt(scores: np.ndarray, a: float, b: float) -> np.ndarray:
-    return _sigmoid(float(a) * np.asarray(scores, np.float64) + float(b))
+    return sigmoid(float(a) * np.asarray(scores, np.float64) + float(b))
+
+
+def probability(scores: np.ndarray, calibration: dict | None) -> np.ndarray:
+    """P(generated) of raw scores under a card's calibration section ({"method": "platt", "a",
+    "b", "input": "score"}); without one, sigmoid(score), which ranks the same but is not a
+    calibrated probability. Cards fitted before the convention was unified stored the
+    discriminator's line on its logit (`"input": "logit"`, the logit being -score): the same
+    line with the slope's sign flipped, read here so those bundles keep their scores."""
+    cal = calibration or {}
+    if cal.get("method") != "platt":
+        return sigmoid(scores)
+    a = float(cal["a"]) if cal.get("input", "score") == "score" else -float(cal["a"])
+    return platt(scores, a, cal["b"])
 
 
 def allowed_false_alarms(n: int, fpr: float, confidence: float | None = None) -> int:

@@ -111,7 +111,7 @@ def fit_detectors(bundle, parts: dict[str, Part], *, target_fpr: float = DEFAULT
     the report summary), "features": FeatureExtractor}."""
     from gan.detector.features import FEATURE_VERSION, FeatureExtractor
     from gan.detector.forensic import FILE, KIND
-    from gan.scoring import discriminator_logits
+    from gan.detector.stored import discriminator_scores
 
     t0 = time.perf_counter()
     if not 0 < target_fpr < 0.5:
@@ -127,7 +127,7 @@ def fit_detectors(bundle, parts: dict[str, Part], *, target_fpr: float = DEFAULT
     # 1. The discriminator, calibrated on its own task: held-out real photos vs own faces.
     log("discriminator: scoring the calibration photos")
     d_problem = ""
-    d_scores = {n: -discriminator_logits(bundle, parts[n].images) for n in calib_names}
+    d_scores = {n: discriminator_scores(bundle, parts[n].images) for n in calib_names}
     try:
         d_cal = calibrate_scores(d_scores, parts, ["real_calib", "own_calib"], calib_names,
                                  target_fpr, "the discriminator")

@@ -8,7 +8,8 @@ file with its size and SHA-256 (`files`), so a damaged or replaced file is refus
 of it is used, and a detector fitted on another discriminator is refused too.
 
 Its calibration (Platt) and verdict threshold live in the card (`detector.forensic`), beside
-the discriminator's. This module never imports training code, scikit-learn or Streamlit.
+the discriminator's; `gan.detector.stored` applies them. This module never imports training
+code, scikit-learn or Streamlit.
 """
 from __future__ import annotations
 
@@ -121,12 +122,3 @@ class ForensicDetector:
         if len(images) == 0:
             return np.zeros((0,), np.float64)
         return self.model.decision(self.features(images))
-
-    def p_generated(self, images: np.ndarray) -> np.ndarray:
-        from gan.detector.calibrate import platt
-
-        cal = self.settings.get("calibration") or {}
-        s = self.scores(images)
-        if cal.get("method") == "platt":
-            return platt(s, cal["a"], cal["b"])
-        return 1.0 / (1.0 + np.exp(-np.clip(s, -60, 60)))

@@ -142,7 +142,7 @@ def shortcut_baseline(parts: dict[str, Part], size: int = 8) -> dict | None:
 def measure(bundle, parts: dict[str, Part], detectors: list, *, robustness: bool = True,
             target_fpr: float = 0.05, names: dict | None = None,
             log=lambda m: None) -> dict[str, Any]:
-    """The report dict (see module doc). `detectors`: `gan.scoring.StoredDetector`s; `names`:
+    """The report dict (see module doc). `detectors`: `gan.detector.stored.StoredDetector`s; `names`:
     short names of the sources ({"training", "other_gan", "unseen_real"}) for plain words."""
     t0 = time.perf_counter()
     test_names = [n for n in parts if n.endswith("_test") or n.endswith("_test_raw")]
