@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from gan.data.split import Split, resolve_source  # noqa: F401  (resolve_source: old import path)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPORT_FORMAT = "facegan-evaluation/1"
@@ -38,7 +40,6 @@ EVAL_DIR = "evaluation"
 DEFAULT_N = 1000            # generated faces (and at most this many real photos)
 DEFAULT_MEMORISATION_N = 300
 DEFAULT_PAIRS = 1000        # random pairs per set for MS-SSIM
-REPO = Path(__file__).resolve().parent.parent
 FIGURES = {"swd": "swd.png", "memorisation_pairs": "memorisation_pairs.png",
            "memorisation_hist": "memorisation_hist.png", "samples": "samples.png"}
 
@@ -58,17 +59,6 @@ class RealSets:
     memorisation_note: str            # why the check is skipped, or a caveat; "" when none
 
 
-def resolve_source(source: str | None) -> Path | None:
-    """The card's data source as an existing path: as written (absolute or relative to the
-    working directory), else relative to the repository root; None when neither exists."""
-    if not source:
-        return None
-    for p in (Path(source), REPO / source):
-        if p.exists():
-            return p
-    return None
-
-
 def _load(path, bundle, progress: bool, **kw):
     from gan.data import load_faces
 
@@ -85,37 +75,31 @@ def _subsample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
     return images[idx]
 
 
+def _load_split(split, progress: bool):
+    try:
+        return split.load(progress)
+    except (OSError, ValueError) as e:
+        raise EvaluationError(f"cannot read real photos from {split.path}: {e}") from e
+
+
 def real_sets(bundle, real_path: str | None, n: int, seed: int = 0,
               progress: bool = False) -> RealSets:
     """The real photos for `bundle`: `real_path`, or else the held-out split its card names.
-    The training split is rebuilt from the card (same source, options, fraction and seed:
-    `FaceData.split` is deterministic by key) for the memorisation check."""
-    card = bundle.card
-    cfg = card.get("config", {})
-    data = card.get("data", {}) or {}
-    fraction = float(cfg.get("holdout_fraction", 0.0) or 0.0)
-    split_seed = int(cfg.get("seed", 0))
-    source = resolve_source(data.get("source"))
-    train = held = None
-    if source is not None:
-        faces = _load(source, bundle, progress, labels=cfg.get("labels"),
-                      dedup=bool(cfg.get("dedup", False)))
-        if fraction > 0:
-            train, held = faces.split(fraction, split_seed)
-        else:
-            train = faces
+    The training split is rebuilt from the card (`gan.data.split`) for the memorisation check."""
+    split = Split.from_card(bundle.card)
+    parts = None if split.path is None else _load_split(split, progress)
+    train = None if parts is None else parts.train
+    held = None if parts is None else parts.heldout
     if real_path is None:
         if held is None or len(held) < 2:
-            why = ("its card names no training data that exists here"
-                   if source is None else "its run kept no held-out photos (holdout 0)"
-                   if fraction == 0 else "its held-out split has fewer than 2 photos")
+            why = split.why_no_heldout() or "its held-out split has fewer than 2 photos"
             raise EvaluationError(
                 f"no real photos to compare {bundle.name} with: {why} "
-                f"(data.source = {data.get('source')!r}). Give --real PATH, a folder of real face "
+                f"(data.source = {split.source!r}). Give --real PATH, a folder of real face "
                 f"photos the model was not trained on.")
         real = _subsample(held.images, n, seed)
-        desc = (f"{len(real):,} held-out photos of {data.get('source')} (never trained on: "
-                f"split {fraction:g}, seed {split_seed})")
+        desc = (f"{len(real):,} held-out photos of {split.source} (never trained on: "
+                f"{split.describe()})")
         return RealSets(real, desc, train.images, real, "")
     faces = _load(real_path, bundle, progress)
     if len(faces) < 2:
@@ -126,8 +110,8 @@ def real_sets(bundle, real_path: str | None, n: int, seed: int = 0,
     note, heldout = "", real
     if train is None:
         note = (f"skipped: the training photos are not reachable here (the card's data.source is "
-                f"{data.get('source')!r}), so generated faces cannot be compared with them")
-    elif source is not None and Path(real_path).resolve() == source.resolve():
+                f"{split.source!r}), so generated faces cannot be compared with them")
+    elif Path(real_path).resolve() == split.path.resolve():
         trained = set(train.keys)
         keep = np.array([k not in trained for k in faces.keys], bool)
         heldout = _subsample(faces.images[keep], n, seed) if keep.sum() >= 2 else None

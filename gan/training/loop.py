@@ -147,13 +147,10 @@ def load_run_photos(cfg: TrainConfig, progress: bool = False):
     """(training, held-out or None) photos of a run, as its config asks: the same call for
     training and for an export from a checkpoint (whose real examples come from the held-out
     part). Decoded photos come from the cache after the first load."""
-    from gan.data import load_faces
+    from gan.data.split import Split
 
-    faces = load_faces(cfg.data, size=cfg.resolution, crop=cfg.crop, labels=cfg.labels,
-                       dedup=cfg.dedup, n_jobs=cfg.n_jobs, progress=progress)
-    if cfg.holdout_fraction > 0:
-        return faces.split(cfg.holdout_fraction, cfg.seed)
-    return faces, None
+    parts = Split.from_config(cfg).load(progress)
+    return parts.train, parts.heldout
 
 
 def _truncate_log(log_path: Path, step: int) -> None:
