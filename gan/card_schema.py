@@ -33,9 +33,13 @@ _INSIDE = {"type": "string", "pattern": r"^(?![/\\])(?![A-Za-z]:)(?!.*(^|[/\\])\
            "description": "a path inside the bundle folder (relative, without '..')"}
 _REPORT_DIR = {"type": ["object", "null"],
                "properties": {"dir": _TEXT, "report": _TEXT}}
+# Platt scaling of a detector's raw score (higher = generated): p = sigmoid(a * score + b).
+# "logit" is how cards fitted before that convention stored the discriminator's line
+# (gan.detector.calibrate.probability reads both).
 _CALIBRATION = {
     "type": ["object", "null"],
-    "properties": {"method": _TEXT, "a": _NUMBER, "b": _NUMBER, "input": _TEXT},
+    "properties": {"method": _TEXT, "a": _NUMBER, "b": _NUMBER,
+                   "input": {"enum": ["score", "logit"]}},
     "if": {"type": "object", "properties": {"method": {"const": "platt"}}, "required": ["method"]},
     "then": {"required": ["a", "b"]},
 }
@@ -77,7 +81,10 @@ SCHEMA: dict[str, Any] = {
         "labels": {
             "type": "object",
             "properties": {"names": {"type": "array", "items": {"type": "string", "minLength": 1},
-                                     "uniqueItems": True}},
+                                     "uniqueItems": True},
+                           # per name, FaceData.label_kind (gan.card.label_kinds reads it)
+                           "kinds": {"type": "array",
+                                     "items": {"enum": ["binary", "onehot", "numeric"]}}},
         },
         "files": {
             "type": "object",

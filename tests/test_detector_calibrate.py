@@ -85,3 +85,13 @@ def test_confidence_bound_threshold_keeps_its_promise_on_new_photos():
             over[conf] += norm.sf(t) > 0.05           # true rate on new photos above 5%?
     assert over[None] / trials > 0.3
     assert over[0.95] / trials < 0.1
+
+
+def test_a_cards_calibration_is_read_on_the_raw_score_and_older_logit_cards_agree():
+    score = np.linspace(-5, 5, 41)
+    cal = {"method": "platt", "a": 1.7, "b": -0.3, "input": "score"}
+    assert np.array_equal(calibrate.probability(score, cal), calibrate.platt(score, 1.7, -0.3))
+    # Older cards stored the discriminator's line on its logit (= -score), slope sign flipped.
+    older = {**cal, "a": -1.7, "input": "logit"}
+    assert np.array_equal(calibrate.probability(score, older), calibrate.probability(score, cal))
+    assert np.array_equal(calibrate.probability(score, None), calibrate.sigmoid(score))

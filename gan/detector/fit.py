@@ -1,7 +1,8 @@
 """Fitting the detectors of a bundle: the discriminator's calibration and the forensic detector.
 
-1. The discriminator: its score (-logit) is mapped to P(generated) by Platt scaling fitted on
-   the "calib" parts (held-out real photos against new faces of the bundle's own generator).
+1. The discriminator: its raw score (minus its logit) is mapped to P(generated) by Platt
+   scaling fitted on the "calib" parts (held-out real photos against new faces of the
+   bundle's own generator).
 2. The forensic detector: a logistic regression on the discriminator's features
    (`gan.detector.features`), trained on the "train" parts (the GAN's training photos and the
    other GAN set's train split as real; the generator's faces and the other GAN's faces as
@@ -10,6 +11,8 @@
 3. Both verdict thresholds are set on the "calib" real photos: at most `target_fpr` of the real
    photos of *each* calibration source score above it (the stricter of the per-source
    thresholds), so no one kind of real photo is flagged more often than stated.
+
+Both calibrations are stored the same way: p = sigmoid(a * raw score + b), higher = generated.
 
 No "test" part is used here; `gan.detector.report` measures on those. Fit-time code: it may
 use scikit-learn; the app never imports it.
@@ -103,39 +106,56 @@ def _describe(parts: dict[str, Part], names: list[str]) -> list[str]:
     return [parts[n].description for n in names if n in parts and len(parts[n])]
 
 
-def fit_detectors(bundle, parts: dict[str, Part], *, target_fpr: float = DEFAULT_TARGET_FPR,
-                  C: float = DEFAULT_C, augment_copies: int = 1, seed: int = 0,
-                  log=lambda m: None) -> dict[str, Any]:
-    """Fit both detectors of `bundle` on `parts` (see module doc for the names used). Returns
-    {"forensic_model": ForensicModel, "card": the card's new `detector` section (without
-    the report summary), "features": FeatureExtractor}."""
-    from gan.detector.features import FEATURE_VERSION, FeatureExtractor
-    from gan.detector.forensic import FILE, KIND
-    from gan.detector.stored import discriminator_scores
-
-    t0 = time.perf_counter()
+def _part_names(parts: dict[str, Part], target_fpr: float) -> tuple[list[str], list[str]]:
+    """(calibration parts, training parts) present; FitError when a fit cannot start."""
     if not 0 < target_fpr < 0.5:
         raise FitError("the target false-positive rate must be between 0 and 0.5")
     need = ["real_train", "real_calib", "own_train", "own_calib"]
     missing = [n for n in need if n not in parts or not len(parts[n])]
     if missing:
         raise FitError(f"missing photos to fit on: {', '.join(missing)}")
-    calib_names = [n for n in parts if n.endswith("_calib") and len(parts[n])]
-    train_names = [n for n in parts if (n.endswith("_train") or n.endswith("_train_raw"))
-                   and len(parts[n])]
+    calib = [n for n in parts if n.endswith("_calib") and len(parts[n])]
+    train = [n for n in parts if (n.endswith("_train") or n.endswith("_train_raw"))
+             and len(parts[n])]
+    return calib, train
 
-    # 1. The discriminator, calibrated on its own task: held-out real photos vs own faces.
+
+def fit_discriminator(bundle, parts: dict[str, Part], calib_names: list[str], target_fpr: float,
+                      log=lambda m: None) -> tuple[Calibrated | None, str, dict[str, np.ndarray]]:
+    """The discriminator calibrated on its own task (held-out real photos against its
+    generator's faces): (calibration, or None and why not, its calibration scores). A
+    discriminator that cannot be calibrated does not stop the fit: the forensic detector is
+    still worth having."""
+    from gan.detector.stored import discriminator_scores
+
     log("discriminator: scoring the calibration photos")
-    d_problem = ""
-    d_scores = {n: discriminator_scores(bundle, parts[n].images) for n in calib_names}
+    scores = {n: discriminator_scores(bundle, parts[n].images) for n in calib_names}
     try:
-        d_cal = calibrate_scores(d_scores, parts, ["real_calib", "own_calib"], calib_names,
-                                 target_fpr, "the discriminator")
-    except FitError as e:          # the forensic detector is still worth fitting
+        cal = calibrate_scores(scores, parts, ["real_calib", "own_calib"], calib_names,
+                               target_fpr, "the discriminator")
+    except FitError as e:
         log(f"warning: {e}; the discriminator stays uncalibrated")
-        d_cal, d_problem = None, str(e)
+        return None, str(e), scores
+    return cal, "", scores
 
-    # 2. The forensic detector.
+
+@dataclass
+class FittedForensic:
+    model: Any                        # ForensicModel, its meta filled in
+    cal: Calibrated
+    fit_info: dict
+    features: Any                     # the FeatureExtractor it reads
+    scores: dict[str, np.ndarray]     # raw scores of the calibration parts
+
+
+def fit_forensic(bundle, parts: dict[str, Part], calib_names: list[str], train_names: list[str],
+                 *, target_fpr: float, C: float, augment_copies: int, seed: int,
+                 log=lambda m: None) -> FittedForensic:
+    """Trained on the training parts, each with `augment_copies` augmented copies, then
+    calibrated on every calibration part."""
+    from gan.detector.features import FEATURE_VERSION, FeatureExtractor
+    from gan.detector.forensic import KIND
+
     fx = FeatureExtractor(bundle)
     sets = []
     for i, n in enumerate(train_names):
@@ -148,56 +168,78 @@ def fit_detectors(bundle, parts: dict[str, Part], *, target_fpr: float = DEFAULT
     model, fit_info = train_forensic(sets, C=C, log=log)
     del sets
     log("forensic: scoring the calibration photos")
-    f_scores = {n: model.decision(fx(parts[n].images)) for n in calib_names}
-    f_cal = calibrate_scores(f_scores, parts, calib_names, calib_names, target_fpr,
-                             "the forensic detector")
+    scores = {n: model.decision(fx(parts[n].images)) for n in calib_names}
+    cal = calibrate_scores(scores, parts, calib_names, calib_names, target_fpr,
+                           "the forensic detector")
     model.meta = {"feature_version": FEATURE_VERSION, "dim": int(len(model.weights)),
                   "kind": KIND, "resolution": bundle.resolution,
                   "discriminator_sha256": bundle.card["files"]["discriminator.keras"]["sha256"],
                   "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    return FittedForensic(model, cal, fit_info, fx, scores)
+
+
+def _card_calibration(cal: Calibrated, fitted_on: list[str]) -> dict:
+    """As `calibrate.probability` reads it: p = sigmoid(a * raw score + b)."""
+    return {"method": "platt", "a": cal.a, "b": cal.b, "input": "score", "fitted_on": fitted_on,
+            "n_real": cal.n_real, "n_generated": cal.n_generated}
+
+
+def card_section(parts: dict[str, Part], calib_names: list[str], train_names: list[str],
+                 target_fpr: float, d_cal: Calibrated | None, d_problem: str,
+                 f: FittedForensic) -> dict[str, Any]:
+    """The card's new `detector` section, without the report summary (`report` adds it)."""
+    from gan.detector.forensic import FILE, KIND
+    from gan.detector.stored import UNCALIBRATED_NOTE
 
     rule = THRESHOLD_RULE.format(fpr=target_fpr)
-    calib_real = _describe(parts, [n for n in calib_names if parts[n].label == 0])
     if d_cal is not None:
-        # The discriminator, in the format gan.scoring has always read: p = sigmoid(a*logit + b).
         d_section = {
-            "calibration": {"method": "platt", "a": -d_cal.a, "b": d_cal.b, "input": "logit",
-                            "fitted_on": _describe(parts, ["real_calib", "own_calib"]),
-                            "n_real": d_cal.n_real, "n_generated": d_cal.n_generated},
+            "calibration": _card_calibration(d_cal, _describe(parts, ["real_calib", "own_calib"])),
             "threshold": d_cal.p_threshold,
             "note": (f"calibrated (Platt) on {d_cal.n_real} held-out real photos and "
                      f"{d_cal.n_generated} new faces of its own generator; threshold: {rule}")}
     else:
         d_section = {"calibration": None, "threshold": 0.5,
-                     "note": f"uncalibrated: p = sigmoid(-logit) of the raw discriminator "
-                             f"({d_problem})"}
-    section = {
+                     "note": f"{UNCALIBRATED_NOTE} ({d_problem})"}
+    return {
         **d_section,
         "threshold_rule": rule,
-        "threshold_set_on": calib_real,
+        "threshold_set_on": _describe(parts, [n for n in calib_names if parts[n].label == 0]),
         "target_fpr": target_fpr,
         "forensic": {
             "file": FILE, "kind": KIND,
-            "calibration": {"method": "platt", "a": f_cal.a, "b": f_cal.b, "input": "score",
-                            "fitted_on": _describe(parts, calib_names),
-                            "n_real": f_cal.n_real, "n_generated": f_cal.n_generated},
-            "threshold": f_cal.p_threshold,
-            "note": (f"{KIND}, trained on {fit_info['n_real']:,} real photos and "
-                     f"{fit_info['n_generated']:,} generated faces (with augmented copies), "
-                     f"calibrated (Platt) on {f_cal.n_real} real and {f_cal.n_generated} "
+            "calibration": _card_calibration(f.cal, _describe(parts, calib_names)),
+            "threshold": f.cal.p_threshold,
+            "note": (f"{KIND}, trained on {f.fit_info['n_real']:,} real photos and "
+                     f"{f.fit_info['n_generated']:,} generated faces (with augmented copies), "
+                     f"calibrated (Platt) on {f.cal.n_real} real and {f.cal.n_generated} "
                      f"generated faces it never trained on; threshold: {rule}"),
             "trained_on": _describe(parts, train_names),
-            "fit": fit_info,
+            "fit": f.fit_info,
         },
         "default": "forensic",
         "measured": None,            # filled in by gan.detector.report
         "report": None,
-        "fitted": model.meta["fitted"],
-        "discriminator_sha256": model.meta["discriminator_sha256"],
-        "fit_seconds": round(time.perf_counter() - t0, 1),
+        "fitted": f.model.meta["fitted"],
+        "discriminator_sha256": f.model.meta["discriminator_sha256"],
     }
-    return {"forensic_model": model, "card": section, "features": fx,
-            "calibration_scores": {"discriminator": d_scores, "forensic": f_scores}}
+
+
+def fit_detectors(bundle, parts: dict[str, Part], *, target_fpr: float = DEFAULT_TARGET_FPR,
+                  C: float = DEFAULT_C, augment_copies: int = 1, seed: int = 0,
+                  log=lambda m: None) -> dict[str, Any]:
+    """Fit both detectors of `bundle` on `parts` (see module doc for the names used). Returns
+    {"forensic_model": ForensicModel, "card": the card's new `detector` section (without
+    the report summary), "features": FeatureExtractor, "calibration_scores"}."""
+    t0 = time.perf_counter()
+    calib_names, train_names = _part_names(parts, target_fpr)
+    d_cal, d_problem, d_scores = fit_discriminator(bundle, parts, calib_names, target_fpr, log)
+    f = fit_forensic(bundle, parts, calib_names, train_names, target_fpr=target_fpr, C=C,
+                     augment_copies=augment_copies, seed=seed, log=log)
+    section = card_section(parts, calib_names, train_names, target_fpr, d_cal, d_problem, f)
+    section["fit_seconds"] = round(time.perf_counter() - t0, 1)
+    return {"forensic_model": f.model, "card": section, "features": f.features,
+            "calibration_scores": {"discriminator": d_scores, "forensic": f.scores}}
 
 
 def write_detectors(bundle_path, fitted: dict[str, Any]) -> dict:
