@@ -1,4 +1,8 @@
-"""The model card written into every bundle (`model.json`): what a user needs to judge a model."""
+"""The model card written into every bundle (`model.json`): what a user needs to judge a model.
+
+`make_card` writes it; `label_kinds` and `label_groups` are the one place that reads what
+each label is (binary attribute, one class of a one-hot group, number).
+"""
 from __future__ import annotations
 
 import datetime as _dt
@@ -11,8 +15,10 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
               training_seconds: float = 0.0, data: dict[str, Any] | None = None,
               metrics: dict[str, Any] | None = None, notes: str = "",
               init_from: dict[str, Any] | None = None,
-              cpu: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`init_from`: the bundle a run started from (its steps and seconds are not in this run's
+              cpu: dict[str, Any] | None = None,
+              label_kinds: list[str] | None = None) -> dict[str, Any]:
+    """`label_kinds`: per label, `FaceData.label_kind` ("binary", "onehot", "numeric"), so
+    readers need not guess from the names. `init_from`: the bundle a run started from (its steps and seconds are not in this run's
     figures; `total_steps` / `total_seconds` add them). `cpu`: {"seconds", "from_step"}, the
     process CPU time of the training steps (all threads), which, unlike the wall-clock
     `seconds`, does not grow while a run is paused or shares the machine."""
@@ -38,7 +44,7 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
         "config": cfg.to_dict(),
         "preprocessing": {"size": cfg.resolution, "crop": cfg.crop, "range": [-1, 1],
                           "version": getattr(preprocess, "PREPROCESS_VERSION", 1)},
-        "labels": {"names": list(label_names or [])},
+        "labels": _labels_section(label_names, label_kinds),
         "training": training,
         "data": dict(data or {}),
         "metrics": dict(metrics or {}),
@@ -47,3 +53,37 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
         "notes": notes,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+LABEL_KINDS = ("binary", "onehot", "numeric")
+
+
+def _labels_section(names: list[str] | None, kinds: list[str] | None) -> dict[str, Any]:
+    names = list(names or [])
+    if kinds is None or not names:
+        return {"names": names}
+    if len(kinds) != len(names) or not set(kinds) <= set(LABEL_KINDS):
+        raise ValueError(f"label kinds {kinds} do not fit the labels {names}")
+    return {"names": names, "kinds": list(kinds)}
+
+
+def label_kinds(card: dict[str, Any]) -> list[str]:
+    """Each label's kind, as the run wrote it. Cards written before kinds were recorded (the
+    shipped models/default among them) get the old rule: a name with "=" is one class of a
+    one-hot group ("class=a"), any other name a binary attribute."""
+    section = card.get("labels", {}) or {}
+    names = list(section.get("names", []))
+    kinds = section.get("kinds")
+    if isinstance(kinds, list) and len(kinds) == len(names):
+        return [str(k) for k in kinds]
+    return ["onehot" if "=" in n else "binary" for n in names]
+
+
+def label_groups(card: dict[str, Any]) -> dict[str, list[int]]:
+    """The one-hot groups of a card's labels: group name ("class" of "class=a") -> columns."""
+    names = list((card.get("labels", {}) or {}).get("names", []))
+    groups: dict[str, list[int]] = {}
+    for j, (name, kind) in enumerate(zip(names, label_kinds(card))):
+        if kind == "onehot":
+            groups.setdefault(name.split("=", 1)[0], []).append(j)
+    return groups

@@ -128,14 +128,14 @@ def random_labels(bundle, n: int, seed: int) -> np.ndarray | None:
     names = bundle.label_names
     if not names:
         return None
+    from gan.card import label_groups, label_kinds
+
     rng = np.random.default_rng([seed, 1])
     y = np.zeros((n, len(names)), np.float32)
-    groups: dict[str, list[int]] = {}
-    for j, name in enumerate(names):
-        if "=" in name:
-            groups.setdefault(name.split("=", 1)[0], []).append(j)
-        else:
+    for j, kind in enumerate(label_kinds(bundle.card)):
+        if kind != "onehot":
             y[:, j] = rng.integers(0, 2, n)
+    groups = label_groups(bundle.card)
     for idx in groups.values():
         y[np.arange(n), np.asarray(idx)[rng.integers(0, len(idx), n)]] = 1.0
     return y

@@ -377,6 +377,8 @@ def test_label_loss_switched_on_when_resuming_starts_its_classifier_fresh(tmp_pa
                    resuming=True, progress=False)
     assert result.status == "finished" and result.step == 4
     assert _state(run)[1]["counts"]["label_head"] > 0
+    card = json.loads((run / "bundle" / "model.json").read_text())
+    assert card["labels"]["kinds"] == ["onehot"] * len(card["labels"]["names"])
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert "label_real" in rows[-1] and "label_real" not in rows[0]
 

@@ -22,13 +22,13 @@ def check_export_target(out_dir: str | Path) -> None:
 
 
 def export_bundle(model, cfg: TrainConfig, out_dir: str | Path, *, label_names: list[str],
-                  step: int, training_seconds: float, data: dict[str, Any],
+                  label_kinds: list[str] | None = None, step: int, training_seconds: float, data: dict[str, Any],
                   real_examples: np.ndarray | None = None, metrics: dict | None = None,
                   init_from: dict | None = None, cpu: dict | None = None) -> Path:
     """Write `out_dir` as a complete bundle (atomically) from a DCGAN training model."""
     d32 = build_discriminator(cfg, len(label_names), dtype="float32")
     d32.set_weights(model.discriminator.get_weights())
-    card = make_card(cfg, label_names=label_names, step=step, training_seconds=training_seconds,
+    card = make_card(cfg, label_names=label_names, label_kinds=label_kinds, step=step, training_seconds=training_seconds,
                      data=data, metrics=metrics, init_from=init_from, cpu=cpu)
     extra = {}
     if real_examples is not None:

@@ -283,6 +283,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
         raise TrainingError(f"only {len(faces.images)} usable photos, fewer than one batch of "
                             f"{cfg.batch_size}: lower --batch-size or add photos")
     label_names = list(faces.label_names) if faces.labels is not None else []
+    label_kinds = list(faces.label_kind) if faces.labels is not None else []
     save_png(run_dir / "reals.png", make_grid(faces.images[:N_SAMPLES], cols=8))
 
     # --- model and state --------------------------------------------------------------------
@@ -315,7 +316,8 @@ def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
         save_checkpoint(ckpt, groups, {"step": step, "training_seconds": seconds,
                                        "cpu_seconds": cpu["seconds"],
                                        "cpu_counted_from_step": cpu["from_step"],
-                                       "label_names": label_names, "reason": reason,
+                                       "label_names": label_names, "label_kinds": label_kinds,
+                                       "reason": reason,
                                        "init_from": init_info,
                                        "config": cfg.to_dict(), "time": time.time()})
 
@@ -413,7 +415,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
         write_samples()
         bundle = export_run(run_dir, export_to or run_dir / "bundle", model=model, faces=faces,
                             held=held, step=step, seconds=seconds, cfg=cfg, label_names=label_names,
-                            init_info=init_info, cpu=cpu)
+                            label_kinds=label_kinds, init_info=init_info, cpu=cpu)
     return RunResult(step, status, seconds, bundle)
 
 
@@ -462,7 +464,7 @@ def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dic
 def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=None, held=None,
                step: int | None = None, seconds: float | None = None, cfg: TrainConfig | None = None,
                label_names: list[str] | None = None, init_info: dict | None = None,
-               cpu: dict | None = None) -> Path:
+               cpu: dict | None = None, label_kinds: list[str] | None = None) -> Path:
     """Export a bundle from a run: from the live model at the end of training, or (when called
     with only the run directory) from its latest checkpoint, e.g. while it still trains."""
     from gan.training.export import check_export_target, export_bundle
@@ -480,6 +482,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
         meta = read_meta(ckpt)
         cfg = TrainConfig.from_dict(meta["config"])
         label_names = meta.get("label_names", [])
+        label_kinds = meta.get("label_kinds")     # None in checkpoints from before kinds
         model = DCGAN(cfg, n_labels=len(label_names))
         load_checkpoint(ckpt, model.state_variables(), optional=OPTIONAL_GROUPS)
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
@@ -500,7 +503,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
         examples = faces.images[:8]
     data = _data_card(cfg, report, n_train, n_held)
     data["holdout"]["keys_file"] = "data_report.json of the run"
-    out = export_bundle(model, cfg, out_dir, label_names=label_names or [], step=step,
+    out = export_bundle(model, cfg, out_dir, label_names=label_names or [],
+                        label_kinds=label_kinds if label_names else None, step=step,
                         training_seconds=seconds, data=data, real_examples=examples,
                         init_from=init_info, cpu=cpu)
     print(f"Exported bundle to {out} (step {step}).", file=sys.stderr)
