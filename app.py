@@ -57,12 +57,12 @@ def home() -> None:
             st.json(bundle.card, expanded=False)
 
 
-nav = st.navigation([
+with state.routing([
     st.Page(home, title="Home", icon=":material/home:", default=True),
     st.Page("pages/generate.py", title="Generate faces", icon=":material/auto_awesome:"),
     st.Page("pages/detect.py", title="Detect generated faces", icon=":material/image_search:"),
     st.Page("pages/evaluate.py", title="Model quality", icon=":material/analytics:"),
-])
-with ui.guard("listing the models"):
-    state.model_picker()
-nav.run()
+]) as nav:
+    with ui.guard("listing the models"):
+        state.model_picker()
+    nav.run()

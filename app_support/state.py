@@ -8,7 +8,8 @@ includes the card's size and mtime, so an updated bundle on disk is picked up.
 from __future__ import annotations
 
 import os
-import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,40 +25,34 @@ REPO = Path(__file__).resolve().parent.parent
 PICK_KEY = "model"
 
 
-def _keep_models_warm() -> None:
-    """After every script run Streamlit calls `keras.backend.clear_session()` (meant for scripts
-    that rebuild models each run). Here models are built once per process and shared by all
-    sessions, so that call only costs CPU on every click (0.3-0.8 s here: a full GC and TF's
-    kernel cache dropped, which also slows the next inference of every other session). Keep
-    Streamlit's other clean-up (closing pyplot figures) and skip the Keras part."""
-    from streamlit.runtime.scriptrunner import script_runner
-
-    if getattr(script_runner._clean_problem_modules, "facegan", False):
-        return
-
-    def clean_up() -> None:
-        plt = sys.modules.get("matplotlib.pyplot")
-        if plt is not None:
-            plt.close("all")
-
-    clean_up.facegan = True
-    script_runner._clean_problem_modules = clean_up
+_this_run = threading.local()    # a script run happens in one thread, one session per thread
 
 
-_keep_models_warm()
+@contextmanager
+def routing(pages: list):
+    """app.py's `st.navigation(pages)`; inside the block, pages know they run through app.py."""
+    nav = st.navigation(pages)
+    _this_run.routed = True
+    try:
+        yield nav
+    finally:
+        _this_run.routed = False
 
 
 def ensure_navigation() -> None:
     """Call first thing on every page. While a `pages/` folder exists, Streamlit starts each
-    server in its older folder-based multipage mode and leaves it only once app.py has called
-    `st.navigation`; until then a visitor who opens /generate or /detect directly gets the page
-    without app.py (no model picker, wrong menu). Leave that mode and rerun through app.py,
-    which keeps the requested page (both modes name it after the file)."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    server in its older folder-based multipage mode and leaves it only once `st.navigation`
+    has been called (its documented switch: the folder is ignored from then on); until then a
+    visitor who opens /generate or /detect directly gets the page without app.py (no model
+    picker, wrong menu). So a page that runs outside app.py's `routing` calls `st.navigation`
+    itself (the folder's pages: this run ends at once) and reruns through app.py, which keeps
+    the requested page (both modes name it after the file)."""
+    if getattr(_this_run, "routed", False):
+        return
+    folder = sorted((REPO / "pages").glob("*.py"))
+    st.navigation([st.Page(str(REPO / "app.py"), default=True), *map(st.Page, folder)],
+                  position="hidden")
+    st.rerun()
 
 
 def models_dir() -> Path:
@@ -79,7 +74,22 @@ def _load(path: str, stamp: tuple) -> Bundle:
 
     bundle = load_bundle(path)
     sampling.generate(bundle, 1)       # warm up Keras here, not in the first visitor's request
+    _out_of_the_gcs_way()
     return bundle
+
+
+def _out_of_the_gcs_way() -> None:
+    """After every script run Streamlit calls `keras.backend.clear_session()`, whose full
+    garbage collection walks every object of TensorFlow, Keras and the loaded models: 0.3-0.7 s
+    of CPU per click here. Those objects live as long as the process, so once a bundle is loaded
+    they go to the permanent generation (`gc.freeze`, Python's documented way to keep long-lived
+    objects out of collections) and that call costs next to nothing. Streamlit's clean-up itself
+    is left as it is (it also drops TF's eager kernel cache: about 20-30 ms of CPU on the next
+    inference)."""
+    import gc
+
+    gc.collect()       # what is garbage now should not be frozen
+    gc.freeze()
 
 
 @st.cache_resource(show_spinner=False)
