@@ -36,11 +36,13 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gan import reports
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -48,6 +50,17 @@ REPORT_FORMAT = "facegan-attributes/1"
 DIRECTIONS_FORMAT = "facegan-directions/1"
 OUT_DIR = "attributes"
 DIRECTIONS_FILE = "directions.json"
+# What load_directions reads (and, past the schema, checks against the generator).
+DIRECTIONS_SCHEMA = reports.validator({
+    "title": "attribute directions (attributes/directions.json)",
+    "type": "object",
+    "required": ["format", "names", "vectors"],
+    "properties": {"format": {"const": DIRECTIONS_FORMAT},
+                   "names": {"type": "array", "items": {"type": "string", "minLength": 1},
+                             "uniqueItems": True},
+                   "vectors": {"type": "array",
+                               "items": {"type": "array", "items": {"type": "number"}}}},
+})
 DEFAULT_REACH = 1.0
 MAX_REACH = 3.0
 MAX_STRENGTH = 6.0
@@ -105,22 +118,32 @@ def ends(name: str) -> tuple[str, str]:
     return ENDS.get(name.lower(), (f"not {words}", words))
 
 
-def load_directions(bundle_path: str | Path, card: dict, latent_dim: int) -> dict[str, np.ndarray]:
-    """{name: unit vector} from the file the card's `attributes.directions` names; {} when
-    there is none or it does not fit this generator (the sliders then fall back to labels)."""
+def load_directions(bundle_path: str | Path, card: dict,
+                    latent_dim: int) -> tuple[dict[str, np.ndarray], reports.Report | None]:
+    """({name: unit vector}, None) from the file the card's `attributes.directions` names;
+    ({}, None) when it names none. When that file cannot be used (missing, not JSON, not a
+    directions file, or not fitting this generator): ({}, the `gan.reports.Report` saying
+    why), so the sliders fall back to labels and the page can say which file is damaged."""
     rel = (card.get("attributes") or {}).get("directions")
     if not rel:
-        return {}
-    try:
-        data = json.loads((Path(bundle_path) / rel).read_text())
-        vectors = np.asarray(data["vectors"], np.float32)
-        names = [str(n) for n in data["names"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    if data.get("format") != DIRECTIONS_FORMAT or vectors.shape != (len(names), int(latent_dim)) \
-            or not np.all(np.isfinite(vectors)):
-        return {}
-    return {n: v / max(float(np.linalg.norm(v)), 1e-12) for n, v in zip(names, vectors)}
+        return {}, None
+    found = reports.read(Path(bundle_path) / rel, DIRECTIONS_SCHEMA, bundle_path)
+    if found.data is None:
+        return {}, found if found.problem else replace(found, problem="it is missing")
+    names, vectors = found.data["names"], found.data["vectors"]
+    lengths = sorted({len(v) for v in vectors})
+    problem = None
+    if len(vectors) != len(names):
+        problem = f"its names ({len(names)}) and vectors ({len(vectors)}) do not pair up"
+    elif vectors and lengths != [int(latent_dim)]:
+        problem = (f"its vectors have {' or '.join(map(str, lengths))} numbers, but this "
+                   f"generator's latent code has {int(latent_dim)}")
+    elif not np.all(np.isfinite(np.asarray(vectors, np.float64))):
+        problem = "vectors holds numbers that are not finite"
+    if problem:
+        return {}, replace(found, data=None, problem=problem)
+    return {n: (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+            for n, v in zip(names, np.asarray(vectors, np.float32))}, None
 
 
 @dataclass
@@ -130,6 +153,7 @@ class Sliders:
     reach: float | None = None             # label reach; None: the bundle has no such labels
     strength: float = 0.0                  # z shift at a slider end, along `directions`
     directions: dict[str, np.ndarray] = field(default_factory=dict)
+    damaged: reports.Report | None = None  # the directions file the card names, unusable
 
     def labels(self, values: dict[str, float]) -> dict[str, float]:
         if self.reach is None:
@@ -155,18 +179,21 @@ class Sliders:
 
 def sliders_for(bundle) -> Sliders:
     """A bundle's sliders: its binary labels (conditional), else the fitted directions its
-    card names (unconditional, after `python -m gan.attributes --attributes ...`), else none."""
+    card names (unconditional, after `python -m gan.attributes --attributes ...`), else none.
+    When the card names a directions file that cannot be used, `damaged` says why and the
+    sliders are what remains without it (labels, or none)."""
     card = bundle.card
     att = card.get("attributes") or {}
     strength = _bounded(att.get("direction_strength", 0.0), 0.0, 0.0, MAX_STRENGTH)
-    directions = load_directions(bundle.path, card, bundle.latent_dim) if strength else {}
+    directions, damaged = (load_directions(bundle.path, card, bundle.latent_dim) if strength
+                           else ({}, None))
     names = attribute_names(bundle.label_names)
     if names:
         return Sliders(names, slider_reach(card), strength if directions else 0.0,
-                       {k: v for k, v in directions.items() if k in names})
+                       {k: v for k, v in directions.items() if k in names}, damaged)
     if directions:
         return Sliders(list(directions), None, strength, directions)
-    return Sliders([])
+    return Sliders([], damaged=damaged)
 
 
 # ---- identity ----

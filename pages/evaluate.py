@@ -1,5 +1,6 @@
 """Model quality page: the selected bundle's evaluation (made by `python -m gan.evaluate`) in
-plain words, with its figures, or what to run when it has none yet.
+plain words, with its figures, or what to run when it has none yet (or when its report is
+damaged: then the page says what is wrong with it and shows the card's copy of the figures).
 
 It only reads what the evaluation wrote into the bundle (the card's `metrics` and
 `evaluation` sections, `evaluation/report.json` and the PNG figures): measuring takes minutes
@@ -7,12 +8,12 @@ of CPU, which is not something a page visit should start.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import streamlit as st
 
-from app_support import state, ui
+from app_support import card_text, state, ui
+from gan import reports
 from gan.metrics import explain
 
 state.ensure_navigation()
@@ -28,12 +29,6 @@ def evaluation_dir(bundle) -> Path | None:
         return None
     d = Path(ev["dir"])
     return d if d.is_absolute() else bundle.path / d
-
-
-def read_report(folder: Path | None) -> dict | None:
-    if folder is None or not (folder / "report.json").is_file():
-        return None
-    return json.loads((folder / "report.json").read_text())
 
 
 def figure(folder: Path, name: str | None, caption: str) -> None:
@@ -56,11 +51,28 @@ def no_evaluation(bundle) -> None:
                "InceptionV3 weights file (it cannot be downloaded here).")
 
 
+def damaged_report(bundle, found: reports.Report) -> None:
+    """The report is there but unusable: which file, what is wrong and what writes it again,
+    then the figures the model card kept from the same evaluation."""
+    st.subheader(f"`{bundle.name}`")
+    st.warning(found.warning(explain.how_to_run(f"models/{bundle.name}", bundle.card),
+                             "Its figures and charts cannot be shown until it is written again."),
+               icon=":material/warning:")
+    rows = card_text.metric_rows(bundle.card)
+    if rows:
+        st.markdown("**What the model card kept** (its summary of the figures, written with them):")
+        st.dataframe(rows, hide_index=True)
+
+
 with ui.guard("showing the model's quality"):
     bundle, _ = state.current_bundle()
     folder = evaluation_dir(bundle)
-    report = read_report(folder)
-    if report is None:
+    found = reports.read(folder / "report.json" if folder else None, reports.EVALUATION,
+                         bundle.path)
+    report = found.data
+    if found.problem:
+        damaged_report(bundle, found)
+    elif report is None:
         no_evaluation(bundle)
     else:
         st.subheader(f"`{bundle.name}`")

@@ -39,8 +39,15 @@ class Edit:
 def attribute_controls(bundle) -> Edit:
     """A slider per attribute (from one end through "model decides" to the other) and a
     choice per one-hot label group. Sliders are the binary labels of a conditional bundle,
-    or the latent directions a measurement fitted for an unconditional one; none otherwise."""
+    or the latent directions a measurement fitted for an unconditional one; none otherwise.
+    A damaged directions file is named, with the command that writes it again."""
     sl = attributes.sliders_for(bundle)
+    if sl.damaged:
+        st.warning(sl.damaged.warning(
+            f"python -m gan.attributes --model models/{bundle.name}",
+            "The sliders move the label inputs only, not along the fitted directions the "
+            "measurement chose." if sl.names else "So this model has no attribute sliders."),
+            icon=":material/warning:")
     groups: dict[str, list[str]] = {}
     for name in bundle.label_names:
         if "=" in name:

@@ -1,0 +1,194 @@
+"""The JSON reports beside a bundle's card, read back: `evaluation/report.json` (written by
+`python -m gan.evaluate`), `detection/report/report.json` (`python -m gan.detector`) and the
+attribute directions (`python -m gan.attributes`, read by `gan.attributes`).
+
+`read` returns a report whole, or what is wrong with it ("not valid JSON", "swd.average is
+missing"), never half of one, so a page shows everything else it has and says which file is
+damaged and what writes it again, instead of failing in whatever read the report first. As for
+the card (`gan.card_schema`, whose wording this shares), each report's schema declares every
+field that is read, with the type its reader needs; fields nobody reads are not constrained and
+unknown fields are allowed. Adding a read of a new report field means declaring it here.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from gan.card_schema import _INSIDE, _TYPE_WORDS, _json_type, _message
+
+_NUMBER = {"type": "number"}
+_MAYBE_NUMBER = {"type": ["number", "null"]}
+_COUNT = {"type": "integer", "minimum": 0}
+_TEXT = {"type": "string"}
+_FIGURES = {"type": "object", "additionalProperties": {
+    "type": ["string", "null"], "pattern": _INSIDE["pattern"],
+    "description": "a file in the report's folder (relative, without '..')"}}
+
+
+def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """A report's schema, ready for `read`."""
+    return jsonschema.Draft202012Validator(
+        {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema})
+
+
+# What pages/evaluate.py and gan.metrics.explain read.
+EVALUATION = validator({
+    "title": "evaluation report (evaluation/report.json)",
+    "type": "object",
+    "required": ["date", "generated", "real", "swd", "ms_ssim", "memorisation", "fid_kid",
+                 "figures"],
+    "properties": {
+        "date": _TEXT,
+        "resolution": {"type": "integer", "minimum": 1},
+        "generated": {"type": "object", "required": ["images", "seed"],
+                      "properties": {"images": _COUNT}},
+        "real": {"type": "object", "required": ["description"]},
+        "swd": {
+            "type": "object",
+            "required": ["average", "levels"],
+            "properties": {"average": _NUMBER,
+                           "levels": {"type": "object", "additionalProperties": _NUMBER},
+                           "references": {"type": ["object", "null"],
+                                          "additionalProperties": _NUMBER}},
+        },
+        "ms_ssim": {
+            "type": "object",
+            "required": ["generated", "real", "relative", "mode_collapse", "verdict"],
+            "properties": {"generated": _NUMBER, "real": _NUMBER, "relative": _NUMBER,
+                           "tolerance": _NUMBER, "mode_collapse": {"type": "boolean"}},
+        },
+        "memorisation": {
+            "type": "object",
+            "properties": {"generated_median": _NUMBER, "heldout_median": _NUMBER,
+                           "train": _NUMBER, "memorisation": {"type": "boolean"},
+                           "fraction_closer": _NUMBER},
+            "if": {"required": ["skipped"]},
+            "else": {
+                "required": ["verdict", "memorisation", "generated_median", "heldout_median",
+                             "generated", "heldout", "train"],
+                "if": {"required": ["memorisation"],
+                       "properties": {"memorisation": {"const": True}}},
+                "then": {"required": ["fraction_closer"]},
+            },
+        },
+        "fid_kid": {
+            "type": "object",
+            "properties": {"computed": {"type": "boolean"}, "fid": _NUMBER, "kid": _NUMBER},
+            "if": {"required": ["computed"], "properties": {"computed": {"const": True}}},
+            "then": {"required": ["fid", "kid"]},
+        },
+        "figures": _FIGURES,
+    },
+})
+
+_PAIR = {"type": ["object", "null"], "required": ["auc", "accuracy", "tpr", "fpr"],
+         "properties": {k: _MAYBE_NUMBER for k in ("auc", "accuracy", "tpr", "fpr")}}
+_CHANGED_PAIR = {"type": "object", "required": ["auc", "drop", "tpr", "fpr"],
+                 "properties": {"auc": _NUMBER, "drop": _NUMBER, "tpr": _MAYBE_NUMBER,
+                                "fpr": _NUMBER}}
+_FALSE_ALARMS = {"type": "object", "required": ["flagged", "n", "rate", "ci95", "within_target"],
+                 "properties": {"rate": _MAYBE_NUMBER,
+                                "ci95": {"type": "array", "items": _MAYBE_NUMBER,
+                                         "minItems": 2, "maxItems": 2}}}
+
+# What pages/detect.py and gan.detector.explain read.
+DETECTION = validator({
+    "title": "detection report (detection/report/report.json)",
+    "type": "object",
+    "required": ["date", "target_fpr", "detectors"],
+    "properties": {
+        "date": _TEXT,
+        "target_fpr": _NUMBER,
+        "names": {"type": ["object", "null"]},
+        "figures": _FIGURES,
+        "shortcut_baseline": {"type": ["object", "null"],
+                              "properties": {"auc": {"type": "object",
+                                                     "additionalProperties": _MAYBE_NUMBER}}},
+        "detectors": {"type": "object", "additionalProperties": {
+            "type": "object",
+            "required": ["pairs", "false_positive_rates"],
+            "properties": {
+                "pairs": {"type": "object", "additionalProperties": _PAIR},
+                "false_positive_rates": {"type": "object", "additionalProperties": _FALSE_ALARMS},
+                "robustness": {"type": "object", "additionalProperties": {
+                    "type": "object",
+                    "properties": {"own": _CHANGED_PAIR, "other_gan": _CHANGED_PAIR}}},
+            },
+        }},
+    },
+})
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report file as read: its contents, or why they cannot be used. Neither: the file
+    is not there (nothing measured yet)."""
+    file: str                     # as the page names it: "evaluation/report.json"
+    data: dict | None = None      # the report, when it is there and usable
+    problem: str | None = None    # what is wrong with it, when it is there but unusable
+
+    def warning(self, command: str, consequence: str = "") -> str:
+        """The sentence a page shows for a damaged report: which file, what is wrong, what
+        that costs (`consequence`) and the command that writes it again."""
+        return " ".join(filter(None, [
+            f"`{self.file}` is damaged: {self.problem}.", consequence,
+            f"To write it again, run `{command}` in the project folder, then reload this page."]))
+
+
+def problems(doc: Any, schema: jsonschema.Draft202012Validator) -> list[str]:
+    """What is wrong with a report, one sentence per problem naming the field (empty when it
+    fits the schema)."""
+    if not isinstance(doc, dict):
+        return [f"it holds {_TYPE_WORDS.get(_json_type(doc), _json_type(doc))} where an object "
+                f"({{...}}) belongs"]
+    out: list[str] = []
+    for e in sorted(schema.iter_errors(doc),
+                    key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator))):
+        msg = _message(e)
+        if msg not in out:
+            out.append(msg)
+    return out
+
+
+def shown(path: Path, base: str | Path | None) -> str:
+    """`path` relative to `base` when inside it ("evaluation/report.json"), else whole."""
+    if base is not None:
+        rel = os.path.relpath(path, base)
+        if rel != ".." and not rel.startswith(".." + os.sep):
+            return Path(rel).as_posix()
+    return str(path)
+
+
+def read(path: str | Path | None, schema: jsonschema.Draft202012Validator,
+         base: str | Path | None = None) -> Report:
+    """The JSON object in `path` checked against `schema` (EVALUATION, DETECTION, ...).
+    No file (or `path` None): a Report with neither data nor problem. `base`: the bundle
+    folder, so the file is named relative to it."""
+    if path is None:
+        return Report("report.json")
+    path = Path(path)
+    report = Report(shown(path, base))
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return report
+    except OSError as e:
+        return Report(report.file, problem=f"it cannot be read ({e.strerror or e})")
+    if not raw.strip():
+        return Report(report.file, problem="it is empty")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return Report(report.file, problem="it is not a text file")
+    except ValueError as e:
+        return Report(report.file, problem=f"it is not valid JSON ({e})")
+    found = problems(doc, schema)
+    if found:
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        return Report(report.file, problem="; ".join(found[:3]) + more)
+    return Report(report.file, data=doc)
