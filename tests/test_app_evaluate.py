@@ -16,7 +16,7 @@ def eval_models(tmp_path_factory):
     """models/ with `evaluated` (held-out split in its card, evaluated) and `plain` (never
     evaluated)."""
     from gan.bundle import update_card
-    from gan.evaluate import evaluate_bundle
+    from gan.metrics.evaluate import evaluate_bundle
 
     root = tmp_path_factory.mktemp("models")
     photos = write_photo_folder(tmp_path_factory.mktemp("photos"), n=24, size=80)

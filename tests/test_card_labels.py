@@ -48,7 +48,7 @@ def test_older_cards_fall_back_to_the_name_rule():
 def test_evaluation_labels_follow_the_recorded_kinds():
     from types import SimpleNamespace
 
-    from gan.evaluate import random_labels
+    from gan.metrics.evaluate import random_labels
 
     card = {"labels": {"names": ["hair=dark", "hair=fair", "smiling"],
                        "kinds": ["onehot", "onehot", "binary"]}}

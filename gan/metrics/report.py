@@ -1,0 +1,85 @@
+"""An evaluation's report: its figures, its report.json and the summary the model card keeps.
+
+The one writer of `<bundle>/evaluation/` and of the card's `metrics` / `evaluation`
+sections, so the folder and the card always describe the same measurement.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+REPORT_FORMAT = "facegan-evaluation/1"
+EVAL_DIR = "evaluation"
+FIGURES = {"swd": "swd.png", "memorisation_pairs": "memorisation_pairs.png",
+           "memorisation_hist": "memorisation_hist.png", "samples": "samples.png"}
+
+
+def _round(x: Any, digits: int = 4) -> Any:
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}")
+    if isinstance(x, dict):
+        return {k: _round(v, digits) for k, v in x.items()}
+    return x
+
+
+def card_metrics(report: dict) -> dict:
+    """The summary figures the model card keeps (the report has the rest)."""
+    s = report["swd"]
+    m: dict[str, Any] = {
+        "swd_x1e3": _round({"average": s["average"], **{f"{k}px": v for k, v in s["levels"].items()}}),
+        "ms_ssim": _round({"generated": report["ms_ssim"]["generated"],
+                           "real": report["ms_ssim"]["real"],
+                           "mode_collapse": report["ms_ssim"]["mode_collapse"]}),
+    }
+    mem = report["memorisation"]
+    m["memorisation"] = ({"skipped": mem["skipped"]} if "skipped" in mem else _round({
+        "flag": mem["memorisation"], "fraction_closer": mem["fraction_closer"],
+        "median_ratio": mem["median_ratio"]}))
+    fk = report["fid_kid"]
+    if fk.get("computed"):
+        m["fid"], m["kid"] = _round(fk["fid"]), _round(fk["kid"])
+    m["evaluated"] = {"date": report["date"], "generated_images": report["generated"]["images"],
+                      "real_images": report["real"]["images"], "real_set": report["real"]["description"],
+                      "seconds": round(report["seconds"], 1)}
+    return m
+
+
+def figure_files(bundle, report: dict, gen, sets, arrays, n_memorisation: int) -> dict[str, bytes]:
+    """The report's PNGs by file name; also fills `report["figures"]` with those written."""
+    from gan.images import make_grid, png_bytes
+    from gan.metrics import figures, swd
+
+    files: dict[str, bytes] = {}
+    refs = swd.REFERENCES if bundle.resolution == 128 else None
+    files[FIGURES["swd"]] = figures.swd_chart(report["swd"], refs, title=f"{bundle.name}: SWD "
+                                              f"against {len(sets.real):,} real photos")
+    files[FIGURES["samples"]] = png_bytes(make_grid(gen[:64], cols=8))
+    if arrays is not None:
+        mem = report["memorisation"]
+        files[FIGURES["memorisation_hist"]] = figures.distance_histogram(
+            arrays["gen_dist"], arrays["heldout_dist"], mem["threshold"])
+        files[FIGURES["memorisation_pairs"]] = png_bytes(figures.pairs_grid(
+            gen[:n_memorisation], sets.train, arrays["gen_index"], arrays["gen_flipped"],
+            arrays["gen_dist"]))
+    report["figures"] = {k: v for k, v in FIGURES.items() if v in files}
+    return files
+
+
+def write_report(bundle_path: Path, out_dir: Path, report: dict, files: dict[str, bytes],
+                 write_card: bool = True) -> None:
+    """Replace `out_dir` with the figures and report.json, then (by default) point the card
+    at it with its summary figures."""
+    from gan.bundle import update_card
+    from gan.io import atomic_write_text, staged_dir, write_files
+
+    # The evaluation folder is replaced as a whole: never new figures beside an old report.
+    with staged_dir(out_dir) as staging:
+        write_files(staging, files)
+        atomic_write_text(staging / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    if write_card:
+        rel = os.path.relpath(out_dir, bundle_path)
+        update_card(bundle_path, metrics=card_metrics(report),
+                    evaluation={"dir": rel if not rel.startswith("..") else str(out_dir.resolve()),
+                                "report": "report.json"})
