@@ -1,13 +1,13 @@
-"""Scoring uploads for the detect page.
+"""What the detect page adds to `gan.detector`: upload limits, the plain words, the table.
 
-Every upload goes through `gan.data.preprocess.prepare_image` (the training preprocessing, face
-crop included) and is read from memory, never from a temp file. A file that cannot be used gets
-a plain reason and no score; the rest of the batch is still scored, in one model call.
-A batch is capped at MAX_FILES files, and at most MAX_CONCURRENT_DECODES photos are decoded at a
-time in the whole server process (all sessions together), so that visitors uploading large
-photos at once cannot exhaust the server's memory: the others wait their turn.
-The detectors come from `gan.detector.stored.stored_detectors`: the discriminator (calibrated once
-`python -m gan.detector fit` has run) and the forensic detector when the bundle stores one.
+Uploads take the same path as every photo a detector sees (`gan.detector.photos`: prepared
+like the training photos, face crop included, then scored in one model call), read from memory,
+never from a temp file. What is the app's own: a file that cannot be used gets a reason a
+visitor can act on and no score, while the rest of the batch is still scored; a batch is capped
+at MAX_FILES files, and at most MAX_CONCURRENT_DECODES photos are decoded at a time in the whole
+server process (all sessions together), so that visitors uploading large photos at once cannot
+exhaust the server's memory: the others wait their turn. The detectors are the bundle's stored
+ones (`gan.detector.stored`).
 """
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
-from gan.detector import stored
-from gan.data.preprocess import ImageError, open_image, prepare_image, preprocess_image
+from gan.data.preprocess import ImageError, open_image, preprocess_image
+from gan.detector import photos, stored
+from gan.detector.stored import StoredDetector
 
 log = logging.getLogger(__name__)
 
@@ -62,35 +63,19 @@ TOO_MANY = (f"Not scored: only the first {MAX_FILES} files of a batch are scored
             "and upload the rest in another batch.")
 
 
-@dataclass(frozen=True)
-class Detector:
-    key: str                                   # stable id (cache keys, CSV)
-    title: str                                 # what the page calls it
-    note: str                                  # what its score means, in plain words
-    threshold: float                           # verdict "generated" when p >= threshold
-    score: Callable[[np.ndarray], np.ndarray]  # uint8 faces [n,R,R,3] -> p(generated) [n]
-    calibrated: bool = False
-    measured: dict | None = None               # the card's summary of its report, if measured
-
-    @property
-    def plain(self) -> str:
-        """What its number means, for a visitor."""
-        if not self.calibrated:
-            return ("Its score has not been calibrated on known real and generated photos, so "
-                    "0.8 does not mean an 80% chance: read it as *more or less generated-looking*.")
-        return ("Its score was calibrated on real photos and generated faces it had not trained "
-                "on, so a P(generated) of 0.8 means that about 8 in 10 faces given that score were "
-                "generated, *if* half of the faces you check are generated.")
-
-    def verdict(self, p: float) -> str:
-        return "generated" if p >= self.threshold else "real"
+def plain(det: StoredDetector) -> str:
+    """What a detector's number means, for a visitor."""
+    if not det.calibrated:
+        return ("Its score has not been calibrated on known real and generated photos, so "
+                "0.8 does not mean an 80% chance: read it as *more or less generated-looking*.")
+    return ("Its score was calibrated on real photos and generated faces it had not trained "
+            "on, so a P(generated) of 0.8 means that about 8 in 10 faces given that score were "
+            "generated, *if* half of the faces you check are generated.")
 
 
-def detectors_for(bundle) -> list[Detector]:
+def detectors_for(bundle) -> list[StoredDetector]:
     """The detectors a bundle offers; the first is the default (the best measured one)."""
-    return [Detector(key=d.key, title=d.title, note=d.note, threshold=d.threshold, score=d.p,
-                     calibrated=d.calibrated, measured=d.measured)
-            for d in stored.stored_detectors(bundle)[0]]
+    return stored.stored_detectors(bundle)[0]
 
 
 def detector_problems(bundle) -> dict[str, str]:
@@ -139,33 +124,31 @@ def _prepare(name: str, data, bundle, source: str) -> Result:
         return Result(name, source, status="file too large",
                       message=f"The file is larger than {MAX_UPLOAD_MB} MB "
                               f"({n / (1 << 20):.0f} MB). Resize or compress it.")
-    try:
-        with _decodes:
-            pre = prepare_image(data, size=bundle.resolution, crop=bundle.crop, max_pixels=MAX_PIXELS,
-                                max_bytes=MAX_UPLOAD_MB << 20, formats=UPLOAD_FORMATS)
-    except ImageError as e:
-        return Result(name, source, status=getattr(e, "kind", "not an image"), message=explain(e))
-    except Exception as e:  # noqa: BLE001 - one odd file must not stop the batch
-        log.exception("preprocessing %r failed", name)
+    face = photos.prepare(data, bundle.resolution, bundle.crop, gate=_decodes,
+                          max_pixels=MAX_PIXELS, max_bytes=MAX_UPLOAD_MB << 20,
+                          formats=UPLOAD_FORMATS)
+    if isinstance(face.error, ImageError):
+        return Result(name, source, status=face.kind, message=explain(face.error))
+    if face.error is not None:           # one odd file must not stop the batch
+        log.error("preprocessing %r failed", name, exc_info=face.error)
         return Result(name, source, status="error",
-                      message=f"This file could not be processed ({type(e).__name__}).")
-    if pre.face_found is False:
-        return Result(name, source, status="no face", message=NO_FACE, crop=pre.image,
+                      message=f"This file could not be processed ({type(face.error).__name__}).")
+    if face.face_found is False:
+        return Result(name, source, status="no face", message=NO_FACE, crop=face.image,
                       face_found=False)
-    return Result(name, source, status="scored", crop=pre.image, face_found=pre.face_found)
+    return Result(name, source, status="scored", crop=face.image, face_found=face.face_found)
 
 
-def score_ready(results: list[Result], detector: Detector) -> list[Result]:
+def score_ready(results: list[Result], detector: StoredDetector) -> list[Result]:
     """Fill in p and verdict for every result with status "scored", in one batch."""
-    ready = [r for r in results if r.status == "scored"]
-    if ready:
-        ps = detector.score(np.stack([r.crop for r in ready]))
-        for r, p in zip(ready, ps):
-            r.p_generated, r.verdict = float(p), detector.verdict(float(p))
+    judged = photos.judge(detector, [r.crop if r.status == "scored" else None for r in results])
+    for r, j in zip(results, judged):
+        if j is not None:
+            r.p_generated, r.verdict = j
     return results
 
 
-def score_uploads(files: Iterable[tuple[str, object]], bundle, detector: Detector,
+def score_uploads(files: Iterable[tuple[str, object]], bundle, detector: StoredDetector,
                   source: str = "upload") -> list[Result]:
     """(name, bytes or UploadedFile) pairs -> one Result each, in order; bad files get a reason,
     not a score."""
@@ -177,7 +160,7 @@ def too_many(names: Iterable[str], source: str = "upload") -> list[Result]:
     return [Result(n, source, status="too many files", message=TOO_MANY) for n in names]
 
 
-def score_generated(images: np.ndarray, names: list[str], detector: Detector) -> list[Result]:
+def score_generated(images: np.ndarray, names: list[str], detector: StoredDetector) -> list[Result]:
     """Faces straight from the generator: already model-sized, so scored as they are."""
     results = [Result(n, "generated", status="scored", crop=np.asarray(im))
                for n, im in zip(names, images)]
@@ -192,7 +175,7 @@ def real_examples(bundle, limit: int = 8) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXAMPLE_TYPES)[:limit]
 
 
-def score_examples(bundle, detector: Detector, limit: int = 8) -> list[Result]:
+def score_examples(bundle, detector: StoredDetector, limit: int = 8) -> list[Result]:
     """Score the bundle's real examples. Exports store them already cropped to the model's
     size (used as they are); any other photo goes through the upload preprocessing."""
     results = []
@@ -214,7 +197,7 @@ CSV_COLUMNS = ["file", "source", "status", "p_generated", "verdict", "threshold"
                "face_found", "message"]
 
 
-def results_rows(results: list[Result], detector: Detector) -> list[dict]:
+def results_rows(results: list[Result], detector: StoredDetector) -> list[dict]:
     """One plain dict per result (the page's table and the CSV)."""
     return [{"file": r.name, "source": r.source, "status": r.status,
              "p_generated": None if r.p_generated is None else round(r.p_generated, 4),
@@ -237,7 +220,7 @@ def csv_text(value):
     return value
 
 
-def results_csv(results: list[Result], detector: Detector) -> bytes:
+def results_csv(results: list[Result], detector: StoredDetector) -> bytes:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writeheader()

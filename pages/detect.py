@@ -23,6 +23,7 @@ import streamlit as st
 from app_support import detection, state, ui
 from app_support.faces import face_file_name, png
 from gan.detector import explain
+from gan.detector.stored import StoredDetector
 
 TRY_GENERATED = 4
 CARD_WIDTH = 250
@@ -53,7 +54,7 @@ def _try_it() -> None:
     st.session_state["try_seed"] = random.randrange(1_000_000)
 
 
-def show(results: list[detection.Result], det: detection.Detector, expect: str | None = None) -> None:
+def show(results: list[detection.Result], det: StoredDetector, expect: str | None = None) -> None:
     """One card per image: the crop that was scored, then the score and verdict or the reason."""
     with st.container(horizontal=True, gap="small"):
         for r in results:
@@ -99,7 +100,7 @@ def figure(bundle, report: dict, name: str, caption: str) -> None:
         st.image((folder / f).read_bytes(), caption=caption)
 
 
-def measurements(bundle, det: detection.Detector, target_fpr: float) -> None:
+def measurements(bundle, det: StoredDetector, target_fpr: float) -> None:
     """How well the detectors measured on held-out photos, in plain words, with the figures."""
     st.header("How well does it work?")
     report = read_report(bundle)
@@ -199,7 +200,7 @@ with ui.guard("scoring images"):
             "the default, not chosen on any photos")
     with st.expander("What the score means, and what it cannot tell you", icon=":material/info:"):
         st.markdown(f"""\
-- **Detector:** {det.title}. {det.plain}
+- **Detector:** {det.title}. {detection.plain(det)}
   (Its card says: *{det.note}*.)
 - **Verdict:** *looks generated* when P(generated) is at least **{det.threshold:.2f}**, the
   threshold stored with this model ({rule}); *looks real* otherwise.

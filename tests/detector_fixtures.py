@@ -34,7 +34,8 @@ def other_gan_photo(seed: int, size: int = 160) -> Image.Image:
 
 
 def _part(name, label, photos, bundle, with_files=True):
-    from gan.detector.data import Part, prepare_files
+    from gan.detector.data import Part
+    from gan.detector.photos import prepare_files
 
     files = [png(p) for p in photos]
     images, found, kept = prepare_files(files, bundle.resolution, bundle.crop)

@@ -75,9 +75,10 @@ def test_decodes_are_capped_across_sessions(app_env, monkeypatch, models_dir):
     import time
 
     from gan.bundle import load_bundle
+    from gan.data import preprocess
 
     running, peak, lock = [0], [0], threading.Lock()
-    real = detection.prepare_image
+    real = preprocess.prepare_image
 
     def slow_prepare(*a, **kw):
         with lock:
@@ -90,7 +91,7 @@ def test_decodes_are_capped_across_sessions(app_env, monkeypatch, models_dir):
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(detection, "prepare_image", slow_prepare)
+    monkeypatch.setattr(preprocess, "prepare_image", slow_prepare)
     bundle = load_bundle(models_dir / "default")
     det = detection.detectors_for(bundle)[0]
     sessions = [threading.Thread(target=detection.score_uploads,
@@ -216,6 +217,7 @@ def fitted_models(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
         fitted_models, monkeypatch, media):
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))
@@ -247,6 +249,7 @@ def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
     assert disc[0]["threshold"] != forensic[0]["threshold"]
 
 
+@pytest.mark.slow
 def test_a_damaged_forensic_detector_is_not_offered_and_the_page_says_why(fitted_models,
                                                                           monkeypatch):
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))

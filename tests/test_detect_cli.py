@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from gan import detect
+from gan.detector.photos import expand, score_files
+from gan.detector.stored import pick
 from tests.detector_fixtures import fitted_bundle, png, real_photo
 from tests.factories import make_tiny_bundle
 
@@ -36,6 +38,7 @@ def run(capsys, *args) -> tuple[int, list[dict], str]:
     return code, [json.loads(line) for line in out.splitlines()], err
 
 
+@pytest.mark.slow
 def test_one_line_per_file_with_errors_beside_scores(capsys, fitted, photos):
     code, rows, _ = run(capsys, "--model", fitted, photos / "a.png", photos / "notes.jpg",
                         photos / "missing.png", photos / "folder")
@@ -53,6 +56,7 @@ def test_one_line_per_file_with_errors_beside_scores(capsys, fitted, photos):
     assert "not an image" in bad["error"] and "no such file" in missing["error"]
 
 
+@pytest.mark.slow
 def test_scores_match_the_library_and_the_detector_can_be_chosen(capsys, fitted, photos):
     from gan.bundle import load_bundle
     from gan.data.preprocess import prepare_image
@@ -67,6 +71,7 @@ def test_scores_match_the_library_and_the_detector_can_be_chosen(capsys, fitted,
         assert rows[0]["threshold"] == pytest.approx(dets[key].threshold, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_nothing_scored_exits_1_and_an_unusable_model_or_detector_exits_2(capsys, fitted, photos,
                                                                           tmp_path):
     code, rows, _ = run(capsys, "--model", fitted, photos / "notes.jpg")
@@ -80,6 +85,7 @@ def test_nothing_scored_exits_1_and_an_unusable_model_or_detector_exits_2(capsys
     assert code == 0 and rows[0]["detector"] == "discriminator"
 
 
+@pytest.mark.slow
 def test_a_damaged_detector_falls_back_by_default_and_fails_when_asked_for(capsys, fitted, photos,
                                                                           tmp_path):
     import shutil
@@ -104,25 +110,27 @@ def test_no_face_is_an_error_unless_asked_to_score_the_centre(capsys, tmp_path):
     assert code == 0 and rows[0]["face_found"] is False and 0 <= rows[0]["p_generated"] <= 1
 
 
+@pytest.mark.slow
 def test_batches_keep_the_order(capsys, fitted, tmp_path):
     names = []
     for i in range(5):
         p = tmp_path / f"{i}.png"
         p.write_bytes(png(real_photo(i)) if i != 2 else b"")
         names.append(str(p))
-    items = detect.expand(names)
+    items = expand(names)
     from gan.bundle import load_bundle
 
     bundle = load_bundle(fitted)
-    det, _ = detect.pick_detector(bundle, None)
-    rows = list(detect.score_files(bundle, det, items, batch=2))
+    det, _ = pick(bundle, None)
+    rows = list(score_files(bundle, det, items, batch=2))
     assert [r["path"] for r in rows] == names
     assert ["p_generated" in r for r in rows] == [True, True, False, True, True]
-    one_by_one = [r.get("p_generated") for r in detect.score_files(bundle, det, items, batch=1)]
+    one_by_one = [r.get("p_generated") for r in score_files(bundle, det, items, batch=1)]
     assert np.allclose([r.get("p_generated") or 0 for r in rows], [p or 0 for p in one_by_one],
                        atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_pipe_or_a_device_is_refused_unread_and_the_good_file_is_scored(capsys, fitted, photos):
     """`mkfifo f.jpg; python -m gan.detect good.jpg f.jpg /dev/zero` used to wait forever."""
     os.mkfifo(photos / "f.jpg")
@@ -139,6 +147,7 @@ def test_a_pipe_or_a_device_is_refused_unread_and_the_good_file_is_scored(capsys
         ("not a regular file", "not a regular file (a device)")]
 
 
+@pytest.mark.slow
 def test_each_line_comes_as_soon_as_its_file_is_done(fitted, photos, monkeypatch):
     """A slow file (a huge photo, a network drive) does not hold back the lines before it."""
     from gan.bundle import load_bundle
@@ -154,8 +163,8 @@ def test_each_line_comes_as_soon_as_its_file_is_done(fitted, photos, monkeypatch
     monkeypatch.setattr(preprocess, "prepare_image", prepare)
     (photos / "slow.png").write_bytes(png(real_photo(3)))
     bundle = load_bundle(fitted)
-    det, _ = detect.pick_detector(bundle, None)
-    rows = detect.score_files(bundle, det, detect.expand([str(photos / "a.png"),
+    det, _ = pick(bundle, None)
+    rows = score_files(bundle, det, expand([str(photos / "a.png"),
                                                           str(photos / "slow.png")]))
     t = time.perf_counter()
     first = next(rows)

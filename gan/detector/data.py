@@ -1,7 +1,7 @@
 """The photos the detectors are fitted, calibrated and measured on, each part kept apart.
 
-Every part is a set of uint8 faces prepared exactly like an upload (`prepare_image`, the
-bundle's size and crop) and, for the parts that are measured, the files themselves, so the
+Every part is a set of uint8 faces prepared exactly like an upload (`photos.prepare_files`,
+the bundle's size and crop) and, for the parts that are measured, the files themselves, so the
 robustness test can change a file (JPEG, resize, crop) and send it through the same path again.
 
 Where each photo goes is decided by a hash of its file name (`FaceData.split`'s rule), never by
@@ -20,11 +20,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
 
 import numpy as np
 
-FileRef = Union[Path, bytes]
+from gan.detector.photos import FileRef, image_files, prepare_files
 
 OTHER_GAN_SPLIT_SEED = 7          # hash seed of the other GAN set's split (by file name)
 OTHER_GAN_TEST = 0.30             # share of it held out for the report
@@ -69,28 +68,6 @@ def _png(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
-
-
-def prepare_files(files: list[FileRef], size: int, crop: str,
-                  change: Callable[[FileRef, int], bytes] | None = None,
-                  log=lambda m: None) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Each file through `prepare_image` (after `change(file, index)` when given):
-    (images [m,R,R,3], face_found [m], indices of the files that were usable)."""
-    from gan.data.preprocess import ImageError, prepare_image
-
-    out, found, kept = [], [], []
-    for i, f in enumerate(files):
-        try:
-            data = change(f, i) if change is not None else f
-            pre = prepare_image(data, size=size, crop=crop)
-        except ImageError as e:
-            log(f"skipped {f if isinstance(f, Path) else 'an image'}: {e}")
-            continue
-        out.append(pre.image)
-        found.append(True if pre.face_found is None else bool(pre.face_found))
-        kept.append(i)
-    images = np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
-    return images, np.array(found, bool), kept
 
 
 # --------------------------------------------------------------------------- perturbations
@@ -263,18 +240,10 @@ def own_part(bundle, name: str, n: int, seed: int, as_files: bool = True) -> Par
                 files=[files[i] for i in kept], face_found=found)
 
 
-def list_images(path: str | Path) -> list[Path]:
-    from gan.data.sources import IMAGE_EXTENSIONS
-
-    path = Path(path)
-    return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
-                  and p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts))
-
-
 def sample_files(path: str | Path, n: int, seed: int = OTHER_REAL_SEED) -> list[Path]:
     """`n` image files of a folder, the same ones every time (lowest hash of the file name)."""
     path = Path(path)
-    files = list_images(path)
+    files = image_files(path)
     if not files:
         raise DetectorDataError(f"no image files in {path}")
     files.sort(key=lambda p: unit_hash(seed, p.relative_to(path).as_posix()))

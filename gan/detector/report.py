@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from gan.detector import calibrate
-from gan.detector.data import PERTURBATION_TEXT, PERTURBATIONS, Part, perturb, prepare_files
+from gan.detector.data import PERTURBATION_TEXT, PERTURBATIONS, Part, perturb
+from gan.detector.photos import prepare_files
 
 REPORT_FORMAT = "facegan-detection/1"
 REPORT_DIR = "detection/report"
