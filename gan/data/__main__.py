@@ -16,16 +16,15 @@ import argparse
 import json
 import sys
 
+from . import dedup
 from .dataset import load_faces
-from .dedup import DEFAULT_THRESHOLD
+from .dedup import DEFAULT_MIN_CORRELATION, DEFAULT_THRESHOLD, find_duplicates, find_pairs
 from .preprocess import CROP_MODES, DEFAULT_SIZE, MIN_SIZE
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "dedup":
-        from .dedup import _main as dedup_main
-
         return dedup_main(argv[1:])
     if argv and argv[0] == "speed":
         return speed(argv[1:])
@@ -72,6 +71,60 @@ def main(argv=None) -> int:
         data.write_report(args.report)
         print(f"report   {args.report}")
     json.dumps(r)  # the report must stay JSON-serialisable
+    return 0
+
+
+def dedup_main(argv=None) -> int:
+    """`python -m gan.data dedup`: near-duplicate pairs within and across sources."""
+    import numpy as np
+    from PIL import Image
+
+    ap = argparse.ArgumentParser(prog="python -m gan.data dedup", description=dedup.__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="+", help="folders or zips of photos")
+    ap.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, help="pHash bits (candidates)")
+    ap.add_argument("--min-correlation", type=float, default=DEFAULT_MIN_CORRELATION)
+    ap.add_argument("--crop", default="face")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--n-jobs", type=int, default=-1)
+    ap.add_argument("--json", help="write the pairs here")
+    ap.add_argument("--sheet", help="write a side-by-side PNG of the first pairs here")
+    ap.add_argument("--sheet-pairs", type=int, default=24)
+    args = ap.parse_args(argv)
+
+    images, hashes, names = [], [], []
+    for p in args.paths:
+        data = load_faces(p, size=args.size, crop=args.crop, n_jobs=args.n_jobs)
+        images.append(data.images)
+        hashes.append(data.hashes)
+        names += [f"{p}::{k}" for k in data.keys]
+    h = np.concatenate(hashes)
+    allimg = np.concatenate(images)
+    candidates = find_pairs(h, args.threshold)
+    pairs = find_duplicates(allimg, h, args.threshold, args.min_correlation)
+    counts = {}
+    for i, j, d, _ in pairs:
+        counts[d] = counts.get(d, 0) + 1
+    print(f"{len(h)} images: {len(candidates)} pHash candidates at <= {args.threshold} bits, "
+          f"{len(pairs)} near-duplicate pairs with correlation >= {args.min_correlation}")
+    print("pairs by hash distance:", dict(sorted(counts.items())))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"a": names[i], "b": names[j], "distance": d, "correlation": c}
+                       for i, j, d, c in pairs], f, indent=1)
+    if args.sheet and pairs:
+        # Show the least similar pairs first: they are the ones worth checking by eye.
+        shown = sorted(pairs, key=lambda p: p[3])[: args.sheet_pairs]
+        s = args.size
+        cols = 4
+        rows = (len(shown) + cols - 1) // cols
+        sheet = np.full((rows * (s + 4), cols * (2 * s + 12), 3), 255, np.uint8)
+        for n, (i, j, _, _) in enumerate(shown):
+            r, c = divmod(n, cols)
+            y, x = r * (s + 4), c * (2 * s + 12)
+            sheet[y : y + s, x : x + s] = allimg[i]
+            sheet[y : y + s, x + s + 2 : x + 2 * s + 2] = allimg[j]
+        Image.fromarray(sheet).save(args.sheet)
+        print("sheet:", args.sheet, "(correlations:", [p[3] for p in shown], ")")
     return 0
 
 

@@ -14,7 +14,8 @@ removes those (see docs/data.md for how both defaults were chosen on CelebA).
 
     python -m gan.data dedup DIR_OR_ZIP [DIR_OR_ZIP ...] [--threshold 10] [--sheet out.png]
 
-finds the pairs within and across several sources.
+finds the pairs within and across several sources (the command lives in gan/data/__main__.py,
+so this module never imports the loader that imports it).
 """
 
 from __future__ import annotations
@@ -35,11 +36,6 @@ def phash(image: np.ndarray) -> int:
 
     bits = imagehash.phash(Image.fromarray(np.asarray(image, dtype=np.uint8))).hash.ravel()
     return int.from_bytes(np.packbits(bits.astype(np.uint8)).tobytes(), "big")
-
-
-def hash_images(images: np.ndarray) -> np.ndarray:
-    """uint64 pHash per image of a uint8 [N, H, W, 3] array."""
-    return np.array([phash(im) for im in images], dtype=np.uint64)
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
@@ -122,59 +118,3 @@ def duplicates_to_drop(n: int, pairs) -> np.ndarray:
         if find(i) != i:
             drop[i] = True
     return drop
-
-
-def _main(argv=None) -> int:
-    import argparse
-    import json
-
-    from .dataset import load_faces
-
-    ap = argparse.ArgumentParser(prog="python -m gan.data dedup", description=__doc__.split("\n\n")[0])
-    ap.add_argument("paths", nargs="+", help="folders or zips of photos")
-    ap.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, help="pHash bits (candidates)")
-    ap.add_argument("--min-correlation", type=float, default=DEFAULT_MIN_CORRELATION)
-    ap.add_argument("--crop", default="face")
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--n-jobs", type=int, default=-1)
-    ap.add_argument("--json", help="write the pairs here")
-    ap.add_argument("--sheet", help="write a side-by-side PNG of the first pairs here")
-    ap.add_argument("--sheet-pairs", type=int, default=24)
-    args = ap.parse_args(argv)
-
-    images, hashes, names = [], [], []
-    for p in args.paths:
-        data = load_faces(p, size=args.size, crop=args.crop, n_jobs=args.n_jobs)
-        images.append(data.images)
-        hashes.append(data.hashes)
-        names += [f"{p}::{k}" for k in data.keys]
-    h = np.concatenate(hashes)
-    allimg = np.concatenate(images)
-    candidates = find_pairs(h, args.threshold)
-    pairs = find_duplicates(allimg, h, args.threshold, args.min_correlation)
-    counts = {}
-    for i, j, d, _ in pairs:
-        counts[d] = counts.get(d, 0) + 1
-    print(f"{len(h)} images: {len(candidates)} pHash candidates at <= {args.threshold} bits, "
-          f"{len(pairs)} near-duplicate pairs with correlation >= {args.min_correlation}")
-    print("pairs by hash distance:", dict(sorted(counts.items())))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([{"a": names[i], "b": names[j], "distance": d, "correlation": c}
-                       for i, j, d, c in pairs], f, indent=1)
-    if args.sheet and pairs:
-        # Show the least similar pairs first: they are the ones worth checking by eye.
-        shown = sorted(pairs, key=lambda p: p[3])[: args.sheet_pairs]
-        s = args.size
-        cols = 4
-        rows = (len(shown) + cols - 1) // cols
-        sheet = np.full((rows * (s + 4), cols * (2 * s + 12), 3), 255, np.uint8)
-        for n, (i, j, _, _) in enumerate(shown):
-            r, c = divmod(n, cols)
-            y, x = r * (s + 4), c * (2 * s + 12)
-            sheet[y : y + s, x : x + s] = allimg[i]
-            sheet[y : y + s, x + s + 2 : x + 2 * s + 2] = allimg[j]
-        Image.fromarray(sheet).save(args.sheet)
-        print("sheet:", args.sheet, "(correlations:", [p[3] for p in shown], ")")
-    return 0
-

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-POLICIES = ("color", "translation", "cutout")
-
 
 def _uniform(shape, seed, lo=0.0, hi=1.0):
     return tf.random.stateless_uniform(shape, seed=seed, minval=lo, maxval=hi, dtype=tf.float32)
