@@ -7,7 +7,7 @@ robustness test can change a file (JPEG, resize, crop) and send it through the s
 Where each photo goes is decided by a hash of its file name (`FaceData.split`'s rule), never by
 load order, so every fit and every report rebuilds the same parts:
 
-- the bundle's own training photos (rebuilt from its card, as `gan.evaluate` does): "train";
+- the bundle's own training photos (rebuilt from its card by `gan.data.split`): "train";
   its held-out photos, halved by hash: "calib" and "test" (never trained on by the GAN);
 - the other GAN's set (a folder with `real/` and `fake/`): 30% "test" by file name, 20%
   "calib", the rest "train";
@@ -152,25 +152,24 @@ def _root(faces, fallback: Path) -> Path:
 
 def bundle_real_parts(bundle, real_path: str | None = None, log=lambda m: None) -> dict[str, Part]:
     """The bundle's training photos ("real_train") and its held-out photos halved by hash into
-    "real_calib" and "real_test", rebuilt from the card. With `real_path` (photos the GAN never
+    "real_calib" and "real_test", rebuilt from the card (`gan.data.split`). With `real_path` (photos the GAN never
     saw, e.g. when the card's source is not here), that folder is split three ways instead."""
-    from gan.evaluate import resolve_source
+    from gan.data.split import Split
 
-    card = bundle.card
-    cfg, data = card.get("config", {}), card.get("data", {}) or {}
     if real_path is None:
-        source = resolve_source(data.get("source"))
-        fraction = float(cfg.get("holdout_fraction", 0.0) or 0.0)
-        if source is None or fraction <= 0:
-            why = ("its card names no training data that exists here" if source is None
-                   else "its run kept no held-out photos (holdout 0)")
+        split = Split.from_card(bundle.card)
+        why = split.why_no_heldout()
+        if why:
             raise DetectorDataError(
                 f"no held-out real photos for {bundle.name}: {why} (data.source = "
-                f"{data.get('source')!r}). Give --real PATH, a folder of real face photos the "
+                f"{split.source!r}). Give --real PATH, a folder of real face photos the "
                 f"model was not trained on.")
-        faces = _load(source, bundle, labels=cfg.get("labels"), dedup=bool(cfg.get("dedup", False)))
-        train, held = faces.split(fraction, int(cfg.get("seed", 0)))
-        name = Path(str(data.get("source"))).name
+        try:
+            loaded = split.load()
+        except (OSError, ValueError) as e:
+            raise DetectorDataError(f"cannot read photos from {split.path}: {e}") from e
+        faces, train, held = loaded.faces, loaded.train, loaded.heldout
+        name = split.name
         held_desc = f"held-out photos of {name} (never trained on)"
         train_desc = f"training photos of {name} (the GAN's own training split)"
     else:
@@ -226,7 +225,7 @@ def own_part(bundle, name: str, n: int, seed: int, as_files: bool = True) -> Par
     download goes through on its way back in); otherwise, and for bundles below the smallest
     upload size (`MIN_SIZE`), as the generator made them."""
     from gan.data.preprocess import MIN_SIZE
-    from gan.evaluate import generate_faces
+    from gan.metrics.evaluate import generate_faces
 
     raw = generate_faces(bundle, n, seed)
     if as_files and bundle.resolution < MIN_SIZE:   # uploads this small are refused: as made
@@ -273,7 +272,7 @@ def resolve(path: str | Path | None) -> Path | None:
     root; None when neither exists."""
     if path is None:
         return None
-    from gan.evaluate import resolve_source
+    from gan.data.split import resolve_source
 
     return resolve_source(str(path))
 
