@@ -1,4 +1,4 @@
-"""From photo files to verdicts: each file prepared exactly like an upload, then scored in batches.
+"""From photo files to verdicts: each file prepared like an upload, then scored in batches.
 
 The one path a photo takes to a detector, shared by `python -m gan.detect` (`score_files`,
 which streams one result per file), the detect page (`app_support.detection`) and the photos a

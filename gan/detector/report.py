@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from gan.detector import calibrate
+from gan.detector import calibrate, verdict
 from gan.detector.data import PERTURBATION_TEXT, PERTURBATIONS, Part, perturb
 from gan.detector.photos import prepare_files
 
@@ -80,7 +80,7 @@ def pair_figures(p_real: np.ndarray, p_gen: np.ndarray, s_real: np.ndarray, s_ge
                  threshold: float) -> dict:
     y = np.r_[np.zeros(len(s_real)), np.ones(len(s_gen))]
     s, p = np.r_[s_real, s_gen], np.r_[p_real, p_gen]
-    flagged = p >= threshold
+    flagged = verdict.flagged(p, threshold)
     fpr_c, tpr_c = calibrate.roc_curve(y, s)
     tp, fp = int(flagged[y == 1].sum()), int(flagged[y == 0].sum())
     return {"auc": _r(calibrate.roc_auc(y, s)), "accuracy": _r(float((flagged == (y == 1)).mean())),
@@ -161,7 +161,7 @@ def measure(bundle, parts: dict[str, Part], detectors: list, *, robustness: bool
         fprs = {}
         for n in REAL_TEST_PARTS:
             if n in sc and len(sc[n][1]):
-                k, m = int((sc[n][1] >= det.threshold).sum()), len(sc[n][1])
+                k, m = int(verdict.flagged(sc[n][1], det.threshold).sum()), len(sc[n][1])
                 lo, hi = calibrate.wilson(k, m)
                 fprs[n] = {"description": parts[n].description, "flagged": k, "n": m,
                            "rate": _r(k / m), "ci95": [_r(lo), _r(hi)],

@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from gan.detector import calibrate, verdict
+from gan.detector import calibrate
+from gan.detector.verdict import verdict as _verdict
 
 TITLES = {"forensic": "Forensic detector (trained on several generators)",
           "discriminator": "The GAN's own discriminator"}
@@ -33,7 +34,8 @@ def discriminator_scores(bundle, images_uint8: np.ndarray, labels: np.ndarray | 
             y = labels[i:i + batch_size] if labels is not None else np.full(
                 (len(x), len(bundle.label_names)), 0.5, np.float32)
             x = [x, y]
-        out.append(np.asarray(bundle.discriminator(x, training=False), dtype=np.float64).reshape(-1))
+        logits = bundle.discriminator(x, training=False)
+        out.append(np.asarray(logits, dtype=np.float64).reshape(-1))
     return -np.concatenate(out) if out else np.zeros((0,), np.float64)
 
 
@@ -58,7 +60,7 @@ class StoredDetector:
     measured: dict | None = None                  # the report's summary for it, when measured
 
     def verdict(self, p: float) -> str:
-        return verdict.verdict(p, self.threshold)
+        return _verdict(p, self.threshold)
 
 
 def _stored(key: str, title: str, section: dict, raw, measured: dict | None) -> StoredDetector:
