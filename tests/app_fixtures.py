@@ -12,31 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.factories import make_tiny_bundle
+from tests.factories import draw_face, make_tiny_bundle
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
 
 
 def drawn_face(size: int = 256, skin=(215, 170, 140)) -> np.ndarray:
-    """A cartoon face (head, hair, brows, eyes, nose, mouth) as uint8 RGB; OpenCV's frontal
-    face cascade detects it, so the face crop path runs on it."""
-    import cv2
-
-    s, c = size / 256, size // 2
-    img = np.full((size, size, 3), (170, 150, 120), np.uint8)
-    P = lambda x, y: (int(round(c + x * s)), int(round(c + y * s)))  # noqa: E731
-    A = lambda a, b: (int(round(a * s)), int(round(b * s)))  # noqa: E731
-    cv2.ellipse(img, P(0, 5), A(70, 92), 0, 0, 360, skin, -1)
-    cv2.ellipse(img, P(0, -60), A(74, 40), 0, 180, 360, (60, 40, 30), -1)
-    for dx in (-30, 30):
-        cv2.ellipse(img, P(dx, -28), A(18, 5), 0, 0, 360, (70, 50, 40), -1)
-        cv2.ellipse(img, P(dx, -12), A(14, 7), 0, 0, 360, (250, 250, 250), -1)
-        cv2.circle(img, P(dx, -12), max(1, int(6 * s)), (30, 30, 40), -1)
-    cv2.line(img, P(0, -5), P(-6, 28), (175, 130, 110), max(1, int(4 * s)))
-    cv2.ellipse(img, P(0, 30), A(12, 5), 0, 0, 360, (165, 120, 100), -1)
-    cv2.ellipse(img, P(0, 52), A(24, 8), 0, 0, 360, (160, 80, 80), -1)
-    return cv2.GaussianBlur(img, (0, 0), 2 * s)
+    """The tests' drawn face (`tests.factories.draw_face`) as a square uint8 RGB array on a
+    fixed background; OpenCV's frontal face cascade detects it, so the face crop path runs."""
+    return np.asarray(draw_face(size, size, seed=0, background=(170, 150, 120), skin=skin))
 
 
 def encode(image: np.ndarray | Image.Image, fmt: str = "PNG", **kw) -> bytes:

@@ -11,31 +11,19 @@ import numpy as np
 import pytest
 
 from gan.metrics import inception, memorisation, msssim, swd
-from tests.factories import make_tiny_bundle, write_photo_folder
+from tests.factories import draw_face, make_tiny_bundle, write_photo_folder
 
 
 def cartoon_faces(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
-    """n varied drawn 'faces' (head, eyes, mouth, hair strands) on coloured backgrounds:
-    sharp edges at several scales, like photos, so blur and noise are measurable."""
+    """n varied drawn faces (the tests' `draw_face`: placement, size, skin and background vary;
+    its noise is fine detail, like a photo's), so blur and noise are measurable."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, size, size, 3), np.uint8)
-    s = size / 64
     for k in range(n):
-        img = np.empty((size, size, 3), np.uint8)
-        img[:] = rng.integers(40, 220, 3)
-        c = (int(size / 2 + rng.normal(0, 3 * s)), int(size / 2 + rng.normal(0, 3 * s)))
-        axes = (int(rng.uniform(14, 20) * s), int(rng.uniform(18, 25) * s))
-        skin = tuple(int(v) for v in rng.integers(90, 250, 3))
-        cv2.ellipse(img, c, axes, 0, 0, 360, skin, -1)
-        for _ in range(int(rng.integers(3, 9))):        # hair strands: fine detail
-            x = int(c[0] + rng.uniform(-axes[0], axes[0]))
-            cv2.line(img, (x, c[1] - axes[1]), (x + int(rng.integers(-6, 7)), c[1] - axes[1] // 3),
-                     tuple(int(v) for v in rng.integers(0, 80, 3)), 1)
-        for dx in (-1, 1):
-            cv2.circle(img, (c[0] + dx * int(7 * s), c[1] - int(4 * s)), max(1, int(2 * s)), (20, 20, 20), -1)
-        cv2.line(img, (c[0] - int(6 * s), c[1] + int(9 * s)), (c[0] + int(6 * s), c[1] + int(9 * s)),
-                 (120, 40, 40), max(1, int(s)))
-        out[k] = img
+        center = (size / 2 + rng.normal(0, 0.05 * size), size / 2 + rng.normal(0, 0.05 * size))
+        out[k] = draw_face(size, size, seed=int(rng.integers(1 << 31)), center=center,
+                           face_width=rng.uniform(0.35, 0.5) * size,
+                           skin=tuple(int(v) for v in rng.integers(90, 250, 3)))
     return out
 
 
