@@ -1,5 +1,6 @@
 """Shared test fixtures: small synthetic face photos the tests make themselves (drawn by
-`tests.factories.draw_face`, the one face drawer of the tests).
+`tests.factories.draw_face`, the one face drawer of the tests), and a folder for files a person
+may want to look at.
 """
 
 from __future__ import annotations
@@ -60,3 +61,19 @@ def _private_data_cache(tmp_path_factory):
     else:
         os.environ["FACEGAN_CACHE"] = old
 
+
+ARTIFACTS_ENV = "FACEGAN_TEST_ARTIFACTS"
+
+
+@pytest.fixture
+def artifacts(request, tmp_path) -> Path:
+    """Where a test puts files for a person to look at (screenshots, contact sheets): the
+    test's own temporary folder, or ``$FACEGAN_TEST_ARTIFACTS/<test name>`` to keep them.
+    Tests never write into the repository. The folder is printed (shown with ``-rP`` or ``-s``)."""
+    import os
+
+    keep = os.environ.get(ARTIFACTS_ENV)
+    folder = Path(keep) / request.node.name if keep else tmp_path / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"{request.node.nodeid}: files to look at in {folder}")
+    return folder

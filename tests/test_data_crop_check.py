@@ -1,8 +1,9 @@
 """Face crops of real CelebA and UTKFace photos, written as an image to look at.
 
-Skipped when ../shared/data (relative to the repository) is not there. Writes
-test-artifacts/data/crop_check.png: per photo, the original with its crop box (red: a
-face was found, blue: centre fallback) and the 128 px crop the model would see.
+Skipped when ../shared/data (relative to the repository) is not there. Writes crop_check.png
+into the test's temporary folder (printed; FACEGAN_TEST_ARTIFACTS keeps it): per photo, the
+original with its crop box (red: a face was found, blue: centre fallback) and the 128 px crop
+the model would see.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from gan.data.preprocess import open_image, preprocess_image
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEGAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
-OUT = ROOT / "test-artifacts" / "data" / "crop_check.png"
 
 pytestmark = pytest.mark.skipif(
     not (DATA / "celeba-5k" / "img").is_dir() or not (DATA / "utkface").is_dir(),
@@ -50,7 +50,7 @@ def _cell(img, p):
     return cell
 
 
-def test_face_crops_of_real_photos_are_centred_and_whole():
+def test_face_crops_of_real_photos_are_centred_and_whole(artifacts):
     celeba = _pick(DATA / "celeba-5k" / "img", 8)
     utk = _pick(DATA / "utkface", 8)
     rows, ious, found = [], [], 0
@@ -73,7 +73,6 @@ def test_face_crops_of_real_photos_are_centred_and_whole():
     for r, row in enumerate(rows):
         for c, cell in enumerate(row):
             sheet.paste(cell, (262 * c, 160 * r))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(OUT)
+    sheet.save(artifacts / "crop_check.png")
     assert found >= 6
     assert np.median(ious) > 0.8 and min(ious) > 0.6, ious

@@ -1,7 +1,8 @@
 """End to end: the real `streamlit run app.py` server driven by headless Chromium (Debian's
 /usr/bin/chromium via Playwright's Python package; no browser download). A visitor opens the
 home page, generates faces and downloads the ZIP, then uploads photos on the detect page and
-presses "try it". Screenshots go to test-artifacts/ for a person to look at."""
+presses "try it". Screenshots and the server log go to the test's temporary folder (printed;
+set FACEGAN_TEST_ARTIFACTS to keep them for a person to look at)."""
 from __future__ import annotations
 
 import io
@@ -13,9 +14,7 @@ import pytest
 from PIL import Image
 
 from app_support.serve import CHROMIUM, CHROMIUM_ARGS, running_app
-from tests.app_fixtures import REPO, face_png, models_dir  # noqa: F401
-
-ARTIFACTS = REPO / "test-artifacts"
+from tests.app_fixtures import face_png, models_dir  # noqa: F401
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
@@ -46,15 +45,14 @@ def tall_screenshot(page, path, height: int = 3000) -> None:
     page.set_viewport_size(size)
 
 
-def test_a_visitor_generates_faces_and_scores_an_upload(models_dir):
+def test_a_visitor_generates_faces_and_scores_an_upload(models_dir, artifacts):
     from playwright.sync_api import expect, sync_playwright
 
     from gan import sampling
     from gan.bundle import load_bundle
 
     expect.set_options(timeout=TIMEOUT_MS)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "e2e-server.log"
+    log = artifacts / "e2e-server.log"
     with running_app(models_dir, log_path=log) as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -75,7 +73,7 @@ def test_a_visitor_generates_faces_and_scores_an_upload(models_dir):
             expect(page.get_by_text("Sample faces")).to_be_visible()
             expect(images).to_have_count(16)
             settle(page)
-            page.screenshot(path=ARTIFACTS / "home.png")
+            page.screenshot(path=artifacts / "home.png")
 
             # Generate: seed 7, slider moved up by 4, the ZIP holds those faces.
             page.get_by_role("link", name="Generate faces").first.click()
@@ -98,7 +96,7 @@ def test_a_visitor_generates_faces_and_scores_an_upload(models_dir):
             want = sampling.generate(load_bundle(models_dir / "default"), 20, seed=7)
             assert np.abs(got.astype(int) - want).max() <= 1
             settle(page)
-            page.screenshot(path=ARTIFACTS / "generate.png")
+            page.screenshot(path=artifacts / "generate.png")
 
             # Detect: a face and a file that is not an image, then "try it".
             page.get_by_role("link", name="Detect generated faces").first.click()
@@ -115,11 +113,11 @@ def test_a_visitor_generates_faces_and_scores_an_upload(models_dir):
             expect(page.get_by_text("P(generated) =")).to_have_count(1)
             expect(page.get_by_text("Download the table (CSV)")).to_be_visible()
             settle(page)
-            page.screenshot(path=ARTIFACTS / "detect.png")
+            page.screenshot(path=artifacts / "detect.png")
             page.get_by_role("button", name="Try it").click()
             expect(page.get_by_text("Try it: both sides")).to_be_visible()
             expect(page.get_by_text("P(generated) =")).to_have_count(1 + 4 + 2)
-            tall_screenshot(page, ARTIFACTS / "detect-try-it.png")
+            tall_screenshot(page, artifacts / "detect-try-it.png")
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()
