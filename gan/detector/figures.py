@@ -19,17 +19,18 @@ REAL_NAMES = {"real_test": "held-out photos of\nthe training source",
               "unseen_real_test": "photos of a source\nnever used in fitting"}
 
 
-def _panels(report):
-    return [(k, t) for k, t in PANELS
-            if any(k in d["pairs"] for d in report["detectors"].values())]
+def _panel_axes(report, height: float = 4.4):
+    """A figure with one panel per test pairing the report measured: (fig, [(ax, key, title)])."""
+    panels = [(k, t) for k, t in PANELS
+              if any(k in d["pairs"] for d in report["detectors"].values())]
+    n = max(1, len(panels))
+    fig, axes = _plt().subplots(1, n, figsize=(5.2 * n, height), squeeze=False)
+    return fig, [(ax, k, t) for ax, (k, t) in zip(axes[0], panels)]
 
 
 def roc_chart(report: dict) -> bytes:
-    plt = _plt()
-    panels = _panels(report)
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.2 * max(1, len(panels)), 4.4),
-                             squeeze=False)
-    for ax, (key, title) in zip(axes[0], panels):
+    fig, panels = _panel_axes(report)
+    for ax, key, title in panels:
         for det, d in report["detectors"].items():
             if key not in d["pairs"]:
                 continue
@@ -53,11 +54,8 @@ def roc_chart(report: dict) -> bytes:
 
 
 def reliability_chart(report: dict) -> bytes:
-    plt = _plt()
-    panels = _panels(report)
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.2 * max(1, len(panels)), 4.4),
-                             squeeze=False)
-    for ax, (key, title) in zip(axes[0], panels):
+    fig, panels = _panel_axes(report)
+    for ax, key, title in panels:
         ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=1, label="perfectly calibrated")
         for det, d in report["detectors"].items():
             if key not in d["pairs"]:
@@ -83,16 +81,13 @@ def reliability_chart(report: dict) -> bytes:
 
 
 def robustness_chart(report: dict) -> bytes:
-    plt = _plt()
-    panels = _panels(report)
     dets = list(report["detectors"])
     kinds = list(next(iter(report["detectors"].values()))["robustness"])
     labels = ["as is"] + [{"jpeg75": "JPEG q75", "resize0.5": "half size",
                            "crop10": "10% crop"}.get(k, k) for k in kinds]
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.2 * max(1, len(panels)), 3.8),
-                             squeeze=False)
+    fig, panels = _panel_axes(report, height=3.8)
     width = 0.8 / max(1, len(dets))
-    for ax, (key, title) in zip(axes[0], panels):
+    for ax, key, title in panels:
         for j, det in enumerate(dets):
             d = report["detectors"][det]
             if key not in d["pairs"]:
