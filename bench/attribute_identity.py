@@ -2,7 +2,7 @@
 
     python bench/attribute_identity.py [--data ../shared/data]
 
-`gan.attributes` re-identifies an edited face among the originals by nearest neighbour in
+`gan.sliders.measure` re-identifies an edited face among the originals by nearest neighbour in
 IdentitySpace (central face region, PCA of real training photos). Here the same test runs on
 real people: for each of the 200 celeba-identities people, a second photo must find the
 first photo of the same person among the first photos of all 200. Different photos of one
@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--data", default="../shared/data")
     args = p.parse_args()
 
-    from gan.attributes import IdentitySpace, reidentify
+    from gan.sliders.identity import IdentitySpace, reidentify
     from gan.data import load_faces
 
     data = Path(args.data)

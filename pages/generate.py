@@ -4,7 +4,7 @@ attribute sliders; a morph between two seeds as an animated GIF.
 Faces come from the process-wide face cache, so moving the count slider only generates the
 faces not yet shown, and the same seed and settings always give the same faces. An attribute
 slider keeps the seed's faces and moves only the label input (and, when the bundle's
-measurement chose it, z along a fitted direction; gan.attributes): the same faces, edited.
+measurement chose it, z along a fitted direction; gan.sliders.semantics): the same faces, edited.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import streamlit as st
 
 from app_support import state, ui
 from app_support.faces import face_file_name, zip_faces
-from gan import attributes
+from gan.sliders import semantics
 
 MAX_FACES = 64
 MAX_SEED = 2**31 - 1
@@ -41,23 +41,20 @@ def attribute_controls(bundle) -> Edit:
     choice per one-hot label group. Sliders are the binary labels of a conditional bundle,
     or the latent directions a measurement fitted for an unconditional one; none otherwise.
     A damaged directions file is named, with the command that writes it again."""
-    sl = attributes.sliders_for(bundle)
+    sl = semantics.sliders_for(bundle)
     if sl.damaged:
         st.warning(sl.damaged.warning(
             f"python -m gan.attributes --model models/{bundle.name}",
             "The sliders move the label inputs only, not along the fitted directions the "
             "measurement chose." if sl.names else "So this model has no attribute sliders."),
             icon=":material/warning:")
-    groups: dict[str, list[str]] = {}
-    for name in bundle.label_names:
-        if "=" in name:
-            groups.setdefault(name.split("=", 1)[0], []).append(name)
+    groups = semantics.choice_groups(bundle.card)
     if not sl.names and not groups:
         return Edit()
     cols = st.columns(max(1, len(sl.names) + len(groups)))
     values: dict[str, float] = {}
     for col, name in zip(cols, sl.names):
-        low, high = attributes.ends(name)
+        low, high = semantics.ends(name)
         ui.sticky(f"attr_{name}", 0.0)
         values[name] = col.slider(
             f"{low.capitalize()} ↔ {high}", -1.0, 1.0, step=0.1, format="%+.1f", key=f"attr_{name}",
@@ -75,16 +72,16 @@ def attribute_controls(bundle) -> Edit:
             edit.labels.update({m: float(m.split("=", 1)[1] == choice) for m in members})
     # File names carry the label values, or the slider positions when z moves too.
     edit.tags = dict(edit.labels) if edit.z_shift is None else {
-        **{k: v for k, v in edit.labels.items() if "=" in k},
+        **{k: v for k, v in edit.labels.items() if k not in sl.names},
         **{f"{k}_slider": v for k, v in edit.sliders.items()}}
-    measured = (bundle.card.get("metrics") or {}).get("attributes") or {}
-    rates = [(n, measured.get(f"{n}_success_rate")) for n in sl.names]
-    if rates and all(isinstance(r, (int, float)) for _, r in rates):
-        st.caption(f"Measured on {measured.get('seeds', '?')} seeds (`python -m gan.attributes`): "
+    measured = semantics.measured_success(bundle.card, sl.names)
+    if measured:
+        rates, seeds = measured
+        st.caption(f"Measured on {seeds} seeds (`python -m gan.attributes`): "
                    "moving a slider end to end changes a face classifier's verdict with the face "
                    "still recognisably the same for "
                    + ", ".join(f"{r:.0%} of faces ({n})" for n, r in rates)
-                   + f"; the target is {attributes.TARGET:.0%}.")
+                   + f"; the target is {semantics.TARGET:.0%}.")
     return edit
 
 
@@ -151,7 +148,7 @@ with ui.guard("generating faces"):
     if edit.z_shift is not None:
         manifest["sliders"] = edit.sliders
         manifest["remake"] = ("as above, with every z moved by the sliders along the bundle's "
-                              "attributes/directions.json (gan.attributes.sliders_for(bundle)"
+                              "attributes/directions.json (gan.sliders.semantics.sliders_for(bundle)"
                               f".z_shift({edit.sliders}))")
     st.download_button(f"Download all {n} as ZIP", zip_faces(faces.pngs, names, manifest),
                        file_name=names[0].replace("_01.png", f"_{n}faces.zip"), mime="application/zip",

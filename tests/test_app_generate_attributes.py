@@ -115,6 +115,7 @@ def test_unconditional_model_has_no_attribute_sliders(app_env):
     assert not at.select_slider and [b.key for b in at.selectbox] == ["model"]
 
 
+@pytest.mark.slow
 def test_morph_shows_frames_and_downloads_an_animated_gif(app_env, media, models_dir):
     at = new_app(PAGE)
     at.number_input(key="seed").set_value(11).run()
@@ -145,17 +146,18 @@ def test_morph_shows_frames_and_downloads_an_animated_gif(app_env, media, models
     assert download(at, "morph_gif", media) != data
 
 
+@pytest.mark.slow
 def test_unconditional_model_with_fitted_directions_gets_sliders_that_move_z(
         tmp_path, monkeypatch, calls, media):
     import json
     import zipfile
 
-    from gan import attributes
+    from gan.sliders import semantics
 
     path = make_tiny_bundle(tmp_path / "default")
     (path / "attributes").mkdir()
     (path / "attributes" / "directions.json").write_text(json.dumps({
-        "format": attributes.DIRECTIONS_FORMAT, "latent_dim": 16, "names": ["male", "smiling"],
+        "format": semantics.DIRECTIONS_FORMAT, "latent_dim": 16, "names": ["male", "smiling"],
         "vectors": np.eye(2, 16).tolist()}))
     update_card(path, attributes={"direction_strength": 3.0,
                                   "directions": "attributes/directions.json"})

@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan import attribute_classifier, attributes, sampling
+import gan.attributes as cli
+from gan import sampling
 from gan.bundle import load_bundle, read_card, update_card
 from gan.images import gif_bytes
+from gan.sliders import classifier as attribute_classifier
+from gan.sliders import directions, identity, measure, semantics
+from gan.sliders.report import REPORT_FORMAT
 from tests.factories import make_tiny_bundle, write_photo_folder
 
 
@@ -28,26 +32,26 @@ def gif_frames(data: bytes) -> list[np.ndarray]:
 # ---- slider meaning ----
 
 def test_slider_ends_and_middle():
-    assert attributes.label_value(-1) == 0.0 and attributes.label_value(1) == 1.0
-    assert attributes.label_value(0) == 0.5 and attributes.label_value(0.4) == pytest.approx(0.7)
-    assert attributes.label_value(1, reach=2) == 1.5 and attributes.label_value(-1, 2) == -0.5
-    assert attributes.label_value(5) == 1.0                       # clipped to the slider
-    assert attributes.slider_labels({"male": 0.0, "smiling": -1.0}) == {"smiling": 0.0}
-    assert attributes.slider_labels({"male": 1.0}, reach=1.5) == {"male": 1.25}
+    assert semantics.label_value(-1) == 0.0 and semantics.label_value(1) == 1.0
+    assert semantics.label_value(0) == 0.5 and semantics.label_value(0.4) == pytest.approx(0.7)
+    assert semantics.label_value(1, reach=2) == 1.5 and semantics.label_value(-1, 2) == -0.5
+    assert semantics.label_value(5) == 1.0                       # clipped to the slider
+    assert semantics.slider_labels({"male": 0.0, "smiling": -1.0}) == {"smiling": 0.0}
+    assert semantics.slider_labels({"male": 1.0}, reach=1.5) == {"male": 1.25}
 
 
 def test_reach_comes_from_the_card_and_is_bounded():
-    assert attributes.slider_reach({}) == 1.0
-    assert attributes.slider_reach({"attributes": {"slider_reach": 1.5}}) == 1.5
-    assert attributes.slider_reach({"attributes": {"slider_reach": 99}}) == attributes.MAX_REACH
-    assert attributes.slider_reach({"attributes": {"slider_reach": "nan"}}) == 1.0
-    assert attributes.slider_reach({"attributes": {"slider_reach": "x"}}) == 1.0
+    assert semantics.slider_reach({}) == 1.0
+    assert semantics.slider_reach({"attributes": {"slider_reach": 1.5}}) == 1.5
+    assert semantics.slider_reach({"attributes": {"slider_reach": 99}}) == semantics.MAX_REACH
+    assert semantics.slider_reach({"attributes": {"slider_reach": "nan"}}) == 1.0
+    assert semantics.slider_reach({"attributes": {"slider_reach": "x"}}) == 1.0
 
 
 def test_only_binary_labels_are_sliders():
-    assert attributes.attribute_names(["male", "race=a", "race=b", "smiling"]) == ["male", "smiling"]
-    assert attributes.ends("male") == ("female", "male")
-    assert attributes.ends("wavy_hair") == ("not wavy hair", "wavy hair")
+    assert semantics.attribute_names(["male", "race=a", "race=b", "smiling"]) == ["male", "smiling"]
+    assert semantics.ends("male") == ("female", "male")
+    assert semantics.ends("wavy_hair") == ("not wavy hair", "wavy hair")
 
 
 def setting(reach, strength, worst):
@@ -57,23 +61,23 @@ def setting(reach, strength, worst):
 def test_choose_setting_prefers_the_simplest_that_meets_the_target():
     sweep = [setting(1.0, 0, 0.5), setting(1.5, 0, 0.85), setting(2.0, 0, 0.9),
              setting(1.0, 1.5, 0.95)]
-    assert attributes.choose_setting(sweep)[0] is sweep[1]       # labels before a direction
-    assert attributes.choose_setting([sweep[0], sweep[3]])[0] is sweep[3]
+    assert measure.choose_setting(sweep)[0] is sweep[1]       # labels before a direction
+    assert measure.choose_setting([sweep[0], sweep[3]])[0] is sweep[3]
     low = [setting(1.0, 0, 0.3), setting(2.0, 0, 0.3), setting(1.0, 3.0, 0.3)]
-    assert attributes.choose_setting(low)[0] is low[0]           # a tie keeps the trained range
-    assert attributes.choose_setting([low[0], setting(2.0, 0, 0.6)])[0]["reach"] == 2.0
-    assert attributes.choose_setting([setting(None, 1.5, 0.2), setting(None, 3, 0.5)])[0][
+    assert measure.choose_setting(low)[0] is low[0]           # a tie keeps the trained range
+    assert measure.choose_setting([low[0], setting(2.0, 0, 0.6)])[0]["reach"] == 2.0
+    assert measure.choose_setting([setting(None, 1.5, 0.2), setting(None, 3, 0.5)])[0][
         "strength"] == 3
     # Short of the target, a direction (fitted to the judge) must beat labels by a margin.
-    assert attributes.choose_setting([low[0], setting(1.0, 0.75, 0.33)])[0] is low[0]
-    assert attributes.choose_setting([low[0], setting(1.0, 0.75, 0.36)])[0]["strength"] == 0.75
+    assert measure.choose_setting([low[0], setting(1.0, 0.75, 0.33)])[0] is low[0]
+    assert measure.choose_setting([low[0], setting(1.0, 0.75, 0.36)])[0]["strength"] == 0.75
 
 
 def write_directions(path, card_strength=2.0, vectors=None, dim=16, names=("male", "smiling")):
     vectors = np.eye(len(names), dim) * 3 if vectors is None else vectors
     (path / "attributes").mkdir(exist_ok=True)
     (path / "attributes" / "directions.json").write_text(json.dumps({
-        "format": attributes.DIRECTIONS_FORMAT, "latent_dim": dim, "names": list(names),
+        "format": semantics.DIRECTIONS_FORMAT, "latent_dim": dim, "names": list(names),
         "vectors": np.asarray(vectors).tolist()}))
     update_card(path, attributes={"direction_strength": card_strength,
                                   "directions": "attributes/directions.json"})
@@ -81,28 +85,28 @@ def write_directions(path, card_strength=2.0, vectors=None, dim=16, names=("male
 
 def test_sliders_of_an_unconditional_bundle_come_from_its_directions(tmp_path):
     path = make_tiny_bundle(tmp_path / "plain")
-    assert attributes.sliders_for(load_bundle(path)).names == []       # none measured
+    assert semantics.sliders_for(load_bundle(path)).names == []       # none measured
     write_directions(path)
-    sl = attributes.sliders_for(load_bundle(path))
+    sl = semantics.sliders_for(load_bundle(path))
     assert sl.names == ["male", "smiling"] and sl.reach is None and sl.strength == 2.0
     assert sl.labels({"male": 1.0}) == {}
     shift = sl.z_shift({"male": 0.5, "smiling": -1.0})
     assert np.allclose(shift[:2], [1.0, -2.0]) and np.allclose(shift[2:], 0)   # unit vectors
     assert sl.z_shift({"male": 0.0}) is None
     write_directions(path, vectors=np.ones((2, 15)), dim=15)           # wrong size: ignored
-    assert attributes.sliders_for(load_bundle(path)).names == []
+    assert semantics.sliders_for(load_bundle(path)).names == []
 
 
 def test_a_conditional_bundle_uses_directions_only_when_measured_so(tmp_path):
     path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"])
-    sl = attributes.sliders_for(load_bundle(path))
+    sl = semantics.sliders_for(load_bundle(path))
     assert sl.names == ["male", "smiling"] and sl.reach == 1.0 and sl.z_shift({"male": 1}) is None
     write_directions(path, card_strength=1.5)
-    sl = attributes.sliders_for(load_bundle(path))
+    sl = semantics.sliders_for(load_bundle(path))
     assert sl.labels({"male": 1.0}) == {"male": 1.0}
     assert np.allclose(sl.z_shift({"male": 1.0})[:2], [1.5, 0])
     update_card(path, attributes={"direction_strength": 0})
-    assert attributes.sliders_for(load_bundle(path)).z_shift({"male": 1.0}) is None
+    assert semantics.sliders_for(load_bundle(path)).z_shift({"male": 1.0}) is None
 
 
 # ---- identity ----
@@ -110,16 +114,16 @@ def test_a_conditional_bundle_uses_directions_only_when_measured_so(tmp_path):
 def test_reidentify_finds_each_face_among_the_others():
     rng = np.random.default_rng(0)
     gallery = rng.normal(size=(50, 8))
-    r = attributes.reidentify(gallery, gallery + rng.normal(scale=0.05, size=gallery.shape))
+    r = identity.reidentify(gallery, gallery + rng.normal(scale=0.05, size=gallery.shape))
     assert r["reidentified"].all() and (r["ratio"] < 0.2).all()
-    shuffled = attributes.reidentify(gallery, gallery[::-1])     # every probe is someone else
+    shuffled = identity.reidentify(gallery, gallery[::-1])     # every probe is someone else
     assert shuffled["reidentified"].mean() <= 0.02 and np.median(shuffled["ratio"]) > 0.7
 
 
 def test_identity_space_ignores_the_background():
     rng = np.random.default_rng(1)
     real = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
-    space = attributes.IdentitySpace(real, components=8)
+    space = identity.IdentitySpace(real, components=8)
     face = real[:1].copy()
     other_background = face.copy()
     other_background[:, :4] = 0                                  # top rows: outside the box
@@ -164,10 +168,10 @@ def test_flip_rate_counts_faces_whose_verdict_flips(cond_bundle, monkeypatch, fo
     monkeypatch.setattr(sampling, "generate_from_latents", fake_generator(follows))
     monkeypatch.setattr(attribute_classifier, "predict", fake_predict)
     rng = np.random.default_rng(2)
-    space = attributes.IdentitySpace(rng.integers(0, 255, (30, 32, 32, 3), dtype=np.uint8), 8)
+    space = identity.IdentitySpace(rng.integers(0, 255, (30, 32, 32, 3), dtype=np.uint8), 8)
     z = sampling.latents(0, 40, cond_bundle.latent_dim)
     base = np.zeros((40, 2), np.float32)
-    step = attributes.measure_setting(cond_bundle, None, space, z, base, ["male", "smiling"], 1.0)
+    step = measure.measure_setting(cond_bundle, None, space, z, base, ["male", "smiling"], 1.0)
     for name in ("male", "smiling"):
         a = step["attributes"][name]
         assert a["reidentified_rate"] == 1.0                      # z fixes the face
@@ -193,12 +197,12 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
         tmp_path, labelled_photos, capsys):
     path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"], crop="center")
     update_card(path, data={"source": str(labelled_photos)}, config={"holdout_fraction": 0.25})
-    rc = attributes.main(["--model", str(path), "--n", "12", "--epochs", "1", "--reaches", "1,2",
+    rc = cli.main(["--model", str(path), "--n", "12", "--epochs", "1", "--reaches", "1,2",
                           "--strengths", "1.5", "--fit-n", "64", "--quiet"])
     assert rc == 0, capsys.readouterr().err
     out = path / "attributes"
     report = json.loads((out / "report.json").read_text())
-    assert report["format"] == attributes.REPORT_FORMAT and report["seeds"] == 12
+    assert report["format"] == REPORT_FORMAT and report["seeds"] == 12
     clf = report["classifier"]
     assert clf["trained_on"] + clf["heldout"] == 40 and 2 <= clf["heldout"] <= 20
     assert set(clf["heldout_accuracy"]) == {"male", "smiling"}
@@ -228,11 +232,11 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
     load_bundle(path)                                  # the card update kept the bundle valid
 
     # A second run reuses the cached classifier (same photos, same recipe).
-    report2 = attributes.measure_bundle(path, n=4, epochs=1, reach=1.0, write_card=False)
+    report2 = measure.measure_bundle(path, n=4, epochs=1, reach=1.0, write_card=False)
     assert report2["classifier"]["cached"] and report2["chosen"]["reach"] == 1.0
     assert report2["chosen"]["strength"] == 0 and report2["directions"] is None
     # Without the cache the judge is kept in the output folder instead.
-    attributes.measure_bundle(path, n=4, epochs=1, reach=1.0, write_card=False, use_cache=False,
+    measure.measure_bundle(path, n=4, epochs=1, reach=1.0, write_card=False, use_cache=False,
                               out_dir=tmp_path / "nocache")
     assert (tmp_path / "nocache" / "classifier.keras").is_file()
 
@@ -249,7 +253,7 @@ def test_fitted_directions_follow_the_classifier_and_leave_the_other_attribute(
         return img
     monkeypatch.setattr(sampling, "generate_from_latents", gen)
     monkeypatch.setattr(attribute_classifier, "predict", fake_predict)
-    d, r2 = attributes.fit_directions(cond_bundle, None, ["male", "smiling"], n_fit=400)
+    d, r2 = directions.fit_directions(cond_bundle, None, ["male", "smiling"], n_fit=400)
     assert np.allclose(d["male"][:2], [2 ** -0.5, -(2 ** -0.5)], atol=1e-3)
     assert d["smiling"][1] > 0.999 and abs(d["smiling"][0]) < 1e-3
     assert r2["male"] > 0.95 and r2["smiling"] > 0.95
@@ -258,9 +262,9 @@ def test_fitted_directions_follow_the_classifier_and_leave_the_other_attribute(
 def test_cli_fits_directions_for_an_unconditional_bundle(tmp_path, labelled_photos, capsys):
     path = make_tiny_bundle(tmp_path / "plain")
     update_card(path, data={"source": str(labelled_photos)}, config={"holdout_fraction": 0.25})
-    assert attributes.main(["--model", str(path), "--strengths", "0", "--quiet"]) == 2
+    assert cli.main(["--model", str(path), "--strengths", "0", "--quiet"]) == 2
     assert "only move z along directions" in capsys.readouterr().err
-    rc = attributes.main(["--model", str(path), "--n", "8", "--epochs", "1", "--fit-n", "64",
+    rc = cli.main(["--model", str(path), "--n", "8", "--epochs", "1", "--fit-n", "64",
                           "--strengths", "2,4", "--quiet"])
     assert rc == 0, capsys.readouterr().err
     report = json.loads((path / "attributes" / "report.json").read_text())
@@ -269,15 +273,30 @@ def test_cli_fits_directions_for_an_unconditional_bundle(tmp_path, labelled_phot
     card = read_card(path)
     assert card["attributes"]["directions"] == "attributes/directions.json"
     assert card["attributes"]["direction_strength"] == report["chosen"]["strength"]
-    sl = attributes.sliders_for(load_bundle(path))
+    sl = semantics.sliders_for(load_bundle(path))
     assert sl.names == ["male", "smiling"] and sl.strength in (2.0, 4.0)
     assert np.linalg.norm(sl.z_shift({"male": 1.0})) == pytest.approx(sl.strength, rel=1e-4)
 
 
 def test_cli_says_when_there_are_no_labelled_photos(tmp_path, capsys):
     path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"])
-    assert attributes.main(["--model", str(path), "--quiet"]) == 2
+    assert cli.main(["--model", str(path), "--quiet"]) == 2
     assert "--photos" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_card_without_held_out_photos_unless_given_holdout(
+        tmp_path, labelled_photos, capsys):
+    """The judge is scored on photos it never saw: a run that held out nothing gets no
+    silent hold-out of the measurement's own, only the one the user gives."""
+    path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"])
+    update_card(path, data={"source": str(labelled_photos)}, config={"holdout_fraction": 0.0})
+    assert cli.main(["--model", str(path), "--quiet"]) == 2
+    assert "--holdout" in capsys.readouterr().err
+    assert cli.main(["--model", str(path), "--holdout", "1.5", "--quiet"]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
+    real = measure.labelled_photos(load_bundle(path), ["male", "smiling"], holdout=0.25)
+    assert len(real.train_images) + len(real.held_images) == 40 and len(real.held_images) >= 2
+    assert "split 0.25, seed" in real.description
 
 
 # ---- morph GIF ----

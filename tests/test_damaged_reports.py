@@ -1,7 +1,7 @@
 """Damaged report files beside a good card (issue 15): `evaluation/report.json`,
 `detection/report/report.json`, `attributes/directions.json` and `attributes/report.json`, each
 not JSON, cut short, empty, a list, binary, or with a field missing or of the wrong type. The
-reader (`gan.reports.read`, `gan.attributes.sliders_for`) says which file and what is wrong; the
+reader (`gan.reports.read`, `gan.sliders.semantics.sliders_for`) says which file and what is wrong; the
 page that reads it says so with the command that writes it again, shows everything else, and
 never "something went wrong". A new damage case is one line in CASES.
 
@@ -19,7 +19,9 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from gan import attributes, reports
+from gan import reports
+from gan.sliders import report as sliders_report
+from gan.sliders import semantics
 from gan.bundle import list_bundles, load_bundle, update_card
 from tests.app_fixtures import image_urls, new_app, no_exceptions
 
@@ -36,7 +38,7 @@ def read_detection(path: Path) -> reports.Report:
 
 
 def read_directions(path: Path) -> reports.Report | None:
-    return attributes.sliders_for(load_bundle(path)).damaged
+    return semantics.sliders_for(load_bundle(path)).damaged
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ def write_directions(path: Path, names=("male", "smiling"), strength: float = 1.
     dim = load_bundle(path).latent_dim
     (path / "attributes").mkdir(exist_ok=True)
     (path / "attributes" / "directions.json").write_text(json.dumps({
-        "format": attributes.DIRECTIONS_FORMAT, "latent_dim": dim, "names": list(names),
+        "format": semantics.DIRECTIONS_FORMAT, "latent_dim": dim, "names": list(names),
         "vectors": (np.eye(len(names), dim) * 2).tolist()}))
     update_card(path, attributes={"direction_strength": strength,
                                   "directions": "attributes/directions.json"})
@@ -180,7 +182,7 @@ def write_directions(path: Path, names=("male", "smiling"), strength: float = 1.
 def write_attributes_report(path: Path, names=("male", "smiling")) -> None:
     """A small attributes/report.json and the card summary `python -m gan.attributes` makes
     of it (the real measurement trains a classifier: too slow here)."""
-    report = {"format": attributes.REPORT_FORMAT, "model": path.name, "seeds": 40,
+    report = {"format": sliders_report.REPORT_FORMAT, "model": path.name, "seeds": 40,
               "date": "2026-12-02T00:00:00+00:00",
               "chosen": {"setting": "directions 1.5", "why": "test"},
               "classifier": {"heldout_accuracy": {n: 0.9 for n in names}},
@@ -194,7 +196,7 @@ def write_attributes_report(path: Path, names=("male", "smiling")) -> None:
 def models(tmp_path_factory) -> Path:
     """models/ with `full` (unconditional: evaluated, detectors fitted and measured, attribute
     directions and their report) and `cond` (labels male, smiling, with directions)."""
-    from gan.evaluate import evaluate_bundle
+    from gan.metrics.evaluate import evaluate_bundle
     from tests.detector_fixtures import fitted_bundle
     from tests.factories import make_tiny_bundle, write_photo_folder
 
@@ -245,17 +247,19 @@ def open_page(bundle: str, page: str):
 
 # ---- the readers ----
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [k for k, f in FILES.items() if f.read])
 def test_good_reports_are_read_whole(models, name):
     f = FILES[name]
     found = f.read(models / f.bundle)
     if name.endswith("directions"):
         assert found is None
-        assert attributes.sliders_for(load_bundle(models / f.bundle)).directions
+        assert semantics.sliders_for(load_bundle(models / f.bundle)).directions
     else:
         assert found.problem is None and found.data and found.file == f.rel
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", READ, ids=[f"{c.file}-{c.id}" for c in READ], indirect=True)
 def test_the_reader_names_the_file_and_what_is_wrong(models, damaged):
     f = FILES[damaged.file]
@@ -270,7 +274,7 @@ def test_a_missing_report_is_not_damaged_but_a_missing_directions_file_is(tmp_pa
         "report.json")
     assert reports.read(None, reports.DETECTION) == reports.Report("report.json")
     card = {"attributes": {"directions": "attributes/directions.json"}}
-    directions, found = attributes.load_directions(tmp_path, card, 16)
+    directions, found = semantics.load_directions(tmp_path, card, 16)
     assert directions == {} and found.file == "attributes/directions.json"
     assert found.problem == "it is missing"
 
@@ -298,6 +302,7 @@ def _mark(case: Case):
     return pytest.param(case, id=f"{case.file}-{case.id}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", [_mark(c) for c in CASES], indirect=True)
 def test_the_page_says_which_file_and_how_to_write_it_again(app_models, damaged):
     f = FILES[damaged.file]
@@ -330,12 +335,14 @@ def test_the_page_says_which_file_and_how_to_write_it_again(app_models, damaged)
             assert "85% of faces (male)" in shown        # the card's summary of the report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["pages/evaluate.py", "pages/detect.py", "pages/generate.py"])
 def test_good_reports_give_no_warning(app_models, page):
     at = open_page("full", page)
     assert "is damaged" not in page_text(at) and OOPS not in page_text(at)
 
 
+@pytest.mark.slow
 def test_home_is_unaffected_by_damaged_reports(app_models):
     paths = [app_models / f.bundle / f.rel for f in FILES.values() if f.bundle == "full"]
     good = {p: p.read_bytes() for p in paths}

@@ -1,4 +1,4 @@
-"""A small attribute classifier trained on real photos: the judge of the attribute sliders.
+"""The attribute judge: a small classifier trained on real photos, which scores the sliders.
 
 It answers "does this face look male / smiling?" for generated faces, so it must never have
 seen generated faces: it is trained only on real labelled photos (the training split of the
