@@ -256,21 +256,9 @@ def _remove_leftovers(run_dir: Path) -> None:
               file=sys.stderr)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
-           stop_at: int | None) -> RunResult:
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    from gan.data.pipeline import make_dataset
-    from gan.data.preprocess import to_uint8
-    from gan.training.gan_model import DCGAN, OPTIONAL_GROUPS
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(run_dir)
-    configure_threads()
-    cfg.save(run_dir / "config.json")
-
-    # --- data -------------------------------------------------------------------------------
+def _prepare_photos(cfg: TrainConfig, run_dir: Path, progress: bool):
+    """Load the run's split, write its data report and reals.png, and refuse too few photos
+    before any model is built."""
     faces, held = load_run_photos(cfg, progress)
     report = dict(faces.report)
     report["holdout"] = {"fraction": cfg.holdout_fraction, "train": len(faces.images),
@@ -282,16 +270,15 @@ def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
     if len(faces.images) < cfg.batch_size:
         raise TrainingError(f"only {len(faces.images)} usable photos, fewer than one batch of "
                             f"{cfg.batch_size}: lower --batch-size or add photos")
-    label_names = list(faces.label_names) if faces.labels is not None else []
-    label_kinds = list(faces.label_kind) if faces.labels is not None else []
     save_png(run_dir / "reals.png", make_grid(faces.images[:N_SAMPLES], cols=8))
+    return faces, held
 
-    # --- model and state --------------------------------------------------------------------
-    import keras
 
-    keras.utils.set_random_seed(cfg.seed)      # same config, same initial weights
-    model = DCGAN(cfg, n_labels=len(label_names))
-    groups = model.state_variables()
+def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: list[str]):
+    """(step, seconds, cpu, init_info): the checkpoint's when resuming, else a fresh start,
+    from --init-from's weights when given."""
+    from gan.training.gan_model import OPTIONAL_GROUPS
+
     step, seconds, init_info = 0, 0.0, None
     cpu = {"seconds": 0.0, "from_step": 0}     # process CPU time (all threads) of the steps
     ckpt = checkpoint_path(run_dir)
@@ -310,6 +297,51 @@ def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
         init_info = init_from_bundle(model, cfg, cfg.init_from, label_names)
         print(f"Starting from {cfg.init_from} ({init_info['steps']} steps trained there); "
               "optimizer state starts fresh.", file=sys.stderr)
+    return step, seconds, cpu, init_info
+
+
+def _log_step(log_f, writer, bar, out: dict[str, float], *, step: int, seconds: float,
+              cpu_seconds: float, ips: float) -> None:
+    """One row of log.jsonl, the progress bar's figures and the TensorBoard scalars."""
+    import tensorflow as tf
+
+    row = {"step": step, "time": round(time.time(), 3), "training_seconds": round(seconds, 2),
+           "cpu_seconds": round(cpu_seconds, 2), "img_per_s": round(ips, 1),
+           **{k: round(v, 5) for k, v in out.items()}}
+    log_f.write(json.dumps(row) + "\n")
+    log_f.flush()
+    bar.set_postfix(d=f"{out['d_loss']:.3f}", g=f"{out['g_loss']:.3f}", ips=f"{ips:.0f}")
+    with writer.as_default():
+        for k, v in out.items():
+            tf.summary.scalar(k, v, step=step)
+        tf.summary.scalar("img_per_s", ips, step=step)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
+           stop_at: int | None) -> RunResult:
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from gan.data.pipeline import make_dataset
+    from gan.data.preprocess import to_uint8
+    from gan.training.gan_model import DCGAN, OPTIONAL_GROUPS
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(run_dir)
+    configure_threads()
+    cfg.save(run_dir / "config.json")
+
+    faces, held = _prepare_photos(cfg, run_dir, progress)
+    label_names = list(faces.label_names) if faces.labels is not None else []
+    label_kinds = list(faces.label_kind) if faces.labels is not None else []
+
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)      # same config, same initial weights
+    model = DCGAN(cfg, n_labels=len(label_names))
+    groups = model.state_variables()
+    ckpt = checkpoint_path(run_dir)
+    step, seconds, cpu, init_info = _restore_state(cfg, run_dir, model, groups, label_names)
     _truncate_log(run_dir / "log.jsonl", step)
 
     def save(reason: str) -> None:
@@ -374,18 +406,8 @@ def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
                     now = time.perf_counter()
                     ips = n_log * cfg.batch_size / max(now - t_log, 1e-9)
                     t_log, n_log = now, 0
-                    row = {"step": step, "time": round(time.time(), 3),
-                           "training_seconds": round(seconds, 2),
-                           "cpu_seconds": round(cpu["seconds"], 2), "img_per_s": round(ips, 1),
-                           **{k: round(v, 5) for k, v in out.items()}}
-                    log_f.write(json.dumps(row) + "\n")
-                    log_f.flush()
-                    bar.set_postfix(d=f"{out['d_loss']:.3f}", g=f"{out['g_loss']:.3f}",
-                                    ips=f"{ips:.0f}")
-                    with writer.as_default():
-                        for k, v in out.items():
-                            tf.summary.scalar(k, v, step=step)
-                        tf.summary.scalar("img_per_s", ips, step=step)
+                    _log_step(log_f, writer, bar, out, step=step, seconds=seconds,
+                              cpu_seconds=cpu["seconds"], ips=ips)
                 if step % cfg.sample_every == 0:
                     write_samples()
                     plot_losses(run_dir / "log.jsonl", run_dir / "losses.png")
