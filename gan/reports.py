@@ -1,6 +1,6 @@
 """The JSON reports beside a bundle's card, read back: `evaluation/report.json` (written by
 `python -m gan.evaluate`), `detection/report/report.json` (`python -m gan.detector`) and the
-attribute directions (`python -m gan.attributes`, read by `gan.attributes`).
+attribute directions (`python -m gan.attributes`, read by `gan.sliders.semantics`).
 
 `read` returns a report whole, or what is wrong with it ("not valid JSON", "swd.average is
 missing"), never half of one, so a page shows everything else it has and says which file is

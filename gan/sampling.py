@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gan.card import label_groups
+
 
 def latents(seed: int, n: int, latent_dim: int, truncation: float = 1.0) -> np.ndarray:
     """n latent vectors for `seed`; `truncation` < 1 scales them towards the mean face
@@ -27,12 +29,8 @@ def label_matrix(bundle, n: int, labels: dict[str, float] | None) -> np.ndarray 
     unknown = set(labels) - set(names)
     if unknown:
         raise ValueError(f"unknown labels {sorted(unknown)}; this model knows {names}")
-    groups: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        if "=" in name:
-            groups.setdefault(name.split("=", 1)[0], []).append(i)
     row = np.full(len(names), 0.5, dtype="float32")
-    for idx in groups.values():
+    for idx in label_groups(bundle.card).values():
         row[idx] = 1.0 / len(idx)
     for name, value in labels.items():
         row[names.index(name)] = float(value)
