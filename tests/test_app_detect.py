@@ -69,6 +69,7 @@ def test_a_batch_is_capped_and_the_files_past_the_cap_are_listed(app_env, media)
     assert sum(f"only the first {detection.MAX_FILES} files" in w.value for w in at.warning) == 2
 
 
+@pytest.mark.slow
 def test_decodes_are_capped_across_sessions(app_env, monkeypatch, models_dir):
     """Visitors uploading at once wait for a decode slot instead of decoding all together."""
     import threading
@@ -179,6 +180,7 @@ def test_try_it_shows_both_sides(app_env):
     assert not any("both sides" in h.value for h in at.subheader)
 
 
+@pytest.mark.slow
 def test_try_it_without_bundled_examples_says_so(app_env):
     at = new_app()
     at.sidebar.selectbox(key="model").set_value("cond").run()

@@ -34,6 +34,7 @@ def set_seed(at, seed: int):
     return image_urls(at)
 
 
+@pytest.mark.slow
 def test_slider_shows_that_many_faces_and_keeps_the_ones_shown(app_env, generated):
     at = new_app(PAGE)
     no_exceptions(at)

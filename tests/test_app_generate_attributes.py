@@ -40,6 +40,7 @@ def cond_page(seed: int):
     return at
 
 
+@pytest.mark.slow
 def test_sliders_edit_the_same_faces(app_env, calls):
     at = cond_page(303)                                          # a seed no other test uses
     assert [s.label for s in at.slider if s.key.startswith("attr_")] == [

@@ -193,6 +193,7 @@ def labelled_photos(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
         tmp_path, labelled_photos, capsys):
     path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"], crop="center")
@@ -241,6 +242,7 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
     assert (tmp_path / "nocache" / "classifier.keras").is_file()
 
 
+@pytest.mark.slow
 def test_fitted_directions_follow_the_classifier_and_leave_the_other_attribute(
         cond_bundle, monkeypatch):
     """Fake faces whose corners brighten with z[0] (male) and z[0] + z[1] (smiling). Each
@@ -259,6 +261,7 @@ def test_fitted_directions_follow_the_classifier_and_leave_the_other_attribute(
     assert r2["male"] > 0.95 and r2["smiling"] > 0.95
 
 
+@pytest.mark.slow
 def test_cli_fits_directions_for_an_unconditional_bundle(tmp_path, labelled_photos, capsys):
     path = make_tiny_bundle(tmp_path / "plain")
     update_card(path, data={"source": str(labelled_photos)}, config={"holdout_fraction": 0.25})

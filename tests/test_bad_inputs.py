@@ -65,6 +65,7 @@ def page_rows(models_dir):  # noqa: F811
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", corpus.cases("cli"), ids=ids(corpus.cases("cli")))
 def test_cli(case, cli_rows):
     row = cli_rows[case.id]

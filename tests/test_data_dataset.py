@@ -211,6 +211,7 @@ def test_broken_cache_is_rebuilt(tmp_path, write_faces, monkeypatch):
     assert list((tmp_path / "envcache").glob("*.json"))
 
 
+@pytest.mark.slow
 def test_parallel_decode_matches_serial(tmp_path, write_faces, monkeypatch):
     write_faces(tmp_path / "f", 10)
     (tmp_path / "f" / "bad.jpg").write_bytes(b"")

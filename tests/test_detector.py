@@ -20,6 +20,7 @@ def fitted(tmp_path_factory):
 # --------------------------------------------------------------------------- fit and store
 
 
+@pytest.mark.slow
 def test_fit_stores_the_detector_in_the_card_and_hits_the_fpr_on_calibration(fitted):
     from gan.bundle import read_card, verify_files
 
@@ -44,6 +45,7 @@ def test_fit_stores_the_detector_in_the_card_and_hits_the_fpr_on_calibration(fit
     assert det["measured"]["forensic"]["auc_other_gan"] == f["pairs"]["other_gan"]["auc"]
 
 
+@pytest.mark.slow
 def test_calibration_thresholds_meet_the_rate_on_each_calibration_source(tmp_path):
     from gan.bundle import load_bundle
     from gan.detector.fit import fit_detectors
@@ -60,6 +62,7 @@ def test_calibration_thresholds_meet_the_rate_on_each_calibration_source(tmp_pat
             assert (calibrate.platt(scores, a, b) >= t).mean() <= 0.1, name
 
 
+@pytest.mark.slow
 def test_stored_detector_reloads_with_identical_scores(fitted):
     from gan.bundle import load_bundle
     from gan.detector.forensic import ForensicModel
@@ -76,6 +79,7 @@ def test_stored_detector_reloads_with_identical_scores(fitted):
     assert np.array_equal(ForensicModel.from_bytes(model.to_bytes()).weights, model.weights)
 
 
+@pytest.mark.slow
 def test_a_damaged_detector_file_is_refused_and_the_discriminator_still_works(fitted, tmp_path):
     import shutil
 
@@ -96,6 +100,7 @@ def test_a_damaged_detector_file_is_refused_and_the_discriminator_still_works(fi
     assert "missing" in stored_detectors(load_bundle(copy))[1]["forensic"]
 
 
+@pytest.mark.slow
 def test_unreadable_or_foreign_detector_files_are_refused(fitted, tmp_path):
     import shutil
 
@@ -117,6 +122,7 @@ def test_unreadable_or_foreign_detector_files_are_refused(fitted, tmp_path):
     assert "another discriminator" in problems["forensic"]
 
 
+@pytest.mark.slow
 def test_verify_files_checks_every_listed_file(fitted, tmp_path):
     import shutil
 
@@ -151,6 +157,7 @@ def test_perturbations_change_the_file_as_stated():
     assert a.shape == x.shape and a.dtype == np.uint8 and np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_the_cli_fits_and_measures_a_bundle_from_folders(tmp_path, capsys):
     from gan.bundle import read_card, update_card
     from gan.detector.__main__ import main

@@ -16,10 +16,10 @@ from PIL import Image
 from app_support.serve import CHROMIUM, CHROMIUM_ARGS, running_app
 from tests.app_fixtures import face_png, models_dir  # noqa: F401
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
     reason=f"Debian's chromium is not installed at {CHROMIUM} (.ci/run installs it: "
-           "apt-get install chromium chromium-driver)")
+           "apt-get install chromium chromium-driver)")]
 
 TIMEOUT_MS = 60_000
 

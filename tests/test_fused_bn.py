@@ -42,6 +42,7 @@ def test_same_outputs_gradients_and_moving_statistics(channels, scale):
     np.testing.assert_allclose(ib, ia, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_dcgan_with_fused_batchnorm_trains_the_same_and_exports_standard_layers():
     cfg = TrainConfig(resolution=32, g_channels=8, d_channels=8, precision="float32")
     keras.utils.set_random_seed(0)

@@ -78,6 +78,7 @@ def mutated(draw) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")  # Pillow warns about some damaged files; the result counts
 @settings(max_examples=200, deadline=timedelta(seconds=10), database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

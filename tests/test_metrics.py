@@ -53,6 +53,7 @@ def test_laplacian_pyramid_levels_and_reconstruction(faces):
     assert np.allclose(img, faces[:3].astype(np.float32), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_swd_orders_same_blurred_noise(faces):
     a, b = faces[:150], faces[150:]
     same = swd.swd(a, a, seed=0)["average"]
@@ -110,6 +111,7 @@ def test_msssim_scales_fit_the_image_size():
 
 # --------------------------------------------------------------------------- memorisation
 
+@pytest.mark.slow
 def test_memorisation_flags_a_generator_that_replays_training_photos(faces):
     train, held, new = faces[:180], faces[180:250], faces[250:]
     rng = np.random.default_rng(0)
@@ -162,6 +164,7 @@ def photos(tmp_path_factory):
     return write_photo_folder(tmp_path_factory.mktemp("photos"), n=24, size=80)
 
 
+@pytest.mark.slow
 def test_cli_writes_report_figures_and_card(tmp_path, photos, capsys):
     from gan.bundle import read_card
     from gan.evaluate import main
@@ -185,6 +188,7 @@ def test_cli_writes_report_figures_and_card(tmp_path, photos, capsys):
     load_bundle(path)                      # the card update kept the model hashes valid
 
 
+@pytest.mark.slow
 def test_cli_uses_the_cards_held_out_split_and_checks_memorisation(tmp_path, photos):
     from gan.bundle import update_card
     from gan.evaluate import evaluate_bundle

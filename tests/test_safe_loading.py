@@ -78,6 +78,7 @@ def test_a_pickled_detector_is_refused_and_the_model_still_serves(models, capsys
     assert not marker.exists(), "the payload ran"
 
 
+@pytest.mark.slow
 def test_the_detect_page_refuses_a_pickled_detector(models, monkeypatch):
     path, marker = models[1]["pickle"]
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models[0]))
@@ -96,6 +97,7 @@ ARGS = {"gan.generate": ["--n", "1", "--out", "{tmp}/faces"], "gan.detect": ["{t
 
 # One process per CLI (each starts TensorFlow); the in-process matrix of every payload
 # through every CLI is in tests/test_damaged_bundles.py.
+@pytest.mark.slow
 @pytest.mark.parametrize("cli, case_id", [("gan.generate", "lambda_layer"),
                                           ("gan.detect", "enable_unsafe")])
 def test_the_cli_processes_refuse_the_payloads(models, cli, case_id, tmp_path):

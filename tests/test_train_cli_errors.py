@@ -146,6 +146,7 @@ def test_export_into_a_folder_that_is_no_bundle_is_refused_before_training(
     assert not run.exists()        # refused before the data was read, not after the training
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", TARGETS)
 def test_export_of_a_checkpoint_into_a_folder_that_is_no_bundle_is_refused(
         trained, tmp_path, capsys, kind):
@@ -158,6 +159,7 @@ def test_export_of_a_checkpoint_into_a_folder_that_is_no_bundle_is_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]     # no staging litter
 
 
+@pytest.mark.slow
 def test_export_replaces_an_older_bundle_with_normal_permissions(trained, tmp_path, capsys):
     from gan.bundle import load_bundle
     from tests.factories import make_tiny_bundle
@@ -175,6 +177,7 @@ def test_export_replaces_an_older_bundle_with_normal_permissions(trained, tmp_pa
     assert sorted(p.name for p in target.parent.iterdir()) == ["mine"]
 
 
+@pytest.mark.slow
 def test_new_with_a_bad_option_keeps_the_run(trained, capsys):
     """--new replaces a run only once the new options are known to be good."""
     before = (trained / "checkpoint.npz").read_bytes()
@@ -183,6 +186,7 @@ def test_new_with_a_bad_option_keeps_the_run(trained, capsys):
     assert (trained / "checkpoint.npz").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_killed_runs_temporaries_are_removed_when_it_resumes(trained, capsys):
     dead = _dead_pid()
     stale = [trained / f".checkpoint.npz.{dead}-0123abcd.tmp",   # kill -9 during a checkpoint
@@ -198,6 +202,7 @@ def test_a_killed_runs_temporaries_are_removed_when_it_resumes(trained, capsys):
     assert mine.read_bytes() == b"x" * 100
 
 
+@pytest.mark.slow
 def test_a_full_disk_says_where_and_from_which_step_the_same_command_resumes(
         photos, tmp_path, capsys, monkeypatch):
     """The checkpoint write that finds the disk full leaves the previous checkpoint whole."""

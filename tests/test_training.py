@@ -35,6 +35,7 @@ def _state(run_dir):
         return {k: z[k] for k in z.files if k != "__meta__"}, json.loads(str(z["__meta__"]))
 
 
+@pytest.mark.slow
 def test_short_run_writes_every_file(photos, tmp_path):
     from gan.bundle import load_bundle
     from gan.training.loop import train
@@ -64,6 +65,7 @@ def test_short_run_writes_every_file(photos, tmp_path):
     assert len(list((run / "bundle" / "examples" / "real").glob("*.png"))) > 0
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(photos, tmp_path):
     """Stopping at step 3 and resuming to 6 gives the same weights, optimizer state and log as
     one uninterrupted run of 6 steps."""
@@ -93,6 +95,7 @@ def test_resume_continues_exactly(photos, tmp_path):
     assert (straight / "samples/fakes000006.png").read_bytes() == (split / "samples/fakes000006.png").read_bytes()
 
 
+@pytest.mark.slow
 def test_learning_rates_given_on_resume_are_used(photos, tmp_path):
     """A checkpoint restores the optimizers' variables, learning rate among them; --lr-g/--lr-d
     given when resuming must still be the rates the run goes on with (and saves)."""
@@ -115,6 +118,7 @@ def test_learning_rates_given_on_resume_are_used(photos, tmp_path):
     assert float(fresh.d_optimizer.learning_rate) == pytest.approx(1e-5)
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_architecture(photos, tmp_path):
     from gan.training.loop import TrainingError, resolve_config, train
 
@@ -124,6 +128,7 @@ def test_resume_refuses_another_architecture(photos, tmp_path):
         resolve_config(run, {"latent_dim": 99})
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_the_same_command_resumes(photos, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "train.py"), "--data", str(photos), "--out", str(run),
@@ -217,6 +222,7 @@ def test_generate_cli_conditional_writes_labels_csv(tmp_path):
     assert main(["--model", str(bundle), "--n", "1", "--out", str(out), "--labels", "age=3"]) == 2
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_rolls_back(photos, tmp_path, monkeypatch, capsys):
     """A NaN loss stops the run, leaves the last good checkpoint as it was and says so."""
     from gan.training import gan_model
@@ -244,6 +250,7 @@ def test_non_finite_loss_stops_and_rolls_back(photos, tmp_path, monkeypatch, cap
     assert not (run / "bundle").exists()
 
 
+@pytest.mark.slow
 def test_init_from_bundle_starts_with_its_weights_and_records_it(photos, tmp_path):
     """Fine-tuning: a new run started from a bundle begins with that bundle's G and D (not the
     seed's fresh weights), its card says which bundle and how long that one trained, and a bundle
@@ -290,6 +297,7 @@ def test_checkpoint_from_before_cpu_counting_says_where_counting_starts():
     assert tr["cpu_hours"] == 2.0 and tr["cpu_counted_from_step"] == 2750
 
 
+@pytest.mark.slow
 def test_export_from_a_checkpoint_ships_held_out_examples(photos, tmp_path):
     """`train.py --out RUN --export models/NAME` while (or after) a run trains: the bundle ships
     held-out photos for the detect page's "try it", and still exports when the data is gone."""
@@ -351,6 +359,7 @@ def _label_gap_after_training(label_loss: float, steps: int = 150, label_edit: f
     return float(mean[1::2].mean() - mean[0::2].mean()), {k: float(v) for k, v in out.items()}, edit
 
 
+@pytest.mark.slow
 def test_label_loss_makes_the_generator_follow_its_labels():
     """With the label loss, D's classifier learns the label from real photos and the generator
     draws what the label says (bright for 1, dark for 0) far more clearly than with the
@@ -364,6 +373,7 @@ def test_label_loss_makes_the_generator_follow_its_labels():
     assert "label_edit" in out and small_edit < 0.7 * edit, (small_edit, edit)
 
 
+@pytest.mark.slow
 def test_label_loss_switched_on_when_resuming_starts_its_classifier_fresh(tmp_path):
     """A run resumed with --label-loss loads its checkpoint (which has no classifier) and goes
     on; the next checkpoint holds the classifier, so later resumes restore it."""
@@ -383,6 +393,7 @@ def test_label_loss_switched_on_when_resuming_starts_its_classifier_fresh(tmp_pa
     assert "label_real" in rows[-1] and "label_real" not in rows[0]
 
 
+@pytest.mark.slow
 def test_mode_seeking_term_is_large_for_alike_faces_and_spreads_a_generator():
     """The term punishes a generator that gives different z nearly the same face, and a short
     training with it spreads the toy generator's faces further apart than without it."""
