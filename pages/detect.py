@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import random
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import streamlit as st
 
 from app_support import detection, state, ui
 from app_support.faces import face_file_name, png
+from gan import reports
 from gan.detector import explain
 from gan.detector.stored import StoredDetector
 
@@ -83,14 +83,9 @@ def report_folder(bundle) -> Path | None:
     return d if d.is_absolute() else bundle.path / d
 
 
-def read_report(bundle) -> dict | None:
+def read_report(bundle) -> reports.Report:
     folder = report_folder(bundle)
-    if folder is None or not (folder / "report.json").is_file():
-        return None
-    try:
-        return json.loads((folder / "report.json").read_text())
-    except ValueError:
-        return None
+    return reports.read(folder / "report.json" if folder else None, reports.DETECTION, bundle.path)
 
 
 def figure(bundle, report: dict, name: str, caption: str) -> None:
@@ -103,7 +98,13 @@ def figure(bundle, report: dict, name: str, caption: str) -> None:
 def measurements(bundle, det: StoredDetector, target_fpr: float) -> None:
     """How well the detectors measured on held-out photos, in plain words, with the figures."""
     st.header("How well does it work?")
-    report = read_report(bundle)
+    found = read_report(bundle)
+    if found.problem:
+        st.warning(found.warning(f"python -m gan.detector fit --model models/{bundle.name}",
+                                 "So how well the detectors work cannot be shown here."),
+                   icon=":material/warning:")
+        return
+    report = found.data
     if report is None:
         st.info(f"The detectors of `{bundle.name}` have not been measured on held-out photos yet, "
                 "so nobody knows how often they are right. To fit the forensic detector, "

@@ -4,10 +4,6 @@ not JSON, cut short, empty, a list, binary, or with a field missing or of the wr
 reader (`gan.reports.read`, `gan.sliders.semantics.sliders_for`) says which file and what is wrong; the
 page that reads it says so with the command that writes it again, shows everything else, and
 never "something went wrong". A new damage case is one line in CASES.
-
-The detect page's cases are marked xfail (strict) until pages/detect.py reads its report with
-`gan.reports.read(..., reports.DETECTION, bundle.path)` and shows `Report.warning` for a damaged
-one, as pages/evaluate.py does; remove the mark with that change.
 """
 from __future__ import annotations
 
@@ -189,7 +185,7 @@ def write_attributes_report(path: Path, names=("male", "smiling")) -> None:
               "attributes": {n: {"flip_rate": 0.9, "reidentified_rate": 0.95, "success_rate": 0.85}
                              for n in names}}
     (path / "attributes" / "report.json").write_text(json.dumps(report, indent=2))
-    update_card(path, metrics={"attributes": attributes.card_metrics(report)})
+    update_card(path, metrics={"attributes": sliders_report.card_metrics(report)})
 
 
 @pytest.fixture(scope="module")
@@ -294,16 +290,8 @@ def test_shipped_reports_fit_their_schemas(bundle, rel, schema):
 
 # ---- the pages ----
 
-def _mark(case: Case):
-    if case.file == "detection":
-        return pytest.param(case, id=f"{case.file}-{case.id}", marks=pytest.mark.xfail(
-            strict=True, reason="pages/detect.py reads its report itself; it should use "
-                                "gan.reports.read (see the module doc)"))
-    return pytest.param(case, id=f"{case.file}-{case.id}")
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("damaged", [_mark(c) for c in CASES], indirect=True)
+@pytest.mark.parametrize("damaged", [pytest.param(c, id=f"{c.file}-{c.id}") for c in CASES], indirect=True)
 def test_the_page_says_which_file_and_how_to_write_it_again(app_models, damaged):
     f = FILES[damaged.file]
     at = open_page(f.bundle, f.page)

@@ -59,7 +59,7 @@ def test_the_payloads_are_live(models):
 
 def test_a_pickled_detector_is_refused_and_the_model_still_serves(models, capsys, tmp_path):
     from gan import detect
-    from gan.scoring import stored_detectors
+    from gan.detector.stored import stored_detectors
 
     path, marker = models[1]["pickle"]
     bundle = load_bundle(path)             # the models themselves are fine
