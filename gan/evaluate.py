@@ -26,16 +26,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# generate_faces and resolve_source stay importable from here for gan.detector.data and
-# gan.attributes until they import gan.metrics.evaluate / gan.data.split themselves.
-from gan.data.split import resolve_source  # noqa: E402,F401
-from gan.metrics.evaluate import (  # noqa: E402,F401
+from gan.metrics.evaluate import (  # noqa: E402
     DEFAULT_MEMORISATION_N,
     DEFAULT_N,
     DEFAULT_PAIRS,
     EvaluationError,
     evaluate_bundle,
-    generate_faces,
 )
 from gan.metrics.report import EVAL_DIR  # noqa: E402
 

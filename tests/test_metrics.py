@@ -82,7 +82,7 @@ def test_msssim_flags_a_collapsed_generator_and_not_a_diverse_one(tmp_path, face
     import keras
 
     from gan.bundle import load_bundle
-    from gan.evaluate import generate_faces
+    from gan.metrics.evaluate import generate_faces
 
     bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))       # 32 px, latent 16
     face = faces[0, ::2, ::2].astype(np.float32) / 127.5 - 1.0   # one 32 px face in [-1, 1]
@@ -191,7 +191,7 @@ def test_cli_writes_report_figures_and_card(tmp_path, photos, capsys):
 @pytest.mark.slow
 def test_cli_uses_the_cards_held_out_split_and_checks_memorisation(tmp_path, photos):
     from gan.bundle import update_card
-    from gan.evaluate import evaluate_bundle
+    from gan.metrics.evaluate import evaluate_bundle
 
     path = make_tiny_bundle(tmp_path / "b", holdout_fraction=0.4)
     update_card(path, data={"source": str(photos), "holdout": {"fraction": 0.4}})
