@@ -11,10 +11,10 @@ then clipped binary cross-entropy on probabilities, with RMSprop(1e-4).
 Label loss (optional, `label_loss` > 0 in a conditional run; AC-GAN, Odena et al. 2017): a
 linear classifier of the labels on D's features, trained on real photos only, whose verdict on
 the generator's faces joins the generator's loss. The projection term alone let the label
-conditioning fade as a long run gained variety (slider success 82% -> 68%, docs/metrics.md).
+conditioning fade as a long run gained variety (docs/metrics.md has the slider figures).
 The classifier is a training aid: it is not part of the exported discriminator. It learns at
 HEAD_LR_FACTOR times D's rate: a fresh linear classifier at D's own rate learned too slowly in a
-fine-tune (loss 0.69 -> 0.57 in 1,350 steps at 5e-5), so its verdict meant little to G.
+fine-tune to mean much to G (docs/metrics.md).
 
 Label edits (optional, `label_edit` > 0, conditional runs): the generator's loss gains the mean
 absolute difference between G(z, y) and G(z, y'), y' another face's labels, so that moving a
