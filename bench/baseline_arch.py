@@ -7,8 +7,8 @@ Same layer shapes as the recipe in `../shared/bench/seed_recipe.py` (which is ru
     D: 128x128x3 -> Conv2D(k4, s2) of 32, 64, 128, 256 channels, LeakyReLU(0.2), BatchNorm on
        all but the first -> Flatten -> Dropout(0.3) -> Dense(1)
 
-One deliberate difference: D ends in a logit (no sigmoid layer); `gan.training.gan_model.DCGAN`
-applies the sigmoid inside its "bce_rmsprop" loss, which is the same function.
+One deliberate difference: D ends in a logit (no sigmoid layer); `bench/recipe_step.py` applies
+the sigmoid inside the demos' loss, which is the same function.
 
 `generator` / `discriminator` have the signature of `gan.models.build_generator` /
 `build_discriminator`, so `DCGAN(cfg, build_g=generator, build_d=discriminator)` runs our

@@ -11,7 +11,7 @@ Contestants (each in its own process, one after the other, never at the same tim
              step and stops its loop at the budget (by raising from that generator's `predict`,
              which the recipe calls once per step). Its faces are that generator's.
   emulated   the same recipe's ingredients in our machinery: `bench/baseline_arch.py` networks,
-             loss "bce_rmsprop" (sigmoid + BCE, RMSprop 1e-4), alternating D/G steps, float32,
+             `bench/recipe_step.py`'s step (sigmoid + BCE, RMSprop 1e-4, alternating D/G), float32,
              no DiffAugment, no flips; faces from its generator (no EMA), inference-mode BN.
              Not identical to the recipe: D gets one update on real+fake instead of two, and
              its BatchNorm runs in training mode in the G step (the recipe freezes D inside a
@@ -51,7 +51,7 @@ HOLDOUT = 0.2
 FACE_SEED = 2024          # z of the faces every contestant is judged on
 CONTESTANTS = ("recipe", "emulated", "ours")
 NAMES = {"recipe": "earlier demos' recipe (seed_recipe.py, as is)",
-         "emulated": "recipe emulated in our machinery (baseline arch, bce_rmsprop)",
+         "emulated": "recipe emulated in our machinery (baseline arch, recipe step)",
          "ours": "ours: train.py, default config"}
 
 
@@ -144,13 +144,13 @@ def run_emulated(args, out: Path) -> None:
     from bench import baseline_arch
     from gan.data.pipeline import make_dataset
     from gan.data.preprocess import to_uint8
-    from gan.training.gan_model import DCGAN
+    from bench.recipe_step import RecipeDCGAN
     from gan.training.loop import configure_threads
 
     configure_threads()
-    cfg = baseline_arch.config(loss="bce_rmsprop", lr_g=1e-4, lr_d=1e-4, precision="float32",
-                               shared_forward=False, diffaugment="", flip=False)
-    model = DCGAN(cfg, build_g=baseline_arch.generator, build_d=baseline_arch.discriminator)
+    cfg = baseline_arch.config(lr_g=1e-4, lr_d=1e-4, precision="float32", diffaugment="", flip=False)
+    model = RecipeDCGAN(cfg, recipe_loss=True, alternating=True,
+                        build_g=baseline_arch.generator, build_d=baseline_arch.discriminator)
     step_fn, _ = model.compiled_steps()
     it = iter(make_dataset(np.load(args.train_u8), None, cfg.batch_size, seed=cfg.seed, flip=False))
     budget, step, out_ = Budget(args.seconds, args.clock), 0, {}

@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,7 +58,8 @@ LEVERS = {
     "default": ("default: shared G forward, bf16, fused BN in G, D without norm, R1 0.2 every 4 steps, "
                 "no XLA, tf.data, 2/2 threads, G12/D24, bs 32",
                 {}, "ours", "pipeline"),
-    "alternating": ("alternating D then G step (2 G forwards)", {"shared_forward": False}, "ours", "pipeline"),
+    "alternating": ("alternating D then G step (2 G forwards; bench/recipe_step.py)", {"_alternating": True},
+                    "ours", "pipeline"),
     "xla": ("jit_compile=True (XLA)", {"jit_compile": True}, "ours", "pipeline"),
     "float32": ("float32 instead of mixed bfloat16", {"precision": "float32"}, "ours", "pipeline"),
     "keras-bn": ("Keras's own (unfused) BatchNorm instead of the fused op", {"_fused_bn": False},
@@ -108,6 +110,7 @@ class _Candidate:
     def __init__(self, overrides: dict, arch: str, feed: str, images, seed: int = 0):
         overrides = dict(overrides)
         fused_bn = overrides.pop("_fused_bn", True)   # not a TrainConfig field: a DCGAN option
+        alternating = overrides.pop("_alternating", False)   # the benchmark-only step
         import numpy as np
         import tensorflow as tf
 
@@ -115,15 +118,21 @@ class _Candidate:
         from gan.data.pipeline import batch_indices, flip_mask, make_dataset
         from gan.training.gan_model import DCGAN
 
+        if alternating:
+            from bench.recipe_step import RecipeDCGAN
+
+            model_class = partial(RecipeDCGAN, recipe_loss=False, alternating=True)
+        else:
+            model_class = DCGAN
         if arch == "baseline":
             from bench import baseline_arch
 
             cfg = baseline_arch.config(**overrides)
-            model = DCGAN(cfg, build_g=baseline_arch.generator, build_d=baseline_arch.discriminator,
-                          fused_bn=fused_bn)
+            model = model_class(cfg, build_g=baseline_arch.generator, build_d=baseline_arch.discriminator,
+                                fused_bn=fused_bn)
         else:
             cfg = TrainConfig(**overrides).validate()
-            model = DCGAN(cfg, fused_bn=fused_bn)
+            model = model_class(cfg, fused_bn=fused_bn)
         self.cfg, self.model = cfg, model
         self.step_fn, self.r1_fn = model.compiled_steps()
         bs, n = cfg.batch_size, len(images)

@@ -1,12 +1,9 @@
 """The DCGAN training model: generator, discriminator, EMA generator and one `train_step`.
 
-One step, by default (`shared_forward`): a single generator forward pass feeds both losses and
-both networks are updated from the same forward (simultaneous gradients); the alternating
-variant (D step, then a fresh G forward for the G step) is kept for comparison.
-
-Losses: "logistic" is the non-saturating logistic loss on logits (softplus), the standard since
-Goodfellow et al. 2014 / StyleGAN; "bce_rmsprop" reproduces the earlier demos' recipe: sigmoid,
-then clipped binary cross-entropy on probabilities, with RMSprop(1e-4).
+One step: a single generator forward pass feeds both losses and both networks are updated from
+that same forward (simultaneous gradients), with the non-saturating logistic loss on D's logits
+(softplus; Goodfellow et al. 2014, StyleGAN) and Adam. The earlier demos' loss and optimizer and
+the alternating D-then-G step are benchmark baselines only: bench/recipe_step.py.
 
 Label loss (optional, `label_loss` > 0 in a conditional run; AC-GAN, Odena et al. 2017): a
 linear classifier of the labels on D's features, trained on real photos only, whose verdict on
@@ -43,11 +40,6 @@ from gan.training.diffaugment import diff_augment, parse_policies
 from gan.training.fused_bn import with_fused_batchnorm
 
 
-def _bce_on_probs(labels_one: bool, logits):
-    p = tf.clip_by_value(tf.sigmoid(logits), 1e-7, 1 - 1e-7)
-    return -tf.math.log(p) if labels_one else -tf.math.log(1 - p)
-
-
 HEAD_LR_FACTOR = 10.0
 
 
@@ -72,12 +64,8 @@ class DCGAN(keras.Model):
         self.ema_generator = build_g(cfg, n_labels, dtype="float32")
         self.ema_generator.set_weights(self.generator.get_weights())
         self.policies = parse_policies(cfg.diffaugment)
-        if cfg.loss == "bce_rmsprop":
-            self.g_optimizer = keras.optimizers.RMSprop(cfg.lr_g, name="g_opt")
-            self.d_optimizer = keras.optimizers.RMSprop(cfg.lr_d, name="d_opt")
-        else:
-            self.g_optimizer = keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta_1, beta_2=cfg.beta_2, name="g_opt")
-            self.d_optimizer = keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta_1, beta_2=cfg.beta_2, name="d_opt")
+        self.g_optimizer = self.make_optimizer(cfg.lr_g, "g_opt")
+        self.d_optimizer = self.make_optimizer(cfg.lr_d, "d_opt")
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.label_head = None
@@ -90,6 +78,10 @@ class DCGAN(keras.Model):
             self.head_optimizer = keras.optimizers.Adam(cfg.lr_d * HEAD_LR_FACTOR, beta_1=cfg.beta_1,
                                                         beta_2=cfg.beta_2, name="head_opt")
             self.head_optimizer.build(self.label_head.trainable_variables)
+
+    def make_optimizer(self, lr: float, name: str) -> keras.optimizers.Optimizer:
+        """G's and D's optimizer (a hook: the benchmarks' recipe step swaps in RMSprop)."""
+        return keras.optimizers.Adam(lr, beta_1=self.cfg.beta_1, beta_2=self.cfg.beta_2, name=name)
 
     # --- pieces -------------------------------------------------------------------------------
     def _rng_seed(self, step, salt: int):
@@ -139,15 +131,10 @@ class DCGAN(keras.Model):
         d_z = tf.reduce_mean(tf.abs(z[:half] - z[half:2 * half]), axis=1)
         return tf.reduce_mean(1.0 / (d_img / d_z + 1e-5))
 
-    def _gan_losses(self, real_logits, fake_logits_for_d, fake_logits_for_g):
-        if self.cfg.loss == "bce_rmsprop":
-            d_loss = tf.reduce_mean(_bce_on_probs(True, real_logits)) + \
-                tf.reduce_mean(_bce_on_probs(False, fake_logits_for_d))
-            g_loss = tf.reduce_mean(_bce_on_probs(True, fake_logits_for_g))
-        else:
-            d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + \
-                tf.reduce_mean(tf.nn.softplus(fake_logits_for_d))
-            g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits_for_g))
+    def gan_losses(self, real_logits, fake_logits):
+        """Non-saturating logistic losses on D's logits: (D's, G's)."""
+        d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits))
+        g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
         return d_loss, g_loss
 
     def ema_decay(self, step):
@@ -194,37 +181,20 @@ class DCGAN(keras.Model):
         batch = tf.shape(real)[0]
         z = tf.random.stateless_normal([batch, self.cfg.latent_dim], seed=self._rng_seed(step, 1))
         g_vars = self.generator.trainable_variables
-        if not self.cfg.shared_forward:
-            with tf.GradientTape() as d_tape:
-                fake = self.generator(self._g_inputs(z, labels), training=True)
-                real_logits, real_classes = self._d(real, labels, step, 2)
-                fake_logits, _ = self._d(tf.stop_gradient(fake), labels, step, 3)
-                d_loss, _ = self._gan_losses(real_logits, fake_logits, fake_logits)
-                label_real = self._label_loss(real_classes, labels)
-                d_total = d_loss + self.cfg.label_loss * label_real
-            self._apply_d_gradients(d_tape, d_total)
-            with tf.GradientTape() as g_tape:
-                fake = self.generator(self._g_inputs(z, labels), training=True)
-                fake_logits_g, fake_classes = self._d(fake, labels, step, 4)
-                _, g_loss = self._gan_losses(real_logits, fake_logits, fake_logits_g)
-                terms = self._g_extra_losses(z, labels, fake, fake_classes)
-                g_total = self._g_total(g_loss, terms)
-            self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
-        else:
-            with tf.GradientTape(persistent=True) as tape:
-                fake = self.generator(self._g_inputs(z, labels), training=True)
-                real_logits, real_classes = self._d(real, labels, step, 2)
-                fake_logits, fake_classes = self._d(fake, labels, step, 3)
-                d_loss, g_loss = self._gan_losses(real_logits, fake_logits, fake_logits)
-                # the classifier learns from real photos only; the generator must satisfy it
-                label_real = self._label_loss(real_classes, labels)
-                d_total = d_loss + self.cfg.label_loss * label_real
-                terms = self._g_extra_losses(z, labels, fake, fake_classes)
-                g_total = self._g_total(g_loss, terms)
-            g_grads = tape.gradient(g_total, g_vars)
-            self._apply_d_gradients(tape, d_total)
-            del tape
-            self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.generator(self._g_inputs(z, labels), training=True)
+            real_logits, real_classes = self._d(real, labels, step, 2)
+            fake_logits, fake_classes = self._d(fake, labels, step, 3)
+            d_loss, g_loss = self.gan_losses(real_logits, fake_logits)
+            # the classifier learns from real photos only; the generator must satisfy it
+            label_real = self._label_loss(real_classes, labels)
+            d_total = d_loss + self.cfg.label_loss * label_real
+            terms = self._g_extra_losses(z, labels, fake, fake_classes)
+            g_total = self._g_total(g_loss, terms)
+        g_grads = tape.gradient(g_total, g_vars)
+        self._apply_d_gradients(tape, d_total)
+        del tape
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         beta = self._update_ema(step)
         return {
             "d_loss": d_loss, "g_loss": g_loss,
