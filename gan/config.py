@@ -44,13 +44,11 @@ class TrainConfig:
     # --- training ---------------------------------------------------------------------------
     steps: int = 20000                  # total steps of the run, counted across resumes
     batch_size: int = 32
-    loss: str = "logistic"              # logistic (non-saturating, on logits) | bce_rmsprop (earlier demos)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
     ema_decay: float = 0.999            # generator EMA decay, ramped as min(decay, (1+n)/(10+n))
-    shared_forward: bool = True         # one G forward feeds both losses (False: alternating D, G steps)
     diffaugment: str = "color,translation,cutout"   # "" to switch off
     r1_gamma: float = 0.2               # R1 penalty weight (0: off); ~0.0002*res^2/batch (StyleGAN2-ADA)
     r1_every: int = 16                  # lazy R1: every N steps, scaled by N (StyleGAN2's 16)
@@ -86,6 +84,7 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """A config from saved keys (the others keep their defaults); unknown keys and values
         of the wrong type or out of range are refused (ConfigError)."""
+        d = _drop_retired(d)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -124,10 +123,31 @@ class TrainConfig:
         except ConfigError as e:
             raise ConfigError(f"config file {path}: {e}") from None
 
+# Options that moved out of the library into bench/recipe_step.py (only benchmarks used them),
+# with the one value the library's step has. Older runs' config.json and older bundles' cards
+# still carry them: that value is accepted and dropped, any other is refused.
+RETIRED_FIELDS = {"loss": "logistic", "shared_forward": True}
+
+
+def _drop_retired(d: dict[str, Any]) -> dict[str, Any]:
+    """`d` without the retired keys, after checking that each holds the library's value."""
+    problems = [f"{k} = {d[k]!r} is no longer a training option: the library's step always "
+                f"uses {k} = {v!r}; the earlier demos' loss and the alternating step moved to "
+                "bench/recipe_step.py (benchmarks only)"
+                for k, v in RETIRED_FIELDS.items() if k in d and not _same(d[k], v)]
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return {k: v for k, v in d.items() if k not in RETIRED_FIELDS}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
 # Architecture fields: a resumed run must agree with its checkpoint on these.
 ARCHITECTURE_FIELDS = (
     "resolution", "latent_dim", "g_channels", "g_max_channels", "d_channels", "d_max_channels",
-    "extra_convs", "label_embed_dim", "labels", "crop", "loss", "d_norm", "d_dropout",
+    "extra_convs", "label_embed_dim", "labels", "crop", "d_norm", "d_dropout",
 )
 
 
@@ -159,7 +179,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "label_embed_dim": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
     "steps": (lambda v: v >= 0, "0 or more"),
     "batch_size": (lambda v: 1 <= v <= 65536, "from 1 to 65536"),
-    "loss": (lambda v: v in ("logistic", "bce_rmsprop"), "logistic or bce_rmsprop"),
     "lr_g": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "lr_d": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "beta_1": (lambda v: 0 <= v < 1, "in [0, 1)"),

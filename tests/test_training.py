@@ -448,3 +448,20 @@ def test_mode_seeking_on_detail_ignores_colour_and_layout_but_not_structure():
 
     with pytest.raises(ValueError, match="mode_seeking_on"):
         tiny_config(mode_seeking_on="colour").validate()
+
+
+def test_older_configs_with_the_retired_loss_and_step_options_still_load(tmp_path):
+    """Runs and bundles from before the earlier demos' loss and the alternating step moved to
+    bench/ carry `loss` and `shared_forward`: their library values load, others are refused."""
+    from gan.config import ConfigError, TrainConfig
+
+    card = json.loads((ROOT / "models" / "default" / "model.json").read_text())
+    assert card["config"]["loss"] == "logistic" and card["config"]["shared_forward"] is True
+    cfg = TrainConfig.from_dict(card["config"])
+    assert not hasattr(cfg, "loss") and not hasattr(cfg, "shared_forward")
+    old = tmp_path / "config.json"
+    old.write_text(json.dumps({"resolution": 64, "loss": "logistic", "shared_forward": True}))
+    assert TrainConfig.load(old).resolution == 64
+    for key, value in (("loss", "bce_rmsprop"), ("shared_forward", False)):
+        with pytest.raises(ConfigError, match=f"{key} = .*bench/recipe_step.py"):
+            TrainConfig.from_dict({key: value})
