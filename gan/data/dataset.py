@@ -315,45 +315,57 @@ def _write_cache(cache_dir: str, name: str, meta: dict, images: np.ndarray) -> N
                 pass
 
 
-def _decode_all(src: Source, options: dict, cache_dir, n_jobs: int, progress: bool):
-    """Decode every item of ``src``, reusing the cache. Returns (ok item indices,
-    images, face flags int8, hashes, skipped list, cache info)."""
-    identity = src.identity()
-    cache = {"status": "off"}
-    cached = None
-    name = None
-    if cache_dir is not False:
-        cache_dir = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
-        name = _cache_name(src, options)
-        cache = {"status": "miss", "dir": cache_dir, "entry": name}
-        try:
-            cached = _read_cache(cache_dir, name, options)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            cache["error"] = f"cache unreadable, rebuilt: {e}"
-            cached = None
+def _open_cache(src: Source, options: dict, cache_dir):
+    """Find this load's cache entry and read it, so unchanged files are not decoded again.
 
-    # Reuse every cached item whose file identity (key, size, stamp) is unchanged.
-    reuse = {}  # item index -> ["ok", row] | ["bad", kind, reason]
-    if cached is not None:
-        meta, old_images = cached
-        old = {idn[0]: (idn, st) for idn, st in zip(meta["identity"], meta["status"])}
-        for i, idn in enumerate(identity):
-            hit = old.get(idn[0])
-            if hit is not None and list(hit[0]) == idn:
-                reuse[i] = hit[1]
-    todo = [i for i in range(len(identity)) if i not in reuse]
-    if cached is not None and not todo and len(meta["identity"]) == len(identity):
+    Returns (cache info for the report, cache dir, entry name, cached (meta, images) or None).
+    An unreadable entry is not an error: it is noted and rebuilt."""
+    if cache_dir is False:
+        return {"status": "off"}, cache_dir, None, None
+    cache_dir = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
+    name = _cache_name(src, options)
+    cache = {"status": "miss", "dir": cache_dir, "entry": name}
+    try:
+        cached = _read_cache(cache_dir, name, options)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        cache["error"] = f"cache unreadable, rebuilt: {e}"
+        cached = None
+    return cache, cache_dir, name, cached
+
+
+def _reusable_items(cached, identity: list) -> dict:
+    """{item index: its cached status} for every item whose file identity (key, size,
+    stamp) is unchanged since the cache was written: those need no decoding.
+
+    A cached status is ["ok", row in the cached images] or ["bad", kind, reason]."""
+    reuse = {}
+    if cached is None:
+        return reuse
+    meta, _ = cached
+    old = {idn[0]: (idn, st) for idn, st in zip(meta["identity"], meta["status"])}
+    for i, idn in enumerate(identity):
+        hit = old.get(idn[0])
+        if hit is not None and list(hit[0]) == idn:
+            reuse[i] = hit[1]
+    return reuse
+
+
+def _cache_status(cache: dict, cached, identity: list, reuse: dict, todo: list) -> None:
+    """Say in the report whether the cache served all ("hit"), some ("partial") or none
+    ("miss") of the items, and how many were reused and decoded."""
+    if cached is not None and not todo and len(cached[0]["identity"]) == len(identity):
         cache["status"] = "hit"
     elif reuse:
         cache["status"] = "partial"
     if cache["status"] != "off":
         cache["reused"], cache["decoded"] = len(reuse), len(todo)
 
-    t = time.perf_counter()
-    fresh = _decode(src, todo, options, n_jobs, progress)
-    decode_seconds = time.perf_counter() - t
 
-    # Per item: its row in the image array, or why it was skipped.
+def _item_outcomes(src: Source, reuse: dict, fresh: dict):
+    """Per item, in source order: its row in the image array or why it was skipped.
+
+    Returns (status list for the cache, indices of the usable items, skipped list for
+    the report). Rows are numbered in source order, so the output order is the source's."""
     status, ok_idx, skipped = [], [], []
     for i, it in enumerate(src.items):
         if i in reuse:
@@ -369,37 +381,68 @@ def _decode_all(src: Source, options: dict, cache_dir, n_jobs: int, progress: bo
         else:
             status.append(["bad", kind, reason])
             skipped.append({"file": it.key, "kind": kind, "reason": reason})
+    return status, ok_idx, skipped
 
-    s = options["size"]
-    if cache["status"] == "hit" and [reuse[i][1] for i in ok_idx] == list(range(meta["n_ok"])):
-        images = old_images  # same rows in the same order
-        face = np.asarray(meta["face"], np.int8)
-        hashes = np.array([int(h, 16) for h in meta["hashes"]], np.uint64)
-    else:
-        images = np.empty((len(ok_idx), s, s, 3), np.uint8)
-        face = np.full(len(ok_idx), -1, np.int8)
-        hashes = np.zeros(len(ok_idx), np.uint64)
-        rows = [(row, reuse[i][1]) for row, i in enumerate(ok_idx) if i in reuse]
-        if rows:
-            new_rows, old_rows = (np.array(x, np.int64) for x in zip(*rows))
-            images[new_rows] = old_images[old_rows]
-            face[new_rows] = np.asarray(meta["face"], np.int8)[old_rows]
-            hashes[new_rows] = np.array([int(meta["hashes"][r], 16) for r in old_rows], np.uint64)
-        for row, i in enumerate(ok_idx):
-            if i not in reuse:
-                img, ff, h, _, _ = fresh[i]
-                images[row] = img
-                face[row] = -1 if ff is None else int(ff)
-                hashes[row] = h
 
-    if cache["status"] not in ("off", "hit"):
-        new_meta = {"format": CACHE_FORMAT, "source": src.root, "options": options, "identity": identity,
-                    "status": status, "n_ok": len(ok_idx), "face": face.tolist(),
-                    "hashes": [format(int(h), "016x") for h in hashes]}
-        try:
-            _write_cache(cache_dir, name, new_meta, images)
-        except OSError as e:
-            cache["error"] = f"cache not written: {e}"
+def _assemble_arrays(ok_idx: list, reuse: dict, fresh: dict, cached, cache: dict, size: int):
+    """(images, face flags int8, hashes) of the usable items, merging cached and freshly
+    decoded rows. On a full hit with the rows in the same order, the cached (memory-mapped)
+    array is used as it is, without a copy."""
+    if cached is not None:
+        meta, old_images = cached
+        if cache["status"] == "hit" and [reuse[i][1] for i in ok_idx] == list(range(meta["n_ok"])):
+            face = np.asarray(meta["face"], np.int8)
+            hashes = np.array([int(h, 16) for h in meta["hashes"]], np.uint64)
+            return old_images, face, hashes
+    images = np.empty((len(ok_idx), size, size, 3), np.uint8)
+    face = np.full(len(ok_idx), -1, np.int8)
+    hashes = np.zeros(len(ok_idx), np.uint64)
+    rows = [(row, reuse[i][1]) for row, i in enumerate(ok_idx) if i in reuse]
+    if rows:
+        new_rows, old_rows = (np.array(x, np.int64) for x in zip(*rows))
+        images[new_rows] = old_images[old_rows]
+        face[new_rows] = np.asarray(meta["face"], np.int8)[old_rows]
+        hashes[new_rows] = np.array([int(meta["hashes"][r], 16) for r in old_rows], np.uint64)
+    for row, i in enumerate(ok_idx):
+        if i not in reuse:
+            img, ff, h, _, _ = fresh[i]
+            images[row] = img
+            face[row] = -1 if ff is None else int(ff)
+            hashes[row] = h
+    return images, face, hashes
+
+
+def _store_cache(cache: dict, cache_dir: str, name: str, src: Source, options: dict,
+                 identity: list, status: list, images, face, hashes) -> None:
+    """Write the new cache entry after a miss or partial hit, so the next load is fast.
+    A cache that cannot be written is noted in the report, never an error."""
+    if cache["status"] in ("off", "hit"):
+        return
+    new_meta = {"format": CACHE_FORMAT, "source": src.root, "options": options, "identity": identity,
+                "status": status, "n_ok": len(images), "face": face.tolist(),
+                "hashes": [format(int(h), "016x") for h in hashes]}
+    try:
+        _write_cache(cache_dir, name, new_meta, images)
+    except OSError as e:
+        cache["error"] = f"cache not written: {e}"
+
+
+def _decode_all(src: Source, options: dict, cache_dir, n_jobs: int, progress: bool):
+    """Decode every item of ``src``, reusing the cache. Returns (ok item indices,
+    images, face flags int8, hashes, skipped list, cache info, decode seconds)."""
+    identity = src.identity()
+    cache, cache_dir, name, cached = _open_cache(src, options, cache_dir)
+    reuse = _reusable_items(cached, identity)
+    todo = [i for i in range(len(identity)) if i not in reuse]
+    _cache_status(cache, cached, identity, reuse, todo)
+
+    t = time.perf_counter()
+    fresh = _decode(src, todo, options, n_jobs, progress)
+    decode_seconds = time.perf_counter() - t
+
+    status, ok_idx, skipped = _item_outcomes(src, reuse, fresh)
+    images, face, hashes = _assemble_arrays(ok_idx, reuse, fresh, cached, cache, options["size"])
+    _store_cache(cache, cache_dir, name, src, options, identity, status, images, face, hashes)
     return ok_idx, images, face, hashes, skipped, cache, decode_seconds
 
 
@@ -414,6 +457,95 @@ class _Rows:
 
     def __getitem__(self, i):
         return self.images[self.sel[i]]
+
+
+def _check_options(size, crop: str, dedup) -> None:
+    """Refuse bad options before any file is read: a mistake costs no decoding time."""
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
+    if int(size) < 8:
+        raise ValueError(f"size must be at least 8, not {size}")
+    if dedup not in (False, True, "report"):
+        raise ValueError('dedup must be False, True or "report"')
+
+
+def _preprocess_options(size, crop: str, min_size, max_pixels) -> dict:
+    """Everything that changes the decoded pixels: it keys the cache (with the
+    preprocessing version, so a change to preprocessing invalidates old entries)."""
+    return {"size": int(size), "crop": crop, "min_size": int(min_size), "max_pixels": int(max_pixels),
+            "preprocess_version": PREPROCESS_VERSION}
+
+
+def _keep_labelled(src: Source, wanted: list, keys: list, skipped: list):
+    """Encode the requested labels and leave out the images lacking one (a conditional
+    model cannot train on them); each is added to ``skipped`` as "missing label".
+
+    Returns (label matrix of all ``keys``, columns, kinds, info, kept positions, n left out)."""
+    matrix, cols, kinds, info, missing = encode_labels(src, wanted, keys)
+    keep = np.array([m is None for m in missing], dtype=bool)
+    for k, m in zip(keys, missing):
+        if m is not None:
+            skipped.append({"file": k, "kind": "missing label", "reason": f"missing label: {m}"})
+    return matrix, cols, kinds, info, np.nonzero(keep)[0], int((~keep).sum())
+
+
+def _drop_duplicates(images, hashes, keys: list, sel, dedup, threshold: int, min_correlation: float):
+    """Find near-duplicates among the selected images (a face seen twice is overweighted and
+    can leak across the train/held-out split). dedup=True drops all but one of each group,
+    "report" only lists them. Returns (selection left, duplicates report)."""
+    if not dedup:
+        return sel, {"checked": False}
+    pairs = _dedup.find_duplicates(_Rows(images, sel), hashes[sel], threshold, min_correlation)
+    drop = _dedup.duplicates_to_drop(len(sel), pairs) if dedup is True else np.zeros(len(sel), bool)
+    dup_report = {
+        "checked": True,
+        "method": "pHash (ImageHash, 64 bit) of the preprocessed crops within `threshold` bits, "
+                  "confirmed by correlation of 32x32 grey thumbnails >= `min_correlation`",
+        "threshold": int(threshold),
+        "min_correlation": float(min_correlation),
+        "pairs": [{"a": keys[sel[i]], "b": keys[sel[j]], "distance": d, "correlation": c}
+                  for i, j, d, c in pairs],
+        "dropped": [keys[sel[i]] for i in np.nonzero(drop)[0]],
+    }
+    return sel[~drop], dup_report
+
+
+def _face_crop_report(out_face) -> dict:
+    """How often the face detector found a face, and how often the centre crop stood in:
+    a high fallback fraction means the photos are not the faces the model expects."""
+    found = int(out_face.sum())
+    return {
+        "detector": "OpenCV Haar cascade haarcascade_frontalface_default",
+        "faces_found": found,
+        "center_fallback": int(len(out_face) - found),
+        "fallback_fraction": round((len(out_face) - found) / len(out_face), 4) if len(out_face) else 0.0,
+    }
+
+
+def _build_report(src: Source, options: dict, labels, wanted: list, dedup, dedup_threshold,
+                  dedup_min_correlation, counts: dict, skipped: list, label_part: dict,
+                  dup_report: dict, cache: dict, timing: dict, out_face) -> dict:
+    """The data report: what was read, skipped and dropped and why, so a run's data can be
+    checked without reading the photos again. Key order is the report's reading order."""
+    by_kind = {}
+    for d in skipped:
+        by_kind[d["kind"]] = by_kind.get(d["kind"], 0) + 1
+    return {
+        "format": REPORT_FORMAT,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": {"path": src.path, "kind": src.kind, "container": src.container,
+                   "label_file": src.label_file, **src.notes},
+        "options": {**options, "labels": wanted if labels != "auto" else "auto", "dedup": dedup,
+                    "dedup_threshold": int(dedup_threshold) if dedup else None,
+                    "dedup_min_correlation": float(dedup_min_correlation) if dedup else None},
+        "counts": {**counts, "skipped_by_reason": dict(sorted(by_kind.items()))},
+        "face_crop": None if out_face is None else _face_crop_report(out_face),
+        "labels": label_part,
+        "duplicates": dup_report,
+        "skipped": skipped,
+        "cache": cache,
+        "timing": timing,
+    }
 
 
 def load_faces(
@@ -445,105 +577,35 @@ def load_faces(
     min_size: photos whose shorter side is below this many pixels are skipped.
     """
     t0 = time.perf_counter()
-    if crop not in CROP_MODES:
-        raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
-    if int(size) < 8:
-        raise ValueError(f"size must be at least 8, not {size}")
-    if dedup not in (False, True, "report"):
-        raise ValueError('dedup must be False, True or "report"')
+    _check_options(size, crop, dedup)
     src = detect_source(path)
     wanted = _select_labels(src, labels)
-    options = {"size": int(size), "crop": crop, "min_size": int(min_size), "max_pixels": int(max_pixels),
-               "preprocess_version": PREPROCESS_VERSION}
+    options = _preprocess_options(size, crop, min_size, max_pixels)
 
+    # 1. Decode (or take from the cache) every file; bad files are skipped with a reason.
     ok_idx, images, face, hashes, skipped, cache, decode_seconds = _decode_all(
         src, options, cache_dir, n_jobs, progress)
     keys = [src.items[i].key for i in ok_idx]
-    n_decoded = len(keys)
     n_skipped_files = len(skipped)
 
-    # Labels: images that lack a requested label are left out.
-    matrix, cols, kinds, info, missing = encode_labels(src, wanted, keys)
-    keep = np.array([m is None for m in missing], dtype=bool)
-    for k, m in zip(keys, missing):
-        if m is not None:
-            skipped.append({"file": k, "kind": "missing label", "reason": f"missing label: {m}"})
-    n_missing = int((~keep).sum())
-    sel = np.nonzero(keep)[0]
+    # 2. Keep the images that have every requested label, then 3. drop near-duplicates.
+    matrix, cols, kinds, info, sel, n_missing = _keep_labelled(src, wanted, keys, skipped)
+    sel, dup_report = _drop_duplicates(images, hashes, keys, sel, dedup, dedup_threshold,
+                                       dedup_min_correlation)
 
-    # Near-duplicates among what is left.
-    dup_report = {"checked": False}
-    if dedup:
-        pairs = _dedup.find_duplicates(_Rows(images, sel), hashes[sel], dedup_threshold, dedup_min_correlation)
-        drop = _dedup.duplicates_to_drop(len(sel), pairs) if dedup is True else np.zeros(len(sel), bool)
-        dup_report = {
-            "checked": True,
-            "method": "pHash (ImageHash, 64 bit) of the preprocessed crops within `threshold` bits, "
-                      "confirmed by correlation of 32x32 grey thumbnails >= `min_correlation`",
-            "threshold": int(dedup_threshold),
-            "min_correlation": float(dedup_min_correlation),
-            "pairs": [{"a": keys[sel[i]], "b": keys[sel[j]], "distance": d, "correlation": c}
-                      for i, j, d, c in pairs],
-            "dropped": [keys[sel[i]] for i in np.nonzero(drop)[0]],
-        }
-        sel = sel[~drop]
-    n_dups = len(dup_report.get("dropped", []))
-
-    final_keys = [keys[i] for i in sel]
+    # 4. The selected rows, in source order, and the report of how they were chosen.
     out_images = images if len(sel) == len(images) else images[sel]
     out_labels = matrix[sel].astype(np.float32) if wanted else None
     out_face = None if crop != "face" else face[sel] == 1
-
-    by_kind = {}
-    for d in skipped:
-        by_kind[d["kind"]] = by_kind.get(d["kind"], 0) + 1
-    report = {
-        "format": REPORT_FORMAT,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "source": {"path": src.path, "kind": src.kind, "container": src.container,
-                   "label_file": src.label_file, **src.notes},
-        "options": {**options, "labels": wanted if labels != "auto" else "auto", "dedup": dedup,
-                    "dedup_threshold": int(dedup_threshold) if dedup else None,
-                    "dedup_min_correlation": float(dedup_min_correlation) if dedup else None},
-        "counts": {
-            "found": len(src.items),
-            "decoded": n_decoded,
-            "skipped_files": n_skipped_files,
-            "missing_labels": n_missing,
-            "duplicates_dropped": n_dups,
-            "loaded": len(final_keys),
-            "skipped_by_reason": dict(sorted(by_kind.items())),
-        },
-        "face_crop": None,
-        "labels": {
-            "names": wanted,
-            "columns": cols,
-            "kinds": kinds,
-            "info": info,
-            "counts": _label_counts(out_labels, cols, kinds, info) if wanted else {},
-        },
-        "duplicates": dup_report,
-        "skipped": skipped,
-        "cache": cache,
-        "timing": {"decode_seconds": round(decode_seconds, 3), "n_jobs": n_jobs},
-    }
-    if crop == "face":
-        found = int(out_face.sum())
-        report["face_crop"] = {
-            "detector": "OpenCV Haar cascade haarcascade_frontalface_default",
-            "faces_found": found,
-            "center_fallback": int(len(out_face) - found),
-            "fallback_fraction": round((len(out_face) - found) / len(out_face), 4) if len(out_face) else 0.0,
-        }
+    counts = {"found": len(src.items), "decoded": len(keys), "skipped_files": n_skipped_files,
+              "missing_labels": n_missing, "duplicates_dropped": len(dup_report.get("dropped", [])),
+              "loaded": len(sel)}
+    label_part = {"names": wanted, "columns": cols, "kinds": kinds, "info": info,
+                  "counts": _label_counts(out_labels, cols, kinds, info) if wanted else {}}
+    timing = {"decode_seconds": round(decode_seconds, 3), "n_jobs": n_jobs}
+    report = _build_report(src, options, labels, wanted, dedup, dedup_threshold, dedup_min_correlation,
+                           counts, skipped, label_part, dup_report, cache, timing, out_face)
     report["timing"]["total_seconds"] = round(time.perf_counter() - t0, 3)
-    return FaceData(
-        images=out_images,
-        labels=out_labels,
-        label_names=cols,
-        label_kind=kinds,
-        keys=final_keys,
-        report=report,
-        hashes=hashes[sel],
-        face_found=out_face,
-        label_info=info,
-    )
+    return FaceData(images=out_images, labels=out_labels, label_names=cols, label_kind=kinds,
+                    keys=[keys[i] for i in sel], report=report, hashes=hashes[sel],
+                    face_found=out_face, label_info=info)
