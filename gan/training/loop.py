@@ -317,128 +317,230 @@ def _log_step(log_f, writer, bar, out: dict[str, float], *, step: int, seconds: 
         tf.summary.scalar("img_per_s", ips, step=step)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
-           stop_at: int | None) -> RunResult:
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    from gan.data.pipeline import make_dataset
-    from gan.data.preprocess import to_uint8
-    from gan.training.gan_model import DCGAN, OPTIONAL_GROUPS
-
+def _open_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
+    """Create the run directory, clear what a killed run left, and write config.json first,
+    so even a run that fails on its data says with which options it was started."""
     run_dir.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(run_dir)
     configure_threads()
     cfg.save(run_dir / "config.json")
 
-    faces, held = _prepare_photos(cfg, run_dir, progress)
-    label_names = list(faces.label_names) if faces.labels is not None else []
-    label_kinds = list(faces.label_kind) if faces.labels is not None else []
 
+@dataclass
+class _Session:
+    """What one training session works on: the model, its photos and the counters a
+    checkpoint records. The steps below read and advance it."""
+    cfg: TrainConfig
+    run_dir: Path
+    faces: Any
+    held: Any
+    model: Any
+    groups: Any                   # the model's variables, by checkpoint group
+    label_names: list[str]
+    label_kinds: list[str]
+    init_info: dict | None        # where --init-from started the run, for the model card
+    step: int
+    seconds: float                # wall time of the steps trained, all sessions
+    cpu: dict[str, Any]           # process CPU time of the steps: {"seconds", "from_step"}
+    writer: Any = None            # TensorBoard
+    sample_z: Any = None          # the fixed inputs of the sample grids
+    sample_y: Any = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "log.jsonl"
+
+
+def _start_session(cfg: TrainConfig, run_dir: Path, faces, held) -> _Session:
+    """Build the model (seeded: same config, same initial weights) and restore the checkpoint
+    or --init-from weights; drop log lines past the checkpoint, as those steps run again."""
     import keras
 
-    keras.utils.set_random_seed(cfg.seed)      # same config, same initial weights
+    from gan.training.gan_model import DCGAN
+
+    label_names = list(faces.label_names) if faces.labels is not None else []
+    label_kinds = list(faces.label_kind) if faces.labels is not None else []
+    keras.utils.set_random_seed(cfg.seed)
     model = DCGAN(cfg, n_labels=len(label_names))
     groups = model.state_variables()
-    ckpt = checkpoint_path(run_dir)
     step, seconds, cpu, init_info = _restore_state(cfg, run_dir, model, groups, label_names)
     _truncate_log(run_dir / "log.jsonl", step)
+    return _Session(cfg, run_dir, faces, held, model, groups, label_names, label_kinds,
+                    init_info, step, seconds, cpu)
 
-    def save(reason: str) -> None:
-        save_checkpoint(ckpt, groups, {"step": step, "training_seconds": seconds,
-                                       "cpu_seconds": cpu["seconds"],
-                                       "cpu_counted_from_step": cpu["from_step"],
-                                       "label_names": label_names, "label_kinds": label_kinds,
-                                       "reason": reason,
-                                       "init_from": init_info,
-                                       "config": cfg.to_dict(), "time": time.time()})
 
-    step_fn, r1_fn = model.compiled_steps()
-    sample_z, sample_y = _sample_inputs(cfg, faces.labels)
-    writer = tf.summary.create_file_writer(str(run_dir / "tb"))
-    (run_dir / "samples").mkdir(exist_ok=True)
+def _save_state(s: _Session, reason: str) -> None:
+    """Checkpoint everything a resume needs (weights, optimizers, counters, config)."""
+    save_checkpoint(checkpoint_path(s.run_dir), s.groups,
+                    {"step": s.step, "training_seconds": s.seconds,
+                     "cpu_seconds": s.cpu["seconds"],
+                     "cpu_counted_from_step": s.cpu["from_step"],
+                     "label_names": s.label_names, "label_kinds": s.label_kinds,
+                     "reason": reason,
+                     "init_from": s.init_info,
+                     "config": s.cfg.to_dict(), "time": time.time()})
 
-    def write_samples() -> None:
-        inputs = [sample_z, sample_y] if label_names else sample_z
-        imgs = to_uint8(np.asarray(model.ema_generator(inputs, training=False)))
-        grid = make_grid(imgs, cols=8)
-        save_png(run_dir / "samples" / f"fakes{step:06d}.png", grid)
-        with writer.as_default():
-            tf.summary.image("samples", grid[None], step=step)
 
-    if step == 0:
-        write_samples()  # fakes000000: the untrained generator
-    target = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
-    status = "finished"
-    data = make_dataset(faces.images, faces.labels, cfg.batch_size, seed=cfg.seed,
-                        start_step=step, flip=cfg.flip)
-    log_f = open(run_dir / "log.jsonl", "a")
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step",
+def _write_samples(s: _Session) -> None:
+    """samples/fakesNNNNNN.png and TensorBoard: the EMA generator on the fixed z, so grids
+    of different steps show the same faces developing."""
+    import tensorflow as tf
+
+    from gan.data.preprocess import to_uint8
+
+    inputs = [s.sample_z, s.sample_y] if s.label_names else s.sample_z
+    imgs = to_uint8(np.asarray(s.model.ema_generator(inputs, training=False)))
+    grid = make_grid(imgs, cols=8)
+    save_png(s.run_dir / "samples" / f"fakes{s.step:06d}.png", grid)
+    with s.writer.as_default():
+        tf.summary.image("samples", grid[None], step=s.step)
+
+
+def _train_step(s: _Session, step_fn, r1_fn, batch) -> dict[str, float]:
+    """One step of D and G on a batch, plus the lazy R1 penalty every `r1_every` steps
+    (as StyleGAN2 does); the losses as plain floats."""
+    import tensorflow as tf
+
+    real, labels = batch
+    out = step_fn((real, labels, tf.constant(s.step, tf.int64)))
+    if s.cfg.r1_gamma > 0 and s.step % s.cfg.r1_every == 0:
+        out.update(r1_fn((real, labels, tf.constant(s.step, tf.int64))))
+    return {k: float(v) for k, v in out.items()}
+
+
+def _roll_back(s: _Session, out: dict[str, float]) -> None:
+    """After a non-finite loss: reload the last checkpoint (the weights are now garbage)
+    and say what to try; the run then stops as "diverged"."""
+    from gan.training.gan_model import OPTIONAL_GROUPS
+
+    bad = s.step
+    ckpt = checkpoint_path(s.run_dir)
+    if ckpt.is_file():
+        meta = load_checkpoint(ckpt, s.groups, optional=OPTIONAL_GROUPS)
+        s.step = int(meta["step"])
+        msg = f"rolled back to the last good checkpoint (step {s.step})"
+    else:
+        msg = "no checkpoint to roll back to yet"
+    print(f"\nTraining diverged at step {bad} (losses {out}); {msg}. "
+          "Try a lower learning rate or --r1-gamma 1, then run again.",
+          file=sys.stderr)
+
+
+class _Throughput:
+    """Images per second over the steps since the last log row."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+        self.t, self.n = time.perf_counter(), 0
+
+    def count_step(self) -> None:
+        self.n += 1
+
+    def rate(self) -> float:
+        now = time.perf_counter()
+        ips = self.n * self.batch_size / max(now - self.t, 1e-9)
+        self.t, self.n = now, 0
+        return ips
+
+
+def _after_step(s: _Session, out: dict[str, float], log_f, bar, meter: _Throughput,
+                target: int) -> None:
+    """The periodic work of a step: a log row every `log_every` steps (and at the last),
+    sample grid and loss plot every `sample_every`, checkpoint every `checkpoint_every`."""
+    cfg = s.cfg
+    if s.step % cfg.log_every == 0 or s.step == target:
+        _log_step(log_f, s.writer, bar, out, step=s.step, seconds=s.seconds,
+                  cpu_seconds=s.cpu["seconds"], ips=meter.rate())
+    if s.step % cfg.sample_every == 0:
+        _write_samples(s)
+        plot_losses(s.log_path, s.run_dir / "losses.png")
+    if s.step % cfg.checkpoint_every == 0:
+        _save_state(s, "interval")
+
+
+def _run_steps(s: _Session, step_fn, r1_fn, target: int, progress: bool) -> str:
+    """Train from s.step up to `target`: "finished", "interrupted" (a signal: the step in
+    hand completes) or "diverged" (rolled back). The checkpoint is saved on the way out,
+    except after a divergence, which must not overwrite the last good one."""
+    from tqdm import tqdm
+
+    from gan.data.pipeline import make_dataset
+
+    cfg, status = s.cfg, "finished"
+    data = make_dataset(s.faces.images, s.faces.labels, cfg.batch_size, seed=cfg.seed,
+                        start_step=s.step, flip=cfg.flip)
+    log_f = open(s.log_path, "a")
+    bar = tqdm(total=cfg.steps, initial=s.step, disable=not progress, unit="step",
                dynamic_ncols=True, desc="train")
-    t_log, n_log = time.perf_counter(), 0
+    meter = _Throughput(cfg.batch_size)
     try:
         with _StopFlag() as stop:
             it = iter(data)
-            while step < target:
+            while s.step < target:
                 t0, c0 = time.perf_counter(), time.process_time()
-                real, labels = next(it)
-                out = step_fn((real, labels, tf.constant(step, tf.int64)))
-                if cfg.r1_gamma > 0 and step % cfg.r1_every == 0:
-                    out.update(r1_fn((real, labels, tf.constant(step, tf.int64))))
-                out = {k: float(v) for k, v in out.items()}
+                out = _train_step(s, step_fn, r1_fn, next(it))
                 if not all(math.isfinite(v) for v in out.values()):
-                    bad = step
-                    if ckpt.is_file():
-                        meta = load_checkpoint(ckpt, groups, optional=OPTIONAL_GROUPS)
-                        step = int(meta["step"])
-                        msg = f"rolled back to the last good checkpoint (step {step})"
-                    else:
-                        msg = "no checkpoint to roll back to yet"
-                    print(f"\nTraining diverged at step {bad} (losses {out}); {msg}. "
-                          "Try a lower learning rate or --r1-gamma 1, then run again.",
-                          file=sys.stderr)
+                    _roll_back(s, out)
                     status = "diverged"
                     break
-                step += 1
-                n_log += 1
+                s.step += 1
+                meter.count_step()
                 bar.update(1)
-                if step % cfg.log_every == 0 or step == target:
-                    now = time.perf_counter()
-                    ips = n_log * cfg.batch_size / max(now - t_log, 1e-9)
-                    t_log, n_log = now, 0
-                    _log_step(log_f, writer, bar, out, step=step, seconds=seconds,
-                              cpu_seconds=cpu["seconds"], ips=ips)
-                if step % cfg.sample_every == 0:
-                    write_samples()
-                    plot_losses(run_dir / "log.jsonl", run_dir / "losses.png")
-                if step % cfg.checkpoint_every == 0:
-                    save("interval")
-                seconds += time.perf_counter() - t0   # wall time, sampling and saving included
-                cpu["seconds"] += time.process_time() - c0   # CPU time: a paused run adds none
+                _after_step(s, out, log_f, bar, meter, target)
+                s.seconds += time.perf_counter() - t0   # wall time, sampling and saving included
+                s.cpu["seconds"] += time.process_time() - c0   # CPU time: a paused run adds none
                 if stop.signal is not None:
                     status = "interrupted"
-                    print(f"\nStopped by signal {stop.signal} at step {step}; checkpoint saved. "
+                    print(f"\nStopped by signal {stop.signal} at step {s.step}; checkpoint saved. "
                           "Run the same command again to resume.", file=sys.stderr)
                     break
             if status != "diverged":
-                save(status)
+                _save_state(s, status)
     finally:
         bar.close()
         log_f.close()
-        writer.flush()
-    if step < cfg.steps and status == "finished":
+        s.writer.flush()
+    return status
+
+
+def _finish(s: _Session, status: str, export_to) -> RunResult:
+    """End of the session: the loss plot, and for a finished run the last sample grid and
+    the exported bundle. A run stopped by `stop_at` counts as interrupted."""
+    if s.step < s.cfg.steps and status == "finished":
         status = "interrupted"  # stopped by stop_at
     if status == "diverged":
-        return RunResult(step, status, seconds)
-    if (run_dir / "log.jsonl").stat().st_size:
-        plot_losses(run_dir / "log.jsonl", run_dir / "losses.png")
+        return RunResult(s.step, status, s.seconds)
+    if s.log_path.stat().st_size:
+        plot_losses(s.log_path, s.run_dir / "losses.png")
     bundle = None
     if status == "finished":
-        write_samples()
-        bundle = export_run(run_dir, export_to or run_dir / "bundle", model=model, faces=faces,
-                            held=held, step=step, seconds=seconds, cfg=cfg, label_names=label_names,
-                            label_kinds=label_kinds, init_info=init_info, cpu=cpu)
-    return RunResult(step, status, seconds, bundle)
+        _write_samples(s)
+        bundle = export_run(s.run_dir, export_to or s.run_dir / "bundle", model=s.model,
+                            faces=s.faces, held=s.held, step=s.step, seconds=s.seconds, cfg=s.cfg,
+                            label_names=s.label_names, label_kinds=s.label_kinds,
+                            init_info=s.init_info, cpu=s.cpu)
+    return RunResult(s.step, status, s.seconds, bundle)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
+           stop_at: int | None) -> RunResult:
+    """One training session, in the order a reader meets it: the run directory, the photos,
+    the model and its restored state, the samples' fixed inputs, the steps, the end."""
+    import tensorflow as tf
+
+    _open_run_dir(cfg, run_dir)
+    faces, held = _prepare_photos(cfg, run_dir, progress)
+    s = _start_session(cfg, run_dir, faces, held)
+
+    step_fn, r1_fn = s.model.compiled_steps()
+    s.sample_z, s.sample_y = _sample_inputs(cfg, faces.labels)
+    s.writer = tf.summary.create_file_writer(str(run_dir / "tb"))
+    (run_dir / "samples").mkdir(exist_ok=True)
+    if s.step == 0:
+        _write_samples(s)  # fakes000000: the untrained generator
+    target = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+    status = _run_steps(s, step_fn, r1_fn, target, progress)
+    return _finish(s, status, export_to)
 
 
 # architecture fields a bundle must share with the run it starts (labels are checked by name)
