@@ -22,6 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from gan.data.preprocess import ImageError, open_image, preprocess_image
+from gan.data.sources import IMAGE_EXTENSIONS
 from gan.detector import photos, stored
 from gan.detector.stored import StoredDetector
 
@@ -39,7 +40,6 @@ MAX_FILES = 10
 MAX_CONCURRENT_DECODES = 2
 # What the upload's bytes must be (by content, not by name; MPO is a camera JPEG).
 UPLOAD_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP")
-EXAMPLE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 _decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 _EXPLAIN = {
@@ -172,7 +172,7 @@ def real_examples(bundle, limit: int = 8) -> list[Path]:
     folder = Path(bundle.path) / "examples" / "real"
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXAMPLE_TYPES)[:limit]
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:limit]
 
 
 def score_examples(bundle, detector: StoredDetector, limit: int = 8) -> list[Result]:

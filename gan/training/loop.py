@@ -544,7 +544,7 @@ def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
 
 
 # architecture fields a bundle must share with the run it starts (labels are checked by name)
-_INIT_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("labels", "crop", "loss"))
+_INIT_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("labels", "crop"))
 
 
 def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
