@@ -15,8 +15,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_support import ui
 from app_support.faces import FaceCache, labels_key, png
+from gan import sampling
 from gan.bundle import CARD, Bundle, BundleError, list_bundles, load_bundle, read_card
+from gan.images import gif_bytes
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-up chatter out of logs
 
@@ -70,8 +73,6 @@ def bundle_key(path: Path) -> tuple:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load(path: str, stamp: tuple) -> Bundle:
-    from gan import sampling
-
     bundle = load_bundle(path)
     sampling.generate(bundle, 1)       # warm up Keras here, not in the first visitor's request
     _out_of_the_gcs_way()
@@ -107,9 +108,6 @@ class Morph:
 def _morph(_bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames: int,
            truncation: float, labels: tuple, shift: bytes | None) -> Morph:
     import numpy as np
-
-    from gan import sampling
-    from gan.images import gif_bytes
 
     z_shift = None if shift is None else np.frombuffer(shift, np.float32)
     images = sampling.interpolate(_bundle, seed_a, seed_b, frames, truncation, dict(labels) or None,
@@ -192,8 +190,6 @@ def selected_path() -> Path | None:
 def current_bundle() -> tuple[Bundle, tuple]:
     """The chosen bundle (loaded once per process) and its cache key. When there is no usable
     bundle, shows what is wrong and how to get one, then stops the page."""
-    from app_support import ui
-
     path = selected_path()
     if path is None:
         ui.no_models(models_dir())

@@ -32,6 +32,9 @@ import json
 import os
 import sys
 
+from gan.bundle import BundleError, load_bundle
+from gan.detector import photos, stored
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -45,9 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--score-without-face", action="store_true",
                    help="score the centre of photos in which no face is found")
     args = p.parse_args(argv)
-
-    from gan.bundle import BundleError, load_bundle
-    from gan.detector import photos, stored
 
     try:
         bundle = load_bundle(args.model)

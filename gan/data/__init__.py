@@ -55,7 +55,7 @@ __all__ = [
 
 def __getattr__(name):
     if name == "make_dataset":
-        from .pipeline import make_dataset
+        from .pipeline import make_dataset  # lazy: loads TensorFlow; gan.data must not
 
         return make_dataset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -141,7 +141,7 @@ def speed(argv) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=100)
     args = ap.parse_args(argv)
-    from .pipeline import make_dataset
+    from .pipeline import make_dataset  # lazy: loads TensorFlow, only `speed` needs it
 
     imgs = np.random.default_rng(0).integers(0, 256, (args.images, args.size, args.size, 3), dtype=np.uint8)
     labels = np.random.default_rng(1).integers(0, 2, (args.images, 2)).astype(np.float32)

@@ -26,12 +26,18 @@ import sys
 import time
 from pathlib import Path
 
+from gan.bundle import BundleError, load_bundle
+from gan.detector import data, report
+from gan.detector.data import DetectorDataError, resolve
+from gan.detector.fit import FitError, fit_detectors, write_detectors
+from gan.detector.report import REPORT_DIR
+from gan.detector.stored import stored_detectors
+from gan.io import ReplaceRefused, check_replaceable
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _data_path(value: str | None, default: str, what: str, log):
-    from gan.detector.data import DetectorDataError, resolve
-
     if value is not None and value.lower() == "none":
         return None
     p = resolve(value or default)
@@ -43,10 +49,6 @@ def _data_path(value: str | None, default: str, what: str, log):
 
 
 def run(args, log) -> int:
-    from gan.bundle import load_bundle
-    from gan.detector import data, report
-    from gan.detector.stored import stored_detectors
-
     t0 = time.perf_counter()
     bundle = load_bundle(args.model)
     other = _data_path(args.other_gan, data.DEFAULT_OTHER_GAN, "--other-gan", log)
@@ -60,8 +62,6 @@ def run(args, log) -> int:
     parts = data.build_parts(bundle, real=args.real, other_gan=other, unseen_real=unseen,
                              sizes=sizes, fit=do_fit, test=do_report, log=log)
     if do_fit:
-        from gan.detector.fit import fit_detectors, write_detectors
-
         fitted = fit_detectors(bundle, parts, target_fpr=args.target_fpr, C=args.C, log=log)
         write_detectors(args.model, fitted)
         log(f"stored: {args.model}/detection/forensic.npz and the card's detector section "
@@ -112,12 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.command == "report":
         args.C, args.no_report = None, False
-
-    from gan.bundle import BundleError
-    from gan.detector.data import DetectorDataError
-    from gan.detector.fit import FitError
-    from gan.detector.report import REPORT_DIR
-    from gan.io import ReplaceRefused, check_replaceable
 
     log = (lambda m: None) if args.quiet else (lambda m: print(f"[detector] {m}", file=sys.stderr,
                                                                flush=True))

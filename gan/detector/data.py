@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gan.data import load_faces
+from gan.data.dataset import _unit_hash
+from gan.data.preprocess import MIN_SIZE, open_image
+from gan.data.split import Split, resolve_source
 from gan.detector.photos import FileRef, image_files, prepare_files
+from gan.metrics.evaluate import generate_faces
 
 OTHER_GAN_SPLIT_SEED = 7          # hash seed of the other GAN set's split (by file name)
 OTHER_GAN_TEST = 0.30             # share of it held out for the report
@@ -57,8 +62,6 @@ class Part:
 
 
 def unit_hash(seed: int, key: str) -> float:
-    from gan.data.dataset import _unit_hash
-
     return _unit_hash(seed, key)
 
 
@@ -78,8 +81,6 @@ def perturb(source: FileRef, kind: str, rng: np.random.Generator) -> bytes:
     "jpeg75" (re-saved as JPEG at quality 75), "resize0.5" (half width and height, Lanczos,
     saved losslessly), "crop10" (90% of width and height kept at a random offset)."""
     from PIL import Image
-
-    from gan.data.preprocess import open_image
 
     img = open_image(source)
     buf = io.BytesIO()
@@ -137,8 +138,6 @@ def augment(images: np.ndarray, seed: int, p_change: float = 0.6) -> np.ndarray:
 
 
 def _load(path, bundle, **kw):
-    from gan.data import load_faces
-
     try:
         return load_faces(path, size=bundle.resolution, crop=bundle.crop, progress=False, **kw)
     except (OSError, ValueError) as e:
@@ -154,8 +153,6 @@ def bundle_real_parts(bundle, real_path: str | None = None, log=lambda m: None) 
     """The bundle's training photos ("real_train") and its held-out photos halved by hash into
     "real_calib" and "real_test", rebuilt from the card (`gan.data.split`). With `real_path` (photos the GAN never
     saw, e.g. when the card's source is not here), that folder is split three ways instead."""
-    from gan.data.split import Split
-
     if real_path is None:
         split = Split.from_card(bundle.card)
         why = split.why_no_heldout()
@@ -224,9 +221,6 @@ def own_part(bundle, name: str, n: int, seed: int, as_files: bool = True) -> Par
     With `as_files`, each is saved as PNG and prepared like an upload (what a visitor's
     download goes through on its way back in); otherwise, and for bundles below the smallest
     upload size (`MIN_SIZE`), as the generator made them."""
-    from gan.data.preprocess import MIN_SIZE
-    from gan.metrics.evaluate import generate_faces
-
     raw = generate_faces(bundle, n, seed)
     if as_files and bundle.resolution < MIN_SIZE:   # uploads this small are refused: as made
         as_files = False
@@ -272,7 +266,6 @@ def resolve(path: str | Path | None) -> Path | None:
     root; None when neither exists."""
     if path is None:
         return None
-    from gan.data.split import resolve_source
 
     return resolve_source(str(path))
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gan.data.preprocess import to_model_input
+
 FEATURE_VERSION = 1
 
 
@@ -38,7 +40,7 @@ class FeatureExtractor:
     def __init__(self, bundle):
         import keras
 
-        from gan.models import FEATURES_LAYER
+        from gan.models import FEATURES_LAYER  # lazy: gan.models loads TensorFlow/Keras
 
         d = bundle.discriminator
         image_input = d.inputs[0]
@@ -52,8 +54,6 @@ class FeatureExtractor:
         self.resolution = bundle.resolution
 
     def __call__(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        from gan.data.preprocess import to_model_input
-
         images = np.asarray(images)
         out = []
         for i in range(0, len(images), batch_size):

@@ -26,8 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from gan.bundle import _sha256, update_card
 from gan.detector import calibrate
 from gan.detector.data import Part, augment
+from gan.detector.features import FEATURE_VERSION, FeatureExtractor
+from gan.detector.forensic import FILE, KIND, ForensicModel
+from gan.detector.stored import UNCALIBRATED_NOTE, discriminator_scores
+from gan.io import atomic_write_bytes
 
 DEFAULT_TARGET_FPR = 0.05
 FPR_CONFIDENCE = 0.95               # the stated rate is a 95% upper bound, not the observed rate
@@ -80,8 +85,6 @@ def train_forensic(sets: list[tuple[np.ndarray, int]], C: float = DEFAULT_C, log
     figures."""
     from sklearn.linear_model import LogisticRegression
 
-    from gan.detector.forensic import ForensicModel
-
     X = np.concatenate([f for f, _ in sets]).astype(np.float64)
     y = np.concatenate([np.full(len(f), label) for f, label in sets])
     if len(np.unique(y)) < 2:
@@ -126,8 +129,6 @@ def fit_discriminator(bundle, parts: dict[str, Part], calib_names: list[str], ta
     generator's faces): (calibration, or None and why not, its calibration scores). A
     discriminator that cannot be calibrated does not stop the fit: the forensic detector is
     still worth having."""
-    from gan.detector.stored import discriminator_scores
-
     log("discriminator: scoring the calibration photos")
     scores = {n: discriminator_scores(bundle, parts[n].images) for n in calib_names}
     try:
@@ -153,9 +154,6 @@ def fit_forensic(bundle, parts: dict[str, Part], calib_names: list[str], train_n
                  log=lambda m: None) -> FittedForensic:
     """Trained on the training parts, each with `augment_copies` augmented copies, then
     calibrated on every calibration part."""
-    from gan.detector.features import FEATURE_VERSION, FeatureExtractor
-    from gan.detector.forensic import KIND
-
     fx = FeatureExtractor(bundle)
     sets = []
     for i, n in enumerate(train_names):
@@ -188,9 +186,6 @@ def card_section(parts: dict[str, Part], calib_names: list[str], train_names: li
                  target_fpr: float, d_cal: Calibrated | None, d_problem: str,
                  f: FittedForensic) -> dict[str, Any]:
     """The card's new `detector` section, without the report summary (`report` adds it)."""
-    from gan.detector.forensic import FILE, KIND
-    from gan.detector.stored import UNCALIBRATED_NOTE
-
     rule = THRESHOLD_RULE.format(fpr=target_fpr)
     if d_cal is not None:
         d_section = {
@@ -245,9 +240,6 @@ def fit_detectors(bundle, parts: dict[str, Part], *, target_fpr: float = DEFAULT
 def write_detectors(bundle_path, fitted: dict[str, Any]) -> dict:
     """Store the forensic detector file (atomically) and the card's `detector` section and
     `files` entry. The rest of `detection/` (the report) is left as it is."""
-    from gan.bundle import _sha256, update_card
-    from gan.detector.forensic import FILE
-    from gan.io import atomic_write_bytes
     from pathlib import Path
 
     bundle_path = Path(bundle_path)

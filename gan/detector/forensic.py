@@ -20,6 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gan.bundle import BundleError, verify_files
+from gan.detector.features import FEATURE_VERSION, FeatureExtractor
+
 FILE = "detection/forensic.npz"
 KIND = "logistic regression on discriminator features"
 FIX = ("Refit it: `python -m gan.detector fit --model {model}` (a few minutes on a CPU).")
@@ -79,8 +82,6 @@ def settings(card: dict) -> dict | None:
 def load(bundle) -> "ForensicDetector":
     """The bundle's forensic detector, checked against the card (size, SHA-256, discriminator,
     feature size). Raises DetectorError with what is wrong and how to fix it."""
-    from gan.bundle import BundleError, verify_files
-
     card = bundle.card
     s = settings(card)
     fix = FIX.format(model=bundle.path)
@@ -99,7 +100,6 @@ def load(bundle) -> "ForensicDetector":
         raise DetectorError(f"The forensic detector of {bundle.name} was fitted on another "
                             f"discriminator than the one in the bundle (a re-export replaced "
                             f"it). {fix}")
-    from gan.detector.features import FEATURE_VERSION, FeatureExtractor
 
     if int(model.meta.get("feature_version", -1)) != FEATURE_VERSION:
         raise DetectorError(f"The forensic detector of {bundle.name} uses feature version "

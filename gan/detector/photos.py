@@ -20,6 +20,10 @@ from typing import Callable, Iterable, Union
 
 import numpy as np
 
+from gan.data import preprocess
+from gan.data.preprocess import ImageError
+from gan.data.sources import IMAGE_EXTENSIONS
+
 FileRef = Union[Path, bytes]
 
 BATCH = 32
@@ -46,11 +50,9 @@ def prepare(data, size: int, crop: str, gate=None, **limits) -> Face:
     """`data` (a path, bytes or a file object) prepared by `prepare_image` with `limits`
     (max_pixels, max_bytes, formats), inside `gate` (a context manager, e.g. a semaphore
     capping decodes at once) when given."""
-    from gan.data.preprocess import prepare_image
-
     try:
         with gate if gate is not None else nullcontext():
-            pre = prepare_image(data, size=size, crop=crop, **limits)
+            pre = preprocess.prepare_image(data, size=size, crop=crop, **limits)
     except Exception as e:  # noqa: BLE001 - kept with the face; the caller words it
         return Face(error=e)
     return Face(pre.image, pre.face_found)
@@ -73,8 +75,6 @@ def prepare_files(files: list[FileRef], size: int, crop: str,
     """Each file through `prepare` (after `change(file, index)` when given), for fitting and
     measuring: (images [m,R,R,3], face_found [m], indices of the files that were usable).
     A file that is not a usable photo is skipped with a log line; any other failure raises."""
-    from gan.data.preprocess import ImageError
-
     out, found, kept = [], [], []
     for i, f in enumerate(files):
         face = prepare(change(f, i) if change is not None else f, size, crop)
@@ -97,8 +97,6 @@ def image_files(folder: str | Path, regular_only: bool = True) -> list[Path]:
     """The image files under `folder` (by extension, recursively, hidden ones left out),
     sorted. With `regular_only=False`, pipes and devices named like photos are listed too, so
     that `gan.detect` can say why it did not read them instead of leaving no trace."""
-    from gan.data.sources import IMAGE_EXTENSIONS
-
     folder = Path(folder)
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
                   and (p.is_file() if regular_only else not p.is_dir())

@@ -34,9 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from gan.detector import calibrate, verdict
+from gan.bundle import update_card
+from gan.detector import calibrate, figures, verdict
 from gan.detector.data import PERTURBATION_TEXT, PERTURBATIONS, Part, perturb
+from gan.detector.forensic import settings
 from gan.detector.photos import prepare_files
+from gan.io import atomic_write_text, staged_dir, write_files
 
 REPORT_FORMAT = "facegan-detection/1"
 REPORT_DIR = "detection/report"
@@ -201,8 +204,6 @@ def measure(bundle, parts: dict[str, Part], detectors: list, *, robustness: bool
 
 
 def _forensic_sha(bundle) -> str | None:
-    from gan.detector.forensic import settings
-
     f = settings(bundle.card)
     return None if f is None else bundle.card["files"].get(f["file"], {}).get("sha256")
 
@@ -248,10 +249,6 @@ def targets_met(report: dict, key: str) -> dict[str, bool | None]:
 def write_report(bundle_path, report: dict, write_card: bool = True) -> Path:
     """Figures and report.json into `<bundle>/detection/report/` (replaced as a whole), and the
     summary into the card."""
-    from gan.bundle import update_card
-    from gan.detector import figures
-    from gan.io import atomic_write_text, staged_dir, write_files
-
     bundle_path = Path(bundle_path)
     out_dir = bundle_path / REPORT_DIR
     files = {FIGURES["roc"]: figures.roc_chart(report),

@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from gan.detector import calibrate
+from gan.data.preprocess import to_model_input
+from gan.detector import calibrate, forensic
 from gan.detector.verdict import verdict as _verdict
 
 TITLES = {"forensic": "Forensic detector (trained on several generators)",
@@ -25,8 +26,6 @@ def discriminator_scores(bundle, images_uint8: np.ndarray, labels: np.ndarray | 
                          batch_size: int = 64) -> np.ndarray:
     """Raw scores [n] (minus the logit: higher = generated) of prepared uint8 faces
     [n, R, R, 3]. A conditional discriminator is given neutral labels (0.5) unless told."""
-    from gan.data.preprocess import to_model_input
-
     out = []
     for i in range(0, len(images_uint8), batch_size):
         x = to_model_input(images_uint8[i:i + batch_size])
@@ -74,8 +73,6 @@ def _stored(key: str, title: str, section: dict, raw, measured: dict | None) -> 
 def _forensic(bundle, section: dict, measured: dict | None):
     """The forensic detector, or the DetectorError saying why it cannot be used. Loaded once per
     bundle object (and per stored file) and kept on it."""
-    from gan.detector import forensic
-
     cache = bundle.__dict__.setdefault("_stored_detectors", {})
     key = (bundle.card["files"].get(section["file"], {}).get("sha256"), section.get("threshold"))
     if key not in cache:
@@ -91,8 +88,6 @@ def _forensic(bundle, section: dict, measured: dict | None):
 def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
     """(usable detectors, default first; {key: why not} for a stored detector that cannot be
     used, e.g. a damaged forensic file)."""
-    from gan.detector import forensic
-
     s = detector_settings(bundle)
     measured = s.get("measured") or {}
     calibrated = bool(s.get("calibration"))

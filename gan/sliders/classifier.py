@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gan.data import default_cache_dir
+from gan.data.preprocess import to_model_input
+from gan.io import atomic_write_bytes
+
 INPUT_PX = 64
 RECIPE = "attr-cnn/1"     # change when the architecture or training changes (new cache key)
 EPOCHS = 12
@@ -31,8 +35,6 @@ BATCH = 64
 def downsample(images: np.ndarray, px: int) -> np.ndarray:
     """uint8 [n, S, S, 3] -> float32 [n, px, px, 3] in [-1, 1] (area averaging)."""
     import cv2
-
-    from gan.data.preprocess import to_model_input
 
     images = np.asarray(images)
     if len(images) and images.shape[1] != px:
@@ -125,8 +127,6 @@ def cache_key(keys: list[str], labels: np.ndarray, names: list[str], size: int, 
 
 
 def cache_dir() -> Path:
-    from gan.data import default_cache_dir
-
     return Path(default_cache_dir()) / "attribute-classifiers"
 
 
@@ -140,8 +140,6 @@ def trained(train_images, train_labels, names, keys, size, crop, epochs=EPOCHS, 
             use_cache=True, log=lambda msg: None):
     """(model, info): from the cache when the same photos were used before, else trained now
     and cached. `info` says whether it came from the cache and where it is stored."""
-    from gan.io import atomic_write_bytes
-
     key = cache_key(keys, train_labels, names, size, crop, epochs, seed)
     path = cache_dir() / f"{key}.keras"
     if use_cache and path.is_file():

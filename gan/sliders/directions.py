@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 
+from gan import sampling
 from gan.sliders import classifier as judge
 from gan.sliders.semantics import DIRECTIONS_FORMAT
 
@@ -27,12 +28,11 @@ def fit_directions(bundle, classifier, names: list[str], n_fit: int = DEFAULT_FI
     (InterFaceGAN's conditional manipulation: moving "smiling" should not move "male").
     Returns the directions and, per attribute, the R^2 of the linear fit on a fifth of the
     faces left out of it (how linear the attribute is in z)."""
-    from gan.sampling import generate_from_latents
-
     z = (np.random.default_rng([seed, 3]).standard_normal((n_fit, bundle.latent_dim))
          .astype(np.float32))
     y = (np.full((n_fit, len(bundle.label_names)), 0.5, np.float32) if bundle.conditional else None)
-    p = np.clip(judge.predict(classifier, generate_from_latents(bundle, z, y)), 1e-4, 1 - 1e-4)
+    faces = sampling.generate_from_latents(bundle, z, y)
+    p = np.clip(judge.predict(classifier, faces), 1e-4, 1 - 1e-4)
     logit = np.log(p / (1 - p))
     cut = max(1, n_fit * 4 // 5)
     x_fit = np.concatenate([z[:cut], np.ones((cut, 1), np.float32)], 1)

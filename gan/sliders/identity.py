@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gan.metrics.memorisation import FeatureSpace
+
 
 class IdentitySpace:
     """Where "the same person" is judged: the central face region (rows 20-85%, columns
@@ -26,8 +28,6 @@ class IdentitySpace:
                    "Euclidean distance")
 
     def __init__(self, real_train: np.ndarray, components: int = 64):
-        from gan.metrics.memorisation import FeatureSpace
-
         self.space = FeatureSpace(self.region(real_train), components=components)
 
     @classmethod

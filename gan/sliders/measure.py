@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from gan import sampling
+from gan.bundle import load_bundle, update_card
+from gan.data.split import Split
 from gan.sliders import classifier as ac
 from gan.sliders import report as out
 from gan.sliders.directions import DEFAULT_FIT_N, DIRECTIONS_FILE, directions_file, fit_directions
@@ -109,8 +112,6 @@ def labelled_photos(bundle, names: list[str], photos: str | None = None,
     its training data), or with `holdout` when given. A card that held out nothing is
     refused unless `holdout` says how much to hold out: the judge must be scored on photos
     it was not trained on."""
-    from gan.data.split import Split
-
     split = Split.from_card(bundle.card).with_(labels=list(names), size=bundle.resolution,
                                                crop=bundle.crop)
     if photos:
@@ -193,8 +194,6 @@ def measure_setting(bundle, classifier, space: IdentitySpace, z: np.ndarray,
                     keep_faces: int = 0) -> dict[str, Any]:
     """Flip and re-identification figures of every attribute at one setting: the label
     reach (None: labels untouched) and the z shift along the attribute's direction."""
-    from gan.sampling import generate_from_latents
-
     step: dict[str, Any] = {"reach": reach, "strength": float(strength), "attributes": {}}
     if reach is not None:
         step["low_label"], step["high_label"] = label_value(-1, reach), label_value(1, reach)
@@ -206,8 +205,8 @@ def measure_setting(bundle, classifier, space: IdentitySpace, z: np.ndarray,
             y_lo, y_hi = base.copy(), base.copy()
             y_lo[:, j], y_hi[:, j] = step["low_label"], step["high_label"]
         shift = strength * directions[name] if strength else 0.0
-        lo = generate_from_latents(bundle, (z - shift).astype(np.float32), y_lo)
-        hi = generate_from_latents(bundle, (z + shift).astype(np.float32), y_hi)
+        lo = sampling.generate_from_latents(bundle, (z - shift).astype(np.float32), y_lo)
+        hi = sampling.generate_from_latents(bundle, (z + shift).astype(np.float32), y_hi)
         p_lo, p_hi = ac.predict(classifier, lo)[:, c], ac.predict(classifier, hi)[:, c]
         flipped = (p_lo < 0.5) & (p_hi >= 0.5)
         ident = reidentify(space.features(lo), space.features(hi))
@@ -312,9 +311,6 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
                    log=lambda msg: None) -> dict:
     """Measure one bundle's sliders; write `<bundle>/attributes/` and the card.
     Returns the report. Raises AttributesError / BundleError with a clear message."""
-    from gan.bundle import load_bundle, update_card
-    from gan.sampling import latents
-
     t0 = time.perf_counter()
     if n < 2:
         raise AttributesError("--n must be at least 2")
@@ -337,7 +333,7 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
         log("  linear fit R^2 on faces left out: "
             + ", ".join(f"{k} {v:.2f}" for k, v in fit_r2.items()))
 
-    z = latents(seed, n, bundle.latent_dim, truncation)
+    z = sampling.latents(seed, n, bundle.latent_dim, truncation)
     base = base_labels(bundle, n, names, seed)
     sweep = []
     for r, s in settings:

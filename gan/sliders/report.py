@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gan.io import atomic_write_text, staged_dir, write_files
+from gan.metrics.figures import _plt, _png
 from gan.sliders.directions import DIRECTIONS_FILE
 from gan.sliders.semantics import DEFAULT_REACH, TARGET, ends
 
@@ -28,8 +30,6 @@ def setting_name(step: dict) -> str:
 def pairs_figure(step: dict, names: list[str], title: str) -> bytes:
     """Per attribute, the first faces (not picked) at the low end above the high end, each
     with the classifier's P(attribute); green = flipped and re-identified."""
-    from gan.metrics.figures import _plt, _png
-
     plt = _plt()
     k = len(step["attributes"][names[0]]["_faces"][0])
     fig, axes = plt.subplots(2 * len(names), k, figsize=(1.3 * k, 2.9 * len(names)), squeeze=False)
@@ -95,8 +95,6 @@ def card_attributes(report: dict, out_dir: Path, bundle_path: Path) -> dict:
 def write(out_dir: Path, report: dict, files: dict[str, bytes], classifier=None) -> None:
     """Replace `out_dir` as a whole with the report and its files; `classifier` (the judge
     when it is cached nowhere else) is saved beside them."""
-    from gan.io import atomic_write_text, staged_dir, write_files
-
     with staged_dir(out_dir) as staging:
         write_files(staging, files)
         if classifier is not None:
