@@ -18,6 +18,15 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.config import TrainConfig  # noqa: E402  (light: no TensorFlow)
+from gan.training.loop import (  # noqa: E402  (light: TensorFlow loads when training starts)
+    TrainingError,
+    check_run_dir,
+    checkpoint_path,
+    disk_full_says_where,
+    export_run,
+    resolve_config,
+    train,
+)
 
 HELP = {
     "data": "photos to train on: a folder (searched recursively), a .zip, a CelebA folder with "
@@ -126,14 +135,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, given: dict, run_dir: Path) -> int:
-    from gan.training.loop import (TrainingError, check_run_dir, checkpoint_path,
-                                   disk_full_says_where, resolve_config, train)
-
     try:
         check_run_dir(run_dir)
         if args.export and not given and checkpoint_path(run_dir).is_file() and not args.new:
-            from gan.training.loop import export_run
-
             with disk_full_says_where(run_dir, then="export"):
                 export_run(run_dir, args.export)
             return 0
@@ -144,6 +148,7 @@ def _run(args, given: dict, run_dir: Path) -> int:
                 setattr(fresh, k, v)
             fresh.validate()
             if args.export:
+                # lazy: gan.training.export loads TensorFlow/Keras at import (via gan.models)
                 from gan.training.export import check_export_target
 
                 check_export_target(args.export)

@@ -38,6 +38,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from gan.bundle import BundleError  # noqa: E402
 from gan.sliders.directions import DEFAULT_FIT_N  # noqa: E402
 from gan.sliders.measure import (  # noqa: E402
     DEFAULT_ATTRIBUTES,
@@ -79,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-card", action="store_true", help="do not write into the card")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-
-    from gan.bundle import BundleError
 
     log = (lambda m: None) if args.quiet else (lambda m: print(f"[attributes] {m}", file=sys.stderr))
     try:

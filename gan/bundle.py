@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gan import card_schema
+from gan.io import Marker, atomic_write_text, staged_dir, write_files
+
 FORMAT = "facegan-bundle"
 FORMAT_VERSION = 1
 MODEL_FILES = ("generator.keras", "discriminator.keras")
@@ -77,8 +80,6 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
                 extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a complete bundle to `out_dir` atomically (replacing an older one there).
     `extra_files` maps relative paths (e.g. "examples/real/0.png") to their bytes."""
-    from gan.io import Marker, staged_dir, write_files
-
     out_dir = Path(out_dir)
     with staged_dir(out_dir, Marker(CARD, "a FaceGAN bundle", format=FORMAT)) as staging:
         write_files(staging, extra_files or {})
@@ -102,8 +103,6 @@ def read_card(path: str | Path) -> dict[str, Any]:
     """Read a bundle's card and check it against the schema (`gan.card_schema`) without
     loading any model (fast), so a malformed card is refused here, naming the bad field,
     rather than failing later in whatever reads it."""
-    from gan import card_schema
-
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"No model bundle at {path}. {HOW_TO_FIX}")
@@ -239,8 +238,6 @@ def list_bundles(models_dir: str | Path = "models") -> list[Path]:
 def update_card(path: str | Path, **sections: Any) -> dict[str, Any]:
     """Merge top-level sections (e.g. metrics=..., detector=...) into a bundle's card,
     atomically. Model files are untouched, so their hashes stay valid."""
-    from gan.io import atomic_write_text
-
     path = Path(path)
     card = read_card(path)
     for k, v in sections.items():

@@ -9,6 +9,7 @@ import datetime as _dt
 from typing import Any
 
 from gan.config import TrainConfig
+from gan.data import preprocess
 
 
 def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: int = 0,
@@ -22,8 +23,6 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
     figures; `total_steps` / `total_seconds` add them). `cpu`: {"seconds", "from_step"}, the
     process CPU time of the training steps (all threads), which, unlike the wall-clock
     `seconds`, does not grow while a run is paused or shares the machine."""
-    from gan.data import preprocess
-
     training = {"steps": int(step), "seconds": round(float(training_seconds), 1),
                 "images_seen": int(step) * cfg.batch_size}
     if cpu:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from gan.io import atomic_write_text
+
 
 class ConfigError(ValueError):
     """An option value or a config file that cannot make a working run; the message says which."""
@@ -96,8 +98,6 @@ class TrainConfig:
         return cls(**d)
 
     def save(self, path: str | Path) -> None:
-        from gan.io import atomic_write_text
-
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod

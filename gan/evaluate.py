@@ -26,6 +26,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from gan.bundle import BundleError  # noqa: E402
+from gan.io import ReplaceRefused, check_replaceable  # noqa: E402
 from gan.metrics.evaluate import (  # noqa: E402
     DEFAULT_MEMORISATION_N,
     DEFAULT_N,
@@ -73,9 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-card", action="store_true", help="do not write the metrics into the card")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-
-    from gan.bundle import BundleError
-    from gan.io import ReplaceRefused, check_replaceable
 
     log = (lambda m: None) if args.quiet else (lambda m: print(f"[evaluate] {m}", file=sys.stderr))
     try:

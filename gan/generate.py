@@ -19,6 +19,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from gan.bundle import BundleError, load_bundle  # noqa: E402
+from gan.images import gif_bytes, png_bytes  # noqa: E402
+from gan.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from gan.sampling import generate_from_latents, interpolate, label_matrix, latents  # noqa: E402
+
 
 def parse_labels(text: str | None) -> dict[str, float]:
     out: dict[str, float] = {}
@@ -33,10 +38,6 @@ def parse_labels(text: str | None) -> dict[str, float]:
 
 
 def write_morph(bundle, args, labels: dict[str, float]) -> int:
-    from gan.images import gif_bytes
-    from gan.io import atomic_write_bytes
-    from gan.sampling import interpolate
-
     if not 2 <= args.frames <= 256:
         print("error: --frames must be between 2 and 256", file=sys.stderr)
         return 2
@@ -68,11 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--n is required (or --interpolate SEED_A SEED_B)")
 
     from tqdm import tqdm
-
-    from gan.bundle import BundleError, load_bundle
-    from gan.images import png_bytes
-    from gan.io import atomic_write_bytes, atomic_write_text
-    from gan.sampling import generate_from_latents, label_matrix, latents
 
     try:
         bundle = load_bundle(args.model)

@@ -7,6 +7,8 @@ import math
 import numpy as np
 from PIL import Image
 
+from gan.io import atomic_write_bytes
+
 
 def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
     """Tile uint8 images [n,H,W,3] into one uint8 image, `cols` per row (square-ish default)."""
@@ -28,8 +30,6 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def save_png(path, image: np.ndarray) -> None:
-    from gan.io import atomic_write_bytes
-
     atomic_write_bytes(path, png_bytes(image))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gan.card import label_groups
+from gan.data.preprocess import to_uint8
 
 
 def latents(seed: int, n: int, latent_dim: int, truncation: float = 1.0) -> np.ndarray:
@@ -40,8 +41,6 @@ def label_matrix(bundle, n: int, labels: dict[str, float] | None) -> np.ndarray 
 def generate_from_latents(bundle, z: np.ndarray, y: np.ndarray | None = None,
                           batch_size: int = 64) -> np.ndarray:
     """uint8 faces [n, R, R, 3] from latent vectors (and labels for a conditional bundle)."""
-    from gan.data.preprocess import to_uint8
-
     out = []
     for i in range(0, len(z), batch_size):
         zb = z[i:i + batch_size]

@@ -16,8 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from gan.bundle import load_bundle
+from gan.card import label_groups, label_kinds
+from gan.data import load_faces
 from gan.data.split import Split
+from gan.metrics import memorisation, msssim, swd
+from gan.metrics.inception import NOT_COMPUTED, InceptionError, check_weights_file, fid_kid
 from gan.metrics.report import EVAL_DIR, REPORT_FORMAT, figure_files, write_report
+from gan.sampling import generate_from_latents, latents
 
 DEFAULT_N = 1000            # generated faces (and at most this many real photos)
 DEFAULT_MEMORISATION_N = 300
@@ -40,8 +46,6 @@ class RealSets:
 
 
 def _load(path, bundle, progress: bool, **kw):
-    from gan.data import load_faces
-
     try:
         return load_faces(path, size=bundle.resolution, crop=bundle.crop, progress=progress, **kw)
     except (OSError, ValueError) as e:
@@ -108,7 +112,6 @@ def random_labels(bundle, n: int, seed: int) -> np.ndarray | None:
     names = bundle.label_names
     if not names:
         return None
-    from gan.card import label_groups, label_kinds
 
     rng = np.random.default_rng([seed, 1])
     y = np.zeros((n, len(names)), np.float32)
@@ -122,16 +125,12 @@ def random_labels(bundle, n: int, seed: int) -> np.ndarray | None:
 
 
 def generate_faces(bundle, n: int, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
-    from gan.sampling import generate_from_latents, latents
-
     z = latents(seed, n, bundle.latent_dim, truncation)
     return generate_from_latents(bundle, z, random_labels(bundle, n, seed))
 
 
 def check_inception_weights(inception_weights) -> None:
     """Refuse a missing or damaged weights file before the long part, not after it."""
-    from gan.metrics.inception import InceptionError, check_weights_file
-
     try:
         check_weights_file(inception_weights)
     except InceptionError as e:
@@ -140,8 +139,6 @@ def check_inception_weights(inception_weights) -> None:
 
 def measure_swd(bundle, gen: np.ndarray, real: np.ndarray, seed: int) -> dict:
     """SWD of generated against real, with the reference figures when they apply (128 px)."""
-    from gan.metrics import swd
-
     t = time.perf_counter()
     s = swd.swd(gen, real, seed=seed)
     s["seconds"] = round(time.perf_counter() - t, 1)
@@ -151,8 +148,6 @@ def measure_swd(bundle, gen: np.ndarray, real: np.ndarray, seed: int) -> dict:
 
 def measure_memorisation(gen: np.ndarray, sets: RealSets, n_memorisation: int):
     """(report section, arrays for the figures or None when skipped)."""
-    from gan.metrics import memorisation
-
     if sets.train is None or sets.heldout is None or len(sets.heldout) < 2:
         return {"skipped": sets.memorisation_note or "no training or held-out photos"}, None
     mem = memorisation.check(gen[:n_memorisation], sets.train, sets.heldout)
@@ -164,8 +159,6 @@ def measure_memorisation(gen: np.ndarray, sets: RealSets, n_memorisation: int):
 
 def measure_fid_kid(inception_weights, gen: np.ndarray, real: np.ndarray) -> dict:
     """FID/KID only with the user's weights file; otherwise the report says why not."""
-    from gan.metrics.inception import NOT_COMPUTED, InceptionError, fid_kid
-
     if inception_weights is None:
         return {"computed": False, "message": NOT_COMPUTED}
     try:
@@ -200,9 +193,6 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
                     log=lambda msg: None) -> dict:
     """Evaluate one bundle; write the figures, report.json and (by default) the card's
     metrics. Returns the report. Raises EvaluationError / BundleError with a clear message."""
-    from gan.bundle import load_bundle
-    from gan.metrics import msssim
-
     t0 = time.perf_counter()
     if n < 2:
         raise EvaluationError("--n must be at least 2")

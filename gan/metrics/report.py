@@ -10,6 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gan.bundle import update_card
+from gan.images import make_grid, png_bytes
+from gan.io import atomic_write_text, staged_dir, write_files
+from gan.metrics import figures, swd
+
 REPORT_FORMAT = "facegan-evaluation/1"
 EVAL_DIR = "evaluation"
 FIGURES = {"swd": "swd.png", "memorisation_pairs": "memorisation_pairs.png",
@@ -48,9 +53,6 @@ def card_metrics(report: dict) -> dict:
 
 def figure_files(bundle, report: dict, gen, sets, arrays, n_memorisation: int) -> dict[str, bytes]:
     """The report's PNGs by file name; also fills `report["figures"]` with those written."""
-    from gan.images import make_grid, png_bytes
-    from gan.metrics import figures, swd
-
     files: dict[str, bytes] = {}
     refs = swd.REFERENCES if bundle.resolution == 128 else None
     files[FIGURES["swd"]] = figures.swd_chart(report["swd"], refs, title=f"{bundle.name}: SWD "
@@ -71,9 +73,6 @@ def write_report(bundle_path: Path, out_dir: Path, report: dict, files: dict[str
                  write_card: bool = True) -> None:
     """Replace `out_dir` with the figures and report.json, then (by default) point the card
     at it with its summary figures."""
-    from gan.bundle import update_card
-    from gan.io import atomic_write_text, staged_dir, write_files
-
     # The evaluation folder is replaced as a whole: never new figures beside an old report.
     with staged_dir(out_dir) as staging:
         write_files(staging, files)

@@ -32,9 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from gan.bundle import BundleError, load_bundle
 from gan.config import ARCHITECTURE_FIELDS, ConfigError, TrainConfig
+from gan.data.preprocess import to_uint8
+from gan.data.split import Split
 from gan.images import make_grid, save_png
 from gan.io import atomic_write_bytes, atomic_write_text, remove_stale
+from gan.sampling import latents
 from gan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_meta, save_checkpoint
 
 SAMPLE_SEED_OFFSET = 777   # the fixed sample-grid z is drawn from seed + this
@@ -147,8 +151,6 @@ def load_run_photos(cfg: TrainConfig, progress: bool = False):
     """(training, held-out or None) photos of a run, as its config asks: the same call for
     training and for an export from a checkpoint (whose real examples come from the held-out
     part). Decoded photos come from the cache after the first load."""
-    from gan.data.split import Split
-
     parts = Split.from_config(cfg).load(progress)
     return parts.train, parts.heldout
 
@@ -216,8 +218,6 @@ class _StopFlag:
 
 
 def _sample_inputs(cfg: TrainConfig, labels: np.ndarray | None):
-    from gan.sampling import latents
-
     z = latents(cfg.seed + SAMPLE_SEED_OFFSET, N_SAMPLES, cfg.latent_dim)
     if labels is None:
         return z, None
@@ -232,6 +232,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
 
     Options, the run directory and the export target are checked before any data is read.
     `stop_at` stops early at that step as if interrupted (used by tests of resume)."""
+    # lazy: gan.training.export loads TensorFlow/Keras at import (via gan.models)
     from gan.training.export import check_export_target
 
     run_dir = Path(run_dir)
@@ -277,6 +278,7 @@ def _prepare_photos(cfg: TrainConfig, run_dir: Path, progress: bool):
 def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: list[str]):
     """(step, seconds, cpu, init_info): the checkpoint's when resuming, else a fresh start,
     from --init-from's weights when given."""
+    # lazy: gan.training.gan_model loads TensorFlow/Keras; only when training starts
     from gan.training.gan_model import OPTIONAL_GROUPS
 
     step, seconds, init_info = 0, 0.0, None
@@ -356,6 +358,7 @@ def _start_session(cfg: TrainConfig, run_dir: Path, faces, held) -> _Session:
     or --init-from weights; drop log lines past the checkpoint, as those steps run again."""
     import keras
 
+    # lazy: gan.training.gan_model loads TensorFlow/Keras; only when training starts
     from gan.training.gan_model import DCGAN
 
     label_names = list(faces.label_names) if faces.labels is not None else []
@@ -386,8 +389,6 @@ def _write_samples(s: _Session) -> None:
     of different steps show the same faces developing."""
     import tensorflow as tf
 
-    from gan.data.preprocess import to_uint8
-
     inputs = [s.sample_z, s.sample_y] if s.label_names else s.sample_z
     imgs = to_uint8(np.asarray(s.model.ema_generator(inputs, training=False)))
     grid = make_grid(imgs, cols=8)
@@ -411,6 +412,7 @@ def _train_step(s: _Session, step_fn, r1_fn, batch) -> dict[str, float]:
 def _roll_back(s: _Session, out: dict[str, float]) -> None:
     """After a non-finite loss: reload the last checkpoint (the weights are now garbage)
     and say what to try; the run then stops as "diverged"."""
+    # lazy: gan.training.gan_model loads TensorFlow/Keras; only when training starts
     from gan.training.gan_model import OPTIONAL_GROUPS
 
     bad = s.step
@@ -464,6 +466,7 @@ def _run_steps(s: _Session, step_fn, r1_fn, target: int, progress: bool) -> str:
     except after a divergence, which must not overwrite the last good one."""
     from tqdm import tqdm
 
+    # lazy: gan.data.pipeline loads TensorFlow; only when training starts
     from gan.data.pipeline import make_dataset
 
     cfg, status = s.cfg, "finished"
@@ -551,8 +554,6 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
                      label_names: list[str]) -> dict[str, Any]:
     """Copy a bundle's EMA generator (into G and G_ema) and discriminator into a fresh training
     model, after checking that the architectures agree. Returns what the model card records."""
-    from gan.bundle import BundleError, load_bundle
-
     try:
         bundle = load_bundle(bundle_path)
     except BundleError as e:
@@ -591,7 +592,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
                cpu: dict | None = None, label_kinds: list[str] | None = None) -> Path:
     """Export a bundle from a run: from the live model at the end of training, or (when called
     with only the run directory) from its latest checkpoint, e.g. while it still trains."""
+    # lazy: gan.training.export loads TensorFlow/Keras at import (via gan.models)
     from gan.training.export import check_export_target, export_bundle
+    # lazy: gan.training.gan_model loads TensorFlow/Keras; only when exporting
     from gan.training.gan_model import DCGAN, OPTIONAL_GROUPS
 
     run_dir = Path(run_dir)
