@@ -29,7 +29,7 @@ _PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$",
            "description": "a SHA-256 in hexadecimal (64 characters 0-9, a-f)"}
 # A file of the bundle, relative to its folder and inside it: no absolute path, no "..".
-_INSIDE = {"type": "string", "pattern": r"^(?![/\\])(?![A-Za-z]:)(?!.*(^|[/\\])\.\.([/\\]|$)).+$",
+INSIDE = {"type": "string", "pattern": r"^(?![/\\])(?![A-Za-z]:)(?!.*(^|[/\\])\.\.([/\\]|$)).+$",
            "description": "a path inside the bundle folder (relative, without '..')"}
 _REPORT_DIR = {"type": ["object", "null"],
                "properties": {"dir": _TEXT, "report": _TEXT}}
@@ -89,7 +89,7 @@ SCHEMA: dict[str, Any] = {
         "files": {
             "type": "object",
             "required": ["generator.keras", "discriminator.keras"],
-            "propertyNames": _INSIDE,
+            "propertyNames": INSIDE,
             "additionalProperties": {
                 "type": "object",
                 "required": ["bytes", "sha256"],
@@ -133,7 +133,7 @@ SCHEMA: dict[str, Any] = {
                 "names": {"type": ["array", "null"], "items": _TEXT},
                 "slider_reach": _NUMBER,
                 "direction_strength": _NUMBER,
-                "directions": {**_INSIDE, "type": ["string", "null"]},
+                "directions": {**INSIDE, "type": ["string", "null"]},
                 "dir": _TEXT,
                 "report": _TEXT,
             },
@@ -155,7 +155,7 @@ SCHEMA: dict[str, Any] = {
                 "report": _REPORT_DIR,
                 "forensic": {
                     "type": ["object", "null"],
-                    "properties": {"file": _INSIDE, "threshold": _PROBABILITY,
+                    "properties": {"file": INSIDE, "threshold": _PROBABILITY,
                                    "calibration": _CALIBRATION, "note": _TEXT},
                     "if": {"type": "object", "required": ["file"]},
                     "then": {"required": ["threshold"]},
@@ -167,7 +167,7 @@ SCHEMA: dict[str, Any] = {
 
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
-_TYPE_WORDS = {"object": "an object ({...})", "array": "a list ([...])", "string": "a string",
+TYPE_WORDS = {"object": "an object ({...})", "array": "a list ([...])", "string": "a string",
                "integer": "a whole number", "number": "a number", "boolean": "true or false",
                "null": "null"}
 
@@ -185,7 +185,8 @@ def field_path(path) -> str:
     return out or "the card"
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages (shared with gan.reports)."""
     for name, types in (("null", type(None)), ("boolean", bool), ("integer", int),
                         ("number", float), ("string", str), ("array", list), ("object", dict)):
         if isinstance(value, types):
@@ -194,11 +195,12 @@ def _json_type(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, (str, int, float, bool)) else _json_type(value)
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool)) else json_type(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _message(error: jsonschema.ValidationError) -> str:
+def problem_message(error: jsonschema.ValidationError) -> str:
+    """One schema error in plain words, naming the field (shared with gan.reports)."""
     where, value, kind = field_path(error.absolute_path), error.instance, error.validator
     if kind == "required":
         missing = [k for k in error.validator_value if k not in value]
@@ -206,12 +208,12 @@ def _message(error: jsonschema.ValidationError) -> str:
     if kind == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [
             error.validator_value]
-        words = " or ".join(_TYPE_WORDS[t] for t in wanted)
-        got = _TYPE_WORDS.get(_json_type(value), _json_type(value))
+        words = " or ".join(TYPE_WORDS[t] for t in wanted)
+        got = TYPE_WORDS.get(json_type(value), json_type(value))
         shown = f" ({_shown(value)})" if isinstance(value, (str, int, float)) else ""
         return f"{where} must be {words}, not {got}{shown}"
     if "propertyNames" in error.absolute_schema_path:
-        return f"{where} names {_shown(value)}, which is not {_INSIDE['description']}"
+        return f"{where} names {_shown(value)}, which is not {INSIDE['description']}"
     if kind in ("const", "enum"):
         allowed = [error.validator_value] if kind == "const" else error.validator_value
         return f"{where} is {_shown(value)}; it must be " + " or ".join(map(json.dumps, allowed))
@@ -230,13 +232,13 @@ def problems(card: Any) -> list[str]:
     """What is wrong with a card, one sentence per problem naming the field (empty when it
     fits the schema), in field order."""
     if not isinstance(card, dict):       # one clear sentence, not one per missing field
-        return [f"the card must be {_TYPE_WORDS['object']}, not "
-                f"{_TYPE_WORDS.get(_json_type(card), _json_type(card))}"]
+        return [f"the card must be {TYPE_WORDS['object']}, not "
+                f"{TYPE_WORDS.get(json_type(card), json_type(card))}"]
     errors = sorted(_VALIDATOR.iter_errors(card),
                     key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator)))
     out: list[str] = []
     for e in errors:
-        msg = _message(e)
+        msg = problem_message(e)
         if msg not in out:
             out.append(msg)
     return out

@@ -19,14 +19,14 @@ from typing import Any
 
 import jsonschema
 
-from gan.card_schema import _INSIDE, _TYPE_WORDS, _json_type, _message
+from gan.card_schema import INSIDE, TYPE_WORDS, json_type, problem_message
 
 _NUMBER = {"type": "number"}
 _MAYBE_NUMBER = {"type": ["number", "null"]}
 _COUNT = {"type": "integer", "minimum": 0}
 _TEXT = {"type": "string"}
 _FIGURES = {"type": "object", "additionalProperties": {
-    "type": ["string", "null"], "pattern": _INSIDE["pattern"],
+    "type": ["string", "null"], "pattern": INSIDE["pattern"],
     "description": "a file in the report's folder (relative, without '..')"}}
 
 
@@ -144,12 +144,12 @@ def problems(doc: Any, schema: jsonschema.Draft202012Validator) -> list[str]:
     """What is wrong with a report, one sentence per problem naming the field (empty when it
     fits the schema)."""
     if not isinstance(doc, dict):
-        return [f"it holds {_TYPE_WORDS.get(_json_type(doc), _json_type(doc))} where an object "
+        return [f"it holds {TYPE_WORDS.get(json_type(doc), json_type(doc))} where an object "
                 f"({{...}}) belongs"]
     out: list[str] = []
     for e in sorted(schema.iter_errors(doc),
                     key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator))):
-        msg = _message(e)
+        msg = problem_message(e)
         if msg not in out:
             out.append(msg)
     return out
