@@ -72,11 +72,5 @@ class RecipeDCGAN(DCGAN):
             g_total = self._g_total(g_loss, terms)
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
         beta = self._update_ema(step)
-        return {
-            "d_loss": d_loss, "g_loss": g_loss,
-            "d_real": tf.reduce_mean(tf.cast(real_logits, tf.float32)),
-            "d_fake": tf.reduce_mean(tf.cast(fake_logits, tf.float32)),
-            "ema_decay": beta,
-            **({"label_real": label_real} if real_classes is not None else {}),
-            **terms,
-        }
+        return self._step_log(d_loss, g_loss, real_logits, fake_logits, beta,
+                              label_real if real_classes is not None else None, terms)

@@ -196,12 +196,18 @@ class DCGAN(keras.Model):
         del tape
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         beta = self._update_ema(step)
+        return self._step_log(d_loss, g_loss, real_logits, fake_logits, beta,
+                              label_real if real_classes is not None else None, terms)
+
+    @staticmethod
+    def _step_log(d_loss, g_loss, real_logits, fake_logits, beta, label_real, terms: dict) -> dict:
+        """What a step reports to the log and TensorBoard (shared with bench's recipe step)."""
         return {
             "d_loss": d_loss, "g_loss": g_loss,
             "d_real": tf.reduce_mean(tf.cast(real_logits, tf.float32)),
             "d_fake": tf.reduce_mean(tf.cast(fake_logits, tf.float32)),
             "ema_decay": beta,
-            **({"label_real": label_real} if real_classes is not None else {}),
+            **({"label_real": label_real} if label_real is not None else {}),
             **terms,
         }
 
