@@ -1,0 +1,367 @@
+"""The largest face in a photo, its 5 landmarks, and crops framed by them.
+
+Haar boxes carry no landmarks, so two photos of one face could be framed differently, and
+Haar misses turned faces. Here every face is framed by its eyes and nose, so framing does
+not depend on which detector found it:
+
+- :func:`find_face`: dlib's HOG detector on a copy at most ``HOG_MAX_SIDE`` px; when it
+  finds nothing, dlib's CNN (MMOD) detector on a small copy (faces that fill the photo but
+  are turned or cut by the frame), then the Haar cascade of :mod:`gan.data.preprocess`
+  (small faces). The CNN goes before Haar because Haar, inside a face too large for it,
+  boxes a nose or an eye. dlib's 5-point shape predictor then runs on the full-resolution
+  photo, on the box of whichever detector found the face.
+- :func:`aligned_face`: a similarity transform (rotation, scale, shift) taking the eye
+  centres and nose to fixed positions, framed like CelebA's aligned crops.
+- :func:`native_box`: a square in the photo's own pixel grid around the face, for features
+  that must not see resampled pixels.
+
+The models come inside the ``face-recognition-models`` wheel; nothing is downloaded.
+Imports numpy, OpenCV and dlib (loaded on first use), and Pillow for the Haar pass of
+:mod:`gan.data.preprocess`: no TensorFlow, so the app and the detector load fast.
+
+Thread safety: one set of dlib models per process, loaded on first use, and every dlib
+call runs under one lock: dlib's detectors are not safe to share between threads. dlib
+releases the GIL, so concurrent calls wait for each other while a face is being found
+(thread-local copies of the models would lift that, at the cost of loading them per thread).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .preprocess import detect_face as _haar_face
+
+__all__ = [
+    "FINDERS",
+    "INSTALL_HINT",
+    "NATIVE_BOX_SCALE",
+    "POINT_NAMES",
+    "TEMPLATE",
+    "FoundFace",
+    "LandmarkModelMissing",
+    "aligned_face",
+    "align_matrix",
+    "find_face",
+    "native_box",
+]
+
+INSTALL_HINT = "pip install dlib-bin face-recognition-models"
+
+POINT_NAMES = (
+    "left eye, outer corner",   # left and right as seen in the image
+    "left eye, inner corner",
+    "right eye, inner corner",
+    "right eye, outer corner",
+    "nose base",                # where the nose meets the upper lip
+)
+# dlib's 5-point model numbers them right eye outer, right eye inner, left eye outer,
+# left eye inner, nose (image left/right); this reorders to POINT_NAMES.
+_DLIB_ORDER = (2, 3, 1, 0, 4)
+
+FINDERS = ("hog", "cnn", "haar")
+
+# HOG finds faces from about 80 px; on a copy with longer side 400 px that is 20% of the
+# side. Smaller faces are left to the Haar pass (6% of the side at 512 px).
+HOG_MAX_SIDE = 400
+# The CNN pass, when HOG finds nothing, is for faces that fill most of the photo but are
+# turned or tilted past HOG (tight crops). It is the slow detector, so it gets a small copy,
+# padded by repeating the edges so that a face cut off by the border still fits its window.
+CNN_SIDE = 100
+CNN_PAD = 0.2
+
+# Where the aligned crop puts the eye centres and the nose base, as fractions of its
+# side: the mean positions of dlib's landmarks in the centre 178 x 178 square of CelebA's
+# aligned crops (the framing gan.data.preprocess.face_box gives and the models learn),
+# made symmetric.
+TEMPLATE = np.array(
+    [
+        [0.393, 0.524],  # left eye centre
+        [0.607, 0.524],  # right eye centre
+        [0.500, 0.690],  # nose base
+    ],
+    dtype=np.float64,
+)
+# native_box: side = NATIVE_BOX_SCALE x the eye distance, centred NATIVE_BOX_DROP x the
+# eye distance below the midpoint between the eyes (perpendicular to the eye line): about
+# where dlib's HOG box sits on frontal faces, eyebrows to chin and cheek to cheek.
+NATIVE_BOX_SCALE = 2.3
+NATIVE_BOX_DROP = 0.6
+
+
+class LandmarkModelMissing(RuntimeError):
+    """dlib or its face models are not installed; the message says what to install."""
+
+
+@dataclass(frozen=True, eq=False)  # eq would compare the points array ambiguously
+class FoundFace:
+    """A face in a photo.
+
+    ``box``: (x, y, w, h) of the detector's box in the photo's pixels (its framing differs
+    a little between finders, and may reach past the border: use ``points`` to frame).
+    ``points``: float32 [5, 2] (x, y) in the photo's pixels, in POINT_NAMES order.
+    ``finder``: which detector found it, one of FINDERS. ``score``: HOG's detection
+    score or the CNN's confidence (higher is surer); None for Haar, which gives none.
+    """
+
+    box: tuple[int, int, int, int]
+    points: np.ndarray
+    finder: str
+    score: float | None = None
+
+    @property
+    def left_eye(self) -> np.ndarray:
+        """Centre of the eye on the image's left (x, y)."""
+        return self.points[0:2].mean(axis=0)
+
+    @property
+    def right_eye(self) -> np.ndarray:
+        return self.points[2:4].mean(axis=0)
+
+    @property
+    def nose(self) -> np.ndarray:
+        return self.points[4].copy()
+
+    @property
+    def eye_distance(self) -> float:
+        return float(np.linalg.norm(self.right_eye - self.left_eye))
+
+
+# --------------------------------------------------------------------------- models
+
+_lock = threading.Lock()
+_models = None
+
+
+_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
+_CNN_FILE = "mmod_human_face_detector.dat"
+
+
+def _models_dir() -> str:
+    """The models folder of the face-recognition-models wheel, found without importing the
+    package (its __init__ needs setuptools' pkg_resources, which new setuptools drops)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise LandmarkModelMissing(f"the face landmark models are not installed: {INSTALL_HINT}")
+    return os.path.join(list(spec.submodule_search_locations)[0], "models")
+
+
+def _model_paths() -> tuple[str, str]:
+    """(5-point predictor, CNN detector) paths, checked to exist."""
+    folder = _models_dir()
+    paths = (os.path.join(folder, _PREDICTOR_FILE), os.path.join(folder, _CNN_FILE))
+    for p in paths:
+        if not os.path.isfile(p):
+            raise LandmarkModelMissing(
+                f"face landmark model file missing ({p}): reinstall with {INSTALL_HINT}")
+    return paths
+
+
+def _load():
+    """(dlib, hog, cnn, predictor), loaded once per process. Call while holding _lock."""
+    global _models
+    if _models is None:
+        try:
+            import dlib
+        except ImportError:
+            raise LandmarkModelMissing(
+                f"dlib is not installed (face landmarks need it): {INSTALL_HINT}") from None
+        predictor_path, cnn_path = _model_paths()
+        try:
+            _models = (dlib, dlib.get_frontal_face_detector(),
+                       dlib.cnn_face_detection_model_v1(cnn_path),
+                       dlib.shape_predictor(predictor_path))
+        except RuntimeError as e:  # a truncated or foreign file
+            raise LandmarkModelMissing(
+                f"cannot load the face landmark models ({e}): reinstall with {INSTALL_HINT}") from None
+    return _models
+
+
+# --------------------------------------------------------------------------- finding
+
+
+def _check_rgb(rgb) -> np.ndarray:
+    a = np.asarray(rgb)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"expected a uint8 RGB array (H, W, 3), got {a.dtype} {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _largest(rects) -> int:
+    """Index of the largest box; ties broken by position so the choice never depends on order."""
+    return max(range(len(rects)), key=lambda i: (rects[i].width() * rects[i].height(),
+                                                 -rects[i].top(), -rects[i].left()))
+
+
+def _resized(a: np.ndarray, scale: float) -> np.ndarray:
+    h, w = a.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(a, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def _hog(rgb: np.ndarray):
+    """(box, score) of the largest HOG face, in full-resolution pixels, or None."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, HOG_MAX_SIDE / max(h, w))
+    small = cv2.cvtColor(_resized(rgb, scale) if scale < 1 else rgb, cv2.COLOR_RGB2GRAY)
+    sx, sy = w / small.shape[1], h / small.shape[0]
+    with _lock:
+        rects, scores, _ = _load()[1].run(small, 0, 0.0)
+    if not len(rects):
+        return None
+    i = _largest(rects)
+    r = rects[i]
+    return (r.left() * sx, r.top() * sy, r.width() * sx, r.height() * sy), float(scores[i])
+
+
+def _cnn(rgb: np.ndarray):
+    """(box, confidence) of the largest face dlib's CNN finds on a small padded copy, or None."""
+    h, w = rgb.shape[:2]
+    scale = CNN_SIDE / max(h, w)
+    small = _resized(rgb, scale)
+    pad = int(round(CNN_PAD * max(small.shape[:2])))
+    small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    sx, sy = w / (small.shape[1] - 2 * pad), h / (small.shape[0] - 2 * pad)
+    with _lock:
+        found = _load()[2](small, 0)
+    if not len(found):
+        return None
+    i = _largest([d.rect for d in found])
+    r = found[i].rect
+    return ((r.left() - pad) * sx, (r.top() - pad) * sy, r.width() * sx, r.height() * sy), \
+        float(found[i].confidence)
+
+
+def _points(rgb: np.ndarray, box) -> np.ndarray:
+    x, y, w, h = box
+    with _lock:
+        dlib, _, _, predictor = _load()
+        rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)) - 1, int(round(y + h)) - 1)
+        shape = predictor(rgb, rect)
+    pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    return pts[list(_DLIB_ORDER)]
+
+
+def find_face(rgb: np.ndarray) -> FoundFace | None:
+    """The largest face in a uint8 RGB array (H, W, 3) with its 5 landmarks, or None.
+
+    Detectors are tried in order, each only when the ones before found nothing: HOG
+    (frontal and slightly turned faces from 20% of the longer side), the CNN (faces filling
+    most of the photo, turned or cut by the frame; it is the slow one), Haar (small faces).
+    Landmarks are always predicted on the full-resolution photo. Deterministic and safe to
+    call from many threads. Raises :class:`LandmarkModelMissing` when dlib or its models
+    are not installed (even for a photo without a face), ValueError for an array that is
+    not uint8 RGB.
+    """
+    rgb = _check_rgb(rgb)
+    with _lock:
+        _load()
+    if min(rgb.shape[:2]) < 2:
+        return None
+    found, finder = _hog(rgb), "hog"
+    if found is None:
+        found, finder = _cnn(rgb), "cnn"
+    if found is None:
+        haar = _haar_face(Image.fromarray(rgb))
+        if haar is None:
+            return None
+        found, finder = (haar, None), "haar"
+    box, score = found
+    x, y, w, h = (int(round(v)) for v in box)
+    return FoundFace(box=(x, y, max(1, w), max(1, h)), points=_points(rgb, box),
+                     finder=finder, score=score)
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2x3 least-squares similarity (rotation, uniform scale, shift; no shear) src -> dst."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    ms, md = src.mean(axis=0), dst.mean(axis=0)
+    s, d = src - ms, dst - md
+    denom = (s ** 2).sum()
+    if denom <= 0:
+        raise ValueError("landmarks coincide: no transform")
+    a = (s * d).sum() / denom
+    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / denom
+    rot = np.array([[a, -b], [b, a]])
+    return np.hstack([rot, (md - rot @ ms)[:, None]])
+
+
+def _key_points(face: FoundFace) -> np.ndarray:
+    return np.stack([face.left_eye, face.right_eye, face.nose]).astype(np.float64)
+
+
+def align_matrix(face: FoundFace, size: int = 128) -> np.ndarray:
+    """The 2x3 matrix taking photo pixels to the aligned crop's pixels (see aligned_face)."""
+    # Pixel centres: a point at template fraction f lands at f * size - 0.5.
+    return _similarity(_key_points(face), TEMPLATE * size - 0.5)
+
+
+def aligned_face(rgb: np.ndarray, face: FoundFace, size: int = 128) -> np.ndarray:
+    """uint8 [size, size, 3]: the face turned upright and scaled so its eye centres and nose
+    sit at TEMPLATE (least squares over the three), framed like a CelebA aligned crop.
+
+    When the crop shrinks the face, the part of the photo it covers is first shrunk with
+    area averaging (no aliasing); outside the photo, edge pixels are repeated.
+    """
+    rgb = _check_rgb(rgb)
+    if size < 1:
+        raise ValueError(f"size must be positive, not {size}")
+    m = align_matrix(face, size)
+    zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # output px per photo px
+    inv = cv2.invertAffineTransform(m)
+    corners = np.array([[-1, -1, 1], [size, -1, 1], [-1, size, 1], [size, size, 1]], np.float64)
+    src = corners @ inv.T
+    h, w = rgb.shape[:2]
+    margin = 2.0 / min(zoom, 1.0)
+    x0 = int(np.clip(np.floor(src[:, 0].min() - margin), 0, w - 1))
+    y0 = int(np.clip(np.floor(src[:, 1].min() - margin), 0, h - 1))
+    x1 = int(np.clip(np.ceil(src[:, 0].max() + margin) + 1, x0 + 1, w))
+    y1 = int(np.clip(np.ceil(src[:, 1].max() + margin) + 1, y0 + 1, h))
+    # Working on the covered region only: its edges are either the photo's edges (where
+    # repeating is wanted) or beyond what the warp reads.
+    roi = rgb[y0:y1, x0:x1]
+    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    m3 = np.vstack([m, [0.0, 0.0, 1.0]]) @ shift
+    if zoom < 1.0:
+        rw, rh = max(1, round(roi.shape[1] * zoom)), max(1, round(roi.shape[0] * zoom))
+        fx, fy = rw / roi.shape[1], rh / roi.shape[0]
+        roi = cv2.resize(roi, (rw, rh), interpolation=cv2.INTER_AREA)
+        # cv2.resize maps pixel centres: x_small = (x + 0.5) * fx - 0.5.
+        to_small = np.array([[fx, 0.0, 0.5 * fx - 0.5], [0.0, fy, 0.5 * fy - 0.5], [0.0, 0.0, 1.0]])
+        m3 = m3 @ np.linalg.inv(to_small)
+    return cv2.warpAffine(np.ascontiguousarray(roi), m3[:2], (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def native_box(face: FoundFace, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), x1 and y1 exclusive: an axis-aligned square in the photo's own
+    pixels around the face (eyebrows to chin, cheek to cheek), clipped to the photo.
+
+    Side: NATIVE_BOX_SCALE x the eye distance (taken from the same fit as aligned_face,
+    so a turned head, whose eyes look closer together, keeps its size); the square is
+    only smaller where the photo's border cuts it. Never empty.
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, not {width}x{height}")
+    m = _similarity(_key_points(face), TEMPLATE)  # photo -> template units
+    inv = cv2.invertAffineTransform(m)
+    eye_gap = TEMPLATE[1, 0] - TEMPLATE[0, 0]
+    centre_t = np.array([TEMPLATE[:2, 0].mean(), TEMPLATE[:2, 1].mean() + NATIVE_BOX_DROP * eye_gap, 1.0])
+    cx, cy = inv @ centre_t
+    eye_px = eye_gap / float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    half = NATIVE_BOX_SCALE * eye_px / 2
+    x0 = int(np.clip(round(cx - half), 0, width - 1))
+    y0 = int(np.clip(round(cy - half), 0, height - 1))
+    x1 = int(np.clip(round(cx + half), x0 + 1, width))
+    y1 = int(np.clip(round(cy + half), y0 + 1, height))
+    return (x0, y0, x1, y1)
