@@ -1,0 +1,98 @@
+"""A blind audit of face quality by eye: `python -m gan.audit`.
+
+    python -m gan.audit sheet --model models/default --out DIR [--n 64] [--seed 0] [--real-seed 0]
+    python -m gan.audit score --dir DIR [--labels FILE]
+
+`sheet` writes DIR/sheet.png (N generated faces, as the app's generate page shows them by
+default, shuffled among N held-out real photos of the bundle, each numbered), DIR/faces/NNN.png
+(each face alone), DIR/labels.csv (number,label with the labels blank) and DIR/key.json (which
+number is which kind, and what was drawn). Label every number intact or broken without opening
+the key, then `score` prints the broken share of generated and of real faces (95% Wilson
+intervals) and writes DIR/result.json. This is the command line only: the audit itself is
+`gan.metrics.audit`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gan.bundle import BundleError  # noqa: E402
+from gan.io import ReplaceRefused  # noqa: E402
+from gan.metrics.audit import (  # noqa: E402
+    DEFAULT_N,
+    KEY,
+    KINDS,
+    LABELS,
+    PAGE_SEED,
+    RESULT,
+    SHEET,
+    AuditError,
+    make_sheet,
+    score,
+)
+
+
+def summary(result: dict) -> str:
+    """The result in a few lines for the terminal."""
+    lines = []
+    for kind in KINDS:
+        r = result[kind]
+        if r["labelled"]:
+            lo, hi = r["ci95"]
+            lines.append(f"{kind}: {r['broken']} of {r['labelled']} broken "
+                         f"({r['broken_share']:.0%}, 95% interval {lo:.0%} to {hi:.0%})")
+        else:
+            lines.append(f"{kind}: none labelled")
+    lines.append(f"unlabelled: {result['unlabelled']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gan.audit", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sheet", help="draw the numbered sheet, the labels template and the key")
+    s.add_argument("--model", default="models/default",
+                   help="bundle folder (default: models/default)")
+    s.add_argument("--out", required=True, help="audit folder to write (new, empty or an "
+                                                "unlabelled audit folder)")
+    s.add_argument("--n", type=int, default=DEFAULT_N,
+                   help=f"generated faces, and as many real photos (default {DEFAULT_N})")
+    s.add_argument("--seed", type=int, default=PAGE_SEED,
+                   help=f"seed of the generated faces, as on the generate page "
+                        f"(default {PAGE_SEED})")
+    s.add_argument("--real-seed", type=int, default=0,
+                   help="which held-out photos are drawn (default 0)")
+    s.add_argument("--quiet", action="store_true")
+    c = sub.add_parser("score", help="score the filled labels against the key")
+    c.add_argument("--dir", required=True, help="the audit folder")
+    c.add_argument("--labels", default=None, help=f"filled labels file (default DIR/{LABELS})")
+    args = p.parse_args(argv)
+
+    try:
+        if args.command == "sheet":
+            quiet = args.quiet
+            log = (lambda m: None) if quiet else (lambda m: print(f"[audit] {m}", file=sys.stderr))
+            key = make_sheet(args.model, args.out, n=args.n, seed=args.seed,
+                             real_seed=args.real_seed, progress=not quiet, log=log)
+            print(f"{len(key['faces'])} numbered faces in {args.out}/{SHEET} (one by one in "
+                  f"{args.out}/faces/). Label each intact or broken in {args.out}/{LABELS} "
+                  f"without opening {KEY}, then: python -m gan.audit score --dir {args.out}")
+            return 0
+        result = score(args.dir, args.labels)
+    except (AuditError, BundleError, ReplaceRefused) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(summary(result))
+    print(f"written to {os.path.join(args.dir, RESULT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""A blind audit of face quality by eye: the library behind `python -m gan.audit`.
+
+Numbers such as SWD do not see the melted and doubled features a person sees at once, so the
+audit asks a person. `make_sheet` draws generated faces exactly as the app's generate page
+shows them by default and as many held-out real photos of the bundle (its card's split, one
+preprocessing), shuffles them into one numbered sheet and writes the key apart from it, so the
+labeller judges each face without knowing its kind. `score` joins the filled labels with the
+key: the share of broken faces among generated and among real ones (the real share checks
+the labeller, who becomes strict beside real photos).
+
+Only consumes bundles: no training code, no Streamlit.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from gan.bundle import CARD, load_bundle
+from gan.data.preprocess import PREPROCESS_VERSION
+from gan.data.split import Split
+from gan.detector.calibrate import wilson
+from gan.images import png_bytes
+from gan.io import atomic_write_text, check_replaceable, staged_dir, write_files
+from gan.sampling import generate, label_matrix
+
+DEFAULT_N = 64
+# What pages/generate.py shows a visitor who changes nothing (every slider in the middle,
+# so labels take gan.sampling.label_matrix's defaults and z is not moved).
+PAGE_SEED = 0
+PAGE_TRUNCATION = 1.0
+
+KEY_FORMAT = "facegan-audit-key/1"
+RESULT_FORMAT = "facegan-audit-result/1"
+SHEET, FACES, LABELS, KEY, RESULT = "sheet.png", "faces", "labels.csv", "key.json", "result.json"
+KINDS = ("generated", "real")
+WORDS = {"intact": "intact", "i": "intact", "ok": "intact",
+         "broken": "broken", "b": "broken", "bad": "broken"}
+
+COLUMNS = 16
+MIN_CELL = 128          # faces smaller than this are enlarged on the sheet, to be judged
+GAP = 10
+NUMBER_BAND = 22
+MARGIN = 16
+TITLE_BAND = 34
+
+
+class AuditError(ValueError):
+    """The audit cannot run as asked; the message says why and what to do, in one line."""
+
+
+class _BlankSheet:
+    """Recognises a folder `make_sheet` wrote whose labels are still blank: only such a folder
+    may be replaced, so a filled labels.csv (a person's work) or a user's file is never lost."""
+
+    what = (f"an unlabelled audit folder (only what `gan.audit sheet` writes, with {LABELS} "
+            "still blank)")
+
+    def __call__(self, folder: Path) -> bool:
+        folder = Path(folder)
+        try:
+            key = json.loads((folder / KEY).read_text())
+            names = {p.name for p in folder.iterdir()}
+        except (OSError, ValueError):
+            return False
+        if not isinstance(key, dict) or key.get("format") != KEY_FORMAT:
+            return False
+        if not names <= {SHEET, FACES, LABELS, KEY}:
+            return False
+        try:
+            rows = list(csv.reader(io.StringIO((folder / LABELS).read_text("utf-8-sig"))))
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):
+            return False
+        return not any(len(r) > 1 and r[1].strip() for r in rows[1:])
+
+
+BLANK_SHEET = _BlankSheet()
+
+
+def number_width(total: int) -> int:
+    """Digits of the face numbers in file names (faces/001.png), so they sort as numbers."""
+    return max(3, len(str(int(total))))
+
+
+def page_default_faces(bundle, n: int, seed: int = PAGE_SEED) -> np.ndarray:
+    """The first n faces the generate page shows for `seed` when nothing else is touched:
+    the same gan.sampling calls as the page's face cache, at its default variety and labels."""
+    return generate(bundle, n, seed=seed, truncation=PAGE_TRUNCATION, labels=None)
+
+
+def page_default_labels(bundle) -> dict[str, float] | None:
+    """The label values those faces get (None for an unconditional bundle), for the key."""
+    y = label_matrix(bundle, 1, None)
+    return None if y is None else {k: round(float(v), 4) for k, v in zip(bundle.label_names, y[0])}
+
+
+def heldout_photos(bundle, n: int, real_seed: int, progress: bool = False):
+    """(images, keys, split, held-out count): n held-out photos of the bundle's own split,
+    drawn by `real_seed`. Refused when the split is not reachable or too small."""
+    split = Split.from_card(bundle.card)
+    why = split.why_no_heldout()
+    if why:
+        raise AuditError(f"no held-out real photos for {bundle.name}: {why} "
+                         f"(data.source = {split.source!r})")
+    try:
+        held = split.load(progress).heldout
+    except (OSError, ValueError) as e:
+        raise AuditError(f"cannot read the held-out photos of {split.source}: {e}") from e
+    count = 0 if held is None else len(held)
+    if count < n:
+        raise AuditError(f"the held-out split of {split.source} has {count} photos, fewer than "
+                         f"--n {n}; give a smaller --n")
+    idx = np.sort(np.random.default_rng(int(real_seed)).choice(count, n, replace=False))
+    return np.asarray(held.images[idx]), [held.keys[i] for i in idx], split, count
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):      # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def cell_size(resolution: int) -> int:
+    """Side of one face on the sheet: the face itself, enlarged by a whole factor if small."""
+    return int(resolution) * max(1, -(-MIN_CELL // int(resolution)))
+
+
+def face_box(index: int, cell: int, columns: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the sheet's `index`-th face (0-based, numbered index+1)."""
+    r, c = divmod(int(index), columns)
+    left = MARGIN + c * (cell + GAP)
+    top = MARGIN + TITLE_BAND + r * (cell + NUMBER_BAND + GAP)
+    return left, top, left + cell, top + cell
+
+
+def render_sheet(faces: np.ndarray, columns: int = COLUMNS) -> np.ndarray:
+    """One uint8 image of the faces in order, each with its number (1-based) under it.
+    Nothing else is written on it, so the sheet says nothing of which face is which kind."""
+    n, res = len(faces), faces.shape[1]
+    cell, columns = cell_size(res), max(1, min(columns, n))
+    rows = -(-n // columns)
+    width = 2 * MARGIN + columns * cell + (columns - 1) * GAP
+    height = 2 * MARGIN + TITLE_BAND + rows * (cell + NUMBER_BAND) + (rows - 1) * GAP
+    sheet = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    draw.text((MARGIN, MARGIN), f"Blind audit: {n} faces. In {LABELS}, write intact or broken "
+              "after each number.", fill=(0, 0, 0), font=_font(18))
+    font = _font(16)
+    scale = cell // res
+    for i, face in enumerate(faces):
+        left, top, right, bottom = face_box(i, cell, columns)
+        im = Image.fromarray(np.asarray(face, np.uint8))
+        if scale > 1:
+            im = im.resize((cell, cell), Image.Resampling.NEAREST)
+        sheet.paste(im, (left, top))
+        draw.text(((left + right) / 2, bottom + NUMBER_BAND / 2), str(i + 1), fill=(0, 0, 0),
+                  font=font, anchor="mm")
+    return np.asarray(sheet)
+
+
+def blank_labels(total: int) -> str:
+    """The labels template: every number, no label, nothing else."""
+    return "number,label\n" + "".join(f"{i},\n" for i in range(1, total + 1))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: int = PAGE_SEED,
+               real_seed: int = 0, progress: bool = False,
+               log: Callable[[str], None] = lambda m: None) -> dict:
+    """Write the audit folder `out` (sheet.png, faces/NNN.png, labels.csv, key.json) for the
+    bundle `model`; returns the key. The folder appears whole or not at all, and only an
+    empty folder or an unlabelled audit folder is replaced (`BLANK_SHEET`)."""
+    if n < 1:
+        raise AuditError("--n must be at least 1")
+    out = Path(out)
+    check_replaceable(out, BLANK_SHEET)           # before the slow part
+    model = Path(model)
+    bundle = load_bundle(model)
+    log(f"loading the held-out photos of {Split.from_card(bundle.card).source}")
+    real, real_keys, split, held_count = heldout_photos(bundle, n, real_seed, progress)
+    log(f"generating {n} faces (seed {seed}, the generate page's defaults)")
+    gen = page_default_faces(bundle, n, seed)
+
+    drawn = [("generated", i) for i in range(n)] + [("real", k) for k in real_keys]
+    images = np.concatenate([gen, real])
+    order = np.random.default_rng([int(seed), int(real_seed)]).permutation(2 * n)
+    width = number_width(2 * n)
+    faces, files = {}, {}
+    for number, j in enumerate(order, start=1):
+        kind, what = drawn[j]
+        faces[str(number)] = ({"kind": kind, "index": int(what)} if kind == "generated"
+                              else {"kind": kind, "photo": str(what)})
+        files[f"{FACES}/{number:0{width}d}.png"] = png_bytes(images[j])
+    files[SHEET] = png_bytes(render_sheet(images[order]))
+
+    card = bundle.card
+    key = {
+        "format": KEY_FORMAT,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": (f"python -m gan.audit sheet --model {model} --out {out} --n {n} "
+                    f"--seed {seed} --real-seed {real_seed}"),
+        "model": {"path": str(model), "name": bundle.name,
+                  "card_sha256": _sha256(model / CARD), "card_created": card.get("created"),
+                  "generator_sha256": card["files"]["generator.keras"]["sha256"],
+                  "training_steps": int((card.get("training") or {}).get("steps", 0) or 0),
+                  "resolution": bundle.resolution},
+        "generated": {"n": n, "seed": int(seed), "truncation": PAGE_TRUNCATION,
+                      "labels": page_default_labels(bundle), "z_shift": None,
+                      "as": "the app's generate page with nothing touched but the count: "
+                            "every slider in the middle",
+                      "remake": f"gan.sampling.generate(bundle, {n}, seed={seed}, "
+                                f"truncation={PAGE_TRUNCATION}, labels=None)"},
+        "real": {"n": n, "real_seed": int(real_seed), "source": split.source,
+                 "split": split.describe(), "held_out_photos": held_count,
+                 "preprocessing": {"size": split.size, "crop": split.crop,
+                                   "version": PREPROCESS_VERSION},
+                 "drawn": f"numpy default_rng({real_seed}).choice({held_count}, {n}, "
+                          "replace=False) of the held-out photos in split order"},
+        "shuffle": f"numpy default_rng([{seed}, {real_seed}]).permutation({2 * n})",
+        "faces": faces,
+    }
+    log(f"writing {out}")
+    with staged_dir(out, BLANK_SHEET) as staging:
+        write_files(staging, files)
+        atomic_write_text(staging / LABELS, blank_labels(2 * n))
+        atomic_write_text(staging / KEY, json.dumps(key, indent=2) + "\n")
+    return key
+
+
+def read_key(folder: str | Path) -> dict:
+    """The key `make_sheet` wrote in `folder`; AuditError when it is missing or not a key."""
+    path = Path(folder) / KEY
+    try:
+        key = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AuditError(f"{path} does not exist: make the sheet with `python -m gan.audit "
+                         "sheet` first (or put its key.json back)") from None
+    except (OSError, ValueError) as e:
+        raise AuditError(f"cannot read {path}: {e}") from None
+    faces = key.get("faces") if isinstance(key, dict) else None
+    if (not isinstance(faces, dict) or key.get("format") != KEY_FORMAT
+            or not all(str(k).isdigit() and isinstance(v, dict) and v.get("kind") in KINDS
+                       for k, v in faces.items())):
+        raise AuditError(f"{path} is not an audit key written by `python -m gan.audit sheet`")
+    return key
+
+
+def _delimiter(text: str) -> str:
+    """Spreadsheets save CSV with ';' or tabs in some locales; the first line tells which."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return next((d for d in (",", ";", "\t") if d in first), ",")
+
+
+def read_labels(path: str | Path, numbers: set[int]) -> dict[int, str]:
+    """{number: "intact" | "broken"} of the labelled faces in a labels file; blank labels are
+    left out. Anything that cannot be meant as a label of a face on the sheet is refused
+    (AuditError naming the line), never guessed at."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise AuditError(f"{path} does not exist: give the filled labels file "
+                         "(--labels FILE)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise AuditError(f"cannot read {path}: {e}") from None
+    labels: dict[int, str] = {}
+    lines: dict[int, int] = {}
+    low, high = min(numbers, default=0), max(numbers, default=0)
+    header_seen = False
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
+    try:
+        for row in reader:
+            cells = [c.strip() for c in row]
+            if not any(cells):
+                continue
+            line = reader.line_num
+            if not header_seen and not lines and cells[0].lower() == "number":
+                header_seen = True
+                continue
+            try:
+                number = int(cells[0])
+            except ValueError:
+                raise AuditError(f"{path} line {line}: {cells[0]!r} is not a face number") from None
+            if number not in numbers:
+                raise AuditError(f"{path} line {line}: {number} is not a number on the sheet "
+                                 f"({low} to {high})")
+            if number in lines:
+                raise AuditError(f"{path} line {line}: face {number} is labelled twice "
+                                 f"(also on line {lines[number]})")
+            lines[number] = line
+            word = cells[1].lower() if len(cells) > 1 else ""
+            if word and word not in WORDS:
+                raise AuditError(f"{path} line {line}: {cells[1]!r} is not a label; write intact "
+                                 "or broken (or i / b, ok / bad)")
+            if word:
+                labels[number] = WORDS[word]
+    except csv.Error as e:
+        raise AuditError(f"{path} line {reader.line_num}: not a CSV line ({e})") from None
+    if not labels:
+        raise AuditError(f"{path} labels no face yet: write intact or broken after each number")
+    return labels
+
+
+def share(broken: int, labelled: int, unlabelled: int) -> dict:
+    """Broken share of one kind with its 95% Wilson interval (None when nothing is labelled)."""
+    lo, hi = wilson(broken, labelled)
+    return {"broken": broken, "labelled": labelled, "unlabelled": unlabelled,
+            "broken_share": broken / labelled if labelled else None,
+            "ci95": [lo, hi] if labelled else None}
+
+
+def score(folder: str | Path, labels_file: str | Path | None = None) -> dict:
+    """Score the labels of the audit in `folder` (default labels file: its labels.csv)
+    against its key; writes and returns result.json."""
+    folder = Path(folder)
+    key = read_key(folder)
+    path = Path(labels_file) if labels_file is not None else folder / LABELS
+    kinds = {int(k): v["kind"] for k, v in key["faces"].items()}
+    labels = read_labels(path, set(kinds))
+    result = {
+        "format": RESULT_FORMAT,
+        "scored": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "labels_file": str(path),
+        "labels_sha256": _sha256(path),
+        "sheet_created": key.get("created"),
+        "model": key.get("model"),
+        "unlabelled": len(kinds) - len(labels),
+    }
+    for kind in KINDS:
+        mine = [k for k, v in kinds.items() if v == kind]
+        got = [labels[k] for k in mine if k in labels]
+        result[kind] = share(got.count("broken"), len(got), len(mine) - len(got))
+    atomic_write_text(folder / RESULT, json.dumps(result, indent=2) + "\n")
+    return result

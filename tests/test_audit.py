@@ -1,0 +1,230 @@
+"""The blind audit (`python -m gan.audit`) on a tiny conditional bundle whose card names a
+folder of drawn photos: the sheet numbers 2N faces, N of each kind by the key and nothing on
+the sheet or the labels template tells which; the same seeds give the same sheet; the
+generated faces are the generate page's defaults; scoring counts hand-filled labels and
+refuses malformed ones in one line; nothing but an unlabelled audit folder is replaced."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan.bundle import load_bundle, update_card
+from gan.detector.calibrate import wilson
+from gan.io import ReplaceRefused
+from gan.metrics import audit
+from tests.factories import make_tiny_bundle, write_photo_folder
+
+N = 6
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bundle_path(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("audit")
+    photos = write_photo_folder(root / "photos", n=30, size=64)
+    (photos / "labels.csv").write_text("image,male,smiling\n" + "".join(
+        f"img_{i:03d}.jpg,{i % 2},{i // 2 % 2}\n" for i in range(30)))
+    path = make_tiny_bundle(root / "b", label_names=["male", "smiling"], holdout_fraction=0.5)
+    update_card(path, data={"source": str(photos), "holdout": {"fraction": 0.5}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def sheet(bundle_path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sheets") / "a"
+    audit.make_sheet(bundle_path, out, n=N, seed=0, real_seed=0)
+    return out
+
+
+def key_of(folder: Path) -> dict:
+    return json.loads((folder / audit.KEY).read_text())
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    from gan.audit import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fill(path: Path, rows: list[tuple]) -> Path:
+    path.write_text("number,label\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+def test_sheet_numbers_2n_faces_n_of_each_kind(sheet):
+    key = key_of(sheet)
+    assert sorted(int(k) for k in key["faces"]) == list(range(1, 2 * N + 1))
+    kinds = [key["faces"][str(i)]["kind"] for i in range(1, 2 * N + 1)]
+    assert kinds.count("generated") == N and kinds.count("real") == N
+    indexes = [v["index"] for v in key["faces"].values() if v["kind"] == "generated"]
+    assert sorted(indexes) == list(range(N))
+    photos = [v["photo"] for v in key["faces"].values() if v["kind"] == "real"]
+    assert len(set(photos)) == N
+    assert kinds != sorted(kinds) and kinds != sorted(kinds, reverse=True)   # shuffled
+    files = sorted(p.name for p in (sheet / audit.FACES).iterdir())
+    assert files == [f"{i:03d}.png" for i in range(1, 2 * N + 1)]
+    assert sorted(p.name for p in sheet.iterdir()) == sorted(
+        [audit.FACES, audit.KEY, audit.LABELS, audit.SHEET])
+    assert key["generated"]["labels"] == {"male": 0.5, "smiling": 0.5}
+    assert key["generated"]["seed"] == 0 and key["generated"]["truncation"] == 1.0
+    assert key["real"]["held_out_photos"] >= N and key["model"]["card_sha256"]
+
+
+def test_sheet_shows_face_k_above_number_k(sheet):
+    """Every face on the sheet is the file of its number (so the number under it is right)."""
+    grid = np.asarray(Image.open(sheet / audit.SHEET).convert("RGB"))
+    for i in range(2 * N):
+        face = Image.open(sheet / audit.FACES / f"{i + 1:03d}.png")
+        cell = audit.cell_size(face.width)
+        big = np.asarray(face.convert("RGB").resize((cell, cell), Image.Resampling.NEAREST))
+        left, top, right, bottom = audit.face_box(i, cell, audit.COLUMNS)
+        assert np.array_equal(grid[top:bottom, left:right], big)
+    assert cell >= 128                    # small faces are enlarged to be judged
+
+
+def test_sheet_and_labels_carry_no_kind(sheet):
+    labels = (sheet / audit.LABELS).read_text()
+    assert labels == "number,label\n" + "".join(f"{i},\n" for i in range(1, 2 * N + 1))
+    photos = {v["photo"] for v in key_of(sheet)["faces"].values() if v["kind"] == "real"}
+    for png in [sheet / audit.SHEET, *(sheet / audit.FACES).iterdir()]:
+        im = Image.open(png)
+        assert not {k for k in im.info if k not in ("dpi", "gamma")}, im.info   # no text chunks
+        raw = png.read_bytes().lower()
+        for word in (b"generated", b"real", b"fake", b"seed", *(p.encode() for p in photos)):
+            assert word not in raw
+
+
+def test_same_seeds_same_sheet(sheet, bundle_path, tmp_path):
+    audit.make_sheet(bundle_path, tmp_path / "again", n=N, seed=0, real_seed=0)
+    again = tmp_path / "again"
+    assert (again / audit.SHEET).read_bytes() == (sheet / audit.SHEET).read_bytes()
+    for f in (sheet / audit.FACES).iterdir():
+        assert (again / audit.FACES / f.name).read_bytes() == f.read_bytes()
+    assert key_of(again)["faces"] == key_of(sheet)["faces"]
+    audit.make_sheet(bundle_path, tmp_path / "other", n=N, seed=0, real_seed=1)
+    assert key_of(tmp_path / "other")["faces"] != key_of(sheet)["faces"]
+
+
+def test_generated_faces_are_the_generate_pages_defaults(bundle_path):
+    """The page's face cache at its defaults (seed 0, variety 1, sliders in the middle:
+    no labels, no z shift) gives the audit's faces, and the page still has those defaults."""
+    from app_support.faces import FaceCache
+
+    bundle = load_bundle(bundle_path)
+    page = FaceCache().faces(bundle, "key", N, audit.PAGE_SEED, audit.PAGE_TRUNCATION, {}, None)
+    assert np.array_equal(page.images, audit.page_default_faces(bundle, N))
+    source = (REPO / "pages" / "generate.py").read_text()
+    assert (f'("seed", {audit.PAGE_SEED}), ("truncation", {audit.PAGE_TRUNCATION})' in source)
+
+
+def test_score_counts_hand_filled_labels(sheet, capsys, tmp_path):
+    key = key_of(sheet)
+    gen = [int(k) for k, v in key["faces"].items() if v["kind"] == "generated"]
+    real = [int(k) for k, v in key["faces"].items() if v["kind"] == "real"]
+    # generated: 4 broken, 1 intact, 1 blank; real: 1 broken, 5 intact; words in every spelling
+    rows = [(gen[0], "broken"), (gen[1], "B"), (gen[2], " bad "), (gen[3], "Broken"),
+            (gen[4], "ok"), (gen[5], ""), (real[0], "b"), (real[1], "intact"), (real[2], "I"),
+            (real[3], "OK"), (real[4], "Intact"), (real[5], "i")]
+    labels = fill(tmp_path / "mine.csv", rows[::-1])
+    code, out, err = run(["score", "--dir", str(sheet), "--labels", str(labels)], capsys)
+    assert code == 0, err
+    result = json.loads((sheet / audit.RESULT).read_text())
+    (sheet / audit.RESULT).unlink()                 # the module's sheet stays unlabelled
+    assert result["generated"]["broken"] == 4 and result["generated"]["labelled"] == 5
+    assert result["generated"]["broken_share"] == pytest.approx(0.8)
+    assert result["generated"]["ci95"] == pytest.approx(list(wilson(4, 5)))
+    assert result["real"]["broken"] == 1 and result["real"]["labelled"] == 6
+    assert result["real"]["ci95"] == pytest.approx(list(wilson(1, 6)))
+    assert result["unlabelled"] == 1 and result["generated"]["unlabelled"] == 1
+    assert "generated: 4 of 5 broken (80%" in out and "real: 1 of 6 broken (17%" in out
+    assert "unlabelled: 1" in out
+
+
+@pytest.mark.parametrize("body, says", [
+    (None, "does not exist"),
+    ("number,label\n1,maybe\n", "'maybe' is not a label"),
+    ("number,label\n99,broken\n", "99 is not a number on the sheet"),
+    ("number,label\n1,broken\n2,intact\n1,intact\n", "face 1 is labelled twice (also on line 2)"),
+    ("number,label\nfirst,broken\n", "'first' is not a face number"),
+    ("number,label\n1,\n2,\n", "labels no face yet"),
+])
+def test_malformed_labels_are_refused_in_one_line(sheet, tmp_path, capsys, body, says):
+    labels = tmp_path / "labels.csv"
+    if body is not None:
+        labels.write_text(body)
+    code, out, err = run(["score", "--dir", str(sheet), "--labels", str(labels)], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+    assert "Traceback" not in err and not (sheet / audit.RESULT).exists()
+
+
+def test_score_without_a_key_says_so(tmp_path, capsys):
+    fill(tmp_path / audit.LABELS, [(1, "broken")])
+    code, _, err = run(["score", "--dir", str(tmp_path)], capsys)
+    assert code == 2 and "key.json does not exist" in err and err.count("\n") == 1
+
+
+def test_a_folder_that_is_not_an_unlabelled_audit_is_not_replaced(bundle_path, sheet, tmp_path,
+                                                                 capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    code, _, err = run(["sheet", "--model", str(bundle_path), "--out", str(mine), "--n", "2",
+                        "--quiet"], capsys)
+    assert code == 2 and "nothing was written" in err and err.count("\n") == 1
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no staging left
+
+    labelled = tmp_path / "labelled"                 # an audit someone has started labelling
+    audit.make_sheet(bundle_path, labelled, n=2)
+    fill(labelled / audit.LABELS, [(1, "broken")])
+    with pytest.raises(ReplaceRefused, match="still blank"):
+        audit.make_sheet(bundle_path, labelled, n=2)
+    assert (labelled / audit.LABELS).read_text().startswith("number,label\n1,broken")
+
+    blank = tmp_path / "blank"                       # an unlabelled one is simply made again
+    audit.make_sheet(bundle_path, blank, n=2)
+    audit.make_sheet(bundle_path, blank, n=3)
+    assert len(key_of(blank)["faces"]) == 6
+
+
+def test_sheet_explains_a_bundle_without_held_out_photos(tmp_path, capsys):
+    path = make_tiny_bundle(tmp_path / "b")
+    code, _, err = run(["sheet", "--model", str(path), "--out", str(tmp_path / "out"),
+                        "--quiet"], capsys)
+    assert code == 2 and "no held-out real photos" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_labels_from_a_spreadsheet_are_read(sheet, tmp_path):
+    """A BOM and ';' separators (what some spreadsheets save) read the same as plain CSV."""
+    text = "\ufeffNumber;Label\r\n1;Broken\r\n2;ok\r\n"
+    (tmp_path / "x.csv").write_bytes(text.encode("utf-8"))
+    got = audit.read_labels(tmp_path / "x.csv", set(range(1, 2 * N + 1)))
+    assert got == {1: "broken", 2: "intact"}
+    rows = list(csv.reader(io.StringIO((sheet / audit.LABELS).read_text())))
+    assert rows[0] == ["number", "label"] and all(re.fullmatch(r"\d+", r[0]) for r in rows[1:])
+
+
+def test_an_interrupted_sheet_leaves_nothing_half_written(bundle_path, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    audit.make_sheet(bundle_path, out, n=2)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def killed(path, text):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit, "atomic_write_text", killed)
+    with pytest.raises(KeyboardInterrupt):
+        audit.make_sheet(bundle_path, out, n=3, real_seed=5)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]          # no staging folder left
