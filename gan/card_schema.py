@@ -44,6 +44,18 @@ _CALIBRATION = {
     "then": {"required": ["a", "b"]},
 }
 
+# A verdict rule (gan.detector.verdict.Rule): generated at or above one P, real below another.
+# generated_at may sit just above 1 when no P qualifies: then nothing is called generated.
+_RULE = {"type": "object", "required": ["generated_at", "real_below"],
+         "properties": {"generated_at": {"type": "number", "minimum": 0, "maximum": 1.000001},
+                        "real_below": _PROBABILITY}}
+# The leave-one-source-out figures (gan.detector.fit): one row per source.
+_LEFT_OUT = {"type": "object", "required": ["rows"],
+             "properties": {"rows": {"type": "array", "items": {
+                 "type": "object", "required": ["source", "kind", "scored"],
+                 "properties": {"source": _TEXT, "kind": {"enum": ["real", "generated"]},
+                                "scored": _COUNT}}}}}
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "FaceGAN model card (model.json)",
@@ -156,10 +168,20 @@ SCHEMA: dict[str, Any] = {
                 "forensic": {
                     "type": ["object", "null"],
                     "properties": {"file": INSIDE, "threshold": _PROBABILITY,
-                                   "calibration": _CALIBRATION, "note": _TEXT},
+                                   "calibration": _CALIBRATION, "note": _TEXT, "rule": _RULE,
+                                   "left_out": _LEFT_OUT},
                     "if": {"type": "object", "required": ["file"]},
                     "then": {"required": ["threshold"]},
                 },
+                "discriminator": {
+                    "type": ["object", "null"],
+                    "properties": {"threshold": _PROBABILITY, "calibration": _CALIBRATION,
+                                   "note": _TEXT, "rule": _RULE, "left_out": _LEFT_OUT},
+                },
+                "sources": {"type": "array", "items": {
+                    "type": "object", "required": ["name", "kind"],
+                    "properties": {"name": _TEXT, "kind": {"enum": ["real", "generated"]},
+                                   "photos": _COUNT, "faces_found": _COUNT}}},
             },
         },
     },

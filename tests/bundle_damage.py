@@ -131,10 +131,11 @@ def pickled_forensic(path: Path, marker: Path) -> None:
     buf = io.BytesIO()
     np.savez(buf, mean=np.array([_RunsWhenUnpickled(marker)], dtype=object),
              scale=np.ones(1, np.float32), weights=np.ones(1, np.float32), bias=np.float64(0),
-             meta=np.array(json.dumps({"dim": 1})))
+             meta=np.array(json.dumps({"dim": 1, "classifier": "lr", "texture_version": 1})))
     (path / rel).write_bytes(buf.getvalue())
     card = read(path)
     card["detector"]["forensic"] = {"file": rel, "threshold": 0.5, "calibration": None,
+                                    "rule": {"generated_at": 0.5, "real_below": 0.5},
                                     "note": "a payload"}
     write(path, card)
     rehash(path, rel)

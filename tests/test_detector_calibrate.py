@@ -95,3 +95,43 @@ def test_a_cards_calibration_is_read_on_the_raw_score_and_older_logit_cards_agre
     older = {**cal, "a": -1.7, "input": "logit"}
     assert np.array_equal(calibrate.probability(score, older), calibrate.probability(score, cal))
     assert np.array_equal(calibrate.probability(score, None), calibrate.sigmoid(score))
+
+
+def test_upper_bound_is_the_exact_one_sided_clopper_pearson_bound():
+    from scipy.stats import binomtest
+
+    for n in (1, 20, 59, 125, 600):
+        # None seen in n: the bound solves (1 - u)^n = 5%.
+        assert calibrate.upper_bound(0, n) == pytest.approx(1 - 0.05 ** (1 / n), rel=1e-9)
+        for k in (0, 1, n // 3, n - 1):
+            ci = binomtest(k, n).proportion_ci(confidence_level=0.90, method="exact")
+            assert calibrate.upper_bound(k, n, 0.95) == pytest.approx(ci.high, rel=1e-9), (k, n)
+    assert calibrate.upper_bound(0, 59) <= 0.05 < calibrate.upper_bound(0, 58)   # 59 photos to show 5%
+    assert calibrate.upper_bound(5, 5) == 1.0 and calibrate.upper_bound(0, 0) == 1.0
+    assert calibrate.upper_bound(1, 100, 0.99) > calibrate.upper_bound(1, 100, 0.95)
+
+
+def test_upper_bound_grows_with_false_alarms_and_shrinks_with_photos():
+    ks = [calibrate.upper_bound(k, 200) for k in range(0, 201, 10)]
+    assert all(a < b for a, b in zip(ks, ks[1:])) and ks[-1] == 1.0
+    ns = [calibrate.upper_bound(3, n) for n in (10, 50, 100, 500, 5000)]
+    assert all(a > b for a, b in zip(ns, ns[1:])) and ns[-1] > 3 / 5000
+
+
+@pytest.mark.parametrize("n", [60, 125, 254, 600])
+def test_upper_bound_agrees_with_the_threshold_rule(n):
+    """allowed_false_alarms (how many real photos a threshold may let through) is the largest
+    count whose upper bound stays within the rate, so the two never tell a different story."""
+    k = calibrate.allowed_false_alarms(n, 0.05, 0.95)
+    assert calibrate.upper_bound(k, n) <= 0.05 < calibrate.upper_bound(k + 1, n)
+
+
+@pytest.mark.parametrize("n, rate", [(24, 0.05), (100, 0.02), (300, 0.05), (1000, 0.1)])
+def test_upper_bound_covers_the_true_rate_at_least_95_percent_of_the_time(n, rate):
+    """The bound is below the true rate only when the source happened to show few false
+    alarms: exactly computed over the binomial distribution, at most 5% of the time."""
+    from scipy.stats import binom
+
+    below = [k for k in range(n + 1) if calibrate.upper_bound(k, n) < rate]
+    miss = binom.cdf(max(below), n, rate) if below else 0.0
+    assert miss <= 0.05

@@ -29,7 +29,8 @@ def test_a_folder_of_user_files_is_refused_and_kept(cli, bundle, tmp_path, capsy
         from gan.detector.__main__ import main
 
         target = _users_folder(bundle / "detection" / "report")
-        rc = main(["report", "--model", str(bundle), "--quick", "--quiet"])
+        manifest = tmp_path / "sources.json"      # never read: the refusal comes first
+        rc = main(["report", "--model", str(bundle), "--sources", str(manifest), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2
     assert "notes.txt" in err and "nothing was written" in err

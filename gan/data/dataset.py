@@ -94,7 +94,7 @@ class FaceData:
         seed, never on load order, other files, or dedup."""
         if not 0.0 <= holdout_fraction <= 1.0:
             raise ValueError("holdout_fraction must be in [0, 1]")
-        u = np.array([_unit_hash(seed, k) for k in self.keys], dtype=np.float64)
+        u = np.array([unit_hash(seed, k) for k in self.keys], dtype=np.float64)
         hold = u < holdout_fraction
         train, holdout = self.subset(~hold, part="train"), self.subset(hold, part="holdout")
         for d in (train, holdout):
@@ -108,7 +108,9 @@ class FaceData:
         atomic_write_text(path, json.dumps(self.report, indent=1, sort_keys=False) + "\n")
 
 
-def _unit_hash(seed: int, key: str) -> float:
+def unit_hash(seed: int, key: str) -> float:
+    """A number in [0, 1) fixed by (seed, key): where a photo goes is decided by its name,
+    never by load order."""
     h = hashlib.sha256(f"{seed}\0{key}".encode()).digest()
     return int.from_bytes(h[:8], "big") / 2.0**64
 

@@ -214,16 +214,19 @@ def _looks_truncated(data: bytes) -> bool:
 
 
 def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
-               max_bytes: int = DEFAULT_MAX_BYTES, formats=None) -> Image.Image:
+               max_bytes: int = DEFAULT_MAX_BYTES, formats=None,
+               draft_side: int | None = None) -> Image.Image:
     """Open a photo as an 8-bit RGB, EXIF-oriented, fully loaded PIL image.
 
     ``source``: a path, bytes, or a binary file-like (e.g. Streamlit's UploadedFile).
     Raises :class:`ImageError` with the reason for empty, non-image, truncated,
     unreadable, non-finite and decompression-bomb files, files larger than ``max_bytes``
     and, when ``formats`` (Pillow format names such as "JPEG") is given, other formats.
-    Multi-frame files give their first frame.
+    Multi-frame files give their first frame. With ``draft_side``, a JPEG is decoded at the
+    smallest of 1/2, 1/4, 1/8 scale whose shorter side is still at least that (far less
+    memory and time for a phone photo).
     """
-    return _open(source, max_pixels, max_bytes, formats)[0]
+    return _open(source, max_pixels, max_bytes, formats, draft_side)[0]
 
 
 def _open(source, max_pixels, max_bytes, formats, draft_side: int | None = None):

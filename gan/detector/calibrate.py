@@ -98,6 +98,17 @@ def allowed_false_alarms(n: int, fpr: float, confidence: float | None = None) ->
     return k
 
 
+def upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided exact (Clopper-Pearson) upper bound of a rate seen k times in n."""
+    if n <= 0:
+        return 1.0
+    if k >= n:
+        return 1.0
+    from scipy.stats import beta
+
+    return float(beta.ppf(confidence, k + 1, n - k))
+
+
 def threshold_for_fpr(real_scores: np.ndarray, fpr: float, confidence: float | None = None) -> float:
     """A score threshold t such that at most `allowed_false_alarms` of the real scores are >= t:
     half way between the highest real score allowed below it and the next one up."""

@@ -1,228 +1,372 @@
-"""The detection report in plain words, for the detect page (pure functions, no Streamlit).
+"""The detectors' verdicts and left-out figures in plain words, for the detect page (pure
+functions, no Streamlit), so the page and its tests share one wording.
 
-Inputs are the card's `detector` section (`measured` holds the summary) and the report dict
-(`detection/report/report.json`), so the page and its tests share one wording.
+Every figure comes from the card's leave-one-source-out table (`detector.<key>.left_out`,
+written by `python -m gan.detector fit`) or the report (`detection/report/report.json`:
+robustness curves, false alarms per group): each source scored by a detector fitted without it.
+The worst real source comes first, never the best case; nothing here states a figure of its own.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
-DEFAULT_NAMES = {"training": "its training source", "other_gan": "another GAN",
-                 "unseen_real": "a source never used in fitting"}
+from gan.detector.verdict import GENERATED, REAL, REASONS, UNSURE, Rule
+
+# Where `python -m gan.detector` writes the report (gan.detector.report.REPORT_DIR, FIGURES;
+# the app does not import the fitting code).
+REPORT_DIR = "detection/report"
+FIGURES = {"left_out": "left_out.png", "robustness": "robustness.png", "groups": "groups.png"}
+# Wording thresholds, not measurements: a generated source caught less often than this is
+# "not caught"; a thumbnail control at or above this AUC passes a test the detector should
+# only pass by seeing generation.
+MOSTLY_MISSED = 0.5
+THUMBNAIL_PASSES = 0.9
+SHORT_REASONS = {"band": "score in between", "unfamiliar": "unlike every fit source",
+                 "re-encode": "a re-save flips it"}
 
 
-def names_or_defaults(names: dict | None) -> dict:
-    return {**DEFAULT_NAMES, **{k: v for k, v in (names or {}).items() if v}}
+def fit_command(model: str) -> str:
+    return f"python -m gan.detector fit --model models/{model} --sources SOURCES.json"
 
 
-AUC_WHAT = ("**AUC** (area under the ROC curve): take one generated face and one real photo at "
-            "random; the AUC is how often the detector gives the generated one the higher "
-            "score. 1.0 is always, 0.5 is guessing.")
-THRESHOLD_WHAT = ("**Verdict threshold**: a face is called *generated* when P(generated) is at "
-                  "or above it. It was set on real photos kept aside for calibration, so that at "
-                  "most {fpr:.0%} of the real photos of each source were wrongly called "
-                  "generated (a *false alarm*); the figures below check that on other photos.")
-RELIABILITY_WHAT = ("**Reliability**: of all the faces given a P(generated) of 0.8, about 8 "
-                    "in 10 should really be generated. The diagram puts the faces into bins by the "
-                    "probability the detector said and shows the share that really was generated "
-                    "in each bin; points on the diagonal are honest probabilities. The "
-                    "probability assumes that half of the faces you check are generated: if "
-                    "generated faces are rarer among yours, read it as lower.")
-ROBUSTNESS_WHAT = ("**Robustness**: photos are often re-saved, shrunk or cropped before anyone "
-                   "checks them, and that can wipe out the traces a detector relies on. Every "
-                   "test file was re-saved as JPEG at quality 75, resized to half its size, or "
-                   "cropped by 10%, prepared again like an upload and scored again.")
-
-
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
+    """A share as a percentage with one decimal ("n/a" when not measured)."""
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def auc_words(auc: float | None) -> str:
-    if auc is None:
-        return "not measured"
-    if auc >= 0.98:
-        return "almost always right"
-    if auc >= 0.9:
-        return "usually right"
-    if auc >= 0.7:
-        return "often wrong"
-    if auc > 0.55:
-        return "barely better than guessing"
-    if auc >= 0.45:
-        return "no better than guessing"
-    return "worse than guessing (it scores these generated faces as *more* real than the photos)"
+def p_text(p: float) -> str:
+    """P(generated) with 3 significant digits, and with enough decimals that a P just below 1
+    never reads as 1 (0.998 stays "0.998", 0.99962 is "0.9996")."""
+    p = float(p)
+    if p >= 1.0:
+        return "1"
+    if p <= 0.0:
+        return "0"
+    decimals = max(2, 2 - math.floor(math.log10(p)), -math.floor(math.log10(1.0 - p)))
+    if decimals > 6:
+        return "above 0.999999" if p > 0.5 else "below 0.000001"
+    return f"{p:.{decimals}f}"
 
 
-def headline(key: str, measured: dict[str, Any] | None, target_fpr: float,
-             model: str = "NAME", names: dict | None = None) -> str:
-    """Two or three sentences on how well one detector measured, or what to run."""
-    if not measured:
-        return ("It has not been measured on held-out photos yet, so nobody knows how often it "
-                f"is right. Measure it with `python -m gan.detector fit --model models/{model}`.")
-    n = names_or_defaults(names)
-    own, other = measured.get("auc_own"), measured.get("auc_other_gan")
-    parts = []
-    if own is not None:
-        parts.append(f"telling **this model's own faces** from real photos it is "
-                     f"{auc_words(own)} (AUC **{own:.3f}**)")
-    if other is not None:
-        parts.append(f"telling **{n['other_gan']} faces** from real portraits it is "
-                     f"{auc_words(other)} (AUC **{other:.3f}**)")
-    text = "On photos it never trained on, " + " and ".join(parts) + "." if parts else ""
-    fpr = measured.get("fpr") or {}
-    if fpr:
-        worst = max(fpr.values())
-        text += (f" It wrongly calls **{_pct(min(fpr.values()))}–{_pct(worst)}** of real "
-                 f"photos generated, depending on where they come from (target: at most "
-                 f"{target_fpr:.0%})." if len(fpr) > 1 else
-                 f" It wrongly calls **{_pct(worst)}** of real photos generated (target: at most "
-                 f"{target_fpr:.0%}).")
-    return text.strip()
+def verdict_text(verdict: str | None, reason: str | None = None) -> str:
+    """"generated", "real", or "unsure — why" (the reason's sentence)."""
+    if verdict == UNSURE and reason:
+        return f"{UNSURE} — {REASONS.get(reason, reason)}"
+    return verdict or ""
 
 
-def fpr_rows(report: dict[str, Any], key: str) -> list[dict[str, str]]:
-    """One row per real test source: how many of its photos detector `key` wrongly flagged."""
-    n = names_or_defaults(report.get("names"))
-    words = {"real_test": f"held-out photos of {n['training']} (never trained on)",
-             "other_real_test": f"real portraits of the {n['other_gan']} set (test split)",
-             "unseen_real_test": f"photos of {n['unseen_real']} (never used in fitting)"}
-    target = report["target_fpr"]
-    rows = []
-    for name, v in report["detectors"][key].get("false_positive_rates", {}).items():
-        lo, hi = v["ci95"]
-        rows.append({"real photos": words.get(name, name),
-                     "flagged as generated": f"{v['flagged']} of {v['n']} ({_pct(v['rate'])})",
-                     "95% range": f"{_pct(lo)} – {_pct(hi)}",
-                     f"within {target:.0%}?": "yes" if v["within_target"] else "no"})
-    return rows
+def never_generated(rule: Rule) -> bool:
+    """No threshold kept every left-out real source within the stated rate: the rule's
+    generated_at sits above 1, so it never says "generated"."""
+    return rule.generated_at > 1.0
 
 
-def pair_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """AUC and accuracy per detector and test pairing, beside the thumbnail-only baseline."""
-    n = names_or_defaults(report.get("names"))
-    labels = {"own": f"(a) own faces vs held-out {n['training']} photos",
-              "other_gan": f"(b) {n['other_gan']} faces vs real portraits of that set",
-              "own_as_made": "own faces as the generator made them (not saved and re-read)",
-              "other_gan_vs_training_source": f"{n['other_gan']} faces vs held-out "
-                                              f"{n['training']} photos",
-              "other_gan_vs_unseen_real": f"{n['other_gan']} faces vs {n['unseen_real']} photos",
-              "own_vs_unseen_real": f"own faces vs {n['unseen_real']} photos"}
-    base = (report.get("shortcut_baseline") or {}).get("auc", {})
-    rows = []
-    for key, label in labels.items():
-        row: dict[str, Any] = {"test": label}
-        seen = False
-        for det, d in report["detectors"].items():
-            q = d["pairs"].get(key)
-            if q:
-                seen = True
-                row[f"{det} AUC"] = q["auc"]
-                row[f"{det} accuracy"] = q["accuracy"]
-        if seen:
-            row["thumbnail-only AUC"] = base.get(key)
-            rows.append(row)
-    return rows
-
-
-def robustness_text(report: dict[str, Any], key: str) -> str:
-    """The largest AUC drop over the changes, and the worst false-alarm rate after a change
-    when it exceeds the target, in two sentences."""
-    d = report["detectors"][key]
-    n = names_or_defaults(report.get("names"))
-    what = {"jpeg75": "JPEG at quality 75", "resize0.5": "resizing to half size",
-            "crop10": "a 10% crop"}
-    on = {"own": "this model's own faces", "other_gan": f"{n['other_gan']} faces"}
-    real_of = {"own": f"held-out {n['training']} photos",
-               "other_gan": f"real portraits of the {n['other_gan']} set"}
-    worst = worst_fpr = None
-    for kind, r in d.get("robustness", {}).items():
-        for pair, v in r.items():
-            if not isinstance(v, dict) or v.get("drop") is None:
-                continue
-            if worst is None or v["drop"] > worst[2]:
-                worst = (kind, pair, v["drop"], v["auc"])
-            if worst_fpr is None or v["fpr"] > worst_fpr[2]:
-                worst_fpr = (kind, pair, v["fpr"])
-    if worst is None:
-        return "Robustness was not measured."
-    kind, pair, drop, auc = worst
-    if drop <= 0.02:
-        text = (f"The ranking hardly changes: the largest AUC drop is {drop:.3f} "
-                f"({what.get(kind, kind)}, on {on.get(pair, pair)}).")
+def rule_text(rule: Rule, target_fpr: float, fitted_with_rule: bool = True,
+              checks_unfamiliar: bool = True) -> str:
+    """What each verdict means for this detector, as Markdown bullets. `fitted_with_rule`:
+    the rule was chosen leave-one-source-out (else it is one old threshold); `checks_unfamiliar`:
+    the detector knows which photos are unlike its fit sources."""
+    if never_generated(rule):
+        gen = (f"- **{GENERATED}**: never. On the sources it was measured on, no threshold kept "
+               f"every left-out real source within {target_fpr:.0%} of photos called generated, "
+               "so this detector does not give that verdict.")
+    elif fitted_with_rule:
+        gen = (f"- **{GENERATED}** when P(generated) is at least **{p_text(rule.generated_at)}**: "
+               f"the lowest value at which every real photo source left out of fitting had at "
+               f"most {target_fpr:.0%} of its photos called generated (95% upper bound).")
     else:
-        text = (f"The largest AUC drop is **{drop:.3f}** ({what.get(kind, kind)}, on "
-                f"{on.get(pair, pair)}: AUC {auc:.3f} after it), so expect more mistakes on "
-                f"re-saved, resized or cropped photos.")
-    target = report.get("target_fpr", 0.05)
-    kind, pair, fpr = worst_fpr
-    clean = (d["false_positive_rates"].get({"own": "real_test", "other_gan": "other_real_test"}
-                                           .get(pair, ""), {}) or {}).get("rate")
-    if fpr > target:
-        text += (f" But at the stored threshold, after {what.get(kind, kind)} it wrongly calls "
-                 f"**{_pct(fpr)}** of the {real_of.get(pair, pair)} generated"
-                 + (f" (against {_pct(clean)} as they were)" if clean is not None else "")
-                 + f", more than the {target:.0%} the threshold was set for: the threshold was "
-                   f"chosen on unchanged photos.")
+        gen = (f"- **{GENERATED}** when P(generated) is at least **{p_text(rule.generated_at)}**: "
+               "one threshold stored with this model before the leave-one-source-out "
+               "measurement, so it was never checked on photo sources it had not seen.")
+    real = f"- **{REAL}** when it is below **{p_text(min(rule.real_below, rule.generated_at))}**."
+    why = []
+    if rule.real_below < min(rule.generated_at, 1.0):
+        why.append(REASONS["band"])
+    if checks_unfamiliar:
+        why.append(REASONS["unfamiliar"])
+    why.append(REASONS["re-encode"])
+    unsure = f"- **{UNSURE}** when " + "; or when ".join(why) + "."
+    return "\n".join([gen, real, unsure])
+
+
+def _rows(measured: dict | None, kind: str) -> list[dict]:
+    return [r for r in (measured or {}).get("rows", []) if r.get("kind") == kind]
+
+
+def _share(row: dict, key: str = "generated") -> float | None:
+    n = row.get("scored") or 0
+    return row.get(key, 0) / n if n else None
+
+
+def worst_real(measured: dict | None) -> dict | None:
+    """The left-out real source with the largest share of photos called generated (ties: the
+    larger 95% upper bound)."""
+    reals = [r for r in _rows(measured, "real") if r.get("scored")]
+    if not reals:
+        return None
+    return max(reals, key=lambda r: (_share(r), r.get("false_alarm_upper95") or 0.0))
+
+
+def catch_range(measured: dict | None) -> str:
+    """One sentence: the lowest and highest catch rate over the generated sources."""
+    gens = [r for r in _rows(measured, "generated") if r.get("scored")]
+    if not gens:
+        return ""
+    lo, hi = min(gens, key=_share), max(gens, key=_share)
+    if lo is hi:
+        return (f"Of generated faces from a source it never saw ({lo['source']}), it called "
+                f"**{pct(_share(lo))}** generated.")
+    return (f"Of generated faces from sources it never saw, it called between "
+            f"**{pct(_share(lo))}** ({lo['source']}) and **{pct(_share(hi))}** ({hi['source']}) "
+            "generated.")
+
+
+def summary(measured: dict | None, target_fpr: float, model: str = "NAME") -> str:
+    """The two figures a visitor needs first: the worst left-out real source's share called
+    generated, and the range of catch rates."""
+    if worst_real(measured) is None:
+        return headline(measured, target_fpr, model)
+    return headline(measured, target_fpr, model, short=True) + " " + catch_range(measured)
+
+
+def headline(measured: dict | None, target_fpr: float, model: str = "NAME",
+             short: bool = False) -> str:
+    """The worst left-out real source's figure in words, first; then (unless `short`) its
+    upper bound and the nested check. Or, for a detector never measured that way, that nobody
+    knows."""
+    worst = worst_real(measured)
+    if worst is None:
+        return ("It has not been measured on photo sources left out of its fitting, so nobody "
+                "knows how often it is right on photos from elsewhere, such as yours. Measure "
+                f"it with `{fit_command(model)}`.")
+    text = (f"On photo collections it never saw, the detector called at most "
+            f"**{pct(_share(worst))}** of real photos generated (worst: **{worst['source']}**, "
+            f"{worst.get('generated', 0)} of {worst['scored']} photos).")
+    if short:
+        return text
+    src, up = measured.get("worst_real_source"), measured.get("worst_real_upper95")
+    if up is not None:
+        text += (f" Allowing for chance in a sample that size, a collection like "
+                 f"{src or worst['source']} may see up to **{pct(up)}** (95% upper bound; the "
+                 f"verdict rule aims at most {target_fpr:.0%}).")
+    nested, nsrc = measured.get("worst_nested_generated_share"), measured.get("worst_nested_source")
+    if nested is not None and nsrc:
+        text += (f" With the rule chosen without a source's own photos, the worst real source "
+                 f"is {nsrc}: **{pct(nested)}** called generated.")
     return text
 
 
-def robustness_rows(report: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """Per change and test: AUC, its drop, and the verdicts at the stored threshold."""
-    d = report["detectors"][key]
-    n = names_or_defaults(report.get("names"))
-    tests = {"own": "(a) own faces", "other_gan": f"(b) {n['other_gan']}"}
-    changes = {"jpeg75": "JPEG quality 75", "resize0.5": "half size", "crop10": "10% crop"}
-    rows = []
-    for pair, label in tests.items():
-        q = d["pairs"].get(pair)
-        if not q:
-            continue
-        rows.append({"test": label, "photos": "as they are", "AUC": q["auc"], "AUC drop": 0.0,
-                     "generated caught": _pct(q["tpr"]), "real wrongly flagged": _pct(q["fpr"])})
-        for kind, r in d.get("robustness", {}).items():
-            v = r.get(pair)
-            if isinstance(v, dict):
-                rows.append({"test": label, "photos": changes.get(kind, kind), "AUC": v["auc"],
-                             "AUC drop": v["drop"], "generated caught": _pct(v["tpr"]),
-                             "real wrongly flagged": _pct(v["fpr"])})
-    return rows
+def catch_text(measured: dict | None) -> str:
+    """Each generated source's catch rate (left out of fitting), with whether its generator
+    family was seen in fitting; and, when the table shows it, that generators the detector
+    was not fitted on are not caught."""
+    gens = [r for r in _rows(measured, "generated") if r.get("scored")]
+    if not gens:
+        return ""
+    parts = []
+    for r in sorted(gens, key=lambda r: -(_share(r) or 0)):
+        seen = r.get("family_seen")
+        family = ("its generator family was seen in fitting" if seen else
+                  "a generator family not seen in fitting" if seen is False else "")
+        parts.append(f"**{r['source']}** {pct(_share(r))} (unsure {pct(_share(r, 'unsure'))}"
+                     + (f"; {family}" if family else "") + ")")
+    text = ("Generated faces it called generated, each source left out of fitting: "
+            + ", ".join(parts) + ".")
+    best = max(gens, key=lambda r: _share(r) or 0)
+    if (_share(best) or 0) < MOSTLY_MISSED:
+        text += (f" **It catches few generated faces:** on no generated source did it call more "
+                 f"than {pct(_share(best))} of the faces generated ({best['source']}).")
+    unseen = [r for r in gens if r.get("family_seen") is False]
+    missed = [r for r in unseen if (_share(r) or 0) < MOSTLY_MISSED]
+    if missed:
+        text += (" **It does not catch generators it was not fitted on:** "
+                 + ", ".join(f"{r['source']} ({pct(_share(r))} caught)" for r in missed)
+                 + (" came from a generator family that played no part in fitting. A face from "
+                    "a new kind of generator will most likely not be called generated."))
+    elif not unseen:
+        text += (" Every generated source shared its generator family with another one in "
+                 "fitting, so how it does on a new kind of generator was not measured; expect "
+                 "it to miss many.")
+    return text
 
 
-def shortcut_text(report: dict[str, Any]) -> str | None:
-    """The shortcut-baseline caveat, when the report has one."""
-    base = (report.get("shortcut_baseline") or {}).get("auc", {})
-    if not base:
-        return None
-    n = names_or_defaults(report.get("names"))
-    bits = []
-    if base.get("own") is not None:
-        bits.append(f"{base['own']:.2f} on this model's own faces")
-    if base.get("other_gan") is not None:
-        bits.append(f"{base['other_gan']:.2f} on the {n['other_gan']} test set")
-    cross = [v for k, v in base.items() if k.startswith("other_gan_vs") and v is not None]
-    text = ("**A caveat about these figures.** A deliberately naive classifier that sees only "
-            "an 8×8-pixel thumbnail of each face (its layout and colours, none of the fine "
-            "detail a generator leaves) reaches an AUC of " + " and ".join(bits) + ". So these "
-            "test sets differ in framing, lighting and colour as much as in anything a "
-            "generator leaves behind, and a detector can score well on them by noticing that "
-            "alone. ")
-    if cross:
-        text += (f"Pairing {n['other_gan']} faces with real photos of other sources does not "
-                 f"remove this (the thumbnail classifier still reaches "
-                 f"{min(cross):.2f}–{max(cross):.2f} there). ")
-    return text + ("The figures show the detectors work on these collections; a generated face "
-                   "that is framed, lit and coloured like an ordinary photo is harder than they "
-                   "suggest.")
+def left_out_rows(measured: dict | None) -> list[dict[str, Any]]:
+    """One row per source, as scored by the detector fitted without it: verdict shares (unsure
+    apart, with why), no face, the 95% upper bound of false alarms (real sources), the catch
+    rate's family and AUC (generated sources), and the 8x8 thumbnail control."""
+    out = []
+    for r in sorted((measured or {}).get("rows", []),
+                    key=lambda r: (r.get("kind") != "real", r.get("source", ""))):
+        real = r.get("kind") == "real"
+        why = r.get("unsure_reasons") or {}
+        thumb = r.get("thumbnail_generated_share") if real else r.get("thumbnail_auc_vs_real")
+        out.append({
+            "source": r.get("source", ""), "kind": r.get("kind", ""),
+            "photos": r.get("photos", r.get("scored", 0)), "no face": r.get("no_face", 0),
+            "called generated": pct(_share(r)), "unsure": pct(_share(r, "unsure")),
+            "called real": pct(_share(r, "real")),
+            "why unsure": ", ".join(f"{SHORT_REASONS.get(k, k)} {v}" for k, v in why.items() if v),
+            "95% upper bound": pct(r.get("false_alarm_upper95")) if real else "",
+            "family seen in fitting": "" if real else
+            {True: "yes", False: "no"}.get(r.get("family_seen"), "n/a"),
+            "AUC vs real": "" if real or r.get("auc_vs_real") is None
+            else f"{r['auc_vs_real']:.3f}",
+            "8×8 control": "" if thumb is None else (pct(thumb) if real else f"{thumb:.3f}"),
+        })
+    return out
+
+
+THUMBNAIL_WHAT = (
+    "**The 8×8 thumbnail control.** A deliberately naive classifier that sees only an 8×8-pixel "
+    "thumbnail of each face (layout and colour, none of the detail a generator leaves) goes "
+    "through the same leave-one-source-out test. For a generated source the table gives its "
+    "AUC against the left-out real photos; for a real source, the share it calls generated. "
+    "Where the thumbnail alone separates a source from real photos, that row measures which "
+    "collection a photo comes from, not whether it was generated, and is not evidence that the "
+    "detector works.")
+
+
+def thumbnail_text(measured: dict | None) -> str:
+    """Where the thumbnail control passes a test (the test is broken there), and where the
+    detector does no better than it."""
+    gens = [r for r in _rows(measured, "generated") if r.get("thumbnail_auc_vs_real") is not None]
+    if not gens:
+        return "The thumbnail control was not measured."
+
+    def auc(x):
+        return "n/a" if x is None else f"{x:.3f}"
+
+    passed = [r for r in gens if r["thumbnail_auc_vs_real"] >= THUMBNAIL_PASSES]
+    level = [r for r in gens if r not in passed and r.get("auc_vs_real") is not None
+             and r["thumbnail_auc_vs_real"] >= r["auc_vs_real"]]
+    parts = []
+    if passed:
+        parts.append("**The thumbnail control passes the test on "
+                     + ", ".join(f"{r['source']}** (AUC {auc(r['thumbnail_auc_vs_real'])})"
+                                 if i == len(passed) - 1 else
+                                 f"{r['source']} (AUC {auc(r['thumbnail_auc_vs_real'])})"
+                                 for i, r in enumerate(passed))
+                     + ": layout and colour alone tell those faces from real photos, so their "
+                       "rows measure the collection, not the detector's skill.")
+    if level:
+        parts.append("The detector does no better than the thumbnail control on "
+                     + ", ".join(f"{r['source']} (AUC {auc(r['auc_vs_real'])} against "
+                                 f"{auc(r['thumbnail_auc_vs_real'])})" for r in level)
+                     + ": there, what it ranks may be layout and colour rather than generation.")
+    if not parts:
+        return (f"On every generated source the thumbnail control stays below both "
+                f"{THUMBNAIL_PASSES} and the detector's AUC: layout and colour alone do not pass "
+                "these tests.")
+    return " ".join(parts)
+
+
+def is_stale(report: dict, key: str, rule: Rule) -> bool:
+    """The report measured another fit than the stored one (its rule differs)."""
+    r = ((report.get("detectors") or {}).get(key) or {}).get("rule")
+    if not isinstance(r, dict):
+        return False
+    return not (math.isclose(r["generated_at"], rule.generated_at, abs_tol=1e-9)
+                and math.isclose(r["real_below"], rule.real_below, abs_tol=1e-9))
+
+
+ROBUSTNESS_WHAT = (
+    "**Robustness**: photos are re-saved, shrunk or cropped before anyone checks them, and that "
+    "can wipe out the traces a detector relies on. Photos of each source were changed as listed "
+    "and scored again by the detector fitted without that source.")
+
+
+def robustness_text(report: dict, key: str = "forensic") -> str:
+    """How often a change turned a real photo into "generated", against the report's target,
+    and the worst false-alarm share after a change."""
+    rob = ((report.get("detectors") or {}).get(key) or {}).get("robustness")
+    if not rob:
+        return "Robustness was not measured for this detector."
+    changed = [c for c in rob["curves"] if c.get("real_flipped_to_generated") is not None]
+    if not changed:
+        return "No real photo was scored after a change."
+    worst = max(changed, key=lambda c: c["real_flipped_to_generated"])
+    target = pct(rob["reflip_target"])
+    if rob["worst_reflip"] > 0:
+        text = (f"After a change, at most **{pct(rob['worst_reflip'])}** of real photos that were "
+                f"not called generated became \"generated\" (worst: {worst['change']}); the "
+                f"target is at most {target}: " + ("met." if rob["reflip_met"] else "**not met**."))
+    else:
+        text = (f"No change turned a real photo that was not called generated into "
+                f"\"generated\" (target: at most {target}).")
+    fa = [c for c in changed if c.get("real_called_generated") is not None]
+    w = max(fa, key=lambda c: c["real_called_generated"]) if fa else None
+    if w is not None and w["real_called_generated"] > 0:
+        rate = report.get("target_fpr")
+        text += (f" The most real photos called generated after a change: "
+                 f"**{pct(w['real_called_generated'])}** ({w['change']})"
+                 + (f", above the stated {rate:.0%}." if rate is not None
+                    and w["real_called_generated"] > rate else "."))
+    elif w is not None:
+        text += " No real photo was called generated after any change."
+    return text
+
+
+def robustness_rows(report: dict, key: str = "forensic") -> list[dict[str, Any]]:
+    rob = ((report.get("detectors") or {}).get(key) or {}).get("robustness") or {}
+    return [{"change": c["change"], "photos": c["photos"],
+             "AUC": "n/a" if c["auc"] is None else f"{c['auc']:.3f}",
+             "real called generated": pct(c["real_called_generated"]),
+             "generated caught": pct(c["generated_caught"]), "unsure": pct(c["unsure_share"]),
+             "real flipped to generated": pct(c["real_flipped_to_generated"])}
+            for c in rob.get("curves", [])]
+
+
+GROUPS_WHAT = (
+    "**False alarms per group**: the share of real photos called generated in each group that "
+    "the photo collections label (UTKFace: race, gender, age; All-Age-Faces: age, gender), each "
+    "photo scored by the detector fitted without its collection.")
+
+
+def group_rows(report: dict, key: str) -> list[dict[str, Any]]:
+    groups = ((report.get("detectors") or {}).get(key) or {}).get("groups") or []
+    return [{"group": g["group"], "photos": g["photos"], "called generated":
+             f"{g['generated']} ({pct(g['generated_share'])})",
+             "95% upper bound": pct(g["upper95"]), "unsure": pct(g["unsure_share"]),
+             f"within {report['target_fpr']:.0%}?": "yes" if g["within_rate"] else "no"}
+            for g in groups]
+
+
+def groups_text(report: dict, key: str) -> str:
+    groups = ((report.get("detectors") or {}).get(key) or {}).get("groups") or []
+    if not groups:
+        return ("No real photos with group labels (UTKFace, All-Age-Faces file names) were "
+                "among the sources, so false alarms per group were not measured.")
+    over = [g for g in groups if not g["within_rate"]]
+    rate = report["target_fpr"]
+    if not over:
+        worst = max(groups, key=lambda g: g["generated_share"])
+        if worst["generated_share"] == 0:
+            return (f"In no group was any real photo called generated ({len(groups)} groups, "
+                    f"{min(g['photos'] for g in groups)} photos or more each).")
+        return (f"No group had more than {rate:.0%} of its real photos called generated; the "
+                f"most was {pct(worst['generated_share'])} ({worst['group']}, "
+                f"{worst['photos']} photos).")
+    return (f"**Over the stated {rate:.0%}:** "
+            + ", ".join(f"{g['group']} ({pct(g['generated_share'])} of {g['photos']})"
+                        for g in sorted(over, key=lambda g: -g["generated_share"]))
+            + ". Real photos of these groups are wrongly called generated more often.")
+
+
+def source_rows(settings: dict) -> list[dict[str, Any]]:
+    """The card's sources, with their counts and where they come from."""
+    return [{"source": s.get("name", ""), "kind": s.get("kind", ""),
+             "origin": s.get("origin", ""), "family": s.get("family", ""),
+             "photos": s.get("photos"), "faces found": s.get("faces_found"),
+             "provenance": s.get("provenance", "")}
+            for s in settings.get("sources") or []]
 
 
 CANNOT_TELL = """\
-- It judges one {res}×{res} crop of the face. It cannot tell whether a photo was edited,
-  retouched, filtered or swapped, and it has only seen faces of **this model's generator** and
-  (the forensic detector) of **{other_gan}**: faces from other generators (diffusion models,
-  newer GANs, phone "beauty" filters) were never measured and may well pass as real.
-- Real photos unlike any it was calibrated on (children, very dark or bright photos, drawings,
-  heavy compression) can be flagged more often than the rate stated here.
-- A probability is not proof. Treat a verdict as a hint worth checking, never as evidence
-  about a person.
+- It judges the face only. It cannot tell whether a photo was edited, retouched, filtered or
+  swapped, and a face from a kind of generator it was not fitted on will often pass as real
+  (the table under *How well does it work?* shows which generators it was measured on).
+- The figures hold for the photo collections it was measured on, each left out of fitting in
+  turn; a photo unlike all of them gets *unsure*, but no test covers every kind of photo.
+- A verdict is not proof. Treat it as a hint worth checking, never as evidence about a person.
 """

@@ -1,249 +1,148 @@
-"""Fitting the detectors of a bundle: the discriminator's calibration and the forensic detector.
+"""Fitting a bundle's detectors, every figure measured leave-one-source-out.
 
-1. The discriminator: its raw score (minus its logit) is mapped to P(generated) by Platt
-   scaling fitted on the "calib" parts (held-out real photos against new faces of the
-   bundle's own generator).
-2. The forensic detector: a logistic regression on the discriminator's features
-   (`gan.detector.features`), trained on the "train" parts (the GAN's training photos and the
-   other GAN set's train split as real; the generator's faces and the other GAN's faces as
-   generated; each once more with JPEG / resize / crop augmentation), then Platt-calibrated on
-   all "calib" parts.
-3. Both verdict thresholds are set on the "calib" real photos: at most `target_fpr` of the real
-   photos of *each* calibration source score above it (the stricter of the per-source
-   thresholds), so no one kind of real photo is flagged more often than stated.
+1. Every source of the manifest (`gan.detector.collections`) is sampled and described once
+   (cached): the forensic detector's texture features, and the discriminator's raw score.
+2. Leave one source out (`gan.detector.loso`): for each source, fit and calibrate without it,
+   then score it. The verdict rule (generated / unsure / real) is chosen on those scores, so
+   that no left-out real source goes over the stated false-alarm rate (95% upper bound).
+3. The stored detector is then fitted once more on all sources; the card states the left-out
+   figures, per source, and the worst real source first, never the best case.
 
-Both calibrations are stored the same way: p = sigmoid(a * raw score + b), higher = generated.
+The discriminator goes through the same protocol with nothing to fit but its calibration: what
+it catches (its own generator's faces) and what it does not are in the same table.
 
-No "test" part is used here; `gan.detector.report` measures on those. Fit-time code: it may
-use scikit-learn; the app never imports it.
+Fit-time code: it may use scikit-learn; the app never imports it.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from gan.bundle import _sha256, update_card
-from gan.detector import calibrate
-from gan.detector.data import Part, augment
-from gan.detector.features import FEATURE_VERSION, FeatureExtractor
-from gan.detector.forensic import FILE, KIND, ForensicModel
-from gan.detector.stored import UNCALIBRATED_NOTE, discriminator_scores
-from gan.io import atomic_write_bytes
+from gan.bundle import CARD, _sha256, read_card
+from gan.detector import classifier, loso, texture
+from gan.detector.collections import Source, describe, describe_discriminator
+from gan.detector.forensic import FILE, ForensicModel
+from gan.io import atomic_write_bytes, atomic_write_text
 
 DEFAULT_TARGET_FPR = 0.05
-FPR_CONFIDENCE = 0.95               # the stated rate is a 95% upper bound, not the observed rate
-DEFAULT_C = 0.1                     # inverse L2 strength of the logistic regression
-THRESHOLD_RULE = ("for each real source, so few calibration photos score at or above it that "
-                  "the one-sided 95% upper bound of its false-positive rate is at most {fpr:.0%} "
-                  "(exact binomial); the strictest of the per-source thresholds")
+FPR_CONFIDENCE = 0.95
+PER_SOURCE = 600
 
 
 class FitError(ValueError):
-    """The detectors cannot be fitted as asked; the message says why."""
+    """Fitting cannot go on (too few sources of a kind); the message says what to add."""
 
 
 @dataclass
-class Calibrated:
-    """A detector's calibration on raw scores (higher = generated)."""
-    a: float
-    b: float
-    score_threshold: float
-    p_threshold: float
-    n_real: int
-    n_generated: int
-    per_source_thresholds: dict[str, float]
-
-
-def calibrate_scores(scores: dict[str, np.ndarray], parts: dict[str, Part], platt_parts: list[str],
-                     threshold_parts: list[str], target_fpr: float, what: str) -> Calibrated:
-    """Platt on `platt_parts` (both classes weighted equally), threshold on the real parts of
-    `threshold_parts` by the per-source rule."""
-    s = np.concatenate([scores[n] for n in platt_parts])
-    y = np.concatenate([np.full(len(scores[n]), parts[n].label) for n in platt_parts])
-    if len(np.unique(y)) < 2:
-        raise FitError(f"calibrating {what} needs real and generated faces in {platt_parts}")
-    a, b = calibrate.platt_fit(s, y)
-    if a <= 0:
-        raise FitError(f"{what} scores generated faces *lower* than real photos on the "
-                       f"calibration data (Platt slope {a:.3g}); it cannot be calibrated")
-    per_source = {n: calibrate.threshold_for_fpr(scores[n], target_fpr, FPR_CONFIDENCE)
-                  for n in threshold_parts if parts[n].label == 0 and len(scores[n])}
-    if not per_source:
-        raise FitError(f"no real calibration photos to set the threshold of {what} on")
-    t = max(per_source.values())
-    return Calibrated(a, b, t, float(calibrate.platt(np.array([t]), a, b)[0]),
-                      int((y == 0).sum()), int((y == 1).sum()), per_source)
-
-
-def train_forensic(sets: list[tuple[np.ndarray, int]], C: float = DEFAULT_C, log=lambda m: None):
-    """`sets`: (features [n, dim], label) pairs. Standardise, then an L2 logistic regression
-    with both classes weighted equally. Returns a ForensicModel (meta still empty) and the fit's
-    figures."""
-    from sklearn.linear_model import LogisticRegression
-
-    X = np.concatenate([f for f, _ in sets]).astype(np.float64)
-    y = np.concatenate([np.full(len(f), label) for f, label in sets])
-    if len(np.unique(y)) < 2:
-        raise FitError("the forensic detector needs real and generated training faces")
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale = np.where(scale > 1e-6, scale, 1.0)
-    t = time.perf_counter()
-    clf = LogisticRegression(C=C, max_iter=3000)
-    clf.fit((X - mean) / scale, y, sample_weight=calibrate.balanced_weights(y))
-    seconds = time.perf_counter() - t
-    log(f"logistic regression on {X.shape[1]} features of {len(y)} faces: {seconds:.0f} s")
-    model = ForensicModel(mean.astype(np.float32), scale.astype(np.float32),
-                          clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), {})
-    return model, {"n_real": int((y == 0).sum()), "n_generated": int((y == 1).sum()),
-                   "C": C, "seconds": round(seconds, 1),
-                   "train_auc": round(calibrate.roc_auc(y, model.decision(X)), 5),
-                   "iterations": int(np.max(clf.n_iter_))}
-
-
-def _describe(parts: dict[str, Part], names: list[str]) -> list[str]:
-    return [parts[n].description for n in names if n in parts and len(parts[n])]
-
-
-def _part_names(parts: dict[str, Part], target_fpr: float) -> tuple[list[str], list[str]]:
-    """(calibration parts, training parts) present; FitError when a fit cannot start."""
-    if not 0 < target_fpr < 0.5:
-        raise FitError("the target false-positive rate must be between 0 and 0.5")
-    need = ["real_train", "real_calib", "own_train", "own_calib"]
-    missing = [n for n in need if n not in parts or not len(parts[n])]
-    if missing:
-        raise FitError(f"missing photos to fit on: {', '.join(missing)}")
-    calib = [n for n in parts if n.endswith("_calib") and len(parts[n])]
-    train = [n for n in parts if (n.endswith("_train") or n.endswith("_train_raw"))
-             and len(parts[n])]
-    return calib, train
-
-
-def fit_discriminator(bundle, parts: dict[str, Part], calib_names: list[str], target_fpr: float,
-                      log=lambda m: None) -> tuple[Calibrated | None, str, dict[str, np.ndarray]]:
-    """The discriminator calibrated on its own task (held-out real photos against its
-    generator's faces): (calibration, or None and why not, its calibration scores). A
-    discriminator that cannot be calibrated does not stop the fit: the forensic detector is
-    still worth having."""
-    log("discriminator: scoring the calibration photos")
-    scores = {n: discriminator_scores(bundle, parts[n].images) for n in calib_names}
-    try:
-        cal = calibrate_scores(scores, parts, ["real_calib", "own_calib"], calib_names,
-                               target_fpr, "the discriminator")
-    except FitError as e:
-        log(f"warning: {e}; the discriminator stays uncalibrated")
-        return None, str(e), scores
-    return cal, "", scores
+class Measured:
+    """One detector's left-out measurement."""
+    left: list[loso.LeftOut]
+    rule: Any
+    rows: list[dict]
+    final: loso.Fitted
 
 
 @dataclass
-class FittedForensic:
-    model: Any                        # ForensicModel, its meta filled in
-    cal: Calibrated
-    fit_info: dict
-    features: Any                     # the FeatureExtractor it reads
-    scores: dict[str, np.ndarray]     # raw scores of the calibration parts
+class FittedDetectors:
+    forensic_model: ForensicModel
+    card: dict
+    measured: dict[str, Measured] = field(default_factory=dict)
+    sets: dict[str, list[loso.SourceData]] = field(default_factory=dict)
 
 
-def fit_forensic(bundle, parts: dict[str, Part], calib_names: list[str], train_names: list[str],
-                 *, target_fpr: float, C: float, augment_copies: int, seed: int,
-                 log=lambda m: None) -> FittedForensic:
-    """Trained on the training parts, each with `augment_copies` augmented copies, then
-    calibrated on every calibration part."""
-    fx = FeatureExtractor(bundle)
-    sets = []
-    for i, n in enumerate(train_names):
-        log(f"features: {n} ({len(parts[n])} faces, and {augment_copies} augmented cop"
-            f"{'y' if augment_copies == 1 else 'ies'})")
-        sets.append((fx(parts[n].images), parts[n].label))
-        for c in range(augment_copies):
-            sets.append((fx(augment(parts[n].images, seed=seed * 1000 + c * 100 + i)),
-                         parts[n].label))
-    model, fit_info = train_forensic(sets, C=C, log=log)
-    del sets
-    log("forensic: scoring the calibration photos")
-    scores = {n: model.decision(fx(parts[n].images)) for n in calib_names}
-    cal = calibrate_scores(scores, parts, calib_names, calib_names, target_fpr,
-                           "the forensic detector")
-    model.meta = {"feature_version": FEATURE_VERSION, "dim": int(len(model.weights)),
-                  "kind": KIND, "resolution": bundle.resolution,
-                  "discriminator_sha256": bundle.card["files"]["discriminator.keras"]["sha256"],
-                  "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    return FittedForensic(model, cal, fit_info, fx, scores)
+def headline(rows: list[dict]) -> dict:
+    """The figures a page states first: the worst left-out real source's share called
+    "generated" (and its upper bound), and each generated source's catch rate."""
+    reals = [r for r in rows if r["kind"] == "real" and r["scored"]]
+    worst = max(reals, key=lambda r: (r["false_alarm_upper95"], r["generated_share"]))
+    worst_nested = max(reals, key=lambda r: r["nested_generated_share"])
+    return {"worst_real_source": worst["source"],
+            "worst_real_generated_share": worst["generated_share"],
+            "worst_real_upper95": worst["false_alarm_upper95"],
+            "worst_nested_source": worst_nested["source"],
+            "worst_nested_generated_share": worst_nested["nested_generated_share"],
+            "catch": {r["source"]: r["generated_share"] for r in rows if r["kind"] == "generated"}}
 
 
-def _card_calibration(cal: Calibrated, fitted_on: list[str]) -> dict:
-    """As `calibrate.probability` reads it: p = sigmoid(a * raw score + b)."""
-    return {"method": "platt", "a": cal.a, "b": cal.b, "input": "score", "fitted_on": fitted_on,
-            "n_real": cal.n_real, "n_generated": cal.n_generated}
+def _measure(sets: list[loso.SourceData], kind: str, rate: float, confidence: float,
+             with_ood: bool, log) -> Measured:
+    left = loso.leave_one_out(sets, kind, log=log)
+    rule = loso.choose_rule(left, rate, confidence)
+    rows = loso.table(left, rule, rate, confidence)
+    final = loso.fit(sets, kind, with_ood=with_ood)
+    return Measured(left, rule, rows, final)
 
 
-def card_section(parts: dict[str, Part], calib_names: list[str], train_names: list[str],
-                 target_fpr: float, d_cal: Calibrated | None, d_problem: str,
-                 f: FittedForensic) -> dict[str, Any]:
-    """The card's new `detector` section, without the report summary (`report` adds it)."""
-    rule = THRESHOLD_RULE.format(fpr=target_fpr)
-    if d_cal is not None:
-        d_section = {
-            "calibration": _card_calibration(d_cal, _describe(parts, ["real_calib", "own_calib"])),
-            "threshold": d_cal.p_threshold,
-            "note": (f"calibrated (Platt) on {d_cal.n_real} held-out real photos and "
-                     f"{d_cal.n_generated} new faces of its own generator; threshold: {rule}")}
-    else:
-        d_section = {"calibration": None, "threshold": 0.5,
-                     "note": f"{UNCALIBRATED_NOTE} ({d_problem})"}
-    return {
-        **d_section,
-        "threshold_rule": rule,
-        "threshold_set_on": _describe(parts, [n for n in calib_names if parts[n].label == 0]),
-        "target_fpr": target_fpr,
-        "forensic": {
-            "file": FILE, "kind": KIND,
-            "calibration": _card_calibration(f.cal, _describe(parts, calib_names)),
-            "threshold": f.cal.p_threshold,
-            "note": (f"{KIND}, trained on {f.fit_info['n_real']:,} real photos and "
-                     f"{f.fit_info['n_generated']:,} generated faces (with augmented copies), "
-                     f"calibrated (Platt) on {f.cal.n_real} real and {f.cal.n_generated} "
-                     f"generated faces it never trained on; threshold: {rule}"),
-            "trained_on": _describe(parts, train_names),
-            "fit": f.fit_info,
-        },
-        "default": "forensic",
-        "measured": None,            # filled in by gan.detector.report
-        "report": None,
-        "fitted": f.model.meta["fitted"],
-        "discriminator_sha256": f.model.meta["discriminator_sha256"],
-    }
+def _section(m: Measured, note: str) -> dict:
+    return {"calibration": {"method": "platt", **m.final.platt}, "rule": m.rule.to_card(),
+            "threshold": min(m.rule.generated_at, 1.0), "note": note,
+            "left_out": {"rows": m.rows, **headline(m.rows)}}
 
 
-def fit_detectors(bundle, parts: dict[str, Part], *, target_fpr: float = DEFAULT_TARGET_FPR,
-                  C: float = DEFAULT_C, augment_copies: int = 1, seed: int = 0,
-                  log=lambda m: None) -> dict[str, Any]:
-    """Fit both detectors of `bundle` on `parts` (see module doc for the names used). Returns
-    {"forensic_model": ForensicModel, "card": the card's new `detector` section (without
-    the report summary), "features": FeatureExtractor, "calibration_scores"}."""
+def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE,
+                  cache_dir: Path | None = None, kind: str = classifier.DEFAULT_KIND,
+                  target_fpr: float = DEFAULT_TARGET_FPR, confidence: float = FPR_CONFIDENCE,
+                  jobs: int = 2, log=lambda m: None) -> FittedDetectors:
     t0 = time.perf_counter()
-    calib_names, train_names = _part_names(parts, target_fpr)
-    d_cal, d_problem, d_scores = fit_discriminator(bundle, parts, calib_names, target_fpr, log)
-    f = fit_forensic(bundle, parts, calib_names, train_names, target_fpr=target_fpr, C=C,
-                     augment_copies=augment_copies, seed=seed, log=log)
-    section = card_section(parts, calib_names, train_names, target_fpr, d_cal, d_problem, f)
+    if not 0 < target_fpr < 1:      # e.g. 5 meant as 5%: the card would be refused on load
+        raise FitError(f"the false-alarm rate must be a share between 0 and 1 (0.05 for 5%), "
+                       f"not {target_fpr}")
+    if per_source is not None and per_source < 1:
+        raise FitError(f"photos per source must be at least 1, not {per_source}")
+    for k in ("real", "generated"):
+        if sum(s.kind == k for s in sources) < 2:
+            raise FitError(f"leave-one-source-out needs at least 2 {k} sources in the manifest; "
+                           f"it has {sum(s.kind == k for s in sources)}")
+    sets_f, sets_d = [], []
+    for s in sources:
+        files = s.sample(per_source)
+        log(f"describing {s.name}: {len(files)} photos")
+        sets_f.append(loso.SourceData(s, describe(files, cache_dir, jobs=jobs, log=log)))
+        sets_d.append(loso.SourceData(s, describe_discriminator(files, bundle, cache_dir, jobs=jobs, log=log)))
+    log("forensic detector: leave one source out")
+    mf = _measure(sets_f, kind, target_fpr, confidence, True, log)
+    log("discriminator: leave one source out")
+    md = _measure(sets_d, "identity", target_fpr, confidence, False, log)
+    meta = {"texture_version": texture.TEXTURE_VERSION, "dim": texture.DIM, "classifier": kind}
+    model = ForensicModel(mf.final.model, mf.final.ood, meta)
+    rule_text = (f"generated at or above the lowest P(generated) at which every left-out real "
+                 f"source's 95% upper bound of photos called generated is at most "
+                 f"{target_fpr:.0%}; real below the left-out equal-error point; unsure between, "
+                 f"for photos unlike every fit source, and when a JPEG q75 or half-size "
+                 f"re-save would change the verdict")
+    section = {
+        "default": "forensic", "method": "leave-one-source-out", "target_fpr": target_fpr,
+        "confidence": confidence, "threshold_rule": rule_text,
+        "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "sources": [{"name": sd.source.name, "kind": sd.source.kind, "origin": sd.source.origin,
+                     "family": sd.source.family, "provenance": sd.source.provenance,
+                     "photos": len(sd.data), "faces_found": int(sd.data.found.sum())}
+                    for sd in sets_f],
+        "forensic": {"file": FILE, "kind": f"texture features of the landmark-framed face at the "
+                                             f"photo's own resolution; {kind} read-out",
+                     "classifier": kind, **_section(mf, rule_text)},
+        "discriminator": _section(md, "the GAN's own discriminator, calibrated and measured "
+                                      "leave-one-source-out like the forensic detector"),
+    }
     section["fit_seconds"] = round(time.perf_counter() - t0, 1)
-    return {"forensic_model": f.model, "card": section, "features": f.features,
-            "calibration_scores": {"discriminator": d_scores, "forensic": f.scores}}
+    return FittedDetectors(model, section, {"forensic": mf, "discriminator": md},
+                           {"forensic": sets_f, "discriminator": sets_d})
 
 
-def write_detectors(bundle_path, fitted: dict[str, Any]) -> dict:
+def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
     """Store the forensic detector file (atomically) and the card's `detector` section and
     `files` entry. The rest of `detection/` (the report) is left as it is."""
-    from pathlib import Path
-
     bundle_path = Path(bundle_path)
     target = bundle_path / FILE
-    atomic_write_bytes(target, fitted["forensic_model"].to_bytes())
+    atomic_write_bytes(target, fitted.forensic_model.to_bytes())
     entry = {"bytes": target.stat().st_size, "sha256": _sha256(target)}
-    return update_card(bundle_path, detector=fitted["card"], files={FILE: entry})
+    # The detector section is replaced whole: no figure of an earlier fit may survive in it.
+    card = read_card(bundle_path)
+    card["detector"] = fitted.card
+    card["files"] = {**card.get("files", {}), FILE: entry}
+    atomic_write_text(bundle_path / CARD, json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    return card

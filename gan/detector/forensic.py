@@ -1,15 +1,16 @@
 """The forensic detector as stored in a bundle, and how it is loaded and run.
 
-It is a logistic regression on the discriminator's features (`gan.detector.features`), kept as
-plain arrays in `detection/forensic.npz` (NumPy, read with `allow_pickle=False`: nothing is
-unpickled): the feature mean and scale, the weights and the bias, plus a small JSON header
-saying which discriminator (SHA-256) and feature version it was fitted on. The card lists the
-file with its size and SHA-256 (`files`), so a damaged or replaced file is refused before a byte
-of it is used, and a detector fitted on another discriminator is refused too.
+It reads the local texture of the landmark-framed face at the photo's own resolution
+(`gan.detector.texture`) with a small classifier (`gan.detector.classifier`), and knows which
+photos it has never seen the like of (`gan.detector.ood`). It does not depend on the bundle's
+networks: any bundle can carry it. Kept as plain arrays in `detection/forensic.npz` (NumPy,
+read with `allow_pickle=False`: nothing is unpickled) with a small JSON header (texture
+version, feature count, classifier kind). The card lists the file with its size and SHA-256, so
+a damaged or replaced file is refused before a byte of it is used.
 
-Its calibration (Platt) and verdict threshold live in the card (`detector.forensic`), beside
-the discriminator's; `gan.detector.stored` applies them. This module never imports training
-code, scikit-learn or Streamlit.
+Its calibration (Platt), verdict rule and the leave-one-source-out figures behind them live in
+the card (`detector.forensic`); `gan.detector.stored` applies them. This module never imports
+training code, scikit-learn or Streamlit.
 """
 from __future__ import annotations
 
@@ -19,58 +20,64 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from gan.bundle import BundleError, verify_files
-from gan.detector.features import FEATURE_VERSION, FeatureExtractor
+from gan.data.landmarks import aligned_face, find_face
+from gan.detector import texture, variants
+from gan.detector.classifier import KINDS, Classifier
+from gan.detector.ood import OOD, from_arrays as ood_from_arrays
 
 FILE = "detection/forensic.npz"
-KIND = "logistic regression on discriminator features"
-FIX = ("Refit it: `python -m gan.detector fit --model {model}` (a few minutes on a CPU).")
+FIX = ("Refit it: `python -m gan.detector fit --model {model} --sources SOURCES.json` "
+       "(see docs/detector.md).")
+DRAFT_SIDE = 1024            # a JPEG far larger than this is decoded at 1/2, 1/4 or 1/8 scale
 
 
 class DetectorError(ValueError):
-    """A stored detector is missing, damaged or does not match its bundle; the message says
+    """A stored detector is missing, damaged or does not match this code; the message says
     which and how to fix it."""
 
 
 @dataclass
 class ForensicModel:
-    mean: np.ndarray          # float32 [dim]
-    scale: np.ndarray         # float32 [dim]
-    weights: np.ndarray       # float32 [dim]
-    bias: float
-    meta: dict                # feature_version, dim, discriminator_sha256, resolution, ...
-
-    def decision(self, features: np.ndarray) -> np.ndarray:
-        """Raw score per face (higher = more likely generated)."""
-        x = (np.asarray(features, np.float64) - self.mean) / self.scale
-        return x @ self.weights.astype(np.float64) + float(self.bias)
+    classifier: Classifier
+    ood: OOD
+    meta: dict                # texture_version, dim, classifier
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez(buf, mean=self.mean.astype(np.float32), scale=self.scale.astype(np.float32),
-                 weights=self.weights.astype(np.float32), bias=np.float64(self.bias),
-                 meta=np.array(json.dumps(self.meta, sort_keys=True)))
+        arrays = {**self.classifier.arrays(), **{k: v for k, v in self.ood.arrays().items()}}
+        np.savez(buf, meta=np.array(json.dumps(self.meta, sort_keys=True)),
+                 **{k: np.asarray(v, np.float64) for k, v in arrays.items()})
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str = "the forensic detector file") -> "ForensicModel":
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                arrays = {k: z[k] for k in ("mean", "scale", "weights", "bias", "meta")}
-            meta = json.loads(str(arrays["meta"]))
+                arrays = {k: z[k] for k in z.files}
+            meta = json.loads(str(arrays.pop("meta")))
+            kind = meta.get("classifier")
+            if kind not in KINDS:
+                raise ValueError(f"unknown classifier {kind!r}")
+            clf = Classifier.from_arrays(kind, arrays)
+            det_ood = ood_from_arrays(arrays, clf.standardise)
         except Exception as e:  # noqa: BLE001 - any failure to parse is a damaged file
             raise DetectorError(f"{where} cannot be read ({type(e).__name__}: {e}); it is damaged "
-                                f"or not a forensic detector.") from e
+                                f"or not a forensic detector of this version.") from e
         dim = int(meta.get("dim", -1))
-        shapes = {k: arrays[k].shape for k in ("mean", "scale", "weights")}
-        if any(s != (dim,) for s in shapes.values()) or arrays["bias"].shape != ():
-            raise DetectorError(f"{where} has arrays of the wrong shape ({shapes}, dim {dim}); "
-                                f"it is damaged.")
-        if not all(np.all(np.isfinite(arrays[k])) for k in ("mean", "scale", "weights", "bias")) \
-                or np.any(arrays["scale"] <= 0):
+        shapes_ok = (clf.mean.shape == (dim,) and clf.scale.shape == (dim,) and clf.layers
+                     and clf.layers[0][0].shape[0] == dim and clf.layers[-1][0].shape[1] == 1
+                     and det_ood.centres.shape[1:] == (dim,) and det_ood.precision.shape == (dim, dim))
+        if not shapes_ok:
+            raise DetectorError(f"{where} has arrays of the wrong shape for {dim} features; it is damaged.")
+        finite = all(np.all(np.isfinite(a)) for a in
+                     [clf.mean, clf.scale, det_ood.centres, det_ood.precision, np.array(det_ood.limit)]
+                     + [x for layer in clf.layers for x in layer])
+        if not finite or np.any(clf.scale <= 0):
             raise DetectorError(f"{where} holds non-finite or non-positive values; it is damaged.")
-        return cls(arrays["mean"], arrays["scale"], arrays["weights"], float(arrays["bias"]), meta)
+        return cls(clf, det_ood, meta)
 
 
 def settings(card: dict) -> dict | None:
@@ -80,45 +87,61 @@ def settings(card: dict) -> dict | None:
 
 
 def load(bundle) -> "ForensicDetector":
-    """The bundle's forensic detector, checked against the card (size, SHA-256, discriminator,
-    feature size). Raises DetectorError with what is wrong and how to fix it."""
+    """The bundle's forensic detector, checked against the card (size, SHA-256) and this code
+    (texture version, feature count). Raises DetectorError with what is wrong and how to fix it."""
     card = bundle.card
     s = settings(card)
     fix = FIX.format(model=bundle.path)
     if s is None:
         raise DetectorError(f"{bundle.name} has no forensic detector. {fix}")
-    rel = s["file"]
+    if "rule" not in s:
+        raise DetectorError(f"The forensic detector of {bundle.name} was fitted by an older "
+                            f"version (no leave-one-source-out verdict rule). {fix}")
     try:
-        verify_files(bundle.path, card, names=[rel])
+        verify_files(bundle.path, card, names=[s["file"]])
     except BundleError as e:
         msg = str(e).split(" Get a working bundle")[0]
         raise DetectorError(f"The forensic detector of {bundle.name} cannot be used: {msg} {fix}") from e
-    path = Path(bundle.path) / rel
+    path = Path(bundle.path) / s["file"]
     model = ForensicModel.from_bytes(path.read_bytes(), where=str(path))
-    d_sha = card["files"]["discriminator.keras"]["sha256"]
-    if model.meta.get("discriminator_sha256") != d_sha:
-        raise DetectorError(f"The forensic detector of {bundle.name} was fitted on another "
-                            f"discriminator than the one in the bundle (a re-export replaced "
-                            f"it). {fix}")
+    if int(model.meta.get("texture_version", -1)) != texture.TEXTURE_VERSION \
+            or int(model.meta.get("dim", -1)) != texture.DIM:
+        raise DetectorError(f"The forensic detector of {bundle.name} uses texture features "
+                            f"version {model.meta.get('texture_version')}, this code "
+                            f"{texture.TEXTURE_VERSION}. {fix}")
+    return ForensicDetector(model, s)
 
-    if int(model.meta.get("feature_version", -1)) != FEATURE_VERSION:
-        raise DetectorError(f"The forensic detector of {bundle.name} uses feature version "
-                            f"{model.meta.get('feature_version')}, this code {FEATURE_VERSION}. {fix}")
-    features = FeatureExtractor(bundle)
-    if features.dim != len(model.weights):
-        raise DetectorError(f"The forensic detector of {bundle.name} expects {len(model.weights)} "
-                            f"features, the discriminator gives {features.dim}. {fix}")
-    return ForensicDetector(model, features, s)
+
+def photo_views(img: Image.Image, size: int = 128) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
+    """(face to show [size, size, 3], features [1 + len(REENCODINGS), DIM], face found) of one
+    photo: the landmark-framed face, its texture as it is and after each re-encoding. No face,
+    or one too small to read: (None, None, False) or (shown face, None, True)."""
+    rgb = np.asarray(img.convert("RGB"))
+    face = find_face(rgb)
+    if face is None:
+        return None, None, False
+    shown = aligned_face(rgb, face, size)
+    region = texture.face_square(rgb, face)
+    if region is None:
+        return shown, None, True
+    rows = [texture.texture_features(region)]
+    for kind in variants.REENCODINGS:
+        v, s = variants.reencoded(img, kind)
+        reg = texture.face_square(np.asarray(v), face, s)
+        rows.append(rows[0] if reg is None else texture.texture_features(reg))
+    return shown, np.stack(rows), True
 
 
 @dataclass
 class ForensicDetector:
     model: ForensicModel
-    features: "object"        # FeatureExtractor
     settings: dict            # the card's detector.forensic section
 
-    def scores(self, images: np.ndarray) -> np.ndarray:
-        """Raw scores (higher = more likely generated) of uint8 faces [n, R, R, 3]."""
-        if len(images) == 0:
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Raw scores (higher = more likely generated) of feature rows [n, DIM]."""
+        if len(features) == 0:
             return np.zeros((0,), np.float64)
-        return self.model.decision(self.features(images))
+        return self.model.classifier.decision(features)
+
+    def unfamiliar(self, features: np.ndarray) -> np.ndarray:
+        return self.model.ood.unfamiliar(features) if len(features) else np.zeros(0, bool)

@@ -1,12 +1,14 @@
 """From photo files to verdicts: each file prepared like an upload, then scored in batches.
 
 The one path a photo takes to a detector, shared by `python -m gan.detect` (`score_files`,
-which streams one result per file), the detect page (`app_support.detection`) and the photos a
-fit or report uses (`prepare_files`, in `gan.detector.data` and `report`):
+which streams one result per file) and the detect page (`app_support.detection`); fitting and
+the left-out measurement describe photos the same way (`gan.detector.collections`):
 
-- `prepare`: one file or bytes -> a `Face` (the crop to score, whether a face was found), or
-  why it cannot be used; it never raises for a bad file, so one file cannot stop a batch;
-- `judge`: prepared faces -> (P(generated), verdict) each, in one model call;
+- `prepare`: one file or bytes -> a `Face` (the face to show, the views the detector scores,
+  whether a face was found), or why it cannot be used; it never raises for a bad file, so one
+  file cannot stop a batch;
+- `judge`: prepared faces -> a `Verdict` each (P(generated), generated / real / unsure and
+  why), in one model call;
 - `image_files` / `expand`: the image files of a folder, and a command line's paths as files.
 """
 from __future__ import annotations
@@ -22,7 +24,9 @@ import numpy as np
 
 from gan.data import preprocess
 from gan.data.preprocess import ImageError
+from PIL import Image
 from gan.data.sources import IMAGE_EXTENSIONS
+from gan.detector.verdict import REASONS
 
 FileRef = Union[Path, bytes]
 
@@ -35,8 +39,10 @@ KINDS = {NO_FACE: "no face", NO_FILES: "no image files", NO_SUCH_FILE: "no such 
 
 @dataclass
 class Face:
-    """One file prepared for a detector: the crop to score, or the error that kept it out."""
-    image: np.ndarray | None = field(default=None, repr=False)   # uint8 [R, R, 3]
+    """One file prepared for a detector: the face to show and the views to score, or the error
+    that kept it out."""
+    image: np.ndarray | None = field(default=None, repr=False)   # uint8 [R, R, 3], shown
+    views: np.ndarray | None = field(default=None, repr=False)   # what the detector scores
     face_found: bool | None = None
     error: Exception | None = None     # an ImageError (its `kind`), or an unexpected failure
 
@@ -46,48 +52,41 @@ class Face:
         return None if self.error is None else getattr(self.error, "kind", "error")
 
 
-def prepare(data, size: int, crop: str, gate=None, **limits) -> Face:
-    """`data` (a path, bytes or a file object) prepared by `prepare_image` with `limits`
-    (max_pixels, max_bytes, formats), inside `gate` (a context manager, e.g. a semaphore
-    capping decodes at once) when given."""
+def prepare(data, det, gate=None, crop: str | None = None, **limits) -> Face:
+    """`data` (a path, bytes, a file object or a decoded PIL image) opened with `limits`
+    (max_pixels, max_bytes, formats) inside `gate` (a context manager, e.g. a semaphore capping
+    decodes at once) when given, then prepared for `det` (a StoredDetector). `crop` overrides
+    the discriminator's crop (e.g. "none" for a face already cut to the model's size)."""
     try:
         with gate if gate is not None else nullcontext():
-            pre = preprocess.prepare_image(data, size=size, crop=crop, **limits)
+            if isinstance(data, Image.Image):
+                img = data.convert("RGB")
+            else:
+                img = preprocess.open_image(data, draft_side=det.draft_side, **limits)
+                preprocess.check_size(img)
+            shown, views, found = det.prepare(img, crop)
     except Exception as e:  # noqa: BLE001 - kept with the face; the caller words it
         return Face(error=e)
-    return Face(pre.image, pre.face_found)
+    return Face(shown, views, found)
 
 
-def judge(det, images: list[np.ndarray | None]) -> list[tuple[float, str] | None]:
-    """(P(generated), verdict) per face, None where there is no face to score; all in one
-    call of `det` (a `gan.detector.stored.StoredDetector`), so a batch costs one model call."""
-    todo = [i for i, im in enumerate(images) if im is not None]
-    out: list[tuple[float, str] | None] = [None] * len(images)
+@dataclass(frozen=True)
+class Verdict:
+    p: float
+    verdict: str
+    reason: str                        # why unsure, "" otherwise (gan.detector.verdict.REASONS)
+
+
+def judge(det, faces: list[Face | None]) -> list[Verdict | None]:
+    """A Verdict per face, None where there is nothing to score; all in one call of `det`
+    (a `gan.detector.stored.StoredDetector`), so a batch costs one model call."""
+    todo = [i for i, f in enumerate(faces) if f is not None and f.views is not None]
+    out: list[Verdict | None] = [None] * len(faces)
     if todo:
-        for i, p in zip(todo, det.p(np.stack([images[i] for i in todo]))):
-            out[i] = (float(p), det.verdict(float(p)))
+        j = det.judge(np.stack([faces[i].views for i in todo]))
+        for k, i in enumerate(todo):
+            out[i] = Verdict(float(j.p[k]), str(j.verdicts[k]), str(j.reasons[k]))
     return out
-
-
-def prepare_files(files: list[FileRef], size: int, crop: str,
-                  change: Callable[[FileRef, int], bytes] | None = None,
-                  log=lambda m: None) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Each file through `prepare` (after `change(file, index)` when given), for fitting and
-    measuring: (images [m,R,R,3], face_found [m], indices of the files that were usable).
-    A file that is not a usable photo is skipped with a log line; any other failure raises."""
-    out, found, kept = [], [], []
-    for i, f in enumerate(files):
-        face = prepare(change(f, i) if change is not None else f, size, crop)
-        if isinstance(face.error, ImageError):
-            log(f"skipped {f if isinstance(f, Path) else 'an image'}: {face.error}")
-            continue
-        if face.error is not None:
-            raise face.error
-        out.append(face.image)
-        found.append(True if face.face_found is None else bool(face.face_found))
-        kept.append(i)
-    images = np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
-    return images, np.array(found, bool), kept
 
 
 # --------------------------------------------------------------------------- files and folders
@@ -123,30 +122,30 @@ def expand(paths: list[str]) -> list[tuple[str, Path | None, str | None]]:
 # --------------------------------------------------------------------------- streaming
 
 
-def _prepare_row(bundle, item, score_without_face: bool) -> tuple[dict, np.ndarray | None]:
+def _prepare_row(det, item, score_without_face: bool) -> tuple[dict, Face | None]:
     """(result without a score, face to score or None) for one `expand` item."""
     shown, path, err = item
     row: dict = {"path": shown}
     image, kind = None, KINDS.get(err)
     if err is None:
-        face = prepare(path, bundle.resolution, bundle.crop)
+        face = prepare(path, det)
         if face.error is not None:
             err, kind = str(face.error), face.kind
             if kind == "error":
                 err = f"could not be processed ({type(face.error).__name__}: {face.error})"
         else:
             row["face_found"] = face.face_found
-            if face.face_found is False and not score_without_face:
+            if face.views is None or (face.face_found is False and not score_without_face):
                 err, kind = NO_FACE, "no face"
             else:
-                image = face.image
+                image = face
     if err is not None:
         row.setdefault("face_found", None)
         row.update(error=err, error_kind=kind)
     return row, image
 
 
-def score_files(bundle, det, items: Iterable, score_without_face: bool = False,
+def score_files(det, items: Iterable, score_without_face: bool = False,
                 batch: int = BATCH):
     """Yield one result dict per `expand` item, in order, each as soon as it is ready.
 
@@ -160,7 +159,7 @@ def score_files(bundle, det, items: Iterable, score_without_face: bool = False,
     def prepare_all():
         try:
             for item in items:
-                ready.put(_prepare_row(bundle, item, score_without_face))
+                ready.put(_prepare_row(det, item, score_without_face))
         finally:
             ready.put(done)
 
@@ -178,6 +177,8 @@ def score_files(bundle, det, items: Iterable, score_without_face: bool = False,
             finished = True
         for (row, _), scored in zip(chunk, judge(det, [image for _, image in chunk])):
             if scored is not None:
-                row.update(p_generated=round(scored[0], 6), verdict=scored[1],
+                row.update(p_generated=round(scored.p, 6), verdict=scored.verdict,
                            threshold=round(det.threshold, 6))
+                if scored.reason:
+                    row["reason"] = REASONS[scored.reason]
             yield {"path": row.pop("path"), "detector": det.key, **row}

@@ -1,300 +1,239 @@
-"""Measuring a bundle's stored detectors on photos they never trained or were calibrated on.
+"""The detection report: the left-out table, robustness curves and false alarms per group.
 
-For each detector (exactly as stored: its calibration and threshold from the card):
+Every figure here comes from a detector that never saw the photo's source (`gan.detector.loso`):
 
-- (a) own faces: new faces of the bundle's generator (seed never used in fitting, saved as PNG
-  and prepared like an upload) against the held-out real photos' test half;
-  also the same faces as the generator made them (what the app's "try it" scores);
-- (b) other GAN: the other GAN set's test split, generated against real;
-- cross pairings: the other GAN's faces against the other real sources, and own faces against
-  real photos from elsewhere, so a figure cannot come from one collection's framing alone;
-- per pair: ROC AUC, accuracy / true- and false-positive rates at the threshold, the ROC curve
-  and a reliability diagram (both classes weighted equally, as the calibration assumes);
-- false-positive rate on every real test source, with a 95% interval, against the target;
-- robustness: the AUCs again after every test file is re-saved as JPEG at quality 75, resized
-  to half its size, or cropped by 10%, and prepared again like an upload (with how much each
-  change altered the prepared faces: mean |pixel difference|, 0-255);
-- a shortcut baseline: a logistic regression on 8x8-pixel thumbnails (layout and colour only,
-  no detail a generator leaves) trained on training parts (BASELINE_TRAIN), so the reader sees how
-  much of each figure could come from how the collections differ rather than from traces of
-  generation.
+- the leave-one-source-out table of both detectors (from the fit);
+- robustness: each source's photos re-saved as JPEG at quality 30-100, resized so the longer
+  side is 64-512 px, cropped by 10%, PNG re-saved as JPEG; each scored by the detector fitted
+  without that source: AUC (left-out real against left-out generated), the share of real photos
+  called generated, the catch rate, and how often a real photo not called generated as it was
+  becomes "generated" after the change (the target is at most 2%);
+- groups: the share of real photos called generated per UTKFace race, gender and age band, and
+  per All-Age-Faces age band and gender (no group may go over the stated rate).
 
-Writes `<bundle>/detection/report/` (report.json, roc.png, reliability.png, robustness.png,
-fpr.png; replaced as a whole) and the summary into the card (`detector.measured`,
-`detector.report`).
+Writes `detection/report/report.json` and figures; `text_summary` is the CLI's printout.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
-import os
-import time
+import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from gan.bundle import update_card
-from gan.detector import calibrate, figures, verdict
-from gan.detector.data import PERTURBATION_TEXT, PERTURBATIONS, Part, perturb
-from gan.detector.forensic import settings
-from gan.detector.photos import prepare_files
-from gan.io import atomic_write_text, staged_dir, write_files
+from gan.detector import calibrate, figures, variants
+from gan.data.preprocess import open_image
+from gan.detector.forensic import DRAFT_SIDE, photo_views
+from gan.detector.verdict import GENERATED, UNSURE
+from gan.io import staged_dir
 
-REPORT_FORMAT = "facegan-detection/1"
+REPORT_FORMAT = "facegan-detection/2"
 REPORT_DIR = "detection/report"
-FIGURES = {"roc": "roc.png", "reliability": "reliability.png", "robustness": "robustness.png",
-           "fpr": "fpr.png"}
-TARGETS = {"own_auc": 0.98, "other_gan_auc": 0.90}
-
-# (key, real part, generated part, what it is in words)
-PAIRS = [
-    ("own", "real_test", "own_test", "own generator's faces vs held-out real photos of its "
-                                     "training source"),
-    ("other_gan", "other_real_test", "other_fake_test", "other GAN's faces vs real portraits "
-                                                        "(held-out split of that set)"),
-    ("own_as_made", "real_test", "own_test_raw", "own generator's faces as it made them (not "
-                                                 "saved and re-read) vs held-out real photos"),
-    ("other_gan_vs_training_source", "real_test", "other_fake_test",
-     "other GAN's faces vs held-out real photos of the training source"),
-    ("other_gan_vs_unseen_real", "unseen_real_test", "other_fake_test",
-     "other GAN's faces vs real photos of a source never used in fitting"),
-    ("own_vs_unseen_real", "unseen_real_test", "own_test",
-     "own generator's faces vs real photos of a source never used in fitting"),
-]
-REAL_TEST_PARTS = ["real_test", "other_real_test", "unseen_real_test"]
-# The shortcut baseline's training parts: the cheap ones, so `report` without `fit` has them.
-BASELINE_TRAIN = ["real_train", "other_real_train", "other_fake_train", "own_train_raw"]
-ROBUST_PAIRS = ["own", "other_gan"]
+FIGURES = {"left_out": "left_out.png", "robustness": "robustness.png", "groups": "groups.png"}
+ROBUSTNESS_PER_SOURCE = 40
+REFLIP_TARGET = 0.02
+JPEG_QUALITIES = (30, 50, 70, 90, 100)
+LONG_SIDES = (64, 128, 256, 512)
+PERTURBATIONS = ([("as is", None)] + [(f"JPEG q{q}", ("jpeg", q)) for q in JPEG_QUALITIES]
+                 + [(f"long side {s} px", ("side", s)) for s in LONG_SIDES]
+                 + [("crop 10%", ("crop", 0.1)), ("PNG to JPEG q90", ("png_jpeg", 90))])
 
 
-def _r(x: float, d: int = 4) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(round(float(x), d))
+def perturbed(img: Image.Image, how) -> Image.Image | None:
+    """The photo changed as `how` says; None where the change does not apply (PNG to JPEG of a
+    photo that was not a PNG)."""
+    if how is None:
+        return img
+    kind, v = how
+    if kind == "jpeg":
+        return variants.jpeg(img, v)
+    if kind == "side":
+        return variants.resized(img, v / max(img.size))[0]
+    if kind == "crop":
+        w, h = img.size
+        dx, dy = int(w * v / 2), int(h * v / 2)
+        return img.crop((dx, dy, w - dx, h - dy))
+    if kind == "png_jpeg":
+        return variants.jpeg(img, v) if getattr(img, "format_was", None) == "PNG" else None
+    raise ValueError(how)
 
 
-def _thin_roc(fpr: np.ndarray, tpr: np.ndarray, n: int = 200) -> dict:
-    if len(fpr) > n:
-        idx = np.unique(np.r_[np.linspace(0, len(fpr) - 1, n).astype(int), len(fpr) - 1])
-        fpr, tpr = fpr[idx], tpr[idx]
-    return {"fpr": [_r(v) for v in fpr], "tpr": [_r(v) for v in tpr]}
-
-
-def pair_figures(p_real: np.ndarray, p_gen: np.ndarray, s_real: np.ndarray, s_gen: np.ndarray,
-                 threshold: float) -> dict:
-    y = np.r_[np.zeros(len(s_real)), np.ones(len(s_gen))]
-    s, p = np.r_[s_real, s_gen], np.r_[p_real, p_gen]
-    flagged = verdict.flagged(p, threshold)
-    fpr_c, tpr_c = calibrate.roc_curve(y, s)
-    tp, fp = int(flagged[y == 1].sum()), int(flagged[y == 0].sum())
-    return {"auc": _r(calibrate.roc_auc(y, s)), "accuracy": _r(float((flagged == (y == 1)).mean())),
-            "balanced_accuracy": _r(0.5 * (tp / len(s_gen) + 1 - fp / len(s_real))),
-            "tpr": _r(tp / len(s_gen)), "fpr": _r(fp / len(s_real)),
-            "n_real": int(len(s_real)), "n_generated": int(len(s_gen)),
-            "roc": _thin_roc(fpr_c, tpr_c), "reliability": calibrate.reliability(p, y)}
-
-
-def _score_all(det, parts: dict[str, Part], names: list[str]) -> dict[str, tuple]:
-    return {n: (det.raw(parts[n].images), det.p(parts[n].images)) for n in names}
-
-
-def perturbed_parts(parts: dict[str, Part], bundle, log=lambda m: None) -> dict[str, dict[str, Part]]:
-    """{kind: {part name: Part}} of the test parts that have files, each file changed by `kind`
-    and prepared again like an upload. Deterministic (seeded per kind and part)."""
-    names = sorted({n for key, r, g, _what in PAIRS if key in ROBUST_PAIRS
-                    for n in (r, g) if n in parts and parts[n].files})
-    out: dict[str, dict[str, Part]] = {}
-    for ki, kind in enumerate(PERTURBATIONS):
-        out[kind] = {}
-        for pi, n in enumerate(names):
-            rng = np.random.default_rng([ki, pi])
-            log(f"robustness: {kind} on {n} ({len(parts[n].files)} files)")
-            images, found, kept = prepare_files(parts[n].files, bundle.resolution, bundle.crop,
-                                                change=lambda f, i: perturb(f, kind, rng))
-            out[kind][n] = Part(n, parts[n].label, images, parts[n].description, face_found=found)
-            # How much the change altered the prepared faces (mean |difference|, 0-255).
-            out[kind][n].pixel_change = (float(np.abs(images.astype(np.int16) - parts[n].images[kept]
-                                                      .astype(np.int16)).mean()) if kept else None)
+def _views_of(file: str) -> list:
+    """Features of one photo under every perturbation (None where not applicable or no face)."""
+    with Image.open(file) as raw:
+        fmt = raw.format
+    img = open_image(file, draft_side=DRAFT_SIDE)     # as an upload is opened
+    img.format_was = fmt
+    out = []
+    for _, how in PERTURBATIONS:
+        changed = perturbed(img, how)
+        out.append(None if changed is None else photo_views(changed)[1])
     return out
 
 
-def shortcut_baseline(parts: dict[str, Part], size: int = 8) -> dict | None:
-    """AUC of a logistic regression on size x size thumbnails, trained on the train parts."""
-    from PIL import Image
-    from sklearn.linear_model import LogisticRegression
+def robustness(measured, per_source: int, jobs: int = 2, log=lambda m: None) -> dict:
+    """The curves (see the module docstring) of the forensic detector."""
+    from joblib import Parallel, delayed
 
-    train = [n for n in BASELINE_TRAIN if n in parts and len(parts[n])]
-    if not train or len({parts[n].label for n in train}) < 2:
-        return None
-
-    def thumbs(images):
-        return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.BOX),
-                                    np.float32).ravel() / 255.0 for im in images])
-
-    X = np.concatenate([thumbs(parts[n].images) for n in train])
-    y = np.concatenate([np.full(len(parts[n]), parts[n].label) for n in train])
-    clf = LogisticRegression(C=1.0, max_iter=5000).fit(X, y, sample_weight=calibrate.balanced_weights(y))
-    out = {}
-    for key, r, g, _ in PAIRS:
-        if r in parts and g in parts and len(parts[r]) and len(parts[g]):
-            s = np.r_[clf.decision_function(thumbs(parts[r].images)),
-                      clf.decision_function(thumbs(parts[g].images))]
-            out[key] = _r(calibrate.roc_auc(np.r_[np.zeros(len(parts[r])), np.ones(len(parts[g]))], s))
-    return {"what": f"logistic regression on {size}x{size}-pixel thumbnails (layout and colour "
-                    f"only), trained on the same training photos", "auc": out}
-
-
-def measure(bundle, parts: dict[str, Part], detectors: list, *, robustness: bool = True,
-            target_fpr: float = 0.05, names: dict | None = None,
-            log=lambda m: None) -> dict[str, Any]:
-    """The report dict (see module doc). `detectors`: `gan.detector.stored.StoredDetector`s; `names`:
-    short names of the sources ({"training", "other_gan", "unseen_real"}) for plain words."""
-    t0 = time.perf_counter()
-    test_names = [n for n in parts if n.endswith("_test") or n.endswith("_test_raw")]
-    perturbed = perturbed_parts(parts, bundle, log) if robustness else {}
-    result: dict[str, Any] = {}
-    for det in detectors:
-        log(f"measuring the {det.key} detector")
-        sc = _score_all(det, parts, test_names)
-        pairs = {}
-        for key, r, g, what in PAIRS:
-            if r in sc and g in sc and len(sc[r][0]) and len(sc[g][0]):
-                pairs[key] = {"what": what, "real": parts[r].description,
-                              "generated": parts[g].description,
-                              **pair_figures(sc[r][1], sc[g][1], sc[r][0], sc[g][0], det.threshold)}
-        fprs = {}
-        for n in REAL_TEST_PARTS:
-            if n in sc and len(sc[n][1]):
-                k, m = int(verdict.flagged(sc[n][1], det.threshold).sum()), len(sc[n][1])
-                lo, hi = calibrate.wilson(k, m)
-                fprs[n] = {"description": parts[n].description, "flagged": k, "n": m,
-                           "rate": _r(k / m), "ci95": [_r(lo), _r(hi)],
-                           "within_target": bool(k / m <= target_fpr)}
-        robust = {}
-        for kind, pp in perturbed.items():
-            psc = _score_all(det, pp, list(pp))
-            robust[kind] = {"what": PERTURBATION_TEXT[kind],
-                            "pixel_change": {n: _r(p.pixel_change, 3) for n, p in pp.items()}}
-            for key, r, g, _ in PAIRS:
-                if (key in ROBUST_PAIRS and r in psc and g in psc and key in pairs
-                        and len(psc[r][0]) and len(psc[g][0])):
-                    f = pair_figures(psc[r][1], psc[g][1], psc[r][0], psc[g][0], det.threshold)
-                    robust[kind][key] = {"auc": f["auc"], "drop": _r(pairs[key]["auc"] - f["auc"]),
-                                         "fpr": f["fpr"], "tpr": f["tpr"]}
-        result[det.key] = {"title": det.title, "note": det.note, "threshold": _r(det.threshold, 6),
-                           "calibrated": det.calibrated, "pairs": pairs,
-                           "false_positive_rates": fprs, "robustness": robust}
-    return {"format": REPORT_FORMAT, "model": bundle.name,
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "discriminator_sha256": bundle.card["files"]["discriminator.keras"]["sha256"],
-            "generator_sha256": bundle.card["files"]["generator.keras"]["sha256"],
-            "forensic_sha256": _forensic_sha(bundle),
-            "training_steps": int((bundle.card.get("training") or {}).get("steps", 0) or 0),
-            "target_fpr": target_fpr,
-            "names": dict(names or {}),
-            "threshold_rule": (bundle.card.get("detector") or {}).get("threshold_rule"),
-            "targets": {**TARGETS, "unseen_real_fpr": target_fpr},
-            "data": {n: {"n": len(p), "label": "generated" if p.label else "real",
-                         "description": p.description,
-                         "face_found": None if p.face_found is None or not len(p)
-                         else _r(float(np.mean(p.face_found)), 3)}
-                     for n, p in parts.items()},
-            "detectors": result,
-            "shortcut_baseline": shortcut_baseline(parts),
-            "seconds": round(time.perf_counter() - t0, 1)}
+    per = {}
+    for lo in measured.left:
+        files = lo.files[:per_source]
+        log(f"robustness: {lo.name} ({len(files)} photos x {len(PERTURBATIONS)} changes)")
+        rows = Parallel(n_jobs=jobs, batch_size=4)(delayed(_views_of)(f) for f in files)
+        per[lo.name] = (lo, rows)
+    curves = []
+    base = {}
+    for j, (label, how) in enumerate(PERTURBATIONS):
+        real_p, gen_p, fa, catch, unsure, reflip, applies = [], [], [0, 0], [0, 0], [0, 0], [0, 0], 0
+        for name, (lo, rows) in per.items():
+            feats = [(i, r[j]) for i, r in enumerate(rows) if r[j] is not None]
+            if not feats:
+                continue
+            applies += len(feats)
+            V = np.stack([f for _, f in feats])
+            n, k = V.shape[:2]
+            p_all = lo.fitted.p(V.reshape(n * k, -1)).reshape(n, k)
+            odd = lo.fitted.ood.unfamiliar(V[:, 0]) if lo.fitted.ood else None
+            v, _ = measured.rule.decide_many(p_all[:, 0], p_all[:, 1:], odd)
+            idx = [i for i, _ in feats]
+            if j == 0:
+                base[name] = dict(zip(idx, v))
+            is_gen = v == GENERATED
+            if lo.kind == "real":
+                real_p.append(p_all[:, 0])
+                fa[0] += int(is_gen.sum()); fa[1] += n
+                before = base.get(name, {})
+                was_not = np.array([before.get(i, GENERATED) != GENERATED for i in idx])
+                reflip[0] += int((is_gen & was_not).sum()); reflip[1] += int(was_not.sum())
+            else:
+                gen_p.append(p_all[:, 0])
+                catch[0] += int(is_gen.sum()); catch[1] += n
+            unsure[0] += int((v == UNSURE).sum()); unsure[1] += n
+        rp = np.concatenate(real_p) if real_p else np.zeros(0)
+        gp = np.concatenate(gen_p) if gen_p else np.zeros(0)
+        curves.append({
+            "change": label, "photos": applies,
+            "auc": calibrate.roc_auc(np.r_[np.zeros(len(rp)), np.ones(len(gp))], np.r_[rp, gp])
+            if len(rp) and len(gp) else None,
+            "real_called_generated": fa[0] / fa[1] if fa[1] else None,
+            "generated_caught": catch[0] / catch[1] if catch[1] else None,
+            "unsure_share": unsure[0] / unsure[1] if unsure[1] else None,
+            "real_flipped_to_generated": reflip[0] / reflip[1] if reflip[1] and j else None,
+            "counts": {"real": fa[1], "generated": catch[1]}})
+    worst = max((c["real_flipped_to_generated"] or 0.0) for c in curves)
+    return {"per_source": per_source, "curves": curves, "worst_reflip": worst,
+            "reflip_target": REFLIP_TARGET, "reflip_met": worst <= REFLIP_TARGET}
 
 
-def _forensic_sha(bundle) -> str | None:
-    f = settings(bundle.card)
-    return None if f is None else bundle.card["files"].get(f["file"], {}).get("sha256")
+# --------------------------------------------------------------------------- groups
+
+_UTK = re.compile(r"^(\d+)_([01])_([0-4])_")
+_AAF = re.compile(r"^(\d{5})A(\d{2})\.")
+UTK_RACES = ("White", "Black", "Asian", "Indian", "Other")
+AAF_FIRST_MALE = 7381        # All-Age-Faces: files 00000-07380 are women, the rest men
 
 
-def summary(report: dict) -> dict:
-    """What the card keeps (`detector.measured`): per detector the headline figures."""
-    out: dict[str, Any] = {"date": report["date"], "target_fpr": report["target_fpr"],
-                           "names": report.get("names", {})}
-    for key, d in report["detectors"].items():
-        pairs, fprs = d["pairs"], d["false_positive_rates"]
-        m = {"auc_own": pairs.get("own", {}).get("auc"),
-             "auc_other_gan": pairs.get("other_gan", {}).get("auc"),
-             "accuracy_own": pairs.get("own", {}).get("accuracy"),
-             "accuracy_other_gan": pairs.get("other_gan", {}).get("accuracy"),
-             "fpr": {n: v["rate"] for n, v in fprs.items()},
-             "robustness_drop": {k: {p: v[p]["drop"] for p in ROBUST_PAIRS if p in v}
-                                 for k, v in d["robustness"].items()}}
-        m["targets_met"] = targets_met(report, key)
-        out[key] = m
+def _age_band(age: int) -> str:
+    return ("child (under 10)" if age < 10 else "10-19" if age < 20 else "20-39" if age < 40
+            else "40-59" if age < 60 else "over 60")
+
+
+def groups_of(file: str) -> list[str]:
+    """The groups a real photo belongs to, read from UTKFace's and All-Age-Faces' file names."""
+    name = Path(file).name
+    m = _UTK.match(name)
+    if m:
+        age, gender, race = int(m[1]), int(m[2]), int(m[3])
+        return [f"UTKFace race: {UTK_RACES[race]}", f"UTKFace gender: {'female' if gender else 'male'}",
+                f"UTKFace age: {_age_band(age)}"]
+    m = _AAF.match(name)
+    if m:
+        return [f"All-Age-Faces age: {_age_band(int(m[2]))}",
+                f"All-Age-Faces gender: {'male' if int(m[1]) >= AAF_FIRST_MALE else 'female'}"]
+    return []
+
+
+def by_group(measured, rate: float, confidence: float = 0.95) -> list[dict]:
+    counts: dict[str, list[int]] = {}
+    for lo in measured.left:
+        if lo.kind != "real":
+            continue
+        v, _ = measured.rule.decide_many(lo.p, lo.p_re, lo.unfamiliar)
+        for f, verdict in zip(lo.files, v):
+            for g in groups_of(f):
+                c = counts.setdefault(g, [0, 0, 0])
+                c[0] += 1
+                c[1] += verdict == GENERATED
+                c[2] += verdict == UNSURE
+    rows = []
+    for g in sorted(counts):
+        n, k, u = counts[g]
+        up = calibrate.upper_bound(k, n, confidence)
+        rows.append({"group": g, "photos": n, "generated": k, "generated_share": k / n,
+                     "upper95": up, "unsure_share": u / n, "within_rate": k / n <= rate})
+    return rows
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: int = 2,
+            log=lambda m: None) -> dict:
+    section = fitted.card
+    rate = section["target_fpr"]
+    rep = {"format": REPORT_FORMAT,
+           "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "target_fpr": rate, "confidence": section["confidence"], "sources": section["sources"],
+           "threshold_rule": section["threshold_rule"], "figures": dict(FIGURES), "detectors": {}}
+    for key in ("forensic", "discriminator"):
+        m = fitted.measured[key]
+        rep["detectors"][key] = {"rule": m.rule.to_card(), "left_out": section[key]["left_out"],
+                                 "groups": by_group(m, rate, section["confidence"])}
+    if robustness_per_source > 0:
+        rep["detectors"]["forensic"]["robustness"] = robustness(
+            fitted.measured["forensic"], robustness_per_source, jobs, log)
+    return rep
+
+
+def write_report(bundle_path, rep: dict) -> Path:
+    out = Path(bundle_path) / REPORT_DIR
+    with staged_dir(out) as tmp:
+        (tmp / "report.json").write_text(json.dumps(rep, indent=1, default=float))
+        for key, name in FIGURES.items():
+            png = getattr(figures, key)(rep)
+            if png is not None:
+                (tmp / name).write_bytes(png)
     return out
 
 
-def best_detector(report: dict) -> str:
-    """The detector with the higher worst-case AUC over (a) and (b): the default one."""
-    def worst(key):
-        pairs = report["detectors"][key]["pairs"]
-        aucs = [pairs[k]["auc"] for k in ("own", "other_gan") if pairs.get(k, {}).get("auc") is not None]
-        return min(aucs) if aucs else -1.0
-
-    return max(report["detectors"], key=lambda k: (worst(k), k == "forensic"))
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def targets_met(report: dict, key: str) -> dict[str, bool | None]:
-    d = report["detectors"][key]
-    own = d["pairs"].get("own", {}).get("auc")
-    other = d["pairs"].get("other_gan", {}).get("auc")
-    fprs = [v for n, v in d["false_positive_rates"].items() if n != "real_test"]
-    return {"own_auc": None if own is None else bool(own >= TARGETS["own_auc"]),
-            "other_gan_auc": None if other is None else bool(other >= TARGETS["other_gan_auc"]),
-            "other_real_fpr": None if not fprs else all(v["within_target"] for v in fprs)}
-
-
-def write_report(bundle_path, report: dict, write_card: bool = True) -> Path:
-    """Figures and report.json into `<bundle>/detection/report/` (replaced as a whole), and the
-    summary into the card."""
-    bundle_path = Path(bundle_path)
-    out_dir = bundle_path / REPORT_DIR
-    files = {FIGURES["roc"]: figures.roc_chart(report),
-             FIGURES["reliability"]: figures.reliability_chart(report),
-             FIGURES["fpr"]: figures.fpr_chart(report)}
-    if any(d["robustness"] for d in report["detectors"].values()):
-        files[FIGURES["robustness"]] = figures.robustness_chart(report)
-    report["figures"] = {k: v for k, v in FIGURES.items() if v in files}
-    with staged_dir(out_dir) as staging:
-        write_files(staging, files)
-        atomic_write_text(staging / "report.json", json.dumps(report, indent=1, default=str) + "\n")
-    if write_card:
-        update_card(bundle_path, detector={"measured": summary(report),
-                                           "default": best_detector(report),
-                                           "report": {"dir": os.path.relpath(out_dir, bundle_path),
-                                                      "report": "report.json"}})
-    return out_dir
-
-
-def text_summary(report: dict) -> str:
-    """The report in a few lines for the terminal."""
-    names = {"real_test": "held-out training-source photos", "other_real_test": "other set's real",
-             "unseen_real_test": "unseen source"}
-    lines = [f"{report['model']}: detectors measured on held-out photos "
-             f"(target false-positive rate {report['target_fpr']:.0%})"]
-    for key, d in report["detectors"].items():
-        pairs = d["pairs"]
-        lines.append(f"- {d['title']} (threshold p >= {d['threshold']:.3f}):")
-        for pk, label in (("own", "(a) own faces"), ("other_gan", "(b) other GAN")):
-            if pk in pairs:
-                q = pairs[pk]
-                lines.append(f"    {label}: AUC {q['auc']:.4f}, accuracy {q['accuracy']:.3f} "
-                             f"(caught {q['tpr']:.1%}, false alarms {q['fpr']:.1%}; "
-                             f"{q['n_generated']} vs {q['n_real']})")
-        f = d["false_positive_rates"]
-        if f:
-            lines.append("    real photos flagged: " + ", ".join(
-                f"{names.get(n, n)} {v['rate']:.1%} ({v['flagged']}/{v['n']})" for n, v in f.items()))
-        for kind, r in d["robustness"].items():
-            change = ", ".join(f"{v:.1f}" for v in r.get("pixel_change", {}).values()
-                               if v is not None)
-            lines.append(f"    {kind} (mean pixel change {change}): " + ", ".join(
-                f"{p} AUC {v['auc']:.3f} (drop {v['drop']:+.3f})"
-                for p, v in r.items() if p in ROBUST_PAIRS))
-    base = report.get("shortcut_baseline")
-    if base:
-        lines.append("shortcut baseline (8x8 thumbnails): " + ", ".join(
-            f"{k} {v:.3f}" for k, v in base["auc"].items()))
+def text_summary(section: dict) -> str:
+    """The left-out tables of both detectors, in plain text."""
+    lines = [f"Leave-one-source-out (each source scored by a detector fitted without it); "
+             f"stated rate {section['target_fpr']:.0%} (95% upper bound)"]
+    for key in ("forensic", "discriminator"):
+        lo = section[key]["left_out"]
+        r = section[key]["rule"]
+        lines.append(f"\n{key}: generated at P >= {r['generated_at']:.4f}, real below "
+                     f"{r['real_below']:.4f}. Worst real source: {lo['worst_real_source']} "
+                     f"{_pct(lo['worst_real_generated_share'])} called generated (upper bound "
+                     f"{_pct(lo['worst_real_upper95'])}); chosen without its own scores: "
+                     f"{lo['worst_nested_source']} {_pct(lo['worst_nested_generated_share'])}")
+        lines.append(f"  {'source':22s} {'kind':9s} {'scored':>6s} {'no face':>7s} "
+                     f"{'generated':>9s} {'unsure':>7s} {'real':>6s} {'AUC':>6s} {'8x8 ctrl':>8s}")
+        for row in lo["rows"]:
+            n = max(row["scored"], 1)
+            auc = row.get("auc_vs_real")
+            ctrl = row.get("thumbnail_auc_vs_real", row.get("thumbnail_generated_share"))
+            lines.append(f"  {row['source']:22s} {row['kind']:9s} {row['scored']:6d} "
+                         f"{row['no_face']:7d} {_pct(row['generated'] / n):>9s} "
+                         f"{_pct(row['unsure'] / n):>7s} {_pct(row['real'] / n):>6s} "
+                         f"{'-' if auc is None else f'{auc:.3f}':>6s} "
+                         f"{'-' if ctrl is None else f'{ctrl:.3f}':>8s}")
     return "\n".join(lines)

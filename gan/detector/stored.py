@@ -1,23 +1,32 @@
-"""The detectors a bundle stores, as the CLI, the app and the report use them.
+"""The detectors a bundle stores, as the CLI, the app and the reports use them.
 
-Each is a `StoredDetector`: a raw score (higher = more likely generated), P(generated) from the
-calibration in the card (`calibrate.probability`) and the verdict threshold. The discriminator's
-raw score is minus its logit (its logit is high for faces that look like the training photos);
-the forensic detector (`forensic`) is offered when `python -m gan.detector fit` stored one.
+Each is a `StoredDetector` with one contract, whatever it looks at:
+
+- `prepare(image)`: a decoded photo -> (the face to show, its views, whether a face was found).
+  The views are what is scored: the photo as it is and its re-encodings
+  (`gan.detector.variants.REENCODINGS`), so the verdict can check that a re-upload would not
+  flip it;
+- `judge(views)`: P(generated) of each photo and its verdict with the reason
+  (`gan.detector.verdict.Rule`: generated, real or unsure).
+
+The forensic detector (`forensic`) reads the face's texture at the photo's resolution and is
+offered when `python -m gan.detector fit` stored one; the discriminator reads the bundle's
+128 px crop, its raw score being minus its logit (high for faces like its training photos).
 `stored_detectors` lists them best first; `pick` chooses one by name, as `gan.detect` does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from PIL import Image
 
-from gan.data.preprocess import to_model_input
-from gan.detector import calibrate, forensic
-from gan.detector.verdict import verdict as _verdict
+from gan.data.preprocess import DRAFT_FACTOR, preprocess_image, to_model_input
+from gan.detector import calibrate, forensic, variants
+from gan.detector.verdict import Rule
 
-TITLES = {"forensic": "Forensic detector (trained on several generators)",
+TITLES = {"forensic": "Forensic detector (texture, fitted on many sources)",
           "discriminator": "The GAN's own discriminator"}
 UNCALIBRATED_NOTE = "uncalibrated: p = sigmoid(-logit) of the raw discriminator"
 
@@ -38,6 +47,24 @@ def discriminator_scores(bundle, images_uint8: np.ndarray, labels: np.ndarray | 
     return -np.concatenate(out) if out else np.zeros((0,), np.float64)
 
 
+def discriminator_views(bundle, img: Image.Image, crop: str | None = None):
+    """(face shown, views [1 + len(REENCODINGS), R, R, 3], face found) for the discriminator:
+    the bundle's crop of the photo as it is and of each re-encoding, the re-encodings cut at
+    the same place (the face is found once)."""
+    crop = crop or bundle.crop
+    size = bundle.resolution
+    first = preprocess_image(img, size=size, crop=crop)
+    views = [first.image]
+    for kind in variants.REENCODINGS:
+        changed, scale = variants.reencoded(img, kind)
+        cw, ch = changed.size
+        x0, y0, x1, y1 = (v * scale for v in first.box)
+        box = (max(0.0, x0), max(0.0, y0), min(float(cw), x1), min(float(ch), y1))
+        views.append(np.asarray(changed.resize((size, size), Image.Resampling.LANCZOS, box=box),
+                                np.uint8))
+    return first.image, np.stack(views), first.face_found
+
+
 def detector_settings(bundle) -> dict:
     """The card's detector section, with the defaults of a bundle that was never fitted."""
     det = dict(bundle.card.get("detector", {}))
@@ -46,35 +73,64 @@ def detector_settings(bundle) -> dict:
     return det
 
 
+def rule_of(section: dict) -> Rule:
+    """The section's verdict rule; a card fitted before the rule existed has one threshold,
+    which is then both edges (no unsure band, re-encoding checks still apply)."""
+    if isinstance(section.get("rule"), dict):
+        return Rule.from_card(section["rule"])
+    t = float(section.get("threshold", 0.5))
+    return Rule(generated_at=t, real_below=t)
+
+
+@dataclass(frozen=True)
+class Judged:
+    p: np.ndarray               # [n] P(generated) of each photo as it is
+    verdicts: np.ndarray        # [n] "generated", "real" or "unsure"
+    reasons: np.ndarray         # [n] why unsure ("" otherwise): see gan.detector.verdict
+
+
 @dataclass(frozen=True)
 class StoredDetector:
     """A detector a bundle offers."""
     key: str                                      # "forensic" or "discriminator"
     title: str
     note: str                                     # what its score means (from the card)
-    threshold: float                              # see gan.detector.verdict
+    rule: Rule
     calibrated: bool
-    raw: Callable[[np.ndarray], np.ndarray]       # uint8 faces -> raw score (higher = generated)
-    p: Callable[[np.ndarray], np.ndarray]         # uint8 faces -> P(generated)
-    measured: dict | None = None                  # the report's summary for it, when measured
+    prepare: Callable                             # PIL image [, crop] -> (shown, views, found)
+    raw: Callable[[np.ndarray], np.ndarray]       # views of one kind [n, ...] -> raw score
+    unfamiliar: Callable[[np.ndarray], np.ndarray] | None = None  # views [n, ...] -> bool
+    calibration: dict | None = None
+    measured: dict | None = None                  # the card's left-out figures, when measured
+    draft_side: int | None = None                 # decode large JPEGs down to about this side
+    section: dict = field(default_factory=dict, repr=False)
 
-    def verdict(self, p: float) -> str:
-        return _verdict(p, self.threshold)
+    @property
+    def threshold(self) -> float:
+        """P(generated) at and above which a face is called generated."""
+        return self.rule.generated_at
+
+    def p(self, views: np.ndarray) -> np.ndarray:
+        return calibrate.probability(self.raw(views), self.calibration)
+
+    def judge(self, views: np.ndarray) -> Judged:
+        """Verdicts of photos' views [n, 1 + len(REENCODINGS), ...]."""
+        views = np.asarray(views)
+        if len(views) == 0:
+            empty = np.zeros(0)
+            return Judged(empty, empty.astype(str), empty.astype(str))
+        n, k = views.shape[:2]
+        p_all = self.p(views.reshape(n * k, *views.shape[2:])).reshape(n, k)
+        odd = self.unfamiliar(views[:, 0]) if self.unfamiliar is not None else None
+        v, why = self.rule.decide_many(p_all[:, 0], p_all[:, 1:], odd)
+        return Judged(p_all[:, 0], v, why)
 
 
-def _stored(key: str, title: str, section: dict, raw, measured: dict | None) -> StoredDetector:
-    """A detector from its card section (calibration, threshold, note) and raw score."""
-    cal = section.get("calibration")
-    return StoredDetector(key=key, title=title, note=str(section.get("note") or ""),
-                          threshold=float(section["threshold"]), calibrated=bool(cal), raw=raw,
-                          p=lambda x: calibrate.probability(raw(x), cal), measured=measured)
-
-
-def _forensic(bundle, section: dict, measured: dict | None):
+def _forensic(bundle, section: dict):
     """The forensic detector, or the DetectorError saying why it cannot be used. Loaded once per
     bundle object (and per stored file) and kept on it."""
     cache = bundle.__dict__.setdefault("_stored_detectors", {})
-    key = (bundle.card["files"].get(section["file"], {}).get("sha256"), section.get("threshold"))
+    key = (bundle.card["files"].get(section["file"], {}).get("sha256"), str(section.get("rule")))
     if key not in cache:
         try:
             cache[key] = forensic.load(bundle)
@@ -82,24 +138,33 @@ def _forensic(bundle, section: dict, measured: dict | None):
             cache[key] = e
     if isinstance(cache[key], Exception):
         return cache[key]
-    return _stored("forensic", TITLES["forensic"], section, cache[key].scores, measured)
+    f = cache[key]
+    return StoredDetector(
+        key="forensic", title=TITLES["forensic"], note=str(section.get("note") or ""),
+        rule=rule_of(section), calibrated=True,
+        prepare=lambda img, crop=None: forensic.photo_views(img, bundle.resolution),
+        raw=f.scores, unfamiliar=f.unfamiliar, calibration=section.get("calibration"),
+        measured=section.get("left_out"), draft_side=forensic.DRAFT_SIDE, section=section)
 
 
 def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
     """(usable detectors, default first; {key: why not} for a stored detector that cannot be
     used, e.g. a damaged forensic file)."""
     s = detector_settings(bundle)
-    measured = s.get("measured") or {}
-    calibrated = bool(s.get("calibration"))
-    found = {"discriminator": _stored(
-        "discriminator", TITLES["discriminator"] + ("" if calibrated else " (raw)"),
-        {**s, "note": s.get("note") or ("calibrated on held-out photos" if calibrated
-                                         else UNCALIBRATED_NOTE)},
-        lambda x: discriminator_scores(bundle, x), measured.get("discriminator"))}
+    d_section = s.get("discriminator") if isinstance(s.get("discriminator"), dict) else s
+    calibrated = bool(d_section.get("calibration"))
+    found = {"discriminator": StoredDetector(
+        key="discriminator", title=TITLES["discriminator"] + ("" if calibrated else " (raw)"),
+        note=str(d_section.get("note") or s.get("note") or
+                 ("calibrated on held-out photos" if calibrated else UNCALIBRATED_NOTE)),
+        rule=rule_of(d_section), calibrated=calibrated,
+        prepare=lambda img, crop=None: discriminator_views(bundle, img, crop),
+        raw=lambda x: discriminator_scores(bundle, x), calibration=d_section.get("calibration"),
+        measured=d_section.get("left_out"), draft_side=DRAFT_FACTOR * bundle.resolution, section=d_section)}
     problems: dict[str, str] = {}
     f = forensic.settings(bundle.card)
     if f is not None:
-        det = _forensic(bundle, f, measured.get("forensic"))
+        det = _forensic(bundle, f)
         if isinstance(det, Exception):
             problems["forensic"] = str(det)
         else:

@@ -1,0 +1,82 @@
+"""How long one upload takes to score (a benchmark, not a test): the forensic detector's whole
+path (decode, face and landmarks, texture of the photo as it is and of its two re-encodings,
+the read-out, the unfamiliar check) beside the discriminator's path (decode, Haar crop of the
+photo and its re-encodings, one network call) as the baseline run beside it.
+
+    python bench/detect_speed.py --model models/default [PHOTO ...]
+
+Without photos it makes three from a real photo of ../shared/data (the photo as it is, a 1024 px
+and a 12-megapixel JPEG upscale). Prints the median wall and CPU time per upload for each
+detector, and the ratio forensic / discriminator. The target (issue 17) is under 150 ms per
+upload for the forensic detector on this machine; note the load average printed beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared" / "data" / "stylegan-vs-real" / "real"
+
+
+def photos_from(args) -> list[tuple[str, bytes]]:
+    if args.photos:
+        return [(Path(p).name, Path(p).read_bytes()) for p in args.photos]
+    from PIL import Image
+
+    src = sorted(SHARED.glob("*.jpg"))[0]
+    img = Image.open(src).convert("RGB")
+    out = [(f"{src.name} ({img.size[0]}x{img.size[1]})", src.read_bytes())]
+    for side in (1024, 4000):
+        buf = io.BytesIO()
+        img.resize((side, int(side * img.size[1] / img.size[0])), Image.Resampling.BICUBIC) \
+            .save(buf, "JPEG", quality=90)
+        out.append((f"upscaled JPEG {side} px", buf.getvalue()))
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("photos", nargs="*")
+    p.add_argument("--model", default=str(REPO / "models" / "default"))
+    p.add_argument("--repeats", type=int, default=15)
+    args = p.parse_args()
+
+    from gan.bundle import load_bundle
+    from gan.detector import photos, stored
+
+    bundle = load_bundle(args.model)
+    dets, problems = stored.stored_detectors(bundle)
+    for k, m in problems.items():
+        print(f"{k}: not usable ({m})")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.repeats} warm runs each")
+    medians = {}
+    for name, data in photos_from(args):
+        for det in dets:
+            def once():
+                face = photos.prepare(data, det)
+                return photos.judge(det, [face])[0]
+            once()
+            walls, cpus = [], []
+            for _ in range(args.repeats):
+                t, c = time.perf_counter(), time.process_time()
+                v = once()
+                walls.append(time.perf_counter() - t)
+                cpus.append(time.process_time() - c)
+            medians[(name, det.key)] = statistics.median(walls)
+            print(f"{name:32s} {det.key:14s} wall {1000 * statistics.median(walls):7.1f} ms  "
+                  f"CPU {1000 * statistics.median(cpus):7.1f} ms  verdict {v.verdict if v else 'no face'}")
+        if (name, "forensic") in medians and (name, "discriminator") in medians:
+            print(f"{'':32s} ratio forensic / discriminator: "
+                  f"{medians[(name, 'forensic')] / medians[(name, 'discriminator')]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

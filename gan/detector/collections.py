@@ -1,0 +1,258 @@
+"""The photo sources the forensic detector is fitted and measured on, and what it sees of each.
+
+A source is one collection of real photos or one generator's faces (a folder, or several),
+named in a manifest (JSON: a list of objects):
+
+    {"name": "lfw", "kind": "real", "origin": "LFW", "path": "/data/lfw",
+     "provenance": "github Rees451/faces-fake-vs-real data/raw/LFW_faceswap/real"}
+
+`paths` (a list, globs allowed) may replace `path`; `family` groups generated sources of one
+generator family (two FaceGAN truncations, two StyleGAN crawls), so a left-out source can be
+reported as a new collection of a known generator or as a generator never seen. Data stays
+outside the repository; the card lists every source with its counts.
+
+Each source is sampled by a hash of the file's path inside it (never by load order), and each
+photo is described once (`describe`) and cached, keyed by the file list and the feature and
+variant versions: the texture features of the photo as it is, of its re-encodings (the verdict's
+check) and of the fit-time variants, its 8x8 thumbnail (the shortcut control), and which face
+finder found the face.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gan.data.preprocess import ImageError, open_image
+from gan.data.sources import IMAGE_EXTENSIONS
+from gan.detector import texture, variants
+from gan.detector.forensic import DRAFT_SIDE
+
+KINDS = ("real", "generated")
+FIT_VARIANTS = 3                # fit-time variants described per photo
+DESCRIBE_VERSION = 1            # bump when `describe` changes what it stores
+
+
+class ManifestError(ValueError):
+    """The sources manifest is missing, malformed or names folders without photos."""
+
+
+@dataclass
+class Source:
+    name: str
+    kind: str                   # "real" or "generated"
+    origin: str
+    family: str                 # generator family / collection; sources sharing it are related
+    folders: list[Path]
+    provenance: str = ""
+    files: list[Path] = field(default_factory=list, repr=False)
+
+    @property
+    def label(self) -> int:
+        return int(self.kind == "generated")
+
+    def sample(self, n: int | None, seed: int = 0) -> list[Path]:
+        """Up to `n` files chosen by a hash of their path inside the source (all when None)."""
+        def key(f: Path) -> str:
+            rel = next((str(f.relative_to(d)) for d in self.folders if f.is_relative_to(d)), f.name)
+            return hashlib.sha1(f"{seed}:{rel}".encode()).hexdigest()
+        ranked = sorted(self.files, key=key)
+        return ranked if n is None else ranked[:n]
+
+
+def _files(folders: list[Path]) -> list[Path]:
+    out = []
+    for d in folders:
+        out += [f for f in d.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()]
+    return sorted(set(out))
+
+
+def load_manifest(path: str | Path) -> list[Source]:
+    """Sources of a manifest file, each with its photo files; ManifestError says what is wrong."""
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManifestError(f"no sources manifest at {path}") from None
+    except (OSError, ValueError) as e:
+        raise ManifestError(f"{path} is not a readable JSON file ({e})") from None
+    if not isinstance(entries, list) or not entries:
+        raise ManifestError(f"{path} must hold a non-empty JSON list of sources")
+    sources, seen = [], set()
+    for i, e in enumerate(entries):
+        where = f"{path}, entry {i + 1}"
+        if not isinstance(e, dict):
+            raise ManifestError(f"{where} is not an object")
+        name, kind = e.get("name"), e.get("kind")
+        if not isinstance(name, str) or not name or name in seen:
+            raise ManifestError(f"{where}: 'name' must be a new, non-empty string (got {name!r})")
+        if kind not in KINDS:
+            raise ManifestError(f"{where} ({name}): 'kind' must be 'real' or 'generated', not {kind!r}")
+        raw = e.get("paths", [e["path"]] if "path" in e else None)
+        if not isinstance(raw, list) or not raw or not all(isinstance(p, str) for p in raw):
+            raise ManifestError(f"{where} ({name}): give 'path' (a folder) or 'paths' (a list)")
+        folders = []
+        for p in raw:
+            hits = sorted(glob.glob(str(Path(p).expanduser()))) if any(c in p for c in "*?[") else [p]
+            folders += [Path(h) for h in hits if Path(h).is_dir()]
+        src = Source(name=name, kind=kind, origin=str(e.get("origin") or name),
+                     family=str(e.get("family") or e.get("origin") or name), folders=folders,
+                     provenance=str(e.get("provenance") or ""))
+        src.files = _files(folders)
+        if not src.files:
+            raise ManifestError(f"{where} ({name}): no photos in {', '.join(raw)}")
+        seen.add(name)
+        sources.append(src)
+    return sources
+
+
+# --------------------------------------------------------------------------- description
+
+
+@dataclass
+class Described:
+    """What the detector sees of a set of photos (rows in file order; photos without a face or
+    that cannot be read are kept with found False and NaN features)."""
+    files: list[str]
+    found: np.ndarray           # bool [n]
+    finder: list[str]           # "hog", "cnn", "haar" or "" (none)
+    X: np.ndarray               # float32 [n, D]: the photo as it is
+    R: np.ndarray               # float32 [n, len(REENCODINGS), D]: its re-encodings
+    A: np.ndarray               # float32 [n, FIT_VARIANTS, D]: fit-time variants
+    T: np.ndarray               # float32 [n, 192]: 8x8 thumbnails (the shortcut control)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def subset(self, mask: np.ndarray) -> "Described":
+        idx = np.flatnonzero(mask)
+        return Described([self.files[i] for i in idx], self.found[idx],
+                         [self.finder[i] for i in idx], self.X[idx], self.R[idx], self.A[idx],
+                         self.T[idx])
+
+
+def _seed(file: str) -> int:
+    return int(hashlib.sha1(file.encode()).hexdigest()[:8], 16)
+
+
+def describe_one(file: str, n_variants: int = FIT_VARIANTS):
+    """(found, finder, x, r, a, t) of one photo; None when it cannot be read."""
+    from gan.data.landmarks import find_face  # dlib loads on first use, per worker process
+
+    try:
+        img = open_image(file, draft_side=DRAFT_SIDE)   # as an upload is opened
+    except ImageError:
+        return None
+    rgb = np.asarray(img)
+    face = find_face(rgb)
+    dim = texture.DIM
+    nan = np.full(dim, np.nan, np.float32)
+    if face is None:
+        return False, "", nan, np.stack([nan] * len(variants.REENCODINGS)), \
+            np.stack([nan] * n_variants), np.full(192, np.nan, np.float32)
+    region = texture.face_square(rgb, face)
+    if region is None:
+        return None
+    x = texture.texture_features(region)
+    r = []
+    for kind in variants.REENCODINGS:
+        v, s = variants.reencoded(img, kind)
+        reg = texture.face_square(np.asarray(v), face, s)
+        r.append(nan if reg is None else texture.texture_features(reg))
+    rng = np.random.default_rng(_seed(Path(file).name))
+    side = float(region.shape[0])
+    a = []
+    for _ in range(n_variants):
+        v, s = variants.fit_variant(img, side, rng)
+        reg = texture.face_square(np.asarray(v), face, s)
+        a.append(nan if reg is None else texture.texture_features(reg))
+    return True, face.finder, x, np.stack(r), np.stack(a), texture.thumbnail(region)
+
+
+def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
+             log=lambda m: None) -> Described:
+    """Every file described (see the module docstring), from the cache when it is there."""
+    names = [str(f) for f in files]
+    key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, texture.TEXTURE_VERSION, FIT_VARIANTS,
+                                   names]).encode()).hexdigest()[:16]
+    cached = Path(cache_dir) / f"described-{key}.npz" if cache_dir else None
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as z:
+            return Described(list(z["files"]), z["found"], list(z["finder"]), z["X"], z["R"],
+                             z["A"], z["T"])
+    from joblib import Parallel, delayed
+
+    rows = Parallel(n_jobs=jobs, batch_size=16)(delayed(describe_one)(f) for f in names)
+    kept = [(f, r) for f, r in zip(names, rows) if r is not None]
+    if len(kept) < len(names):
+        log(f"{len(names) - len(kept)} of {len(names)} files could not be read or were too small")
+    d = Described([f for f, _ in kept], np.array([r[0] for _, r in kept], bool),
+                  [r[1] for _, r in kept],
+                  np.stack([r[2] for _, r in kept]) if kept else np.zeros((0, texture.DIM), np.float32),
+                  np.stack([r[3] for _, r in kept]) if kept else np.zeros((0, 2, texture.DIM), np.float32),
+                  np.stack([r[4] for _, r in kept]) if kept else np.zeros((0, FIT_VARIANTS, texture.DIM), np.float32),
+                  np.stack([r[5] for _, r in kept]) if kept else np.zeros((0, 192), np.float32))
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp.npz")
+        np.savez(tmp, files=np.array(d.files), found=d.found, finder=np.array(d.finder),
+                 X=d.X, R=d.R, A=d.A, T=d.T)
+        tmp.replace(cached)
+    return d
+
+
+def _discriminator_one(file: str, bundle_size: int, crop: str):
+    from types import SimpleNamespace
+
+    from gan.data.preprocess import DRAFT_FACTOR
+    from gan.detector.stored import discriminator_views
+
+    try:
+        img = open_image(file, draft_side=DRAFT_FACTOR * bundle_size)
+    except ImageError:
+        return None
+    _, views, found = discriminator_views(SimpleNamespace(crop=crop, resolution=bundle_size), img)
+    return bool(found) if found is not None else True, views
+
+
+def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = None, jobs: int = 2,
+                           log=lambda m: None) -> Described:
+    """The discriminator's view of the same photos, in the same shape as `describe` (one
+    feature: its raw score), so the same leave-one-source-out protocol measures it: its crop
+    of the photo as it is (X) and of each re-encoding (R); no fit variants (nothing is fitted
+    but its calibration)."""
+    from gan.detector.stored import discriminator_scores
+
+    names = [str(f) for f in files]
+    d_sha = bundle.card["files"]["discriminator.keras"]["sha256"]
+    key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "discriminator", d_sha, bundle.crop,
+                                   names]).encode()).hexdigest()[:16]
+    cached = Path(cache_dir) / f"discriminator-{key}.npz" if cache_dir else None
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as z:
+            return Described(list(z["files"]), z["found"], list(z["finder"]), z["X"], z["R"],
+                             z["A"], z["T"])
+    from joblib import Parallel, delayed
+
+    rows = Parallel(n_jobs=jobs, batch_size=16)(
+        delayed(_discriminator_one)(f, bundle.resolution, bundle.crop) for f in names)
+    kept = [(f, r) for f, r in zip(names, rows) if r is not None]
+    views = np.stack([r[1] for _, r in kept]) if kept else np.zeros((0, 3, bundle.resolution, bundle.resolution, 3), np.uint8)
+    n, k = views.shape[:2]
+    scores = discriminator_scores(bundle, views.reshape(n * k, *views.shape[2:])).reshape(n, k)
+    d = Described([f for f, _ in kept], np.array([r[0] for _, r in kept], bool),
+                  ["haar" if r[0] else "" for _, r in kept],
+                  scores[:, :1].astype(np.float32), scores[:, 1:, None].astype(np.float32),
+                  np.zeros((n, 0, 1), np.float32),
+                  np.stack([texture.thumbnail(v[0]) for v in views]) if n else np.zeros((0, 192), np.float32))
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp.npz")
+        np.savez(tmp, files=np.array(d.files), found=d.found, finder=np.array(d.finder),
+                 X=d.X, R=d.R, A=d.A, T=d.T)
+        tmp.replace(cached)
+    return d

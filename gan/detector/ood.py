@@ -1,0 +1,63 @@
+"""Is a photo like any source the detector was fitted on? An unfamiliar photo gets "unsure".
+
+Each fit source is summarised by the centre of its features (standardised as the classifier
+standardises them); the spread is one covariance pooled over the sources (Ledoit-Wolf shrunk,
+so 245 features and a few thousand photos give a stable inverse). A photo's distance is its
+Mahalanobis distance to the nearest centre; above `limit` no fit source looked like it, and its
+score is a guess. The limit is the LIMIT_QUANTILE of distances of photos the centres and
+spread were NOT estimated on (the other half of each source): in-sample distances are too
+short, and would call new photos of a fitted source unfamiliar.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+LIMIT_QUANTILE = 0.995
+
+
+@dataclass
+class OOD:
+    centres: np.ndarray          # [S, D] in standardised units
+    precision: np.ndarray        # [D, D]
+    limit: float
+    standardise: Callable[[np.ndarray], np.ndarray]
+
+    def distance(self, X: np.ndarray) -> np.ndarray:
+        Z = self.standardise(X)
+        out = np.full(len(Z), np.inf)
+        for c in self.centres:
+            d = Z - c
+            out = np.minimum(out, np.einsum("ij,jk,ik->i", d, self.precision, d))
+        return np.sqrt(np.maximum(out, 0.0))
+
+    def unfamiliar(self, X: np.ndarray) -> np.ndarray:
+        return self.distance(X) > self.limit
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"ood_centres": self.centres, "ood_precision": self.precision,
+                "ood_limit": np.float64(self.limit)}
+
+
+def fit(standardise: Callable[[np.ndarray], np.ndarray], by_source: list[np.ndarray],
+        held_by_source: list[np.ndarray]) -> OOD:
+    """Centres and spread from `by_source`, the limit from `held_by_source` (other photos of
+    the same sources)."""
+    from sklearn.covariance import LedoitWolf
+
+    Zs = [standardise(X) for X in by_source if len(X)]
+    centres = np.stack([Z.mean(axis=0) for Z in Zs])
+    pooled = np.concatenate([Z - Z.mean(axis=0) for Z in Zs])
+    precision = LedoitWolf().fit(pooled).precision_
+    o = OOD(centres, precision, np.inf, standardise)
+    held = [X for X in held_by_source if len(X)]
+    o.limit = float(np.quantile(o.distance(np.concatenate(held)), LIMIT_QUANTILE))
+    return o
+
+
+def from_arrays(arrays: dict[str, np.ndarray], standardise) -> OOD:
+    return OOD(np.asarray(arrays["ood_centres"], np.float64),
+               np.asarray(arrays["ood_precision"], np.float64),
+               float(arrays["ood_limit"]), standardise)

@@ -1,0 +1,66 @@
+"""The ways a photo is changed on its way to the detector, written once.
+
+- `fit_variant`: what fitting sees instead of the photo itself. Every copy is resized so the
+  face gets a side drawn from one range whatever the source (so a face's size in pixels says
+  nothing about generated or real: generated sets tend to be large, some real sets small), then
+  maybe blurred, colour-jittered and re-saved as JPEG at quality 30-100 (as photos are on the way
+  to a detector; CNNDetection's blur+JPEG augmentation, Wang et al. 2020).
+- `REENCODINGS`: the re-encodings a verdict must survive (JPEG quality 75, half size); a verdict
+  that one of them would flip is "unsure".
+- `PERTURBATIONS`: the robustness curves' changes (JPEG quality, resize, crop, PNG to JPEG).
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+FACE_SIDE_RANGE = (64.0, 400.0)   # face square side after the fit-time resize (log-uniform)
+JPEG_QUALITY_RANGE = (30, 100)
+P_BLUR, P_COLOUR, P_JPEG = 0.3, 0.5, 0.9
+_RESAMPLERS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC,
+               Image.Resampling.LANCZOS, Image.Resampling.BOX)
+REENCODINGS = ("jpeg75", "half")
+REENCODING_TEXT = {"jpeg75": "re-saved as JPEG at quality 75", "half": "resized to half size"}
+
+
+def jpeg(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    out = Image.open(buf)
+    out.load()
+    return out.convert("RGB")
+
+
+def resized(img: Image.Image, scale: float, resample=Image.Resampling.LANCZOS) -> tuple[Image.Image, float]:
+    """(image, the scale actually applied to x) resized by `scale`, at least 32 px a side."""
+    w, h = img.size
+    nw, nh = max(32, int(round(w * scale))), max(32, int(round(h * scale)))
+    return img.resize((nw, nh), resample), nw / w
+
+
+def reencoded(img: Image.Image, kind: str) -> tuple[Image.Image, float]:
+    """(image, scale) for one of REENCODINGS."""
+    if kind == "jpeg75":
+        return jpeg(img, 75), 1.0
+    if kind == "half":
+        return resized(img, 0.5)
+    raise ValueError(f"unknown re-encoding {kind!r}; known: {', '.join(REENCODINGS)}")
+
+
+def fit_variant(img: Image.Image, face_side: float, rng: np.random.Generator) -> tuple[Image.Image, float]:
+    """(changed image, scale applied to coordinates) for fitting; see the module docstring."""
+    lo, hi = FACE_SIDE_RANGE
+    target = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    img, scale = resized(img, target / max(face_side, 1.0), _RESAMPLERS[int(rng.integers(len(_RESAMPLERS)))])
+    if rng.random() < P_BLUR:
+        img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.2, 1.2))))
+    if rng.random() < P_COLOUR:
+        img = ImageEnhance.Brightness(img).enhance(float(rng.uniform(0.85, 1.15)))
+        img = ImageEnhance.Contrast(img).enhance(float(rng.uniform(0.85, 1.15)))
+        img = ImageEnhance.Color(img).enhance(float(rng.uniform(0.8, 1.2)))
+    if rng.random() < P_JPEG:
+        img = jpeg(img, int(rng.integers(JPEG_QUALITY_RANGE[0], JPEG_QUALITY_RANGE[1] + 1)))
+    return img, scale
