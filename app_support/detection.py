@@ -1,13 +1,14 @@
 """What the detect page adds to `gan.detector`: upload limits, the plain words, the table.
 
-Uploads take the same path as every photo a detector sees (`gan.detector.photos`: prepared
-like the training photos, face crop included, then scored in one model call), read from memory,
-never from a temp file. What is the app's own: a file that cannot be used gets a reason a
-visitor can act on and no score, while the rest of the batch is still scored; a batch is capped
-at MAX_FILES files, and at most MAX_CONCURRENT_DECODES photos are decoded at a time in the whole
-server process (all sessions together), so that visitors uploading large photos at once cannot
-exhaust the server's memory: the others wait their turn. The detectors are the bundle's stored
-ones (`gan.detector.stored`).
+Uploads take the same path as every photo a detector sees (`gan.detector.photos`: the face
+found and prepared for the detector in use, its re-encodings included, then judged in one model
+call: generated, real or unsure with the reason), read from memory, never from a temp file.
+What is the app's own: a file that cannot be used gets a reason a visitor can act on and no
+score, while the rest of the batch is still scored; a batch is capped at MAX_FILES files, and at
+most MAX_CONCURRENT_DECODES photos are decoded at a time in the whole server process (all
+sessions together), so that visitors uploading large photos at once cannot exhaust the server's
+memory: the others wait their turn. The detectors are the bundle's stored ones
+(`gan.detector.stored`).
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from PIL import Image
 
-from gan.data.preprocess import ImageError, open_image, preprocess_image
+from gan.data.preprocess import ImageError, open_image
 from gan.data.sources import IMAGE_EXTENSIONS
 from gan.detector import photos, stored
 from gan.detector.stored import StoredDetector
+from gan.detector.verdict import REASONS
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ _EXPLAIN = {
 }
 NO_FACE = ("No face found, so this photo was not scored. The detector only judges faces: use a "
            "photo with one clear, front-facing face.")
+FACE_TOO_SMALL = ("The face is too small to judge, so this photo was not scored: use a photo in "
+                  "which the face is larger.")
 TOO_MANY = (f"Not scored: only the first {MAX_FILES} files of a batch are scored. Remove some "
             "and upload the rest in another batch.")
 
@@ -68,9 +73,10 @@ def plain(det: StoredDetector) -> str:
     if not det.calibrated:
         return ("Its score has not been calibrated on known real and generated photos, so "
                 "0.8 does not mean an 80% chance: read it as *more or less generated-looking*.")
-    return ("Its score was calibrated on real photos and generated faces it had not trained "
-            "on, so a P(generated) of 0.8 means that about 8 in 10 faces given that score were "
-            "generated, *if* half of the faces you check are generated.")
+    return ("Its score was calibrated on photos of the sources it was fitted on, half real and "
+            "half generated: read it as how generated the face looks to this detector, not as "
+            "the chance that yours is. What was checked on photo sources it never saw is the "
+            "verdict, not the number.")
 
 
 def detectors_for(bundle) -> list[StoredDetector]:
@@ -89,14 +95,21 @@ class Result:
     source: str                       # "upload", "generated" or "real example"
     status: str                       # "scored", "no face" or the ImageError kind
     message: str = ""                 # shown beside the image when not scored
-    crop: np.ndarray | None = field(default=None, repr=False)   # what was (or would be) scored
+    crop: np.ndarray | None = field(default=None, repr=False)   # the face shown
     p_generated: float | None = None
-    verdict: str | None = None
+    verdict: str | None = None        # "generated", "real" or "unsure"
+    reason: str = ""                  # why unsure: a key of gan.detector.verdict.REASONS
     face_found: bool | None = None
+    views: np.ndarray | None = field(default=None, repr=False)  # what is judged; dropped after
 
     @property
     def scored(self) -> bool:
         return self.p_generated is not None
+
+    @property
+    def reason_text(self) -> str:
+        """Why the verdict is unsure, as a sentence ("" otherwise)."""
+        return REASONS.get(self.reason, self.reason) if self.reason else ""
 
 
 def explain(err: ImageError) -> str:
@@ -118,41 +131,50 @@ def _nbytes(data) -> int:
         else len(data.getvalue())
 
 
-def _prepare(name: str, data, bundle, source: str) -> Result:
+def _result(name: str, source: str, face: photos.Face) -> Result:
+    """The Result of one prepared photo: ready to judge, or why it cannot be."""
+    if isinstance(face.error, ImageError):
+        return Result(name, source, status=face.kind, message=explain(face.error))
+    if face.error is not None:           # one odd file must not stop the batch
+        log.error("preparing %r failed", name, exc_info=face.error)
+        return Result(name, source, status="error",
+                      message=f"This file could not be processed ({type(face.error).__name__}).")
+    if face.face_found is False or face.views is None:
+        return Result(name, source, status="no face", crop=face.image, face_found=face.face_found,
+                      message=NO_FACE if face.face_found is False else FACE_TOO_SMALL)
+    return Result(name, source, status="scored", crop=face.image, face_found=face.face_found,
+                  views=face.views)
+
+
+def _prepare(name: str, data, det: StoredDetector, source: str) -> Result:
+    """One upload (bytes or UploadedFile) within the upload limits, prepared for `det`."""
     n = _nbytes(data)
     if n > MAX_UPLOAD_MB << 20:
         return Result(name, source, status="file too large",
                       message=f"The file is larger than {MAX_UPLOAD_MB} MB "
                               f"({n / (1 << 20):.0f} MB). Resize or compress it.")
-    face = photos.prepare(data, bundle.resolution, bundle.crop, gate=_decodes,
-                          max_pixels=MAX_PIXELS, max_bytes=MAX_UPLOAD_MB << 20,
-                          formats=UPLOAD_FORMATS)
-    if isinstance(face.error, ImageError):
-        return Result(name, source, status=face.kind, message=explain(face.error))
-    if face.error is not None:           # one odd file must not stop the batch
-        log.error("preprocessing %r failed", name, exc_info=face.error)
-        return Result(name, source, status="error",
-                      message=f"This file could not be processed ({type(face.error).__name__}).")
-    if face.face_found is False:
-        return Result(name, source, status="no face", message=NO_FACE, crop=face.image,
-                      face_found=False)
-    return Result(name, source, status="scored", crop=face.image, face_found=face.face_found)
+    return _result(name, source, photos.prepare(
+        data, det, gate=_decodes, max_pixels=MAX_PIXELS, max_bytes=MAX_UPLOAD_MB << 20,
+        formats=UPLOAD_FORMATS))
 
 
 def score_ready(results: list[Result], detector: StoredDetector) -> list[Result]:
-    """Fill in p and verdict for every result with status "scored", in one batch."""
-    judged = photos.judge(detector, [r.crop if r.status == "scored" else None for r in results])
+    """Judge every result with status "scored" in one batch: P(generated), the verdict and why
+    when unsure. The views are dropped afterwards (results are kept per session)."""
+    judged = photos.judge(detector, [photos.Face(views=r.views) if r.status == "scored"
+                                     and r.views is not None else None for r in results])
     for r, j in zip(results, judged):
         if j is not None:
-            r.p_generated, r.verdict = j
+            r.p_generated, r.verdict, r.reason = j.p, j.verdict, j.reason
+        r.views = None
     return results
 
 
 def score_uploads(files: Iterable[tuple[str, object]], bundle, detector: StoredDetector,
                   source: str = "upload") -> list[Result]:
     """(name, bytes or UploadedFile) pairs -> one Result each, in order; bad files get a reason,
-    not a score."""
-    return score_ready([_prepare(n, d, bundle, source) for n, d in files], detector)
+    not a score. (`bundle` is kept for callers: the detector carries what preparing needs.)"""
+    return score_ready([_prepare(n, d, detector, source) for n, d in files], detector)
 
 
 def too_many(names: Iterable[str], source: str = "upload") -> list[Result]:
@@ -161,9 +183,16 @@ def too_many(names: Iterable[str], source: str = "upload") -> list[Result]:
 
 
 def score_generated(images: np.ndarray, names: list[str], detector: StoredDetector) -> list[Result]:
-    """Faces straight from the generator: already model-sized, so scored as they are."""
-    results = [Result(n, "generated", status="scored", crop=np.asarray(im))
-               for n, im in zip(names, images)]
+    """Faces straight from the generator, as images: already model-sized, so the
+    discriminator takes them as they are (crop "none"); the forensic detector finds the face
+    in them like in any photo. A face it cannot find is still shown."""
+    results = []
+    for name, im in zip(names, images):
+        im = np.asarray(im)
+        r = _result(name, "generated", photos.prepare(Image.fromarray(im), detector, crop="none"))
+        if r.crop is None and r.status == "no face":
+            r.crop = im
+        results.append(r)
     return score_ready(results, detector)
 
 
@@ -177,7 +206,8 @@ def real_examples(bundle, limit: int = 8) -> list[Path]:
 
 def score_examples(bundle, detector: StoredDetector, limit: int = 8) -> list[Result]:
     """Score the bundle's real examples. Exports store them already cropped to the model's
-    size (used as they are); any other photo goes through the upload preprocessing."""
+    size (the discriminator takes those as they are); any other photo goes through the upload
+    preparation."""
     results = []
     for path in real_examples(bundle, limit):
         try:
@@ -186,22 +216,25 @@ def score_examples(bundle, detector: StoredDetector, limit: int = 8) -> list[Res
             results.append(Result(path.name, "real example", status=e.kind, message=explain(e)))
             continue
         if img.size == (bundle.resolution, bundle.resolution):
-            crop = preprocess_image(img, size=bundle.resolution, crop="none").image
-            results.append(Result(path.name, "real example", status="scored", crop=crop))
+            results.append(_result(path.name, "real example",
+                                   photos.prepare(img, detector, crop="none")))
         else:
-            results.append(_prepare(path.name, path.read_bytes(), bundle, "real example"))
+            results.append(_prepare(path.name, path.read_bytes(), detector, "real example"))
     return score_ready(results, detector)
 
 
-CSV_COLUMNS = ["file", "source", "status", "p_generated", "verdict", "threshold", "detector",
-               "face_found", "message"]
+CSV_COLUMNS = ["file", "source", "status", "p_generated", "verdict", "reason", "threshold",
+               "detector", "face_found", "message"]
 
 
 def results_rows(results: list[Result], detector: StoredDetector) -> list[dict]:
-    """One plain dict per result (the page's table and the CSV)."""
+    """One plain dict per result (the page's table and the CSV): `reason` is the sentence
+    saying why a verdict is unsure; `threshold` the P(generated) from which it says
+    "generated"."""
     return [{"file": r.name, "source": r.source, "status": r.status,
-             "p_generated": None if r.p_generated is None else round(r.p_generated, 4),
-             "verdict": r.verdict or "", "threshold": detector.threshold,
+             "p_generated": None if r.p_generated is None else round(r.p_generated, 6),
+             "verdict": r.verdict or "", "reason": r.reason_text,
+             "threshold": round(detector.threshold, 6),
              "detector": detector.key,
              "face_found": "" if r.face_found is None else ("yes" if r.face_found else "no"),
              "message": r.message} for r in results]

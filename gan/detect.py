@@ -3,18 +3,24 @@
     python -m gan.detect --model models/default photo.jpg other.png folder/
     python -m gan.detect --model models/NAME --detector discriminator *.jpg
 
-Each file is prepared exactly as the app prepares an upload (EXIF, RGB, face crop, resize), then
-scored by one of the bundle's detectors: `forensic` (trained on faces of several generators,
-`python -m gan.detector fit`) or `discriminator` (the GAN's own), by default the best one the
-bundle stores. A folder stands for the image files in it (recursively).
+Each file is prepared exactly as the app prepares an upload (EXIF, RGB, the face found, its
+re-encodings made), then judged by one of the bundle's detectors: `forensic` (the face's
+texture, fitted on several real and generated photo sources, `python -m gan.detector fit`) or
+`discriminator` (the GAN's own), by default the best one the bundle stores. A folder stands for
+the image files in it (recursively).
 
-Each line has `path`, `detector`, `face_found` and either `p_generated` (calibrated probability
-that the face is generated, when the bundle's detector was calibrated), `verdict` ("generated"
-when p_generated >= `threshold`, else "real") and `threshold`, or `error` (why the file was not
-scored), `error_kind` (its category, e.g. "truncated image", "not a regular file", "no face")
-and no `p_generated`. A photo in which no face is found is not scored (as on the app's
-detect page) unless --score-without-face is given; then its centre is scored and `face_found` is
-false.
+Each line has `path`, `detector`, `face_found` and either
+
+- `p_generated` (P(generated), calibrated when the detector was), `verdict` and `threshold`
+  (the P(generated) from which it says "generated"). The verdict is "generated", "real" or
+  "unsure"; an "unsure" line also has `reason`, a sentence saying why: the score falls where
+  photos of left-out real and generated sources both land, the photo is unlike every source the
+  detector was fitted on, or re-saving it (JPEG quality 75, half size) would change the verdict
+  (`gan.detector.verdict`);
+- or `error` (why the file was not scored), `error_kind` (its category, e.g. "truncated image",
+  "not a regular file", "no face") and no `p_generated`. A photo in which no face is found is
+  not scored (as on the app's detect page) unless --score-without-face is given; then the
+  discriminator scores its centre and `face_found` is false (the forensic detector needs a face).
 
 Lines come in the order of the inputs, each as soon as its file is done. Only regular files are
 read (a pipe or a device such as /dev/zero is refused unread), each up to 256 MB.
@@ -46,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", choices=["forensic", "discriminator"], default=None,
                    help="which detector (default: the best one the bundle stores)")
     p.add_argument("--score-without-face", action="store_true",
-                   help="score the centre of photos in which no face is found")
+                   help="score the centre of photos in which no face is found (the "
+                        "discriminator; the forensic detector needs a face)")
     args = p.parse_args(argv)
 
     try:
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     scored = 0
-    for row in photos.score_files(bundle, det, photos.expand(args.files),
+    for row in photos.score_files(det, photos.expand(args.files),
                                   args.score_without_face):
         scored += "p_generated" in row
         print(json.dumps(row), flush=True)

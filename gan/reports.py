@@ -86,40 +86,56 @@ EVALUATION = validator({
     },
 })
 
-_PAIR = {"type": ["object", "null"], "required": ["auc", "accuracy", "tpr", "fpr"],
-         "properties": {k: _MAYBE_NUMBER for k in ("auc", "accuracy", "tpr", "fpr")}}
-_CHANGED_PAIR = {"type": "object", "required": ["auc", "drop", "tpr", "fpr"],
-                 "properties": {"auc": _NUMBER, "drop": _NUMBER, "tpr": _MAYBE_NUMBER,
-                                "fpr": _NUMBER}}
-_FALSE_ALARMS = {"type": "object", "required": ["flagged", "n", "rate", "ci95", "within_target"],
-                 "properties": {"rate": _MAYBE_NUMBER,
-                                "ci95": {"type": "array", "items": _MAYBE_NUMBER,
-                                         "minItems": 2, "maxItems": 2}}}
+# The detection report's formats: the current one (`gan.detector.report.REPORT_FORMAT`) and the
+# one before it, which the detect page recognises only to say it needs a refit (its figures came
+# from held-out photos of the fit's own collections, which say nothing about other photos).
+DETECTION_FORMAT = "facegan-detection/2"
+OLD_DETECTION_FORMATS = ("facegan-detection/1",)
 
-# What pages/detect.py and gan.detector.explain read.
+_RULE = {"type": "object", "required": ["generated_at", "real_below"],
+         "properties": {"generated_at": _NUMBER, "real_below": _NUMBER}}
+_GROUP = {"type": "object",
+          "required": ["group", "photos", "generated", "generated_share", "upper95",
+                       "unsure_share", "within_rate"],
+          "properties": {"group": _TEXT, "photos": _COUNT, "generated": _COUNT,
+                         "generated_share": _NUMBER, "upper95": _NUMBER,
+                         "unsure_share": _NUMBER, "within_rate": {"type": "boolean"}}}
+_CURVE = {"type": "object",
+          "required": ["change", "photos", "auc", "real_called_generated", "generated_caught",
+                       "unsure_share", "real_flipped_to_generated"],
+          "properties": {"change": _TEXT, "photos": _COUNT,
+                         **{k: _MAYBE_NUMBER for k in (
+                             "auc", "real_called_generated", "generated_caught", "unsure_share",
+                             "real_flipped_to_generated")}}}
+_ROBUSTNESS = {"type": "object",
+               "required": ["curves", "worst_reflip", "reflip_target", "reflip_met"],
+               "properties": {"curves": {"type": "array", "items": _CURVE},
+                              "worst_reflip": _NUMBER, "reflip_target": _NUMBER,
+                              "reflip_met": {"type": "boolean"}}}
+
+# What pages/detect.py and gan.detector.explain read. The left-out table itself is read from
+# the card (`detector.<key>.left_out`), which the detector in use goes with; the report adds
+# the robustness curves and the groups, and its rule says which fit it measured.
 DETECTION = validator({
     "title": "detection report (detection/report/report.json)",
     "type": "object",
-    "required": ["date", "target_fpr", "detectors"],
-    "properties": {
-        "date": _TEXT,
-        "target_fpr": _NUMBER,
-        "names": {"type": ["object", "null"]},
-        "figures": _FIGURES,
-        "shortcut_baseline": {"type": ["object", "null"],
-                              "properties": {"auc": {"type": "object",
-                                                     "additionalProperties": _MAYBE_NUMBER}}},
-        "detectors": {"type": "object", "additionalProperties": {
-            "type": "object",
-            "required": ["pairs", "false_positive_rates"],
-            "properties": {
-                "pairs": {"type": "object", "additionalProperties": _PAIR},
-                "false_positive_rates": {"type": "object", "additionalProperties": _FALSE_ALARMS},
-                "robustness": {"type": "object", "additionalProperties": {
-                    "type": "object",
-                    "properties": {"own": _CHANGED_PAIR, "other_gan": _CHANGED_PAIR}}},
-            },
-        }},
+    "required": ["format"],
+    "properties": {"format": {"enum": [DETECTION_FORMAT, *OLD_DETECTION_FORMATS]}},
+    "if": {"properties": {"format": {"const": DETECTION_FORMAT}}},
+    "then": {
+        "required": ["date", "target_fpr", "detectors"],
+        "properties": {
+            "date": _TEXT,
+            "target_fpr": _NUMBER,
+            "figures": _FIGURES,
+            "detectors": {"type": "object", "additionalProperties": {
+                "type": "object",
+                "required": ["rule"],
+                "properties": {"rule": _RULE,
+                               "groups": {"type": "array", "items": _GROUP},
+                               "robustness": _ROBUSTNESS},
+            }},
+        },
     },
 })
 

@@ -1,6 +1,7 @@
-"""AppTest of pages/detect.py: good and bad uploads in one batch, the table and its CSV, the
-honest note, the "try it" button, no traceback when something breaks, and the choice between
-the forensic detector and the discriminator with how well each measured."""
+"""AppTest of pages/detect.py: good and bad uploads in one batch, the verdicts in words (generated,
+real, unsure and why) with the table and its CSV, the "try it" button, no traceback when
+something breaks, the choice between the forensic detector and the discriminator, and the
+left-out figures (worst real source first) of a fitted bundle; an old-format bundle still works."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +12,8 @@ import pytest
 from PIL import Image
 
 from app_support import detection
+from gan.detector import explain
+from gan.detector.verdict import REASONS, VERDICTS
 from tests.app_fixtures import (app_env, download, encode, face_png, huge_png,  # noqa: F401
                                 image_urls, landscape_jpeg, media, models_dir, new_app,
                                 no_exceptions)
@@ -39,7 +42,9 @@ def test_uploader_takes_any_file_and_the_page_says_what_it_scores(app_env):
     assert "JPEG, PNG, WebP or BMP" in at.file_uploader(key="uploads").label
     note = at.expander[0]
     text = "\n".join(m.value for m in note.markdown)
-    assert "uncalibrated" in text and "0.50" in text and "cannot tell" in text
+    # the tiny bundle's discriminator: uncalibrated, one stored threshold, no unsure band
+    assert "not been calibrated" in text and "at least **0.500**" in text
+    assert "cannot tell" in text and "unsure" in text and REASONS["re-encode"] in text
 
 
 def test_other_file_types_get_a_note_and_the_rest_of_the_batch_is_scored(app_env, media):
@@ -79,9 +84,9 @@ def test_decodes_are_capped_across_sessions(app_env, monkeypatch, models_dir):
     from gan.data import preprocess
 
     running, peak, lock = [0], [0], threading.Lock()
-    real = preprocess.prepare_image
+    real = preprocess.open_image
 
-    def slow_prepare(*a, **kw):
+    def slow_open(*a, **kw):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
@@ -92,7 +97,7 @@ def test_decodes_are_capped_across_sessions(app_env, monkeypatch, models_dir):
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(preprocess, "prepare_image", slow_prepare)
+    monkeypatch.setattr(preprocess, "open_image", slow_open)
     bundle = load_bundle(models_dir / "default")
     det = detection.detectors_for(bundle)[0]
     sessions = [threading.Thread(target=detection.score_uploads,
@@ -123,14 +128,20 @@ def test_a_batch_with_bad_files_scores_the_good_ones(app_env, media):
     assert len(warnings) == 5
     for want in ("not an image", "cut short", "megapixels", "empty", "No face found"):
         assert any(want in w for w in warnings), want
-    assert [im.captions[0] for im in at.get("image")].count("the crop that was scored") == 2
+    assert [im.captions[0] for im in at.get("image")].count("the face that was judged") == 2
     rows = list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
     assert [r["file"] for r in rows] == ["me.jpg", "notes.png", "half.jpg", "bomb.png",
                                          "empty.webp", "beach.jpg", "me.webp"]
     assert [r["status"] for r in rows] == ["scored", "not an image", "truncated image",
                                            "decompression bomb", "empty file", "no face", "scored"]
-    p = float(rows[0]["p_generated"])
-    assert 0 <= p <= 1 and rows[0]["verdict"] == ("generated" if p >= 0.5 else "real")
+    for row in (rows[0], rows[6]):
+        p = float(row["p_generated"])
+        assert 0 <= p <= 1 and row["verdict"] in VERDICTS
+        if row["verdict"] == "unsure":           # only a re-save can make it unsure here
+            assert row["reason"] == REASONS["re-encode"]
+        else:
+            assert row["reason"] == "" and row["verdict"] == ("generated" if p >= 0.5 else "real")
+    assert all(r["verdict"] == r["reason"] == "" for r in rows[1:6])
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 7
 
 
@@ -201,13 +212,113 @@ def test_an_unexpected_failure_shows_a_message_not_a_traceback(app_env, monkeypa
     assert "simulated failure" not in at.error[0].value
 
 
-# --------------------------------------------------------------------------- detector choice
+def test_each_photo_gets_its_verdict_in_words_with_the_reason_and_three_digits(app_env, media,
+                                                                              monkeypatch):
+    """Three verdicts as a visitor reads them: "generated", "real", "unsure — why"; P(generated)
+    with 3 significant digits, never rounded up to 1; the CSV's reason column says why."""
+    faces = {"fake.png": (0.998, "generated", ""), "me.png": (0.0123, "real", ""),
+             "odd.png": (0.4567, "unsure", "unfamiliar"), "band.png": (0.6, "unsure", "band"),
+             "resaved.png": (0.99962, "unsure", "re-encode")}
+
+    def judged(files, bundle, det, source="upload"):
+        return [detection.Result(name, source, "scored", crop=np.zeros((32, 32, 3), np.uint8),
+                                 p_generated=faces[name][0], verdict=faces[name][1],
+                                 reason=faces[name][2], face_found=True) for name, _ in files]
+
+    monkeypatch.setattr(detection, "score_uploads", judged)
+    at = upload(new_app(PAGE), [(n, face_png(150 + 10 * i), "image/png")   # distinct bytes
+                                for i, n in enumerate(faces)])
+    body = [m.value for m in at.markdown]
+    for p_shown in ("0.998", "0.0123", "0.457", "0.600", "0.9996"):
+        assert f"P(generated) = **{p_shown}**" in body, p_shown
+    assert not [m for m in body if "P(generated) = **1" in m]
+    assert verdicts_shown(at) == [("generated", ""), ("real", ""),
+                                  ("unsure", REASONS["unfamiliar"]), ("unsure", REASONS["band"]),
+                                  ("unsure", REASONS["re-encode"])]
+    rows = csv_rows(at, media)
+    assert [(r["verdict"], r["reason"]) for r in rows] == [
+        ("generated", ""), ("real", ""), ("unsure", REASONS["unfamiliar"]),
+        ("unsure", REASONS["band"]), ("unsure", REASONS["re-encode"])]
+    assert float(rows[0]["p_generated"]) == 0.998
+    table = at.dataframe[0].value
+    assert list(table["p_generated"]) == ["0.998", "0.0123", "0.457", "0.600", "0.9996"]
+    assert list(table["reason"])[2] == REASONS["unfamiliar"]
+
+
+def verdicts_shown(at) -> list[tuple[str, str]]:
+    """(verdict, reason sentence or "") of each photo's verdict line on the page: its badge
+    names the verdict, an unsure one is followed by " — " and why."""
+    out = []
+    for m in at.markdown:
+        if "-badge[" in m.value:
+            badge, _, why = m.value.partition(" — ")
+            out.append((next(v for v in VERDICTS if badge.endswith(f" {v}]")), why))
+    return out
+
+
+def test_the_figures_in_words_come_from_the_left_out_table():
+    """The worst real source first (its share, not the best case), every catch rate with its
+    family, the plain sentence about unseen generators, and the thumbnail control's warning."""
+    def row(source, kind, scored, generated, unsure, **kw):
+        return {"source": source, "kind": kind, "photos": scored + 1, "no_face": 1,
+                "scored": scored, "generated": generated, "unsure": unsure,
+                "real": scored - generated - unsure, "unsure_reasons": {"band": unsure}, **kw}
+
+    measured = {"rows": [
+        row("tidy", "real", 400, 2, 40, false_alarm_upper95=0.015, thumbnail_generated_share=0.0),
+        row("messy", "real", 200, 9, 60, false_alarm_upper95=0.078, thumbnail_generated_share=0.1),
+        row("ownface", "generated", 300, 291, 6, family_seen=True, auc_vs_real=0.99,
+            thumbnail_auc_vs_real=0.6),
+        row("newgen", "generated", 100, 12, 30, family_seen=False, auc_vs_real=0.7,
+            thumbnail_auc_vs_real=0.95)],
+        "worst_real_source": "messy", "worst_real_upper95": 0.078,
+        "worst_nested_source": "messy", "worst_nested_generated_share": 0.06}
+    text = explain.headline(measured, 0.05, "m")
+    assert text.startswith("On photo collections it never saw, the detector called at most "
+                           "**4.5%** of real photos generated (worst: **messy**, 9 of 200 photos)")
+    assert "**7.8%** (95% upper bound" in text and "messy: **6.0%**" in text
+    assert "97.0%" in explain.summary(measured, 0.05) and "12.0%" in explain.summary(measured, 0.05)
+    catch = explain.catch_text(measured)
+    assert "**ownface** 97.0% (unsure 2.0%; its generator family was seen in fitting)" in catch
+    assert "**newgen** 12.0% (unsure 30.0%; a generator family not seen in fitting)" in catch
+    assert "It does not catch generators it was not fitted on:** newgen (12.0% caught)" in catch
+    assert "passes the test on newgen** (AUC 0.950)" in explain.thumbnail_text(measured)
+    rows = explain.left_out_rows(measured)
+    assert [r["source"] for r in rows] == ["messy", "tidy", "newgen", "ownface"]
+    assert rows[0]["called generated"] == "4.5%" and rows[0]["95% upper bound"] == "7.8%"
+    assert rows[2]["family seen in fitting"] == "no" and rows[2]["95% upper bound"] == ""
+    assert explain.headline(None, 0.05, "m").startswith("It has not been measured")
+    for p, shown in ((0.998, "0.998"), (0.99962, "0.9996"), (0.5, "0.500"), (0.0123, "0.0123")):
+        assert explain.p_text(p) == shown
+
+
+def test_the_page_looks_for_the_report_where_the_fit_writes_it():
+    """The app does not import the fitting code, so it keeps its own copy of these names."""
+    from gan import reports
+    from gan.detector import report
+
+    assert explain.REPORT_DIR == report.REPORT_DIR and explain.FIGURES == report.FIGURES
+    assert reports.DETECTION_FORMAT == report.REPORT_FORMAT
+
+
+# --------------------------------------------------------------------------- fitted detectors
+
+
+def edit_card(path, fn) -> None:
+    import json
+
+    card = json.loads((path / "model.json").read_text())
+    fn(card["detector"])
+    (path / "model.json").write_text(json.dumps(card, indent=2))
 
 
 @pytest.fixture(scope="module")
 def fitted_models(tmp_path_factory):
-    """models/ with `default` (fitted and measured detectors) and `damaged` (the same with its
-    forensic detector file damaged)."""
+    """models/ with `default` (detectors fitted and measured leave-one-source-out on the tiny
+    sources of tests/detector_fixtures.py), `damaged` (its forensic detector file damaged),
+    `old` (its card and report as an older version wrote them: no verdict rule, no left-out
+    table, report format 1) and `wide` (every photo in the forensic detector's unsure band)."""
+    import json
     import shutil
 
     from tests.detector_fixtures import fitted_bundle
@@ -216,39 +327,108 @@ def fitted_models(tmp_path_factory):
     fitted_bundle(root / "default", robustness=True)
     shutil.copytree(root / "default", root / "damaged")
     (root / "damaged" / "detection" / "forensic.npz").write_bytes(b"damaged")
+
+    shutil.copytree(root / "default", root / "old")
+
+    def older(d):
+        for key in ("forensic", "discriminator"):
+            d[key].pop("rule")
+            d[key].pop("left_out")
+    edit_card(root / "old", older)
+    (root / "old" / "detection" / "report" / "report.json").write_text(json.dumps(
+        {"format": "facegan-detection/1", "date": "2026-12-01", "target_fpr": 0.05,
+         "detectors": {}}))
+
+    shutil.copytree(root / "default", root / "wide")
+    edit_card(root / "wide", lambda d: d["forensic"].update(
+        rule={"generated_at": 1.0, "real_below": 0.0}))
     return root
+
+
+def card_of(path) -> dict:
+    import json
+
+    return json.loads((path / "model.json").read_text())["detector"]
 
 
 @pytest.mark.slow
 def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
         fitted_models, monkeypatch, media):
+    from gan.detector.stored import TITLES
+    from tests.detector_fixtures import png, source_photo
+
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))
     at = new_app(PAGE)
     no_exceptions(at)
     radio = at.radio(key="detector")
-    assert radio.options[0] == "Forensic detector (trained on several generators)"
-    assert radio.options[1].startswith("The GAN's own discriminator") and len(radio.options) == 2
-    assert radio.value == "forensic"                      # the best measured one by default
+    assert radio.options[0] == TITLES["forensic"]
+    assert radio.options[1].startswith(TITLES["discriminator"]) and len(radio.options) == 2
+    assert radio.value == "forensic"                      # the card's default
     body = "\n".join(m.value for m in at.markdown)
-    assert "**In use: Forensic detector" in body and "AUC" in body
-    assert any(h.value == "How well does it work?" for h in at.header)
-    fpr_table = at.dataframe[0].value                     # false alarms, per real source
-    assert len(fpr_table) == 3 and "flagged as generated" in fpr_table.columns
-    note = "\n".join(m.value for m in at.expander[0].markdown)
-    assert "calibrated" in note and "cannot tell" in note and "at most 5%" in note
-    assert len(image_urls(at)) == 4                       # the report's four figures
 
-    at = upload(at, [("me.png", face_png(160), "image/png")])
+    # the worst left-out real source, first, in words, with the figure from the card's table
+    card = card_of(fitted_models / "default")
+    reals = [r for r in card["forensic"]["left_out"]["rows"] if r["kind"] == "real"]
+    worst = max(reals, key=lambda r: (r["generated"] / r["scored"], r["false_alarm_upper95"]))
+    first = (f"**In use: {TITLES['forensic']}.** On photo collections it never saw, the detector "
+             f"called at most **{explain.pct(worst['generated'] / worst['scored'])}** of real "
+             f"photos generated (worst: **{worst['source']}**")
+    assert first in body
+    assert "0.0-0.6%" not in body and "Platt" not in body and "AUC 0.9" not in body
+    assert any(h.value == "How well does it work?" for h in at.header)
+
+    # the left-out table: one row per source, generated / unsure / real, 95% bound for real ones
+    table = next(df.value for df in at.dataframe if "called generated" in df.value.columns)
+    assert list(table["source"]) == sorted(r["source"] for r in reals) + sorted(
+        r["source"] for r in card["forensic"]["left_out"]["rows"] if r["kind"] == "generated")
+    assert {"called generated", "unsure", "called real", "no face", "95% upper bound",
+            "family seen in fitting", "8×8 control"} <= set(table.columns)
+    assert all(table["95% upper bound"][i].endswith("%") for i in range(len(reals)))
+    catch = next(m.value for m in at.markdown if m.value.startswith("Generated faces it called"))
+    for r in card["forensic"]["left_out"]["rows"]:
+        if r["kind"] == "generated":
+            assert f"**{r['source']}** {explain.pct(r['generated'] / r['scored'])}" in catch
+            if r["family_seen"] is False and r["generated"] / r["scored"] < explain.MOSTLY_MISSED:
+                assert "does not catch generators it was not fitted on" in catch
+    assert any("8×8 thumbnail control" in m.value for m in at.markdown)
+    assert any(m.value.startswith("After a change") or m.value.startswith("No change turned")
+               for m in at.markdown)                  # the robustness curves, in words
+    assert len(image_urls(at)) >= 2                   # left-out and robustness figures
+
+    # a photo of each kind: a verdict in words, a reason when unsure, the same in the CSV
+    at = upload(at, [("real.jpg", png(source_photo("real_studio", 0)), "image/jpeg"),
+                     ("made.png", png(source_photo("gen_nearest", 0)), "image/png")])
     forensic = csv_rows(at, media)
-    assert forensic[0]["detector"] == "forensic" and forensic[0]["status"] == "scored"
+    for row in forensic:
+        assert row["detector"] == "forensic" and row["status"] == "scored"
+        assert row["verdict"] in VERDICTS
+        assert (row["reason"] in REASONS.values()) == (row["verdict"] == "unsure")
+    assert verdicts_shown(at) == [(r["verdict"], r["reason"]) for r in forensic]
 
     at.radio(key="detector").set_value("discriminator").run()
     no_exceptions(at)
     body = "\n".join(m.value for m in at.markdown)
-    assert "**In use: The GAN's own discriminator" in body
+    assert f"**In use: {TITLES['discriminator']}" in body
+    assert "On photo collections it never saw, the detector called at most" in body
     disc = csv_rows(at, media)
-    assert disc[0]["detector"] == "discriminator"
+    assert [r["detector"] for r in disc] == ["discriminator"] * 2
     assert disc[0]["threshold"] != forensic[0]["threshold"]
+
+
+@pytest.mark.slow
+def test_photos_in_the_unsure_band_say_so_with_the_reason(fitted_models, monkeypatch, media):
+    from tests.detector_fixtures import png, source_photo
+
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("wide").run()
+    at.switch_page(PAGE).run()
+    at = upload(at, [(f"{i}.jpg", png(source_photo("real_street", i)), "image/jpeg")
+                     for i in range(2)])
+    rows = csv_rows(at, media)
+    assert [r["verdict"] for r in rows] == ["unsure", "unsure"]
+    assert all(r["reason"] in (REASONS["band"], REASONS["unfamiliar"]) for r in rows)
+    assert verdicts_shown(at) == [("unsure", r["reason"]) for r in rows]
 
 
 @pytest.mark.slow
@@ -266,8 +446,40 @@ def test_a_damaged_forensic_detector_is_not_offered_and_the_page_says_why(fitted
     assert "**In use: The GAN's own discriminator" in "\n".join(m.value for m in at.markdown)
 
 
+@pytest.mark.slow
+def test_an_old_format_bundle_still_works_and_says_what_to_refit(fitted_models, monkeypatch,
+                                                                  media):
+    """A card fitted before the leave-one-source-out rule (models/default until it is refitted):
+    the forensic detector is reported as needing a refit, the discriminator keeps its one
+    threshold, the old report's figures are not shown, and uploads are still judged."""
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("old").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert not at.radio
+    warnings = [w.value for w in at.warning]
+    assert any("forensic detector stored with this model cannot be used" in w
+               and "older version" in w and "--sources" in w for w in warnings)
+    assert any("`detection/report/report.json` was written by an older version" in w
+               for w in warnings)
+    assert not [w for w in warnings if "is damaged" in w]
+    body = "\n".join(m.value for m in at.markdown)
+    assert "**In use: The GAN's own discriminator" in body
+    assert "not been measured on photo sources left out of its fitting" in body
+    threshold = card_of(fitted_models / "old")["discriminator"]["threshold"]
+    assert f"at least **{explain.p_text(threshold)}**: one threshold stored" in body
+    at = upload(at, [("me.png", face_png(160), "image/png")])
+    row = csv_rows(at, media)[0]
+    assert row["status"] == "scored" and row["verdict"] in VERDICTS
+    assert float(row["threshold"]) == pytest.approx(threshold, abs=1e-6)
+
+
 def test_an_unmeasured_model_says_how_to_measure_it(app_env):
     at = new_app(PAGE)
     no_exceptions(at)
-    assert any("have not been measured" in i.value for i in at.info)
-    assert any("python -m gan.detector fit --model models/default" in c.value for c in at.code)
+    assert any("not been measured on photo sources left out of its fitting" in i.value
+               for i in at.info)
+    assert any("python -m gan.detector fit --model models/default --sources SOURCES.json"
+               in c.value for c in at.code)
+    assert not [w.value for w in at.warning if "is damaged" in w.value]

@@ -119,7 +119,7 @@ def test_threshold_and_note_come_from_the_card(bundle):
                      discriminator=bundle.discriminator, name="x")
     det = detection.detectors_for(b)[0]
     assert det.threshold == 0.8 and det.note == "raw"
-    assert det.verdict(0.79) == "real" and det.verdict(0.8) == "generated"
+    assert det.rule.decide(0.79)[0] == "real" and det.rule.decide(0.8)[0] == "generated"
 
 
 def test_card_in_plain_words():

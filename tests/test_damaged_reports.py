@@ -50,7 +50,8 @@ FILES = {
     "evaluation": File("full", "evaluation/report.json", "pages/evaluate.py",
                        "python -m gan.evaluate --model models/full", read_evaluation),
     "detection": File("full", "detection/report/report.json", "pages/detect.py",
-                      "python -m gan.detector fit --model models/full", read_detection),
+                      "python -m gan.detector fit --model models/full --sources SOURCES.json",
+                      read_detection),
     "directions": File("full", "attributes/directions.json", "pages/generate.py",
                        "python -m gan.attributes --model models/full", read_directions),
     "cond_directions": File("cond", "attributes/directions.json", "pages/generate.py",
@@ -119,7 +120,15 @@ def any_file(file: str) -> list[Case]:
             Case(file, "null", text("null"), "holds null where an object")]
 
 
-DET = "detectors.discriminator"
+DET = "detectors.forensic"
+
+
+def first_curve(key: str, value) -> Callable[[bytes], bytes]:
+    """The first robustness curve's `key` set to `value`."""
+    return edit(lambda d: d["detectors"]["forensic"]["robustness"]["curves"][0].update(
+        {key: value}))
+
+
 CASES = [
     *any_file("evaluation"),
     Case("evaluation", "no_swd", drop("swd"), "swd is missing"),
@@ -138,14 +147,19 @@ CASES = [
     Case("detection", "no_detectors", drop("detectors"), "detectors is missing"),
     Case("detection", "date_number", put("date", 20261202), "date must be a string"),
     Case("detection", "target_text", put("target_fpr", "5%"), "target_fpr must be a number"),
-    Case("detection", "pairs_list", put(f"{DET}.pairs", []), f"{DET}.pairs must be an object"),
-    Case("detection", "no_auc", drop(f"{DET}.pairs.own.auc"), f"{DET}.pairs.own.auc is missing"),
-    Case("detection", "ci_one_end", put(f"{DET}.false_positive_rates.real_test.ci95", [0.1]),
-         f"{DET}.false_positive_rates.real_test.ci95"),
-    Case("detection", "robust_fpr_null", put(f"{DET}.robustness.jpeg75.other_gan.fpr", None),
-         f"{DET}.robustness.jpeg75.other_gan.fpr must be a number, not null"),
-    Case("detection", "baseline_auc_null", put("shortcut_baseline.auc", None),
-         "shortcut_baseline.auc must be an object"),
+    Case("detection", "no_format", drop("format"), "format is missing"),
+    Case("detection", "other_format", put("format", "facegan-detection/9"),
+         'format is "facegan-detection/9"; it must be "facegan-detection/2"'),
+    Case("detection", "rule_list", put(f"{DET}.rule", []), f"{DET}.rule must be an object"),
+    Case("detection", "no_generated_at", drop(f"{DET}.rule.generated_at"),
+         f"{DET}.rule.generated_at is missing"),
+    Case("detection", "groups_text", put(f"{DET}.groups", "none"), f"{DET}.groups must be a list"),
+    Case("detection", "curve_auc_text", first_curve("auc", "high"),
+         f'{DET}.robustness.curves[0].auc must be a number or null, not a string ("high")'),
+    Case("detection", "no_curves", drop(f"{DET}.robustness.curves"),
+         f"{DET}.robustness.curves is missing"),
+    Case("detection", "reflip_met_null", put(f"{DET}.robustness.reflip_met", None),
+         f"{DET}.robustness.reflip_met must be true or false, not null"),
     *any_file("directions"),
     Case("directions", "no_vectors", drop("vectors"), "vectors is missing"),
     Case("directions", "names_text", put("names", "male"), "names must be a list"),

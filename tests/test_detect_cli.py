@@ -1,4 +1,5 @@
-"""python -m gan.detect: one JSON line per file, errors per file, the detector choice, exit codes."""
+"""python -m gan.detect: one JSON line per file with its verdict (generated, real, or unsure with
+the reason), errors per file, the detector choice, exit codes."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ import pytest
 from gan import detect
 from gan.detector.photos import expand, score_files
 from gan.detector.stored import pick
+from gan.detector.verdict import REASONS, VERDICTS
 from tests.detector_fixtures import fitted_bundle, png, real_photo
 from tests.factories import make_tiny_bundle
 
@@ -49,8 +51,12 @@ def test_one_line_per_file_with_errors_beside_scores(capsys, fitted, photos):
     good, bad, missing, in_folder = rows
     for r in (good, in_folder):
         assert 0.0 <= r["p_generated"] <= 1.0 and "error" not in r
-        assert r["verdict"] == ("generated" if r["p_generated"] >= r["threshold"] else "real")
-        assert r["detector"] == "forensic" and "face_found" in r
+        assert r["verdict"] in VERDICTS and r["detector"] == "forensic" and "face_found" in r
+        assert ("reason" in r) == (r["verdict"] == "unsure")
+        if r["verdict"] == "unsure":
+            assert r["reason"] in REASONS.values()
+        else:                                     # a verdict is never against its threshold
+            assert r["verdict"] == ("generated" if r["p_generated"] >= r["threshold"] else "real")
     for r in (bad, missing):
         assert "p_generated" not in r and "verdict" not in r and r["error"]
     assert "not an image" in bad["error"] and "no such file" in missing["error"]
@@ -59,16 +65,33 @@ def test_one_line_per_file_with_errors_beside_scores(capsys, fitted, photos):
 @pytest.mark.slow
 def test_scores_match_the_library_and_the_detector_can_be_chosen(capsys, fitted, photos):
     from gan.bundle import load_bundle
-    from gan.data.preprocess import prepare_image
+    from gan.detector import photos as library
     from gan.detector.stored import stored_detectors
 
     dets = {d.key: d for d in stored_detectors(load_bundle(fitted))[0]}
-    x = prepare_image(photos / "a.png", size=32, crop="center").image[None]
     for key in ("forensic", "discriminator"):
         code, rows, _ = run(capsys, "--model", fitted, "--detector", key, photos / "a.png")
+        want = library.judge(dets[key], [library.prepare(photos / "a.png", dets[key])])[0]
         assert code == 0 and rows[0]["detector"] == key
-        assert rows[0]["p_generated"] == pytest.approx(float(dets[key].p(x)[0]), abs=1e-6)
+        assert rows[0]["p_generated"] == pytest.approx(want.p, abs=1e-6)
+        assert rows[0]["verdict"] == want.verdict
+        assert rows[0].get("reason", "") == (REASONS[want.reason] if want.reason else "")
         assert rows[0]["threshold"] == pytest.approx(dets[key].threshold, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_an_unsure_verdict_comes_with_its_reason(capsys, fitted, photos, tmp_path):
+    """Every photo in the forensic detector's unsure band: each line says "unsure" and why."""
+    import shutil
+
+    wide = tmp_path / "wide"
+    shutil.copytree(fitted, wide)
+    card = json.loads((wide / "model.json").read_text())
+    card["detector"]["forensic"]["rule"] = {"generated_at": 1.0, "real_below": 0.0}
+    (wide / "model.json").write_text(json.dumps(card))
+    code, rows, _ = run(capsys, "--model", wide, photos / "a.png", photos / "folder")
+    assert code == 0 and [r["verdict"] for r in rows] == ["unsure", "unsure"]
+    assert all(r["reason"] in (REASONS["band"], REASONS["unfamiliar"]) for r in rows)
 
 
 @pytest.mark.slow
@@ -108,6 +131,16 @@ def test_no_face_is_an_error_unless_asked_to_score_the_centre(capsys, tmp_path):
     assert code == 1 and rows[0]["face_found"] is False and "no face" in rows[0]["error"]
     code, rows, _ = run(capsys, "--model", bundle, "--score-without-face", tmp_path / "beach.jpg")
     assert code == 0 and rows[0]["face_found"] is False and 0 <= rows[0]["p_generated"] <= 1
+    assert rows[0]["verdict"] in VERDICTS
+
+
+@pytest.mark.slow
+def test_the_forensic_detector_never_scores_a_photo_without_a_face(capsys, fitted, tmp_path):
+    from tests.app_fixtures import landscape_jpeg
+
+    (tmp_path / "beach.jpg").write_bytes(landscape_jpeg())
+    code, rows, _ = run(capsys, "--model", fitted, "--score-without-face", tmp_path / "beach.jpg")
+    assert code == 1 and rows[0]["detector"] == "forensic" and rows[0]["error_kind"] == "no face"
 
 
 @pytest.mark.slow
@@ -122,10 +155,10 @@ def test_batches_keep_the_order(capsys, fitted, tmp_path):
 
     bundle = load_bundle(fitted)
     det, _ = pick(bundle, None)
-    rows = list(score_files(bundle, det, items, batch=2))
+    rows = list(score_files(det, items, batch=2))
     assert [r["path"] for r in rows] == names
     assert ["p_generated" in r for r in rows] == [True, True, False, True, True]
-    one_by_one = [r.get("p_generated") for r in score_files(bundle, det, items, batch=1)]
+    one_by_one = [r.get("p_generated") for r in score_files(det, items, batch=1)]
     assert np.allclose([r.get("p_generated") or 0 for r in rows], [p or 0 for p in one_by_one],
                        atol=1e-6)
 
@@ -153,19 +186,18 @@ def test_each_line_comes_as_soon_as_its_file_is_done(fitted, photos, monkeypatch
     from gan.bundle import load_bundle
     from gan.data import preprocess
 
-    real, release = preprocess.prepare_image, threading.Event()
+    real, release = preprocess.open_image, threading.Event()
 
-    def prepare(path, **kw):
+    def slow_open(path, *a, **kw):
         if os.path.basename(path) == "slow.png":
             release.wait(30)
-        return real(path, **kw)
+        return real(path, *a, **kw)
 
-    monkeypatch.setattr(preprocess, "prepare_image", prepare)
+    monkeypatch.setattr(preprocess, "open_image", slow_open)
     (photos / "slow.png").write_bytes(png(real_photo(3)))
     bundle = load_bundle(fitted)
     det, _ = pick(bundle, None)
-    rows = score_files(bundle, det, expand([str(photos / "a.png"),
-                                                          str(photos / "slow.png")]))
+    rows = score_files(det, expand([str(photos / "a.png"), str(photos / "slow.png")]))
     t = time.perf_counter()
     first = next(rows)
     waited = time.perf_counter() - t
