@@ -135,6 +135,21 @@ class Described:
                          self.T[idx])
 
 
+def _read_cache(path: Path) -> Described:
+    with np.load(path, allow_pickle=False) as z:
+        return Described(list(z["files"]), z["found"], list(z["finder"]), z["X"], z["R"],
+                         z["A"], z["T"])
+
+
+def _write_cache(path: Path, d: Described) -> None:
+    """Written under a temporary name, then renamed: a stopped fit never leaves half a cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, files=np.array(d.files), found=d.found, finder=np.array(d.finder),
+             X=d.X, R=d.R, A=d.A, T=d.T)
+    tmp.replace(path)
+
+
 def _seed(file: str) -> int:
     return int(hashlib.sha1(file.encode()).hexdigest()[:8], 16)
 
@@ -181,9 +196,7 @@ def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
                                    names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"described-{key}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
-        with np.load(cached, allow_pickle=False) as z:
-            return Described(list(z["files"]), z["found"], list(z["finder"]), z["X"], z["R"],
-                             z["A"], z["T"])
+        return _read_cache(cached)
     from joblib import Parallel, delayed
 
     rows = Parallel(n_jobs=jobs, batch_size=16)(delayed(describe_one)(f) for f in names)
@@ -197,11 +210,7 @@ def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
                   np.stack([r[4] for _, r in kept]) if kept else np.zeros((0, FIT_VARIANTS, texture.DIM), np.float32),
                   np.stack([r[5] for _, r in kept]) if kept else np.zeros((0, 192), np.float32))
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp.npz")
-        np.savez(tmp, files=np.array(d.files), found=d.found, finder=np.array(d.finder),
-                 X=d.X, R=d.R, A=d.A, T=d.T)
-        tmp.replace(cached)
+        _write_cache(cached, d)
     return d
 
 
@@ -233,9 +242,7 @@ def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = N
                                    names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"discriminator-{key}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
-        with np.load(cached, allow_pickle=False) as z:
-            return Described(list(z["files"]), z["found"], list(z["finder"]), z["X"], z["R"],
-                             z["A"], z["T"])
+        return _read_cache(cached)
     from joblib import Parallel, delayed
 
     rows = Parallel(n_jobs=jobs, batch_size=16)(
@@ -250,9 +257,5 @@ def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = N
                   np.zeros((n, 0, 1), np.float32),
                   np.stack([texture.thumbnail(v[0]) for v in views]) if n else np.zeros((0, 192), np.float32))
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp.npz")
-        np.savez(tmp, files=np.array(d.files), found=d.found, finder=np.array(d.finder),
-                 X=d.X, R=d.R, A=d.A, T=d.T)
-        tmp.replace(cached)
+        _write_cache(cached, d)
     return d
