@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gan.data.landmarks import find_face
 from gan.data.preprocess import ImageError, open_image
 from gan.data.sources import IMAGE_EXTENSIONS
 from gan.detector import texture, variants
-from gan.detector.forensic import DRAFT_SIDE
+from gan.detector.forensic import DRAFT_SIDE, face_features
 
 KINDS = ("real", "generated")
 FIT_VARIANTS = 3                # fit-time variants described per photo
@@ -156,8 +157,6 @@ def _seed(file: str) -> int:
 
 def describe_one(file: str, n_variants: int = FIT_VARIANTS):
     """(found, finder, x, r, a, t) of one photo; None when it cannot be read."""
-    from gan.data.landmarks import find_face  # dlib loads on first use, per worker process
-
     try:
         img = open_image(file, draft_side=DRAFT_SIDE)   # as an upload is opened
     except ImageError:
@@ -169,15 +168,10 @@ def describe_one(file: str, n_variants: int = FIT_VARIANTS):
     if face is None:
         return False, "", nan, np.stack([nan] * len(variants.REENCODINGS)), \
             np.stack([nan] * n_variants), np.full(192, np.nan, np.float32)
-    region = texture.face_square(rgb, face)
+    region, views = face_features(img, rgb, face)
     if region is None:
         return None
-    x = texture.texture_features(region)
-    r = []
-    for kind in variants.REENCODINGS:
-        v, s = variants.reencoded(img, kind)
-        reg = texture.face_square(np.asarray(v), face, s)
-        r.append(nan if reg is None else texture.texture_features(reg))
+    x, r = views[0], views[1:]
     rng = np.random.default_rng(_seed(Path(file).name))
     side = float(region.shape[0])
     a = []
@@ -185,7 +179,7 @@ def describe_one(file: str, n_variants: int = FIT_VARIANTS):
         v, s = variants.fit_variant(img, side, rng)
         reg = texture.face_square(np.asarray(v), face, s)
         a.append(nan if reg is None else texture.texture_features(reg))
-    return True, face.finder, x, np.stack(r), np.stack(a), texture.thumbnail(region)
+    return True, face.finder, x, r, np.stack(a), texture.thumbnail(region)
 
 
 def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,

@@ -112,6 +112,22 @@ def load(bundle) -> "ForensicDetector":
     return ForensicDetector(model, s)
 
 
+def face_features(img: Image.Image, rgb: np.ndarray, face) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(the face's square, features [1 + len(REENCODINGS), DIM]) of a photo whose face was
+    found: its texture as it is and after each re-encoding (a re-encoding that leaves the face
+    too small to read counts as the photo as it is); (None, None) when the face itself is too
+    small. Shared by verdicts and fitting, so both see a photo the same way."""
+    region = texture.face_square(rgb, face)
+    if region is None:
+        return None, None
+    rows = [texture.texture_features(region)]
+    for kind in variants.REENCODINGS:
+        v, s = variants.reencoded(img, kind)
+        reg = texture.face_square(np.asarray(v), face, s)
+        rows.append(rows[0] if reg is None else texture.texture_features(reg))
+    return region, np.stack(rows)
+
+
 def photo_views(img: Image.Image, size: int = 128) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
     """(face to show [size, size, 3], features [1 + len(REENCODINGS), DIM], face found) of one
     photo: the landmark-framed face, its texture as it is and after each re-encoding. No face,
@@ -120,16 +136,7 @@ def photo_views(img: Image.Image, size: int = 128) -> tuple[np.ndarray | None, n
     face = find_face(rgb)
     if face is None:
         return None, None, False
-    shown = aligned_face(rgb, face, size)
-    region = texture.face_square(rgb, face)
-    if region is None:
-        return shown, None, True
-    rows = [texture.texture_features(region)]
-    for kind in variants.REENCODINGS:
-        v, s = variants.reencoded(img, kind)
-        reg = texture.face_square(np.asarray(v), face, s)
-        rows.append(rows[0] if reg is None else texture.texture_features(reg))
-    return shown, np.stack(rows), True
+    return aligned_face(rgb, face, size), face_features(img, rgb, face)[1], True
 
 
 @dataclass
