@@ -1,0 +1,149 @@
+"""Project face photos into a bundle's generator: `python -m gan.project`.
+
+    python -m gan.project --model models/default photo.jpg other.png --out projections/
+    python -m gan.project --model models/NAME *.jpg --out DIR --steps 400 --seed 1
+
+Each photo is prepared exactly as an upload is (`prepare_image` at the bundle's size and crop:
+EXIF, RGB, the largest face the detector finds, CelebA-like framing; when it finds no face, the
+centre square, and the photo's entry says `face_found: false`). `gan.projection` then finds the
+latent z (and, for a conditional bundle, the label values) whose face is closest.
+
+DIR gets, per photo NAME (the file name without extension; repeated names get _2, _3, ...):
+  NAME.projection.png     the projected face
+  NAME.latent.npy         z, float32 [latent_dim]
+  NAME.labels.npy         the label values in [0, 1] (conditional bundles only)
+  NAME.side_by_side.png   the photo's crop | the projection
+and projections.json: the model and, per input in order, either the files, `ms_ssim` (pixel
+MS-SSIM of crop and projection), the final losses, steps and seconds, or `error` and
+`error_kind` for a file that could not be used (the rest are still projected).
+
+DIR is written as a whole at the end (a staging folder renamed into place): it must be new,
+empty, or an older projection folder (with projections.json), which is replaced; a folder
+holding anything else is refused before any work and left as it was.
+
+Exit status: 0 when at least one photo was projected, 1 when none was, 2 for a usage error
+(bad option, unusable model, refused DIR). This is the command line only: the optimisation is
+`gan.projection`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from gan.bundle import BundleError, load_bundle  # noqa: E402
+from gan.data.preprocess import ImageError, prepare_image  # noqa: E402
+from gan.io import Marker, ReplaceRefused, check_replaceable, staged_dir  # noqa: E402
+
+FORMAT = "facegan-projections"
+RESULTS = "projections.json"
+FOLDER = Marker(RESULTS, "a projection folder (with projections.json)", format=FORMAT)
+NO_FACE = "no face found: the centre square was projected"
+
+
+def _names(paths: list[str]) -> list[str]:
+    """A distinct output name per input: its stem, with _2, _3, ... for repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        stem = Path(p).stem or "photo"
+        n = seen.get(stem.lower(), 0) + 1
+        seen[stem.lower()] = n
+        out.append(stem if n == 1 else f"{stem}_{n}")
+    return out
+
+
+def _prepare(path: str, bundle) -> tuple[object, str | None, str | None]:
+    """(Preprocessed or None, error, error kind) for one input; never raises for a bad file."""
+    p = Path(path)
+    if not p.exists() and not p.is_symlink():
+        return None, "no such file", "no such file"
+    try:
+        return prepare_image(p, size=bundle.resolution, crop=bundle.crop), None, None
+    except ImageError as e:
+        return None, str(e), e.kind
+    except Exception as e:  # noqa: BLE001 - one bad file must not stop the others
+        return None, f"could not be processed ({type(e).__name__}: {e})", "error"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gan.project", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="PHOTO", help="face photos to project")
+    p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
+    p.add_argument("--out", required=True, help="output folder (new, empty, or an older projection folder)")
+    from gan.projection import DEFAULT_STEPS
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"optimisation steps per photo (default {DEFAULT_STEPS})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default 0)")
+    args = p.parse_args(argv)
+    if not 1 <= args.steps <= 100_000:
+        p.error("--steps must be between 1 and 100000")
+
+    out = Path(args.out)
+    try:
+        check_replaceable(out, FOLDER)
+        bundle = load_bundle(args.model)
+    except (BundleError, ReplaceRefused) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    import numpy as np
+
+    from gan.images import png_bytes
+    from gan.metrics.msssim import ms_ssim
+    from gan.projection import Projector
+
+    projector = Projector(bundle)
+    entries, done = [], 0
+    try:
+        with staged_dir(out, FOLDER) as tmp:
+            for path, name in zip(args.files, _names(args.files)):
+                prep, err, kind = _prepare(path, bundle)
+                if prep is None:
+                    print(f"{path}: skipped: {err}", file=sys.stderr, flush=True)
+                    entries.append({"path": path, "error": err, "error_kind": kind})
+                    continue
+                entry = {"path": path, "name": name, "face_found": prep.face_found}
+                if prep.face_found is False:
+                    entry["note"] = NO_FACE
+                    print(f"{path}: {NO_FACE}", file=sys.stderr, flush=True)
+                r = projector.project(prep.image, steps=args.steps, seed=args.seed)
+                files = {"projection": f"{name}.projection.png", "latent": f"{name}.latent.npy",
+                         "side_by_side": f"{name}.side_by_side.png"}
+                (tmp / files["projection"]).write_bytes(png_bytes(r.image))
+                np.save(tmp / files["latent"], r.z)
+                if r.labels is not None:
+                    files["labels"] = f"{name}.labels.npy"
+                    np.save(tmp / files["labels"], r.labels)
+                    entry["labels"] = dict(zip(bundle.label_names, map(float, r.labels)))
+                side = np.concatenate([prep.image, r.image], axis=1)
+                (tmp / files["side_by_side"]).write_bytes(png_bytes(side))
+                score = float(ms_ssim(prep.image[None], r.image[None])[0])
+                entry.update(files=files, ms_ssim=round(score, 4),
+                             losses={k: round(float(v), 5) if isinstance(v, float) else v
+                                     for k, v in r.losses.items()},
+                             steps=r.steps, seconds=round(r.seconds, 2))
+                entries.append(entry)
+                done += 1
+                print(f"{path}: MS-SSIM {score:.3f} in {r.seconds:.1f} s -> {out / files['projection']}",
+                      file=sys.stderr, flush=True)
+            doc = {"format": FORMAT, "model": str(args.model), "steps": args.steps,
+                   "seed": args.seed, "projected": done, "projections": entries}
+            (tmp / RESULTS).write_text(json.dumps(doc, indent=1) + "\n")
+    except (ReplaceRefused, OSError) as e:
+        print(f"error: {out} could not be written: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing was written to {out}", file=sys.stderr)
+        return 130
+    print(f"{done} of {len(args.files)} photos projected into {out}", file=sys.stderr)
+    return 0 if done else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
