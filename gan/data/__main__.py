@@ -3,20 +3,24 @@
     python -m gan.data PATH [--crop face] [--size 128] [--labels auto] [--dedup report]
                             [--report report.json] [--n-jobs 2] [--no-cache]
     python -m gan.data dedup PATH [PATH ...] [--json pairs.json] [--sheet pairs.png]
+    python -m gan.data merge PATH [PATH ...] --out DIR [--labels male,smiling] [--no-predict]
     python -m gan.data speed [--images 4000] [--size 128] [--batch 64] [--steps 100]
 
 Loads PATH exactly as training does (so the decode cache is filled for it) and prints
 what was found, skipped, labelled and how long it took. ``dedup`` lists near-duplicate
-pairs within and across several sources; ``speed`` measures the tf.data pipeline alone.
+pairs within and across several sources; ``merge`` writes one labelled source from several
+folders, near-duplicates dropped (gan/data/merge.py); ``speed`` measures the tf.data pipeline
+alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from . import dedup
+from . import dedup, merge
 from .dataset import load_faces
 from .dedup import DEFAULT_MIN_CORRELATION, DEFAULT_THRESHOLD, find_duplicates, find_pairs
 from .preprocess import CROP_MODES, DEFAULT_SIZE, MIN_SIZE
@@ -26,6 +30,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "dedup":
         return dedup_main(argv[1:])
+    if argv and argv[0] == "merge":
+        return merge_main(argv[1:])
     if argv and argv[0] == "speed":
         return speed(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m gan.data", description=__doc__.split("\n\n")[0])
@@ -125,6 +131,69 @@ def dedup_main(argv=None) -> int:
             sheet[y : y + s, x + s + 2 : x + 2 * s + 2] = allimg[j]
         Image.fromarray(sheet).save(args.sheet)
         print("sheet:", args.sheet, "(correlations:", [p[3] for p in shown], ")")
+    return 0
+
+
+def merge_main(argv=None) -> int:
+    """`python -m gan.data merge`: several folders -> one deduplicated, labelled source.
+    Every failure is one `error:` line and exit status 2; the output is then untouched."""
+    ap = argparse.ArgumentParser(prog="python -m gan.data merge", description=merge.__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="+", help="folders of photos; a labelled one holds a labels CSV")
+    ap.add_argument("--out", required=True, help="the merged folder to write (outside the repository)")
+    ap.add_argument("--labels", default=None, help="0/1 labels to carry over and predict, e.g. male,smiling")
+    ap.add_argument("--no-predict", action="store_true",
+                    help="leave the labels of unlabelled photos blank instead of predicting them")
+    ap.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, help="pHash bits (candidates)")
+    ap.add_argument("--min-correlation", type=float, default=DEFAULT_MIN_CORRELATION)
+    ap.add_argument("--holdout", type=float, default=merge.DEFAULT_HOLDOUT,
+                    help="labelled photos held out (by file-name hash) to score the classifier")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=None, help="classifier training epochs")
+    ap.add_argument("--link", choices=merge.LINKS, default="symlink")
+    ap.add_argument("--size", type=int, default=DEFAULT_SIZE)
+    ap.add_argument("--crop", choices=CROP_MODES, default="face")
+    ap.add_argument("--n-jobs", type=int, default=-1)
+    ap.add_argument("--no-cache", action="store_true", help="decode again and retrain the classifier")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        r = merge.merge_sources(
+            args.paths, args.out, args.labels, predict=not args.no_predict, threshold=args.threshold,
+            min_correlation=args.min_correlation, holdout=args.holdout, seed=args.seed,
+            epochs=merge.DEFAULT_EPOCHS if args.epochs is None else args.epochs, size=args.size,
+            crop=args.crop, link=args.link, n_jobs=args.n_jobs,
+            cache_dir=False if args.no_cache else None, use_cache=not args.no_cache,
+            progress=sys.stderr.isatty(), log=log)
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as e:  # MergeError, ReplaceRefused, unreadable files
+        what = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+        print("error: " + " ".join(what.split()), file=sys.stderr)
+        return 2
+    c, d = r["counts"], r["duplicates"]
+    print(f"in       {c['read']:,} photos read of {c['found']:,} found: "
+          + ", ".join(f"{s['name']} {s['read']:,}" for s in r["sources"]))
+    print(f"pairs    {c['pairs']} near-duplicate pairs (pHash <= {d['threshold']} bits, thumbnail "
+          f"correlation >= {d['min_correlation']}): "
+          + ", ".join(f"{k} {v}" for k, v in d["pairs_by_folders"].items()))
+    print(f"kept     {c['kept']:,} ({c['dropped_as_duplicates']} duplicates dropped, a labelled copy "
+          f"kept where there was one; {len(d['label_conflicts'])} groups with differing labels)")
+    if r["options"]["labels"]:
+        print(f"labels   {', '.join(r['options']['labels'])}: given {c['labels_given']:,}, predicted "
+              f"{c['labels_predicted']:,}, blank {c['labels_missing']:,}")
+    if r["classifier"]:
+        k = r["classifier"]
+        print(f"judge    held-out accuracy "
+              + ", ".join(f"{n} {v:.1%}" for n, v in k["heldout_accuracy"].items())
+              + f" ({k['held_out']:,} held out, trained on {k['trained_on']:,})")
+    labels_file = merge.LABELS_FILE if r["options"]["labels"] else "no labels"
+    print(f"wrote    {os.path.abspath(args.out)} ({labels_file}, {merge.MANIFEST_FILE}, "
+          f"{merge.REPORT_FILE}; {r['options']['link']}s to the photos)")
     return 0
 
 
