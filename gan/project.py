@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="PHOTO", help="face photos to project")
     p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
-    p.add_argument("--out", required=True, help="output folder (new, empty, or an older projection folder)")
+    p.add_argument("--out", required=True,
+                   help="output folder (new, empty, or an older projection folder)")
     from gan.projection import DEFAULT_STEPS
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"optimisation steps per photo (default {DEFAULT_STEPS})")

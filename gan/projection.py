@@ -110,7 +110,8 @@ class Projector:
         pixel = tf.reduce_mean(tf.abs(x - target))
         ms = self._ms_ssim((x + 1.0) / 2.0, (target + 1.0) / 2.0)
         f = self.features(x, training=False)
-        feat = tf.reduce_mean(tf.square(f - target_feat)) / (tf.reduce_mean(tf.square(target_feat)) + 1e-8)
+        feat = (tf.reduce_mean(tf.square(f - target_feat))
+                / (tf.reduce_mean(tf.square(target_feat)) + 1e-8))
         total = (WEIGHTS["pixel"] * pixel + WEIGHTS["ms_ssim"] * (1.0 - ms)
                  + WEIGHTS["features"] * feat)
         return total, pixel, ms, feat
