@@ -136,7 +136,10 @@ def test_output_reads_with_the_loader_and_no_duplicate_survives_a_split(folders,
 def test_unlabelled_photos_get_predicted_labels_flagged(folders, tmp_path):
     lab, unlab = folders(n_labelled=20)
     out = tmp_path / "merged"
-    r = merge_sources([lab, unlab], out, "male,smiling", holdout=0.3, epochs=1, **FAST)
+    from gan.sliders import classifier
+
+    r = merge_sources([lab, unlab], out, "male,smiling", holdout=0.3, epochs=1,
+                      classifier=classifier, **FAST)
 
     clf = r["classifier"]
     assert clf["trained_on"] + clf["held_out"] == 20 and clf["held_out"] >= 2

@@ -137,6 +137,8 @@ def dedup_main(argv=None) -> int:
 def merge_main(argv=None) -> int:
     """`python -m gan.data merge`: several folders -> one deduplicated, labelled source.
     Every failure is one `error:` line and exit status 2; the output is then untouched."""
+    from gan.sliders import classifier as attribute_classifier  # loads TensorFlow: merge only
+
     ap = argparse.ArgumentParser(prog="python -m gan.data merge", description=merge.__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="+", help="folders of photos; a labelled one holds a labels CSV")
     ap.add_argument("--out", required=True, help="the merged folder to write (outside the repository)")
@@ -164,7 +166,7 @@ def merge_main(argv=None) -> int:
         r = merge.merge_sources(
             args.paths, args.out, args.labels, predict=not args.no_predict, threshold=args.threshold,
             min_correlation=args.min_correlation, holdout=args.holdout, seed=args.seed,
-            epochs=merge.DEFAULT_EPOCHS if args.epochs is None else args.epochs, size=args.size,
+            epochs=args.epochs, classifier=attribute_classifier, size=args.size,
             crop=args.crop, link=args.link, n_jobs=args.n_jobs,
             cache_dir=False if args.no_cache else None, use_cache=not args.no_cache,
             progress=sys.stderr.isatty(), log=log)

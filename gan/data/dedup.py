@@ -101,6 +101,11 @@ def find_duplicates(images, hashes, threshold: int = DEFAULT_THRESHOLD,
 def duplicates_to_drop(n: int, pairs) -> np.ndarray:
     """Boolean mask of images to drop: in every group of near-duplicates (connected by
     pairs) the one with the lowest index stays."""
+    return groups(n, pairs) != np.arange(n)
+
+
+def groups(n: int, pairs) -> np.ndarray:
+    """Group id (its smallest member) of every image, images linked by duplicate pairs."""
     parent = list(range(n))
 
     def find(x):
@@ -113,8 +118,4 @@ def duplicates_to_drop(n: int, pairs) -> np.ndarray:
         ri, rj = find(i), find(j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
-    drop = np.zeros(n, dtype=bool)
-    for i in range(n):
-        if find(i) != i:
-            drop[i] = True
-    return drop
+    return np.array([find(i) for i in range(n)], int)

@@ -44,7 +44,6 @@ from .dataset import FaceData, encode_labels, load_faces, unit_hash
 from .preprocess import CROP_MODES, DEFAULT_SIZE
 from .sources import CELEBA_ATTR_FILE, CSV_IMAGE_COLUMNS, IMAGE_EXTENSIONS, Source, detect_source
 from ..io import Marker, check_replaceable, staged_dir
-from ..sliders import classifier as _classifier
 
 __all__ = ["MergeError", "merge_sources", "MERGED", "LABELS_FILE", "MANIFEST_FILE", "REPORT_FILE"]
 
@@ -56,7 +55,6 @@ REPORT_FILE = "merge_report.json"
 MERGED = Marker(REPORT_FILE, "a merged data folder (python -m gan.data merge)", format=MERGE_FORMAT)
 LINKS = ("symlink", "hardlink")
 DEFAULT_HOLDOUT = 0.1
-DEFAULT_EPOCHS = _classifier.EPOCHS
 # Fewest labelled photos the classifier may be trained / scored on (as gan.sliders.measure).
 MIN_TRAIN, MIN_HELDOUT = 4, 2
 
@@ -268,23 +266,6 @@ def _load(part: _Part, names: list, size, crop, n_jobs, cache_dir, progress) -> 
         part.has_labels = np.zeros(len(data), bool)
 
 
-def _components(n: int, pairs) -> np.ndarray:
-    """Group id (its smallest member) of every photo, photos linked by duplicate pairs."""
-    parent = np.arange(n)
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, j, *_ in pairs:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    return np.array([find(i) for i in range(n)], int)
-
-
 def _deduplicate(pool: _Pool, threshold: int, min_correlation: float):
     """Near-duplicate pairs over all folders, and which photos to drop: in each group the
     first labelled photo stays (folder order, then load order), else the first photo.
@@ -300,7 +281,7 @@ def _deduplicate(pool: _Pool, threshold: int, min_correlation: float):
     rank = np.empty(n, int)
     rank[order] = np.arange(n)
     drop = _dedup.duplicates_to_drop(n, [(rank[i], rank[j]) for i, j, *_ in pairs])[rank]
-    group = _components(n, pairs)
+    group = _dedup.groups(n, pairs)
     kept_of = np.arange(n)
     for g in np.unique(group[drop]):
         members = np.nonzero(group == g)[0]
@@ -324,7 +305,7 @@ def _pair_counts(pool: _Pool, pairs) -> dict:
     return counts
 
 
-def _predict(pool: _Pool, keep: np.ndarray, labelled: np.ndarray, given: np.ndarray, names: list,
+def _predict(clf, pool: _Pool, keep: np.ndarray, labelled: np.ndarray, given: np.ndarray, names: list,
              holdout: float, seed: int, epochs: int, size: int, crop: str, use_cache: bool, log):
     """Train the attribute classifier on the kept labelled photos (a hash of seed and file
     name holds out ``holdout`` of them, for its accuracy), then predict the kept unlabelled
@@ -337,14 +318,14 @@ def _predict(pool: _Pool, keep: np.ndarray, labelled: np.ndarray, given: np.ndar
         raise MergeError(f"{len(lab)} labelled photos give {len(tr)} to train the attribute classifier "
                          f"on and {len(ho)} to score it (at least {MIN_TRAIN} and {MIN_HELDOUT}); "
                          "add labelled photos, change --holdout, or give --no-predict")
-    model, info = _classifier.trained(pool.gather(tr), given[tr], names, [pool.keys[i] for i in tr],
+    model, info = clf.trained(pool.gather(tr), given[tr], names, [pool.keys[i] for i in tr],
                                       size, crop, epochs=epochs, seed=seed, use_cache=use_cache, log=log)
-    acc = _classifier.accuracy(model, pool.gather(ho), given[ho], names)
+    acc = clf.accuracy(model, pool.gather(ho), given[ho], names)
     log("classifier accuracy on held-out labelled photos: "
         + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()))
-    probs = _classifier.predict(model, pool.gather(todo)) if len(todo) else np.zeros((0, len(names)))
+    probs = clf.predict(model, pool.gather(todo)) if len(todo) else np.zeros((0, len(names)))
     report = {
-        "model": f"gan.sliders.classifier ({_classifier.RECIPE}, {epochs} epochs, seed {seed})",
+        "model": f"{clf.__name__} ({clf.RECIPE}, {epochs} epochs, seed {seed})",
         "trained_on": int(len(tr)), "held_out": int(len(ho)), "holdout_fraction": float(holdout),
         "split": f"unit_hash(seed, merged file name) < {holdout:g}",
         "heldout_accuracy": {k: round(float(v), 4) for k, v in acc.items()},
@@ -406,15 +387,24 @@ def _write(out: str, pool: _Pool, keep, labels_of, how, probs_of, dropped_for, n
 def merge_sources(paths, out, labels=None, *, predict: bool = True,
                   threshold: int = _dedup.DEFAULT_THRESHOLD,
                   min_correlation: float = _dedup.DEFAULT_MIN_CORRELATION,
-                  holdout: float = DEFAULT_HOLDOUT, seed: int = 0, epochs: int = DEFAULT_EPOCHS,
+                  holdout: float = DEFAULT_HOLDOUT, seed: int = 0, epochs: int | None = None,
+                  classifier=None,
                   size: int = DEFAULT_SIZE, crop: str = "face", link: str = "symlink",
                   n_jobs: int = -1, cache_dir=None, use_cache: bool = True, progress: bool = False,
                   log=lambda msg: None) -> dict:
     """Merge the folders ``paths`` into ``out`` (see the module docstring); returns the
     report written to OUT/merge_report.json. Every check that needs no decoding (folders,
     label files, options, whether OUT may be replaced) runs first; any problem raises
-    MergeError (or ReplaceRefused) and leaves OUT untouched."""
+    MergeError (or ReplaceRefused) and leaves OUT untouched. ``classifier`` predicts missing
+    labels: a module like `gan.sliders.classifier` (trained, accuracy, predict, EPOCHS,
+    RECIPE), passed in by the caller so this data module does not depend on the sliders
+    package, which depends on it; ``epochs`` defaults to its EPOCHS."""
     names = _label_names(labels)
+    if names and predict and classifier is None:
+        raise MergeError("predicting missing labels needs a classifier (the CLI passes "
+                         "gan.sliders.classifier); give --no-predict to merge without it")
+    if epochs is None:
+        epochs = classifier.EPOCHS if classifier is not None else 1
     check_options(threshold, min_correlation, holdout, epochs, size, crop, link)
     folders, out = _check_paths(paths, out)
     check_replaceable(out, MERGED)
@@ -438,7 +428,7 @@ def merge_sources(paths, out, labels=None, *, predict: bool = True,
     labels_of = given.copy()
     probs_of, clf = {}, None
     if names and predict and (keep & ~labelled).any():
-        todo, probs, clf = _predict(pool, keep, labelled, given, names, holdout, seed, epochs,
+        todo, probs, clf = _predict(classifier, pool, keep, labelled, given, names, holdout, seed, epochs,
                                     size, crop, use_cache, log)
         labels_of[todo] = (probs >= 0.5).astype(np.float32)
         how[todo] = "predicted"
