@@ -105,7 +105,8 @@ def test_a_visitor_generates_faces_and_scores_an_upload(models_dir, artifacts):
                 {"name": "portrait.png", "mimeType": "image/png", "buffer": face_png(200)},
                 {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"just some text"}])
             expect(page.get_by_text("P(generated) =")).to_have_count(1)
-            expect(page.get_by_text("This file is not an image")).to_be_visible()
+            # The reason beside the file (the results table may repeat it in a grid cell).
+            expect(page.get_by_role("paragraph").filter(has_text="This file is not an image")).to_be_visible()
             # Over the upload limit (.streamlit/config.toml): refused in the uploader itself.
             page.locator('input[type="file"]').set_input_files([
                 {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\0" * (21 << 20)}])
