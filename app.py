@@ -60,6 +60,7 @@ def home() -> None:
 with state.routing([
     st.Page(home, title="Home", icon=":material/home:", default=True),
     st.Page("pages/generate.py", title="Generate faces", icon=":material/auto_awesome:"),
+    st.Page("pages/project.py", title="Your face", icon=":material/face_retouching_natural:"),
     st.Page("pages/detect.py", title="Detect generated faces", icon=":material/image_search:"),
     st.Page("pages/evaluate.py", title="Model quality", icon=":material/analytics:"),
 ]) as nav:
