@@ -43,7 +43,8 @@ MAX_FILES = 10
 MAX_CONCURRENT_DECODES = 2
 # What the upload's bytes must be (by content, not by name; MPO is a camera JPEG).
 UPLOAD_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP")
-_decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+# Shared by every page that decodes uploads (detect, your face): one cap for the server.
+DECODE_GATE = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 _EXPLAIN = {
     "empty file": "The file is empty.",
@@ -154,7 +155,7 @@ def _prepare(name: str, data, det: StoredDetector, source: str) -> Result:
                       message=f"The file is larger than {MAX_UPLOAD_MB} MB "
                               f"({n / (1 << 20):.0f} MB). Resize or compress it.")
     return _result(name, source, photos.prepare(
-        data, det, gate=_decodes, max_pixels=MAX_PIXELS, max_bytes=MAX_UPLOAD_MB << 20,
+        data, det, gate=DECODE_GATE, max_pixels=MAX_PIXELS, max_bytes=MAX_UPLOAD_MB << 20,
         formats=UPLOAD_FORMATS))
 
 

@@ -56,7 +56,7 @@ def _prepare(data: bytes, bundle):
         return None, (f"The file is larger than {detection.MAX_UPLOAD_MB} MB "
                       f"({len(data) / (1 << 20):.0f} MB). Resize or compress it.")
     try:
-        with detection._decodes:
+        with detection.DECODE_GATE:
             return prepare_image(io.BytesIO(data), size=bundle.resolution, crop=bundle.crop,
                                  max_pixels=detection.MAX_PIXELS,
                                  max_bytes=detection.MAX_UPLOAD_MB << 20,
