@@ -2,11 +2,16 @@
 
     python -m gan.generate --model models/default --n 100 --out faces/ --seed 0
     python -m gan.generate --model models/NAME --n 50 --out faces/ --labels smiling=1,male=0
+    python -m gan.generate --model models/default --n 1000000 --out faces/ --shard 0/8
     python -m gan.generate --interpolate 3 7 --frames 16 --out morph.gif
 
-Face i of seed S is always the same face (whatever --n), and files already in --out are
-skipped, so a stopped export resumes. A conditional bundle also gets labels.csv.
---interpolate writes one animated GIF from the first face of one seed to that of another.
+Face i of seed S is always the same file, whatever --n, --shard or an interruption (with the
+same --truncation, --labels and --batch-size), and files already in --out are skipped, so a
+stopped export resumes. A conditional bundle also gets
+labels.csv. --shard I/N (I counted from 0) writes the I-th of N slices of the run, so N
+machines together write exactly the files of one unsharded run; each shard writes the whole
+labels.csv (the same bytes in every shard). --interpolate writes one animated GIF from the
+first face of one seed to that of another.
 """
 from __future__ import annotations
 
@@ -14,15 +19,19 @@ import argparse
 import csv
 import io
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tqdm import tqdm  # noqa: E402
+
 from gan.bundle import BundleError, load_bundle  # noqa: E402
 from gan.images import gif_bytes, png_bytes  # noqa: E402
 from gan.io import atomic_write_bytes, atomic_write_text  # noqa: E402
-from gan.sampling import generate_from_latents, interpolate, label_matrix, latents  # noqa: E402
+from gan.sampling import generate_from_latents, interpolate, label_matrix, latent_rows  # noqa: E402
 
 
 def parse_labels(text: str | None) -> dict[str, float]:
@@ -35,6 +44,71 @@ def parse_labels(text: str | None) -> dict[str, float]:
             raise ValueError(f"labels look like name=value, got {part!r}")
         out[name.strip()] = float(value)
     return out
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` -> (I, N), I counted from 0; an argparse type, so a bad value is one usage line."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not I/N: give the shard number I, counted from 0, and the number of "
+            "shards N, e.g. 0/4, 1/4, 2/4 and 3/4 for a run split four ways")
+    index, count = int(m[1]), int(m[2])
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the number of shards N must be at least 1")
+    if index >= count:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: shards are counted from 0, so the shards of {count} are 0/{count} to "
+            f"{count - 1}/{count}")
+    return index, count
+
+
+def shard_batches(n: int, batch_size: int, index: int, count: int) -> range:
+    """The batches (numbered over the whole run) that shard `index` of `count` writes: the
+    index-th of `count` contiguous runs of whole batches. Shards split only between batches,
+    and every batch is generated whole (the last one padded), because the generator's float
+    results can depend on the batch it runs in, and face i must come out the same bytes in
+    a shard, a resumed run and one unsharded run."""
+    batches = -(-int(n) // int(batch_size))
+    return range(index * batches // count, (index + 1) * batches // count)
+
+
+def face_name(seed: int, i: int) -> str:
+    return f"seed{seed:06d}_{i:06d}.png"
+
+
+def write_faces(bundle, out: Path, n: int, seed: int, truncation: float,
+                labels: dict[str, float], batch_size: int, shard: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Write the shard's missing faces into `out`: (first face, end, faces made, already there)."""
+    batches = shard_batches(n, batch_size, *shard)
+    first, end = batches.start * batch_size, min(batches.stop * batch_size, n)
+    rows = latent_rows(seed, first, bundle.latent_dim, truncation, chunk=batch_size)
+    y = label_matrix(bundle, batch_size, labels)
+    made = 0
+    with tqdm(total=end - first, unit="face", desc="generate") as bar:
+        for b in batches:
+            z = next(rows)                       # drawn for every batch: one stream
+            idx = range(b * batch_size, min((b + 1) * batch_size, n))
+            missing = [i for i in idx if not (out / face_name(seed, i)).is_file()]
+            if missing:
+                faces = generate_from_latents(bundle, z, y, batch_size=batch_size)
+                for i in missing:
+                    atomic_write_bytes(out / face_name(seed, i), png_bytes(faces[i - idx.start]))
+                made += len(missing)
+            bar.update(len(idx))
+    return first, end, made, (end - first) - made
+
+
+def write_labels_csv(bundle, out: Path, n: int, seed: int, labels: dict[str, float]) -> None:
+    """labels.csv for all n faces of the run (a shard writes it whole too: it depends only on
+    --n, --seed and --labels, so every shard's copy has the same bytes)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["image", *bundle.label_names])
+    row = [f"{v:g}" for v in label_matrix(bundle, 1, labels)[0]]
+    for i in range(n):
+        w.writerow([face_name(seed, i), *row])
+    atomic_write_text(out / "labels.csv", buf.getvalue())
 
 
 def write_morph(bundle, args, labels: dict[str, float]) -> int:
@@ -60,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="scale of z: below 1 gives more typical faces, less variety (default 1)")
     p.add_argument("--labels", default=None,
                    help="for a conditional bundle: name=value,... (e.g. smiling=1,male=0)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="faces per generator call (default 64); give every shard of a run the same")
+    p.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                   help="write shard I of N (I counted from 0: 0/N to N-1/N): N processes or "
+                        "machines with the same other options write disjoint slices that "
+                        "together are the files of one unsharded run")
     p.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), default=None,
                    help="write an animated GIF from the first face of SEED_A to that of SEED_B")
     p.add_argument("--frames", type=int, default=16, help="frames of --interpolate (default 16)")
@@ -68,43 +147,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.interpolate is None and args.n is None:
         p.error("--n is required (or --interpolate SEED_A SEED_B)")
 
-    from tqdm import tqdm
-
     try:
         bundle = load_bundle(args.model)
         labels = parse_labels(args.labels)
         if labels and not bundle.conditional:
             raise ValueError(f"{args.model} is not conditional; it takes no --labels")
-        y_all = label_matrix(bundle, args.n or 1, labels)
+        label_matrix(bundle, 1, labels)           # an unknown label name is said here
     except (BundleError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.interpolate is not None:
+        if args.shard is not None:
+            print("error: --shard splits a run of --n faces; a morph (--interpolate) is one file",
+                  file=sys.stderr)
+            return 2
         return write_morph(bundle, args, labels)
     if args.n < 1:
         print("error: --n must be at least 1", file=sys.stderr)
         return 2
+    if args.batch_size < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    z_all = latents(args.seed, args.n, bundle.latent_dim, args.truncation)
-    names = [f"seed{args.seed:06d}_{i:06d}.png" for i in range(args.n)]
-    todo = [i for i in range(args.n) if not (out / names[i]).is_file()]
-    with tqdm(total=args.n, initial=args.n - len(todo), unit="face", desc="generate") as bar:
-        for s in range(0, len(todo), args.batch_size):
-            idx = todo[s:s + args.batch_size]
-            y = y_all[idx] if y_all is not None else None
-            faces = generate_from_latents(bundle, z_all[idx], y, batch_size=args.batch_size)
-            for i, face in zip(idx, faces):
-                atomic_write_bytes(out / names[i], png_bytes(face))
-            bar.update(len(idx))
+    shard = args.shard or (0, 1)
+    t0 = time.perf_counter()
+    first, end, made, there = write_faces(bundle, out, args.n, args.seed, args.truncation, labels,
+                                          args.batch_size, shard)
+    seconds = time.perf_counter() - t0
     if bundle.conditional:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["image", *bundle.label_names])
-        for i, name in enumerate(names):
-            w.writerow([name, *[f"{v:g}" for v in y_all[i]]])
-        atomic_write_text(out / "labels.csv", buf.getvalue())
-    print(f"{args.n} faces in {out} ({args.n - len(todo)} were already there)", file=sys.stderr)
+        write_labels_csv(bundle, out, args.n, args.seed, labels)
+    rate = f", {made / seconds:.1f} faces/s" if made else ""
+    what = (f"{end - first} faces ({first} to {end - 1})" if end > first else "no faces (fewer "
+            f"batches of {args.batch_size} than shards)")
+    where = f"shard {shard[0]}/{shard[1]}: {what} of {args.n}" if args.shard else f"{args.n} faces"
+    print(f"{where} in {out} ({there} were already there; {made} made in {seconds:.1f} s{rate})",
+          file=sys.stderr)
     return 0
 
 

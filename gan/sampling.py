@@ -20,6 +20,21 @@ def latents(seed: int, n: int, latent_dim: int, truncation: float = 1.0) -> np.n
     return (z * float(truncation)).astype("float32")
 
 
+def latent_rows(seed: int, start: int, latent_dim: int, truncation: float = 1.0,
+                chunk: int = 64):
+    """Rows start, start + 1, ... of `latents(seed, ...)`, yielded `chunk` rows at a time
+    without holding the rows before `start` (drawn and dropped): one stream, so a shard of a
+    long run far into the seed's range gets exactly the rows a whole run would."""
+    rng = np.random.default_rng(int(seed))
+    skip = int(start)
+    while skip > 0:
+        rng.standard_normal((min(skip, 1 << 16), int(latent_dim)))
+        skip -= min(skip, 1 << 16)
+    while True:
+        z = rng.standard_normal((int(chunk), int(latent_dim)))
+        yield (z * float(truncation)).astype("float32")
+
+
 def label_matrix(bundle, n: int, labels: dict[str, float] | None) -> np.ndarray | None:
     """An [n, K] label array for a conditional bundle from {name: value}; unnamed labels
     default to 0.5 for binary attributes (undecided) and to an even mix for one-hot classes."""
