@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import stat
 import threading
+import time
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -103,13 +105,25 @@ def face_file_name(model: str, seed: int, index: int, truncation: float = 1.0,
     return "_".join(parts + [f"{index + 1:02d}.png"])
 
 
+def _member(name: str, when: tuple) -> zipfile.ZipInfo:
+    """A ZIP entry that unpacks as an ordinary file (rw-r--r--): `ZipFile.writestr` with a bare
+    name records mode 0600, which leaves the unpacked faces unreadable to anyone else."""
+    info = zipfile.ZipInfo(name, date_time=when)
+    info.create_system = 3                       # Unix, so unzip applies the mode below
+    info.external_attr = (stat.S_IFREG | 0o644) << 16
+    info.compress_type = zipfile.ZIP_STORED
+    return info
+
+
 def zip_faces(pngs: tuple[bytes, ...] | list[bytes], names: list[str],
               manifest: dict[str, Any] | None = None) -> bytes:
     """A ZIP of PNG files (stored, not recompressed) plus `faces.json` saying how to remake them."""
+    when = time.localtime()[:6]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
         for name, data in zip(names, pngs):
-            z.writestr(name, data)
+            z.writestr(_member(name, when), data)
         if manifest is not None:
-            z.writestr("faces.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            z.writestr(_member("faces.json", when),
+                       json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return buf.getvalue()

@@ -65,11 +65,11 @@ def untrained_note(bundle) -> None:
                    "nothing. It is only good for trying the app out.", icon=":material/warning:")
 
 
-def face_grid(pngs, captions: list[str], width: int = 128, downloads: list[str] | None = None,
-              key: str = "face") -> None:
+def face_grid(pngs, captions: list[str] | None = None, width: int = 128,
+              downloads: list[str] | None = None, key: str = "face", gap: str = "small") -> None:
     """Faces in a wrapping row; with `downloads` (file names), a PNG button under each."""
-    with st.container(horizontal=True, gap="small"):
-        for i, (data, cap) in enumerate(zip(pngs, captions)):
+    with st.container(horizontal=True, gap=gap):
+        for i, (data, cap) in enumerate(zip(pngs, captions or [None] * len(pngs))):
             with st.container(width=width + 8, gap=None):
                 st.image(data, caption=cap, width=width, output_format="PNG")
                 if downloads:

@@ -1,5 +1,6 @@
-"""Generate page: 1 to 64 faces from a seed, as a grid, each downloadable, all as a ZIP;
-attribute sliders; a morph between two seeds as an animated GIF.
+"""Generate page: 1 to 64 faces from a seed, as a grid, all downloadable as one ZIP (one face
+as a PNG on request); attribute sliders, with what each changes; a morph between two seeds as
+an animated GIF.
 
 Faces come from the process-wide face cache, so moving the count slider only generates the
 faces not yet shown, and the same seed and settings always give the same faces. An attribute
@@ -21,6 +22,14 @@ from gan.sliders import semantics
 MAX_FACES = 64
 MAX_SEED = 2**31 - 1
 MAX_MORPH_FRAMES = 32
+# Above this many faces they are shown smaller, so 64 fit in about one screen.
+LARGE_FACES = 16
+# What moving a slider changes in the face, for the attributes we have looked at.
+CHANGES = {
+    "male": "the whole face: hair, brows, jaw and skin",
+    "smiling": "mostly the mouth, and subtly: closed lips become an open smile, the cheeks lift "
+               "a little, while hair and face shape stay",
+}
 
 
 def new_seed() -> None:
@@ -74,15 +83,38 @@ def attribute_controls(bundle) -> Edit:
     edit.tags = dict(edit.labels) if edit.z_shift is None else {
         **{k: v for k, v in edit.labels.items() if k not in sl.names},
         **{f"{k}_slider": v for k, v in edit.sliders.items()}}
+    said = [f"**{' ↔ '.join(semantics.ends(n)).capitalize()}** changes {CHANGES[n]}"
+            for n in sl.names if n in CHANGES]
+    if said:
+        st.caption("What the sliders change: " + "; ".join(said) + ". Each slider edits the same "
+                   "faces: the seed, and so the person, stays.")
     measured = semantics.measured_success(bundle.card, sl.names)
     if measured:
         rates, seeds = measured
-        st.caption(f"Measured on {seeds} seeds (`python -m gan.attributes`): "
-                   "moving a slider end to end changes a face classifier's verdict with the face "
-                   "still recognisably the same for "
-                   + ", ".join(f"{r:.0%} of faces ({n})" for n, r in rates)
-                   + f"; the target is {semantics.TARGET:.0%}.")
+        st.caption(f"Tested on {seeds} faces: moving a slider end to end changed what a face "
+                   "classifier saw, with the face still recognisably the same person, for "
+                   + "; ".join(f"{r:.0%} of faces ({' ↔ '.join(semantics.ends(n))})"
+                               for n, r in rates)
+                   + f". The aim is {semantics.TARGET:.0%} or more.")
     return edit
+
+
+def downloads(faces, names: list[str], manifest: dict) -> None:
+    """All faces as one ZIP; one face as a PNG, picked by its number (not a button per face)."""
+    n = len(names)
+    c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
+    c1.download_button(f"Download all {n} as ZIP", zip_faces(faces.pngs, names, manifest),
+                       file_name=names[0].replace("_01.png", f"_{n}faces.zip"),
+                       mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
+                       key="zip", type="primary")
+    pick = 1
+    if n > 1:
+        if int(st.session_state.get("one_face", 1)) > n:     # fewer faces than before
+            st.session_state["one_face"] = n
+        pick = int(c2.number_input("Or one face: its number", min_value=1, max_value=n, step=1,
+                                   key="one_face"))
+    c3.download_button(f"Download #{pick} as PNG", faces.pngs[pick - 1], file_name=names[pick - 1],
+                       mime="image/png", on_click="ignore", icon=":material/download:", key="face")
 
 
 def morph_section(bundle, key, seed: int, truncation: float, edit: Edit) -> None:
@@ -150,10 +182,13 @@ with ui.guard("generating faces"):
         manifest["remake"] = ("as above, with every z moved by the sliders along the bundle's "
                               "attributes/directions.json (gan.sliders.semantics.sliders_for(bundle)"
                               f".z_shift({edit.sliders}))")
-    st.download_button(f"Download all {n} as ZIP", zip_faces(faces.pngs, names, manifest),
-                       file_name=names[0].replace("_01.png", f"_{n}faces.zip"), mime="application/zip",
-                       on_click="ignore", icon=":material/folder_zip:", key="zip")
-    ui.face_grid(faces.pngs, [f"#{i + 1}" for i in range(n)], downloads=names)
+    downloads(faces, names, manifest)
+    small = n > LARGE_FACES
+    ui.face_grid(faces.pngs, [f"#{i + 1}" for i in range(n)], width=80 if small else 128,
+                 gap="xsmall" if small else "small")
+    st.caption("The ZIP holds every face as a PNG file, plus faces.json saying how to make them "
+               "again." + (" The faces are shown smaller to fit; the downloads are full size."
+                           if n > LARGE_FACES else ""))
 
     st.divider()
     morph_section(bundle, key, seed, truncation, edit)

@@ -42,7 +42,7 @@ def test_slider_shows_that_many_faces_and_keeps_the_ones_shown(app_env, generate
     at.number_input(key="seed").set_value(101).run()        # a seed no other test uses
     assert generated == [16]
     first = image_urls(at)
-    assert len(first) == 16 and len(at.get("download_button")) == 17   # 16 PNG + 1 ZIP
+    assert len(first) == 16 and len(at.get("download_button")) == 2    # the ZIP and one PNG
     at.slider(key="n_faces").set_value(24).run()
     assert generated == [16, 8]                               # only the 8 new faces
     assert image_urls(at)[:16] == first and len(image_urls(at)) == 24
@@ -85,9 +85,48 @@ def test_downloads_are_the_faces_shown(app_env, media, models_dir):
     assert manifest["seed"] == 42 and manifest["faces"] == 6
     ref = sampling.generate(load_bundle(models_dir / "default"), 6, seed=42)
     assert faces.shape == (6, 32, 32, 3) and np.abs(faces.astype(int) - ref).max() <= 1
-    third = download(at, "face_2", media)
+    at.number_input(key="one_face").set_value(3).run()       # one face, picked by its number
+    no_exceptions(at)
+    third = download(at, "face", media)
     assert third == media_bytes(media, image_urls(at)[2])
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(third))), faces[2])
+    button = next(b for b in at.get("download_button") if b.key == "face")
+    assert button.label == "Download #3 as PNG"
+    at.slider(key="n_faces").set_value(2).run()               # fewer faces than the number
+    no_exceptions(at)
+    assert at.number_input(key="one_face").value == 2
+
+
+def test_zip_members_unpack_as_ordinary_files(app_env, media, tmp_path):
+    # The ZIP's entries must unpack readable by the visitor's other programs and users
+    # (rw-r--r--), not private (rw-------, what zipfile records by default).
+    import os
+    import shutil
+    import stat
+    import subprocess
+
+    at = new_app(PAGE)
+    at.slider(key="n_faces").set_value(3).run()
+    no_exceptions(at)
+    data = download(at, "zip", media)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        modes = {i.filename: stat.S_IMODE(i.external_attr >> 16) for i in z.infolist()}
+        assert {i.create_system for i in z.infolist()} == {3}       # Unix: unzip applies modes
+    assert len(modes) == 4 and set(modes.values()) == {0o644}, modes
+    if shutil.which("unzip"):
+        (tmp_path / "faces.zip").write_bytes(data)
+        subprocess.run(["unzip", "-q", "faces.zip", "-d", "out"], cwd=tmp_path, check=True)
+        got = {f.name: stat.S_IMODE(os.stat(f).st_mode) for f in (tmp_path / "out").iterdir()}
+        assert got == modes
+
+
+def test_64_faces_fit_without_a_button_under_each(app_env):
+    at = new_app(PAGE)
+    at.slider(key="n_faces").set_value(64).run()
+    no_exceptions(at)
+    assert len(image_urls(at)) == 64
+    assert [b.key for b in at.get("download_button")] == ["zip", "face"]
+    assert any("downloads are full size" in c.value for c in at.caption)
 
 
 def test_conditional_model_has_label_controls(app_env):
@@ -97,6 +136,8 @@ def test_conditional_model_has_label_controls(app_env):
     no_exceptions(at)
     assert [s.key for s in at.slider if s.key.startswith("attr_")] == ["attr_male", "attr_smiling"]
     either = image_urls(at)
+    said = " ".join(c.value for c in at.caption)
+    assert "mostly the mouth, and subtly" in said and "hair, brows, jaw" in said
     at.slider(key="attr_male").set_value(1.0).run()
     no_exceptions(at)
     assert image_urls(at) != either

@@ -106,7 +106,8 @@ def test_slider_ends_follow_the_measured_reach(measured_models, calls):
     at.slider(key="attr_male").set_value(-1.0).run()
     assert np.all(calls[-1][1][:, 0] == -0.25)
     caption = " ".join(c.value for c in at.caption)
-    assert "85% of faces (male)" in caption and "40% of faces (smiling)" in caption
+    assert "85% of faces (female ↔ male)" in caption
+    assert "40% of faces (not smiling ↔ smiling)" in caption
 
 
 def test_unconditional_model_has_no_attribute_sliders(app_env):

@@ -334,7 +334,7 @@ def test_the_page_says_which_file_and_how_to_write_it_again(app_models, damaged)
             assert "label inputs only" in warnings[0]
         else:
             assert sliders == ["Female ↔ male", "Not smiling ↔ smiling"]
-            assert "85% of faces (male)" in shown        # the card's summary of the report
+            assert "85% of faces (female ↔ male)" in shown   # the card's summary of the report
 
 
 @pytest.mark.slow
