@@ -16,12 +16,14 @@ import time
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Hashable
 
 import numpy as np
 from PIL import Image
 
-from gan import sampling
+from gan import reports, sampling
+from gan.images import split_grid
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,43 @@ def zip_faces(pngs: tuple[bytes, ...] | list[bytes], names: list[str],
             z.writestr(_member("faces.json", when),
                        json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class StoredFaces:
+    """Faces the bundle's own evaluation stored (its sample grid), and how they were made."""
+    faces: Faces
+    seed: int
+    truncation: float
+    random_labels: bool           # each face's attributes drawn at random (conditional models)
+
+
+def stored_faces(bundle_path: Path, card: dict[str, Any], n: int) -> StoredFaces | None:
+    """The first `n` faces of the evaluation's sample grid (`gan.evaluate` writes the first 64
+    faces it measured), read from the PNG, so a page can show this model's faces before
+    TensorFlow and the model have loaded. None unless the grid was made by this very generator
+    (the report's generator SHA-256 is the card's), holds `n` faces and reads cleanly."""
+    ev = card.get("evaluation") or {}
+    if not isinstance(ev, dict) or not ev.get("dir"):
+        return None
+    folder = Path(ev["dir"]) if Path(ev["dir"]).is_absolute() else Path(bundle_path) / ev["dir"]
+    found = reports.read(folder / "report.json", reports.EVALUATION, bundle_path)
+    report = found.data
+    sha = ((card.get("files") or {}).get("generator.keras") or {}).get("sha256")
+    if report is None or not sha or report.get("generator_sha256") != sha:
+        return None
+    name = (report.get("figures") or {}).get("samples")
+    size = int((card.get("preprocessing") or {}).get("size", 0) or 0)
+    if not name or not size or min(64, int(report["generated"]["images"])) < n:
+        return None
+    try:
+        with Image.open(folder / name) as im:
+            grid = np.asarray(im.convert("RGB"))
+        cols = max(1, (grid.shape[1] - 2) // (size + 2))       # make_grid's 2-px padding
+        images = split_grid(grid, n, size, cols)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    images.setflags(write=False)
+    gen = report["generated"]
+    return StoredFaces(Faces(images, tuple(png(f) for f in images)), int(gen["seed"]),
+                       float(gen.get("truncation", 1.0) or 1.0), bool(gen.get("labels")))

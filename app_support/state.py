@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from app_support import ui
-from app_support.faces import FaceCache, labels_key, png
+from app_support import card_text, ui
+from app_support.faces import FaceCache, Faces, StoredFaces, labels_key, png, stored_faces
 from gan import sampling
-from gan.bundle import CARD, Bundle, BundleError, list_bundles, load_bundle, read_card
+from gan.bundle import (CARD, MODEL_FILES, Bundle, BundleError, list_bundles, load_bundle,
+                        read_card, verify_files)
 from gan.images import gif_bytes
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-up chatter out of logs
@@ -71,12 +74,53 @@ def bundle_key(path: Path) -> tuple:
         return (str(path), 0, 0)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _load(path: str, stamp: tuple) -> Bundle:
-    bundle = load_bundle(path)
-    sampling.generate(bundle, 1)       # warm up Keras here, not in the first visitor's request
-    _out_of_the_gcs_way()
-    return bundle
+class _Loads:
+    """Bundles loading or loaded, each in its own thread, once per (path, card stamp). The
+    home page starts the chosen model loading while it shows faces stored in the bundle, so a
+    newcomer does not wait for TensorFlow; every page that needs the model waits for that same
+    load. A failed load is not kept: the next request tries again (a fixed bundle then loads)."""
+
+    def __init__(self, max_entries: int = 4):
+        self.max_entries = int(max_entries)
+        self._futures: OrderedDict[tuple, Future] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def start(self, path: str, stamp: tuple) -> Future:
+        with self._lock:
+            fut = self._futures.get((path, stamp))
+            if fut is None or (fut.done() and fut.exception() is not None):
+                fut = Future()
+                self._futures[(path, stamp)] = fut
+                threading.Thread(target=self._run, args=(fut, path), daemon=True,
+                                 name=f"facegan-load-{Path(path).name}").start()
+            self._futures.move_to_end((path, stamp))
+            while len(self._futures) > self.max_entries:
+                self._futures.popitem(last=False)
+            return fut
+
+    @staticmethod
+    def _run(fut: Future, path: str) -> None:
+        try:
+            bundle = load_bundle(path)
+            sampling.generate(bundle, 1)   # warm up Keras here, not in a visitor's request
+            _out_of_the_gcs_way()
+        except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the load
+            fut.set_exception(e)
+        else:
+            fut.set_result(bundle)
+
+
+@st.cache_resource(show_spinner=False)
+def _loads() -> _Loads:
+    return _Loads()
+
+
+def preload(path: Path | None) -> Future | None:
+    """Start loading the bundle at `path` in the background (once per process) and return at
+    once: the model is ready by the time the visitor asks for new faces."""
+    if path is None:
+        return None
+    return _loads().start(str(path), bundle_key(path))
 
 
 def _out_of_the_gcs_way() -> None:
@@ -138,8 +182,7 @@ def _label(name: str, card: dict | BundleError) -> str:
     if isinstance(card, BundleError):
         return f"{name} (damaged)"
     size = card.get("preprocessing", {}).get("size", "?")
-    steps = int(card.get("training", {}).get("steps", 0) or 0)
-    return f"{name} · {size}px · {steps:,} steps" if steps else f"{name} · {size}px · untrained"
+    return f"{name} · {size}px · {card_text.steps_label(card)}"
 
 
 def _reason(path: Path, err: BundleError) -> str:
@@ -169,6 +212,8 @@ def model_picker() -> Path | None:
                                 help=f"Every bundle in `{models_dir()}`. The same model serves "
                                      "every page and every visitor.")
     st.session_state["_" + PICK_KEY] = name
+    if not isinstance(cards[name], BundleError):
+        st.sidebar.caption(card_text.steps_sentence(cards[name]))
     for other, card in cards.items():
         if isinstance(card, BundleError) and other != name:    # the chosen one's page says it
             st.sidebar.caption(f":material/warning: `{other}` cannot be used: "
@@ -187,6 +232,44 @@ def selected_path() -> Path | None:
                 found[0] if found else None)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _checked_card(path: str, stamp: tuple) -> dict:
+    card = read_card(path)
+    verify_files(path, card, MODEL_FILES)
+    return card
+
+
+def chosen_card() -> tuple[Path, dict, tuple]:
+    """The chosen bundle's path, card and cache key, its model files checked against the card
+    (sizes and SHA-256) but not loaded: all a page needs that shows no new faces. When there
+    is no usable bundle, shows what is wrong and how to get one, then stops the page."""
+    path = selected_path()
+    if path is None:
+        ui.no_models(models_dir())
+        st.stop()
+    key = bundle_key(path)
+    try:
+        return path, _checked_card(str(path), key), key
+    except BundleError as e:
+        ui.bundle_problem(path, e)
+        st.stop()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _stored(path: str, stamp: tuple, n: int) -> StoredFaces | None:
+    return stored_faces(Path(path), read_card(path), n)
+
+
+def first_faces(path: Path, card: dict, key: tuple, n: int) -> tuple[Faces, StoredFaces | None]:
+    """`n` faces of the chosen model for a first look: the ones its evaluation stored when
+    there are (no TensorFlow needed: a newcomer sees faces at once), else seed 0's, generated."""
+    stored = _stored(str(path), key, int(n))
+    if stored is not None:
+        return stored.faces, stored
+    bundle, key = current_bundle()
+    return face_cache().faces(bundle, key, n, seed=0), None
+
+
 def current_bundle() -> tuple[Bundle, tuple]:
     """The chosen bundle (loaded once per process) and its cache key. When there is no usable
     bundle, shows what is wrong and how to get one, then stops the page."""
@@ -196,8 +279,11 @@ def current_bundle() -> tuple[Bundle, tuple]:
         st.stop()
     key = bundle_key(path)
     try:
-        with st.spinner(f"Loading the model `{path.name}` (once per server)..."):
-            return _load(str(path), key), key
+        fut = _loads().start(str(path), key)
+        if not fut.done():
+            with st.spinner(f"Loading the model `{path.name}` (once per server)..."):
+                fut.result()
+        return fut.result(), key
     except BundleError as e:
         ui.bundle_problem(path, e)
         st.stop()

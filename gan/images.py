@@ -23,6 +23,22 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.n
     return grid
 
 
+def split_grid(grid: np.ndarray, n: int, size: int, cols: int, pad: int = 2) -> np.ndarray:
+    """The first `n` tiles of a `make_grid` image of size x size tiles, `cols` per row: so a
+    stored grid of faces can be shown face by face without regenerating them."""
+    grid = np.asarray(grid)
+    rows = -(-int(n) // int(cols))
+    if grid.shape[0] < rows * (size + pad) + pad or grid.shape[1] < cols * (size + pad) + pad:
+        raise ValueError(f"a {grid.shape[1]}x{grid.shape[0]} image is not a grid of {n} "
+                         f"{size}-px tiles, {cols} per row")
+    tiles = []
+    for i in range(int(n)):
+        r, q = divmod(i, cols)
+        y, x = pad + r * (size + pad), pad + q * (size + pad)
+        tiles.append(grid[y:y + size, x:x + size])
+    return np.stack(tiles) if tiles else np.zeros((0, size, size, grid.shape[-1]), np.uint8)
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG")

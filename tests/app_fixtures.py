@@ -116,3 +116,15 @@ def new_app(page: str | None = None, timeout: float = 60):
 
 def no_exceptions(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def main_path(node, skip=("expander",)) -> list:
+    """The elements under `node` (e.g. `at.main`) a visitor sees without a click: everything
+    outside expanders."""
+    from streamlit.testing.v1.element_tree import Block
+
+    if isinstance(node, Block):
+        if node.type in skip:
+            return []
+        return [e for child in node.children.values() for e in main_path(child, skip)]
+    return [node]

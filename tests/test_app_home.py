@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app_fixtures import (app_env, image_urls, media, media_bytes, models_dir,  # noqa: F401
-                                new_app, no_exceptions)
+import io
+
+from tests.app_fixtures import (REPO, app_env, download, image_urls, main_path,  # noqa: F401
+                                media, media_bytes, models_dir, new_app, no_exceptions)
 
 PAGES = [None, "pages/generate.py", "pages/detect.py"]
 TITLES = {None: "FaceGAN Studio", "pages/generate.py": "Generate faces",
@@ -23,7 +25,7 @@ def test_home_explains_the_app_and_the_model(app_env):
     body = text(at)
     assert "generator" in body and "discriminator" in body
     assert "32×32" in body and "none yet (0 steps)" in body
-    assert "none measured for this model yet" in body          # no metrics: said plainly
+    assert "Nothing has been measured for this model yet" in body   # no metrics: said plainly
     assert any("not been trained" in w.value for w in at.warning)
     assert len(image_urls(at)) == 16
     picker = at.sidebar.selectbox(key="model")
@@ -36,7 +38,8 @@ def test_picking_another_model_changes_the_card(app_env):
     at = new_app()
     at.sidebar.selectbox(key="model").set_value("cond").run()
     no_exceptions(at)
-    assert "`male`, `smiling`" in text(at) and "`cond`" in at.subheader[0].value
+    assert "female or male; not smiling or smiling" in text(at)
+    assert any("`cond`" in h.value for h in at.subheader)
 
 
 def test_model_from_the_query_string(app_env):
@@ -105,3 +108,130 @@ def test_reruns_keep_the_shared_models_and_streamlits_clean_up_is_cheap(app_env,
     start = time.process_time()
     keras.backend.clear_session()
     assert time.process_time() - start < 0.25
+
+
+# --- A trained, evaluated model: what a newcomer sees first -----------------------------------
+
+DEFAULT_CARD = REPO / "models" / "default" / "model.json"
+
+
+@pytest.fixture(scope="module")
+def trained_models(tmp_path_factory):
+    """models/ with `trained`: a tiny conditional bundle, evaluated (so it stores sample faces),
+    whose card carries the bundled model's training history, slider and copying figures (a
+    fine-tune: its `steps` are the last stage's, `total_steps` all of them)."""
+    import json
+
+    from gan.bundle import read_card, update_card
+    from gan.metrics.evaluate import evaluate_bundle
+    from tests.factories import make_tiny_bundle, write_photo_folder
+
+    real = json.loads(DEFAULT_CARD.read_text())
+    root = tmp_path_factory.mktemp("models")
+    photos = write_photo_folder(tmp_path_factory.mktemp("photos"), n=24, size=80)
+    path = make_tiny_bundle(root / "trained", label_names=["male", "smiling"])
+    evaluate_bundle(path, photos, n=20, n_pairs=20)
+    metrics = {**read_card(path)["metrics"], "attributes": real["metrics"]["attributes"],
+               "memorisation": real["metrics"]["memorisation"]}   # needs the training photos
+    update_card(path, training=real["training"], metrics=metrics, notes=real["notes"])
+    return root
+
+
+@pytest.fixture
+def trained_env(trained_models, monkeypatch):
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(trained_models))
+    return trained_models
+
+
+def visible_text(at) -> str:
+    parts = []
+    for e in main_path(at.main) + main_path(at.sidebar):
+        if e.type == "table":
+            parts.append(e.value.to_string())
+        elif e.type in ("markdown", "caption", "title", "subheader", "header", "warning", "info",
+                        "error", "json", "selectbox"):
+            parts.append(str(getattr(e, "value", "")))
+            if e.type == "selectbox":
+                parts += [str(o) for o in e.options]
+    return "\n".join(parts)
+
+
+def test_first_faces_come_from_the_bundle_without_the_generator(trained_env, media, monkeypatch):
+    # A newcomer's first faces must not wait for TensorFlow and the model: an evaluated bundle
+    # stores faces its generator made, and the home page shows those (the model loads behind).
+    import threading
+
+    import numpy as np
+    from PIL import Image
+
+    from gan import sampling
+    from gan.bundle import load_bundle
+    from gan.metrics.evaluate import generate_faces
+
+    calls = []
+    real = sampling.generate_from_latents
+    monkeypatch.setattr(sampling, "generate_from_latents", lambda *a, **kw: (
+        calls.append(threading.current_thread().name) or real(*a, **kw)))
+    at = new_app()
+    no_exceptions(at)
+    assert not [c for c in calls if not c.startswith("facegan-load")]   # none in the page run
+    shown = np.stack([np.asarray(Image.open(io.BytesIO(media_bytes(media, u)))).copy()
+                      for u in image_urls(at)])
+    assert shown.shape == (16, 32, 32, 3)
+    want = generate_faces(load_bundle(trained_env / "trained"), 20, seed=0)[:16]
+    assert np.abs(shown.astype(int) - want).max() <= 1       # this generator's faces, in order
+    assert "seed 0" in " ".join(c.value for c in at.caption)
+
+
+def test_home_page_speaks_words_not_card_keys(trained_env):
+    at = new_app()
+    no_exceptions(at)
+    seen = visible_text(at)
+    for raw in ("swd_x1e3", "ms_ssim.", "memorisation.", "mode_collapse", "--label-loss",
+                "--mode-seeking", "init_from", "{"):
+        assert raw not in seen, raw
+    table = next(e for e in main_path(at.main) if e.type == "table").value
+    answers = dict(zip(table["Question"], table["Answer"]))
+    assert answers["Does it keep making the same few faces?"] in ("Yes", "No")
+    assert answers["Does it copy its training photos?"] == "No"
+    assert "real photos" in " ".join(table["What it means"])
+    assert not at.dataframe                                    # no fixed-height scroll boxes
+    # The reference material is one click away, with the meanings right.
+    ref = next(e for e in at.main.get("table") if "figure (key in model.json)" in e.value.columns)
+    meaning = dict(zip(ref.value["figure (key in model.json)"], ref.value["meaning"]))
+    assert meaning["ms_ssim.real"].startswith("MS-SSIM between pairs of real photos")
+    assert meaning["ms_ssim.mode_collapse"].startswith("yes/no")
+    assert all(meaning[k] for k in meaning if k.startswith("memorisation."))
+
+
+def test_sidebar_steps_agree_with_the_cards_total(trained_env):
+    import json
+
+    from app_support import card_text
+
+    card = json.loads((trained_env / "trained" / "model.json").read_text())
+    total = card["training"]["total_steps"]
+    assert total != card["training"]["steps"]                 # a fine-tuned model
+    at = new_app()
+    no_exceptions(at)
+    picker = at.sidebar.selectbox(key="model")
+    assert picker.options == [f"trained · 32px · {total:,} steps"]
+    said = [c.value for c in at.sidebar.caption]
+    assert f"Trained for {total:,} steps in all (the last {card['training']['steps']:,} a " \
+           "fine-tune)." in said
+    assert card_text.total_steps(card) == total
+    body = text(at)
+    assert f"{total:,} steps in all" in body
+    assert f"the last {card['training']['steps']:,} steps fine-tuned" in body
+
+
+def test_the_full_model_card_is_readable_and_downloadable(trained_env, media):
+    import json
+
+    at = new_app()
+    no_exceptions(at)
+    card = (trained_env / "trained" / "model.json").read_bytes()
+    assert download(at, "card_json", media) == card
+    shown = at.get("json")[0]
+    assert json.loads(shown.proto.body) == json.loads(card)
+    assert shown.proto.max_expand_depth == 1                  # opens to its sections, not {...}

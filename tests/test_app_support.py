@@ -132,7 +132,7 @@ def test_card_in_plain_words():
     assert "`celeba-5k`: 12 photos" in "\n".join(card_text.describe(
         {**card, "data": {"source": "../shared/data/celeba-5k/", "train_images": 12}}))
     for want in ("128×128", "CelebA: 5,000 photos", "250 more kept aside", "20,000 steps",
-                 "3 h 3 min", "`male`"):
+                 "3 h 3 min", "female or male; not smiling or smiling"):
         assert want in text
     rows = card_text.metric_rows(card)
     assert [r["metric"] for r in rows] == ["swd.mean", "fid"] and rows[0]["value"] == "12.35"
