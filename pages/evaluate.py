@@ -1,6 +1,8 @@
-"""Model quality page: the selected bundle's evaluation (made by `python -m gan.evaluate`) in
-plain words, with its figures, or what to run when it has none yet (or when its report is
-damaged: then the page says what is wrong with it and shows the card's copy of the figures).
+"""Model quality page: the selected bundle's evaluation (made by `python -m gan.evaluate`): the
+answer in one plain sentence and the faces that were measured first, the three verdicts, then
+each measurement's detail one click away; or what to run when it has none yet (or when its
+report is damaged: then the page says what is wrong with it and shows the card's copy of the
+figures, in words).
 
 It only reads what the evaluation wrote into the bundle (the card's `metrics` and
 `evaluation` sections, `evaluation/report.json` and the PNG figures): measuring takes minutes
@@ -18,28 +20,27 @@ from gan.metrics import explain
 
 state.ensure_navigation()
 st.title("Model quality")
-st.markdown("How close are this model's faces to real photos, how varied are they, and does it "
-            "copy the photos it was trained on? The figures below were measured offline, on "
-            "faces the model made, against real photos it never trained on.")
+st.markdown("How real do this model's faces look, how varied are they, and does it copy the "
+            "photos it was trained on?")
 
 
-def evaluation_dir(bundle) -> Path | None:
-    ev = bundle.card.get("evaluation") or {}
+def evaluation_dir(path: Path, card: dict) -> Path | None:
+    ev = card.get("evaluation") or {}
     if not ev.get("dir"):
         return None
     d = Path(ev["dir"])
-    return d if d.is_absolute() else bundle.path / d
+    return d if d.is_absolute() else path / d
 
 
-def figure(folder: Path, name: str | None, caption: str) -> None:
+def figure(folder: Path, name: str | None, caption: str, width: int | str = "stretch") -> None:
     if name and (folder / name).is_file():
-        st.image((folder / name).read_bytes(), caption=caption)
+        st.image((folder / name).read_bytes(), caption=caption, width=width)
 
 
-def no_evaluation(bundle) -> None:
-    st.info(f"The model `{bundle.name}` has not been evaluated yet, so there are no quality "
+def no_evaluation(path: Path, card: dict) -> None:
+    st.info(f"The model `{path.name}` has not been evaluated yet, so there are no quality "
             "figures for it.", icon=":material/info:")
-    cmd = explain.how_to_run(f"models/{bundle.name}", bundle.card)
+    cmd = explain.how_to_run(f"models/{path.name}", card)
     st.markdown("To measure it, run this in the project folder (a few minutes on a CPU), then "
                 "reload this page:")
     st.code(cmd, language="bash")
@@ -51,48 +52,24 @@ def no_evaluation(bundle) -> None:
                "InceptionV3 weights file (it cannot be downloaded here).")
 
 
-def damaged_report(bundle, found: reports.Report) -> None:
+def damaged_report(path: Path, card: dict, found: reports.Report) -> None:
     """The report is there but unusable: which file, what is wrong and what writes it again,
     then the figures the model card kept from the same evaluation."""
-    st.subheader(f"`{bundle.name}`")
-    st.warning(found.warning(explain.how_to_run(f"models/{bundle.name}", bundle.card),
+    st.subheader(f"`{path.name}`")
+    st.warning(found.warning(explain.how_to_run(f"models/{path.name}", card),
                              "Its figures and charts cannot be shown until it is written again."),
                icon=":material/warning:")
-    rows = card_text.metric_rows(bundle.card)
+    rows = card_text.quality_rows(card)
     if rows:
         st.markdown("**What the model card kept** (its summary of the figures, written with them):")
-        st.dataframe(rows, hide_index=True)
+        st.table([{"Question": r["question"], "Answer": r["answer"], "What it means": r["meaning"]}
+                  for r in rows], hide_index=True)
 
 
-with ui.guard("showing the model's quality"):
-    bundle, _ = state.current_bundle()
-    folder = evaluation_dir(bundle)
-    found = reports.read(folder / "report.json" if folder else None, reports.EVALUATION,
-                         bundle.path)
-    report = found.data
-    if found.problem:
-        damaged_report(bundle, found)
-    elif report is None:
-        no_evaluation(bundle)
-    else:
-        st.subheader(f"`{bundle.name}`")
-        gen, real = report["generated"], report["real"]
-        st.caption(f"Measured on {report['date'][:10]}: {gen['images']:,} generated faces "
-                   f"against {real['description']}. Re-run with "
-                   f"`python -m gan.evaluate --model models/{bundle.name}`.")
-        sha = bundle.card.get("files", {}).get("generator.keras", {}).get("sha256")
-        if report.get("generator_sha256") and sha and report["generator_sha256"] != sha:
-            st.warning("These figures were measured on an earlier version of this model's "
-                       "generator; re-run the evaluation.", icon=":material/warning:")
-        if report.get("training_steps", 1) == 0:
-            st.warning("This model has not been trained: its faces are noise, and the figures "
-                       "below show what that looks like.", icon=":material/warning:")
-        for col, (title, verdict) in zip(st.columns(3), explain.headline(report)):
-            with col.container(border=True):
-                st.markdown(f"**{title}**  \n{verdict}")
-
-        swd = report["swd"]
-        st.header("How realistic? (SWD)")
+def details(folder: Path, report: dict, name: str) -> None:
+    """Each measurement, how it works and its figures: one click away from the answer."""
+    gen, real, swd = report["generated"], report["real"], report["swd"]
+    with st.expander("How real? The measurement in detail (sliced Wasserstein distance, SWD)"):
         st.markdown(explain.SWD_WHAT)
         st.markdown(explain.swd_position(swd["average"], swd.get("references"),
                                          int(report.get("resolution", 128))))
@@ -104,16 +81,12 @@ with ui.guard("showing the model's quality"):
         figure(folder, report["figures"].get("swd"),
                "Left: SWD at each scale, fine detail first. Right: the average beside the "
                "reference points.")
-        st.dataframe([{"scale": f"{k} px", "SWD ×1e3": round(v, 1)}
-                      for k, v in swd["levels"].items()] + [{"scale": "average",
-                                                             "SWD ×1e3": round(swd["average"], 1)}],
-                     hide_index=True)
-
-        st.header("How varied? (MS-SSIM)")
+        st.table([{"scale": f"{k} px", "SWD ×1e3": f"{v:.1f}"} for k, v in swd["levels"].items()]
+                 + [{"scale": "average", "SWD ×1e3": f"{swd['average']:.1f}"}], hide_index=True)
+    with st.expander("How varied? The measurement in detail (MS-SSIM)"):
         st.markdown(explain.MSSSIM_WHAT)
         st.markdown(explain.diversity_text(report["ms_ssim"]))
-
-        st.header("Does it copy its training photos?")
+    with st.expander("Does it copy its training photos? The measurement in detail"):
         st.markdown(explain.MEMORISATION_WHAT)
         st.markdown(explain.memorisation_text(report["memorisation"]))
         figure(folder, report["figures"].get("memorisation_hist"),
@@ -122,12 +95,42 @@ with ui.guard("showing the model's quality"):
         figure(folder, report["figures"].get("memorisation_pairs"),
                "The generated faces closest to a training photo (left of each pair) and that "
                "photo (right), closest first. Look for the same person in the same pose.")
-
-        st.header("FID and KID")
+    with st.expander("FID and KID, the figures research papers use"):
         st.markdown(explain.fid_text(report["fid_kid"]))
+    with st.expander("How it was measured, and the full report (report.json)"):
+        st.markdown(f"Measured on {report['date'][:10]}: {gen['images']:,} generated faces "
+                    f"(seed {gen['seed']}) against {real['description']}. To measure again, run "
+                    "this in the project folder:")
+        st.code(f"python -m gan.evaluate --model models/{name}", language="bash")
+        st.json(report, expanded=1)
 
-        st.header("Faces that were measured")
+
+with ui.guard("showing the model's quality"):
+    path, card, _ = state.chosen_card()        # the figures are files: no model to load
+    folder = evaluation_dir(path, card)
+    found = reports.read(folder / "report.json" if folder else None, reports.EVALUATION, path)
+    report = found.data
+    if found.problem:
+        damaged_report(path, card, found)
+    elif report is None:
+        no_evaluation(path, card)
+    else:
+        st.subheader(f"`{path.name}`")
+        sha = card.get("files", {}).get("generator.keras", {}).get("sha256")
+        if report.get("generator_sha256") and sha and report["generator_sha256"] != sha:
+            st.warning("These figures were measured on an earlier version of this model's "
+                       "generator; re-run the evaluation.", icon=":material/warning:")
+        if report.get("training_steps", 1) == 0:
+            st.warning("This model has not been trained: its faces are noise, and the figures "
+                       "below show what that looks like.", icon=":material/warning:")
+        st.markdown(explain.answer(report))
+        for col, (title, verdict) in zip(st.columns(3), explain.headline(report)):
+            with col.container(border=True, height="stretch"):
+                st.markdown(f"**{title}**  \n{verdict}")
+        gen = report["generated"]
         figure(folder, report["figures"].get("samples"),
-               f"The first 64 of the {gen['images']:,} generated faces (seed {gen['seed']}).")
-        with st.expander("The full report (report.json)"):
-            st.json(report, expanded=False)
+               f"The first {min(64, gen['images'])} of the {gen['images']:,} faces that were "
+               f"measured (seed {gen['seed']}). Judge them by eye too: the figures measure "
+               "patches, likeness and copying, not whether a face looks right.", width=640)
+        st.markdown("**The measurements in detail** (click one to open it):")
+        details(folder, report, path.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gan.metrics import explain
-from tests.app_fixtures import image_urls, new_app, no_exceptions
+from tests.app_fixtures import image_urls, main_path, new_app, no_exceptions
 from tests.factories import make_tiny_bundle, write_photo_folder
 
 PAGE = "pages/evaluate.py"
@@ -53,6 +53,25 @@ def test_an_evaluated_model_shows_its_figures_in_plain_words(env):
     assert any("not been trained" in w.value for w in at.warning)
     assert "**Realism**" in text and "**Variety**" in text and "**Copying**" in text
     assert len(image_urls(at)) == 4          # SWD chart, histogram, pairs, samples
+
+
+def test_the_answer_and_the_faces_come_first_the_measurements_one_click_away(env):
+    at = new_app(PAGE)
+    no_exceptions(at)
+    seen = main_path(at.main)
+    said = [e.value for e in seen if e.type == "markdown"]
+    answer = next(m for m in said if m.startswith("**In short:**"))
+    for jargon in ("SWD", "MS-SSIM", "Wasserstein", "memorisation"):
+        assert jargon not in answer, jargon
+    tiles = [m for m in said if m.startswith(("**Realism**", "**Variety**", "**Copying**"))]
+    assert len(tiles) == 3 and all(t.split("\n", 1)[1].startswith("**") for t in tiles)  # words first
+    assert [e.type for e in seen].count("image") == 1          # the faces that were measured
+    order = [e.value if e.type == "markdown" else "image" for e in seen
+             if e.type in ("markdown", "image")]
+    assert order.index(answer) < order.index("image")        # the answer, then the picture
+    assert not any("Sliced Wasserstein distance" in m for m in said)   # the detail: one click away
+    assert any("Sliced Wasserstein distance" in m.value for m in at.markdown)
+    assert not at.dataframe
 
 
 def test_a_model_without_evaluation_says_what_to_run(env):

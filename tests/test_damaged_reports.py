@@ -320,7 +320,8 @@ def test_the_page_says_which_file_and_how_to_write_it_again(app_models, damaged)
     # ... and everything else is still there
     if f.page == "pages/evaluate.py":
         assert at.subheader[0].value == f"`{f.bundle}`"
-        assert "swd_x1e3.average" in [r for df in at.dataframe for r in df.value["metric"]]
+        asked = [q for t in at.table for q in t.value["Question"]]     # the card's copy, in words
+        assert "How close are its faces to real photos?" in asked
     elif f.page == "pages/detect.py":
         assert any("**In use:" in m.value for m in at.markdown)
         assert at.file_uploader(key="uploads")

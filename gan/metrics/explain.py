@@ -86,29 +86,81 @@ def fid_text(fk: dict[str, Any]) -> str:
             f"{fk.get('note', '')}).")
 
 
-def headline(report: dict[str, Any]) -> list[tuple[str, str]]:
-    """Three (title, short verdict) pairs for the top of the page: realism, variety, copying."""
-    s, ms, mem = report["swd"], report["ms_ssim"], report["memorisation"]
-    refs = s.get("references") or {}
-    realism = f"SWD **{_num(s['average'])}**"
-    if refs:
-        realism += (" (real photos ~{:g}, noise ~{:g}; lower is better)"
-                    .format(min(refs.values()), max(refs.values())))
-    else:
-        realism += " (lower is better)"
+# The SWD reference points (gan.metrics.swd.REFERENCES) as a visitor would name them.
+PLAIN_REFERENCES = {"real photos vs other real photos": "real photos",
+                    "real photos blurred (2-px Gaussian)": "slightly blurred real photos",
+                    "keras-io-style DCGAN, 15 CPU-min": "a basic GAN's first faces",
+                    "earlier recipe, collapsed to noise": "noise"}
+
+
+def _plain(name: str) -> str:
+    return PLAIN_REFERENCES.get(name, f"*{name}*")
+
+
+def _realism(average: float, references: dict[str, float] | None) -> tuple[str, str]:
+    """(verdict in words, the figure behind it) for the average SWD."""
+    figure = f"SWD {_num(average)}, lower is better"
+    if not references:
+        return "no reference points at this image size", figure
+    refs = sorted(references.items(), key=lambda kv: kv[1])
+    figure += "; " + ", ".join(f"{_plain(n)} ~{v:g}" for n, v in refs[:2])
+    if average <= refs[0][1] * 1.3:
+        return f"about as real as {_plain(refs[0][0])}", figure
+    above = [(n, v) for n, v in refs if v > average]
+    if not above:
+        return f"less real than {_plain(refs[-1][0])}", figure
+    below = [(n, v) for n, v in refs if v <= average]
+    return f"less real than {_plain(below[-1][0])}, more real than {_plain(above[0][0])}", figure
+
+
+def _variety(ms: dict[str, Any]) -> str:
     if ms["mode_collapse"]:
-        variety = f"**possible mode collapse**: faces {ms['relative']:.0%} more alike than real photos"
-    elif abs(ms["relative"]) <= ms.get("tolerance", 0.1):
-        variety = "**as varied as real photos**"
-    else:
-        variety = f"**more varied than real photos** ({-ms['relative']:.0%} less alike)"
+        return f"**possible mode collapse**: faces {ms['relative']:.0%} more alike than real photos"
+    if abs(ms["relative"]) <= ms.get("tolerance", 0.1):
+        more = ms["relative"]
+        return ("**as varied as real photos**" + (
+            f" ({abs(more):.0%} {'more' if more > 0 else 'less'} alike, within the "
+            f"{ms.get('tolerance', 0.1):.0%} allowed)" if round(abs(more), 2) else ""))
+    return f"**more varied than real photos** ({-ms['relative']:.0%} less alike)"
+
+
+def _copying(mem: dict[str, Any]) -> str:
     if "skipped" in mem:
-        copying = "**not checked** (no training photos here)"
-    elif mem["memorisation"]:
-        copying = f"**possible memorisation**: {mem['fraction_closer']:.0%} look like copies"
+        return "**not checked** (no training photos here)"
+    if mem["memorisation"]:
+        return f"**possible memorisation**: {mem['fraction_closer']:.0%} look like copies"
+    return "**no sign of copying**"
+
+
+def headline(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """Three (title, short verdict) pairs for the top of the page: realism, variety, copying;
+    the words first, the figure behind them after."""
+    s = report["swd"]
+    words, figure = _realism(s["average"], s.get("references"))
+    return [("Realism", f"**{words}** ({figure})"), ("Variety", _variety(report["ms_ssim"])),
+            ("Copying", _copying(report["memorisation"]))]
+
+
+def answer(report: dict[str, Any]) -> str:
+    """The page's question answered in one plain sentence, no metric names."""
+    s, ms, mem = report["swd"], report["ms_ssim"], report["memorisation"]
+    words, _ = _realism(s["average"], s.get("references"))
+    real = (f"judged on small patches of the picture, its faces look {words}"
+            if s.get("references") else "there is no reference point at this size for how real "
+                                        "its faces look")
+    if ms["mode_collapse"]:
+        varied = "it repeats itself (many seeds, few different faces)"
+    elif ms["relative"] > ms.get("tolerance", 0.1):
+        varied = "its faces are less varied than real people"
     else:
-        copying = "**no sign of copying**"
-    return [("Realism", realism), ("Variety", variety), ("Copying", copying)]
+        varied = "its faces are about as varied as real people"
+    if "skipped" in mem:
+        copies = "whether it copies its training photos was not checked"
+    elif mem["memorisation"]:
+        copies = "some of its faces may be copies of its training photos"
+    else:
+        copies = "it does not copy its training photos"
+    return f"**In short:** {real}; {varied}; and {copies}."
 
 
 def how_to_run(model_dir: str, card: dict[str, Any]) -> str:
