@@ -56,6 +56,16 @@ _LEFT_OUT = {"type": "object", "required": ["rows"],
                  "properties": {"source": _TEXT, "kind": {"enum": ["real", "generated"]},
                                 "scored": _COUNT}}}}}
 
+# A detector fitted by gan.detector.fit and stored in a file of the bundle.
+_FITTED_DETECTOR = {
+    "type": ["object", "null"],
+    "properties": {"file": INSIDE, "threshold": _PROBABILITY,
+                   "calibration": _CALIBRATION, "note": _TEXT, "rule": _RULE,
+                   "left_out": _LEFT_OUT},
+    "if": {"type": "object", "required": ["file"]},
+    "then": {"required": ["threshold"]},
+}
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "FaceGAN model card (model.json)",
@@ -159,20 +169,14 @@ SCHEMA: dict[str, Any] = {
                 "calibration": _CALIBRATION,
                 "threshold": _PROBABILITY,
                 "target_fpr": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-                "default": {"enum": ["forensic", "discriminator"]},
+                "default": {"enum": ["dfeatures", "forensic", "discriminator"]},
                 "note": _TEXT,
                 "threshold_rule": _MAYBE_TEXT,
                 "measured": {"type": ["object", "null"],
                              "properties": {"names": {"type": ["object", "null"]}}},
                 "report": _REPORT_DIR,
-                "forensic": {
-                    "type": ["object", "null"],
-                    "properties": {"file": INSIDE, "threshold": _PROBABILITY,
-                                   "calibration": _CALIBRATION, "note": _TEXT, "rule": _RULE,
-                                   "left_out": _LEFT_OUT},
-                    "if": {"type": "object", "required": ["file"]},
-                    "then": {"required": ["threshold"]},
-                },
+                "forensic": _FITTED_DETECTOR,
+                "dfeatures": _FITTED_DETECTOR,
                 "discriminator": {
                     "type": ["object", "null"],
                     "properties": {"threshold": _PROBABILITY, "calibration": _CALIBRATION,

@@ -4,9 +4,10 @@
     python -m gan.detect --model models/NAME --detector discriminator *.jpg
 
 Each file is prepared exactly as the app prepares an upload (EXIF, RGB, the face found, its
-re-encodings made), then judged by one of the bundle's detectors: `forensic` (the face's
-texture, fitted on several real and generated photo sources, `python -m gan.detector fit`) or
-`discriminator` (the GAN's own), by default the best one the bundle stores. A folder stands for
+re-encodings made), then judged by one of the bundle's detectors: `dfeatures` (what the GAN's
+discriminator sees of the aligned face, read by a classifier fitted on several real and
+generated photo sources, `python -m gan.detector fit`), `forensic` (the face's texture, fitted
+the same way) or `discriminator` (the GAN's own raw score), by default the one the bundle names. A folder stands for
 the image files in it (recursively).
 
 Each line has `path`, `detector`, `face_found` and either
@@ -20,7 +21,7 @@ Each line has `path`, `detector`, `face_found` and either
 - or `error` (why the file was not scored), `error_kind` (its category, e.g. "truncated image",
   "not a regular file", "no face") and no `p_generated`. A photo in which no face is found is
   not scored (as on the app's detect page) unless --score-without-face is given; then the
-  discriminator scores its centre and `face_found` is false (the forensic detector needs a face).
+  discriminator scores its centre and `face_found` is false (the fitted detectors need a face).
 
 Lines come in the order of the inputs, each as soon as its file is done. Only regular files are
 read (a pipe or a device such as /dev/zero is refused unread), each up to 256 MB.
@@ -49,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE", help="photos or folders of photos")
     p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
-    p.add_argument("--detector", choices=["forensic", "discriminator"], default=None,
-                   help="which detector (default: the best one the bundle stores)")
+    p.add_argument("--detector", choices=["dfeatures", "forensic", "discriminator"], default=None,
+                   help="which detector (default: the one the bundle names as its default)")
     p.add_argument("--score-without-face", action="store_true",
                    help="score the centre of photos in which no face is found (the "
-                        "discriminator; the forensic detector needs a face)")
+                        "discriminator; the fitted detectors need a face)")
     args = p.parse_args(argv)
 
     try:

@@ -23,7 +23,7 @@ import streamlit as st
 from app_support import detection, state, ui
 from app_support.faces import face_file_name, png
 from gan import reports
-from gan.detector import explain
+from gan.detector import explain, figures
 from gan.detector.stored import StoredDetector
 
 TRY_GENERATED = 4
@@ -166,16 +166,18 @@ def measurements(bundle, det: StoredDetector, settings: dict, target_fpr: float)
         rows = explain.robustness_rows(report, det.key)
         if rows:
             st.dataframe(rows, hide_index=True)
-            figure(bundle, report, "robustness", "Left: how well real and generated faces are "
-                   "told apart, and the catch rate, after each change. Right: real photos called "
-                   "generated, and real photos a change turned into \"generated\".")
+            if det.key == figures.main_key(report, "robustness"):
+                figure(bundle, report, "robustness", "Left: how well real and generated faces "
+                       "are told apart, and the catch rate, after each change. Right: real "
+                       "photos called generated, and real photos a change turned into "
+                       "\"generated\".")
     with st.expander("False alarms per group (age, gender, race)", icon=":material/groups:"):
         st.markdown(explain.GROUPS_WHAT)
         st.markdown(explain.groups_text(report, det.key))
         rows = explain.group_rows(report, det.key)
         if rows:
             st.dataframe(rows, hide_index=True)
-            if det.key == "forensic":
+            if det.key == figures.main_key(report, "groups"):
                 figure(bundle, report, "groups", "Share of real photos called generated per "
                        "group (bars) and its 95% upper bound (whiskers); the dashed line is the "
                        "stated rate.")
@@ -199,10 +201,12 @@ with ui.guard("scoring images"):
     if len(detectors) > 1:
         key = st.radio("Detector", list(by_key), format_func=lambda k: by_key[k].title,
                        horizontal=True, key="detector",
-                       help="The forensic detector reads the fine texture of the face and was "
-                            "fitted on real photos and generated faces of several sources; the "
-                            "discriminator is the GAN's own judge, trained only against this "
-                            "model's generator.")
+                       help="\"What the discriminator sees\" reads the GAN's discriminator's "
+                            "view of the face with a read-out fitted on real photos and "
+                            "generated faces of many sources; the forensic detector reads the "
+                            "fine texture of the face, fitted the same way; the discriminator "
+                            "alone is the GAN's own judge, trained only against this model's "
+                            "generator.")
         det = by_key[key]
     for k, msg in detection.detector_problems(bundle).items():
         st.warning(f"The {k} detector stored with this model cannot be used, so it is not "

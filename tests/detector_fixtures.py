@@ -173,8 +173,8 @@ def fit_tiny(bundle, manifest: str | Path | None = None, cache_dir: str | Path |
 def fit_and_store(path: str | Path, robustness: bool = True, manifest: str | Path | None = None,
                   **bundle_kw):
     """make_tiny_bundle(path, **bundle_kw) (centre crop unless told), then what `python -m
-    gan.detector fit` does: fit both detectors leave-one-source-out on the tiny sources, store
-    them (forensic.npz and the card's detector section) and write the report
+    gan.detector fit` does: fit the detectors leave-one-source-out on the tiny sources, store
+    them (dfeatures.npz, forensic.npz and the card's detector section) and write the report
     (detection/report/; robustness curves on ROBUSTNESS_PHOTOS photos a source unless
     `robustness` is False). Returns (bundle path, the FittedDetectors, the report dict)."""
     from gan.bundle import load_bundle
@@ -184,10 +184,11 @@ def fit_and_store(path: str | Path, robustness: bool = True, manifest: str | Pat
     path = Path(path)
     bundle_kw.setdefault("crop", "center")
     make_tiny_bundle(path, **bundle_kw)
-    fitted = fit_tiny(load_bundle(path), manifest)
+    bundle = load_bundle(path)
+    fitted = fit_tiny(bundle, manifest)
     write_detectors(path, fitted)
     rep = report.measure(fitted, robustness_per_source=ROBUSTNESS_PHOTOS if robustness else 0,
-                         jobs=1)
+                         jobs=1, bundle=bundle)
     report.write_report(path, rep)
     return path, fitted, rep
 

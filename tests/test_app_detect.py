@@ -315,9 +315,9 @@ def edit_card(path, fn) -> None:
 @pytest.fixture(scope="module")
 def fitted_models(tmp_path_factory):
     """models/ with `default` (detectors fitted and measured leave-one-source-out on the tiny
-    sources of tests/detector_fixtures.py), `damaged` (its forensic detector file damaged),
+    sources of tests/detector_fixtures.py), `damaged` (its fitted detectors' files damaged),
     `old` (its card and report as an older version wrote them: no verdict rule, no left-out
-    table, report format 1) and `wide` (every photo in the forensic detector's unsure band)."""
+    table, report format 1) and `wide` (every photo in the default detector's unsure band)."""
     import json
     import shutil
 
@@ -326,11 +326,14 @@ def fitted_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("fitted_models")
     fitted_bundle(root / "default", robustness=True)
     shutil.copytree(root / "default", root / "damaged")
-    (root / "damaged" / "detection" / "forensic.npz").write_bytes(b"damaged")
+    for name in ("forensic.npz", "dfeatures.npz"):
+        (root / "damaged" / "detection" / name).write_bytes(b"damaged")
 
     shutil.copytree(root / "default", root / "old")
 
     def older(d):
+        d.pop("dfeatures")                    # an older version fitted no such detector
+        d["default"] = "forensic"
         for key in ("forensic", "discriminator"):
             d[key].pop("rule")
             d[key].pop("left_out")
@@ -340,7 +343,7 @@ def fitted_models(tmp_path_factory):
          "detectors": {}}))
 
     shutil.copytree(root / "default", root / "wide")
-    edit_card(root / "wide", lambda d: d["forensic"].update(
+    edit_card(root / "wide", lambda d: d["dfeatures"].update(
         rule={"generated_at": 1.0, "real_below": 0.0}))
     return root
 
@@ -361,16 +364,16 @@ def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
     at = new_app(PAGE)
     no_exceptions(at)
     radio = at.radio(key="detector")
-    assert radio.options[0] == TITLES["forensic"]
-    assert radio.options[1].startswith(TITLES["discriminator"]) and len(radio.options) == 2
-    assert radio.value == "forensic"                      # the card's default
+    assert radio.options[:2] == [TITLES["dfeatures"], TITLES["forensic"]]
+    assert radio.options[2].startswith(TITLES["discriminator"]) and len(radio.options) == 3
+    assert radio.value == "dfeatures"                     # the card's default
     body = "\n".join(m.value for m in at.markdown)
 
     # the worst left-out real source, first, in words, with the figure from the card's table
     card = card_of(fitted_models / "default")
-    reals = [r for r in card["forensic"]["left_out"]["rows"] if r["kind"] == "real"]
+    reals = [r for r in card["dfeatures"]["left_out"]["rows"] if r["kind"] == "real"]
     worst = max(reals, key=lambda r: (r["generated"] / r["scored"], r["false_alarm_upper95"]))
-    first = (f"**In use: {TITLES['forensic']}.** On photo collections it never saw, the detector "
+    first = (f"**In use: {TITLES['dfeatures']}.** On photo collections it never saw, the detector "
              f"called at most **{explain.pct(worst['generated'] / worst['scored'])}** of real "
              f"photos generated (worst: **{worst['source']}**")
     assert first in body
@@ -380,12 +383,12 @@ def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
     # the left-out table: one row per source, generated / unsure / real, 95% bound for real ones
     table = next(df.value for df in at.dataframe if "called generated" in df.value.columns)
     assert list(table["source"]) == sorted(r["source"] for r in reals) + sorted(
-        r["source"] for r in card["forensic"]["left_out"]["rows"] if r["kind"] == "generated")
+        r["source"] for r in card["dfeatures"]["left_out"]["rows"] if r["kind"] == "generated")
     assert {"called generated", "unsure", "called real", "no face", "95% upper bound",
             "family seen in fitting", "8×8 control"} <= set(table.columns)
     assert all(table["95% upper bound"][i].endswith("%") for i in range(len(reals)))
     catch = next(m.value for m in at.markdown if m.value.startswith("Generated faces it called"))
-    for r in card["forensic"]["left_out"]["rows"]:
+    for r in card["dfeatures"]["left_out"]["rows"]:
         if r["kind"] == "generated":
             assert f"**{r['source']}** {explain.pct(r['generated'] / r['scored'])}" in catch
             if r["family_seen"] is False and r["generated"] / r["scored"] < explain.MOSTLY_MISSED:
@@ -400,7 +403,7 @@ def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
                      ("made.png", png(source_photo("gen_nearest", 0)), "image/png")])
     forensic = csv_rows(at, media)
     for row in forensic:
-        assert row["detector"] == "forensic" and row["status"] == "scored"
+        assert row["detector"] == "dfeatures" and row["status"] == "scored"
         assert row["verdict"] in VERDICTS
         assert (row["reason"] in REASONS.values()) == (row["verdict"] == "unsure")
     assert verdicts_shown(at) == [(r["verdict"], r["reason"]) for r in forensic]
@@ -432,8 +435,8 @@ def test_photos_in_the_unsure_band_say_so_with_the_reason(fitted_models, monkeyp
 
 
 @pytest.mark.slow
-def test_a_damaged_forensic_detector_is_not_offered_and_the_page_says_why(fitted_models,
-                                                                          monkeypatch):
+def test_damaged_fitted_detectors_are_not_offered_and_the_page_says_why(fitted_models,
+                                                                        monkeypatch):
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))
     at = new_app()
     at.sidebar.selectbox(key="model").set_value("damaged").run()
@@ -441,8 +444,9 @@ def test_a_damaged_forensic_detector_is_not_offered_and_the_page_says_why(fitted
     no_exceptions(at)
     assert not at.radio                                   # one detector left: no choice
     warnings = [w.value for w in at.warning]
-    assert any("forensic detector stored with this model cannot be used" in w
-               and "gan.detector fit" in w for w in warnings)
+    for key in ("forensic", "dfeatures"):
+        assert any(f"{key} detector stored with this model cannot be used" in w
+                   and "gan.detector fit" in w for w in warnings)
     assert "**In use: The GAN's own discriminator" in "\n".join(m.value for m in at.markdown)
 
 

@@ -51,7 +51,7 @@ def test_one_line_per_file_with_errors_beside_scores(capsys, fitted, photos):
     good, bad, missing, in_folder = rows
     for r in (good, in_folder):
         assert 0.0 <= r["p_generated"] <= 1.0 and "error" not in r
-        assert r["verdict"] in VERDICTS and r["detector"] == "forensic" and "face_found" in r
+        assert r["verdict"] in VERDICTS and r["detector"] == "dfeatures" and "face_found" in r
         assert ("reason" in r) == (r["verdict"] == "unsure")
         if r["verdict"] == "unsure":
             assert r["reason"] in REASONS.values()
@@ -69,7 +69,7 @@ def test_scores_match_the_library_and_the_detector_can_be_chosen(capsys, fitted,
     from gan.detector.stored import stored_detectors
 
     dets = {d.key: d for d in stored_detectors(load_bundle(fitted))[0]}
-    for key in ("forensic", "discriminator"):
+    for key in ("dfeatures", "forensic", "discriminator"):
         code, rows, _ = run(capsys, "--model", fitted, "--detector", key, photos / "a.png")
         want = library.judge(dets[key], [library.prepare(photos / "a.png", dets[key])])[0]
         assert code == 0 and rows[0]["detector"] == key
@@ -81,13 +81,13 @@ def test_scores_match_the_library_and_the_detector_can_be_chosen(capsys, fitted,
 
 @pytest.mark.slow
 def test_an_unsure_verdict_comes_with_its_reason(capsys, fitted, photos, tmp_path):
-    """Every photo in the forensic detector's unsure band: each line says "unsure" and why."""
+    """Every photo in the default detector's unsure band: each line says "unsure" and why."""
     import shutil
 
     wide = tmp_path / "wide"
     shutil.copytree(fitted, wide)
     card = json.loads((wide / "model.json").read_text())
-    card["detector"]["forensic"]["rule"] = {"generated_at": 1.0, "real_below": 0.0}
+    card["detector"]["dfeatures"]["rule"] = {"generated_at": 1.0, "real_below": 0.0}
     (wide / "model.json").write_text(json.dumps(card))
     code, rows, _ = run(capsys, "--model", wide, photos / "a.png", photos / "folder")
     assert code == 0 and [r["verdict"] for r in rows] == ["unsure", "unsure"]
@@ -115,6 +115,11 @@ def test_a_damaged_detector_falls_back_by_default_and_fails_when_asked_for(capsy
 
     copy = tmp_path / "copy"
     shutil.copytree(fitted, copy)
+    (copy / "detection/dfeatures.npz").write_bytes(b"damaged")
+    code, rows, err = run(capsys, "--model", copy, photos / "a.png")
+    assert code == 0 and rows[0]["detector"] == "forensic" and "not usable" in err
+    code, rows, err = run(capsys, "--model", copy, "--detector", "dfeatures", photos / "a.png")
+    assert code == 2 and "dfeatures.npz" in err
     (copy / "detection/forensic.npz").write_bytes(b"damaged")
     code, rows, err = run(capsys, "--model", copy, photos / "a.png")
     assert code == 0 and rows[0]["detector"] == "discriminator" and "not usable" in err
@@ -135,12 +140,14 @@ def test_no_face_is_an_error_unless_asked_to_score_the_centre(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_forensic_detector_never_scores_a_photo_without_a_face(capsys, fitted, tmp_path):
+def test_the_fitted_detectors_never_score_a_photo_without_a_face(capsys, fitted, tmp_path):
     from tests.app_fixtures import landscape_jpeg
 
     (tmp_path / "beach.jpg").write_bytes(landscape_jpeg())
-    code, rows, _ = run(capsys, "--model", fitted, "--score-without-face", tmp_path / "beach.jpg")
-    assert code == 1 and rows[0]["detector"] == "forensic" and rows[0]["error_kind"] == "no face"
+    for key in ("dfeatures", "forensic"):
+        code, rows, _ = run(capsys, "--model", fitted, "--detector", key, "--score-without-face",
+                            tmp_path / "beach.jpg")
+        assert code == 1 and rows[0]["detector"] == key and rows[0]["error_kind"] == "no face"
 
 
 @pytest.mark.slow

@@ -396,11 +396,11 @@ def test_leave_one_out_never_fits_or_calibrates_on_the_source_it_scores(monkeypa
     made_by: dict[int, set[str]] = {}
     real_fit, real_rows, real_train, real_ood = loso.fit, loso._fit_rows, classifier.train, ood.fit
 
-    def fit_spy(sets_, kind=classifier.DEFAULT_KIND, thumbs=False, with_ood=True):
+    def fit_spy(sets_, kind=classifier.DEFAULT_KIND, thumbs=False, with_ood=True, ood_columns=None):
         current["names"] = {s.source.name for s in sets_}
         current["ids"] = {int(s.source.name[1:]) for s in sets_}
         fit_calls.append((tuple(sorted(current["names"])), thumbs))
-        out = real_fit(sets_, kind, thumbs=thumbs, with_ood=with_ood)
+        out = real_fit(sets_, kind, thumbs=thumbs, with_ood=with_ood, ood_columns=ood_columns)
         made_by[id(out)] = current.pop("names")
         return out
 
@@ -413,9 +413,9 @@ def test_leave_one_out_never_fits_or_calibrates_on_the_source_it_scores(monkeypa
         assert _ids(X) <= current["ids"]
         return real_train(X, y, w, kind)
 
-    def ood_spy(standardise, by_source, held_by_source):
+    def ood_spy(standardise, by_source, held_by_source, columns=None):
         assert set().union(*(_ids(X) for X in by_source + held_by_source)) <= current["ids"]
-        return real_ood(standardise, by_source, held_by_source)
+        return real_ood(standardise, by_source, held_by_source, columns=columns)
 
     monkeypatch.setattr(loso, "fit", fit_spy)
     monkeypatch.setattr(loso, "_fit_rows", rows_spy)
@@ -556,23 +556,23 @@ def test_too_few_real_photos_give_a_rule_that_never_says_generated_and_a_valid_c
 
 
 def _tiny_model(dim: int = 8):
-    from gan.detector.forensic import ForensicModel
+    from gan.detector.forensic import ReadoutModel
 
     X, y, w = _two_classes(dim=dim)
     c = classifier.train(X, y, w, kind="lr")
     o = ood.fit(c.standardise, [X[y == 0], X[y == 1]], [X[y == 0], X[y == 1]])
-    return ForensicModel(c, o, {"texture_version": texture.TEXTURE_VERSION, "dim": dim,
+    return ReadoutModel(c, o, {"texture_version": texture.TEXTURE_VERSION, "dim": dim,
                                 "classifier": "lr"}), X
 
 
 def test_the_forensic_file_round_trips_exactly():
-    from gan.detector.forensic import ForensicModel
+    from gan.detector.forensic import ReadoutModel
 
     model, X = _tiny_model()
     data = model.to_bytes()
     with np.load(io.BytesIO(data), allow_pickle=False) as z:     # plain arrays only
         assert all(z[k].dtype != object for k in z.files)
-    back = ForensicModel.from_bytes(data)
+    back = ReadoutModel.from_bytes(data)
     assert back.meta == model.meta
     assert np.array_equal(back.classifier.decision(X), model.classifier.decision(X))
     assert np.array_equal(back.ood.distance(X), model.ood.distance(X)) and back.ood.limit == model.ood.limit
@@ -586,7 +586,7 @@ def _npz(**arrays) -> bytes:
 
 
 def test_damaged_or_foreign_forensic_files_are_refused():
-    from gan.detector.forensic import DetectorError, ForensicModel
+    from gan.detector.forensic import DetectorError, ReadoutModel
 
     model, _ = _tiny_model()
     good = model.to_bytes()
@@ -604,11 +604,11 @@ def test_damaged_or_foreign_forensic_files_are_refused():
                         (_npz(**short), "wrong shape"), (_npz(**bad_kind), "unknown classifier"),
                         (_npz(**no_ood), "cannot be read")):
         with pytest.raises(DetectorError, match=words):
-            ForensicModel.from_bytes(data, where="the test file")
+            ReadoutModel.from_bytes(data, where="the test file")
 
 
 def test_a_pickled_forensic_file_is_refused_and_nothing_is_unpickled(tmp_path):
-    from gan.detector.forensic import DetectorError, ForensicModel
+    from gan.detector.forensic import DetectorError, ReadoutModel
 
     marker = tmp_path / "unpickled"
 
@@ -625,7 +625,7 @@ def test_a_pickled_forensic_file_is_refused_and_nothing_is_unpickled(tmp_path):
     for key in ("meta", "mean", "ood_limit"):
         data = _npz(**{**arrays, key: np.array([Trap()], dtype=object)})
         with pytest.raises(DetectorError, match="cannot be read"):
-            ForensicModel.from_bytes(data)
+            ReadoutModel.from_bytes(data)
     assert not marker.exists()
 
 
@@ -649,14 +649,15 @@ def test_a_fit_states_left_out_figures_for_every_source_and_writes_the_report(ti
     verify_files(path, card)                                 # forensic.npz listed with its hash
     det = card["detector"]
     assert det["method"] == "leave-one-source-out" and det["target_fpr"] == TINY_TARGET_FPR
-    assert det["default"] == "forensic" and det["forensic"]["file"] == "detection/forensic.npz"
+    assert det["default"] == "dfeatures" and det["forensic"]["file"] == "detection/forensic.npz"
+    assert det["dfeatures"]["file"] == "detection/dfeatures.npz"
     listed = {s["name"]: s for s in det["sources"]}
     assert set(listed) == set(SOURCES)
     assert (listed["real_street"]["photos"], listed["real_street"]["faces_found"]) == (25, 24)
     assert all(s["faces_found"] == 24 for s in det["sources"])
     for sd in fitted.sets["forensic"]:                        # dlib's HOG found every face
         assert {f for f, ok in zip(sd.data.finder, sd.data.found) if ok} == {"hog"}
-    for key in ("forensic", "discriminator"):
+    for key in ("dfeatures", "forensic", "discriminator"):
         sec = det[key]
         rows = {r["source"]: r for r in sec["left_out"]["rows"]}
         assert set(rows) == set(SOURCES)
@@ -680,17 +681,18 @@ def test_a_fit_states_left_out_figures_for_every_source_and_writes_the_report(ti
     rep_dir = path / report.REPORT_DIR
     rep = json.loads((rep_dir / "report.json").read_text())
     assert rep["format"] == report.REPORT_FORMAT and rep["target_fpr"] == TINY_TARGET_FPR
-    for key in ("forensic", "discriminator"):
+    for key in ("dfeatures", "forensic", "discriminator"):
         d = rep["detectors"][key]
         assert {"rule", "left_out", "groups"} <= set(d) and isinstance(d["groups"], list)
-    rob = rep["detectors"]["forensic"]["robustness"]
-    assert [c["change"] for c in rob["curves"]] == [label for label, _ in report.PERTURBATIONS]
-    assert {"worst_reflip", "reflip_target", "reflip_met"} <= set(rob)
-    assert rob["curves"][0]["counts"] == {"real": 4, "generated": 4}
+    for key in ("dfeatures", "forensic"):
+        rob = rep["detectors"][key]["robustness"]
+        assert [c["change"] for c in rob["curves"]] == [label for label, _ in report.PERTURBATIONS]
+        assert {"worst_reflip", "reflip_target", "reflip_met"} <= set(rob)
+        assert rob["curves"][0]["counts"] == {"real": 4, "generated": 4}
     for name in ("left_out.png", "robustness.png"):
         assert (rep_dir / name).read_bytes()[:4] == b"\x89PNG"
     text = report.text_summary(det)
-    assert all(name in text for name in SOURCES) and "forensic" in text and "discriminator" in text
+    assert all(name in text for name in SOURCES) and all(k in text for k in ("dfeatures", "forensic", "discriminator"))
 
 
 @pytest.mark.slow
@@ -702,8 +704,8 @@ def test_the_stored_forensic_detector_scores_photos_as_the_fit_did(tiny):
 
     path, fitted, _ = tiny
     dets, problems = stored_detectors(load_bundle(path))
-    assert not problems and [d.key for d in dets] == ["forensic", "discriminator"]
-    det = dets[0]
+    assert not problems and [d.key for d in dets] == ["dfeatures", "forensic", "discriminator"]
+    det = dets[1]
     final = fitted.measured["forensic"].final
     d = fitted.sets["forensic"][2].data                     # gen_nearest, as described
     X = d.X[d.found]
@@ -730,6 +732,52 @@ def test_the_stored_forensic_detector_scores_photos_as_the_fit_did(tiny):
         assert verdicts.count(want) >= 6 and (kind == "generated" or GENERATED not in verdicts)
     none = photos.prepare(png(draw_face(176, 176, seed=3, face=False)), det)
     assert none.face_found is False and none.views is None and photos.judge(det, [none]) == [None]
+
+
+@pytest.mark.slow
+def test_the_stored_dfeatures_detector_sees_a_photo_as_the_fit_did(tiny):
+    from gan.bundle import load_bundle
+    from gan.data.preprocess import open_image
+    from gan.detector import dfeatures, photos
+    from gan.detector.stored import stored_detectors
+
+    path, fitted, _ = tiny
+    bundle = load_bundle(path)
+    det = stored_detectors(bundle)[0][0]
+    assert det.key == "dfeatures" and det.title.startswith("What the discriminator sees")
+    final = fitted.measured["dfeatures"].final
+    sd = fitted.sets["dfeatures"][2]                           # gen_nearest, as described
+    d = sd.data
+    i = int(np.flatnonzero(d.found)[0])
+    # The fit's features of a photo are the features of the views an upload of it gets.
+    face = photos.prepare(Path(d.files[i]).read_bytes(), det)
+    assert face.error is None and face.views.shape == (3, 32, 32, 3)
+    shown, views, found = dfeatures.photo_views(open_image(d.files[i], draft_side=dfeatures.DRAFT_SIDE), 32)
+    assert found and np.array_equal(views, face.views) and np.array_equal(shown, views[0])
+    F = dfeatures.features(bundle, face.views)
+    assert np.allclose(F[0], d.X[i], atol=1e-5) and np.allclose(F[1:], d.R[i], atol=1e-5)
+    assert np.allclose(det.p(face.views), final.p(F), rtol=0, atol=1e-9)
+    assert det.rule == fitted.measured["dfeatures"].rule
+    (v,) = photos.judge(det, [face])
+    assert v.verdict in VERDICTS and (v.reason in REASONS) == (v.verdict == UNSURE)
+    none = photos.prepare(png(draw_face(176, 176, seed=3, face=False)), det)
+    assert none.face_found is False and none.views is None and photos.judge(det, [none]) == [None]
+
+
+def test_a_dfeatures_file_fitted_on_another_discriminator_is_refused(tiny, tmp_path):
+    from gan.bundle import _sha256, load_bundle, update_card
+    from gan.detector.forensic import ReadoutModel
+    from gan.detector.stored import stored_detectors
+
+    copy = _copy(tiny, tmp_path)
+    f = copy / "detection/dfeatures.npz"
+    m = ReadoutModel.from_bytes(f.read_bytes())
+    m.meta["discriminator_sha256"] = "0" * 64                 # fitted on another discriminator
+    f.write_bytes(m.to_bytes())
+    update_card(copy, files={"detection/dfeatures.npz": {"bytes": f.stat().st_size, "sha256": _sha256(f)}})
+    dets, problems = stored_detectors(load_bundle(copy))
+    assert [d.key for d in dets] == ["forensic", "discriminator"]
+    assert "another discriminator" in problems["dfeatures"] and "gan.detector fit" in problems["dfeatures"]
 
 
 def _copy(tiny, tmp_path) -> Path:
@@ -780,7 +828,7 @@ def test_a_damaged_or_missing_detector_file_costs_only_that_detector(tiny, tmp_p
     data[len(data) // 2] ^= 0xFF
     f.write_bytes(bytes(data))
     dets, problems = stored_detectors(load_bundle(copy))      # the model itself still loads
-    assert [d.key for d in dets] == ["discriminator"]
+    assert [d.key for d in dets] == ["dfeatures", "discriminator"]
     assert "SHA-256" in problems["forensic"] and "python -m gan.detector fit" in problems["forensic"]
     f.unlink()
     assert "missing" in stored_detectors(load_bundle(copy))[1]["forensic"]
@@ -803,7 +851,7 @@ def test_a_pickled_detector_file_with_a_matching_hash_is_refused_unread(tiny, tm
     f.write_bytes(_npz(**{**arrays, "mean": np.array([Trap()], dtype=object)}))
     update_card(copy, files={"detection/forensic.npz": {"bytes": f.stat().st_size, "sha256": _sha256(f)}})
     dets, problems = stored_detectors(load_bundle(copy))
-    assert [d.key for d in dets] == ["discriminator"] and "cannot be read" in problems["forensic"]
+    assert [d.key for d in dets] == ["dfeatures", "discriminator"] and "cannot be read" in problems["forensic"]
     assert not marker.exists()
 
 
@@ -811,7 +859,7 @@ def test_a_pickled_detector_file_with_a_matching_hash_is_refused_unread(tiny, tm
 def test_write_detectors_replaces_the_file_atomically_and_updates_its_hash(tiny, tmp_path, monkeypatch):
     from gan.bundle import CARD, _sha256, load_bundle, read_card
     from gan.detector.fit import FittedDetectors, write_detectors
-    from gan.detector.forensic import ForensicModel
+    from gan.detector.forensic import ReadoutModel
     from gan.detector.stored import stored_detectors
 
     copy = _copy(tiny, tmp_path)
@@ -820,7 +868,7 @@ def test_write_detectors_replaces_the_file_atomically_and_updates_its_hash(tiny,
     old_bytes, old_card = f.read_bytes(), (copy / CARD).read_text()
     m = fitted.forensic_model
     changed = ood.OOD(m.ood.centres, m.ood.precision, m.ood.limit + 1.0, m.ood.standardise)
-    refit = FittedDetectors(ForensicModel(m.classifier, changed, dict(m.meta)), fitted.card)
+    refit = FittedDetectors(ReadoutModel(m.classifier, changed, dict(m.meta)), fitted.card)
 
     def full_disk(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -830,7 +878,7 @@ def test_write_detectors_replaces_the_file_atomically_and_updates_its_hash(tiny,
         write_detectors(copy, refit)
     monkeypatch.undo()
     assert f.read_bytes() == old_bytes and (copy / CARD).read_text() == old_card
-    assert sorted(p.name for p in (copy / "detection").iterdir()) == ["forensic.npz", "report"]
+    assert sorted(p.name for p in (copy / "detection").iterdir()) == ["dfeatures.npz", "forensic.npz", "report"]
 
     write_detectors(copy, refit)
     card = read_card(copy)
@@ -839,8 +887,8 @@ def test_write_detectors_replaces_the_file_atomically_and_updates_its_hash(tiny,
     assert entry["sha256"] != json.loads(old_card)["files"]["detection/forensic.npz"]["sha256"]
     assert card["detector"]["forensic"]["rule"] == fitted.card["forensic"]["rule"]
     dets, problems = stored_detectors(load_bundle(copy))
-    assert not problems and dets[0].key == "forensic"
-    assert ForensicModel.from_bytes(f.read_bytes()).ood.limit == m.ood.limit + 1.0
+    assert not problems and [d.key for d in dets] == ["dfeatures", "forensic", "discriminator"]
+    assert ReadoutModel.from_bytes(f.read_bytes()).ood.limit == m.ood.limit + 1.0
 
 
 # --------------------------------------------------------------------------- the command line

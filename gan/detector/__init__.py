@@ -9,12 +9,15 @@ Every figure is measured leave-one-source-out: a source is scored only by a dete
 calibrated without it (docs/detector.md).
 
 Using a detector (the CLI `gan.detect` and the app's `app_support.detection` use these):
-- `stored`: the bundle's detectors (the forensic one, the discriminator) with one contract:
-  prepare a photo's views, judge them; `pick` chooses one by name;
+- `stored`: the bundle's detectors (discriminator features, forensic, the discriminator
+  alone) with one contract: prepare a photo's views, judge them; `pick` chooses one by name;
 - `photos`: the one path from a file to a verdict: open it like an upload, prepare, judge in
   batches;
 - `verdict`: the verdict rule: generated, real or unsure, and why;
-- `forensic`: the stored forensic detector file (plain arrays, no pickle) and a photo's views;
+- `dfeatures`: what the discriminator sees of the landmark-aligned face, read by a fitted
+  classifier; its stored file and a photo's views;
+- `forensic`: the stored forensic detector file (plain arrays, no pickle: the container both
+  fitted detectors use) and a photo's views;
 - `texture`: what it looks at (local texture of the face at the photo's own resolution);
 - `variants`: how photos are changed (fit-time augmentation, the re-encodings a verdict must
   survive); `classifier`: the read-out; `ood`: photos unlike every fit source;
@@ -23,7 +26,7 @@ Using a detector (the CLI `gan.detect` and the app's `app_support.detection` use
 Fitting and measuring them (`python -m gan.detector`, this package's `__main__`):
 - `collections`: the sources manifest, sampling, the cached description of each photo;
 - `loso`: the leave-one-source-out protocol and the choice of the verdict rule;
-- `fit`: both detectors measured, fitted and stored; `report` and `figures`: robustness and
+- `fit`: every detector measured, fitted and stored; `report` and `figures`: robustness and
   groups; `explain`: the report in plain words for the app.
 
 Nothing here imports training code or Streamlit; the app never imports `fit`, `loso`,

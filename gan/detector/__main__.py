@@ -42,13 +42,13 @@ def run(args, log) -> int:
                            log=log)
     if args.command == "fit":
         write_detectors(args.model, fitted)
-        log(f"stored: {args.model}/detection/forensic.npz and the card's detector section "
+        log(f"stored: {args.model}/detection/ (dfeatures.npz, forensic.npz) and the card's detector section "
             f"({time.perf_counter() - t0:.0f} s so far)")
     print(report.text_summary(fitted.card))
     if args.command == "fit" and args.no_report:
         return 0
     rep = report.measure(fitted, robustness_per_source=args.robustness_photos, jobs=args.jobs,
-                         log=log)
+                         log=log, bundle=bundle)
     out = report.write_report(args.model, rep)
     log(f"done in {time.perf_counter() - t0:.0f} s: {out}")
     return 0

@@ -253,3 +253,65 @@ def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = N
     if cached is not None:
         _write_cache(cached, d)
     return d
+
+
+DFEATURE_VARIANTS = 2           # fit-time variants per photo for the discriminator-feature detector
+
+
+def _dfeature_views_one(file: str, size: int, n_variants: int):
+    """(found, finder, views [1 + len(REENCODINGS) + n_variants, size, size, 3] or None)."""
+    from gan.detector import dfeatures
+
+    try:
+        img = open_image(file, draft_side=dfeatures.DRAFT_SIDE)    # as an upload is opened
+    except ImageError:
+        return None
+    rgb = np.asarray(img)
+    face = find_face(rgb)
+    if face is None:
+        return False, "", None
+    _, views, _ = dfeatures.photo_views(img, size)
+    rng = np.random.default_rng(_seed(Path(file).name))
+    return True, face.finder, np.concatenate([views, dfeatures.fit_views(img, face, n_variants, rng, size)])
+
+
+def describe_dfeatures(files: list[Path], bundle, cache_dir: Path | None = None, jobs: int = 2,
+                       log=lambda m: None) -> Described:
+    """What the discriminator-feature detector sees of the photos, in `describe`'s shape: the
+    features of the landmark-aligned face as it is (X), of its re-encodings (R) and of
+    DFEATURE_VARIANTS fit-time variants (A), and the 8x8 thumbnail of that face (T)."""
+    from gan.detector import dfeatures
+
+    names = [str(f) for f in files]
+    d_sha = bundle.card["files"]["discriminator.keras"]["sha256"]
+    key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "dfeatures", d_sha, DFEATURE_VARIANTS,
+                                   names]).encode()).hexdigest()[:16]
+    cached = Path(cache_dir) / f"dfeatures-{key}.npz" if cache_dir else None
+    if cached is not None and cached.is_file():
+        return _read_cache(cached)
+    from joblib import Parallel, delayed
+
+    size = bundle.resolution
+    rows = Parallel(n_jobs=jobs, batch_size=16)(
+        delayed(_dfeature_views_one)(f, size, DFEATURE_VARIANTS) for f in names)
+    kept = [(f, r) for f, r in zip(names, rows) if r is not None]
+    if len(kept) < len(names):
+        log(f"{len(names) - len(kept)} of {len(names)} files could not be read")
+    k = 1 + len(variants.REENCODINGS)
+    with_face = [r[2] for _, r in kept if r[2] is not None]
+    F = dfeatures.features(bundle, np.concatenate(with_face)) if with_face else None
+    dim = F.shape[1] if F is not None else 1
+    n_views = k + DFEATURE_VARIANTS
+    out = np.full((len(kept), n_views, dim), np.nan, np.float32)
+    thumbs = np.full((len(kept), 192), np.nan, np.float32)
+    j = 0
+    for i, (_, r) in enumerate(kept):
+        if r[2] is not None:
+            out[i] = F[j * n_views:(j + 1) * n_views]
+            thumbs[i] = texture.thumbnail(r[2][0])
+            j += 1
+    d = Described([f for f, _ in kept], np.array([r[0] for _, r in kept], bool),
+                  [r[1] for _, r in kept], out[:, 0], out[:, 1:k], out[:, k:], thumbs)
+    if cached is not None:
+        _write_cache(cached, d)
+    return d

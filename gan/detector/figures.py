@@ -11,12 +11,20 @@ import numpy as np
 from gan.metrics.figures import _plt, _png
 
 COLOURS = {"generated": "#d95f02", "unsure": "#bdbdbd", "real": "#1b9e77"}
-SHORT = {"forensic": "forensic detector", "discriminator": "the GAN's discriminator"}
+SHORT = {"dfeatures": "what the discriminator sees", "forensic": "forensic detector",
+         "discriminator": "the GAN's discriminator"}
+ORDER = ("dfeatures", "forensic", "discriminator")
+
+
+def main_key(report: dict, part: str) -> str | None:
+    """The first detector (in ORDER) whose report has `part`: the figures show the default."""
+    dets = report.get("detectors", {})
+    return next((k for k in ORDER if dets.get(k, {}).get(part)), None)
 
 
 def left_out(report: dict) -> bytes | None:
     """Per source, the shares called generated / unsure / real, one panel per detector."""
-    dets = [k for k in ("forensic", "discriminator") if k in report.get("detectors", {})]
+    dets = [k for k in ORDER if k in report.get("detectors", {})]
     if not dets:
         return None
     plt = _plt()
@@ -43,9 +51,10 @@ def left_out(report: dict) -> bytes | None:
 
 
 def robustness(report: dict) -> bytes | None:
-    rob = report.get("detectors", {}).get("forensic", {}).get("robustness")
-    if not rob:
+    key = main_key(report, "robustness")
+    if key is None:
         return None
+    rob = report["detectors"][key]["robustness"]
     curves = rob["curves"]
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
@@ -56,7 +65,7 @@ def robustness(report: dict) -> bytes | None:
     axes[0].plot(x, series("auc"), "o-", label="AUC (left-out real vs generated)")
     axes[0].plot(x, series("generated_caught"), "s-", label="generated faces caught")
     axes[0].set_ylim(0, 1.02)
-    axes[0].set_title("Ranking and catch rate after each change", fontsize=10)
+    axes[0].set_title(f"{SHORT[key]}: ranking and catch rate after each change", fontsize=10)
     axes[1].plot(x, series("real_called_generated"), "o-", color=COLOURS["generated"],
                  label="real photos called generated")
     axes[1].plot(x, series("real_flipped_to_generated"), "s--", color="k",
@@ -73,9 +82,10 @@ def robustness(report: dict) -> bytes | None:
 
 
 def groups(report: dict) -> bytes | None:
-    rows = report.get("detectors", {}).get("forensic", {}).get("groups")
-    if not rows:
+    key = main_key(report, "groups")
+    if key is None:
         return None
+    rows = report["detectors"][key]["groups"]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(rows) + 1.4))
     names = [f"{r['group']} (n={r['photos']})" for r in rows]
@@ -87,7 +97,7 @@ def groups(report: dict) -> bytes | None:
     ax.axvline(report["target_fpr"], color="k", lw=0.8, ls="--", label="stated rate")
     ax.invert_yaxis()
     ax.set_xlabel("share of real photos called generated (source left out of fitting)")
-    ax.set_title("False alarms per group (forensic detector)", fontsize=10)
+    ax.set_title(f"False alarms per group ({SHORT[key]})", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)

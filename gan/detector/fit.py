@@ -1,11 +1,12 @@
 """Fitting a bundle's detectors, every figure measured leave-one-source-out.
 
 1. Every source of the manifest (`gan.detector.collections`) is sampled and described once
-   (cached): the forensic detector's texture features, and the discriminator's raw score.
+   (cached): the discriminator-feature detector's features of the aligned face, the forensic
+   detector's texture features, and the discriminator's raw score.
 2. Leave one source out (`gan.detector.loso`): for each source, fit and calibrate without it,
    then score it. The verdict rule (generated / unsure / real) is chosen on those scores, so
    that no left-out real source goes over the stated false-alarm rate (95% upper bound).
-3. The stored detector is then fitted once more on all sources; the card states the left-out
+3. The stored detectors are then fitted once more on all sources; the card states the left-out
    figures, per source, and the worst real source first, never the best case.
 
 The discriminator goes through the same protocol with nothing to fit but its calibration: what
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from gan.bundle import CARD, _sha256, read_card
-from gan.detector import classifier, loso, texture
-from gan.detector.collections import Source, describe, describe_discriminator
-from gan.detector.forensic import FILE, ForensicModel
+from gan.detector import classifier, dfeatures, loso, texture
+from gan.detector.collections import Source, describe, describe_dfeatures, describe_discriminator
+from gan.detector.forensic import FILE, ReadoutModel
 from gan.io import atomic_write_bytes, atomic_write_text
 
 DEFAULT_TARGET_FPR = 0.05
@@ -48,10 +49,11 @@ class Measured:
 
 @dataclass
 class FittedDetectors:
-    forensic_model: ForensicModel
+    forensic_model: ReadoutModel
     card: dict
     measured: dict[str, Measured] = field(default_factory=dict)
     sets: dict[str, list[loso.SourceData]] = field(default_factory=dict)
+    dfeatures_model: ReadoutModel | None = None
 
 
 def headline(rows: list[dict]) -> dict:
@@ -69,11 +71,11 @@ def headline(rows: list[dict]) -> dict:
 
 
 def _measure(sets: list[loso.SourceData], kind: str, rate: float, confidence: float,
-             with_ood: bool, log) -> Measured:
-    left = loso.leave_one_out(sets, kind, log=log)
+             with_ood: bool, log, ood_columns: int | None = None) -> Measured:
+    left = loso.leave_one_out(sets, kind, log=log, ood_columns=ood_columns)
     rule = loso.choose_rule(left, rate, confidence)
     rows = loso.table(left, rule, rate, confidence)
-    final = loso.fit(sets, kind, with_ood=with_ood)
+    final = loso.fit(sets, kind, with_ood=with_ood, ood_columns=ood_columns)
     return Measured(left, rule, rows, final)
 
 
@@ -97,25 +99,32 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         if sum(s.kind == k for s in sources) < 2:
             raise FitError(f"leave-one-source-out needs at least 2 {k} sources in the manifest; "
                            f"it has {sum(s.kind == k for s in sources)}")
-    sets_f, sets_d = [], []
+    sets_f, sets_d, sets_p = [], [], []
     for s in sources:
         files = s.sample(per_source)
         log(f"describing {s.name}: {len(files)} photos")
         sets_f.append(loso.SourceData(s, describe(files, cache_dir, jobs=jobs, log=log)))
         sets_d.append(loso.SourceData(s, describe_discriminator(files, bundle, cache_dir, jobs=jobs, log=log)))
+        sets_p.append(loso.SourceData(s, describe_dfeatures(files, bundle, cache_dir, jobs=jobs, log=log)))
+    log("discriminator features: leave one source out")
+    mp = _measure(sets_p, kind, target_fpr, confidence, True, log,
+                  ood_columns=dfeatures.ood_columns(bundle))
     log("forensic detector: leave one source out")
     mf = _measure(sets_f, kind, target_fpr, confidence, True, log)
     log("discriminator: leave one source out")
     md = _measure(sets_d, "identity", target_fpr, confidence, False, log)
     meta = {"texture_version": texture.TEXTURE_VERSION, "dim": texture.DIM, "classifier": kind}
-    model = ForensicModel(mf.final.model, mf.final.ood, meta)
+    model = ReadoutModel(mf.final.model, mf.final.ood, meta)
+    p_meta = {"dim": int(sets_p[0].data.X.shape[1]), "classifier": kind,
+              "discriminator_sha256": bundle.card["files"]["discriminator.keras"]["sha256"]}
+    p_model = ReadoutModel(mp.final.model, mp.final.ood, p_meta)
     rule_text = (f"generated at or above the lowest P(generated) at which every left-out real "
                  f"source's 95% upper bound of photos called generated is at most "
                  f"{target_fpr:.0%}; real below the left-out equal-error point; unsure between, "
                  f"for photos unlike every fit source, and when a JPEG q75 or half-size "
                  f"re-save would change the verdict")
     section = {
-        "default": "forensic", "method": "leave-one-source-out", "target_fpr": target_fpr,
+        "default": dfeatures.KEY, "method": "leave-one-source-out", "target_fpr": target_fpr,
         "confidence": confidence, "threshold_rule": rule_text,
         "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sources": [{"name": sd.source.name, "kind": sd.source.kind, "origin": sd.source.origin,
@@ -125,24 +134,43 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         "forensic": {"file": FILE, "kind": f"texture features of the landmark-framed face at the "
                                              f"photo's own resolution; {kind} read-out",
                      "classifier": kind, **_section(mf, rule_text)},
+        dfeatures.KEY: {"file": dfeatures.FILE,
+                        "kind": f"the discriminator's features of the landmark-aligned face at "
+                                f"{bundle.resolution} px; {kind} read-out",
+                        "classifier": kind, **_section(mp, rule_text)},
         "discriminator": _section(md, "the GAN's own discriminator, calibrated and measured "
                                       "leave-one-source-out like the forensic detector"),
     }
     section["fit_seconds"] = round(time.perf_counter() - t0, 1)
-    return FittedDetectors(model, section, {"forensic": mf, "discriminator": md},
-                           {"forensic": sets_f, "discriminator": sets_d})
+    return FittedDetectors(model, section,
+                           {"forensic": mf, "discriminator": md, dfeatures.KEY: mp},
+                           {"forensic": sets_f, "discriminator": sets_d, dfeatures.KEY: sets_p},
+                           dfeatures_model=p_model)
 
 
 def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
-    """Store the forensic detector file (atomically) and the card's `detector` section and
+    """Store the fitted detector files (atomically) and the card's `detector` section and
     `files` entry. The rest of `detection/` (the report) is left as it is."""
     bundle_path = Path(bundle_path)
-    target = bundle_path / FILE
-    atomic_write_bytes(target, fitted.forensic_model.to_bytes())
-    entry = {"bytes": target.stat().st_size, "sha256": _sha256(target)}
+    entries, staged = {}, []
+    try:        # every file staged first: a failure leaves the old files and card as they were
+        for name, model in ((FILE, fitted.forensic_model), (dfeatures.FILE, fitted.dfeatures_model)):
+            if model is None:
+                continue
+            target = bundle_path / name
+            tmp = target.with_name(target.name + ".new")
+            staged.append((tmp, target))
+            atomic_write_bytes(tmp, model.to_bytes())
+            entries[name] = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, target in staged:
+        tmp.replace(target)
     # The detector section is replaced whole: no figure of an earlier fit may survive in it.
     card = read_card(bundle_path)
     card["detector"] = fitted.card
-    card["files"] = {**card.get("files", {}), FILE: entry}
+    card["files"] = {**card.get("files", {}), **entries}
     atomic_write_text(bundle_path / CARD, json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
     return card

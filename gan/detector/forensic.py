@@ -40,7 +40,9 @@ class DetectorError(ValueError):
 
 
 @dataclass
-class ForensicModel:
+class ReadoutModel:
+    """A fitted read-out as stored: the classifier, the out-of-distribution summary and a small
+    header. The forensic detector's file, and the discriminator-feature detector's."""
     classifier: Classifier
     ood: OOD
     meta: dict                # texture_version, dim, classifier
@@ -53,7 +55,7 @@ class ForensicModel:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, where: str = "the forensic detector file") -> "ForensicModel":
+    def from_bytes(cls, data: bytes, where: str = "the forensic detector file") -> "ReadoutModel":
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -69,7 +71,8 @@ class ForensicModel:
         dim = int(meta.get("dim", -1))
         shapes_ok = (clf.mean.shape == (dim,) and clf.scale.shape == (dim,) and clf.layers
                      and clf.layers[0][0].shape[0] == dim and clf.layers[-1][0].shape[1] == 1
-                     and det_ood.centres.shape[1:] == (dim,) and det_ood.precision.shape == (dim, dim))
+                     and 0 < det_ood.columns <= dim
+                     and det_ood.precision.shape == (det_ood.columns, det_ood.columns))
         if not shapes_ok:
             raise DetectorError(f"{where} has arrays of the wrong shape for {dim} features; it is damaged.")
         finite = all(np.all(np.isfinite(a)) for a in
@@ -103,7 +106,7 @@ def load(bundle) -> "ForensicDetector":
         msg = str(e).split(" Get a working bundle")[0]
         raise DetectorError(f"The forensic detector of {bundle.name} cannot be used: {msg} {fix}") from e
     path = Path(bundle.path) / s["file"]
-    model = ForensicModel.from_bytes(path.read_bytes(), where=str(path))
+    model = ReadoutModel.from_bytes(path.read_bytes(), where=str(path))
     if int(model.meta.get("texture_version", -1)) != texture.TEXTURE_VERSION \
             or int(model.meta.get("dim", -1)) != texture.DIM:
         raise DetectorError(f"The forensic detector of {bundle.name} uses texture features "
@@ -141,7 +144,7 @@ def photo_views(img: Image.Image, size: int = 128) -> tuple[np.ndarray | None, n
 
 @dataclass
 class ForensicDetector:
-    model: ForensicModel
+    model: ReadoutModel
     settings: dict            # the card's detector.forensic section
 
     def scores(self, features: np.ndarray) -> np.ndarray:

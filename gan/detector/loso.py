@@ -71,8 +71,9 @@ class Fitted:
 
 
 def fit(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND, thumbs: bool = False,
-        with_ood: bool = True) -> Fitted:
-    """The classifier on the fit halves (with their variants), Platt on the calib halves."""
+        with_ood: bool = True, ood_columns: int | None = None) -> Fitted:
+    """The classifier on the fit halves (with their variants), Platt on the calib halves; the
+    out-of-distribution check on the first `ood_columns` features (all when None)."""
     X, y, w = _fit_rows(sets, "fit", use_variants=not thumbs, thumbs=thumbs)
     model = classifier.train(X, y, w, kind="lr" if thumbs else kind)
     Xc, yc, wc = _fit_rows(sets, "calib", use_variants=False, thumbs=thumbs)
@@ -82,7 +83,8 @@ def fit(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND, thumbs: boo
         ok = [s.data.found & np.all(np.isfinite(s.data.X), axis=1) for s in sets]
         detector_ood = ood.fit(model.standardise,
                                [s.data.X[m & ~s.calib_mask] for s, m in zip(sets, ok)],
-                               [s.data.X[m & s.calib_mask] for s, m in zip(sets, ok)])
+                               [s.data.X[m & s.calib_mask] for s, m in zip(sets, ok)],
+                               columns=ood_columns)
     return Fitted(model, {"method": "platt", "a": a, "b": b, "input": "score"}, detector_ood)
 
 
@@ -103,12 +105,12 @@ class LeftOut:
 
 
 def leave_one_out(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND,
-                  log=lambda m: None) -> list[LeftOut]:
+                  log=lambda m: None, ood_columns: int | None = None) -> list[LeftOut]:
     out = []
     for i, s in enumerate(sets):
         rest = [t for j, t in enumerate(sets) if j != i]
         log(f"fitting without {s.source.name} ({i + 1}/{len(sets)})")
-        fitted = fit(rest, kind)
+        fitted = fit(rest, kind, ood_columns=ood_columns)
         thumb = fit(rest, thumbs=True)
         d = s.data
         m = d.found & np.all(np.isfinite(d.X), axis=1)

@@ -25,8 +25,14 @@ class OOD:
     limit: float
     standardise: Callable[[np.ndarray], np.ndarray]
 
+    @property
+    def columns(self) -> int:
+        """How many leading (standardised) features it reads: all of the forensic detector's,
+        the summary ones of a detector with too many for a full covariance."""
+        return int(self.centres.shape[1])
+
     def distance(self, X: np.ndarray) -> np.ndarray:
-        Z = self.standardise(X)
+        Z = self.standardise(X)[:, :self.columns]
         out = np.full(len(Z), np.inf)
         for c in self.centres:
             d = Z - c
@@ -42,12 +48,12 @@ class OOD:
 
 
 def fit(standardise: Callable[[np.ndarray], np.ndarray], by_source: list[np.ndarray],
-        held_by_source: list[np.ndarray]) -> OOD:
+        held_by_source: list[np.ndarray], columns: int | None = None) -> OOD:
     """Centres and spread from `by_source`, the limit from `held_by_source` (other photos of
-    the same sources)."""
+    the same sources); on the first `columns` features only when given."""
     from sklearn.covariance import LedoitWolf
 
-    Zs = [standardise(X) for X in by_source if len(X)]
+    Zs = [standardise(X)[:, :columns] for X in by_source if len(X)]
     centres = np.stack([Z.mean(axis=0) for Z in Zs])
     pooled = np.concatenate([Z - Z.mean(axis=0) for Z in Zs])
     precision = LedoitWolf().fit(pooled).precision_

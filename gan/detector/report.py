@@ -2,7 +2,7 @@
 
 Every figure here comes from a detector that never saw the photo's source (`gan.detector.loso`):
 
-- the leave-one-source-out table of both detectors (from the fit);
+- the leave-one-source-out table of every detector (from the fit);
 - robustness: each source's photos re-saved as JPEG at quality 30-100, resized so the longer
   side is 64-512 px, cropped by 10%, PNG re-saved as JPEG; each scored by the detector fitted
   without that source: AUC (left-out real against left-out generated), the share of real photos
@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gan.detector import calibrate, figures, variants
+from gan.detector import calibrate, dfeatures, figures, forensic, variants
 from gan.data.preprocess import open_image
-from gan.detector.forensic import DRAFT_SIDE, photo_views
 from gan.detector.verdict import GENERATED, UNSURE
 from gan.io import staged_dir
 
@@ -34,6 +33,7 @@ REPORT_FORMAT = "facegan-detection/2"
 REPORT_DIR = "detection/report"
 FIGURES = {"left_out": "left_out.png", "robustness": "robustness.png", "groups": "groups.png"}
 ROBUSTNESS_PER_SOURCE = 40
+DETECTORS = (dfeatures.KEY, "forensic", "discriminator")     # in the order reports show them
 REFLIP_TARGET = 0.02
 JPEG_QUALITIES = (30, 50, 70, 90, 100)
 LONG_SIDES = (64, 128, 256, 512)
@@ -61,28 +61,38 @@ def perturbed(img: Image.Image, how) -> Image.Image | None:
     raise ValueError(how)
 
 
-def _views_of(file: str) -> list:
-    """Features of one photo under every perturbation (None where not applicable or no face)."""
+VIEWERS = {"forensic": forensic, dfeatures.KEY: dfeatures}   # key -> module with photo_views
+
+
+def _views_of(file: str, key: str, size: int) -> list:
+    """What detector `key` scores of one photo under every perturbation (None where not
+    applicable or no face)."""
+    module = VIEWERS[key]
     with Image.open(file) as raw:
         fmt = raw.format
-    img = open_image(file, draft_side=DRAFT_SIDE)     # as an upload is opened
+    img = open_image(file, draft_side=module.DRAFT_SIDE)     # as an upload is opened
     img.format_was = fmt
     out = []
     for _, how in PERTURBATIONS:
         changed = perturbed(img, how)
-        out.append(None if changed is None else photo_views(changed)[1])
+        out.append(None if changed is None else module.photo_views(changed, size)[1])
     return out
 
 
-def robustness(measured, per_source: int, jobs: int = 2, log=lambda m: None) -> dict:
-    """The curves (see the module docstring) of the forensic detector."""
+def robustness(measured, per_source: int, key: str = "forensic", bundle=None, jobs: int = 2,
+               log=lambda m: None) -> dict:
+    """The curves (see the module docstring) of a fitted detector (`key`: forensic, or
+    dfeatures with its `bundle`, whose discriminator turns the views into features)."""
     from joblib import Parallel, delayed
 
+    size = bundle.resolution if bundle is not None else 128
     per = {}
     for lo in measured.left:
         files = lo.files[:per_source]
-        log(f"robustness: {lo.name} ({len(files)} photos x {len(PERTURBATIONS)} changes)")
-        rows = Parallel(n_jobs=jobs, batch_size=4)(delayed(_views_of)(f) for f in files)
+        log(f"robustness ({key}): {lo.name} ({len(files)} photos x {len(PERTURBATIONS)} changes)")
+        rows = Parallel(n_jobs=jobs, batch_size=4)(delayed(_views_of)(f, key, size) for f in files)
+        if key == dfeatures.KEY:
+            rows = [[None if v is None else dfeatures.features(bundle, v) for v in r] for r in rows]
         per[lo.name] = (lo, rows)
     curves = []
     base = {}
@@ -181,20 +191,22 @@ def by_group(measured, rate: float, confidence: float = 0.95) -> list[dict]:
 
 
 def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: int = 2,
-            log=lambda m: None) -> dict:
+            log=lambda m: None, bundle=None) -> dict:
     section = fitted.card
     rate = section["target_fpr"]
     rep = {"format": REPORT_FORMAT,
            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "target_fpr": rate, "confidence": section["confidence"], "sources": section["sources"],
            "threshold_rule": section["threshold_rule"], "figures": dict(FIGURES), "detectors": {}}
-    for key in ("forensic", "discriminator"):
+    for key in DETECTORS:
+        if key not in fitted.measured:
+            continue
         m = fitted.measured[key]
         rep["detectors"][key] = {"rule": m.rule.to_card(), "left_out": section[key]["left_out"],
                                  "groups": by_group(m, rate, section["confidence"])}
-    if robustness_per_source > 0:
-        rep["detectors"]["forensic"]["robustness"] = robustness(
-            fitted.measured["forensic"], robustness_per_source, jobs, log)
+        if robustness_per_source > 0 and key in VIEWERS and (key != dfeatures.KEY or bundle is not None):
+            rep["detectors"][key]["robustness"] = robustness(
+                m, robustness_per_source, key, bundle, jobs, log)
     return rep
 
 
@@ -214,10 +226,12 @@ def _pct(x) -> str:
 
 
 def text_summary(section: dict) -> str:
-    """The left-out tables of both detectors, in plain text."""
+    """The left-out tables of every detector, in plain text."""
     lines = [f"Leave-one-source-out (each source scored by a detector fitted without it); "
              f"stated rate {section['target_fpr']:.0%} (95% upper bound)"]
-    for key in ("forensic", "discriminator"):
+    for key in DETECTORS:
+        if key not in section:
+            continue
         lo = section[key]["left_out"]
         r = section[key]["rule"]
         lines.append(f"\n{key}: generated at P >= {r['generated_at']:.4f}, real below "

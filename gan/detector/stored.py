@@ -9,9 +9,11 @@ Each is a `StoredDetector` with one contract, whatever it looks at:
 - `judge(views)`: P(generated) of each photo and its verdict with the reason
   (`gan.detector.verdict.Rule`: generated, real or unsure).
 
-The forensic detector (`forensic`) reads the face's texture at the photo's resolution and is
-offered when `python -m gan.detector fit` stored one; the discriminator reads the bundle's
-128 px crop, its raw score being minus its logit (high for faces like its training photos).
+The detectors `python -m gan.detector fit` stores: `dfeatures` reads the discriminator's
+features of the landmark-aligned face (`gan.detector.dfeatures`), `forensic` the face's
+texture at the photo's own resolution (`gan.detector.forensic`). The discriminator itself is
+always there: it reads the bundle's 128 px crop, its raw score being minus its logit (high for
+faces like its training photos).
 `stored_detectors` lists them best first; `pick` chooses one by name, as `gan.detect` does.
 """
 from __future__ import annotations
@@ -23,10 +25,11 @@ import numpy as np
 from PIL import Image
 
 from gan.data.preprocess import DRAFT_FACTOR, preprocess_image, to_model_input
-from gan.detector import calibrate, forensic, variants
+from gan.detector import calibrate, dfeatures, forensic, variants
 from gan.detector.verdict import Rule
 
-TITLES = {"forensic": "Forensic detector (texture, fitted on many sources)",
+TITLES = {dfeatures.KEY: "What the discriminator sees (fitted on many sources)",
+          "forensic": "Forensic detector (texture, fitted on many sources)",
           "discriminator": "The GAN's own discriminator"}
 UNCALIBRATED_NOTE = "uncalibrated: p = sigmoid(-logit) of the raw discriminator"
 
@@ -126,25 +129,26 @@ class StoredDetector:
         return Judged(p_all[:, 0], v, why)
 
 
-def _forensic(bundle, section: dict):
-    """The forensic detector, or the DetectorError saying why it cannot be used. Loaded once per
-    bundle object (and per stored file) and kept on it."""
+def _fitted(bundle, key: str, section: dict):
+    """A fitted detector (forensic or discriminator features), or the DetectorError saying why
+    it cannot be used. Loaded once per bundle object (and per stored file) and kept on it."""
+    module = forensic if key == "forensic" else dfeatures
     cache = bundle.__dict__.setdefault("_stored_detectors", {})
-    key = (bundle.card["files"].get(section["file"], {}).get("sha256"), str(section.get("rule")))
-    if key not in cache:
+    ck = (key, bundle.card["files"].get(section["file"], {}).get("sha256"), str(section.get("rule")))
+    if ck not in cache:
         try:
-            cache[key] = forensic.load(bundle)
+            cache[ck] = module.load(bundle)
         except forensic.DetectorError as e:
-            cache[key] = e
-    if isinstance(cache[key], Exception):
-        return cache[key]
-    f = cache[key]
+            cache[ck] = e
+    if isinstance(cache[ck], Exception):
+        return cache[ck]
+    f = cache[ck]
     return StoredDetector(
-        key="forensic", title=TITLES["forensic"], note=str(section.get("note") or ""),
+        key=key, title=TITLES[key], note=str(section.get("note") or ""),
         rule=rule_of(section), calibrated=True,
-        prepare=lambda img, crop=None: forensic.photo_views(img, bundle.resolution),
+        prepare=lambda img, crop=None: module.photo_views(img, bundle.resolution),
         raw=f.scores, unfamiliar=f.unfamiliar, calibration=section.get("calibration"),
-        measured=section.get("left_out"), draft_side=forensic.DRAFT_SIDE, section=section)
+        measured=section.get("left_out"), draft_side=module.DRAFT_SIDE, section=section)
 
 
 def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
@@ -162,15 +166,16 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
         raw=lambda x: discriminator_scores(bundle, x), calibration=d_section.get("calibration"),
         measured=d_section.get("left_out"), draft_side=DRAFT_FACTOR * bundle.resolution, section=d_section)}
     problems: dict[str, str] = {}
-    f = forensic.settings(bundle.card)
-    if f is not None:
-        det = _forensic(bundle, f)
-        if isinstance(det, Exception):
-            problems["forensic"] = str(det)
-        else:
-            found["forensic"] = det
+    for key, module in ((dfeatures.KEY, dfeatures), ("forensic", forensic)):
+        section = module.settings(bundle.card)
+        if section is not None:
+            det = _fitted(bundle, key, section)
+            if isinstance(det, Exception):
+                problems[key] = str(det)
+            else:
+                found[key] = det
     default = s.get("default")
-    order = sorted(found, key=lambda k: (k != default, k != "forensic"))
+    order = sorted(found, key=lambda k: (k != default, k == "discriminator"))
     return [found[k] for k in order], problems
 
 
@@ -186,7 +191,7 @@ def pick(bundle, wanted: str | None) -> tuple[StoredDetector, str | None]:
             raise ValueError(problems[wanted])
         raise ValueError(f"{bundle.name} has no {wanted} detector"
                          + (f"; fit one with `python -m gan.detector fit --model {bundle.path}`"
-                            if wanted == "forensic" else ""))
+                            if wanted in ("forensic", dfeatures.KEY) else ""))
     warning = None
     if problems:
         warning = "; ".join(f"the {k} detector is not usable ({m}); using the {dets[0].key}"
