@@ -75,6 +75,18 @@ def generate(bundle, n: int, seed: int = 0, truncation: float = 1.0,
     return generate_from_latents(bundle, z, label_matrix(bundle, n, labels), batch_size)
 
 
+def slerp(za: np.ndarray, zb: np.ndarray, frames: int) -> np.ndarray:
+    """`frames` latents along the spherical path from za to zb (a straight line when they
+    point the same way): the path keeps the norm typical of z, where the generator's faces are."""
+    za, zb = np.asarray(za, np.float64), np.asarray(zb, np.float64)
+    t = np.linspace(0.0, 1.0, int(frames))[:, None]
+    cos = np.dot(za, zb) / (np.linalg.norm(za) * np.linalg.norm(zb) + 1e-8)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-4:
+        return ((1 - t) * za + t * zb).astype("float32")
+    return ((np.sin((1 - t) * omega) * za + np.sin(t * omega) * zb) / np.sin(omega)).astype("float32")
+
+
 def interpolate(bundle, seed_a: int, seed_b: int, frames: int = 16, truncation: float = 1.0,
                 labels: dict[str, float] | None = None,
                 z_shift: np.ndarray | None = None) -> np.ndarray:
@@ -82,14 +94,32 @@ def interpolate(bundle, seed_a: int, seed_b: int, frames: int = 16, truncation: 
     (`z_shift`, an attribute slider's move in latent space, is added to every frame)."""
     za = latents(seed_a, 1, bundle.latent_dim, truncation)[0]
     zb = latents(seed_b, 1, bundle.latent_dim, truncation)[0]
-    t = np.linspace(0.0, 1.0, int(frames))[:, None]
-    cos = np.dot(za, zb) / (np.linalg.norm(za) * np.linalg.norm(zb) + 1e-8)
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if omega < 1e-4:
-        z = (1 - t) * za + t * zb
-    else:
-        z = (np.sin((1 - t) * omega) * za + np.sin(t * omega) * zb) / np.sin(omega)
+    z = slerp(za, zb, frames)
     if z_shift is not None:
         z = z + np.asarray(z_shift, np.float32)[None]
     return generate_from_latents(bundle, z.astype("float32"),
                                  label_matrix(bundle, frames, labels))
+
+
+def interpolate_latents(bundle, za: np.ndarray, zb: np.ndarray, frames: int = 16,
+                        ya: np.ndarray | None = None, yb: np.ndarray | None = None) -> np.ndarray:
+    """Faces from any latent to any other (a projection's to a seed's face, say): z along the
+    spherical path, a conditional bundle's labels in a straight line from ya to yb."""
+    z = slerp(za, zb, frames)
+    y = None
+    if bundle.conditional:
+        if ya is None or yb is None:
+            raise ValueError("this bundle is conditional: give the labels of both ends")
+        t = np.linspace(0.0, 1.0, int(frames))[:, None]
+        y = ((1 - t) * np.asarray(ya, np.float32)[None] + t * np.asarray(yb, np.float32)[None])
+        y = y.astype("float32")
+    return generate_from_latents(bundle, z, y)
+
+
+def variations(z: np.ndarray, n: int, variety: float, seed: int = 0) -> np.ndarray:
+    """n latents near z: each sqrt(1 - v^2) z + v e with e ~ N(0, I) and v = `variety` in
+    [0, 1], so 0 is z itself and 1 an unrelated face, and a z of the usual norm keeps it (the
+    generator draws its best faces there)."""
+    v = float(np.clip(variety, 0.0, 1.0))
+    e = np.random.default_rng(int(seed)).standard_normal((int(n), len(z)))
+    return (np.sqrt(1.0 - v * v) * np.asarray(z, np.float64)[None] + v * e).astype("float32")

@@ -4,99 +4,29 @@ an animated GIF.
 
 Faces come from the process-wide face cache, so moving the count slider only generates the
 faces not yet shown, and the same seed and settings always give the same faces. An attribute
-slider keeps the seed's faces and moves only the label input (and, when the bundle's
-measurement chose it, z along a fitted direction; gan.sliders.semantics): the same faces, edited.
+slider (`app_support.sliders`, shared with the Your face page) keeps the seed's faces and moves
+only the label input (and, when the bundle's measurement chose it, z along a fitted direction;
+gan.sliders.semantics): the same faces, edited.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 
-import numpy as np
 import streamlit as st
 
 from app_support import state, ui
 from app_support.faces import face_file_name, zip_faces
-from gan.sliders import semantics
+from app_support.sliders import Edit, attribute_controls
 
 MAX_FACES = 64
 MAX_SEED = 2**31 - 1
 MAX_MORPH_FRAMES = 32
 # Above this many faces they are shown smaller, so 64 fit in about one screen.
 LARGE_FACES = 16
-# What moving a slider changes in the face, for the attributes we have looked at.
-CHANGES = {
-    "male": "the whole face: hair, brows, jaw and skin",
-    "smiling": "mostly the mouth, and subtly: closed lips become an open smile, the cheeks lift "
-               "a little, while hair and face shape stay",
-}
 
 
 def new_seed() -> None:
     st.session_state["seed"] = random.randrange(1_000_000)
-
-
-@dataclass
-class Edit:
-    """What the attribute controls ask of the generator, and how files name it."""
-    labels: dict[str, float] = field(default_factory=dict)    # label inputs (conditional)
-    z_shift: np.ndarray | None = None                          # slider moves in latent space
-    tags: dict[str, float] = field(default_factory=dict)      # for file names
-    sliders: dict[str, float] = field(default_factory=dict)   # positions moved off the middle
-
-
-def attribute_controls(bundle) -> Edit:
-    """A slider per attribute (from one end through "model decides" to the other) and a
-    choice per one-hot label group. Sliders are the binary labels of a conditional bundle,
-    or the latent directions a measurement fitted for an unconditional one; none otherwise.
-    A damaged directions file is named, with the command that writes it again."""
-    sl = semantics.sliders_for(bundle)
-    if sl.damaged:
-        st.warning(sl.damaged.warning(
-            f"python -m gan.attributes --model models/{bundle.name}",
-            "The sliders move the label inputs only, not along the fitted directions the "
-            "measurement chose." if sl.names else "So this model has no attribute sliders."),
-            icon=":material/warning:")
-    groups = semantics.choice_groups(bundle.card)
-    if not sl.names and not groups:
-        return Edit()
-    cols = st.columns(max(1, len(sl.names) + len(groups)))
-    values: dict[str, float] = {}
-    for col, name in zip(cols, sl.names):
-        low, high = semantics.ends(name)
-        ui.sticky(f"attr_{name}", 0.0)
-        values[name] = col.slider(
-            f"{low.capitalize()} ↔ {high}", -1.0, 1.0, step=0.1, format="%+.1f", key=f"attr_{name}",
-            help=f"Left: {low}; right: {high}; middle: the model decides. Moving it edits the "
-                 f"same faces (the seed stays). The ends: {sl.describe()}.")
-        ui.remember(f"attr_{name}")
-    edit = Edit(labels=sl.labels(values), z_shift=sl.z_shift(values),
-                sliders={k: round(v, 4) for k, v in values.items() if round(v, 4) != 0})
-    for col, (group, members) in zip(cols[len(sl.names):], groups.items()):
-        ui.sticky(f"label_{group}", "any")
-        choice = col.selectbox(group.replace("_", " ").capitalize(),
-                               ["any"] + [m.split("=", 1)[1] for m in members], key=f"label_{group}")
-        ui.remember(f"label_{group}")
-        if choice != "any":
-            edit.labels.update({m: float(m.split("=", 1)[1] == choice) for m in members})
-    # File names carry the label values, or the slider positions when z moves too.
-    edit.tags = dict(edit.labels) if edit.z_shift is None else {
-        **{k: v for k, v in edit.labels.items() if k not in sl.names},
-        **{f"{k}_slider": v for k, v in edit.sliders.items()}}
-    said = [f"**{' ↔ '.join(semantics.ends(n)).capitalize()}** changes {CHANGES[n]}"
-            for n in sl.names if n in CHANGES]
-    if said:
-        st.caption("What the sliders change: " + "; ".join(said) + ". Each slider edits the same "
-                   "faces: the seed, and so the person, stays.")
-    measured = semantics.measured_success(bundle.card, sl.names)
-    if measured:
-        rates, seeds = measured
-        st.caption(f"Tested on {seeds} faces: moving a slider end to end changed what a face "
-                   "classifier saw, with the face still recognisably the same person, for "
-                   + "; ".join(f"{r:.0%} of faces ({' ↔ '.join(semantics.ends(n))})"
-                               for n, r in rates)
-                   + f". The aim is {semantics.TARGET:.0%} or more.")
-    return edit
 
 
 def downloads(faces, names: list[str], manifest: dict) -> None:

@@ -10,8 +10,11 @@ and the side-by-side PNG. Results are kept per session, keyed by the photo's has
 and the step count, so reruns do not recompute. The `Projector` (the compiled optimisation) is
 built once per bundle per server process and only used, never changed, between projections.
 
-Not here yet (issue 20): variations around the projection, the attribute sliders on it, and a
-morph to a generated face.
+From the projected face: the attribute sliders (`app_support.sliders`, the generate page's
+own, with the middle keeping the projection's values), variations (latents near the
+projection, `gan.sampling.variations`, a variety slider) and a morph to any generated face
+(seed and face number) as an animated GIF. Faces made from a projection are kept per session,
+so moving one control does not remake the others.
 """
 from __future__ import annotations
 
@@ -23,12 +26,20 @@ import numpy as np
 import streamlit as st
 
 from app_support import detection, state, ui
-from app_support.faces import png
+from app_support.faces import png, zip_faces
+from app_support.sliders import attribute_controls
+from gan import sampling
 from gan.data.preprocess import ImageError, prepare_image
+from gan.images import gif_bytes
 from gan.projection import CALLBACK_EVERY, DEFAULT_STEPS, Projector
 
 MIN_STEPS, MAX_STEPS, STEP_STEP = 20, 500, 10
 SHOWN = 192          # px: the faces are upscaled for the eye; downloads keep the model's size
+VARIATIONS = 8
+MAX_SEED = 2**31 - 1           # as on the generate page
+MAX_FACE = 64                  # the generate page's largest face number
+MAX_MORPH_FRAMES = 32
+MEMO_FACES = 24                # faces made from projections kept per session (sets of them)
 WHAT_IT_KEEPS = (
     "The generator can only draw faces like the ones it learnt, so the projection is the "
     "closest face **it** can make: it usually keeps the pose, the hair and the colours of your "
@@ -92,7 +103,9 @@ def _project(bundle, bkey, face: np.ndarray, steps: int) -> dict:
         labels = (buf.getvalue(), dict(zip(bundle.label_names, map(float, r.labels))))
     return {"image": r.image, "ms_ssim": float(ms_ssim(face[None], r.image[None])[0]),
             "seconds": float(r.seconds), "steps": r.steps, "latent": z.getvalue(),
-            "labels": labels, "side": png_bytes(np.concatenate([face, r.image], axis=1))}
+            "labels": labels, "side": png_bytes(np.concatenate([face, r.image], axis=1)),
+            "z": np.asarray(r.z, np.float32),
+            "y": None if r.labels is None else np.asarray(r.labels, np.float32)}
 
 
 def show_result(face: np.ndarray, res: dict, stem: str, face_found) -> None:
@@ -125,6 +138,129 @@ def show_result(face: np.ndarray, res: dict, stem: str, face_found) -> None:
                            icon=":material/download:")
 
 
+def _faces(bundle, bkey, z: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+    """uint8 faces of latents made from a projection, kept per session (every rerun of the
+    page would otherwise remake the edited face, the variations and the morph)."""
+    z = np.ascontiguousarray(z, np.float32)
+    y = None if y is None else np.ascontiguousarray(y, np.float32)
+    memo = st.session_state.setdefault("_projected_faces", {})
+    key = (bkey, z.shape, z.tobytes(), None if y is None else y.tobytes())
+    if key not in memo:
+        memo[key] = sampling.generate_from_latents(bundle, z, y)
+        while len(memo) > MEMO_FACES:
+            memo.pop(next(iter(memo)))
+    return memo[key]
+
+
+def _row(bundle, labels: dict[str, float] | None) -> np.ndarray | None:
+    """A conditional bundle's label vector (its names' order) from {name: value}."""
+    if labels is None:
+        return None
+    return np.array([labels[n] for n in bundle.label_names], np.float32)
+
+
+def edit_section(bundle, bkey, res: dict, stem: str) -> tuple[np.ndarray, dict | None]:
+    """The generate page's attribute sliders on the projection; the edited (z, labels)."""
+    st.subheader("Edit your projection")
+    base = res["labels"][1] if res["labels"] is not None else None
+    edit = attribute_controls(bundle, prefix="proj_", middle="as projected from your photo",
+                              same="your projection (its latent stays)",
+                              keeps="the latent stays, only the attribute moves")
+    z, labels = edit.on_face(res["z"], base)
+    if not (edit.controls and edit.controls.names) and not edit.choices:
+        st.caption("This model has no attribute sliders (no labels, and no fitted directions: "
+                   f"`python -m gan.attributes --model models/{bundle.name}` fits them).")
+        return z, labels
+    if not edit.moved:
+        st.caption("Move a slider to edit the projected face; the variations and the morph "
+                   "below follow the edit.")
+        return z, labels
+    edited = _faces(bundle, bkey, z[None], None if labels is None else _row(bundle, labels)[None])[0]
+    c1, c2 = st.columns(2)
+    c1.image(png(res["image"]), width=SHOWN, output_format="PNG", caption="the projection")
+    c2.image(png(edited), width=SHOWN, output_format="PNG", caption="edited by the sliders")
+    c2.download_button("Edited face (PNG)", png(edited), file_name=f"{stem}.edited.png",
+                       mime="image/png", key="proj_edited", on_click="ignore",
+                       icon=":material/download:")
+    return z, labels
+
+
+def _reroll() -> None:
+    st.session_state["_proj_variation_seed"] = st.session_state.get("_proj_variation_seed", 0) + 1
+
+
+def variations_section(bundle, bkey, z: np.ndarray, labels: dict | None, stem: str) -> None:
+    """Faces made from latents near the (edited) projection, as a grid and one ZIP."""
+    st.subheader("Variations")
+    ui.sticky("proj_variety", 0.3)
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    variety = c1.slider("Variety", 0.05, 1.0, step=0.05, key="proj_variety",
+                        help="How far the variations stray from your projection: near 0 they "
+                             "are the projection itself, at 1 unrelated faces.")
+    ui.remember("proj_variety")
+    c2.button("Other variations", key="proj_reroll", on_click=_reroll, icon=":material/casino:")
+    seed = int(st.session_state.get("_proj_variation_seed", 0))
+    zs = sampling.variations(z, VARIATIONS, variety, seed)
+    y = _row(bundle, labels)
+    faces = _faces(bundle, bkey, zs, None if y is None else np.repeat(y[None], VARIATIONS, 0))
+    pngs = [png(f) for f in faces]
+    ui.face_grid(pngs, [f"#{i + 1}" for i in range(VARIATIONS)], width=96, key="variation")
+    names = [f"{stem}_variation{variety:.2f}_seed{seed}_{i + 1:02d}.png"
+             for i in range(VARIATIONS)]
+    manifest = {"model": bundle.name, "variety": variety, "seed": seed, "labels": labels,
+                "files": names,
+                "remake": "gan.sampling.variations(z, 8, variety, seed) with z the projection's "
+                          "latent (after any slider edit), given to the generator with labels"}
+    st.download_button(f"Download the {VARIATIONS} variations (ZIP)",
+                       zip_faces(pngs, names, manifest), file_name=f"{stem}_variations.zip",
+                       mime="application/zip", key="proj_variations_zip", on_click="ignore",
+                       icon=":material/folder_zip:")
+
+
+def morph_section(bundle, bkey, z: np.ndarray, labels: dict | None, stem: str) -> None:
+    """Frames from the (edited) projection to a face of the generate page, as a GIF."""
+    st.subheader("Morph to a generated face")
+    if not st.toggle("Make a morph", key="proj_morph_on",
+                     help="An animation from your projection (with the edits above) to any face "
+                          "the Generate page shows: pick it by its seed and number."):
+        return
+    truncation = float(st.session_state.get("_truncation", 1.0))   # the generate page's variety
+    for k, default in (("proj_morph_seed", int(st.session_state.get("_seed", 0))),
+                       ("proj_morph_face", 1), ("proj_morph_frames", 12)):
+        ui.sticky(k, default)
+    c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+    seed = int(c1.number_input("To seed", min_value=0, max_value=MAX_SEED, step=1,
+                               key="proj_morph_seed"))
+    number = int(c2.number_input("Face number", min_value=1, max_value=MAX_FACE, step=1,
+                                 key="proj_morph_face",
+                                 help="The face's number (#) on the Generate page."))
+    frames = int(c3.slider("Frames", 3, MAX_MORPH_FRAMES, key="proj_morph_frames"))
+    for k in ("proj_morph_seed", "proj_morph_face", "proj_morph_frames"):
+        ui.remember(k)
+    zt = sampling.latents(seed, number, bundle.latent_dim, truncation)[number - 1]
+    yt = None if not bundle.conditional else sampling.label_matrix(bundle, 1, None)[0]
+    memo = st.session_state.setdefault("_projected_morphs", {})
+    key = (bkey, z.tobytes(), None if labels is None else _row(bundle, labels).tobytes(),
+           seed, number, round(truncation, 4), frames)
+    if key not in memo:
+        with st.spinner(f"Making {frames} frames..."):
+            images = sampling.interpolate_latents(bundle, z, zt, frames, _row(bundle, labels), yt)
+        memo[key] = (tuple(png(f) for f in images), gif_bytes(images, duration_ms=100))
+        while len(memo) > 4:
+            memo.pop(next(iter(memo)))
+    pngs, gif = memo[key]
+    st.caption(f"To face #{number} of seed {seed} at variety {truncation:g}, as the Generate page "
+               "shows it with its attribute sliders in the middle.")
+    left, right = st.columns([1, 3])
+    left.image(gif, caption=f"you → seed {seed} #{number}", width=160)
+    left.download_button("Download GIF", gif, mime="image/gif", on_click="ignore",
+                         file_name=f"{stem}_to_{bundle.name}_seed{seed}_{number:02d}_{frames}frames.gif",
+                         icon=":material/animated_images:", key="proj_morph_gif")
+    with right:
+        ui.face_grid(pngs, [f"{i + 1}/{frames}" for i in range(frames)], width=64,
+                     key="proj_morph_frame")
+
+
 state.ensure_navigation()
 st.title("Your face")
 st.markdown("Upload a photo of a face. The app looks for the face the **generator** can make "
@@ -133,7 +269,8 @@ st.markdown("Upload a photo of a face. The app looks for the face the **generato
 with ui.guard("projecting the photo"):
     bundle, bkey = state.current_bundle()
     ui.untrained_note(bundle)
-    st.caption(WHAT_IT_KEEPS)
+    note = st.empty()          # what a projection keeps: here until a result says it below it
+    note.caption(WHAT_IT_KEEPS)
     upload = st.file_uploader(
         "One face photo (JPEG, PNG, WebP or BMP)", type=None, key="photo",
         help="The photo is read in memory to project it and is not stored.")
@@ -174,4 +311,11 @@ with ui.guard("projecting the photo"):
             if key in memo:
                 stem = "".join(c if c.isalnum() or c in "-_" else "_"
                                for c in upload.name.rsplit(".", 1)[0])[:60] or "photo"
+                note.empty()
                 show_result(prep.image, memo[key], stem, prep.face_found)
+                st.divider()
+                z, labels = edit_section(bundle, bkey, memo[key], stem)
+                st.divider()
+                variations_section(bundle, bkey, z, labels, stem)
+                st.divider()
+                morph_section(bundle, bkey, z, labels, stem)

@@ -1,18 +1,25 @@
 """AppTest of pages/project.py ("Your face") on the tiny test bundles: the page opens, a face
 upload projects (few steps) and shows the photo beside its projection with MS-SSIM and the
 downloads, a non-image gets the detect page's sentence and no traceback, and a rerun reuses the
-session's result instead of projecting again."""
+session's result instead of projecting again. From the projection: the variations grid and its
+variety slider, the attribute sliders editing the projected face (its z kept, labels moved
+from the projection's own), and the morph GIF to a seed's face with its frame count."""
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from app_support import detection
+from gan import sampling
+from gan.bundle import load_bundle
 from gan.data.preprocess import ImageError
 from gan.projection import Projector
 from tests.app_fixtures import (app_env, download, face_png, landscape_jpeg, media,  # noqa: F401
-                                models_dir, new_app, no_exceptions)
+                                media_bytes, models_dir, new_app, no_exceptions)
 
 PAGE = "pages/project.py"
 STEPS = 20
@@ -29,6 +36,18 @@ def project(at):
     at.button(key="project").click().run()
     no_exceptions(at)
     return at
+
+
+def identity_notes(at) -> int:
+    """How often the page says what a projection keeps (it must say it once)."""
+    said = [e.value for kind in ("caption", "info", "markdown") for e in at.get(kind)]
+    return sum("does **not** keep the person's identity" in v for v in said)
+
+
+def captioned(at, prefix: str) -> list[str]:
+    """Media URLs of the images whose caption starts with `prefix` (face_grid's '#1', '1/5')."""
+    return [im.url for el in at.get("image") for im in el.proto.imgs
+            if im.caption.startswith(prefix)]
 
 
 def test_the_page_opens(app_env):
@@ -109,3 +128,135 @@ def test_the_projector_is_built_once_per_bundle_and_labels_come_with_a_condition
     labels = np.load(io.BytesIO(download(at, "labels", media)))
     assert labels.shape == (2,) and ((labels >= 0) & (labels <= 1)).all()
     assert "male" in "\n".join(c.value for c in at.caption)
+
+
+def test_the_identity_sentence_is_said_once(app_env):
+    at = new_app(PAGE)
+    assert identity_notes(at) == 1
+    project(upload(at, "me.png", face_png()))
+    assert identity_notes(at) == 1 and any("identity" in i.value for i in at.info)
+
+
+def test_variations_grid_and_variety(app_env, media):
+    at = project(upload(new_app(PAGE), "me.png", face_png()))
+    assert "Variations" in [h.value for h in at.subheader]
+    first = captioned(at, "#")
+    assert len(first) == 8
+    faces = [media_bytes(media, u) for u in first]
+    assert len(set(faces)) > 1                              # not the same face eight times
+    with zipfile.ZipFile(io.BytesIO(download(at, "proj_variations_zip", media))) as z:
+        pngs = [n for n in z.namelist() if n.endswith(".png")]
+        assert len(pngs) == 8 and "faces.json" in z.namelist()
+        assert z.read(pngs[0]) == faces[0]
+    at.slider(key="proj_variety").set_value(0.9).run()
+    no_exceptions(at)
+    wider = [media_bytes(media, u) for u in captioned(at, "#")]
+    assert len(wider) == 8 and wider != faces
+    at.button(key="proj_reroll").click().run()
+    no_exceptions(at)
+    assert [media_bytes(media, u) for u in captioned(at, "#")] not in (faces, wider)
+
+
+def test_variations_stay_near_the_projection():
+    z = np.random.default_rng(0).standard_normal(64).astype(np.float32)
+    near, far = sampling.variations(z, 8, 0.1, seed=1), sampling.variations(z, 8, 1.0, seed=1)
+    assert near.shape == (8, 64) and near.dtype == np.float32
+    d_near = np.linalg.norm(near - z, axis=1).mean()
+    d_far = np.linalg.norm(far - z, axis=1).mean()
+    assert d_near < 0.2 * d_far
+    assert np.allclose(np.linalg.norm(near, axis=1), np.linalg.norm(z), rtol=0.2)
+    assert np.array_equal(near, sampling.variations(z, 8, 0.1, seed=1))
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list:
+    """(z, labels) of every generator call the page makes from now on."""
+    seen: list = []
+    real = sampling.generate_from_latents
+
+    def spy(bundle, z, y=None, *a, **kw):
+        seen.append((np.array(z), None if y is None else np.array(y)))
+        return real(bundle, z, y, *a, **kw)
+
+    monkeypatch.setattr(sampling, "generate_from_latents", spy)
+    return seen
+
+
+def test_a_slider_edits_the_projected_face(app_env, media, calls):
+    at = new_app(PAGE)
+    at.selectbox(key="model").set_value("cond").run()
+    project(upload(at, "me.png", face_png()))
+    z = np.load(io.BytesIO(download(at, "latent", media)))
+    base = np.load(io.BytesIO(download(at, "labels", media)))
+    assert not any(b.key == "proj_edited" for b in at.get("download_button"))   # nothing moved
+    projection = media_bytes(media, captioned(at, "the closest face")[0])
+
+    calls.clear()
+    at.slider(key="proj_attr_male").set_value(1.0).run()
+    no_exceptions(at)
+    (z1, y1), *_ = calls
+    assert np.array_equal(z1[0], z)                             # the projection's latent kept
+    assert y1[0, 0] == pytest.approx(1.0) and y1[0, 1] == pytest.approx(base[1], abs=1e-4)
+    edited = download(at, "proj_edited", media)
+    assert edited != projection
+    a = np.asarray(Image.open(io.BytesIO(edited))).astype(int)
+    b = np.asarray(Image.open(io.BytesIO(projection))).astype(int)
+    assert np.abs(a - b).max() > 0
+
+    calls.clear()
+    at.slider(key="proj_attr_male").set_value(-0.5).run()       # halfway to the other end
+    (z2, y2), *_ = calls
+    assert y2[0, 0] == pytest.approx(base[0] / 2, abs=1e-3)
+    # variations follow the edit: same labels for every one of them
+    var = next(y for zz, y in calls if len(zz) == 8)
+    assert np.allclose(var, y2[0])
+    # the generate page's sliders are not moved by this page's
+    assert at.session_state["proj_attr_male"] == -0.5
+    assert "attr_male" not in at.session_state
+
+
+def test_a_model_without_sliders_says_so(app_env):
+    at = project(upload(new_app(PAGE), "me.png", face_png()))
+    assert any("no attribute sliders" in c.value for c in at.caption)
+    assert not [s for s in at.slider if s.key.startswith("proj_attr_")]
+
+
+def test_the_morph_downloads_a_gif_with_the_frames_asked_for(app_env, media, models_dir):
+    at = project(upload(new_app(PAGE), "me.png", face_png()))
+    assert not any(b.key == "proj_morph_gif" for b in at.get("download_button"))   # off at first
+    at.toggle(key="proj_morph_on").set_value(True).run()
+    at.number_input(key="proj_morph_seed").set_value(7).run()
+    at.number_input(key="proj_morph_face").set_value(3).run()
+    at.slider(key="proj_morph_frames").set_value(5).run()
+    no_exceptions(at)
+    data = download(at, "proj_morph_gif", media)
+    gif = Image.open(io.BytesIO(data))
+    assert gif.format == "GIF" and gif.n_frames == 5 + 3         # there and back
+    frames = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        frames.append(np.asarray(gif.convert("RGB")).astype(int))
+    bundle = load_bundle(models_dir / "default")
+    z = np.load(io.BytesIO(download(at, "latent", media)))
+    start = sampling.generate_from_latents(bundle, z[None])[0]
+    end = sampling.generate_from_latents(bundle, sampling.latents(7, 3, bundle.latent_dim)[2:3])[0]
+    assert np.abs(frames[0] - start).mean() < 12 and np.abs(frames[4] - end).mean() < 12
+    assert np.abs(frames[0] - end).mean() > np.abs(frames[0] - start).mean()
+    assert len(captioned(at, "1/5")) == 1 and len(captioned(at, "5/5")) == 1
+    at.number_input(key="proj_morph_face").set_value(4).run()
+    no_exceptions(at)
+    assert download(at, "proj_morph_gif", media) != data
+
+
+def test_bad_input_after_a_projection_gets_a_sentence_not_a_traceback(app_env):
+    at = project(upload(new_app(PAGE), "me.png", face_png()))
+    assert "Variations" in [h.value for h in at.subheader]
+    at = upload(at, "notes.txt", b"hello, not a photo", "text/plain")
+    sentence = detection.explain(ImageError("x", kind="not an image"))
+    assert any(w.value == sentence for w in at.warning)
+    assert "Variations" not in [h.value for h in at.subheader]
+    assert identity_notes(at) == 1
+    small = io.BytesIO()
+    Image.new("RGB", (20, 20), (120, 90, 80)).save(small, format="PNG")
+    at = upload(at, "tiny.png", small.getvalue())
+    assert at.warning and not at.error

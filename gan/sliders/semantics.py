@@ -136,6 +136,21 @@ class Sliders:
             return {}
         return slider_labels({k: v for k, v in values.items() if k in self.names}, self.reach)
 
+    def labels_from(self, values: dict[str, float], base: dict[str, float]) -> dict[str, float]:
+        """Label values for a face that has its own (`base`, e.g. a projection's): a slider's
+        middle keeps the face's value, its ends are the same as `labels`' ends, and positions
+        between go in a straight line, so a small move makes a small edit."""
+        if self.reach is None:
+            return {}
+        out = {}
+        for k, s in values.items():
+            s = float(np.clip(s, -1.0, 1.0))
+            if k not in self.names or k not in base or round(s, 4) == 0:
+                continue
+            end = label_value(1.0 if s > 0 else -1.0, self.reach)
+            out[k] = round(float(base[k]) + abs(s) * (end - float(base[k])), 4)
+        return out
+
     def z_shift(self, values: dict[str, float]) -> np.ndarray | None:
         """The shift added to every face's z; None when no direction moves."""
         moved = {k: float(np.clip(v, -1, 1)) for k, v in values.items()
