@@ -161,6 +161,16 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "evaluation": _REPORT_DIR,
+        # The projection's encoder (gan.encoder): its file and the generator it was fitted to.
+        "projection": {
+            "type": ["object", "null"],
+            "properties": {"encoder": {
+                "type": ["object", "null"],
+                "required": ["file", "generator_sha256"],
+                "properties": {"file": INSIDE, "generator_sha256": _SHA256,
+                               "faces": _COUNT, "epochs": _COUNT, "seconds": _SECONDS,
+                               "z_r2": _NUMBER, "label_accuracy": _PROBABILITY}}},
+        },
         "examples": {"type": ["object", "null"],
                      "properties": {"note": _TEXT, "real": _COUNT}},
         "detector": {

@@ -2,6 +2,14 @@
 
     python -m gan.project --model models/default photo.jpg other.png --out projections/
     python -m gan.project --model models/NAME *.jpg --out DIR --steps 400 --seed 1
+    python -m gan.project fit --model models/NAME [--faces 12288] [--epochs 20]
+
+`fit` trains the bundle's encoder (`gan.encoder_fit`: a small CNN, image -> z and label values,
+on the generator's own faces) and stores it in the bundle (`projection/encoder.keras`, listed
+in the card); projections then start from its guess. `--no-encoder` starts from the mean
+latent even when the bundle has one (to compare); a bundle without a usable encoder is
+projected from the mean latent, and the output says why. A photo literally named `fit` is
+given as `./fit`.
 
 Each photo is prepared exactly as an upload is (`prepare_image` at the bundle's size and crop:
 EXIF, RGB, the largest face the detector finds, CelebA-like framing; when it finds no face, the
@@ -13,7 +21,8 @@ DIR gets, per photo NAME (the file name without extension; repeated names get _2
   NAME.latent.npy         z, float32 [latent_dim]
   NAME.labels.npy         the label values in [0, 1] (conditional bundles only)
   NAME.side_by_side.png   the photo's crop | the projection
-and projections.json: the model and, per input in order, either the files, `ms_ssim` (pixel
+and projections.json: the model, `start` ("encoder" or "mean latent", with `start_note` saying
+why not the encoder) and, per input in order, either the files, `ms_ssim` (pixel
 MS-SSIM of crop and projection), the final losses, steps and seconds, or `error` and
 `error_kind` for a file that could not be used (the rest are still projected).
 
@@ -70,7 +79,50 @@ def _prepare(path: str, bundle) -> tuple[object, str | None, str | None]:
         return None, f"could not be processed ({type(e).__name__}: {e})", "error"
 
 
+def fit_main(argv: list[str]) -> int:
+    """`python -m gan.project fit`: fit and store the bundle's encoder."""
+    from gan.encoder_fit import DEFAULT_EPOCHS, DEFAULT_FACES
+
+    p = argparse.ArgumentParser(prog="python -m gan.project fit",
+                                description="Fit the projection's encoder on the generator's "
+                                            "own faces and store it in the bundle.")
+    p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
+    p.add_argument("--faces", type=int, default=DEFAULT_FACES,
+                   help=f"generated faces to fit on, a tenth held out (default {DEFAULT_FACES})")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                   help=f"passes over them (default {DEFAULT_EPOCHS})")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if not 128 <= args.faces <= 1_000_000:
+        p.error("--faces must be between 128 and 1000000")
+    if not 1 <= args.epochs <= 1000:
+        p.error("--epochs must be between 1 and 1000")
+    try:
+        bundle = load_bundle(args.model)
+    except BundleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from gan.encoder_fit import fit_encoder
+
+    log = lambda m: print(f"[fit] {m}", file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        _, section = fit_encoder(bundle, faces=args.faces, epochs=args.epochs, seed=args.seed,
+                                 log=log)
+    except (BundleError, OSError) as e:
+        print(f"error: the encoder could not be stored in {args.model}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.model} was left as it was", file=sys.stderr)
+        return 130
+    print(f"encoder stored in {args.model} (z R^2 {section['z_r2']:.3f} on held-out faces, "
+          f"{section['seconds']:.0f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["fit"]:
+        return fit_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m gan.project", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="PHOTO", help="face photos to project")
@@ -81,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"optimisation steps per photo (default {DEFAULT_STEPS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default 0)")
+    p.add_argument("--no-encoder", action="store_true",
+                   help="start from the mean latent even when the bundle has an encoder")
     args = p.parse_args(argv)
     if not 1 <= args.steps <= 100_000:
         p.error("--steps must be between 1 and 100000")
@@ -99,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     from gan.metrics.msssim import ms_ssim
     from gan.projection import Projector
 
-    projector = Projector(bundle)
+    projector = Projector(bundle, use_encoder=not args.no_encoder)
+    start = "encoder" if projector.encoder is not None else "mean latent"
+    print("starting from the encoder's guess" if projector.encoder is not None
+          else f"starting from the mean latent: {projector.start_note}", file=sys.stderr, flush=True)
     entries, done = [], 0
     try:
         with staged_dir(out, FOLDER) as tmp:
@@ -134,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{path}: MS-SSIM {score:.3f} in {r.seconds:.1f} s -> {out / files['projection']}",
                       file=sys.stderr, flush=True)
             doc = {"format": FORMAT, "model": str(args.model), "steps": args.steps,
-                   "seed": args.seed, "projected": done, "projections": entries}
+                   "seed": args.seed, "start": start, "projected": done, "projections": entries}
+            if projector.encoder is None:
+                doc["start_note"] = projector.start_note
             (tmp / RESULTS).write_text(json.dumps(doc, indent=1) + "\n")
     except (ReplaceRefused, OSError) as e:
         print(f"error: {out} could not be written: {e}", file=sys.stderr)

@@ -14,11 +14,16 @@ Loss, on the face in [-1, 1] at the bundle's size:
   apart by.
 
 A conditional bundle's labels are optimised too, each as sigmoid(logit) so they stay in
-[0, 1] (one-hot groups are not forced to sum to 1). The face kept is the one of the lowest
+[0, 1] (one-hot groups are not forced to sum to 1).
+
+When the bundle stores an encoder (`gan.encoder`, fitted by `python -m gan.project fit`), the
+search starts from its guess of z and the labels instead of the mean latent, with the noise
+scaled down by ENCODER_NOISE (full noise would throw most of the guess away in the first
+steps); `Projection.start` says which start was used and, without the encoder, why. The face kept is the one of the lowest
 loss seen, not the last one, since early noisy steps can be better than later ones only
 by chance and the last step is not always the best.
 
-No Streamlit and no CLI here: `gan.project` is the command line, the page comes later.
+No Streamlit and no CLI here: `gan.project` is the command line, pages/project.py the page.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ LR_RAMPUP = 0.05          # fraction of steps, StyleGAN2-ADA's lr_rampup_length
 LR_RAMPDOWN = 0.25        # fraction of steps, its lr_rampdown_length
 NOISE_FACTOR = 0.05       # its initial_noise_factor (times the latents' spread)
 NOISE_RAMP = 0.75         # its noise_ramp_length
+ENCODER_NOISE = 0.25      # the noise's scale when starting from the encoder's guess
 WEIGHTS = {"pixel": 1.0, "ms_ssim": 1.0, "features": 0.5}
 CALLBACK_EVERY = 10
 
@@ -54,6 +60,8 @@ class Projection:
     losses: dict
     steps: int
     seconds: float
+    start: str = "mean"               # "encoder": from its guess; "mean": from z = 0
+    start_note: str | None = None     # why not from the encoder, when it was not
 
 
 def learning_rate(t: float, initial: float = INITIAL_LR) -> float:
@@ -79,12 +87,19 @@ def feature_model(bundle):
 
 class Projector:
     """The compiled losses and step for one bundle; reuse it for several photos (the first
-    call traces the graph, later ones run at once)."""
+    call traces the graph, later ones run at once). `use_encoder=False` ignores a stored
+    encoder (to compare with it); `start_note` then says so."""
 
-    def __init__(self, bundle):
+    def __init__(self, bundle, use_encoder: bool = True):
         import tensorflow as tf
 
+        from gan.encoder import load_encoder
+
         self.bundle = bundle
+        if use_encoder:
+            self.encoder, self.start_note = load_encoder(bundle)
+        else:
+            self.encoder, self.start_note = None, "the encoder was turned off"
         self.features = feature_model(bundle)
         self.conditional = bundle.conditional
         size = bundle.resolution
@@ -177,15 +192,25 @@ class Projector:
         spread = math.sqrt(b.latent_dim)
         target = tf.constant(to_model_input(face)[None])
         target_feat = self.features(target, training=False)
-        self.z.assign(tf.zeros_like(self.z))
-        self.logits.assign(tf.zeros_like(self.logits))
+        noise_factor = 1.0
+        if self.encoder is not None:
+            z0, logits0 = self.encoder.guess(target.numpy())
+            self.z.assign(z0)
+            # kept off the flat ends of the sigmoid, where a label could no longer move
+            self.logits.assign(np.clip(logits0, -4.0, 4.0) if logits0 is not None
+                               else np.zeros(self.logits.shape, np.float32))
+            noise_factor = ENCODER_NOISE
+        else:
+            self.z.assign(tf.zeros_like(self.z))
+            self.logits.assign(tf.zeros_like(self.logits))
         for v in self.opt.variables:
             v.assign(tf.zeros_like(v))
         history: list[dict] = []
         best = (math.inf, None, None, None, None)
         for step in range(steps):
             t = step / steps
-            noise = rng.standard_normal((1, b.latent_dim)).astype("float32") * noise_scale(t, spread)
+            noise = (rng.standard_normal((1, b.latent_dim)).astype("float32")
+                     * noise_scale(t, spread) * noise_factor)
             # the values before this step's update are the ones its face was made from
             z_now = (self.z.numpy() + noise)[0]
             y_now = tf.sigmoid(self.logits).numpy()[0] if self.conditional else None
@@ -214,7 +239,9 @@ class Projector:
         return Projection(z=np.asarray(z, np.float32),
                           labels=None if y is None else np.asarray(y, np.float32),
                           image=to_uint8(x.numpy())[0], history=history, losses=losses,
-                          steps=steps, seconds=time.perf_counter() - t0)
+                          steps=steps, seconds=time.perf_counter() - t0,
+                          start="encoder" if self.encoder is not None else "mean",
+                          start_note=self.start_note)
 
 
 def project(bundle, face_uint8: np.ndarray, steps: int = DEFAULT_STEPS, seed: int = 0,

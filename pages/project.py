@@ -9,6 +9,8 @@ projection, the pixel MS-SSIM between them and the time, and downloads of the la
 and the side-by-side PNG. Results are kept per session, keyed by the photo's hash, the model
 and the step count, so reruns do not recompute. The `Projector` (the compiled optimisation) is
 built once per bundle per server process and only used, never changed, between projections.
+It starts from the bundle's encoder when it has a usable one, and the result says which start
+it used and, without an encoder, why.
 
 From the projected face: the attribute sliders (`app_support.sliders`, the generate page's
 own, with the middle keeping the projection's values), variations (latents near the
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 
 import numpy as np
@@ -103,6 +106,7 @@ def _project(bundle, bkey, face: np.ndarray, steps: int) -> dict:
         labels = (buf.getvalue(), dict(zip(bundle.label_names, map(float, r.labels))))
     return {"image": r.image, "ms_ssim": float(ms_ssim(face[None], r.image[None])[0]),
             "seconds": float(r.seconds), "steps": r.steps, "latent": z.getvalue(),
+            "start": r.start, "start_note": r.start_note,
             "labels": labels, "side": png_bytes(np.concatenate([face, r.image], axis=1)),
             "z": np.asarray(r.z, np.float32),
             "y": None if r.labels is None else np.asarray(r.labels, np.float32)}
@@ -121,6 +125,14 @@ def show_result(face: np.ndarray, res: dict, stem: str, face_found) -> None:
               help="How alike the two images are, pixel structure only, from 0 to 1 (1: the "
                    "same image). It does not measure whether it is the same person.")
     m2.metric("Time", f"{res['seconds']:.1f} s", help=f"{res['steps']} optimisation steps.")
+    if res["start"] == "encoder":
+        st.caption("Started from the guess of this model's encoder (a small network trained on "
+                   "the generator's own faces), then refined step by step.")
+    else:
+        note = re.sub(r"(python -m [^)]+)", r"`\1`", str(res["start_note"]))
+        st.caption(f"Started from the average face, then refined step by step: {note}. An "
+                   "encoder's first guess gives a closer face in the same steps, or about as "
+                   "close a face in half of them.")
     st.info(WHAT_IT_KEEPS, icon=":material/info:")
     if res["labels"] is not None:
         st.caption("Label values found: " + ", ".join(f"{k} {v:.2f}"

@@ -260,3 +260,19 @@ def test_bad_input_after_a_projection_gets_a_sentence_not_a_traceback(app_env):
     Image.new("RGB", (20, 20), (120, 90, 80)).save(small, format="PNG")
     at = upload(at, "tiny.png", small.getvalue())
     assert at.warning and not at.error
+
+
+def test_the_result_says_which_start_the_projection_used(app_env, tmp_path, monkeypatch):
+    at = project(upload(new_app(PAGE), "me.png", face_png()))
+    said = "\n".join(c.value for c in at.caption)
+    assert "Started from the average face" in said and "`python -m gan.project fit" in said
+
+    from gan import project as cli
+    from tests.factories import make_tiny_bundle
+
+    models = tmp_path / "models"
+    path = make_tiny_bundle(models / "default", crop="face")
+    assert cli.main(["fit", "--model", str(path), "--faces", "256", "--epochs", "1"]) == 0
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models))
+    at = project(upload(new_app(PAGE), "me.png", face_png()))
+    assert any("Started from the guess of this model's encoder" in c.value for c in at.caption)
