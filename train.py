@@ -6,6 +6,9 @@ Running the same command again on the same RUNDIR resumes where the run stopped 
 SIGTERM, a closed laptop or kill -9 lose at most one checkpoint interval). With only
 `--out RUNDIR --export models/NAME`, the latest checkpoint of RUNDIR is exported without
 training (safe while that run still trains).
+
+`--strategy mirrored` trains on every local GPU (or CPU device); `--strategy multiworker` on
+the machines TF_CONFIG names, each running the same command (the README has examples).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.config import TrainConfig  # noqa: E402  (light: no TensorFlow)
+from gan.training.distribute import check_strategy  # noqa: E402  (light: no TensorFlow)
 from gan.training.loop import (  # noqa: E402  (light: TensorFlow loads when training starts)
     TrainingError,
     check_run_dir,
@@ -61,7 +65,10 @@ HELP = {
     "init_from": ("a bundle (models/NAME) whose generator and discriminator weights start a new run: "
                   "fine-tune a trained model on your own photos; its optimizer state starts fresh"),
     "steps": "total training steps of the run, counted across resumes",
-    "batch_size": "photos per step",
+    "batch_size": "photos per step on each replica (the global batch is this times the replicas)",
+    "strategy": "tf.distribute strategy: default (one device), mirrored (every local GPU, or the "
+                "CPU) or multiworker (the machines TF_CONFIG names; every worker runs the same "
+                "command, the chief writes RUNDIR)",
     "lr_g": "generator learning rate",
     "lr_d": "discriminator learning rate",
     "beta_1": "Adam beta_1",
@@ -70,7 +77,8 @@ HELP = {
     "diffaugment": "DiffAugment policies applied to real and fake before D ('' for none)",
     "r1_gamma": "R1 gradient penalty weight on real photos (0: off); keeps D from overpowering G, which is what made G collapse to one face",
     "r1_every": "apply R1 every N steps (lazy regularisation)",
-    "precision": "mixed_bfloat16 (fast on CPUs with AVX-512 BF16) or float32",
+    "precision": "mixed_bfloat16 (fast on CPUs with AVX-512 BF16 and on recent GPUs), "
+                 "mixed_float16 (with loss scaling: GPUs without fast bfloat16) or float32",
     "jit_compile": "XLA-compile the training step",
     "seed": "random seed of the run (data order, z, augmentation)",
     "sample_every": "steps between sample grids in RUNDIR/samples",
@@ -147,14 +155,16 @@ def _run(args, given: dict, run_dir: Path) -> int:
             for k, v in given.items():
                 setattr(fresh, k, v)
             fresh.validate()
-            if args.export:
+            role = check_strategy(fresh.strategy)
+            if args.export and role.chief:
                 # lazy: gan.training.export loads TensorFlow/Keras at import (via gan.models)
                 from gan.training.export import check_export_target
 
                 check_export_target(args.export)
-            checkpoint_path(run_dir).unlink()
-            (run_dir / "log.jsonl").unlink(missing_ok=True)
-            (run_dir / "config.json").unlink(missing_ok=True)
+            if role.chief:        # the other workers of a cluster leave RUNDIR to the chief
+                checkpoint_path(run_dir).unlink()
+                (run_dir / "log.jsonl").unlink(missing_ok=True)
+                (run_dir / "config.json").unlink(missing_ok=True)
         cfg, resuming = resolve_config(run_dir, given, base)
         result = train(cfg, run_dir, resuming=resuming, export_to=args.export,
                        progress=not args.no_progress)
@@ -165,8 +175,9 @@ def _run(args, given: dict, run_dir: Path) -> int:
         return 3
     if result.status == "interrupted":
         return 130
-    print(f"Done: {result.step} steps in {result.training_seconds / 3600:.2f} h; "
-          f"bundle at {result.bundle}", file=sys.stderr)
+    where = f"bundle at {result.bundle}" if result.bundle else "the chief wrote the bundle"
+    print(f"Done: {result.step} steps in {result.training_seconds / 3600:.2f} h; {where}",
+          file=sys.stderr)
     return 0
 
 if __name__ == "__main__":

@@ -17,14 +17,18 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
               metrics: dict[str, Any] | None = None, notes: str = "",
               init_from: dict[str, Any] | None = None,
               cpu: dict[str, Any] | None = None,
-              label_kinds: list[str] | None = None) -> dict[str, Any]:
+              label_kinds: list[str] | None = None,
+              images_seen: int | None = None) -> dict[str, Any]:
     """`label_kinds`: per label, `FaceData.label_kind` ("binary", "onehot", "numeric"), so
     readers need not guess from the names. `init_from`: the bundle a run started from (its steps and seconds are not in this run's
     figures; `total_steps` / `total_seconds` add them). `cpu`: {"seconds", "from_step"}, the
     process CPU time of the training steps (all threads), which, unlike the wall-clock
-    `seconds`, does not grow while a run is paused or shares the machine."""
+    `seconds`, does not grow while a run is paused or shares the machine. `images_seen`: the
+    photos trained on (a distributed run's steps each take batch_size x replicas); by default
+    step x batch_size."""
+    seen = int(step) * cfg.batch_size if images_seen is None else int(images_seen)
     training = {"steps": int(step), "seconds": round(float(training_seconds), 1),
-                "images_seen": int(step) * cfg.batch_size}
+                "images_seen": seen}
     if cpu:
         training["cpu_seconds"] = round(float(cpu["seconds"]), 1)
         training["cpu_hours"] = round(float(cpu["seconds"]) / 3600, 2)

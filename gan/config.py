@@ -45,7 +45,8 @@ class TrainConfig:
 
     # --- training ---------------------------------------------------------------------------
     steps: int = 20000                  # total steps of the run, counted across resumes
-    batch_size: int = 32
+    batch_size: int = 32                # per replica: the global batch is this x the replicas
+    strategy: str = "default"           # default (one device) | mirrored | multiworker (tf.distribute)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta_1: float = 0.5
@@ -58,7 +59,7 @@ class TrainConfig:
     label_edit: float = 0.0             # weight of an L1 penalty between one z's faces under two label vectors (small slider edits)
     mode_seeking: float = 0.0           # weight of the mode-seeking term (MSGAN): different z, different faces
     mode_seeking_on: str = "image"      # image | detail (the image minus its 1/8-size copy: structure, not colour)
-    precision: str = "mixed_bfloat16"   # mixed_bfloat16 | float32
+    precision: str = "mixed_bfloat16"   # mixed_bfloat16 | mixed_float16 (loss-scaled) | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)
     seed: int = 0
 
@@ -161,6 +162,8 @@ def _power_of_two(v) -> bool:
 
 
 _POLICIES = ("color", "translation", "cutout")
+PRECISIONS = ("mixed_bfloat16", "mixed_float16", "float32")
+STRATEGIES = ("default", "mirrored", "multiworker")   # gan.training.distribute makes each
 _FINITE = math.isfinite
 # field -> (check of a value of the right type, what it must be)
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -192,7 +195,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "label_edit": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
     "mode_seeking": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
     "mode_seeking_on": (lambda v: v in ("image", "detail"), "image or detail"),
-    "precision": (lambda v: v in ("mixed_bfloat16", "float32"), "mixed_bfloat16 or float32"),
+    "precision": (lambda v: v in PRECISIONS, ", ".join(PRECISIONS[:-1]) + " or " + PRECISIONS[-1]),
+    "strategy": (lambda v: v in STRATEGIES, ", ".join(STRATEGIES[:-1]) + " or " + STRATEGIES[-1]),
     "seed": (lambda v: 0 <= v < 2**32, "from 0 to 4294967295"),
     "sample_every": (lambda v: v >= 1, "1 or more"),
     "checkpoint_every": (lambda v: v >= 1, "1 or more"),

@@ -7,6 +7,7 @@ random draw in training is stateless (see gan_model.py and gan.data.pipeline).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -23,11 +24,28 @@ class CheckpointError(RuntimeError):
     pass
 
 
-def save_checkpoint(path: str | Path, groups: dict[str, list], meta: dict[str, Any]) -> None:
+def checkpoint_arrays(groups: dict[str, list]) -> dict[str, np.ndarray]:
+    """The arrays a checkpoint stores for `groups`, by name ("group/0007")."""
     arrays: dict[str, np.ndarray] = {}
     for group, variables in groups.items():
         for i, v in enumerate(variables):
             arrays[f"{group}/{i:04d}"] = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+    return arrays
+
+
+def state_fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """A short SHA-256 of checkpoint arrays (names, dtypes, shapes and bytes): the workers of a
+    multi-worker run print theirs, which must all equal the chief's checkpoint's."""
+    h = hashlib.sha256()
+    for name in sorted(k for k in arrays if k != "__meta__"):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_checkpoint(path: str | Path, groups: dict[str, list], meta: dict[str, Any]) -> None:
+    arrays = checkpoint_arrays(groups)
     for name, a in arrays.items():
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             raise CheckpointError(f"refusing to checkpoint non-finite values in {name}")

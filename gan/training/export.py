@@ -24,12 +24,14 @@ def check_export_target(out_dir: str | Path) -> None:
 def export_bundle(model, cfg: TrainConfig, out_dir: str | Path, *, label_names: list[str],
                   label_kinds: list[str] | None = None, step: int, training_seconds: float, data: dict[str, Any],
                   real_examples: np.ndarray | None = None, metrics: dict | None = None,
-                  init_from: dict | None = None, cpu: dict | None = None) -> Path:
+                  init_from: dict | None = None, cpu: dict | None = None,
+                  images_seen: int | None = None) -> Path:
     """Write `out_dir` as a complete bundle (atomically) from a DCGAN training model."""
     d32 = build_discriminator(cfg, len(label_names), dtype="float32")
     d32.set_weights(model.discriminator.get_weights())
     card = make_card(cfg, label_names=label_names, label_kinds=label_kinds, step=step, training_seconds=training_seconds,
-                     data=data, metrics=metrics, init_from=init_from, cpu=cpu)
+                     data=data, metrics=metrics, init_from=init_from, cpu=cpu,
+                     images_seen=images_seen)
     extra = {}
     if real_examples is not None:
         for i, im in enumerate(real_examples):

@@ -14,6 +14,10 @@ up to float rounding. Inference mode is the parent's code. Only the training cop
 networks use it (`with_fused_batchnorm`); the EMA generator and every exported bundle keep the
 standard layer, so bundles still load with `safe_mode=True` and no custom objects, and
 checkpoints (plain weight lists) do not change.
+
+Under a tf.distribute strategy each replica normalises by its own batch's moments (as Keras's
+layer does), but the moving averages are updated from the global batch's moments: Keras 3
+updates only a replica's own copy of a variable, and the replicas' copies would drift apart.
 """
 from __future__ import annotations
 
@@ -40,10 +44,21 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         # biased one (which the op itself normalises with)
         n = tf.cast(tf.size(x, out_type=tf.int64) // c, tf.float32)
         var = var * ((n - 1.0) / tf.maximum(n, 1.0))
+        mean, var = _global_moments(mean, var)
         m = tf.cast(self.momentum, tf.float32)
         self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
         self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))
         return tf.cast(y, self.compute_dtype)
+
+
+def _global_moments(mean, var):
+    """The global batch's mean and (biased) variance from each replica's, for replicas of
+    equal batches; the replica's own on one device."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return mean, var
+    mean_all, square_all = context.all_reduce("MEAN", [mean, var + tf.square(mean)])
+    return mean_all, square_all - tf.square(mean_all)
 
 
 def with_fused_batchnorm(model: keras.Model) -> keras.Model:

@@ -25,9 +25,16 @@ so faces from different z are pushed apart while D keeps them realistic. With
 its 1/8-size copy): on whole images the cheapest way apart is overall colour and layout, which
 spread beyond real photos' (the SWD's coarsest level rises) before features do.
 
-Every random draw of the step itself is stateless, seeded by (config seed, step); the only
-other RNG is the state of D's Dropout layer, which the checkpoint stores with the weights, the
-optimizer slots and the step number.
+Every random draw of the step itself is stateless, seeded by (config seed, step, replica); the
+only other RNG is the state of D's Dropout layer, which the checkpoint stores with the weights,
+the optimizer slots and the step number.
+
+Distribution (gan.training.distribute): built inside a tf.distribute strategy's scope, the model
+runs this same step on every replica (`compiled_steps`). Each loss is a mean over the global
+batch (`global_mean`: tf.nn.compute_average_loss), so the optimizers' sum of the replicas'
+gradients is the global batch's gradient, and each replica draws its own z and augmentations.
+With `precision="mixed_float16"` the optimizers scale the loss (Keras's LossScaleOptimizer), as
+float16 gradients underflow without it; bfloat16 has float32's range and needs no scaling.
 """
 from __future__ import annotations
 
@@ -41,6 +48,8 @@ from gan.training.fused_bn import with_fused_batchnorm
 
 
 HEAD_LR_FACTOR = 10.0
+# what a step reports that is the same on every replica: averaged over replicas, not summed
+SAME_ON_EVERY_REPLICA = ("ema_decay",)
 
 
 class DCGAN(keras.Model):
@@ -64,8 +73,8 @@ class DCGAN(keras.Model):
         self.ema_generator = build_g(cfg, n_labels, dtype="float32")
         self.ema_generator.set_weights(self.generator.get_weights())
         self.policies = parse_policies(cfg.diffaugment)
-        self.g_optimizer = self.make_optimizer(cfg.lr_g, "g_opt")
-        self.d_optimizer = self.make_optimizer(cfg.lr_d, "d_opt")
+        self.g_optimizer = self._loss_scaled(self.make_optimizer(cfg.lr_g, "g_opt"))
+        self.d_optimizer = self._loss_scaled(self.make_optimizer(cfg.lr_d, "d_opt"))
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.label_head = None
@@ -83,9 +92,52 @@ class DCGAN(keras.Model):
         """G's and D's optimizer (a hook: the benchmarks' recipe step swaps in RMSprop)."""
         return keras.optimizers.Adam(lr, beta_1=self.cfg.beta_1, beta_2=self.cfg.beta_2, name=name)
 
+    def _loss_scaled(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+        """`optimizer`, wrapped in dynamic loss scaling when the networks compute in float16."""
+        if self.cfg.precision != "mixed_float16":
+            return optimizer
+        return keras.optimizers.LossScaleOptimizer(optimizer, name=optimizer.name + "_scaled")
+
     # --- pieces -------------------------------------------------------------------------------
     def _rng_seed(self, step, salt: int):
-        return tf.stack([tf.cast(self.cfg.seed, tf.int64) * 1_000_003 + salt, tf.cast(step, tf.int64)])
+        """Seed of one stateless draw of a step; replica r > 0 of a distributed run shifts it,
+        so replicas draw different z and augmentations (replica 0 draws what one device does)."""
+        context = tf.distribute.get_replica_context()
+        replica = tf.cast(context.replica_id_in_sync_group if context else 0, tf.int64)
+        return tf.stack([tf.cast(self.cfg.seed, tf.int64) * 1_000_003 + salt + 97 * replica,
+                         tf.cast(step, tf.int64)])
+
+    @staticmethod
+    def global_mean(per_example):
+        """This replica's share of the global batch's mean of a per-example quantity (other
+        axes averaged first): summed over the replicas, by the optimizer for gradients and by
+        `compiled_steps` for the log, it is the mean over the global batch
+        (tf.nn.compute_average_loss); on one device, the plain mean."""
+        x = tf.cast(per_example, tf.float32)
+        if x.shape.rank != 1:
+            x = tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+        return tf.nn.compute_average_loss(x)
+
+    @staticmethod
+    def _gradients(tape, loss, variables, optimizer):
+        """d loss / d variables, backpropagated from the optimizer's loss scale instead of 1
+        (only a LossScaleOptimizer has one; it divides it out again when applying)."""
+        return tape.gradient(loss, variables,
+                             output_gradients=optimizer.scale_loss(tf.ones_like(loss)))
+
+    @staticmethod
+    def _apply(optimizer, grads, variables) -> None:
+        """`optimizer.apply_gradients`. A LossScaleOptimizer skips a step whose gradients are
+        not finite, but judges each replica's own gradients before they are summed; so with
+        several replicas they first agree, and either all apply the step or all skip it."""
+        context = tf.distribute.get_replica_context()
+        if (isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+                and context is not None and context.num_replicas_in_sync > 1):
+            bad = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32))
+                            for g in grads if g is not None])
+            bad = context.all_reduce("SUM", bad)
+            grads = [g if g is None else tf.where(bad > 0, g * float("nan"), g) for g in grads]
+        optimizer.apply_gradients(zip(grads, variables))
 
     def _g_inputs(self, z, labels):
         return [z, labels] if self.n_labels else z
@@ -102,13 +154,13 @@ class DCGAN(keras.Model):
     def _label_loss(self, label_logits, labels):
         if label_logits is None:
             return tf.constant(0.0)
-        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        return self.global_mean(tf.nn.sigmoid_cross_entropy_with_logits(
             labels=tf.cast(labels, tf.float32), logits=label_logits))
 
     def _label_edit_loss(self, z, labels, fake):
         """Mean |G(z, y') - G(z, y)| with y' another face's labels (the batch rolled by one)."""
         edited = self.generator(self._g_inputs(z, tf.roll(labels, shift=1, axis=0)), training=True)
-        return tf.reduce_mean(tf.abs(tf.cast(edited, tf.float32) - tf.cast(fake, tf.float32)))
+        return DCGAN.global_mean(tf.abs(tf.cast(edited, tf.float32) - tf.cast(fake, tf.float32)))
 
     @staticmethod
     def image_detail(images):
@@ -129,12 +181,12 @@ class DCGAN(keras.Model):
             f = DCGAN.image_detail(f)
         d_img = tf.reduce_mean(tf.abs(f[:half] - f[half:2 * half]), axis=[1, 2, 3])
         d_z = tf.reduce_mean(tf.abs(z[:half] - z[half:2 * half]), axis=1)
-        return tf.reduce_mean(1.0 / (d_img / d_z + 1e-5))
+        return DCGAN.global_mean(1.0 / (d_img / d_z + 1e-5))
 
     def gan_losses(self, real_logits, fake_logits):
         """Non-saturating logistic losses on D's logits: (D's, G's)."""
-        d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits))
-        g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
+        d_loss = self.global_mean(tf.nn.softplus(-real_logits)) + self.global_mean(tf.nn.softplus(fake_logits))
+        g_loss = self.global_mean(tf.nn.softplus(-fake_logits))
         return d_loss, g_loss
 
     def ema_decay(self, step):
@@ -167,13 +219,13 @@ class DCGAN(keras.Model):
         return g_loss + sum(weights[name] * value for name, value in terms.items())
 
     def _apply_d_gradients(self, tape, d_total) -> None:
-        """One gradient of D's loss for D and, with the label loss, its classifier."""
+        """D's loss's gradients for D and, with the label loss, for its classifier (whose
+        float32 path needs no loss scale)."""
         d_vars = self.discriminator.trainable_variables
-        head_vars = self.label_head.trainable_variables if self.label_head is not None else []
-        grads = tape.gradient(d_total, d_vars + head_vars)
-        self.d_optimizer.apply_gradients(zip(grads[:len(d_vars)], d_vars))
-        if head_vars:
-            self.head_optimizer.apply_gradients(zip(grads[len(d_vars):], head_vars))
+        self._apply(self.d_optimizer, self._gradients(tape, d_total, d_vars, self.d_optimizer), d_vars)
+        if self.label_head is not None:
+            head_vars = self.label_head.trainable_variables
+            self._apply(self.head_optimizer, tape.gradient(d_total, head_vars), head_vars)
 
     def train_step(self, data):
         """data = (real images [B,R,R,3] in [-1,1], labels [B,K], step scalar)."""
@@ -191,10 +243,10 @@ class DCGAN(keras.Model):
             d_total = d_loss + self.cfg.label_loss * label_real
             terms = self._g_extra_losses(z, labels, fake, fake_classes)
             g_total = self._g_total(g_loss, terms)
-        g_grads = tape.gradient(g_total, g_vars)
+        g_grads = self._gradients(tape, g_total, g_vars, self.g_optimizer)
         self._apply_d_gradients(tape, d_total)
         del tape
-        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self._apply(self.g_optimizer, g_grads, g_vars)
         beta = self._update_ema(step)
         return self._step_log(d_loss, g_loss, real_logits, fake_logits, beta,
                               label_real if real_classes is not None else None, terms)
@@ -204,8 +256,8 @@ class DCGAN(keras.Model):
         """What a step reports to the log and TensorBoard (shared with bench's recipe step)."""
         return {
             "d_loss": d_loss, "g_loss": g_loss,
-            "d_real": tf.reduce_mean(tf.cast(real_logits, tf.float32)),
-            "d_fake": tf.reduce_mean(tf.cast(fake_logits, tf.float32)),
+            "d_real": DCGAN.global_mean(real_logits),
+            "d_fake": DCGAN.global_mean(fake_logits),
             "ema_decay": beta,
             **({"label_real": label_real} if label_real is not None else {}),
             **terms,
@@ -222,20 +274,33 @@ class DCGAN(keras.Model):
                 logits = self.discriminator([real, labels] if self.n_labels else real, training=True)
                 total = tf.reduce_sum(tf.cast(logits, tf.float32))
             grad = inner.gradient(total, real)
-            penalty = tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
+            penalty = self.global_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
             loss = penalty * (self.cfg.r1_gamma * 0.5 * self.cfg.r1_every)
         d_vars = self.discriminator.trainable_variables
         # the logit's bias has no gradient in the penalty (it does not change dD/dx)
-        pairs = [(g, v) for g, v in zip(tape.gradient(loss, d_vars), d_vars) if g is not None]
-        self.d_optimizer.apply_gradients(pairs)
+        pairs = [(g, v) for g, v in zip(self._gradients(tape, loss, d_vars, self.d_optimizer), d_vars)
+                 if g is not None]
+        self._apply(self.d_optimizer, [g for g, _ in pairs], [v for _, v in pairs])
         return {"r1": penalty}
 
     def compiled_steps(self):
-        """tf.functions for the step and R1, XLA-compiled when the config asks for it."""
+        """tf.functions for the step and R1 on the strategy the model was built under (the
+        default one-device strategy unless built in a strategy's scope): each runs on every
+        replica and returns the log values reduced over the replicas. The replicas' step is
+        XLA-compiled when the config asks for it."""
+        strategy = self.distribute_strategy
         jit = bool(self.cfg.jit_compile)
-        step_fn = tf.function(self.train_step, jit_compile=jit, reduce_retracing=True)
-        r1_fn = tf.function(self.r1_step, jit_compile=jit, reduce_retracing=True)
-        return step_fn, r1_fn
+
+        def on_every_replica(step):
+            replica_step = tf.function(step, jit_compile=True) if jit else step
+
+            def run(data):
+                out = strategy.run(replica_step, args=(data,))
+                return {k: strategy.reduce("MEAN" if k in SAME_ON_EVERY_REPLICA else "SUM", v, axis=None)
+                        for k, v in out.items()}
+            return tf.function(run, reduce_retracing=True)
+
+        return on_every_replica(self.train_step), on_every_replica(self.r1_step)
 
     # --- state for checkpoints ----------------------------------------------------------------
     def use_configured_learning_rates(self) -> None:
@@ -249,14 +314,14 @@ class DCGAN(keras.Model):
 
     def state_variables(self) -> dict[str, list]:
         """Every variable a resume needs, grouped; order is fixed by construction. The label
-        classifier's group exists only with the label loss (OPTIONAL_GROUPS: a run may switch
-        it on when resumed; it then starts untrained)."""
+        classifier's group exists only with the label loss, the loss scales only in float16
+        (OPTIONAL_GROUPS: a run may switch either on when resumed; it then starts fresh)."""
         groups = {
             "generator": list(self.generator.weights),
             "discriminator": list(self.discriminator.weights),
             "ema_generator": list(self.ema_generator.weights),
-            "g_optimizer": list(self.g_optimizer.variables),
-            "d_optimizer": list(self.d_optimizer.variables),
+            "g_optimizer": list(_unscaled(self.g_optimizer).variables),
+            "d_optimizer": list(_unscaled(self.d_optimizer).variables),
             # Keras layers with their own RNG (D's Dropout) keep it in a SeedGenerator
             "layer_rng": [layer.seed_generator.state
                           for net in (self.generator, self.discriminator)
@@ -264,7 +329,17 @@ class DCGAN(keras.Model):
         }
         if self.label_head is not None:
             groups["label_head"] = list(self.label_head.weights) + list(self.head_optimizer.variables)
+        scaled = [o for o in (self.g_optimizer, self.d_optimizer)
+                  if isinstance(o, keras.optimizers.LossScaleOptimizer)]
+        if scaled:
+            groups["loss_scale"] = [v for o in scaled for v in (o.dynamic_scale, o.step_counter)]
         return groups
 
 
-OPTIONAL_GROUPS = ("label_head",)
+def _unscaled(optimizer):
+    """The optimizer inside a LossScaleOptimizer (its slots are the same with or without
+    loss scaling, so a run may change precision when resumed)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+OPTIONAL_GROUPS = ("label_head", "loss_scale")

@@ -14,6 +14,9 @@ RUNDIR/
 Running the same command on the same RUNDIR resumes from checkpoint.npz: same step count,
 same sample z, the loss log continuing (lines written after the checkpoint are dropped, since
 those steps are trained again).
+
+Under `--strategy multiworker` only the chief writes RUNDIR; every other worker runs the same
+session in a scratch folder of its own, removed when it stops (gan.training.distribute).
 """
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ import io
 import json
 import math
 import os
+import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +45,21 @@ from gan.data.split import Split
 from gan.images import make_grid, save_png
 from gan.io import atomic_write_bytes, atomic_write_text, remove_stale
 from gan.sampling import latents
-from gan.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_meta, save_checkpoint
+from gan.training.checkpoint import (
+    CHECKPOINT_NAME,
+    checkpoint_arrays,
+    load_checkpoint,
+    read_meta,
+    save_checkpoint,
+    state_fingerprint,
+)
+from gan.training.distribute import (
+    Role,
+    StrategyError,
+    check_jit,
+    check_strategy,
+    expected_replicas,
+)
 
 SAMPLE_SEED_OFFSET = 777   # the fixed sample-grid z is drawn from seed + this
 N_SAMPLES = 64
@@ -237,12 +257,19 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
 
     run_dir = Path(run_dir)
     cfg.validate()
+    try:
+        role = check_strategy(cfg.strategy)
+        if cfg.jit_compile:
+            check_jit(True, expected_replicas(role))
+    except StrategyError as e:
+        raise TrainingError(str(e)) from None
     check_run_dir(run_dir)
     if not cfg.data:
         raise TrainingError("no data: give --data PATH (a folder, .zip, CelebA or UTKFace layout)")
-    check_export_target(export_to or run_dir / "bundle")
+    if role.chief:
+        check_export_target(export_to or run_dir / "bundle")
     with disk_full_says_where(run_dir):
-        return _train(cfg, run_dir, export_to=export_to, progress=progress, stop_at=stop_at)
+        return _train(cfg, run_dir, role, export_to=export_to, progress=progress, stop_at=stop_at)
 
 
 def _remove_leftovers(run_dir: Path) -> None:
@@ -257,9 +284,9 @@ def _remove_leftovers(run_dir: Path) -> None:
               file=sys.stderr)
 
 
-def _prepare_photos(cfg: TrainConfig, run_dir: Path, progress: bool):
+def _prepare_photos(cfg: TrainConfig, run_dir: Path, progress: bool, replicas: int = 1):
     """Load the run's split, write its data report and reals.png, and refuse too few photos
-    before any model is built."""
+    for one global batch before any model is built."""
     faces, held = load_run_photos(cfg, progress)
     report = dict(faces.report)
     report["holdout"] = {"fraction": cfg.holdout_fraction, "train": len(faces.images),
@@ -268,16 +295,19 @@ def _prepare_photos(cfg: TrainConfig, run_dir: Path, progress: bool):
     atomic_write_text(run_dir / "data_report.json", json.dumps(report, indent=2, default=str) + "\n")
     if len(faces.images) < 1:
         raise TrainingError(f"no usable photos in {cfg.data}; see {run_dir / 'data_report.json'}")
-    if len(faces.images) < cfg.batch_size:
+    if len(faces.images) < cfg.batch_size * replicas:
+        per = f" ({cfg.batch_size} per replica x {replicas} replicas)" if replicas > 1 else ""
         raise TrainingError(f"only {len(faces.images)} usable photos, fewer than one batch of "
-                            f"{cfg.batch_size}: lower --batch-size or add photos")
+                            f"{cfg.batch_size * replicas}{per}: lower --batch-size or add photos")
     save_png(run_dir / "reals.png", make_grid(faces.images[:N_SAMPLES], cols=8))
     return faces, held
 
 
-def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: list[str]):
+def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: list[str],
+                   chief: bool = True):
     """(step, seconds, cpu, init_info): the checkpoint's when resuming, else a fresh start,
-    from --init-from's weights when given."""
+    from --init-from's weights when given (read by the chief only: the other workers of a
+    multi-worker run then take the chief's state)."""
     # lazy: gan.training.gan_model loads TensorFlow/Keras; only when training starts
     from gan.training.gan_model import OPTIONAL_GROUPS
 
@@ -295,7 +325,7 @@ def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: 
                                 f"trained with {meta.get('label_names')}")
         print(f"Resuming {run_dir} at step {step} ({seconds / 3600:.2f} h trained so far).",
               file=sys.stderr)
-    elif cfg.init_from:
+    elif cfg.init_from and chief:
         init_info = init_from_bundle(model, cfg, cfg.init_from, label_names)
         print(f"Starting from {cfg.init_from} ({init_info['steps']} steps trained there); "
               "optimizer state starts fresh.", file=sys.stderr)
@@ -328,12 +358,52 @@ def _open_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
     cfg.save(run_dir / "config.json")
 
 
+def _start_strategy(cfg: TrainConfig, role: Role):
+    """The run's tf.distribute strategy (after configure_threads, before any TensorFlow op,
+    as MultiWorkerMirroredStrategy requires) and, for a multi-worker run, its Workers."""
+    # lazy: these load TensorFlow; only when training starts
+    from gan.training.distribute import Workers, make_strategy
+
+    if role.multiworker:
+        print(f"Waiting for the {role.workers} workers of TF_CONFIG ({role.task} {role.index} here, "
+              f"{'the chief' if role.chief else 'not the chief'})...", file=sys.stderr)
+    strategy = make_strategy(role)
+    try:
+        check_jit(cfg.jit_compile, strategy.num_replicas_in_sync)
+    except StrategyError as e:
+        raise TrainingError(str(e)) from None
+    if role.strategy != "default":
+        print(f"{role.strategy}: {strategy.num_replicas_in_sync} replica(s) in all, "
+              f"{len(strategy.extended.worker_devices)} here.", file=sys.stderr)
+    return strategy, (Workers(strategy) if role.multiworker else None)
+
+
+def _check_workers_agree(cfg: TrainConfig, faces, held, workers) -> None:
+    """Refuse, on every worker, a cluster whose workers were given other options or photos
+    than the chief (they would build other networks or train on other batches)."""
+    facts = {k: v for k, v in cfg.to_dict().items() if k not in ("data", "n_jobs", "init_from")}
+    facts.update({"training photos": len(faces.images),
+                  "held-out photos": 0 if held is None else len(held.images),
+                  "labels": list(faces.label_names) if faces.labels is not None else []})
+    differ = workers.differ_from_chief(facts)
+    if workers.any(bool(differ)):
+        if differ:
+            verb = "differs" if len(differ) == 1 else "differ"
+            raise TrainingError(f"this worker's {', '.join(differ)} {verb} from the chief's: give "
+                                "every worker the same command and the same photos")
+        raise TrainingError("another worker was given other options or photos than the chief "
+                            "(its message says which): give every worker the same command")
+
+
 @dataclass
 class _Session:
     """What one training session works on: the model, its photos and the counters a
     checkpoint records. The steps below read and advance it."""
     cfg: TrainConfig
-    run_dir: Path
+    run_dir: Path                 # where this process writes: RUNDIR, or a non-chief's scratch
+    role: Role
+    strategy: Any                 # tf.distribute strategy (the default one: one device)
+    workers: Any                  # gan.training.distribute.Workers in a multi-worker run
     faces: Any
     held: Any
     model: Any
@@ -344,6 +414,7 @@ class _Session:
     step: int
     seconds: float                # wall time of the steps trained, all sessions
     cpu: dict[str, Any]           # process CPU time of the steps: {"seconds", "from_step"}
+    images_seen: int              # photos trained on, all sessions (global batches)
     writer: Any = None            # TensorBoard
     sample_z: Any = None          # the fixed inputs of the sample grids
     sample_y: Any = None
@@ -352,10 +423,16 @@ class _Session:
     def log_path(self) -> Path:
         return self.run_dir / "log.jsonl"
 
+    @property
+    def global_batch(self) -> int:
+        return self.cfg.batch_size * self.strategy.num_replicas_in_sync
 
-def _start_session(cfg: TrainConfig, run_dir: Path, faces, held) -> _Session:
-    """Build the model (seeded: same config, same initial weights) and restore the checkpoint
-    or --init-from weights; drop log lines past the checkpoint, as those steps run again."""
+
+def _start_session(cfg: TrainConfig, run_dir: Path, role: Role, strategy, workers, faces,
+                   held) -> _Session:
+    """Build the model (seeded: same config, same initial weights) in the strategy's scope and
+    restore the checkpoint or --init-from weights (the other workers then take the chief's
+    state); drop log lines past the checkpoint, as those steps run again."""
     import keras
 
     # lazy: gan.training.gan_model loads TensorFlow/Keras; only when training starts
@@ -364,29 +441,53 @@ def _start_session(cfg: TrainConfig, run_dir: Path, faces, held) -> _Session:
     label_names = list(faces.label_names) if faces.labels is not None else []
     label_kinds = list(faces.label_kind) if faces.labels is not None else []
     keras.utils.set_random_seed(cfg.seed)
-    model = DCGAN(cfg, n_labels=len(label_names))
+    with strategy.scope():
+        model = DCGAN(cfg, n_labels=len(label_names))
     groups = model.state_variables()
-    step, seconds, cpu, init_info = _restore_state(cfg, run_dir, model, groups, label_names)
+    step, seconds, cpu, init_info = _restore_state(cfg, run_dir, model, groups, label_names,
+                                                   chief=role.chief)
+    images_seen = _images_seen(checkpoint_path(run_dir), step, cfg.batch_size)
+    if workers is not None:
+        step = workers.take_chief_state(groups, step)
+        if not role.chief:
+            print(f"{role.name().capitalize()} starts from the chief's state at step {step}.",
+                  file=sys.stderr)
     _truncate_log(run_dir / "log.jsonl", step)
-    return _Session(cfg, run_dir, faces, held, model, groups, label_names, label_kinds,
-                    init_info, step, seconds, cpu)
+    return _Session(cfg, run_dir, role, strategy, workers, faces, held, model, groups,
+                    label_names, label_kinds, init_info, step, seconds, cpu, images_seen)
+
+
+def _images_seen(ckpt: Path, step: int, batch_size: int) -> int:
+    """Photos trained on up to the checkpoint (checkpoints from before distributed training
+    did not count them: every step then took `batch_size`)."""
+    if not step or not ckpt.is_file():
+        return step * batch_size
+    meta = read_meta(ckpt)
+    return int(meta.get("images_seen", step * int(meta["config"].get("batch_size", batch_size))))
 
 
 def _save_state(s: _Session, reason: str) -> None:
-    """Checkpoint everything a resume needs (weights, optimizers, counters, config)."""
-    save_checkpoint(checkpoint_path(s.run_dir), s.groups,
+    """Checkpoint everything a resume needs (weights, optimizers, counters, config). Every
+    worker writes one, as TensorFlow's multi-worker guide has it; a non-chief's goes to its
+    scratch folder and is deleted at once (the chief's is the run's)."""
+    path = checkpoint_path(s.run_dir)
+    save_checkpoint(path, s.groups,
                     {"step": s.step, "training_seconds": s.seconds,
                      "cpu_seconds": s.cpu["seconds"],
                      "cpu_counted_from_step": s.cpu["from_step"],
+                     "images_seen": s.images_seen,
+                     "replicas": s.strategy.num_replicas_in_sync,
                      "label_names": s.label_names, "label_kinds": s.label_kinds,
                      "reason": reason,
                      "init_from": s.init_info,
                      "config": s.cfg.to_dict(), "time": time.time()})
+    if not s.role.chief:
+        path.unlink()
 
 
 def _write_samples(s: _Session) -> None:
     """samples/fakesNNNNNN.png and TensorBoard: the EMA generator on the fixed z, so grids
-    of different steps show the same faces developing."""
+    of different steps show the same faces developing (the chief writes them)."""
     import tensorflow as tf
 
     inputs = [s.sample_z, s.sample_y] if s.label_names else s.sample_z
@@ -423,6 +524,10 @@ def _roll_back(s: _Session, out: dict[str, float]) -> None:
         msg = f"rolled back to the last good checkpoint (step {s.step})"
     else:
         msg = "no checkpoint to roll back to yet"
+    if s.workers is not None:             # every worker takes the chief's rolled-back state
+        s.step = s.workers.take_chief_state(s.groups, s.step)
+        if not s.role.chief:
+            msg = f"took the chief's state of step {s.step}"
     print(f"\nTraining diverged at step {bad} (losses {out}); {msg}. "
           "Try a lower learning rate or --r1-gamma 1, then run again.",
           file=sys.stderr)
@@ -453,7 +558,7 @@ def _after_step(s: _Session, out: dict[str, float], log_f, bar, meter: _Throughp
     if s.step % cfg.log_every == 0 or s.step == target:
         _log_step(log_f, s.writer, bar, out, step=s.step, seconds=s.seconds,
                   cpu_seconds=s.cpu["seconds"], ips=meter.rate())
-    if s.step % cfg.sample_every == 0:
+    if s.step % cfg.sample_every == 0 and s.role.chief:
         _write_samples(s)
         plot_losses(s.log_path, s.run_dir / "losses.png")
     if s.step % cfg.checkpoint_every == 0:
@@ -466,16 +571,16 @@ def _run_steps(s: _Session, step_fn, r1_fn, target: int, progress: bool) -> str:
     except after a divergence, which must not overwrite the last good one."""
     from tqdm import tqdm
 
-    # lazy: gan.data.pipeline loads TensorFlow; only when training starts
-    from gan.data.pipeline import make_dataset
+    # lazy: loads TensorFlow; only when training starts
+    from gan.training.distribute import distribute_batches
 
     cfg, status = s.cfg, "finished"
-    data = make_dataset(s.faces.images, s.faces.labels, cfg.batch_size, seed=cfg.seed,
-                        start_step=s.step, flip=cfg.flip)
+    data = distribute_batches(s.strategy, s.faces.images, s.faces.labels, cfg.batch_size,
+                              seed=cfg.seed, start_step=s.step, flip=cfg.flip)
     log_f = open(s.log_path, "a")
     bar = tqdm(total=cfg.steps, initial=s.step, disable=not progress, unit="step",
                dynamic_ncols=True, desc="train")
-    meter = _Throughput(cfg.batch_size)
+    meter = _Throughput(s.global_batch)
     try:
         with _StopFlag() as stop:
             it = iter(data)
@@ -487,12 +592,13 @@ def _run_steps(s: _Session, step_fn, r1_fn, target: int, progress: bool) -> str:
                     status = "diverged"
                     break
                 s.step += 1
+                s.images_seen += s.global_batch
                 meter.count_step()
                 bar.update(1)
                 _after_step(s, out, log_f, bar, meter, target)
                 s.seconds += time.perf_counter() - t0   # wall time, sampling and saving included
                 s.cpu["seconds"] += time.process_time() - c0   # CPU time: a paused run adds none
-                if stop.signal is not None:
+                if _stop_requested(s, stop):
                     status = "interrupted"
                     print(f"\nStopped by signal {stop.signal} at step {s.step}; checkpoint saved. "
                           "Run the same command again to resume.", file=sys.stderr)
@@ -506,44 +612,95 @@ def _run_steps(s: _Session, step_fn, r1_fn, target: int, progress: bool) -> str:
     return status
 
 
+def _stop_requested(s: _Session, stop: "_StopFlag") -> bool:
+    """A signal asked this process to stop; in a multi-worker run, any worker's signal stops
+    them all after the same step."""
+    asked = stop.signal is not None
+    if s.workers is not None:
+        asked = s.workers.any(asked)
+        if asked and stop.signal is None:
+            stop.signal = "from another worker"
+    return asked
+
+
 def _finish(s: _Session, status: str, export_to) -> RunResult:
     """End of the session: the loss plot, and for a finished run the last sample grid and
-    the exported bundle. A run stopped by `stop_at` counts as interrupted."""
+    the exported bundle (the chief's). A run stopped by `stop_at` counts as interrupted.
+    Each worker of a multi-worker run prints the fingerprint of its state: all the same."""
     if s.step < s.cfg.steps and status == "finished":
         status = "interrupted"  # stopped by stop_at
+    if s.workers is not None:
+        print(f"{s.role.name().capitalize()}: step {s.step}, state fingerprint "
+              f"{state_fingerprint(checkpoint_arrays(s.groups))}", file=sys.stderr)
     if status == "diverged":
         return RunResult(s.step, status, s.seconds)
-    if s.log_path.stat().st_size:
+    if s.log_path.stat().st_size and s.role.chief:
         plot_losses(s.log_path, s.run_dir / "losses.png")
     bundle = None
-    if status == "finished":
+    if status == "finished" and s.role.chief:
         _write_samples(s)
         bundle = export_run(s.run_dir, export_to or s.run_dir / "bundle", model=s.model,
                             faces=s.faces, held=s.held, step=s.step, seconds=s.seconds, cfg=s.cfg,
                             label_names=s.label_names, label_kinds=s.label_kinds,
-                            init_info=s.init_info, cpu=s.cpu)
+                            init_info=s.init_info, cpu=s.cpu, images_seen=s.images_seen)
     return RunResult(s.step, status, s.seconds, bundle)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, *, export_to, progress: bool,
+def _train(cfg: TrainConfig, run_dir: Path, role: Role, *, export_to, progress: bool,
            stop_at: int | None) -> RunResult:
-    """One training session, in the order a reader meets it: the run directory, the photos,
-    the model and its restored state, the samples' fixed inputs, the steps, the end."""
+    """One training session on `run_dir`, or, for a worker that is not the chief, on a
+    scratch folder of its own that is removed when it stops."""
+    if role.chief:
+        return _session(cfg, run_dir, role, export_to=export_to, progress=progress, stop_at=stop_at)
+    scratch = Path(tempfile.mkdtemp(prefix=f"facegan-{role.task}{role.index}-"))
+    print(f"{role.name().capitalize()}: the chief writes {run_dir}; this worker's scratch files "
+          f"go to {scratch} (removed at the end).", file=sys.stderr)
+    try:
+        return _session(cfg, scratch, role, export_to=None, progress=progress, stop_at=stop_at)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _session(cfg: TrainConfig, run_dir: Path, role: Role, *, export_to, progress: bool,
+             stop_at: int | None) -> RunResult:
+    """One training session, in the order a reader meets it: the run directory, the strategy,
+    the photos, the model and its restored state, the samples' fixed inputs, the steps, the end.
+    In a multi-worker run, a collective op that fails (a worker is gone) ends it in one line."""
     import tensorflow as tf
 
     _open_run_dir(cfg, run_dir)
-    faces, held = _prepare_photos(cfg, run_dir, progress)
-    s = _start_session(cfg, run_dir, faces, held)
+    try:
+        strategy, workers = _start_strategy(cfg, role)
+        faces, held = _prepare_photos(cfg, run_dir, progress, strategy.num_replicas_in_sync)
+        if workers is not None:
+            _check_workers_agree(cfg, faces, held, workers)
+        s = _start_session(cfg, run_dir, role, strategy, workers, faces, held)
 
-    step_fn, r1_fn = s.model.compiled_steps()
-    s.sample_z, s.sample_y = _sample_inputs(cfg, faces.labels)
-    s.writer = tf.summary.create_file_writer(str(run_dir / "tb"))
-    (run_dir / "samples").mkdir(exist_ok=True)
-    if s.step == 0:
-        _write_samples(s)  # fakes000000: the untrained generator
-    target = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
-    status = _run_steps(s, step_fn, r1_fn, target, progress)
+        step_fn, r1_fn = s.model.compiled_steps()
+        s.sample_z, s.sample_y = _sample_inputs(cfg, faces.labels)
+        s.writer = tf.summary.create_file_writer(str(run_dir / "tb"))
+        (run_dir / "samples").mkdir(exist_ok=True)
+        if s.step == 0 and role.chief:
+            _write_samples(s)  # fakes000000: the untrained generator
+        target = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+        status = _run_steps(s, step_fn, r1_fn, target, progress)
+    except tf.errors.OpError as e:
+        if not role.multiworker:
+            raise
+        raise TrainingError(_lost_worker(run_dir, role, e)) from None
     return _finish(s, status, export_to)
+
+
+def _lost_worker(run_dir: Path, role: Role, error) -> str:
+    """What to do when a collective op failed: a worker of the cluster stopped (the
+    coordination service names the task that stopped sending heartbeats)."""
+    ckpt = checkpoint_path(run_dir)
+    kept = (f"the last checkpoint (step {read_meta(ckpt)['step']}) in {run_dir} is intact"
+            if role.chief and ckpt.is_file() else "the chief's last checkpoint is intact")
+    named = re.search(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error))
+    who = f"{named.group(1)} {named.group(2)}" if named else "a worker"
+    return (f"lost contact with {who} of the cluster ({type(error).__name__}); {kept}: start "
+            "every worker again with the same command to resume from it")
 
 
 # architecture fields a bundle must share with the run it starts (labels are checked by name)
@@ -589,7 +746,8 @@ def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dic
 def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=None, held=None,
                step: int | None = None, seconds: float | None = None, cfg: TrainConfig | None = None,
                label_names: list[str] | None = None, init_info: dict | None = None,
-               cpu: dict | None = None, label_kinds: list[str] | None = None) -> Path:
+               cpu: dict | None = None, label_kinds: list[str] | None = None,
+               images_seen: int | None = None) -> Path:
     """Export a bundle from a run: from the live model at the end of training, or (when called
     with only the run directory) from its latest checkpoint, e.g. while it still trains."""
     # lazy: gan.training.export loads TensorFlow/Keras at import (via gan.models)
@@ -615,6 +773,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
         step, seconds = int(meta["step"]), float(meta.get("training_seconds", 0.0))
         init_info = meta.get("init_from")
         cpu = _cpu_meta(meta)
+        images_seen = _images_seen(ckpt, step, cfg.batch_size)
         try:        # for the real examples the bundle ships (the detect page's "try it")
             faces, held = load_run_photos(cfg)
         except Exception as e:  # noqa: BLE001 - data gone: the bundle ships without examples
@@ -633,6 +792,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
     out = export_bundle(model, cfg, out_dir, label_names=label_names or [],
                         label_kinds=label_kinds if label_names else None, step=step,
                         training_seconds=seconds, data=data, real_examples=examples,
-                        init_from=init_info, cpu=cpu)
+                        init_from=init_info, cpu=cpu, images_seen=images_seen)
     print(f"Exported bundle to {out} (step {step}).", file=sys.stderr)
     return out
