@@ -14,14 +14,14 @@ Loss, on the face in [-1, 1] at the bundle's size:
   apart by.
 
 A conditional bundle's labels are optimised too, each as sigmoid(logit) so they stay in
-[0, 1] (one-hot groups are not forced to sum to 1).
+[0, 1] (one-hot groups are not forced to sum to 1). The face kept is the one of the lowest
+loss seen, not the last one, since early noisy steps can be better than later ones only
+by chance and the last step is not always the best.
 
 When the bundle stores an encoder (`gan.encoder`, fitted by `python -m gan.project fit`), the
 search starts from its guess of z and the labels instead of the mean latent, with the noise
 scaled down by ENCODER_NOISE (full noise would throw most of the guess away in the first
-steps); `Projection.start` says which start was used and, without the encoder, why. The face kept is the one of the lowest
-loss seen, not the last one, since early noisy steps can be better than later ones only
-by chance and the last step is not always the best.
+steps); `Projection.start` says which start was used and, without the encoder, why.
 
 No Streamlit and no CLI here: `gan.project` is the command line, pages/project.py the page.
 """

@@ -187,7 +187,8 @@ def edit_section(bundle, bkey, res: dict, stem: str) -> tuple[np.ndarray, dict |
         st.caption("Move a slider to edit the projected face; the variations and the morph "
                    "below follow the edit.")
         return z, labels
-    edited = _faces(bundle, bkey, z[None], None if labels is None else _row(bundle, labels)[None])[0]
+    y = _row(bundle, labels)
+    edited = _faces(bundle, bkey, z[None], None if y is None else y[None])[0]
     c1, c2 = st.columns(2)
     c1.image(png(res["image"]), width=SHOWN, output_format="PNG", caption="the projection")
     c2.image(png(edited), width=SHOWN, output_format="PNG", caption="edited by the sliders")
@@ -265,8 +266,8 @@ def morph_section(bundle, bkey, z: np.ndarray, labels: dict | None, stem: str) -
                "shows it with its attribute sliders in the middle.")
     left, right = st.columns([1, 3])
     left.image(gif, caption=f"you → seed {seed} #{number}", width=160)
-    left.download_button("Download GIF", gif, mime="image/gif", on_click="ignore",
-                         file_name=f"{stem}_to_{bundle.name}_seed{seed}_{number:02d}_{frames}frames.gif",
+    name = f"{stem}_to_{bundle.name}_seed{seed}_{number:02d}_{frames}frames.gif"
+    left.download_button("Download GIF", gif, file_name=name, mime="image/gif", on_click="ignore",
                          icon=":material/animated_images:", key="proj_morph_gif")
     with right:
         ui.face_grid(pngs, [f"{i + 1}/{frames}" for i in range(frames)], width=64,
