@@ -70,14 +70,14 @@ TOO_MANY = (f"Not scored: only the first {MAX_FILES} files of a batch are scored
 
 
 def plain(det: StoredDetector) -> str:
-    """What a detector's number means, for a visitor."""
+    """What a detector's score means, for a visitor (it follows "The score: ")."""
     if not det.calibrated:
-        return ("Its score has not been calibrated on known real and generated photos, so "
-                "0.8 does not mean an 80% chance: read it as *more or less generated-looking*.")
-    return ("Its score was calibrated on photos of the sources it was fitted on, half real and "
-            "half generated: read it as how generated the face looks to this detector, not as "
-            "the chance that yours is. What was checked on photo sources it never saw is the "
-            "verdict, not the number.")
+        return ("it has not been calibrated on known real and generated photos, so 0.8 does "
+                "not mean an 80% chance: read it as *more or less generated-looking*.")
+    return ("it was calibrated on photos of the sources it was fitted on, half real and half "
+            "generated: read it as how generated the face looks to this detector, not as the "
+            "chance that yours is. What was checked on photo sources it never saw is the "
+            "answer, not the number.")
 
 
 def detectors_for(bundle) -> list[StoredDetector]:

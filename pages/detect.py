@@ -1,5 +1,8 @@
-"""Detect page: is this face generated? Per photo the verdict in words (generated, real, or
-unsure and why) with P(generated), then how far that verdict can be trusted.
+"""Detect page: is this face generated? The uploader first, then each photo's answer in words
+with its face ("Looks generated", "Looks real", "Unsure — because ...") and its score, a table
+of every file, then what those answers are worth in three plain lines; the measurement detail
+(the left-out table, the 8x8 control, the sources, robustness, groups, the report) sits in
+expanders, one click away.
 
 Uploads are read in memory and prepared for the detector in use (`gan.detector.photos`: the
 face found, its re-encodings made, so a verdict a re-save would flip is "unsure"); files that
@@ -10,7 +13,9 @@ session, keyed by the file's hash, so reruns do not re-score.
 
 The figures are the ones `python -m gan.detector fit` measured leave-one-source-out (each
 photo source scored by a detector fitted without it), read from the card and the report; the
-worst left-out real source comes first. The page states no figure of its own.
+worst left-out real source comes first. The page states no figure of its own. No table has an
+inner scroll box: the answers' table is `st.table` (every row and column, text wrapped), and the
+wide detail tables are grids exactly as tall as their rows.
 """
 from __future__ import annotations
 
@@ -28,9 +33,15 @@ from gan.detector.stored import StoredDetector
 
 TRY_GENERATED = 4
 CARD_WIDTH = 250
-BADGES = {"generated": ":red-badge[:material/smart_toy: generated]",
-          "real": ":green-badge[:material/person: real]",
-          "unsure": ":orange-badge[:material/help: unsure]"}
+ROW_PX = 35                       # a grid row's height; grid() sizes each table to its rows
+# Streamlit's uploader lists the files in a box 106 px tall that scrolls inside itself: two rows
+# of names, the third cut in half. A batch is at most MAX_FILES files, so list them all.
+# (Checked in the browser test: the list has no hidden part.)
+UPLOAD_LIST_CSS = ('<style>[data-testid="stFileUploader"] [data-testid="stFileChips"] '
+                   '{ max-height: none; }</style>')
+ANSWER_STYLE = {"generated": "**:red[:material/smart_toy: {}]**",
+                "real": "**:green[:material/person: {}]**",
+                "unsure": "**:orange[:material/help: {}]**"}
 
 
 def _cached_scores(files, bundle, bkey, det) -> list[detection.Result]:
@@ -52,21 +63,29 @@ def _try_it() -> None:
     st.session_state["try_seed"] = random.randrange(1_000_000)
 
 
-def show(results: list[detection.Result], expect: str | None = None) -> None:
-    """One card per image: the face, then the verdict in words and P(generated), or the
-    reason it was not judged."""
+def answer(r: detection.Result) -> str:
+    """The answer line of one judged photo: the answer in bold colour, then why when unsure."""
+    line = ANSWER_STYLE.get(r.verdict or "", "**{}**").format(
+        explain.ANSWERS.get(r.verdict or "", r.verdict))
+    return line + (f" — because {explain.because_text(r.reason)}"
+                   if r.verdict == "unsure" and r.reason else "")
+
+
+def show(results: list[detection.Result], det: StoredDetector, expect: str | None = None) -> None:
+    """One card per image: its name and face, the answer in words, the score and where it falls;
+    or the reason it was not judged."""
     with st.container(horizontal=True, gap="small"):
         for r in results:
             with st.container(border=True, width=CARD_WIDTH, gap="small"):
                 st.markdown(f"**{ui.md_escape(r.name)}**")
                 if r.crop is not None:
                     st.image(png(r.crop), width=128, output_format="PNG",
-                             caption="the face that was judged" if r.scored else
+                             caption="the face judged" if r.scored else
                              "the face found" if r.face_found else "the centre: no face found")
                 if r.scored:
-                    st.markdown(BADGES.get(r.verdict, r.verdict or "")
-                                + (f" — {r.reason_text}" if r.reason_text else ""))
-                    st.markdown(f"P(generated) = **{explain.p_text(r.p_generated)}**")
+                    st.markdown(answer(r))
+                    st.caption(f"Score **{explain.p_text(r.p_generated)}**: "
+                               + explain.score_side(r.p_generated, det.rule))
                     if expect:
                         said = ("did not decide (unsure)" if r.verdict == "unsure" else
                                 "is right" if r.verdict == expect else "is wrong")
@@ -75,34 +94,91 @@ def show(results: list[detection.Result], expect: str | None = None) -> None:
                     st.warning(r.message, icon=":material/block:")
 
 
+def tally(results: list[detection.Result]) -> str:
+    """"3 photos judged: 1 looks generated, 1 looks real, 1 unsure; 1 file could not be judged
+    (the reason is shown with it)." """
+    judged = [r for r in results if r.scored]
+    counts = [(n, explain.ANSWERS[v].lower()) for v in ("generated", "real", "unsure")
+              if (n := sum(r.verdict == v for r in judged))]
+    text = (f"**{len(judged)} photo{'s' * (len(judged) != 1)} judged:** "
+            + ", ".join(f"{n} {w}" for n, w in counts)) if judged else "**No photo judged.**"
+    left = len(results) - len(judged)
+    if left:
+        text += (f"; {left} file{'s' * (left != 1)} could not be judged (the reason is shown "
+                 + ("with it)" if left == 1 else "with each)"))
+    return text + "."
+
+
+def results_table(results: list[detection.Result]) -> None:
+    """Every file in one static table (every row, nothing cut off), in the card's words; the CSV
+    has every column as `gan.detect` writes them."""
+    mixed = len({r.source for r in results}) > 1
+    rows = []
+    for r in results:
+        row = {"Photo": ui.visible(r.name)}
+        if mixed:
+            row["From"] = {"upload": "your upload", "generated": "the generator just now",
+                           "real example": "a real photo shipped with the model"}.get(r.source,
+                                                                                      r.source)
+        row.update({"Answer": explain.answer_text(r.verdict, r.reason) if r.scored
+                    else f"Not judged — {r.message}",
+                    "Score (0 real, 1 generated)": "" if r.p_generated is None
+                    else explain.p_text(r.p_generated)})
+        rows.append(row)
+    st.table(rows, hide_index=True)
+
+
+def grid(rows: list[dict], last: tuple[str, ...] = (), labels: dict | None = None) -> None:
+    """A wide detail table as a grid exactly as tall as its rows: every row shown, no inner
+    scroll box. The long text columns (`last`) go last, so the figures are in view; a cell too
+    long for its column shows in full on hover or when widened. `labels`: {column: (shorter
+    label, what it means)}."""
+    order = [c for c in (rows[0] if rows else {}) if c not in last] + list(last)
+    config = {c: st.column_config.Column(label, help=what)
+              for c, (label, what) in (labels or {}).items()}
+    st.dataframe(rows, hide_index=True, row_height=ROW_PX, height=ROW_PX * (len(rows) + 1) + 3,
+                 column_order=order, column_config=config)
+
+
 def read_report(bundle) -> reports.Report:
     return reports.read(bundle.path / explain.REPORT_DIR / "report.json", reports.DETECTION,
                         bundle.path)
 
 
-def figure(bundle, report: dict, name: str, caption: str) -> None:
+def figure(bundle, report: dict, name: str, caption: str, width: int | str = "content") -> None:
     f = (report.get("figures") or {}).get(name) or explain.FIGURES.get(name)
     path = bundle.path / explain.REPORT_DIR / f if f else None
     if path is not None and path.is_file():
-        st.image(path.read_bytes(), caption=caption)
+        st.image(path.read_bytes(), caption=caption, width=width)
 
 
 def left_out_figures(bundle, det: StoredDetector, target_fpr: float,
                      report: dict | None) -> None:
     """The card's left-out table of the detector in use: the worst real source first, in words,
-    then every generated source's catch rate, the table, the figure and the thumbnail control."""
+    then every generated source's catch rate, the table and the figure."""
     st.markdown(explain.headline(det.measured, target_fpr, bundle.name))
     st.markdown(explain.catch_text(det.measured))
-    st.dataframe(explain.left_out_rows(det.measured), hide_index=True)
+    rows = explain.left_out_rows(det.measured)
+    for kind, heading, drop in (
+            ("real", "**Real photos**, per collection: *called generated* is a false alarm",
+             ("kind", "family seen in fitting", "AUC vs real")),
+            ("generated", "**Generated faces**, per source: *called generated* is a catch",
+             ("kind", "95% upper bound"))):
+        part = [{k: v for k, v in r.items() if k not in drop} for r in rows if r["kind"] == kind]
+        if part:
+            st.markdown(heading)
+            grid(part, last=("why unsure",), labels={"family seen in fitting": (
+                "family seen", "Whether another source made by the same kind of generator was "
+                               "among the sources it was fitted on")})
     st.caption("Each row: one photo source, judged by the detector fitted and calibrated "
-               "without it. *Called generated* is a false alarm on a real source and the catch "
-               "rate on a generated one; *unsure* is counted apart. The 95% upper bound allows "
-               "for chance in a source's number of photos.")
-    if report is not None:
+               "without it; *unsure* is counted apart, and *why unsure* says how many for each "
+               "reason. The 95% upper bound allows for chance in a collection's number of "
+               "photos. *Family seen*: another source made by the same kind of generator was "
+               "among those it was fitted on. " + explain.AUC_WHAT + " The 8×8 control is explained in the next "
+               "section.")
+    if report is not None and det.key in report["detectors"]:    # else it shows other detectors
         figure(bundle, report, "left_out", "Per source, left out of fitting: the shares called "
-               "generated, unsure and real, for both detectors.")
-    st.markdown(explain.THUMBNAIL_WHAT)
-    st.markdown(explain.thumbnail_text(det.measured))
+               "generated, unsure and real, for each detector the report measured.")
 
 
 def usable_report(bundle, det: StoredDetector) -> dict | None:
@@ -134,21 +210,52 @@ def usable_report(bundle, det: StoredDetector) -> dict | None:
     return report
 
 
-def measurements(bundle, det: StoredDetector, settings: dict, target_fpr: float) -> None:
-    """How far the verdicts can be trusted: the left-out figures (card), the robustness curves
-    and the false alarms per group (report), each one click away."""
-    st.header("How well does it work?")
+def pick_detector(bundle) -> StoredDetector:
+    """The detector in use: the bundle's best, or the visitor's choice when it offers more."""
+    detectors = detection.detectors_for(bundle)
+    by_key = {d.key: d for d in detectors}
+    if len(detectors) == 1:
+        return detectors[0]
+    key = st.radio("Detector", list(by_key), format_func=lambda k: by_key[k].title,
+                   horizontal=True, key="detector",
+                   help="\"What the discriminator sees\" reads the GAN's discriminator's view "
+                        "of the face with a read-out fitted on real photos and generated faces "
+                        "of many sources; the forensic detector reads the fine texture of the "
+                        "face, fitted the same way; the discriminator alone is the GAN's own "
+                        "judge, trained only against this model's generator. Changing it judges "
+                        "your photos again.")
+    return by_key[key]
+
+
+def trust(bundle, det: StoredDetector, settings: dict, target_fpr: float) -> None:
+    """Under the heading and the detector's choice: what the answers are worth, in three plain
+    lines; then the measurement detail, each part one click away: the verdict rule, the
+    left-out figures (card), the 8x8 control, the sources, the robustness curves and false
+    alarms per group (report), the report itself."""
+    st.markdown(f"**In use: {det.title}.** " + ("What its answers are worth, measured on photo "
+                                                 "collections it never saw:\n\n"
+                                                 if det.measured else "")
+                + explain.summary(det.measured))
+    with st.expander("What the answers and the score mean, and what they cannot tell you",
+                     icon=":material/info:"):
+        st.markdown(explain.rule_text(det.rule, target_fpr,
+                                      fitted_with_rule=isinstance(det.section.get("rule"), dict),
+                                      checks_unfamiliar=det.unfamiliar is not None))
+        st.markdown(f"- **The score** (*p_generated* in the CSV): {detection.plain(det)}\n"
+                    + explain.CANNOT_TELL)
     if not det.measured:
-        st.info(explain.headline(None, target_fpr, bundle.name), icon=":material/info:")
-        st.code(explain.fit_command(bundle.name), language="bash")
-    else:
-        st.caption("Every figure here was measured on photo sources the detector never saw: "
-                   "each source was left out of fitting in turn, then judged.")
+        with st.expander("How to measure it", icon=":material/science:"):
+            st.markdown(explain.headline(None, target_fpr, bundle.name))
+            st.code(explain.fit_command(bundle.name), language="bash")
     report = usable_report(bundle, det)
     if det.measured:
         with st.expander("On photo sources it never saw: false alarms and catch rates, per "
                          "source", icon=":material/table:"):
             left_out_figures(bundle, det, target_fpr, report)
+        with st.expander("Is it telling photo collections apart instead? The 8×8 thumbnail "
+                         "control", icon=":material/grid_on:"):
+            st.markdown(explain.THUMBNAIL_WHAT)
+            st.markdown(explain.thumbnail_text(det.measured))
         with st.expander("How these figures were measured, and on which sources",
                          icon=":material/science:"):
             st.markdown("Every photo source was left out of fitting in turn: the detector was "
@@ -157,15 +264,20 @@ def measurements(bundle, det: StoredDetector, settings: dict, target_fpr: float)
                         + (settings.get("threshold_rule") or "see the model card") + ".")
             rows = explain.source_rows(settings)
             if rows:
-                st.dataframe(rows, hide_index=True)
-    if report is None or det.key not in report["detectors"]:
+                grid(rows, last=("family", "origin", "provenance"))
+    if report is None:
+        return
+    if det.key not in report["detectors"]:
+        st.caption("How it does on re-saved, shrunk or cropped photos, and its false alarms per "
+                   "group (age, gender, race), have not been measured for this detector yet.")
         return
     with st.expander("Re-saved, shrunk or cropped photos (robustness)", icon=":material/compress:"):
         st.markdown(explain.ROBUSTNESS_WHAT)
         st.markdown(explain.robustness_text(report, det.key))
         rows = explain.robustness_rows(report, det.key)
         if rows:
-            st.dataframe(rows, hide_index=True)
+            st.table(rows, hide_index=True)
+            st.caption(explain.AUC_WHAT)
             if det.key == figures.main_key(report, "robustness"):
                 figure(bundle, report, "robustness", "Left: how well real and generated faces "
                        "are told apart, and the catch rate, after each change. Right: real "
@@ -176,111 +288,98 @@ def measurements(bundle, det: StoredDetector, settings: dict, target_fpr: float)
         st.markdown(explain.groups_text(report, det.key))
         rows = explain.group_rows(report, det.key)
         if rows:
-            st.dataframe(rows, hide_index=True)
+            st.table(rows, hide_index=True)
             if det.key == figures.main_key(report, "groups"):
                 figure(bundle, report, "groups", "Share of real photos called generated per "
                        "group (bars) and its 95% upper bound (whiskers); the dashed line is the "
-                       "stated rate.")
+                       "stated rate.", width=640)
     with st.expander("The full report (report.json)", icon=":material/data_object:"):
         st.caption(f"Measured on {report['date'][:10]}.")
-        st.json(report, expanded=False)
+        st.json(report, expanded=1)
 
 
 state.ensure_navigation()
 st.title("Is this face generated?")
-st.markdown("Upload photos of faces. The **detector** looks at each face and answers "
-            "*generated*, *real*, or *unsure* (and says why), with P(generated): how generated "
-            "the face looks to it.")
+st.markdown("Upload photos of faces. For each face the **detector** answers *looks generated* "
+            "(made by a program such as this app's generator), *looks real*, or *unsure*, and "
+            "says why. Take it as a hint, not proof.")
 
 with ui.guard("scoring images"):
     bundle, bkey = state.current_bundle()
     ui.untrained_note(bundle)
-    detectors = detection.detectors_for(bundle)
-    by_key = {d.key: d for d in detectors}
-    det = detectors[0]
-    if len(detectors) > 1:
-        key = st.radio("Detector", list(by_key), format_func=lambda k: by_key[k].title,
-                       horizontal=True, key="detector",
-                       help="\"What the discriminator sees\" reads the GAN's discriminator's "
-                            "view of the face with a read-out fitted on real photos and "
-                            "generated faces of many sources; the forensic detector reads the "
-                            "fine texture of the face, fitted the same way; the discriminator "
-                            "alone is the GAN's own judge, trained only against this model's "
-                            "generator.")
-        det = by_key[key]
-    for k, msg in detection.detector_problems(bundle).items():
-        st.warning(f"The {k} detector stored with this model cannot be used, so it is not "
-                   f"offered: {msg}", icon=":material/warning:")
-    settings = bundle.card.get("detector") or {}
-    target_fpr = float(settings.get("target_fpr", 0.05))
-    st.markdown(f"**In use: {det.title}.** "
-                + explain.summary(det.measured, target_fpr, bundle.name))
-    with st.expander("What the verdicts mean, and what they cannot tell you",
-                     icon=":material/info:"):
-        st.markdown(explain.rule_text(det.rule, target_fpr,
-                                      fitted_with_rule=isinstance(det.section.get("rule"), dict),
-                                      checks_unfamiliar=det.unfamiliar is not None))
-        st.markdown(f"- **P(generated):** {detection.plain(det)}\n" + explain.CANNOT_TELL)
+    st.html(UPLOAD_LIST_CSS)            # style only: takes no room on the page
     uploads = st.file_uploader(
         f"Face photos (JPEG, PNG, WebP or BMP; up to {detection.MAX_FILES} at once)",
         type=None, accept_multiple_files=True, key="uploads",
         help="Photos are read in memory to judge them and are not stored.")
     st.caption(f"Up to {detection.MAX_FILES} photos per batch, each up to "
                f"{detection.MAX_UPLOAD_MB} MB and {detection.MAX_PIXELS // 1_000_000} megapixels; "
-               "other file types get a note and are not scored. Photos are read in memory and "
-               f"never stored; the server prepares at most {detection.MAX_CONCURRENT_DECODES} "
-               "photos at a time for all visitors together, so a batch may wait for others.")
+               "other files get a note and are not judged. Photos are read in memory and never "
+               f"stored; the server prepares at most {detection.MAX_CONCURRENT_DECODES} photos "
+               "at a time for all visitors together, so a batch may wait for others.")
     c1, c2 = st.columns([3, 2])
     c1.button("Try it: judge freshly generated faces and real photos", on_click=_try_it,
               icon=":material/science:", key="try_it")
     if "try_seed" in st.session_state:
         c2.button("Hide the examples", on_click=lambda: st.session_state.pop("try_seed", None),
                   key="hide_try")
+    answers = st.container()            # the answers go here, above the detector's choice
+    settings = bundle.card.get("detector") or {}
+    target_fpr = float(settings.get("target_fpr", 0.05))
+    trust_box = st.container()          # how far to trust them, and the detector's choice
+    with trust_box:
+        st.subheader("How far can you trust the answer?", anchor=False)
+        det = pick_detector(bundle)
+    for k, msg in detection.detector_problems(bundle).items():
+        trust_box.warning(f"The {k} detector stored with this model cannot be used, so it is not "
+                          f"offered: {msg}", icon=":material/warning:")
 
-    results: list[detection.Result] = []
-    if uploads:
-        kept = uploads[:detection.MAX_FILES]
-        with st.spinner(f"Judging {len(kept)} image(s)..."):
-            results = (_cached_scores([(u.name, u) for u in kept], bundle, bkey, det)
-                       + detection.too_many(u.name for u in uploads[detection.MAX_FILES:]))
-        st.subheader("Your images")
-        show(results)
+    with answers:
+        results: list[detection.Result] = []
+        if uploads:
+            kept = uploads[:detection.MAX_FILES]
+            with st.spinner(f"Judging {len(kept)} image(s)..."):
+                results = (_cached_scores([(u.name, u) for u in kept], bundle, bkey, det)
+                           + detection.too_many(u.name for u in uploads[detection.MAX_FILES:]))
+            st.subheader("Your photos", anchor=False)
+            st.markdown(tally(results))
+            if any(r.scored for r in results):
+                st.caption(explain.score_scale(det.rule, det.calibrated))
+            show(results, det)
 
-    if "try_seed" in st.session_state:
-        seed = st.session_state["try_seed"]
-        faces = state.face_cache().faces(bundle, bkey, TRY_GENERATED, seed)
-        gen = detection.score_generated(
-            faces.images, [face_file_name(bundle.name, seed, i) for i in range(TRY_GENERATED)], det)
-        real = detection.score_examples(bundle, det)
-        st.subheader("Try it: both sides")
-        st.caption(f"{TRY_GENERATED} faces the generator just made (seed {seed}), judged as they "
-                   "come out of it:")
-        show(gen, expect="generated")
-        if real:
-            note = (bundle.card.get("examples") or {}).get("note")
-            st.caption(f"{len(real)} real photo(s) shipped with the model"
-                       + (f" ({note})" if note else "") + ", prepared like an upload:")
-            show(real, expect="real")
-        else:
-            st.info("This model ships no real example photos (`examples/real/` in its folder), "
-                    "so only generated faces are shown. Upload a real photo to see the other side.")
-        results = results + gen + real
+        if "try_seed" in st.session_state:
+            seed = st.session_state["try_seed"]
+            faces = state.face_cache().faces(bundle, bkey, TRY_GENERATED, seed)
+            gen = detection.score_generated(
+                faces.images, [face_file_name(bundle.name, seed, i)
+                               for i in range(TRY_GENERATED)], det)
+            real = detection.score_examples(bundle, det)
+            st.subheader("Try it: both sides", anchor=False)
+            if not results:
+                st.caption(explain.score_scale(det.rule, det.calibrated))
+            st.caption(f"{TRY_GENERATED} faces the generator just made (seed {seed}), judged as "
+                       "they come out of it:")
+            show(gen, det, expect="generated")
+            if real:
+                note = (bundle.card.get("examples") or {}).get("note")
+                st.caption(f"{len(real)} real photo(s) shipped with the model"
+                           + (f" ({note})" if note else "") + ", prepared like an upload:")
+                show(real, det, expect="real")
+            else:
+                st.info("This model ships no real example photos (`examples/real/` in its "
+                        "folder), so only generated faces are shown. Upload a real photo to see "
+                        "the other side.")
+            results = results + gen + real
 
-    if results:
-        st.subheader("All results")
-        rows = [{**row, "file": ui.visible(row["file"]),
-                 "p_generated": "" if r.p_generated is None else explain.p_text(r.p_generated)}
-                for r, row in zip(results, detection.results_rows(results, det))]
-        st.dataframe(rows, hide_index=True, column_config={
-            "file": "File", "source": "Source", "status": "Status", "verdict": "Verdict",
-            "reason": "Why unsure", "p_generated": "P(generated)",
-            "face_found": "Face found", "message": "Why not scored",
-            "threshold": None, "detector": None})
-        st.download_button("Download the table (CSV)", detection.results_csv(results, det),
-                           file_name="facegan_scores.csv", mime="text/csv", on_click="ignore",
-                           icon=":material/download:", key="csv")
-    elif not uploads:
-        st.info("Upload a photo above, or press **Try it** to see how the detector judges "
-                "generated faces and real photos.", icon=":material/arrow_upward:")
+        if results:
+            st.subheader("All the answers in one table", anchor=False)
+            results_table(results)
+            st.download_button("Download the table (CSV)", detection.results_csv(results, det),
+                               file_name="facegan_scores.csv", mime="text/csv",
+                               on_click="ignore", icon=":material/download:", key="csv")
+        elif not uploads:
+            st.info("Upload a photo above, or press **Try it** to see how the detector judges "
+                    "generated faces and real photos.", icon=":material/arrow_upward:")
 
-    measurements(bundle, det, settings, target_fpr)
+    with trust_box:
+        trust(bundle, det, settings, target_fpr)

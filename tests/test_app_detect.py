@@ -1,11 +1,13 @@
-"""AppTest of pages/detect.py: good and bad uploads in one batch, the verdicts in words (generated,
-real, unsure and why) with the table and its CSV, the "try it" button, no traceback when
-something breaks, the choice between the forensic detector and the discriminator, and the
-left-out figures (worst real source first) of a fitted bundle; an old-format bundle still works."""
+"""AppTest of pages/detect.py: good and bad uploads in one batch, the answers in words first
+("Looks generated", "Looks real", "Unsure — because ...") with the table (every row) and its
+CSV, scores never rounded up to 1, the "try it" button, no traceback when something breaks, the
+choice between the detectors, what the answers are worth in plain words and the left-out figures
+(worst real source first) of a fitted bundle one click away; an old-format bundle still works."""
 from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from app_support import detection
 from gan.detector import explain
 from gan.detector.verdict import REASONS, VERDICTS
 from tests.app_fixtures import (app_env, download, encode, face_png, huge_png,  # noqa: F401
-                                image_urls, landscape_jpeg, media, models_dir, new_app,
+                                image_urls, landscape_jpeg, main_path, media, models_dir, new_app,
                                 no_exceptions)
 
 PAGE = "pages/detect.py"
@@ -122,13 +124,12 @@ def test_a_batch_with_bad_files_scores_the_good_ones(app_env, media):
         ("beach.jpg", landscape_jpeg(), "image/jpeg"),
         ("me.webp", encode(np.asarray(Image.open(io.BytesIO(face))), "WEBP"), "image/webp"),
     ])
-    body = "\n".join(m.value for m in at.markdown)
-    assert body.count("P(generated) = ") == 2
+    assert len(scores_shown(at)) == 2
     warnings = [w.value for w in at.warning if "not been trained" not in w.value]
     assert len(warnings) == 5
     for want in ("not an image", "cut short", "megapixels", "empty", "No face found"):
         assert any(want in w for w in warnings), want
-    assert [im.captions[0] for im in at.get("image")].count("the face that was judged") == 2
+    assert [im.captions[0] for im in at.get("image")].count("the face judged") == 2
     rows = list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
     assert [r["file"] for r in rows] == ["me.jpg", "notes.png", "half.jpg", "bomb.png",
                                          "empty.webp", "beach.jpg", "me.webp"]
@@ -142,7 +143,7 @@ def test_a_batch_with_bad_files_scores_the_good_ones(app_env, media):
         else:
             assert row["reason"] == "" and row["verdict"] == ("generated" if p >= 0.5 else "real")
     assert all(r["verdict"] == r["reason"] == "" for r in rows[1:6])
-    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 7
+    assert len(at.table) == 1 and len(at.table[0].value) == 7
 
 
 def test_scores_match_the_library(app_env, media, models_dir):
@@ -174,7 +175,7 @@ def test_names_cannot_run_in_a_spreadsheet_or_break_the_page(app_env, media):
                   r"**photo\\u202egpj\.png**"):
         assert title in body
     assert not [m for m in body if "\u202e" in m or "line\nbreak" in m or "carriage\r" in m]
-    assert list(at.dataframe[0].value["file"][-3:]) == [
+    assert list(at.table[0].value["Photo"][-3:]) == [
         r"line\nbreak.jpg", r"carriage\rreturn.jpg", r"photo\u202egpj.png"]
 
 
@@ -186,7 +187,7 @@ def test_try_it_shows_both_sides(app_env):
     captions = [c.value for c in at.caption]
     assert sum("It is generated" in c for c in captions) == 4
     assert sum("It is real" in c for c in captions) == 2        # the two bundled examples
-    assert len(at.dataframe[0].value) == 6
+    assert len(at.table[0].value) == 6
     at.button(key="hide_try").click().run()
     assert not any("both sides" in h.value for h in at.subheader)
 
@@ -212,48 +213,126 @@ def test_an_unexpected_failure_shows_a_message_not_a_traceback(app_env, monkeypa
     assert "simulated failure" not in at.error[0].value
 
 
-def test_each_photo_gets_its_verdict_in_words_with_the_reason_and_three_digits(app_env, media,
-                                                                              monkeypatch):
-    """Three verdicts as a visitor reads them: "generated", "real", "unsure — why"; P(generated)
-    with 3 significant digits, never rounded up to 1; the CSV's reason column says why."""
-    faces = {"fake.png": (0.998, "generated", ""), "me.png": (0.0123, "real", ""),
-             "odd.png": (0.4567, "unsure", "unfamiliar"), "band.png": (0.6, "unsure", "band"),
-             "resaved.png": (0.99962, "unsure", "re-encode")}
+JUDGED = {"fake.png": (0.998, "generated", ""), "me.png": (0.0123, "real", ""),
+          "odd.png": (0.4567, "unsure", "unfamiliar"), "band.png": (0.6, "unsure", "band"),
+          "resaved.png": (0.99962, "unsure", "re-encode")}
 
-    def judged(files, bundle, det, source="upload"):
-        return [detection.Result(name, source, "scored", crop=np.zeros((32, 32, 3), np.uint8),
-                                 p_generated=faces[name][0], verdict=faces[name][1],
-                                 reason=faces[name][2], face_found=True) for name, _ in files]
 
+def judged(files, bundle, det, source="upload"):
+    """detection.score_uploads as if the detector had given JUDGED's scores and verdicts."""
+    return [detection.Result(name, source, "scored", crop=np.zeros((32, 32, 3), np.uint8),
+                             p_generated=JUDGED[name][0], verdict=JUDGED[name][1],
+                             reason=JUDGED[name][2], face_found=True) for name, _ in files]
+
+
+def upload_judged(monkeypatch):
     monkeypatch.setattr(detection, "score_uploads", judged)
-    at = upload(new_app(PAGE), [(n, face_png(150 + 10 * i), "image/png")   # distinct bytes
-                                for i, n in enumerate(faces)])
-    body = [m.value for m in at.markdown]
-    for p_shown in ("0.998", "0.0123", "0.457", "0.600", "0.9996"):
-        assert f"P(generated) = **{p_shown}**" in body, p_shown
-    assert not [m for m in body if "P(generated) = **1" in m]
-    assert verdicts_shown(at) == [("generated", ""), ("real", ""),
-                                  ("unsure", REASONS["unfamiliar"]), ("unsure", REASONS["band"]),
-                                  ("unsure", REASONS["re-encode"])]
-    rows = csv_rows(at, media)
-    assert [(r["verdict"], r["reason"]) for r in rows] == [
-        ("generated", ""), ("real", ""), ("unsure", REASONS["unfamiliar"]),
-        ("unsure", REASONS["band"]), ("unsure", REASONS["re-encode"])]
-    assert float(rows[0]["p_generated"]) == 0.998
-    table = at.dataframe[0].value
-    assert list(table["p_generated"]) == ["0.998", "0.0123", "0.457", "0.600", "0.9996"]
-    assert list(table["reason"])[2] == REASONS["unfamiliar"]
+    return upload(new_app(PAGE), [(n, face_png(150 + 10 * i), "image/png")   # distinct bytes
+                                  for i, n in enumerate(JUDGED)])
+
+
+def page_text(at) -> str:
+    """Every text the page shows: headings, markdown, captions, alerts and table cells."""
+    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption",
+                                  "warning", "info", "error") for e in getattr(at, kind)]
+    parts += [str(v) for t in at.table for v in t.value.to_numpy().ravel()]
+    return "\n".join(parts)
+
+
+def scores_shown(at) -> list[str]:
+    return [c.value for c in at.caption if c.value.startswith("Score **")]
+
+
+# A photo's answer line: the answer in bold colour with its icon, then why when unsure.
+ANSWER_LINE = re.compile(r"\*\*:(red|green|orange)\[:material/\w+: ([^\]]+)\]\*\*"
+                         r"(?: — because (.+))?")
 
 
 def verdicts_shown(at) -> list[tuple[str, str]]:
-    """(verdict, reason sentence or "") of each photo's verdict line on the page: its badge
-    names the verdict, an unsure one is followed by " — " and why."""
-    out = []
-    for m in at.markdown:
-        if "-badge[" in m.value:
-            badge, _, why = m.value.partition(" — ")
-            out.append((next(v for v in VERDICTS if badge.endswith(f" {v}]")), why))
-    return out
+    """(verdict, reason key or "") of each photo's answer line on the page: it says the answer
+    in words ("Looks generated"); an unsure one is followed by " — because " and why."""
+    verdict_of = {words: v for v, words in explain.ANSWERS.items()}
+    reason_of = {words: k for k, words in explain.BECAUSE.items()}
+    return [(verdict_of[m[2]], reason_of[m[3]] if m[3] else "")
+            for m in (ANSWER_LINE.fullmatch(e.value) for e in at.markdown) if m]
+
+
+def reasons_of(rows) -> list[tuple[str, str]]:
+    """(verdict, reason key or "") of CSV rows (the CSV has the library's REASONS sentences)."""
+    key_of = {text: k for k, text in REASONS.items()}
+    return [(r["verdict"], key_of[r["reason"]] if r["reason"] else "") for r in rows]
+
+
+def test_each_photo_gets_its_answer_in_words_with_the_reason_and_three_digits(app_env, media,
+                                                                              monkeypatch):
+    """Three answers as a visitor reads them: "Looks generated", "Looks real", "Unsure — because
+    ..." in everyday words; the score with 3 significant digits, never rounded up to 1, and where
+    it falls; the table says the same; the CSV keeps the library's reason sentences."""
+    at = upload_judged(monkeypatch)
+    scores = scores_shown(at)
+    assert [c.partition(":")[0] for c in scores] == [
+        "Score **0.998**", "Score **0.0123**", "Score **0.457**", "Score **0.600**",
+        "Score **0.9996**"]
+    assert scores[0].endswith("the generated side (from 0.500)")      # the tiny bundle's rule
+    assert scores[1].endswith("the real side (below 0.500)")
+    assert "1.00" not in page_text(at)
+    assert verdicts_shown(at) == [(v, why) for _, v, why in JUDGED.values()]
+    assert ("**:orange[:material/help: Unsure]** — because saving the photo again (as a JPEG, "
+            "or at half size) would change the answer") in [m.value for m in at.markdown]
+    assert "**5 photos judged:** 1 looks generated, 1 looks real, 3 unsure." in [
+        m.value for m in at.markdown]
+    rows = csv_rows(at, media)
+    assert reasons_of(rows) == [(v, why) for _, v, why in JUDGED.values()]
+    assert rows[2]["reason"] == REASONS["unfamiliar"] and float(rows[0]["p_generated"]) == 0.998
+    table = at.table[0].value
+    assert list(table["Score (0 real, 1 generated)"]) == ["0.998", "0.0123", "0.457", "0.600",
+                                                          "0.9996"]
+    assert list(table["Answer"]) == [explain.answer_text(v, why) for _, v, why in JUDGED.values()]
+    assert table["Answer"][2] == "Unsure — because " + explain.BECAUSE["unfamiliar"]
+
+
+def test_the_answer_comes_first_in_words_and_the_detail_is_one_click_away(app_env, monkeypatch):
+    """What a visitor sees without a click, top to bottom: the uploader, each photo's answer in
+    words (before its score), the table of every file, then what the answers are worth; no
+    measurement jargon, raw figures or JSON on that path."""
+    at = upload_judged(monkeypatch)
+    seen = main_path(at.main)
+    kinds = [e.type for e in seen]
+    texts = [str(e.value) if e.type in ("subheader", "markdown", "caption") else ""
+             for e in seen]
+    answers = [i for i, t in enumerate(texts) if ANSWER_LINE.fullmatch(t)]
+    scores = [i for i, t in enumerate(texts) if t.startswith("Score **")]
+    assert kinds.index("file_uploader") < texts.index("Your photos") < answers[0] < scores[0]
+    assert len(answers) == len(scores) == len(JUDGED)
+    assert all(a < s for a, s in zip(answers, scores))
+    assert answers[-1] < kinds.index("table") < texts.index("How far can you trust the answer?")
+    assert not {"dataframe", "json", "code"} & set(kinds)     # no grid, JSON or command
+    shown = "\n".join(texts)
+    for jargon in ("AUC", "Platt", "binomial", "8×8", "left-out", "left out", "P(generated)",
+                   "p_generated", "calibrat", "fitting", "{"):
+        assert jargon not in shown, jargon
+    assert len(at.table) == 1 and len(at.table[0].value) == len(JUDGED)   # every row
+    # one click away: what the answers and the score mean, with the rule and its thresholds
+    assert at.expander[0].label.startswith("What the answers and the score mean")
+    assert "at least **0.500**" in "\n".join(m.value for m in at.expander[0].markdown)
+
+
+def test_every_file_of_a_full_batch_and_the_examples_are_in_one_table(app_env, media):
+    n = detection.MAX_FILES + 1
+    at = upload(new_app(PAGE), [(f"{i:02d}.png", face_png(100 + i), "image/png")
+                                for i in range(n)])
+    at.button(key="try_it").click().run()
+    no_exceptions(at)
+    table = at.table[0].value                     # st.table: every row, no inner scroll box
+    assert not at.dataframe
+    assert list(table["Photo"]) == [r["file"] for r in csv_rows(at, media)]
+    assert len(table) == n + 4 + 2                # the generator's 4 and the 2 bundled photos
+    assert list(table["From"]) == (["your upload"] * n + ["the generator just now"] * 4
+                                   + ["a real photo shipped with the model"] * 2)
+    assert table["Answer"][n - 1] == "Not judged — " + detection.TOO_MANY
+    tally = next(m.value for m in at.markdown if "judged:**" in m.value)
+    assert tally.startswith(f"**{detection.MAX_FILES} photos judged:**")
+    assert tally.endswith("; 1 file could not be judged (the reason is shown with it).")
 
 
 def test_the_figures_in_words_come_from_the_left_out_table():
@@ -277,7 +356,15 @@ def test_the_figures_in_words_come_from_the_left_out_table():
     assert text.startswith("On photo collections it never saw, the detector called at most "
                            "**4.5%** of real photos generated (worst: **messy**, 9 of 200 photos)")
     assert "**7.8%** (95% upper bound" in text and "messy: **6.0%**" in text
-    assert "97.0%" in explain.summary(measured, 0.05) and "12.0%" in explain.summary(measured, 0.05)
+    plain = explain.summary(measured)       # what each answer is worth, for a visitor
+    assert plain.startswith("- **Looks generated** is a hint, not proof: for real photos from "
+                            "collections it had never seen, it said so at most **4.5%** of the "
+                            "time (the worst collection: 9 of 200 photos).")
+    assert "- **Looks real** is not proof either" in plain and "between **12.0%** and **97.0%**" \
+        in plain
+    measured_low = {"rows": [r for r in measured["rows"] if r["source"] != "ownface"]}
+    assert "- **Looks real** proves little" in explain.summary(measured_low)
+    assert explain.summary(None).startswith("Nobody has measured")
     catch = explain.catch_text(measured)
     assert "**ownface** 97.0% (unsure 2.0%; its generator family was seen in fitting)" in catch
     assert "**newgen** 12.0% (unsure 30.0%; a generator family not seen in fitting)" in catch
@@ -290,6 +377,27 @@ def test_the_figures_in_words_come_from_the_left_out_table():
     assert explain.headline(None, 0.05, "m").startswith("It has not been measured")
     for p, shown in ((0.998, "0.998"), (0.99962, "0.9996"), (0.5, "0.500"), (0.0123, "0.0123")):
         assert explain.p_text(p) == shown
+
+
+def test_a_score_is_placed_in_words_against_the_rule():
+    """Every score a visitor sees says which side of the rule it falls on, with the thresholds;
+    the scale above the photos says what the score is and is not."""
+    from gan.detector.verdict import Rule
+
+    rule = Rule(generated_at=0.87, real_below=0.35)
+    assert explain.score_side(0.998, rule) == "the generated side (from 0.870)"
+    assert explain.score_side(0.87, rule) == "the generated side (from 0.870)"
+    assert explain.score_side(0.6, rule) == "in between (0.350 to 0.870)"
+    assert explain.score_side(0.0123, rule) == "the real side (below 0.350)"
+    never = Rule(generated_at=1.5, real_below=0.2)
+    assert explain.score_side(0.99962, never) == "the unsure side (from 0.200)"
+    scale = explain.score_scale(rule)
+    assert "From **0.870** up it answers *looks generated*, below **0.350** *looks real*, and in " \
+           "between *unsure*." in scale and "not the chance that it is" in scale
+    assert "never answers *looks generated*" in explain.score_scale(never)
+    assert "0.8 does not mean an 80% chance" in explain.score_scale(rule, calibrated=False)
+    assert explain.answer_text("unsure", "band") == "Unsure — because " + explain.BECAUSE["band"]
+    assert explain.answer_text("generated") == "Looks generated"
 
 
 def test_the_page_looks_for_the_report_where_the_fit_writes_it():
@@ -317,7 +425,8 @@ def fitted_models(tmp_path_factory):
     """models/ with `default` (detectors fitted and measured leave-one-source-out on the tiny
     sources of tests/detector_fixtures.py), `damaged` (its fitted detectors' files damaged),
     `old` (its card and report as an older version wrote them: no verdict rule, no left-out
-    table, report format 1) and `wide` (every photo in the default detector's unsure band)."""
+    table, report format 1), `wide` (every photo in the default detector's unsure band) and
+    `partial` (its report measured no default detector, as between a refit and its report)."""
     import json
     import shutil
 
@@ -345,6 +454,12 @@ def fitted_models(tmp_path_factory):
     shutil.copytree(root / "default", root / "wide")
     edit_card(root / "wide", lambda d: d["dfeatures"].update(
         rule={"generated_at": 1.0, "real_below": 0.0}))
+
+    shutil.copytree(root / "default", root / "partial")       # refitted, report not yet redone
+    path = root / "partial" / "detection" / "report" / "report.json"
+    report = json.loads(path.read_text())
+    report["detectors"].pop("dfeatures")
+    path.write_text(json.dumps(report))
     return root
 
 
@@ -373,20 +488,29 @@ def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
     card = card_of(fitted_models / "default")
     reals = [r for r in card["dfeatures"]["left_out"]["rows"] if r["kind"] == "real"]
     worst = max(reals, key=lambda r: (r["generated"] / r["scored"], r["false_alarm_upper95"]))
-    first = (f"**In use: {TITLES['dfeatures']}.** On photo collections it never saw, the detector "
-             f"called at most **{explain.pct(worst['generated'] / worst['scored'])}** of real "
-             f"photos generated (worst: **{worst['source']}**")
+    first = (f"**In use: {TITLES['dfeatures']}.** What its answers are worth, measured on photo "
+             "collections it never saw:\n\n- **Looks generated** is a hint, not proof: for real "
+             "photos from collections it had never seen, it said so at most "
+             f"**{explain.pct(worst['generated'] / worst['scored'])}** of the time")
     assert first in body
     assert "0.0-0.6%" not in body and "Platt" not in body and "AUC 0.9" not in body
-    assert any(h.value == "How well does it work?" for h in at.header)
+    assert any(h.value == "How far can you trust the answer?" for h in at.subheader)
+    # the measurement detail is one click away: every grid, figure and the report in expanders
+    seen = main_path(at.main)
+    assert not {"dataframe", "json", "image", "code"} & {e.type for e in seen}
+    assert at.expander and len(at.dataframe) >= 3 and at.json
 
-    # the left-out table: one row per source, generated / unsure / real, 95% bound for real ones
-    table = next(df.value for df in at.dataframe if "called generated" in df.value.columns)
-    assert list(table["source"]) == sorted(r["source"] for r in reals) + sorted(
+    # the left-out tables: real collections, then generated sources, one row per source
+    tables = [df.value for df in at.dataframe if "called generated" in df.value.columns]
+    real_table, gen_table = tables
+    assert list(real_table["source"]) == sorted(r["source"] for r in reals)
+    assert list(gen_table["source"]) == sorted(
         r["source"] for r in card["dfeatures"]["left_out"]["rows"] if r["kind"] == "generated")
     assert {"called generated", "unsure", "called real", "no face", "95% upper bound",
-            "family seen in fitting", "8×8 control"} <= set(table.columns)
-    assert all(table["95% upper bound"][i].endswith("%") for i in range(len(reals)))
+            "8×8 control"} <= set(real_table.columns)
+    assert {"called generated", "unsure", "called real", "no face", "family seen in fitting",
+            "AUC vs real", "8×8 control"} <= set(gen_table.columns)
+    assert all(v.endswith("%") for v in real_table["95% upper bound"])
     catch = next(m.value for m in at.markdown if m.value.startswith("Generated faces it called"))
     for r in card["dfeatures"]["left_out"]["rows"]:
         if r["kind"] == "generated":
@@ -406,7 +530,7 @@ def test_the_visitor_chooses_the_detector_and_the_page_says_which_and_how_well(
         assert row["detector"] == "dfeatures" and row["status"] == "scored"
         assert row["verdict"] in VERDICTS
         assert (row["reason"] in REASONS.values()) == (row["verdict"] == "unsure")
-    assert verdicts_shown(at) == [(r["verdict"], r["reason"]) for r in forensic]
+    assert verdicts_shown(at) == reasons_of(forensic)
 
     at.radio(key="detector").set_value("discriminator").run()
     no_exceptions(at)
@@ -431,7 +555,24 @@ def test_photos_in_the_unsure_band_say_so_with_the_reason(fitted_models, monkeyp
     rows = csv_rows(at, media)
     assert [r["verdict"] for r in rows] == ["unsure", "unsure"]
     assert all(r["reason"] in (REASONS["band"], REASONS["unfamiliar"]) for r in rows)
-    assert verdicts_shown(at) == [("unsure", r["reason"]) for r in rows]
+    assert verdicts_shown(at) == reasons_of(rows)
+
+
+@pytest.mark.slow
+def test_a_report_without_the_detector_in_use_shows_none_of_its_figures(fitted_models,
+                                                                          monkeypatch):
+    """Between a refit and its report, the report's figures (other detectors') are not shown
+    under the detector in use; the page says what was not measured."""
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(fitted_models))
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("partial").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert at.radio(key="detector").value == "dfeatures"
+    assert not image_urls(at) and not at.json
+    assert not [e for e in at.expander if "robustness" in e.label or "per group" in e.label]
+    assert any("have not been measured for this detector yet" in c.value for c in at.caption)
+    assert any(t.startswith("Generated faces it called") for t in (m.value for m in at.markdown))
 
 
 @pytest.mark.slow
@@ -479,11 +620,12 @@ def test_an_old_format_bundle_still_works_and_says_what_to_refit(fitted_models, 
     assert float(row["threshold"]) == pytest.approx(threshold, abs=1e-6)
 
 
-def test_an_unmeasured_model_says_how_to_measure_it(app_env):
+def test_an_unmeasured_model_says_so_and_how_to_measure_it(app_env):
     at = new_app(PAGE)
     no_exceptions(at)
-    assert any("not been measured on photo sources left out of its fitting" in i.value
-               for i in at.info)
+    assert any("Nobody has measured how often this detector is right" in m.value
+               for m in main_path(at.main) if m.type == "markdown")
+    how = next(e for e in at.expander if e.label == "How to measure it")
     assert any("python -m gan.detector fit --model models/default --sources SOURCES.json"
-               in c.value for c in at.code)
+               in c.value for c in how.code)
     assert not [w.value for w in at.warning if "is damaged" in w.value]

@@ -3,6 +3,8 @@ training ingestion (`load_faces`) and the detect page. Each case gets its clear 
 a valid face, and nothing hangs, crashes or takes the good files down with it."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -12,7 +14,7 @@ import pytest
 
 from app_support import detection
 from tests import bad_inputs as corpus
-from tests.app_fixtures import REPO, models_dir, new_app, no_exceptions  # noqa: F401
+from tests.app_fixtures import REPO, download, models_dir, new_app, no_exceptions  # noqa: F401
 from tests.bad_inputs import FACE, IGNORED
 
 
@@ -48,20 +50,31 @@ def training(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page_rows(models_dir):  # noqa: F811
-    """{case id: the page's table row} from uploading every page case, a full batch at a time."""
+    """{case id: the page's row, as its CSV download has it} from uploading every page case, a
+    full batch at a time; the page's own table shows one row per file too."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
     cases = corpus.cases("app")
-    out = {}
+    out, media = {}, {}
+    store = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, data, mimetype, kind, filename=None):
+        media[file_id := store(self, data, mimetype, kind, filename)] = data
+        return file_id
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACEGAN_MODELS_DIR", str(models_dir))
+        mp.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
         at = new_app("pages/detect.py")
         for start in range(0, len(cases), detection.MAX_FILES):
             chunk = cases[start:start + detection.MAX_FILES]
             at.file_uploader(key="uploads").set_value(
                 [(c.name, c.data(), "application/octet-stream") for c in chunk]).run()
             no_exceptions(at)
-            table = at.dataframe[0].value
-            assert len(table) == len(chunk)
-            out.update({c.id: row for c, (_, row) in zip(chunk, table.iterrows())})
+            assert len(at.table[0].value) == len(chunk)
+            rows = list(csv.DictReader(io.StringIO(download(at, "csv", media).decode())))
+            assert len(rows) == len(chunk)
+            out.update({c.id: row for c, row in zip(chunk, rows)})
     return out
 
 

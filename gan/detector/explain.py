@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gan.detector.verdict import GENERATED, REAL, REASONS, UNSURE, Rule
+from gan.detector.verdict import (BAND, GENERATED, REAL, REASONS, REENCODE, UNFAMILIAR,
+                                  UNSURE, Rule)
 
 # Where `python -m gan.detector` writes the report (gan.detector.report.REPORT_DIR, FIGURES;
 # the app does not import the fitting code).
@@ -49,11 +50,65 @@ def p_text(p: float) -> str:
     return f"{p:.{decimals}f}"
 
 
-def verdict_text(verdict: str | None, reason: str | None = None) -> str:
-    """"generated", "real", or "unsure — why" (the reason's sentence)."""
+# What a visitor reads first: each verdict as an answer, and an unsure one's reason in everyday
+# words (REASONS, the CLI's and the CSV's wording, names the method: "left-out sources").
+ANSWERS = {GENERATED: "Looks generated", REAL: "Looks real", UNSURE: "Unsure"}
+BECAUSE = {
+    BAND: "its score is in between: real photos and generated faces both get scores like this",
+    UNFAMILIAR: "the photo is unlike every kind of photo the detector learned from, so its "
+                "score is only a guess",
+    REENCODE: "saving the photo again (as a JPEG, or at half size) would change the answer",
+}
+
+
+def because_text(reason: str) -> str:
+    """Why a verdict is unsure, in a visitor's words."""
+    return BECAUSE.get(reason, REASONS.get(reason, reason))
+
+
+def answer_text(verdict: str | None, reason: str | None = None) -> str:
+    """"Looks generated", "Looks real", or "Unsure — because ..." for a visitor."""
+    answer = ANSWERS.get(verdict or "", verdict or "")
     if verdict == UNSURE and reason:
-        return f"{UNSURE} — {REASONS.get(reason, reason)}"
-    return verdict or ""
+        return f"{answer} — because {because_text(reason)}"
+    return answer
+
+
+def score_side(p: float, rule: Rule) -> str:
+    """Where a score falls under the rule, in words: "the generated side (from 0.870)", "the
+    real side (below 0.350)" or "in between (0.350 to 0.870)"; under a rule that never says
+    generated, "the unsure side (from 0.350)"."""
+    g, r = rule.generated_at, min(rule.real_below, rule.generated_at)
+    if p >= g:
+        return f"the generated side (from {p_text(g)})"
+    if p < r:
+        return f"the real side (below {p_text(r)})"
+    if never_generated(rule):
+        return f"the unsure side (from {p_text(r)})"
+    return f"in between ({p_text(r)} to {p_text(g)})"
+
+
+def score_scale(rule: Rule, calibrated: bool = True) -> str:
+    """What the score beside each photo means, said once above the photos."""
+    g, r = rule.generated_at, min(rule.real_below, rule.generated_at)
+    text = ("Each face's **score** runs from 0 (looks real to the detector) to 1 (looks "
+            "generated). ")
+    if never_generated(rule):
+        text += (f"This detector never answers *looks generated* (no score was safe enough on "
+                 f"real photos); below **{p_text(r)}** it answers *looks real*, above that "
+                 "*unsure*.")
+    elif r < g:
+        text += (f"From **{p_text(g)}** up it answers *looks generated*, below **{p_text(r)}** "
+                 "*looks real*, and in between *unsure*.")
+    else:
+        text += (f"From **{p_text(g)}** up it answers *looks generated*, below that *looks "
+                 "real*.")
+    if calibrated:
+        text += " The score is how generated the face looks to it, not the chance that it is."
+    else:
+        text += (" Its score was never checked against photos known to be real or generated, "
+                 "so 0.8 does not mean an 80% chance: read it as more or less generated-looking.")
+    return text
 
 
 def never_generated(rule: Rule) -> bool:
@@ -72,11 +127,11 @@ def rule_text(rule: Rule, target_fpr: float, fitted_with_rule: bool = True,
                f"every left-out real source within {target_fpr:.0%} of photos called generated, "
                "so this detector does not give that verdict.")
     elif fitted_with_rule:
-        gen = (f"- **{GENERATED}** when P(generated) is at least **{p_text(rule.generated_at)}**: "
+        gen = (f"- **{GENERATED}** when its score is at least **{p_text(rule.generated_at)}**: "
                f"the lowest value at which every real photo source left out of fitting had at "
                f"most {target_fpr:.0%} of its photos called generated (95% upper bound).")
     else:
-        gen = (f"- **{GENERATED}** when P(generated) is at least **{p_text(rule.generated_at)}**: "
+        gen = (f"- **{GENERATED}** when its score is at least **{p_text(rule.generated_at)}**: "
                "one threshold stored with this model before the leave-one-source-out "
                "measurement, so it was never checked on photo sources it had not seen.")
     real = f"- **{REAL}** when it is below **{p_text(min(rule.real_below, rule.generated_at))}**."
@@ -108,33 +163,39 @@ def worst_real(measured: dict | None) -> dict | None:
     return max(reals, key=lambda r: (_share(r), r.get("false_alarm_upper95") or 0.0))
 
 
-def catch_range(measured: dict | None) -> str:
-    """One sentence: the lowest and highest catch rate over the generated sources."""
+def summary(measured: dict | None) -> str:
+    """What each answer means for a visitor's photo, as Markdown bullets, from the left-out
+    table: how often it answered "generated" for real photos of a collection it never saw (the
+    worst collection), how many generated faces of sources it never saw it caught, and so what
+    "looks real" is worth. A detector never measured that way: that nobody knows."""
+    worst = worst_real(measured)
+    if worst is None:
+        return ("Nobody has measured how often this detector is right on kinds of photos it "
+                "did not learn from, such as yours: treat its answers as a guess.")
+    lines = [f"- **Looks generated** is a hint, not proof: for real photos from collections it "
+             f"had never seen, it said so at most **{pct(_share(worst))}** of the time (the "
+             f"worst collection: {worst.get('generated', 0)} of {worst['scored']} photos)."]
     gens = [r for r in _rows(measured, "generated") if r.get("scored")]
-    if not gens:
-        return ""
-    lo, hi = min(gens, key=_share), max(gens, key=_share)
-    if lo is hi:
-        return (f"Of generated faces from a source it never saw ({lo['source']}), it called "
-                f"**{pct(_share(lo))}** generated.")
-    return (f"Of generated faces from sources it never saw, it called between "
-            f"**{pct(_share(lo))}** ({lo['source']}) and **{pct(_share(hi))}** ({hi['source']}) "
-            "generated.")
+    if gens:
+        lo, hi = min(gens, key=_share), max(gens, key=_share)
+        caught = (f"**{pct(_share(lo))}**" if lo is hi else
+                  f"between **{pct(_share(lo))}** and **{pct(_share(hi))}**, depending on the "
+                  "program that made them")
+        if (_share(hi) or 0) < MOSTLY_MISSED:
+            lines.append(f"- **Looks real** proves little: of generated faces from sources it "
+                         f"had never seen, it caught only {caught}; it took the rest for real "
+                         "or was unsure.")
+        else:
+            lines.append(f"- **Looks real** is not proof either: of generated faces from "
+                         f"sources it had never seen, it caught {caught}; the rest it took for "
+                         "real or was unsure.")
+    lines.append("- **Unsure** means it cannot tell either way.")
+    return "\n".join(lines)
 
 
-def summary(measured: dict | None, target_fpr: float, model: str = "NAME") -> str:
-    """The two figures a visitor needs first: the worst left-out real source's share called
-    generated, and the range of catch rates."""
-    if worst_real(measured) is None:
-        return headline(measured, target_fpr, model)
-    return headline(measured, target_fpr, model, short=True) + " " + catch_range(measured)
-
-
-def headline(measured: dict | None, target_fpr: float, model: str = "NAME",
-             short: bool = False) -> str:
-    """The worst left-out real source's figure in words, first; then (unless `short`) its
-    upper bound and the nested check. Or, for a detector never measured that way, that nobody
-    knows."""
+def headline(measured: dict | None, target_fpr: float, model: str = "NAME") -> str:
+    """The worst left-out real source's figure in words, first; then its upper bound and the
+    nested check. Or, for a detector never measured that way, that nobody knows."""
     worst = worst_real(measured)
     if worst is None:
         return ("It has not been measured on photo sources left out of its fitting, so nobody "
@@ -143,8 +204,6 @@ def headline(measured: dict | None, target_fpr: float, model: str = "NAME",
     text = (f"On photo collections it never saw, the detector called at most "
             f"**{pct(_share(worst))}** of real photos generated (worst: **{worst['source']}**, "
             f"{worst.get('generated', 0)} of {worst['scored']} photos).")
-    if short:
-        return text
     src, up = measured.get("worst_real_source"), measured.get("worst_real_upper95")
     if up is not None:
         text += (f" Allowing for chance in a sample that size, a collection like "
@@ -217,6 +276,9 @@ def left_out_rows(measured: dict | None) -> list[dict[str, Any]]:
     return out
 
 
+AUC_WHAT = ("*AUC* says how well the detector ranks a source's generated faces above real "
+            "photos: 1 means always, 0.5 no better than chance, below 0.5 it takes them for more "
+            "real than real photos.")
 THUMBNAIL_WHAT = (
     "**The 8×8 thumbnail control.** A deliberately naive classifier that sees only an 8×8-pixel "
     "thumbnail of each face (layout and colour, none of the detail a generator leaves) goes "
@@ -365,7 +427,7 @@ def source_rows(settings: dict) -> list[dict[str, Any]]:
 CANNOT_TELL = """\
 - It judges the face only. It cannot tell whether a photo was edited, retouched, filtered or
   swapped, and a face from a kind of generator it was not fitted on will often pass as real
-  (the table under *How well does it work?* shows which generators it was measured on).
+  (the per-source table below shows which generators it was measured on).
 - The figures hold for the photo collections it was measured on, each left out of fitting in
   turn; a photo unlike all of them gets *unsure*, but no test covers every kind of photo.
 - A verdict is not proof. Treat it as a hint worth checking, never as evidence about a person.
