@@ -1,14 +1,15 @@
-"""How long one upload takes to score (a benchmark, not a test): the forensic detector's whole
-path (decode, face and landmarks, texture of the photo as it is and of its two re-encodings,
-the read-out, the unfamiliar check) beside the discriminator's path (decode, Haar crop of the
-photo and its re-encodings, one network call) as the baseline run beside it.
+"""How long one upload takes to score (a benchmark, not a test): each fitted detector's whole
+path (decode, face and landmarks, then for `dfeatures` the aligned face of the photo and of its
+two re-encodings through the discriminator's layers, for `forensic` their texture; the read-out,
+the unfamiliar check) beside the discriminator's path (decode, Haar crop of the photo and its
+re-encodings, one network call) as the baseline run beside it.
 
     python bench/detect_speed.py --model models/default [PHOTO ...]
 
 Without photos it makes three from a real photo of ../shared/data (the photo as it is, a 1024 px
 and a 12-megapixel JPEG upscale). Prints the median wall and CPU time per upload for each
-detector, and the ratio forensic / discriminator. The target (issue 17) is under 150 ms per
-upload for the forensic detector on this machine; note the load average printed beside it.
+detector, and the ratio of each fitted detector to the discriminator. The target (issue 17) is
+under 150 ms per upload on this machine; note the load average printed beside it.
 """
 from __future__ import annotations
 
@@ -72,9 +73,10 @@ def main() -> int:
             medians[(name, det.key)] = statistics.median(walls)
             print(f"{name:32s} {det.key:14s} wall {1000 * statistics.median(walls):7.1f} ms  "
                   f"CPU {1000 * statistics.median(cpus):7.1f} ms  verdict {v.verdict if v else 'no face'}")
-        if (name, "forensic") in medians and (name, "discriminator") in medians:
-            print(f"{'':32s} ratio forensic / discriminator: "
-                  f"{medians[(name, 'forensic')] / medians[(name, 'discriminator')]:.2f}")
+        for key in ("dfeatures", "forensic"):
+            if (name, key) in medians and (name, "discriminator") in medians:
+                print(f"{'':32s} ratio {key} / discriminator: "
+                      f"{medians[(name, key)] / medians[(name, 'discriminator')]:.2f}")
     return 0
 
 
