@@ -1,6 +1,7 @@
 """A blind audit of face quality by eye: `python -m gan.audit`.
 
     python -m gan.audit sheet --model models/default --out DIR [--n 64] [--seed 0] [--real-seed 0]
+                              [--truncation 1.0]
     python -m gan.audit score --dir DIR [--labels FILE]
 
 `sheet` writes DIR/sheet.png (N generated faces, as the app's generate page shows them by
@@ -27,6 +28,7 @@ from gan.metrics.audit import (  # noqa: E402
     KINDS,
     LABELS,
     PAGE_SEED,
+    PAGE_TRUNCATION,
     RESULT,
     SHEET,
     AuditError,
@@ -66,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"(default {PAGE_SEED})")
     s.add_argument("--real-seed", type=int, default=0,
                    help="which held-out photos are drawn (default 0)")
+    s.add_argument("--truncation", type=float, default=PAGE_TRUNCATION,
+                   help="variety of the generated faces, the generate page's slider (default "
+                        f"{PAGE_TRUNCATION}, the page's default: what visitors see)")
     s.add_argument("--quiet", action="store_true")
     c = sub.add_parser("score", help="score the filled labels against the key")
     c.add_argument("--dir", required=True, help="the audit folder")
@@ -77,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             quiet = args.quiet
             log = (lambda m: None) if quiet else (lambda m: print(f"[audit] {m}", file=sys.stderr))
             key = make_sheet(args.model, args.out, n=args.n, seed=args.seed,
-                             real_seed=args.real_seed, progress=not quiet, log=log)
+                             real_seed=args.real_seed, truncation=args.truncation,
+                             progress=not quiet, log=log)
             print(f"{len(key['faces'])} numbered faces in {args.out}/{SHEET} (one by one in "
                   f"{args.out}/faces/). Label each intact or broken in {args.out}/{LABELS} "
                   f"without opening {KEY}, then: python -m gan.audit score --dir {args.out}")

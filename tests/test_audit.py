@@ -126,6 +126,32 @@ def test_generated_faces_are_the_generate_pages_defaults(bundle_path):
     assert (f'("seed", {audit.PAGE_SEED}), ("truncation", {audit.PAGE_TRUNCATION})' in source)
 
 
+def test_truncation_draws_the_pages_faces_at_that_variety(bundle_path, tmp_path):
+    """--truncation audits the faces the page shows with its variety slider there, and the key
+    says so (so a sheet at 0.7 is never mistaken for the page's default faces)."""
+    from app_support.faces import FaceCache
+
+    key = audit.make_sheet(bundle_path, tmp_path / "t07", n=N, truncation=0.7)
+    assert key["generated"]["truncation"] == 0.7 and "0.7" in key["generated"]["as"]
+    assert "--truncation 0.7" in key["command"]
+    bundle = load_bundle(bundle_path)
+    page = FaceCache().faces(bundle, "key", N, audit.PAGE_SEED, 0.7, {}, None)
+    gen = sorted((int(n), f) for n, f in key["faces"].items() if f["kind"] == "generated")
+    width = audit.number_width(2 * N)
+    for number, f in gen:
+        face = np.asarray(Image.open(tmp_path / "t07" / audit.FACES / f"{number:0{width}d}.png"))
+        assert np.array_equal(face, page.images[f["index"]])
+    assert not np.array_equal(page.images, audit.page_default_faces(bundle, N))
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "2.5"])
+def test_a_truncation_out_of_range_is_refused(bundle_path, tmp_path, capsys, bad):
+    code, _, err = run(["sheet", "--model", str(bundle_path), "--out", str(tmp_path / "x"),
+                        "--n", "2", "--truncation", bad], capsys)
+    assert code == 2 and "--truncation must be" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_score_counts_hand_filled_labels(sheet, capsys, tmp_path):
     key = key_of(sheet)
     gen = [int(k) for k, v in key["faces"].items() if v["kind"] == "generated"]

@@ -91,10 +91,11 @@ def number_width(total: int) -> int:
     return max(3, len(str(int(total))))
 
 
-def page_default_faces(bundle, n: int, seed: int = PAGE_SEED) -> np.ndarray:
+def page_default_faces(bundle, n: int, seed: int = PAGE_SEED,
+                       truncation: float = PAGE_TRUNCATION) -> np.ndarray:
     """The first n faces the generate page shows for `seed` when nothing else is touched:
     the same gan.sampling calls as the page's face cache, at its default variety and labels."""
-    return generate(bundle, n, seed=seed, truncation=PAGE_TRUNCATION, labels=None)
+    return generate(bundle, n, seed=seed, truncation=truncation, labels=None)
 
 
 def page_default_labels(bundle) -> dict[str, float] | None:
@@ -178,21 +179,25 @@ def _sha256(path: Path) -> str:
 
 
 def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: int = PAGE_SEED,
-               real_seed: int = 0, progress: bool = False,
+               real_seed: int = 0, truncation: float = PAGE_TRUNCATION, progress: bool = False,
                log: Callable[[str], None] = lambda m: None) -> dict:
     """Write the audit folder `out` (sheet.png, faces/NNN.png, labels.csv, key.json) for the
     bundle `model`; returns the key. The folder appears whole or not at all, and only an
     empty folder or an unlabelled audit folder is replaced (`BLANK_SHEET`)."""
     if n < 1:
         raise AuditError("--n must be at least 1")
+    if not 0 < truncation <= 2:
+        raise AuditError(f"--truncation must be above 0 and at most 2, not {truncation}")
     out = Path(out)
     check_replaceable(out, BLANK_SHEET)           # before the slow part
     model = Path(model)
     bundle = load_bundle(model)
     log(f"loading the held-out photos of {Split.from_card(bundle.card).source}")
     real, real_keys, split, held_count = heldout_photos(bundle, n, real_seed, progress)
-    log(f"generating {n} faces (seed {seed}, the generate page's defaults)")
-    gen = page_default_faces(bundle, n, seed)
+    page = truncation == PAGE_TRUNCATION
+    log(f"generating {n} faces (seed {seed}, "
+        + ("the generate page's defaults)" if page else f"variety (truncation) {truncation})"))
+    gen = page_default_faces(bundle, n, seed, truncation)
 
     drawn = [("generated", i) for i in range(n)] + [("real", k) for k in real_keys]
     images = np.concatenate([gen, real])
@@ -211,18 +216,21 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         "format": KEY_FORMAT,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": (f"python -m gan.audit sheet --model {model} --out {out} --n {n} "
-                    f"--seed {seed} --real-seed {real_seed}"),
+                    f"--seed {seed} --real-seed {real_seed}"
+                    + ("" if page else f" --truncation {truncation}")),
         "model": {"path": str(model), "name": bundle.name,
                   "card_sha256": _sha256(model / CARD), "card_created": card.get("created"),
                   "generator_sha256": card["files"]["generator.keras"]["sha256"],
                   "training_steps": int((card.get("training") or {}).get("steps", 0) or 0),
                   "resolution": bundle.resolution},
-        "generated": {"n": n, "seed": int(seed), "truncation": PAGE_TRUNCATION,
+        "generated": {"n": n, "seed": int(seed), "truncation": float(truncation),
                       "labels": page_default_labels(bundle), "z_shift": None,
-                      "as": "the app's generate page with nothing touched but the count: "
-                            "every slider in the middle",
+                      "as": ("the app's generate page with nothing touched but the count: "
+                             "every slider in the middle" if page else
+                             f"the app's generate page with the variety slider at {truncation} "
+                             "and the other sliders in the middle"),
                       "remake": f"gan.sampling.generate(bundle, {n}, seed={seed}, "
-                                f"truncation={PAGE_TRUNCATION}, labels=None)"},
+                                f"truncation={truncation}, labels=None)"},
         "real": {"n": n, "real_seed": int(real_seed), "source": split.source,
                  "split": split.describe(), "held_out_photos": held_count,
                  "preprocessing": {"size": split.size, "crop": split.crop,
