@@ -156,6 +156,9 @@ def test_utkface_names(tmp_path, write_faces):
     assert names[3] not in L["gender"].values and names[3] not in L["race"].values
     assert L["race"].values[names[4]] == "other"
     assert L["race"].categories == ["white", "black", "asian", "indian", "other"]
+    # age groups: asked for by name (labels="auto" keeps what it gave before)
+    assert L["age_group"].categories == ["0-9", "10-29", "30-49", "50+"]
+    assert [L["age_group"].values[n] for n in names] == ["10-29", "0-9", "50+", "50+", "50+"]
 
 
 def test_parse_utkface_name():

@@ -4,12 +4,14 @@
                             [--report report.json] [--n-jobs 2] [--no-cache]
     python -m gan.data dedup PATH [PATH ...] [--json pairs.json] [--sheet pairs.png]
     python -m gan.data merge PATH [PATH ...] --out DIR [--labels male,smiling] [--no-predict]
+    python -m gan.data groups PATH [PATH ...] --out DIR [--set FOLDER.LABEL=VALUE] [--age-edges 10,30,50]
     python -m gan.data speed [--images 4000] [--size 128] [--batch 64] [--steps 100]
 
 Loads PATH exactly as training does (so the decode cache is filled for it) and prints
 what was found, skipped, labelled and how long it took. ``dedup`` lists near-duplicate
 pairs within and across several sources; ``merge`` writes one labelled source from several
-folders, near-duplicates dropped (gan/data/merge.py); ``speed`` measures the tf.data pipeline
+folders, near-duplicates dropped (gan/data/merge.py); ``groups`` writes one source labelled by
+ethnicity, gender and age group (gan/data/groups.py); ``speed`` measures the tf.data pipeline
 alone.
 """
 
@@ -20,7 +22,7 @@ import json
 import os
 import sys
 
-from . import dedup, merge
+from . import dedup, groups, merge
 from .dataset import load_faces
 from .dedup import DEFAULT_MIN_CORRELATION, DEFAULT_THRESHOLD, find_duplicates, find_pairs
 from .preprocess import CROP_MODES, DEFAULT_SIZE, MIN_SIZE
@@ -32,6 +34,8 @@ def main(argv=None) -> int:
         return dedup_main(argv[1:])
     if argv and argv[0] == "merge":
         return merge_main(argv[1:])
+    if argv and argv[0] == "groups":
+        return groups_main(argv[1:])
     if argv and argv[0] == "speed":
         return speed(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m gan.data", description=__doc__.split("\n\n")[0])
@@ -196,6 +200,46 @@ def merge_main(argv=None) -> int:
     labels_file = merge.LABELS_FILE if r["options"]["labels"] else "no labels"
     print(f"wrote    {os.path.abspath(args.out)} ({labels_file}, {merge.MANIFEST_FILE}, "
           f"{merge.REPORT_FILE}; {r['options']['link']}s to the photos)")
+    return 0
+
+
+def groups_main(argv=None) -> int:
+    """`python -m gan.data groups`: labelled folders -> one source labelled by group. Every
+    failure is one `error:` line and exit status 2; the output is then untouched."""
+    ap = argparse.ArgumentParser(prog="python -m gan.data groups",
+                                 description=groups.__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="+", help="folders of labelled photos (UTKFace names, or a labels "
+                                             "CSV with ethnicity/race, gender, age or age_group)")
+    ap.add_argument("--out", required=True, help="the groups folder to write (outside the repository)")
+    ap.add_argument("--set", action="append", default=[], metavar="FOLDER.LABEL=VALUE",
+                    help="one value for a whole folder (aaf.ethnicity=asian) or a map of its raw "
+                         "values (aaf.gender=0:female,1:male); FOLDER is the folder's name")
+    ap.add_argument("--age-edges", default=",".join(map(str, groups.AGE_EDGES)),
+                    help="ages where a new age group starts (default %(default)s: 0-9, 10-29, "
+                         "30-49, 50+)")
+    args = ap.parse_args(argv)
+    try:
+        edges = [int(e) for e in args.age_edges.split(",") if e.strip()]
+    except ValueError:
+        print(f"error: --age-edges takes whole numbers, e.g. 10,30,50, not {args.age_edges!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        r = groups.write_groups(args.paths, args.out, args.set, edges,
+                                log=lambda m: print(m, file=sys.stderr, flush=True))
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as e:  # GroupsError, ReplaceRefused, unreadable files
+        what = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+        print("error: " + " ".join(what.split()), file=sys.stderr)
+        return 2
+    lo = r["left_out"]
+    print(f"kept     {r['photos']:,} photos ({lo['lacking_a_label']:,} lacking a label, "
+          f"{lo['byte_identical']:,} byte-identical copies left out)")
+    print(groups.counts_table(r))
+    print(f"wrote    {os.path.abspath(args.out)} ({groups.LABELS_FILE}, {groups.REPORT_FILE}; "
+          f"links to the photos)")
     return 0
 
 

@@ -6,7 +6,8 @@ image files (searched recursively: jpg, jpeg, png, webp, bmp) and, optionally, l
 * ``celeba``  -- ``list_attr_celeba.txt`` (40 attributes, -1/1) in the folder or beside it;
 * ``csv``     -- a CSV ``image,<label>,<label>...`` in the folder or beside it
   (e.g. ``celeba-5k/labels.csv`` + ``celeba-5k/img/``);
-* ``utkface`` -- UTKFace names ``AGE_GENDER_RACE_DATE...jpg`` give age, gender, race;
+* ``utkface`` -- UTKFace names ``AGE_GENDER_RACE_DATE...jpg`` give age, gender, race (and
+  ``age_group``, the age in the bands of ``AGE_EDGES``);
 * ``folder`` / ``zip`` -- no label file: the top-level subfolder is the ``class`` label.
 
 :func:`detect_source` returns a :class:`Source`: the image items (stable keys and
@@ -38,6 +39,25 @@ UTKFACE_RACES = ("white", "black", "asian", "indian", "other")  # 0..4
 # Numeric labels are scaled to about [0, 1]: UTKFace age by this fixed divisor.
 UTKFACE_AGE_SCALE = 100.0
 MISSING_VALUES = ("", "na", "n/a", "nan", "none", "null", "?")
+# Age groups: a band starts at each edge (0-9, 10-29, 30-49, 50+). The one definition of the
+# bands, used by UTKFace's `age_group` label and by `python -m gan.data groups`; docs/groups.md
+# has the counts per band that chose them.
+AGE_EDGES = (10, 30, 50)
+
+
+def age_band_names(edges=AGE_EDGES) -> list:
+    """The bands' names in age order: (10, 30, 50) -> ["0-9", "10-29", "30-49", "50+"]."""
+    edges = [int(e) for e in edges]
+    if not edges or edges != sorted(set(edges)) or edges[0] < 1:
+        raise ValueError(f"age band edges must be increasing whole numbers from 1 up, not {edges}")
+    lows = [0] + edges
+    return [f"{lo}-{hi - 1}" for lo, hi in zip(lows, edges)] + [f"{edges[-1]}+"]
+
+
+def age_band(age: float, edges=AGE_EDGES) -> str:
+    """The band of one age in years, e.g. 34 -> "30-49"."""
+    names = age_band_names(edges)
+    return names[sum(float(age) >= e for e in edges)]
 
 
 @dataclass(frozen=True)
@@ -322,6 +342,8 @@ def _utkface_specs(keys: list) -> dict:
         "age": LabelSpec("age", "numeric", age, offset=0.0, scale=UTKFACE_AGE_SCALE),
         "gender": LabelSpec("gender", "categorical", gender, categories=list(UTKFACE_GENDERS)),
         "race": LabelSpec("race", "categorical", race, categories=list(UTKFACE_RACES)),
+        "age_group": LabelSpec("age_group", "categorical", {k: age_band(a) for k, a in age.items()},
+                               categories=age_band_names()),
     }
 
 
@@ -415,7 +437,7 @@ def detect_source(path) -> Source:
         if n_utk >= UTKFACE_MIN_FRACTION * len(keys):
             src.kind = "utkface"
             src.labels = _utkface_specs(keys)
-            src.auto_labels = list(src.labels)
+            src.auto_labels = ["age", "gender", "race"]   # age_group: asked for by name
             src.notes["names_not_utkface"] = len(keys) - n_utk
             return src
 
