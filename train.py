@@ -40,6 +40,9 @@ HELP = {
     "labels": "condition on labels: 'auto' (all the source has, e.g. subfolder classes) or "
               "names, e.g. 'male,smiling'; omit for an unconditional model",
     "dedup": "drop near-duplicate photos (perceptual hash) before training",
+    "balance": "draw every group of these labels equally often, e.g. 'ethnicity,gender,age_group' "
+               "(sampling weights; recorded in the card with each group's share of the draws); "
+               "'' draws the photos as they come",
     "holdout_fraction": "fraction of photos kept out of training for evaluation (by file hash)",
     "flip": "random horizontal flips of training photos",
     "latent_dim": "size of the random vector z",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,7 @@ class TrainConfig:
     holdout_fraction: float = 0.0       # photos kept out of training (by key hash) for evaluation
     flip: bool = True                   # random horizontal flips
     init_from: str = ""                 # bundle whose G (EMA) and D start a new run (fine-tuning)
+    balance: str = ""                   # labels whose groups are drawn equally often ("" = as they come)
 
     # --- models -----------------------------------------------------------------------------
     latent_dim: int = 128
@@ -75,6 +77,9 @@ class TrainConfig:
         """Reject option values that would only fail later (often after the data has loaded, or
         as a bundle that cannot work), all of them in one message a user can act on."""
         problems = [p for f in fields(self) if (p := field_problem(f.name, getattr(self, f.name)))]
+        if not problems and self.balance.strip() and self.labels is None:
+            problems.append("balance (--balance) draws the groups of labels equally often, so it "
+                            "needs --labels too")
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -170,6 +175,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "resolution": (_power_of_two, "a power of two from 16 to 1024"),
     "crop": (lambda v: v in ("face", "center", "none"), "face, center or none"),
     "labels": (lambda v: v is None or v.strip() != "", "'auto' or label names, e.g. 'male,smiling'"),
+    "balance": (lambda v: all(re.fullmatch(r"[\w=.-]+", n.strip()) for n in v.split(",")) if v.strip() else True,
+                "'' or label names, e.g. 'ethnicity,gender,age_group'"),
     "holdout_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "latent_dim": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
     "g_channels": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),

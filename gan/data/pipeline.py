@@ -49,8 +49,13 @@ def _flips(step, batch_size: int, seed: int, part=0, parts: int = 1):
     return tf.reshape(flips, [parts, batch_size])[part]
 
 
-def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """Indices (into the data set of ``n`` images) of the batch of global step ``step``."""
+def batch_indices(n: int, batch_size: int, seed: int, step: int, index=None) -> np.ndarray:
+    """Indices (into the data set of ``n`` images) of the batch of global step ``step``;
+    with ``index`` (a balanced epoch, `gan.data.balance.sampling_index`), the photos its
+    positions name."""
+    if index is not None:
+        index = np.asarray(index, np.int64)
+        return index[_indices(step, len(index), batch_size, seed).numpy()]
     if n <= 0:
         raise ValueError("no images")
     return _indices(step, n, batch_size, seed).numpy()
@@ -62,7 +67,8 @@ def flip_mask(batch_size: int, seed: int, step: int) -> np.ndarray:
 
 
 def make_dataset(images_uint8, labels, batch_size: int, seed: int = 0, start_step: int = 0,
-                 flip: bool = True, shard: tuple[int, int, int] = (0, 1, 1)) -> tf.data.Dataset:
+                 flip: bool = True, shard: tuple[int, int, int] = (0, 1, 1),
+                 index=None) -> tf.data.Dataset:
     """Endless dataset of ``(images, labels)``, one element per training step.
 
     ``shard = (first, local, replicas)``: for ``tf.distribute``, this input pipeline feeds
@@ -74,6 +80,10 @@ def make_dataset(images_uint8, labels, batch_size: int, seed: int = 0, start_ste
     labels: float32 [B, K] aligned with the images (K = 0, shape [B, 0], when ``labels``
     is None). Shuffled with a fresh permutation each epoch, batched, randomly mirrored
     left-right (``flip``), prefetched. ``seed`` must be >= 0.
+
+    ``index``: int [M], an epoch of photo indices to draw from instead of every photo once
+    (balanced sampling: `gan.data.balance.sampling_index`); each epoch is a fresh permutation
+    of its M positions, so the batches stay a pure function of (seed, step).
 
     The uint8 images are copied into one TensorFlow tensor (a memory-mapped cache is
     read into memory here).
@@ -95,12 +105,19 @@ def make_dataset(images_uint8, labels, batch_size: int, seed: int = 0, start_ste
     batch_size, seed, start_step = int(batch_size), int(seed), int(start_step)
     if batch_size < 1 or seed < 0 or start_step < 0:
         raise ValueError("batch_size must be >= 1, seed and start_step >= 0")
+    stream = n
+    if index is not None:
+        index = np.asarray(index, np.int64)
+        if index.ndim != 1 or not len(index) or index.min() < 0 or index.max() >= n:
+            raise ValueError(f"index must name photos 0..{n - 1}")
+        stream = len(index)
     first, local, replicas = (int(v) for v in shard)
     if not (local >= 1 and 0 <= first and first + local <= replicas):
         raise ValueError(f"shard {shard} is not (first, local, replicas) of a cluster")
 
     images_t = tf.convert_to_tensor(np.ascontiguousarray(images))
     labels_t = tf.convert_to_tensor(np.ascontiguousarray(lab))
+    index_t = None if index is None else tf.constant(index)
 
     width = images.shape[2]
     forward = tf.range(width)[None, :]
@@ -108,7 +125,9 @@ def make_dataset(images_uint8, labels, batch_size: int, seed: int = 0, start_ste
 
     def make(element):
         step, part = element // local, first + element % local
-        idx = _indices(step, n, batch_size, seed, part, replicas)
+        idx = _indices(step, stream, batch_size, seed, part, replicas)
+        if index_t is not None:
+            idx = tf.gather(index_t, idx)
         x = tf.gather(images_t, idx)
         if flip:
             # Mirror by gathering columns (4x cheaper on CPU than where(reverse(x), x)).

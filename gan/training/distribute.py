@@ -141,9 +141,10 @@ def make_strategy(role: Role):
 
 
 def distribute_batches(strategy, images, labels, batch_size: int, *, seed: int, start_step: int,
-                       flip: bool):
+                       flip: bool, index=None):
     """The training photos as a distributed dataset: one input pipeline per worker, and each
-    replica gets its slice of every step's global batch (`make_dataset`'s `shard`)."""
+    replica gets its slice of every step's global batch (`make_dataset`'s `shard`); `index`:
+    a balanced epoch to draw from (`gan.data.balance`)."""
     # lazy: gan.data.pipeline loads TensorFlow; only when training starts
     from gan.data.pipeline import make_dataset
 
@@ -151,7 +152,7 @@ def distribute_batches(strategy, images, labels, batch_size: int, *, seed: int, 
         local = context.num_replicas_in_sync // context.num_input_pipelines
         shard = (context.input_pipeline_id * local, local, context.num_replicas_in_sync)
         return make_dataset(images, labels, batch_size, seed=seed, start_step=start_step,
-                            flip=flip, shard=shard)
+                            flip=flip, shard=shard, index=index)
 
     return strategy.distribute_datasets_from_function(per_worker)
 

@@ -284,14 +284,33 @@ def _remove_leftovers(run_dir: Path) -> None:
               file=sys.stderr)
 
 
+def balanced_index(cfg: TrainConfig, faces):
+    """(epoch of photo indices, report) drawing each group of `cfg.balance`'s labels equally
+    often (`gan.data.balance`); (None, None) when the run does not balance."""
+    from gan.data.balance import (BalanceError, balance_names, balance_report, balance_weights,
+                                  codes_of, sampling_index)
+
+    names = balance_names(cfg.balance)
+    if not names:
+        return None, None
+    try:
+        codes = codes_of(faces, names)
+    except BalanceError as e:
+        raise TrainingError(f"--balance: {e}") from None
+    index = sampling_index(balance_weights(codes), seed=cfg.seed)
+    return index, balance_report(codes, names, index)
+
+
 def _prepare_photos(cfg: TrainConfig, run_dir: Path, progress: bool, replicas: int = 1):
     """Load the run's split, write its data report and reals.png, and refuse too few photos
-    for one global batch before any model is built."""
+    for one global batch before any model is built. Returns (training photos, held-out photos
+    or None, balanced epoch of indices or None)."""
     faces, held = load_run_photos(cfg, progress)
     report = dict(faces.report)
     report["holdout"] = {"fraction": cfg.holdout_fraction, "train": len(faces.images),
                          "held_out": 0 if held is None else len(held.images),
                          "held_out_keys": [] if held is None else list(held.keys)}
+    index, report["balance"] = balanced_index(cfg, faces) if len(faces.images) else (None, None)
     atomic_write_text(run_dir / "data_report.json", json.dumps(report, indent=2, default=str) + "\n")
     if len(faces.images) < 1:
         raise TrainingError(f"no usable photos in {cfg.data}; see {run_dir / 'data_report.json'}")
@@ -299,8 +318,9 @@ def _prepare_photos(cfg: TrainConfig, run_dir: Path, progress: bool, replicas: i
         per = f" ({cfg.batch_size} per replica x {replicas} replicas)" if replicas > 1 else ""
         raise TrainingError(f"only {len(faces.images)} usable photos, fewer than one batch of "
                             f"{cfg.batch_size * replicas}{per}: lower --batch-size or add photos")
-    save_png(run_dir / "reals.png", make_grid(faces.images[:N_SAMPLES], cols=8))
-    return faces, held
+    shown = faces.images[:N_SAMPLES] if index is None else faces.images[index[:N_SAMPLES]]
+    save_png(run_dir / "reals.png", make_grid(shown, cols=8))
+    return faces, held, index
 
 
 def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: list[str],
@@ -415,6 +435,7 @@ class _Session:
     seconds: float                # wall time of the steps trained, all sessions
     cpu: dict[str, Any]           # process CPU time of the steps: {"seconds", "from_step"}
     images_seen: int              # photos trained on, all sessions (global batches)
+    index: Any = None             # balanced epoch of photo indices (--balance), or None
     writer: Any = None            # TensorBoard
     sample_z: Any = None          # the fixed inputs of the sample grids
     sample_y: Any = None
@@ -576,7 +597,7 @@ def _run_steps(s: _Session, step_fn, r1_fn, target: int, progress: bool) -> str:
 
     cfg, status = s.cfg, "finished"
     data = distribute_batches(s.strategy, s.faces.images, s.faces.labels, cfg.batch_size,
-                              seed=cfg.seed, start_step=s.step, flip=cfg.flip)
+                              seed=cfg.seed, start_step=s.step, flip=cfg.flip, index=s.index)
     log_f = open(s.log_path, "a")
     bar = tqdm(total=cfg.steps, initial=s.step, disable=not progress, unit="step",
                dynamic_ncols=True, desc="train")
@@ -671,10 +692,11 @@ def _session(cfg: TrainConfig, run_dir: Path, role: Role, *, export_to, progress
     _open_run_dir(cfg, run_dir)
     try:
         strategy, workers = _start_strategy(cfg, role)
-        faces, held = _prepare_photos(cfg, run_dir, progress, strategy.num_replicas_in_sync)
+        faces, held, index = _prepare_photos(cfg, run_dir, progress, strategy.num_replicas_in_sync)
         if workers is not None:
             _check_workers_agree(cfg, faces, held, workers)
         s = _start_session(cfg, run_dir, role, strategy, workers, faces, held)
+        s.index = index
 
         step_fn, r1_fn = s.model.compiled_steps()
         s.sample_z, s.sample_y = _sample_inputs(cfg, faces.labels)
@@ -738,9 +760,12 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
 
 
 def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dict[str, Any]:
-    return {"source": str(cfg.data), "kind": report.get("source_kind", report.get("kind")),
+    card = {"source": str(cfg.data), "kind": report.get("source_kind", report.get("kind")),
             "train_images": n_train, "holdout": {"fraction": cfg.holdout_fraction, "images": n_held},
             "counts": report.get("counts", {}), "dedup": cfg.dedup, "crop": cfg.crop}
+    if report.get("balance"):
+        card["balance"] = report["balance"]      # per group: photos, share of photos and of draws
+    return card
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=None, held=None,
