@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gan.metrics import swd
+from gan.metrics import explain, swd
 from gan.sliders import semantics
 
 # Meanings of the card's stored figures (metric_rows), most specific pattern first: the first
@@ -238,6 +238,13 @@ def quality_rows(card: dict[str, Any]) -> list[dict[str, str]]:
         return []
     rows: list[dict[str, str]] = []
     res = (card.get("preprocessing") or {}).get("size")
+
+    audit = explain.audit_answer(card.get("audit"),
+                                 ((card.get("files") or {}).get("generator.keras") or {})
+                                 .get("sha256"))
+    if audit is not None:
+        rows.append({"question": "Do its faces look like photos, by eye?",
+                     "answer": audit[0], "meaning": audit[1]})
 
     swd = m.get("swd_x1e3", m.get("swd"))
     avg = _number(swd.get("average", swd.get("mean"))) if isinstance(swd, dict) else _number(swd)

@@ -3,14 +3,16 @@
     python -m gan.audit sheet --model models/default --out DIR [--n 64] [--seed 0] [--real-seed 0]
                               [--truncation 1.0]
     python -m gan.audit score --dir DIR [--labels FILE]
+    python -m gan.audit record --dir DIR --model models/default
 
 `sheet` writes DIR/sheet.png (N generated faces, as the app's generate page shows them by
 default, shuffled among N held-out real photos of the bundle, each numbered), DIR/faces/NNN.png
 (each face alone), DIR/labels.csv (number,label with the labels blank) and DIR/key.json (which
 number is which kind, and what was drawn). Label every number intact or broken without opening
 the key, then `score` prints the broken share of generated and of real faces (95% Wilson
-intervals) and writes DIR/result.json. This is the command line only: the audit itself is
-`gan.metrics.audit`.
+intervals) and writes DIR/result.json; `record` keeps the scored audit with the bundle
+(<model>/audit/ and the card), where the Model quality and home pages show it. This is the
+command line only: the audit itself is `gan.metrics.audit`.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from gan.metrics.audit import (  # noqa: E402
     SHEET,
     AuditError,
     make_sheet,
+    record,
     score,
 )
 
@@ -72,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="variety of the generated faces, the generate page's slider (default "
                         f"{PAGE_TRUNCATION}, the page's default: what visitors see)")
     s.add_argument("--quiet", action="store_true")
+    r = sub.add_parser("record", help="keep a scored audit with the bundle it audited (its "
+                                      "pages then show the figure and the sheet)")
+    r.add_argument("--dir", required=True, help="the scored audit folder")
+    r.add_argument("--model", default="models/default",
+                   help="the bundle whose faces were audited (default: models/default)")
     c = sub.add_parser("score", help="score the filled labels against the key")
     c.add_argument("--dir", required=True, help="the audit folder")
     c.add_argument("--labels", default=None, help=f"filled labels file (default DIR/{LABELS})")
@@ -87,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(key['faces'])} numbered faces in {args.out}/{SHEET} (one by one in "
                   f"{args.out}/faces/). Label each intact or broken in {args.out}/{LABELS} "
                   f"without opening {KEY}, then: python -m gan.audit score --dir {args.out}")
+            return 0
+        if args.command == "record":
+            got = record(args.dir, args.model)
+            g = got["generated"]
+            print(f"{args.model}: {g['broken']} of {g['labelled']} generated faces broken, "
+                  f"kept in {args.model}/{got['dir']} and the model card")
             return 0
         result = score(args.dir, args.labels)
     except (AuditError, BundleError, ReplaceRefused) as e:

@@ -31,6 +31,10 @@ _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$",
 # A file of the bundle, relative to its folder and inside it: no absolute path, no "..".
 INSIDE = {"type": "string", "pattern": r"^(?![/\\])(?![A-Za-z]:)(?!.*(^|[/\\])\.\.([/\\]|$)).+$",
            "description": "a path inside the bundle folder (relative, without '..')"}
+_AUDIT_SHARE = {"type": "object", "required": ["broken", "labelled"],
+                "properties": {"broken": _COUNT, "labelled": _COUNT,
+                               "broken_share": {**_PROBABILITY, "type": ["number", "null"]},
+                               "ci95": {"type": ["array", "null"], "items": _PROBABILITY}}}
 _REPORT_DIR = {"type": ["object", "null"],
                "properties": {"dir": _TEXT, "report": _TEXT}}
 # Platt scaling of a detector's raw score (higher = generated): p = sigmoid(a * score + b).
@@ -106,7 +110,11 @@ SCHEMA: dict[str, Any] = {
                                      "uniqueItems": True},
                            # per name, FaceData.label_kind (gan.card.label_kinds reads it)
                            "kinds": {"type": "array",
-                                     "items": {"enum": ["binary", "onehot", "numeric"]}}},
+                                     "items": {"enum": ["binary", "onehot", "numeric"]}},
+                           # one-hot groups: label -> its groups in column order (gan.card)
+                           "groups": {"type": "object",
+                                      "additionalProperties": {"type": "array", "items": _TEXT,
+                                                               "minItems": 1}}},
         },
         "files": {
             "type": "object",
@@ -132,7 +140,10 @@ SCHEMA: dict[str, Any] = {
                 "init_from": {
                     "type": ["object", "null"],
                     "properties": {"bundle": _TEXT, "steps": _COUNT, "seconds": _SECONDS,
-                                   "cpu_seconds": _SECONDS, "generator_sha256": _MAYBE_TEXT},
+                                   "cpu_seconds": _SECONDS, "generator_sha256": _MAYBE_TEXT,
+                                   # a bundle of other labels: its labels, the layers started fresh
+                                   "labels": {"type": "array", "items": _TEXT},
+                                   "started_fresh": {"type": "array", "items": _TEXT}},
                 },
             },
         },
@@ -170,6 +181,15 @@ SCHEMA: dict[str, Any] = {
                 "properties": {"file": INSIDE, "generator_sha256": _SHA256,
                                "faces": _COUNT, "epochs": _COUNT, "seconds": _SECONDS,
                                "z_r2": _NUMBER, "label_accuracy": _PROBABILITY}}},
+        },
+        # The latest blind audit of this generator's faces (gan.metrics.audit.record).
+        "audit": {
+            "type": ["object", "null"],
+            "required": ["dir", "sheet", "generator_sha256", "generated", "real"],
+            "properties": {"dir": INSIDE, "sheet": INSIDE, "scored": _TEXT,
+                           "generator_sha256": _SHA256, "seed": _COUNT,
+                           "truncation": _NUMBER, "as": _MAYBE_TEXT, "real_source": _TEXT,
+                           "generated": _AUDIT_SHARE, "real": _AUDIT_SHARE},
         },
         "examples": {"type": ["object", "null"],
                      "properties": {"note": _TEXT, "real": _COUNT}},

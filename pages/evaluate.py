@@ -17,6 +17,7 @@ import streamlit as st
 from app_support import card_text, state, ui
 from gan import reports
 from gan.metrics import explain
+from gan.metrics import groups as per_group
 
 state.ensure_navigation()
 st.title("Model quality")
@@ -64,6 +65,53 @@ def damaged_report(path: Path, card: dict, found: reports.Report) -> None:
         st.markdown("**What the model card kept** (its summary of the figures, written with them):")
         st.table([{"Question": r["question"], "Answer": r["answer"], "What it means": r["meaning"]}
                   for r in rows], hide_index=True)
+
+
+def blind_audit(path: Path, audit: dict) -> None:
+    """The kept audit's sheet and how it was made (`python -m gan.audit record` keeps it)."""
+    with st.expander("Do its faces look right? The blind audit, sheet and all"):
+        st.markdown(explain.AUDIT_WHAT)
+        sheet = path / audit.get("sheet", "")
+        if audit.get("sheet") and sheet.is_file():
+            st.image(sheet.read_bytes(), caption="The sheet as the person labelled it: "
+                     "generated faces and real photos, shuffled. Which is which is in "
+                     f"{path.name}/{audit.get('dir', 'audit')}/key.json, the labels beside it.")
+        g, r = audit["generated"], audit["real"]
+        st.table([{"faces": "generated", "labelled": g["labelled"], "broken": g["broken"],
+                   "95% interval": _interval(g)},
+                  {"faces": "real photos", "labelled": r["labelled"], "broken": r["broken"],
+                   "95% interval": _interval(r)}], hide_index=True)
+
+
+def _interval(share: dict) -> str:
+    lo_hi = share.get("ci95")
+    return f"{lo_hi[0]:.0%} to {lo_hi[1]:.0%}" if lo_hi else "-"
+
+
+def every_group(folder: Path, groups: dict, files: dict) -> None:
+    """The per-group figures: the weakest group beside the best, the chart, then every group's
+    row and faces one click away."""
+    st.markdown("**Every group:** is each group drawn as well as the others?")
+    if "skipped" in groups:
+        st.caption(f"Not measured per group: {groups['skipped']}.")
+        return
+    st.table(per_group.weakest_and_best(groups), hide_index=True)
+    figure(folder, files.get("groups"),
+           "Per group: SWD against held-out photos of that group (left) and how often a judge "
+           "trained on real held-out photos names a generated face as the group asked for "
+           "(right). Weakest in red, best in green; black ticks mark each label's target.")
+    judge = groups["judge"]
+    acc = ", ".join(f"{k} {v['accuracy']:.0%}" for k, v in judge["labels"].items())
+    with st.expander("Every group's figures, and faces of each group"):
+        st.markdown(f"{groups['faces_per_group']} generated faces per group, each with the labels "
+                    f"of a held-out photo of that group; SWD on {groups['swd_faces']} faces for "
+                    f"every group (SWD grows on smaller sets). The judge was trained on "
+                    f"{judge['photos']:,} real held-out photos only, in two halves, each scored "
+                    f"by the judge that did not see it: its own accuracy is {acc}; *judge "
+                    "recall* is its accuracy on real photos of the group, the most agreement "
+                    "can show.")
+        st.table(per_group.table(groups), hide_index=True)
+        figure(folder, files.get("groups_faces"), "Generated faces of each group.")
 
 
 def details(folder: Path, report: dict, name: str) -> None:
@@ -123,8 +171,13 @@ with ui.guard("showing the model's quality"):
         if report.get("training_steps", 1) == 0:
             st.warning("This model has not been trained: its faces are noise, and the figures "
                        "below show what that looks like.", icon=":material/warning:")
+        audit = explain.audit_answer(card.get("audit"), sha)
+        if audit is not None:
+            st.markdown(f"**By eye:** {audit[1]}")
         st.markdown(explain.answer(report))
-        for col, (title, verdict) in zip(st.columns(3), explain.headline(report)):
+        tiles = ([("By eye", f"**{audit[0]}** in a blind audit beside real photos")]
+                 if audit else []) + explain.headline(report)
+        for col, (title, verdict) in zip(st.columns(len(tiles)), tiles):
             with col.container(border=True, height="stretch"):
                 st.markdown(f"**{title}**  \n{verdict}")
         gen = report["generated"]
@@ -132,5 +185,9 @@ with ui.guard("showing the model's quality"):
                f"The first {min(64, gen['images'])} of the {gen['images']:,} faces that were "
                f"measured (seed {gen['seed']}). Judge them by eye too: the figures measure "
                "patches, likeness and copying, not whether a face looks right.", width=640)
+        if report.get("groups"):
+            every_group(folder, report["groups"], report["figures"])
         st.markdown("**The measurements in detail** (click one to open it):")
+        if audit is not None:
+            blind_audit(path, card["audit"])
         details(folder, report, path.name)

@@ -93,3 +93,69 @@ REFS = {"real vs real": 11.0, "blurred": 60.0, "dcgan": 121.0, "noise": 255.0}
 ])
 def test_swd_is_placed_among_the_reference_points(value, words):
     assert words in explain.swd_position(value, REFS, 128)
+
+
+@pytest.fixture(scope="module")
+def audited_models(eval_models, tmp_path_factory):
+    """models/ with `audited`: the evaluated bundle with a kept blind audit (5 of 6 generated
+    faces labelled broken, no real photo), and `retrained`: the same audit kept, then the
+    generator changed (the audit is of an earlier version)."""
+    import json
+    import shutil
+
+    from gan.metrics import audit
+
+    root = tmp_path_factory.mktemp("audited")
+    path = root / "audited"
+    shutil.copytree(eval_models / "evaluated", path)
+    folder = tmp_path_factory.mktemp("sheet") / "a"
+    key = audit.make_sheet(path, folder, n=6)
+    gen = sorted(int(k) for k, v in key["faces"].items() if v["kind"] == "generated")
+    (folder / audit.LABELS).write_text("number,label\n" + "".join(
+        f"{k},{'broken' if k in gen[:5] else 'intact'}\n" for k in range(1, 13)))
+    audit.score(folder)
+    audit.record(folder, path)
+    shutil.copytree(path, root / "retrained")
+    card = json.loads((root / "retrained" / "model.json").read_text())
+    card["audit"]["generator_sha256"] = "0" * 64
+    (root / "retrained" / "model.json").write_text(json.dumps(card))
+    return root
+
+
+def test_a_kept_blind_audit_leads_the_page_with_its_sheet_one_click_away(audited_models,
+                                                                         monkeypatch):
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(audited_models))
+    at = new_app(PAGE)
+    no_exceptions(at)
+    assert at.sidebar.selectbox(key="model").value == "audited"
+    seen = main_path(at.main)
+    said = [e.value for e in seen if e.type == "markdown"]
+    by_eye = next(m for m in said if m.startswith("**By eye:**"))
+    assert "5 of 6 faces (83%) were judged broken, and 0 of 6 real photos" in by_eye
+    tiles = [m for m in said if m.startswith(("**By eye**", "**Realism**"))]
+    assert tiles[0].startswith("**By eye**") and "Mostly not (5 of 6 broken)" in tiles[0]
+    assert [e.type for e in seen].count("image") == 1              # the sheet: one click away
+    assert any(e.label.startswith("Do its faces look right?") for e in at.expander)
+    assert len(image_urls(at)) == 5                                # 4 figures + the sheet
+    assert "earlier version" not in by_eye
+
+    at.sidebar.selectbox(key="model").set_value("retrained").run()
+    no_exceptions(at)
+    assert any("That audit was of an earlier version of this model" in m.value
+               for m in at.markdown)
+
+
+def test_the_home_pages_table_answers_by_eye_first():
+    from app_support.card_text import quality_rows
+
+    card = {"metrics": {"swd_x1e3": {"average": 21.2}},
+            "files": {"generator.keras": {"sha256": "a" * 64}},
+            "audit": {"generator_sha256": "a" * 64, "scored": "2026-12-02T15:00:04+00:00",
+                      "truncation": 1.0, "generated": {"broken": 64, "labelled": 64},
+                      "real": {"broken": 0, "labelled": 64}}}
+    rows = quality_rows(card)
+    assert rows[0]["question"] == "Do its faces look like photos, by eye?"
+    assert rows[0]["answer"] == "No: almost all look broken (64 of 64 broken)"
+    assert "2026-12-02" in rows[0]["meaning"] and "0 of 64 real photos" in rows[0]["meaning"]
+    del card["audit"]
+    assert all("by eye" not in r["question"] for r in quality_rows(card))

@@ -254,3 +254,63 @@ def test_an_interrupted_sheet_leaves_nothing_half_written(bundle_path, tmp_path,
         audit.make_sheet(bundle_path, out, n=3, real_seed=5)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]          # no staging folder left
+
+
+def scored_audit(bundle_path: Path, out: Path, broken_gen: int) -> Path:
+    """A labelled, scored audit of `bundle_path`: `broken_gen` generated faces broken, the
+    rest and every real photo intact."""
+    audit.make_sheet(bundle_path, out, n=N)
+    gen = sorted(int(k) for k, v in key_of(out)["faces"].items() if v["kind"] == "generated")
+    rows = [(k, "broken" if k in gen[:broken_gen] else "intact") for k in range(1, 2 * N + 1)]
+    fill(out / audit.LABELS, rows)
+    audit.score(out)
+    return out
+
+
+def test_record_keeps_the_audit_with_the_bundle_and_its_card(bundle_path, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(bundle_path, model)
+    done = scored_audit(model, tmp_path / "audit", broken_gen=5)
+    code, out, err = run(["record", "--dir", str(done), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert f"5 of {N} generated faces broken" in out
+    card = json.loads((model / "model.json").read_text())
+    kept = card["audit"]
+    assert kept["generated"]["broken"] == 5 and kept["generated"]["labelled"] == N
+    assert kept["real"]["broken"] == 0 and kept["truncation"] == 1.0
+    assert kept["generator_sha256"] == card["files"]["generator.keras"]["sha256"]
+    assert Image.open(model / kept["sheet"]).size == Image.open(done / audit.SHEET).size
+    assert (model / "audit" / audit.LABELS).read_bytes() == (done / audit.LABELS).read_bytes()
+    load_bundle(model)                                       # the card still validates
+    again = scored_audit(model, tmp_path / "again", broken_gen=2)
+    audit.record(again, model)                               # a newer audit replaces it
+    assert json.loads((model / "model.json").read_text())["audit"]["generated"]["broken"] == 2
+    assert sorted(p.name for p in (model / "audit").iterdir()) == sorted(
+        ["sheet.jpg", audit.LABELS, audit.KEY, audit.RESULT])
+
+
+def test_record_refuses_an_unscored_a_changed_or_another_generators_audit(bundle_path, tmp_path,
+                                                                          capsys):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(bundle_path, model)
+    before = (model / "model.json").read_bytes()
+    blank = tmp_path / "blank"
+    audit.make_sheet(model, blank, n=N)
+    code, _, err = run(["record", "--dir", str(blank), "--model", str(model)], capsys)
+    assert code == 2 and "has not been scored" in err
+    done = scored_audit(model, tmp_path / "done", broken_gen=3)
+    with (done / audit.LABELS).open("a") as f:
+        f.write("\n")
+    code, _, err = run(["record", "--dir", str(done), "--model", str(model)], capsys)
+    assert code == 2 and "changed after it was scored" in err
+    other = make_tiny_bundle(tmp_path / "other", label_names=["male", "smiling"], seed=7,
+                             holdout_fraction=0.5)
+    audit.score(done)
+    code, _, err = run(["record", "--dir", str(done), "--model", str(other)], capsys)
+    assert code == 2 and "another generator" in err and "Traceback" not in err
+    assert (model / "model.json").read_bytes() == before and not (model / "audit").exists()
+    assert not (other / "audit").exists()

@@ -23,12 +23,12 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from gan.bundle import CARD, load_bundle
+from gan.bundle import CARD, load_bundle, update_card
 from gan.data.preprocess import PREPROCESS_VERSION
 from gan.data.split import Split
 from gan.detector.calibrate import wilson
 from gan.images import png_bytes
-from gan.io import atomic_write_text, check_replaceable, staged_dir, write_files
+from gan.io import Marker, atomic_write_text, check_replaceable, staged_dir, write_files
 from gan.sampling import generate, label_matrix
 
 DEFAULT_N = 64
@@ -353,3 +353,49 @@ def score(folder: str | Path, labels_file: str | Path | None = None) -> dict:
         result[kind] = share(got.count("broken"), len(got), len(mine) - len(got))
     atomic_write_text(folder / RESULT, json.dumps(result, indent=2) + "\n")
     return result
+
+
+AUDIT_DIR = "audit"           # inside a bundle: the latest labelled audit of its generator
+KEPT_AUDIT = Marker(RESULT, "a kept audit (with result.json)", format=RESULT_FORMAT)
+
+
+def record(folder: str | Path, model: str | Path) -> dict:
+    """Keep the scored audit in `folder` with the bundle it audited: its sheet (JPEG), labels,
+    key and result go to `<model>/audit/` (replaced as a whole) and the card's `audit` section
+    gets the figures the pages show. Refused for an unscored audit or one of another
+    generator: a figure must describe the faces the bundle makes."""
+    folder, model = Path(folder), Path(model)
+    key = read_key(folder)
+    if not (folder / RESULT).is_file():
+        raise AuditError(f"{folder} has not been scored: run python -m gan.audit score "
+                         f"--dir {folder} first")
+    result = json.loads((folder / RESULT).read_text())
+    bundle = load_bundle(model)
+    sha = bundle.card["files"]["generator.keras"]["sha256"]
+    if (key.get("model") or {}).get("generator_sha256") != sha:
+        raise AuditError(f"{folder} audited another generator than {model}'s (the sheet was "
+                         "drawn before the model was trained or exported again): draw a new "
+                         "sheet with python -m gan.audit sheet")
+    labels_path = Path(result.get("labels_file") or folder / LABELS)
+    if not labels_path.is_file():
+        labels_path = folder / LABELS
+    if _sha256(labels_path) != result.get("labels_sha256"):
+        raise AuditError(f"{labels_path} changed after it was scored: score it again")
+    sheet_file = next((folder / f for f in (SHEET, "sheet.jpg") if (folder / f).is_file()), None)
+    if sheet_file is None:
+        raise AuditError(f"{folder} has no {SHEET}: the labels cannot be kept without the sheet")
+    jpeg = io.BytesIO()
+    Image.open(sheet_file).convert("RGB").save(jpeg, "JPEG", quality=85)
+    files = {"sheet.jpg": jpeg.getvalue(), LABELS: labels_path.read_bytes(),
+             KEY: (folder / KEY).read_bytes(), RESULT: (folder / RESULT).read_bytes()}
+    with staged_dir(model / AUDIT_DIR, KEPT_AUDIT) as staging:
+        write_files(staging, files)
+    gen = key["generated"]
+    summary = {"dir": AUDIT_DIR, "sheet": f"{AUDIT_DIR}/sheet.jpg", "scored": result["scored"],
+               "generator_sha256": sha, "seed": gen["seed"],
+               "truncation": gen.get("truncation", PAGE_TRUNCATION), "as": gen.get("as"),
+               "real_source": key["real"]["source"],
+               **{kind: {k: result[kind][k] for k in ("broken", "labelled", "broken_share",
+                                                      "ci95")} for kind in KINDS}}
+    update_card(model, audit=summary)
+    return summary

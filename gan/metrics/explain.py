@@ -172,3 +172,39 @@ def how_to_run(model_dir: str, card: dict[str, Any]) -> str:
     if not held:
         cmd += " --real PATH/TO/REAL/PHOTOS"
     return cmd
+
+
+AUDIT_WHAT = (
+    "**The blind audit**: a person looks at the model's faces (as the Generate page shows them "
+    "with nothing changed) shuffled among as many real photos, numbered, and labels each "
+    "*intact* or *broken* (melted or doubled features, mismatched eyes, a smeared mouth, a face "
+    "dissolving into hair) without knowing which is which. The share of real photos called "
+    "broken checks the person: beside real photos the eye is strict. The figures above cannot "
+    "see this; the eye can. `python -m gan.audit` draws, scores and keeps an audit.")
+
+
+def audit_answer(audit: dict[str, Any] | None,
+                 generator_sha256: str | None = None) -> tuple[str, str] | None:
+    """(short answer, sentence) for "do its faces look like photos?" from the card's `audit`
+    section, or None when the model has none. An audit of an earlier generator says so."""
+    if not isinstance(audit, dict):
+        return None
+    gen, real = audit.get("generated") or {}, audit.get("real") or {}
+    n, broken = gen.get("labelled"), gen.get("broken")
+    if not n or broken is None:
+        return None
+    share = broken / n
+    words = ("No: almost all look broken" if share >= 0.9 else
+             "Mostly not" if share > 0.5 else "Often not" if share > 0.25 else
+             "Mostly" if share > 0.1 else "Yes, nearly all")
+    when = f" on {audit['scored'][:10]}" if audit.get("scored") else ""
+    variety = audit.get("truncation")
+    faces = ("the Generate page's faces with nothing changed" if variety in (None, 1, 1.0)
+             else f"the Generate page's faces at variety {variety:g}")
+    sentence = (f"In a blind audit{when}, {n} of {faces} were shuffled among "
+                f"{real.get('labelled', n)} real photos and labelled by eye without knowing "
+                f"which was which: {broken} of {n} faces ({share:.0%}) were judged broken, "
+                f"and {real.get('broken', 0)} of {real.get('labelled', n)} real photos.")
+    if generator_sha256 and audit.get("generator_sha256") not in (None, generator_sha256):
+        sentence += " That audit was of an earlier version of this model: audit it again."
+    return f"{words} ({broken} of {n} broken)", sentence
