@@ -90,8 +90,12 @@ def attribute_controls(bundle, prefix: str = "", middle: str = "the model decide
     for col, (group, members) in zip(cols[len(sl.names):], groups.items()):
         key = f"{prefix}label_{group}"
         ui.sticky(key, "any")
-        choice = col.selectbox(group.replace("_", " ").capitalize(),
-                               ["any"] + [m.split("=", 1)[1] for m in members], key=key)
+        names = [m.split("=", 1)[1] for m in members]
+        choice = col.selectbox(group.replace("_", " ").capitalize(), ["any"] + names, key=key,
+                               help=f"The {group.replace('_', ' ')} the faces are drawn as: one "
+                                    f"of the {len(names)} groups the model learned "
+                                    f"({', '.join(names)}). Any: an even mix of them all, which "
+                                    f"the model blends. Changing it edits {same}.")
         ui.remember(key)
         if choice != "any":
             chosen = {m: float(m.split("=", 1)[1] == choice) for m in members}

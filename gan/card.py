@@ -67,7 +67,15 @@ def _labels_section(names: list[str] | None, kinds: list[str] | None) -> dict[st
         return {"names": names}
     if len(kinds) != len(names) or not set(kinds) <= set(LABEL_KINDS):
         raise ValueError(f"label kinds {kinds} do not fit the labels {names}")
-    return {"names": names, "kinds": list(kinds)}
+    section: dict[str, Any] = {"names": names, "kinds": list(kinds)}
+    groups: dict[str, list[str]] = {}
+    for name, kind in zip(names, kinds):
+        if kind == "onehot":
+            label, _, group = name.partition("=")
+            groups.setdefault(label, []).append(group)
+    if groups:
+        section["groups"] = groups    # the group names, for people and pages reading the card
+    return section
 
 
 def label_kinds(card: dict[str, Any]) -> list[str]:

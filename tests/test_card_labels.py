@@ -19,7 +19,8 @@ def test_make_card_records_kinds_and_the_schema_accepts_them():
     names = ["male", "class=a", "class=b", "age"]
     card = make_card(tiny_config(), label_names=names,
                      label_kinds=["binary", "onehot", "onehot", "numeric"])
-    assert card["labels"] == {"names": names, "kinds": ["binary", "onehot", "onehot", "numeric"]}
+    assert card["labels"] == {"names": names, "kinds": ["binary", "onehot", "onehot", "numeric"],
+                              "groups": {"class": ["a", "b"]}}
     assert label_kinds(card) == ["binary", "onehot", "onehot", "numeric"]
     assert label_groups(card) == {"class": [1, 2]}
     assert not [p for p in problems(card) if "labels" in p]

@@ -347,8 +347,11 @@ def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: 
               file=sys.stderr)
     elif cfg.init_from and chief:
         init_info = init_from_bundle(model, cfg, cfg.init_from, label_names)
+        fresh = init_info.get("started_fresh")
         print(f"Starting from {cfg.init_from} ({init_info['steps']} steps trained there); "
-              "optimizer state starts fresh.", file=sys.stderr)
+              "optimizer state starts fresh" + (f", and so do its label layers ({', '.join(fresh)}: "
+                                                f"it was conditioned on {', '.join(init_info['labels'])})"
+                                                if fresh else "") + ".", file=sys.stderr)
     return step, seconds, cpu, init_info
 
 
@@ -729,10 +732,35 @@ def _lost_worker(run_dir: Path, role: Role, error) -> str:
 _INIT_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("labels", "crop"))
 
 
+# the layers that read the labels: a bundle conditioned on other labels starts them fresh
+LABEL_LAYERS = ("label_embed", "label_projection")
+
+
+def _copy_layers(src, dst, skip=()) -> tuple[list[str], list[str]]:
+    """Copy the weights of every layer of `src` into the layer of `dst` of the same name and
+    shapes, except `skip`. Returns (layers copied, layers of `dst` left as they were)."""
+    theirs = {layer.name: layer for layer in src.layers}
+    kept, fresh = [], []
+    for layer in dst.layers:
+        if not layer.weights:
+            continue
+        other = theirs.get(layer.name)
+        ws = None if other is None or layer.name in skip else other.get_weights()
+        if ws is not None and [w.shape for w in ws] == [tuple(v.shape) for v in layer.weights]:
+            layer.set_weights(ws)
+            kept.append(layer.name)
+        else:
+            fresh.append(layer.name)
+    return kept, fresh
+
+
 def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
                      label_names: list[str]) -> dict[str, Any]:
     """Copy a bundle's EMA generator (into G and G_ema) and discriminator into a fresh training
-    model, after checking that the architectures agree. Returns what the model card records."""
+    model, after checking that the architectures agree. A conditional bundle may start a run
+    conditioned on other labels (the groups model from models/default): every layer is copied
+    but the two that read the labels (G's label embedding, D's label projection), which start
+    fresh. Returns what the model card records."""
     try:
         bundle = load_bundle(bundle_path)
     except BundleError as e:
@@ -742,30 +770,46 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
     if diff:
         raise TrainingError(f"--init-from {bundle_path}: the bundle's architecture differs from this "
                             "run's (bundle vs run): " + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in diff.items()))
-    if bundle.label_names != list(label_names):
+    same_labels = bundle.label_names == list(label_names)
+    if not same_labels and (not bundle.label_names or not label_names):
         raise TrainingError(f"--init-from {bundle_path}: the bundle is conditioned on "
                             f"{bundle.label_names or 'no labels'} but this run's data gives "
-                            f"{label_names or 'no labels'}")
-    g_weights = bundle.generator.get_weights()
-    model.generator.set_weights(g_weights)
+                            f"{label_names or 'no labels'}; a bundle starts a run with other "
+                            "labels only when both have labels")
+    fresh: list[str] = []
+    if same_labels:
+        g_weights = bundle.generator.get_weights()
+        model.generator.set_weights(g_weights)
+        model.discriminator.set_weights(bundle.discriminator.get_weights())
+    else:
+        _, fresh_g = _copy_layers(bundle.generator, model.generator, LABEL_LAYERS)
+        _, fresh_d = _copy_layers(bundle.discriminator, model.discriminator, LABEL_LAYERS)
+        fresh = fresh_g + fresh_d
+        if sorted(fresh) != sorted(LABEL_LAYERS):
+            raise TrainingError(f"--init-from {bundle_path}: its layers {', '.join(sorted(fresh))} "
+                                "do not fit this run's")
+        g_weights = model.generator.get_weights()
     model.ema_generator.set_weights(g_weights)
-    model.discriminator.set_weights(bundle.discriminator.get_weights())
     tr = bundle.card.get("training", {})
     # a bundle that was itself fine-tuned carries its own start's figures in its totals
-    return {"bundle": str(bundle_path),
+    info = {"bundle": str(bundle_path),
             "steps": int(tr.get("total_steps", tr.get("steps", 0)) or 0),
             "seconds": float(tr.get("total_seconds", tr.get("seconds", 0.0)) or 0.0),
             "cpu_seconds": float(tr.get("total_cpu_seconds", tr.get("cpu_seconds", 0.0)) or 0.0),
             "generator_sha256": bundle.card.get("files", {}).get("generator.keras", {}).get("sha256")}
+    if not same_labels:
+        info["labels"] = list(bundle.label_names)
+        info["started_fresh"] = fresh
+    return info
 
 
 def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dict[str, Any]:
-    card = {"source": str(cfg.data), "kind": report.get("source_kind", report.get("kind")),
+    data = {"source": str(cfg.data), "kind": report.get("source_kind", report.get("kind")),
             "train_images": n_train, "holdout": {"fraction": cfg.holdout_fraction, "images": n_held},
             "counts": report.get("counts", {}), "dedup": cfg.dedup, "crop": cfg.crop}
     if report.get("balance"):
-        card["balance"] = report["balance"]      # per group: photos, share of photos and of draws
-    return card
+        data["balance"] = report["balance"]      # per group: photos, share of photos and of draws
+    return data
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=None, held=None,
