@@ -10,10 +10,14 @@ What it measures (docs/metrics.md explains each, with calibration figures):
 - MS-SSIM diversity of random generated pairs beside random real pairs (mode-collapse flag);
 - memorisation: each of a few hundred generated faces against its nearest training photo,
   beside held-out photos against the same training photos;
-- FID and KID, only with a user-supplied InceptionV3 weights file (nothing is downloaded).
+- FID and KID, only with a user-supplied InceptionV3 weights file (nothing is downloaded);
+- per group (a bundle conditioned on label groups, e.g. ethnicity, gender, age group): SWD
+  against held-out photos of that group, MS-SSIM variety, and how often a judge trained on real
+  held-out photos only agrees that a face shows the group asked for; the weakest group beside
+  the best (`gan.metrics.groups`; `--groups on` for binary labels too).
 
 Writes `<bundle>/evaluation/` (report.json, swd.png, memorisation_pairs.png,
-memorisation_hist.png, samples.png; replaced as a whole) and the summary figures into the
+memorisation_hist.png, samples.png, groups.png, groups_faces.png; replaced as a whole) and the summary figures into the
 bundle's model card (`metrics`, `evaluation`). This is the command line only: the
 evaluation itself is `gan.metrics.evaluate` and the report writer `gan.metrics.report`.
 """
@@ -35,6 +39,7 @@ from gan.metrics.evaluate import (  # noqa: E402
     EvaluationError,
     evaluate_bundle,
 )
+from gan.metrics import groups as per_group  # noqa: E402
 from gan.metrics.report import EVAL_DIR  # noqa: E402
 
 
@@ -51,6 +56,17 @@ def summary(report: dict) -> str:
                  f"(lower = more varied): {ms['verdict']}")
     lines.append("Memorisation: " + (mem["skipped"] if "skipped" in mem else mem["verdict"]))
     lines.append(f"FID {fk['fid']:.2f}, KID {fk['kid']:.4f}" if fk.get("computed") else fk["message"])
+    g = report.get("groups")
+    if g and "skipped" in g:
+        lines.append(f"Per group: skipped ({g['skipped']})")
+    elif g:
+        acc = ", ".join(f"{k} {v['accuracy']:.0%}" for k, v in g["judge"]["labels"].items())
+        lines.append(f"Per group ({g['faces_per_group']} faces each, SWD at {g['swd_faces']}; the "
+                     f"judge's own held-out accuracy: {acc}):")
+        for r in per_group.table(g):
+            lines.append("  " + " | ".join(f"{k} {v}" for k, v in r.items()))
+        for r in per_group.weakest_and_best(g):
+            lines.append(f"  {r['figure']}: weakest {r['weakest']}, best {r['best']}; {r['target']}")
     return "\n".join(lines)
 
 
@@ -71,6 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--truncation", type=float, default=1.0)
     p.add_argument("--inception-weights", default=None, metavar="FILE",
                    help="Keras InceptionV3 weights file for FID/KID (not downloaded here)")
+    p.add_argument("--groups", choices=("auto", "on", "off"), default="auto",
+                   help="per-group figures: auto (bundles conditioned on label groups, e.g. "
+                        "ethnicity), on (any labelled bundle, binary labels as two groups), off")
+    p.add_argument("--per-group", type=int, default=per_group.DEFAULT_PER_GROUP,
+                   help=f"generated faces per group (default {per_group.DEFAULT_PER_GROUP})")
+    p.add_argument("--group-pairs", type=int, default=per_group.DEFAULT_PAIRS,
+                   help=f"MS-SSIM pairs per group (default {per_group.DEFAULT_PAIRS})")
+    p.add_argument("--judge-epochs", type=int, default=per_group.JUDGE_EPOCHS,
+                   help=f"training epochs of the group judge (default {per_group.JUDGE_EPOCHS})")
+    p.add_argument("--min-group-photos", type=int, default=per_group.MIN_PHOTOS,
+                   help=f"fewest held-out photos a group is measured by (default {per_group.MIN_PHOTOS})")
     p.add_argument("--out", default=None, help="output folder (default: <model>/evaluation)")
     p.add_argument("--no-card", action="store_true", help="do not write the metrics into the card")
     p.add_argument("--quiet", action="store_true")
@@ -82,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_bundle(args.model, args.real, n=args.n, n_memorisation=args.memorisation_n,
                                  n_pairs=args.pairs, seed=args.seed, truncation=args.truncation,
                                  inception_weights=args.inception_weights, out_dir=args.out,
-                                 write_card=not args.no_card, progress=not args.quiet, log=log)
+                                 write_card=not args.no_card, progress=not args.quiet,
+                                 groups=args.groups, n_per_group=args.per_group,
+                                 group_pairs=args.group_pairs, judge_epochs=args.judge_epochs,
+                                 min_group_photos=args.min_group_photos, log=log)
     except (BundleError, EvaluationError, ReplaceRefused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -82,6 +82,28 @@ EVALUATION = validator({
             "if": {"required": ["computed"], "properties": {"computed": {"const": True}}},
             "then": {"required": ["fid", "kid"]},
         },
+        # per-group figures (gan.metrics.groups): absent in older reports
+        "groups": {
+            "type": "object",
+            "if": {"required": ["skipped"]},
+            "then": {"properties": {"skipped": _TEXT}},
+            "else": {
+                "required": ["rows", "summary", "judge"],
+                "properties": {
+                    "rows": {"type": "array", "items": {
+                        "type": "object", "required": ["label", "group", "heldout_photos"],
+                        "properties": {"label": _TEXT, "group": _TEXT, "heldout_photos": _COUNT},
+                        "if": {"required": ["skipped"]},
+                        "else": {"required": ["swd", "ms_ssim_generated", "ms_ssim_real",
+                                              "agreement", "agreement_target"],
+                                 "properties": {k: _NUMBER for k in (
+                                     "swd", "ms_ssim_generated", "ms_ssim_real", "agreement",
+                                     "agreement_target")}}}},
+                    "summary": {"type": "object"},
+                    "judge": {"type": "object", "required": ["labels"]},
+                },
+            },
+        },
         "figures": _FIGURES,
     },
 })

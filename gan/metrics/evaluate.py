@@ -20,6 +20,7 @@ from gan.bundle import load_bundle
 from gan.card import label_groups, label_kinds
 from gan.data import load_faces
 from gan.data.split import Split
+from gan.metrics import groups as per_group
 from gan.metrics import memorisation, msssim, swd
 from gan.metrics.inception import NOT_COMPUTED, InceptionError, check_weights_file, fid_kid
 from gan.metrics.report import EVAL_DIR, REPORT_FORMAT, figure_files, write_report
@@ -43,6 +44,7 @@ class RealSets:
     train: np.ndarray | None          # training photos (memorisation), None when unreachable
     heldout: np.ndarray | None        # real photos never trained on (memorisation reference)
     memorisation_note: str            # why the check is skipped, or a caveat; "" when none
+    heldout_faces: Any = None         # the card's held-out split with its labels (per group)
 
 
 def _load(path, bundle, progress: bool, **kw):
@@ -84,7 +86,7 @@ def real_sets(bundle, real_path: str | None, n: int, seed: int = 0,
         real = _subsample(held.images, n, seed)
         desc = (f"{len(real):,} held-out photos of {split.source} (never trained on: "
                 f"{split.describe()})")
-        return RealSets(real, desc, train.images, real, "")
+        return RealSets(real, desc, train.images, real, "", held)
     faces = _load(real_path, bundle, progress)
     if len(faces) < 2:
         raise EvaluationError(f"{real_path} holds {len(faces)} usable face photo(s); at least 2 "
@@ -103,7 +105,8 @@ def real_sets(bundle, real_path: str | None, n: int, seed: int = 0,
         note = ("--real is the training source: only its held-out photos serve as the "
                 "memorisation reference" if heldout is not None else
                 "skipped: --real is the training source and has no held-out photos")
-    return RealSets(real, desc, None if train is None else train.images, heldout, note)
+    return RealSets(real, desc, None if train is None else train.images, heldout, note,
+                    None if (held is None or len(held) < 2) else held)
 
 
 def random_labels(bundle, n: int, seed: int) -> np.ndarray | None:
@@ -167,6 +170,34 @@ def measure_fid_kid(inception_weights, gen: np.ndarray, real: np.ndarray) -> dic
         raise EvaluationError(str(e)) from e
 
 
+GROUPS_CHOICES = ("auto", "on", "off")
+
+
+def measure_groups(bundle, sets: RealSets, groups: str, n_per_group: int, n_pairs: int, seed: int,
+                   truncation: float, judge_epochs: int, min_photos: int, log):
+    """(the report's per-group section or None, faces for the figures). `groups`: "auto"
+    measures a bundle with one-hot label groups when its held-out split is here and says why
+    not otherwise, "on" measures any labelled bundle or refuses, "off" skips."""
+    if groups == "off":
+        return None, {}
+    wanted = groups == "on" or bool(label_groups(bundle.card))
+    if not wanted:
+        return None, {}
+    try:
+        if sets.heldout_faces is None:
+            why = Split.from_card(bundle.card).why_no_heldout() or "its held-out split has too few photos"
+            raise per_group.GroupsError(f"per-group figures need the bundle's own labelled held-out "
+                                        f"photos: {why}")
+        return per_group.measure_groups(bundle, sets.heldout_faces, n=n_per_group, n_pairs=n_pairs,
+                                        seed=seed, truncation=truncation,
+                                        judge_epochs=judge_epochs, min_photos=min_photos, log=log)
+    except per_group.GroupsError as e:
+        if groups == "on":
+            raise EvaluationError(str(e)) from e
+        log(f"per-group figures skipped: {e}")
+        return {"skipped": str(e)}, {}
+
+
 def _report(bundle, bundle_path: Path, gen, sets: RealSets, seed: int, truncation: float,
             sections: dict) -> dict[str, Any]:
     return {
@@ -190,12 +221,23 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
                     n_pairs: int = DEFAULT_PAIRS, seed: int = 0, truncation: float = 1.0,
                     inception_weights: str | Path | None = None, out_dir: str | Path | None = None,
                     write_card: bool = True, progress: bool = False,
+                    groups: str = "auto", n_per_group: int = per_group.DEFAULT_PER_GROUP,
+                    group_pairs: int = per_group.DEFAULT_PAIRS,
+                    judge_epochs: int = per_group.JUDGE_EPOCHS,
+                    min_group_photos: int = per_group.MIN_PHOTOS,
                     log=lambda msg: None) -> dict:
     """Evaluate one bundle; write the figures, report.json and (by default) the card's
-    metrics. Returns the report. Raises EvaluationError / BundleError with a clear message."""
+    metrics. Returns the report. Raises EvaluationError / BundleError with a clear message.
+    `groups`, `n_per_group`, `group_pairs`, `judge_epochs`, `min_group_photos`: the per-group figures
+    (`gan.metrics.groups`; `measure_groups` says when they run)."""
     t0 = time.perf_counter()
     if n < 2:
         raise EvaluationError("--n must be at least 2")
+    if groups not in GROUPS_CHOICES:
+        raise EvaluationError(f"--groups must be one of {', '.join(GROUPS_CHOICES)}, not {groups!r}")
+    if n_per_group < 2 or group_pairs < 1 or judge_epochs < 1:
+        raise EvaluationError("--per-group must be at least 2, --group-pairs and --judge-epochs "
+                              "at least 1")
     if inception_weights is not None:
         check_inception_weights(inception_weights)
     bundle_path = Path(bundle_path)
@@ -216,11 +258,15 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
     if inception_weights is not None:
         log("FID/KID (InceptionV3)")
     fk = measure_fid_kid(inception_weights, gen, sets.real)
+    sections = {"swd": s, "ms_ssim": ms, "memorisation": mem, "fid_kid": fk}
+    group_section, group_faces = measure_groups(bundle, sets, groups, n_per_group, group_pairs,
+                                                seed, truncation, judge_epochs, min_group_photos, log)
+    if group_section is not None:
+        sections["groups"] = group_section
 
-    report = _report(bundle, bundle_path, gen, sets, seed, truncation,
-                     {"swd": s, "ms_ssim": ms, "memorisation": mem, "fid_kid": fk})
+    report = _report(bundle, bundle_path, gen, sets, seed, truncation, sections)
     log("figures")
-    files = figure_files(bundle, report, gen, sets, arrays, n_memorisation)
+    files = figure_files(bundle, report, gen, sets, arrays, n_memorisation, group_faces)
     report["seconds"] = time.perf_counter() - t0
     write_report(bundle_path, out_dir, report, files, write_card)
     log(f"done in {report['seconds']:.0f} s: {out_dir}")

@@ -94,3 +94,50 @@ def pairs_grid(generated: np.ndarray, train: np.ndarray, gen_index: np.ndarray,
         gap = np.full((photo.shape[0], 2, 3), 255, np.uint8)
         pairs.append(np.concatenate([generated[i], gap, photo], axis=1))
     return make_grid(np.stack(pairs), cols=min(pairs_per_row, len(pairs)), pad=12)
+
+
+def groups_chart(section: dict, title: str = "") -> bytes:
+    """Per group: SWD (left, lower is better) and the judge's agreement (right, with each
+    label's target), the weakest group in red and the best in green on each."""
+    plt = _plt()
+    rows = [r for r in section["rows"] if "skipped" not in r]
+    names = [f"{r['label']} = {r['group']}" for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.9 + 0.32 * max(len(rows), 2)), sharey=True)
+    summary = section.get("summary", {})
+    for ax, key, text, worst_is_high in ((axes[0], "swd", "SWD x1e3 (lower is better)", True),
+                                         (axes[1], "agreement", "agreement (higher is better)", False)):
+        values = [r[key] for r in rows]
+        s = summary.get(key, {})
+        colours = ["#c0392b" if n == s.get("weakest") else "#27ae60" if n == s.get("best")
+                   else "#7f8c8d" for n in names]
+        ax.barh(range(len(rows)), values, color=colours)
+        ax.set_xlabel(text)
+        ax.grid(axis="x", alpha=0.3)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:.0%}" if key == "agreement" else f" {v:.1f}", va="center", fontsize=8)
+        if key == "agreement":
+            ax.set_xlim(0, 1.12)
+            for i, r in enumerate(rows):
+                ax.plot([r["agreement_target"]] * 2, [i - 0.4, i + 0.4], color="black", lw=1)
+    axes[0].set_yticks(range(len(rows)), names, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle(title or "Every group: weakest in red, best in green (black ticks: targets)",
+                 fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def groups_faces(faces: dict, per_row: int = 8) -> bytes:
+    """A row of generated faces per group, named on the left."""
+    plt = _plt()
+    keys = list(faces)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(1.1 * per_row + 1.6, 1.15 * len(keys) + 0.2),
+                             squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        strip = np.concatenate(list(np.asarray(faces[key][:per_row], np.uint8)), axis=1)
+        ax.imshow(strip)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"{key[0]} =\n{key[1]}", rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

@@ -18,7 +18,8 @@ from gan.metrics import figures, swd
 REPORT_FORMAT = "facegan-evaluation/1"
 EVAL_DIR = "evaluation"
 FIGURES = {"swd": "swd.png", "memorisation_pairs": "memorisation_pairs.png",
-           "memorisation_hist": "memorisation_hist.png", "samples": "samples.png"}
+           "memorisation_hist": "memorisation_hist.png", "samples": "samples.png",
+           "groups": "groups.png", "groups_faces": "groups_faces.png"}
 
 
 def _round(x: Any, digits: int = 4) -> Any:
@@ -45,13 +46,19 @@ def card_metrics(report: dict) -> dict:
     fk = report["fid_kid"]
     if fk.get("computed"):
         m["fid"], m["kid"] = _round(fk["fid"]), _round(fk["kid"])
+    g = report.get("groups")
+    if g:
+        m["groups"] = ({"skipped": g["skipped"]} if "skipped" in g else
+                       {**g["summary"], "judge_accuracy": {k: v["accuracy"] for k, v in
+                                                           g["judge"]["labels"].items()}})
     m["evaluated"] = {"date": report["date"], "generated_images": report["generated"]["images"],
                       "real_images": report["real"]["images"], "real_set": report["real"]["description"],
                       "seconds": round(report["seconds"], 1)}
     return m
 
 
-def figure_files(bundle, report: dict, gen, sets, arrays, n_memorisation: int) -> dict[str, bytes]:
+def figure_files(bundle, report: dict, gen, sets, arrays, n_memorisation: int,
+                 group_faces: dict | None = None) -> dict[str, bytes]:
     """The report's PNGs by file name; also fills `report["figures"]` with those written."""
     files: dict[str, bytes] = {}
     refs = swd.REFERENCES if bundle.resolution == 128 else None
@@ -65,6 +72,11 @@ def figure_files(bundle, report: dict, gen, sets, arrays, n_memorisation: int) -
         files[FIGURES["memorisation_pairs"]] = png_bytes(figures.pairs_grid(
             gen[:n_memorisation], sets.train, arrays["gen_index"], arrays["gen_flipped"],
             arrays["gen_dist"]))
+    g = report.get("groups")
+    if g and "rows" in g and group_faces:
+        files[FIGURES["groups"]] = figures.groups_chart(g, title=f"{bundle.name}: every group, "
+                                                        "weakest in red, best in green")
+        files[FIGURES["groups_faces"]] = figures.groups_faces(group_faces)
     report["figures"] = {k: v for k, v in FIGURES.items() if v in files}
     return files
 
