@@ -1,6 +1,7 @@
 """A blind audit of face quality by eye: `python -m gan.audit`.
 
     python -m gan.audit sheet --model models/default --out DIR [--n 64] [--seed 0] [--real-seed 0]
+                              [--group LABEL=GROUP]
                               [--truncation 1.0]
     python -m gan.audit score --dir DIR [--labels FILE]
     python -m gan.audit record --dir DIR --model models/default
@@ -74,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--truncation", type=float, default=PAGE_TRUNCATION,
                    help="variety of the generated faces, the generate page's slider (default "
                         f"{PAGE_TRUNCATION}, the page's default: what visitors see)")
+    s.add_argument("--group", default=None, metavar="LABEL=GROUP",
+                   help="faces of one group only, e.g. ethnicity=black: each generated face gets "
+                        "the labels of one of that group's held-out photos, and the real half "
+                        "is that group's held-out photos (score each group's broken share)")
     s.add_argument("--quiet", action="store_true")
     r = sub.add_parser("record", help="keep a scored audit with the bundle it audited (its "
                                       "pages then show the figure and the sheet)")
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             log = (lambda m: None) if quiet else (lambda m: print(f"[audit] {m}", file=sys.stderr))
             key = make_sheet(args.model, args.out, n=args.n, seed=args.seed,
                              real_seed=args.real_seed, truncation=args.truncation,
-                             progress=not quiet, log=log)
+                             progress=not quiet, group=args.group, log=log)
             print(f"{len(key['faces'])} numbered faces in {args.out}/{SHEET} (one by one in "
                   f"{args.out}/faces/). Label each intact or broken in {args.out}/{LABELS} "
                   f"without opening {KEY}, then: python -m gan.audit score --dir {args.out}")

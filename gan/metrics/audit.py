@@ -29,7 +29,7 @@ from gan.data.split import Split
 from gan.detector.calibrate import wilson
 from gan.images import png_bytes
 from gan.io import Marker, atomic_write_text, check_replaceable, staged_dir, write_files
-from gan.sampling import generate, label_matrix
+from gan.sampling import generate, generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 64
 # What pages/generate.py shows a visitor who changes nothing (every slider in the middle,
@@ -104,9 +104,33 @@ def page_default_labels(bundle) -> dict[str, float] | None:
     return None if y is None else {k: round(float(v), 4) for k, v in zip(bundle.label_names, y[0])}
 
 
-def heldout_photos(bundle, n: int, real_seed: int, progress: bool = False):
+def parse_group(bundle, group: str | None) -> tuple[str, int] | None:
+    """"ethnicity=black" -> (label, index of the group) in the bundle's label groups
+    (`gan.metrics.groups.label_groups`); None for no group. Refused when the bundle has no
+    such label or group."""
+    if not group:
+        return None
+    from gan.metrics.groups import label_groups
+
+    label, eq, name = group.partition("=")
+    label, name = label.strip().lower(), name.strip()
+    groups = label_groups(bundle.card)
+    if not eq or label not in groups:
+        have = "; ".join(f"{k}={'|'.join(g for g, _ in v)}" for k, v in groups.items()) or "none"
+        raise AuditError(f"--group {group!r}: write LABEL=GROUP with a label of {bundle.name} "
+                         f"(its groups: {have})")
+    names = [g for g, _ in groups[label]]
+    if name not in names:
+        raise AuditError(f"--group {group!r}: {label} has the groups {', '.join(names)}")
+    return label, names.index(name)
+
+
+def heldout_photos(bundle, n: int, real_seed: int, progress: bool = False, group=None,
+                   with_labels: bool = False):
     """(images, keys, split, held-out count): n held-out photos of the bundle's own split,
-    drawn by `real_seed`. Refused when the split is not reachable or too small."""
+    drawn by `real_seed` (of one group only, with `group` from `parse_group`; then the count
+    is that group's, and with `with_labels` their label rows come fifth). Refused when the
+    split is not reachable or too small."""
     split = Split.from_card(bundle.card)
     why = split.why_no_heldout()
     if why:
@@ -116,12 +140,21 @@ def heldout_photos(bundle, n: int, real_seed: int, progress: bool = False):
         held = split.load(progress).heldout
     except (OSError, ValueError) as e:
         raise AuditError(f"cannot read the held-out photos of {split.source}: {e}") from e
-    count = 0 if held is None else len(held)
+    pool = np.arange(0 if held is None else len(held))
+    if group is not None and len(pool):
+        from gan.metrics.groups import group_of
+
+        pool = np.nonzero(group_of(held.labels, bundle.card)[group[0]] == group[1])[0]
+    count = len(pool)
     if count < n:
-        raise AuditError(f"the held-out split of {split.source} has {count} photos, fewer than "
-                         f"--n {n}; give a smaller --n")
-    idx = np.sort(np.random.default_rng(int(real_seed)).choice(count, n, replace=False))
-    return np.asarray(held.images[idx]), [held.keys[i] for i in idx], split, count
+        which = "" if group is None else " of that group"
+        raise AuditError(f"the held-out split of {split.source} has {count} photos{which}, "
+                         f"fewer than --n {n}; give a smaller --n")
+    idx = pool[np.sort(np.random.default_rng(int(real_seed)).choice(count, n, replace=False))]
+    out = (np.asarray(held.images[idx]), [held.keys[i] for i in idx], split, count)
+    if with_labels:
+        out += (None if held.labels is None else np.asarray(held.labels[idx], np.float32),)
+    return out
 
 
 def _font(size: int):
@@ -180,7 +213,7 @@ def _sha256(path: Path) -> str:
 
 def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: int = PAGE_SEED,
                real_seed: int = 0, truncation: float = PAGE_TRUNCATION, progress: bool = False,
-               log: Callable[[str], None] = lambda m: None) -> dict:
+               group: str | None = None, log: Callable[[str], None] = lambda m: None) -> dict:
     """Write the audit folder `out` (sheet.png, faces/NNN.png, labels.csv, key.json) for the
     bundle `model`; returns the key. The folder appears whole or not at all, and only an
     empty folder or an unlabelled audit folder is replaced (`BLANK_SHEET`)."""
@@ -193,11 +226,17 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
     model = Path(model)
     bundle = load_bundle(model)
     log(f"loading the held-out photos of {Split.from_card(bundle.card).source}")
-    real, real_keys, split, held_count = heldout_photos(bundle, n, real_seed, progress)
+    chosen = parse_group(bundle, group)
+    real, real_keys, split, held_count, real_y = heldout_photos(bundle, n, real_seed, progress,
+                                                                chosen, with_labels=True)
     page = truncation == PAGE_TRUNCATION
     log(f"generating {n} faces (seed {seed}, "
-        + ("the generate page's defaults)" if page else f"variety (truncation) {truncation})"))
-    gen = page_default_faces(bundle, n, seed, truncation)
+        + ("the generate page's defaults)" if page else f"variety (truncation) {truncation})")
+        + (f" of the group {group}, each with the labels of one of its real photos" if chosen else ""))
+    if chosen:      # as the evaluation's per-group faces: the group's photos' own label rows
+        gen = generate_from_latents(bundle, latents(seed, n, bundle.latent_dim, truncation), real_y)
+    else:
+        gen = page_default_faces(bundle, n, seed, truncation)
 
     drawn = [("generated", i) for i in range(n)] + [("real", k) for k in real_keys]
     images = np.concatenate([gen, real])
@@ -217,7 +256,8 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": (f"python -m gan.audit sheet --model {model} --out {out} --n {n} "
                     f"--seed {seed} --real-seed {real_seed}"
-                    + ("" if page else f" --truncation {truncation}")),
+                    + ("" if page else f" --truncation {truncation}")
+                    + (f" --group {group}" if chosen else "")),
         "model": {"path": str(model), "name": bundle.name,
                   "card_sha256": _sha256(model / CARD), "card_created": card.get("created"),
                   "generator_sha256": card["files"]["generator.keras"]["sha256"],
@@ -240,6 +280,14 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         "shuffle": f"numpy default_rng([{seed}, {real_seed}]).permutation({2 * n})",
         "faces": faces,
     }
+    if chosen:
+        key["group"] = f"{chosen[0]}={group.partition('=')[2].strip()}"
+        key["generated"]["labels"] = "the label rows of the real photos drawn, one per face"
+        key["generated"]["as"] = (f"faces of the group {key['group']}: face i has z of seed "
+                                  f"{seed} row i and the labels of real photo i")
+        key["generated"]["remake"] = (f"gan.sampling.generate_from_latents(bundle, latents({seed}, "
+                                      f"{n}, latent_dim, {truncation}), labels of the real photos)")
+        key["real"]["drawn"] += f", among those of the group {key['group']}"
     log(f"writing {out}")
     with staged_dir(out, BLANK_SHEET) as staging:
         write_files(staging, files)
@@ -345,6 +393,7 @@ def score(folder: str | Path, labels_file: str | Path | None = None) -> dict:
         "labels_sha256": _sha256(path),
         "sheet_created": key.get("created"),
         "model": key.get("model"),
+        "group": key.get("group"),          # a sheet of one group's faces (--group), or None
         "unlabelled": len(kinds) - len(labels),
     }
     for kind in KINDS:

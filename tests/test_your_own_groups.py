@@ -1,0 +1,138 @@
+"""The README's "Your own groups", end to end on a tiny self-made data set: labelled folders of
+skewed size are trained on with `--labels auto --balance class`, exported, fine-tuned from that
+bundle on a few photos labelled in a labels.csv (other labels: the label layers start fresh),
+measured per group by `python -m gan.evaluate`, and the app shows one choice per label with the
+group names and the per-group table. Tiny on purpose (32 px, a few steps): seconds, not minutes.
+"""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tests.app_fixtures import new_app, no_exceptions
+from tests.factories import write_photo_folder
+
+TINY = ["--resolution", "32", "--latent-dim", "16", "--g-channels", "8", "--g-max-channels", "32",
+        "--d-channels", "8", "--d-max-channels", "32", "--batch-size", "8", "--precision",
+        "float32", "--crop", "center", "--n-jobs", "1", "--no-progress", "--sample-every", "50",
+        "--checkpoint-every", "50"]
+
+
+@pytest.fixture(scope="module")
+def groups_run(tmp_path_factory):
+    """models/ holding `mygroups` (trained on 3 skewed folders, balanced) and `tuned` (started
+    from it on 16 photos labelled by a labels.csv), both evaluated per group."""
+    from gan.evaluate import main as evaluate
+    from train import main as train
+
+    tmp = tmp_path_factory.mktemp("groups")
+    data = tmp / "mine"
+    for i, (name, n) in enumerate((("gulf", 30), ("levant", 12), ("maghreb", 10))):
+        write_photo_folder(data / name, n=n, seed=i)
+    models = tmp / "models"
+    assert train(["--data", str(data), "--labels", "auto", "--balance", "class", "--holdout",
+                  "0.4", "--steps", "3", "--out", str(tmp / "run"), "--export",
+                  str(models / "mygroups"), *TINY]) == 0
+
+    few = tmp / "few"
+    write_photo_folder(few, n=16, seed=9)
+    with open(few / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "age_group"])
+        w.writerows([f"img_{i:03d}.jpg", ("child", "adult")[i % 2]] for i in range(16))
+    assert train(["--data", str(few), "--labels", "age_group", "--holdout", "0.5", "--steps",
+                  "2", "--init-from", str(models / "mygroups"), "--out", str(tmp / "tune"),
+                  "--export", str(models / "tuned"), *TINY]) == 0
+
+    small = ["--n", "8", "--memorisation-n", "4", "--pairs", "4", "--per-group", "8",
+             "--group-pairs", "4", "--judge-epochs", "1", "--min-group-photos", "3", "--quiet"]
+    assert evaluate(["--model", str(models / "mygroups"), *small]) == 0
+    assert evaluate(["--model", str(models / "tuned"), *small]) == 0
+    return models, json.loads((tmp / "run" / "data_report.json").read_text())
+
+
+@pytest.mark.slow
+def test_balanced_training_is_recorded_and_groups_named(groups_run):
+    from gan.bundle import load_bundle
+
+    models, report = groups_run
+    card = load_bundle(models / "mygroups").card
+    assert card["config"]["balance"] == "class"
+    assert card["labels"]["groups"] == {"class": ["gulf", "levant", "maghreb"]}
+    shares = {g: v["share_of_draws"] for g, v in card["data"]["balance"]["groups"]["class"].items()}
+    assert shares == pytest.approx({"gulf": 1 / 3, "levant": 1 / 3, "maghreb": 1 / 3}, abs=0.04)
+    assert report["balance"] == card["data"]["balance"]
+    photos = {g: v["share_of_photos"] for g, v in report["balance"]["groups"]["class"].items()}
+    assert photos["gulf"] > 0.5                                  # skewed as they come
+
+    tuned = load_bundle(models / "tuned")
+    start = tuned.card["training"]["init_from"]
+    assert start["labels"] == ["class=gulf", "class=levant", "class=maghreb"]
+    assert sorted(start["started_fresh"]) == ["label_embed", "label_projection"]
+    base = load_bundle(models / "mygroups")                       # 2 steps from the bundle:
+    near = [np.abs(a - b).max() for a, b in zip(tuned.generator.get_layer("up8").get_weights(),
+                                                 base.generator.get_layer("up8").get_weights())]
+    assert max(near) < 0.05                                       # kept, barely moved
+
+
+@pytest.mark.slow
+def test_evaluation_gives_every_group_and_the_weakest_beside_the_best(groups_run):
+    models, _ = groups_run
+    report = json.loads((models / "mygroups" / "evaluation" / "report.json").read_text())
+    g = report["groups"]
+    assert [(r["label"], r["group"]) for r in g["rows"]] == [
+        ("class", "gulf"), ("class", "levant"), ("class", "maghreb")]
+    measured = [r for r in g["rows"] if "skipped" not in r]
+    assert measured and all(0 <= r["agreement"] <= 1 and r["swd"] > 0 for r in measured)
+    assert g["summary"]["swd"]["weakest"] != g["summary"]["swd"]["best"] or len(measured) == 1
+    assert 0 <= g["judge"]["labels"]["class"]["accuracy"] <= 1
+    assert {"groups.png", "groups_faces.png"} <= set(report["figures"].values())
+    card = json.loads((models / "mygroups" / "model.json").read_text())
+    assert card["metrics"]["groups"]["swd"]["ratio"] >= 1
+
+
+@pytest.mark.slow
+def test_the_app_shows_a_choice_per_label_and_the_group_table(groups_run, monkeypatch):
+    models, _ = groups_run
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models))
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("mygroups").run()
+    at.switch_page("pages/generate.py").run()
+    no_exceptions(at)
+    choice = at.selectbox(key="label_class")
+    assert choice.label == "Class" and choice.options == ["any", "gulf", "levant", "maghreb"]
+    assert not [s for s in at.slider if s.key.startswith("attr_")]     # no 0-1 slider for a group
+    choice.set_value("levant").run()
+    no_exceptions(at)
+
+    at.switch_page("pages/evaluate.py").run()
+    no_exceptions(at)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "Every group" in text
+    cells = [str(v) for t in at.table for v in t.value.to_numpy().ravel()]
+    assert any("class = " in c for c in cells)
+
+
+@pytest.mark.slow
+def test_the_blind_audit_takes_one_group(groups_run, tmp_path, capsys):
+    from gan.audit import main as audit
+
+    models, _ = groups_run
+    out = tmp_path / "audit"
+    assert audit(["sheet", "--model", str(models / "mygroups"), "--out", str(out), "--n", "3",
+                  "--group", "class=gulf", "--quiet"]) == 0
+    key = json.loads((out / "key.json").read_text())
+    assert key["group"] == "class=gulf" and "--group class=gulf" in key["command"]
+    real = [f["photo"] for f in key["faces"].values() if f["kind"] == "real"]
+    assert len(real) == 3 and all(k.startswith("gulf/") for k in real)
+    (out / "labels.csv").write_text("number,label\n" + "".join(
+        f"{i},{'broken' if i % 2 else 'intact'}\n" for i in range(1, 7)))
+    assert audit(["score", "--dir", str(out)]) == 0
+    assert json.loads((out / "result.json").read_text())["group"] == "class=gulf"
+    capsys.readouterr()
+    assert audit(["sheet", "--model", str(models / "mygroups"), "--out", str(tmp_path / "x"),
+                  "--group", "class=sahel", "--quiet"]) == 2
+    assert "class has the groups gulf, levant, maghreb" in capsys.readouterr().err
