@@ -79,6 +79,33 @@ def test_balanced_training_is_recorded_and_groups_named(groups_run):
 
 
 @pytest.mark.slow
+def test_a_run_of_other_labels_starts_with_the_bundles_faces(groups_run):
+    """Started from a bundle of other labels, the new generator first draws the bundle's faces
+    for all-zero labels, whatever its own labels say; its discriminator, the bundle's
+    without the label term."""
+    from gan.bundle import load_bundle
+    from gan.config import TrainConfig
+    from gan.training.gan_model import DCGAN
+    from gan.training.loop import init_from_bundle
+
+    models, _ = groups_run
+    base = load_bundle(models / "mygroups")
+    cfg = TrainConfig.from_dict({**base.card["config"], "labels": "age_group"})
+    model = DCGAN(cfg, n_labels=2)
+    info = init_from_bundle(model, cfg, models / "mygroups", ["age_group=adult", "age_group=child"])
+    assert sorted(info["started_fresh"]) == ["label_embed", "label_projection"]
+    z = np.random.default_rng(0).standard_normal((4, 16)).astype("float32")
+    want = np.asarray(base.generator([z, np.zeros((4, 3), "float32")], training=False))
+    for y in ([1, 0], [0, 1]):
+        got = np.asarray(model.ema_generator([z, np.tile(np.float32(y), (4, 1))], training=False))
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    x = np.asarray(want * 0 + 0.1, "float32")
+    np.testing.assert_allclose(
+        np.asarray(model.discriminator([x, np.ones((4, 2), "float32")], training=False)),
+        np.asarray(base.discriminator([x, np.zeros((4, 3), "float32")], training=False)), atol=1e-4)
+
+
+@pytest.mark.slow
 def test_evaluation_gives_every_group_and_the_weakest_beside_the_best(groups_run):
     models, _ = groups_run
     report = json.loads((models / "mygroups" / "evaluation" / "report.json").read_text())

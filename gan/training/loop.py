@@ -318,7 +318,12 @@ def _prepare_photos(cfg: TrainConfig, run_dir: Path, progress: bool, replicas: i
         per = f" ({cfg.batch_size} per replica x {replicas} replicas)" if replicas > 1 else ""
         raise TrainingError(f"only {len(faces.images)} usable photos, fewer than one batch of "
                             f"{cfg.batch_size * replicas}{per}: lower --batch-size or add photos")
-    shown = faces.images[:N_SAMPLES] if index is None else faces.images[index[:N_SAMPLES]]
+    if index is not None:      # a balanced epoch repeats photos side by side: draw across it
+        pick = np.random.default_rng(cfg.seed).choice(len(index), min(N_SAMPLES, len(index)),
+                                                      replace=False)
+        shown = faces.images[np.sort(index[pick])]
+    else:
+        shown = faces.images[:N_SAMPLES]
     save_png(run_dir / "reals.png", make_grid(shown, cols=8))
     return faces, held, index
 
@@ -754,6 +759,20 @@ def _copy_layers(src, dst, skip=()) -> tuple[list[str], list[str]]:
     return kept, fresh
 
 
+def _start_label_layers(bundle, model) -> None:
+    """The label layers of a run started from a bundle of other labels: zero weights, and G's
+    embedding keeps the bundle's bias, so the new run's first faces are the bundle's faces for
+    all-zero labels (random weights there fed the next layer inputs it never saw, and the first
+    samples were distorted faces) and D starts as the bundle's D without its label term. The
+    weights then learn from the first step (a zero kernel still gets gradients)."""
+    embed = model.generator.get_layer("label_embed")
+    kernel, *bias = embed.get_weights()
+    theirs = bundle.generator.get_layer("label_embed").get_weights()
+    embed.set_weights([np.zeros_like(kernel)] + ([theirs[1]] if bias and len(theirs) > 1 else bias))
+    proj = model.discriminator.get_layer("label_projection")
+    proj.set_weights([np.zeros_like(w) for w in proj.get_weights()])
+
+
 def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
                      label_names: list[str]) -> dict[str, Any]:
     """Copy a bundle's EMA generator (into G and G_ema) and discriminator into a fresh training
@@ -788,6 +807,7 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
         if sorted(fresh) != sorted(LABEL_LAYERS):
             raise TrainingError(f"--init-from {bundle_path}: its layers {', '.join(sorted(fresh))} "
                                 "do not fit this run's")
+        _start_label_layers(bundle, model)
         g_weights = model.generator.get_weights()
     model.ema_generator.set_weights(g_weights)
     tr = bundle.card.get("training", {})
