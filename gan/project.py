@@ -13,7 +13,9 @@ given as `./fit`.
 
 Each photo is prepared exactly as an upload is (`prepare_image` at the bundle's size and crop:
 EXIF, RGB, the largest face the detector finds, CelebA-like framing; when it finds no face, the
-centre square, and the photo's entry says `face_found: false`). `gan.projection` then finds the
+centre square, and the photo's entry says `face_found: false`). A photo with several faces
+(counted by dlib's HOG detector) has the largest projected, and its entry says so (`faces`,
+`note`). `gan.projection` then finds the
 latent z (and, for a conditional bundle, the label values) whose face is closest.
 
 DIR gets, per photo NAME (the file name without extension; repeated names get _2, _3, ...):
@@ -54,6 +56,10 @@ FOLDER = Marker(RESULTS, "a projection folder (with projections.json)", format=F
 NO_FACE = "no face found: the centre square was projected"
 
 
+def several_faces(n: int) -> str:
+    return f"{n} faces found: the largest was projected"
+
+
 def _names(paths: list[str]) -> list[str]:
     """A distinct output name per input: its stem, with _2, _3, ... for repeats."""
     seen: dict[str, int] = {}
@@ -72,7 +78,8 @@ def _prepare(path: str, bundle) -> tuple[object, str | None, str | None]:
     if not p.exists() and not p.is_symlink():
         return None, "no such file", "no such file"
     try:
-        return prepare_image(p, size=bundle.resolution, crop=bundle.crop), None, None
+        return (prepare_image(p, size=bundle.resolution, crop=bundle.crop, count_faces=True),
+                None, None)
     except ImageError as e:
         return None, str(e), e.kind
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the others
@@ -170,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
                 if prep.face_found is False:
                     entry["note"] = NO_FACE
                     print(f"{path}: {NO_FACE}", file=sys.stderr, flush=True)
+                elif prep.faces:
+                    entry["faces"] = prep.faces
+                    if prep.faces > 1:
+                        entry["note"] = several_faces(prep.faces)
+                        print(f"{path}: {entry['note']}", file=sys.stderr, flush=True)
                 r = projector.project(prep.image, steps=args.steps, seed=args.seed)
                 files = {"projection": f"{name}.projection.png", "latent": f"{name}.latent.npy",
                          "side_by_side": f"{name}.side_by_side.png"}

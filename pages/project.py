@@ -74,7 +74,7 @@ def _prepare(data: bytes, bundle):
             return prepare_image(io.BytesIO(data), size=bundle.resolution, crop=bundle.crop,
                                  max_pixels=detection.MAX_PIXELS,
                                  max_bytes=detection.MAX_UPLOAD_MB << 20,
-                                 formats=detection.UPLOAD_FORMATS), None
+                                 formats=detection.UPLOAD_FORMATS, count_faces=True), None
     except ImageError as e:
         return None, detection.explain(e)
 
@@ -308,6 +308,10 @@ with ui.guard("projecting the photo"):
                 st.warning("No face was found in this photo, so its centre square is used. "
                            "For a closer result, use a photo with one clear, front-facing face.",
                            icon=":material/warning:")
+            elif (prep.faces or 1) > 1:
+                st.info(f"{prep.faces} faces were found in this photo: the largest is projected. "
+                        "To project another, crop the photo to that face.",
+                        icon=":material/group:")
             memo = st.session_state.setdefault("_projections", {})
             key = (digest, bkey, int(steps))
             st.button("Project", type="primary", icon=":material/face_retouching_natural:",

@@ -107,6 +107,21 @@ def test_no_face_says_the_centre_is_used(app_env):
     assert "project" in [b.key for b in at.button]
 
 
+def test_several_faces_say_the_largest_is_projected(app_env):
+    from tests.factories import draw_face
+
+    canvas = Image.new("RGB", (480, 280), (120, 120, 120))
+    canvas.paste(draw_face(260, 260, seed=1), (0, 10))
+    canvas.paste(draw_face(200, 200, seed=2), (270, 40))
+    buf = io.BytesIO()
+    canvas.save(buf, "PNG")
+    at = upload(new_app(PAGE), "group.png", buf.getvalue())
+    assert any(i.value.startswith("2 faces were found in this photo: the largest is projected")
+               for i in at.info)
+    at = upload(new_app(PAGE), "me.png", face_png())
+    assert not any("faces were found" in i.value for i in at.info)
+
+
 def test_the_projector_is_built_once_per_bundle_and_labels_come_with_a_conditional_one(
         app_env, monkeypatch, media):
     built = []

@@ -113,6 +113,38 @@ def test_cli_writes_files_and_json(tmp_path, capsys):
     assert Image.open(out / "alice.side_by_side.png").size == (64, 32)
 
 
+def _two_faces(path):
+    """A photo of two drawn faces, the left one larger (dlib's HOG counts both)."""
+    from PIL import Image
+
+    canvas = Image.new("RGB", (480, 280), (120, 120, 120))
+    canvas.paste(draw_face(260, 260, seed=1), (0, 10))
+    canvas.paste(draw_face(200, 200, seed=2), (270, 40))
+    canvas.save(path)
+    return path
+
+
+def test_cli_projects_the_largest_of_several_faces_and_says_so(tmp_path, capsys):
+    model = make_tiny_bundle(tmp_path / "tiny", crop="face")
+    group = _two_faces(tmp_path / "group.png")
+    alone = tmp_path / "alone.png"
+    draw_face(260, 260, seed=1).save(alone)
+    out = tmp_path / "out"
+    rc = cli.main(["--model", str(model), str(group), str(alone), "--out", str(out),
+                   "--steps", "2"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    two, one = json.loads((out / "projections.json").read_text())["projections"]
+    assert two["faces"] == 2 and two["note"] == "2 faces found: the largest was projected"
+    assert f"{group}: 2 faces found: the largest was projected" in err.splitlines()
+    assert one["faces"] == 1 and "note" not in one
+    # the crop is the larger, left face's: the same pixels as that face photographed alone
+    from PIL import Image
+    crops = Image.open(out / "group.side_by_side.png"), Image.open(out / "alone.side_by_side.png")
+    left = [np.asarray(c, np.float32)[:, :32] for c in crops]
+    assert np.abs(left[0] - left[1]).mean() < 12
+
+
 def test_cli_bad_inputs_get_a_line_each(tmp_path, capsys):
     model = make_tiny_bundle(tmp_path / "tiny", crop="center")
     good = _photo(tmp_path / "good.jpg")

@@ -118,6 +118,7 @@ class Preprocessed:
     face_found: bool | None  # None when crop != "face"
     box: tuple[int, int, int, int]  # crop (left, top, right, bottom) in the oriented original
     # (for a JPEG decoded at reduced scale, the decoded box times that scale)
+    faces: int | None = None  # faces in the photo, when prepare_image(count_faces=True) found one
 
 
 # --------------------------------------------------------------------------- opening
@@ -487,6 +488,7 @@ def prepare_image(
     min_size: int = MIN_SIZE,
     max_bytes: int = DEFAULT_MAX_BYTES,
     formats=None,
+    count_faces: bool = False,
 ) -> Preprocessed:
     """Open + check + preprocess: THE entry point of training decode and inference alike.
 
@@ -495,6 +497,10 @@ def prepare_image(
     ``formats`` is given, one in another format). A JPEG much larger than ``size`` is
     decoded at reduced scale (see DRAFT_FACTOR): a phone photo of tens of megapixels then
     needs a fraction of the memory and time, for a crop downscaled to ``size`` anyway.
+
+    ``count_faces`` (crop="face"): also count the photo's faces with dlib's HOG detector
+    (:func:`gan.data.landmarks.count_faces`, tens of ms) into ``faces`` when a face was found
+    (at least 1), so a caller can say that several were there and the largest was used.
     """
     if crop not in CROP_MODES:
         raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
@@ -502,6 +508,10 @@ def prepare_image(
                        draft_side=max(DRAFT_FACTOR * int(size), min_size))
     check_size(img, min_size)
     out = preprocess_image(img, size=size, crop=crop)
+    if count_faces and out.face_found:
+        from .landmarks import count_faces as _count
+
+        out.faces = max(1, _count(np.asarray(_to_rgb(img) if img.mode != "RGB" else img)))
     if scale > 1:
         out.box = tuple(v * scale for v in out.box)
     return out
