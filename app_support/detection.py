@@ -7,7 +7,8 @@ What is the app's own: a file that cannot be used gets a reason a visitor can ac
 score, while the rest of the batch is still scored; a batch is capped at MAX_FILES files, and at
 most MAX_CONCURRENT_DECODES photos are decoded at a time in the whole server process (all
 sessions together), so that visitors uploading large photos at once cannot exhaust the server's
-memory: the others wait their turn. The detectors are the bundle's stored ones
+memory: the others wait their turn. Judging (the model call) goes through the server-wide
+model gate (`app_support.gate`). The detectors are the bundle's stored ones
 (`gan.detector.stored`).
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
+from app_support.gate import model_call
 from gan.data.preprocess import ImageError, open_image
 from gan.data.sources import IMAGE_EXTENSIONS
 from gan.detector import photos, stored
@@ -162,8 +164,9 @@ def _prepare(name: str, data, det: StoredDetector, source: str) -> Result:
 def score_ready(results: list[Result], detector: StoredDetector) -> list[Result]:
     """Judge every result with status "scored" in one batch: P(generated), the verdict and why
     when unsure. The views are dropped afterwards (results are kept per session)."""
-    judged = photos.judge(detector, [photos.Face(views=r.views) if r.status == "scored"
-                                     and r.views is not None else None for r in results])
+    with model_call():
+        judged = photos.judge(detector, [photos.Face(views=r.views) if r.status == "scored"
+                                         and r.views is not None else None for r in results])
     for r, j in zip(results, judged):
         if j is not None:
             r.p_generated, r.verdict, r.reason = j.p, j.verdict, j.reason

@@ -4,7 +4,8 @@ A process-wide cache keeps, per (model, seed, variety, labels), the longest run 
 generated so far and only ever extends it: `gan.sampling.latents` makes the first k faces of a
 seed independent of how many are asked for, so moving the slider from 16 to 24 generates 8
 faces and leaves the 16 on screen byte-identical. Entries are immutable once stored (shared
-between sessions and threads); a per-key lock stops two sessions generating the same faces.
+between sessions and threads); a per-key lock stops two sessions generating the same faces,
+and the server-wide model gate (`app_support.gate`) bounds how many generate at once.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any, Hashable
 import numpy as np
 from PIL import Image
 
+from app_support.gate import model_call
 from gan import reports, sampling
 from gan.images import split_grid
 
@@ -81,7 +83,8 @@ class FaceCache:
                 if shift is not None:
                     z = z + shift
                 y = sampling.label_matrix(bundle, n - have, labels)
-                new = sampling.generate_from_latents(bundle, z, y)
+                with model_call():
+                    new = sampling.generate_from_latents(bundle, z, y)
                 images = new if entry is None else np.concatenate([entry.images, new])
                 images.setflags(write=False)
                 pngs = (entry.pngs if entry is not None else ()) + tuple(png(f) for f in new)

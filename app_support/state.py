@@ -19,6 +19,7 @@ import streamlit as st
 
 from app_support import card_text, ui
 from app_support.faces import FaceCache, Faces, StoredFaces, labels_key, png, stored_faces
+from app_support.gate import model_call
 from gan import sampling
 from gan.bundle import (CARD, MODEL_FILES, Bundle, BundleError, list_bundles, load_bundle,
                         read_card, verify_files)
@@ -154,8 +155,9 @@ def _morph(_bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames:
     import numpy as np
 
     z_shift = None if shift is None else np.frombuffer(shift, np.float32)
-    images = sampling.interpolate(_bundle, seed_a, seed_b, frames, truncation, dict(labels) or None,
-                                  z_shift)
+    with model_call():
+        images = sampling.interpolate(_bundle, seed_a, seed_b, frames, truncation,
+                                      dict(labels) or None, z_shift)
     return Morph(tuple(png(f) for f in images), gif_bytes(images, duration_ms=100))
 
 
