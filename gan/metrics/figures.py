@@ -121,6 +121,11 @@ def groups_chart(section: dict, title: str = "") -> bytes:
                 ax.plot([r["agreement_target"]] * 2, [i - 0.4, i + 0.4], color="black", lw=1)
     axes[0].set_yticks(range(len(rows)), names, fontsize=8)
     axes[0].invert_yaxis()
+    weakest = {s.get("weakest") for s in summary.values() if isinstance(s, dict)}
+    for tick in axes[0].get_yticklabels():     # a weakest group shows even where its bar is 0
+        if tick.get_text() in weakest:
+            tick.set_color("#c0392b")
+            tick.set_fontweight("bold")
     fig.suptitle(title or "Every group: weakest in red, best in green (black ticks: targets)",
                  fontsize=10)
     fig.tight_layout()

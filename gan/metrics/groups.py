@@ -35,7 +35,7 @@ from gan.sampling import generate_from_latents, latents
 DEFAULT_PER_GROUP = 200       # generated faces per group, and at most this many real photos
 DEFAULT_PAIRS = 300           # MS-SSIM pairs per group and set
 MIN_PHOTOS = 10               # fewest held-out photos of a group to measure it by
-JUDGE_EPOCHS = 12
+JUDGE_EPOCHS = 40             # a held-out half is small: ~15 batches an epoch
 # Targets of issue 19: agreement per group, and weakest / best SWD.
 AGREEMENT_TARGET = 0.80
 AGE_AGREEMENT_TARGET = 0.70
@@ -93,10 +93,20 @@ def agreement_target(label: str) -> float:
 # --------------------------------------------------------------------------- the judge
 
 
+def balanced_epoch(card: dict, labels: np.ndarray, seed: int) -> np.ndarray:
+    """Indices into `labels` drawing every group of every label equally often
+    (`gan.data.balance`, as `train.py --balance` draws)."""
+    from gan.data.balance import balance_weights, sampling_index
+
+    codes = [(c, [g for g, _ in label_groups(card)[label]]) for label, c in group_of(labels, card).items()]
+    return sampling_index(balance_weights(codes), seed=seed)
+
+
 def train_judge(held, seed: int, epochs: int = JUDGE_EPOCHS, use_cache: bool = True,
-                crop: str = "face", log=lambda m: None):
-    """Two judges, each trained on one half of the held-out photos (by file-name hash) and
-    scored on the other. Returns (judges, cross-fitted probabilities of every held-out photo)."""
+                crop: str = "face", card: dict | None = None, log=lambda m: None):
+    """Two judges, each trained on one half of the held-out photos (by file-name hash; drawn
+    balanced over the groups) and scored on the other. Returns (judges, cross-fitted
+    probabilities of every held-out photo)."""
     from gan.sliders import classifier
 
     fold = np.array([unit_hash(seed + 1, k) < 0.5 for k in held.keys], bool)
@@ -106,7 +116,10 @@ def train_judge(held, seed: int, epochs: int = JUDGE_EPOCHS, use_cache: bool = T
     size = int(held.images.shape[1])
     for part in (fold, ~fold):
         idx = np.nonzero(part)[0]
-        log(f"judge {len(judges) + 1} of 2: {len(idx):,} held-out photos")
+        # drawn balanced, as --balance draws training photos: a judge fitted to the groups'
+        # shares as they come names a small group rarely, and its agreement would say so
+        idx = idx[balanced_epoch(card, held.labels[idx], seed)]
+        log(f"judge {len(judges) + 1} of 2: {part.sum():,} held-out photos, drawn balanced")
         model, _ = classifier.trained(np.asarray(held.images[idx]), held.labels[idx],
                                       list(held.label_names), [held.keys[i] for i in idx], size,
                                       f"{crop}/groups-judge", epochs=epochs, seed=seed, use_cache=use_cache,
@@ -168,7 +181,7 @@ def measure_groups(bundle, held, *, n: int = DEFAULT_PER_GROUP, n_pairs: int = D
     n_eq = int(min(n, min(counts[k] for k in measured)))
     n_eq = max(n_eq, 2)
 
-    judges, cross = train_judge(held, seed, judge_epochs, use_cache, bundle.crop, log)
+    judges, cross = train_judge(held, seed, judge_epochs, use_cache, bundle.crop, card, log)
     accuracy = judge_accuracy(card, held.labels, cross)
 
     rows, faces = [], {}
