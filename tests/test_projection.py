@@ -113,6 +113,29 @@ def test_cli_writes_files_and_json(tmp_path, capsys):
     assert Image.open(out / "alice.side_by_side.png").size == (64, 32)
 
 
+def test_cli_features_refines_and_writes_the_residual(tmp_path, capsys):
+    model = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"], crop="face")
+    a = _photo(tmp_path / "alice.jpg")
+    out = tmp_path / "out"
+    rc = cli.main(["--model", str(model), str(a), "--out", str(out), "--steps", "4",
+                   "--features", "--feature-steps", "5"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "feature map (5 steps)" in err
+    doc = json.loads((out / "projections.json").read_text())
+    (entry,) = doc["projections"]
+    assert doc["method"] == "latent + 16x16 feature map"
+    assert entry["feature_steps"] == 5 and "regulariser" in entry["feature_losses"]
+    assert entry["files"]["features"] == "alice.features.npy"
+    assert np.load(out / "alice.features.npy").shape[:2] == (16, 16)
+    # without the option: the latent only, said so
+    out2 = tmp_path / "out2"
+    assert cli.main(["--model", str(model), str(a), "--out", str(out2), "--steps", "2"]) == 0
+    doc2 = json.loads((out2 / "projections.json").read_text())
+    assert doc2["method"] == "latent" and "features" not in doc2["projections"][0]["files"]
+    with pytest.raises(SystemExit):
+        cli.main(["--model", str(model), str(a), "--out", str(out2), "--feature-steps", "0"])
+
+
 def _two_faces(path):
     """A photo of two drawn faces, the left one larger (dlib's HOG counts both)."""
     from PIL import Image
