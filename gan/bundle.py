@@ -15,7 +15,6 @@ This module never imports training code.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gan import card_schema
-from gan.io import Marker, atomic_write_text, staged_dir, write_files
+from gan.io import Marker, atomic_write_text, file_sha256, staged_dir, write_files
 
 FORMAT = "facegan-bundle"
 FORMAT_VERSION = 1
@@ -68,12 +67,6 @@ class Bundle:
         return bool(self.label_names)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, Any],
@@ -88,7 +81,7 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
         card = dict(card)
         card.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         card["format"], card["format_version"] = FORMAT, FORMAT_VERSION
-        card["files"] = {n: {"bytes": (staging / n).stat().st_size, "sha256": _sha256(staging / n)}
+        card["files"] = {n: {"bytes": (staging / n).stat().st_size, "sha256": file_sha256(staging / n)}
                          for n in MODEL_FILES}
         (staging / CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
         for p in staging.rglob("*"):
@@ -149,7 +142,7 @@ def verify_files(path: str | Path, card: dict[str, Any], names=None) -> None:
         if size != want["bytes"]:
             raise BundleError(f"{f} is {size} bytes but the card says {want['bytes']}: "
                               f"truncated or replaced. {HOW_TO_FIX}")
-        if _sha256(f) != want["sha256"]:
+        if file_sha256(f) != want["sha256"]:
             raise BundleError(f"{f} does not match the SHA-256 in its card: damaged or replaced. "
                               f"{HOW_TO_FIX}")
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.bundle import CARD, BundleError, _load_model, _sha256, read_card, verify_files
+from gan.bundle import CARD, BundleError, _load_model, read_card, verify_files
+from gan.io import file_sha256 as _sha256
 from gan.io import atomic_write_text
 
 FILE = "projection/encoder.keras"

@@ -10,6 +10,7 @@ removed (`remove_stale`). Whatever is written gets the permissions the user's um
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -225,3 +226,12 @@ def write_files(folder: str | Path, files: dict[str, bytes]) -> None:
         target = Path(folder) / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MB chunks (bundles, audits and data manifests record it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

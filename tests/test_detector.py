@@ -765,7 +765,8 @@ def test_the_stored_dfeatures_detector_sees_a_photo_as_the_fit_did(tiny):
 
 
 def test_a_dfeatures_file_fitted_on_another_discriminator_is_refused(tiny, tmp_path):
-    from gan.bundle import _sha256, load_bundle, update_card
+    from gan.bundle import load_bundle, update_card
+    from gan.io import file_sha256 as _sha256
     from gan.detector.forensic import ReadoutModel
     from gan.detector.stored import stored_detectors
 
@@ -836,7 +837,8 @@ def test_a_damaged_or_missing_detector_file_costs_only_that_detector(tiny, tmp_p
 
 @pytest.mark.slow
 def test_a_pickled_detector_file_with_a_matching_hash_is_refused_unread(tiny, tmp_path):
-    from gan.bundle import _sha256, load_bundle, update_card
+    from gan.bundle import load_bundle, update_card
+    from gan.io import file_sha256 as _sha256
     from gan.detector.stored import stored_detectors
 
     copy = _copy(tiny, tmp_path)
@@ -857,7 +859,8 @@ def test_a_pickled_detector_file_with_a_matching_hash_is_refused_unread(tiny, tm
 
 @pytest.mark.slow
 def test_write_detectors_replaces_the_file_atomically_and_updates_its_hash(tiny, tmp_path, monkeypatch):
-    from gan.bundle import CARD, _sha256, load_bundle, read_card
+    from gan.bundle import CARD, load_bundle, read_card
+    from gan.io import file_sha256 as _sha256
     from gan.detector.fit import FittedDetectors, write_detectors
     from gan.detector.forensic import ReadoutModel
     from gan.detector.stored import stored_detectors

@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import csv
 import datetime
-import hashlib
 import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import Marker, check_replaceable, staged_dir
+from ..io import Marker, check_replaceable, file_sha256, staged_dir
 from .sources import AGE_EDGES, UTKFACE_RACES, Source, age_band, age_band_names, detect_source, \
     parse_utkface_name
 
@@ -188,12 +187,6 @@ def _check_folder(f: _Folder, edges) -> None:
                               f"(e.g. {f.name}.gender=0:female,1:male)")
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _counts(rows: list[dict], label: str, order: list[str]) -> dict[str, int]:
@@ -252,7 +245,7 @@ def write_groups(paths, out, sets=(), age_edges=AGE_EDGES, log=lambda msg: None)
                 left_out.append({"image": image, "lacks": missing})
                 lacking += 1
                 continue
-            digest = _sha256(it.ref) if f.src.container == "folder" else f"{f.name}:{it.key}"
+            digest = file_sha256(it.ref) if f.src.container == "folder" else f"{f.name}:{it.key}"
             if digest in seen:
                 first = seen[digest]
                 dup.append({"image": image, "same_bytes_as": first["image"],

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan.bundle import CARD, _sha256, read_card
+from gan.bundle import CARD, read_card
+from gan.io import file_sha256 as _sha256
 from gan.detector import classifier, dfeatures, loso, texture
 from gan.detector.collections import Source, describe, describe_dfeatures, describe_discriminator
 from gan.detector.forensic import FILE, ReadoutModel

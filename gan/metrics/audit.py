@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -28,7 +27,8 @@ from gan.data.preprocess import PREPROCESS_VERSION
 from gan.data.split import Split
 from gan.detector.calibrate import wilson
 from gan.images import png_bytes
-from gan.io import Marker, atomic_write_text, check_replaceable, staged_dir, write_files
+from gan.io import (Marker, atomic_write_text, check_replaceable, file_sha256, staged_dir,
+                    write_files)
 from gan.sampling import generate, generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 64
@@ -207,8 +207,6 @@ def blank_labels(total: int) -> str:
     return "number,label\n" + "".join(f"{i},\n" for i in range(1, total + 1))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: int = PAGE_SEED,
@@ -259,7 +257,7 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
                     + ("" if page else f" --truncation {truncation}")
                     + (f" --group {group}" if chosen else "")),
         "model": {"path": str(model), "name": bundle.name,
-                  "card_sha256": _sha256(model / CARD), "card_created": card.get("created"),
+                  "card_sha256": file_sha256(model / CARD), "card_created": card.get("created"),
                   "generator_sha256": card["files"]["generator.keras"]["sha256"],
                   "training_steps": int((card.get("training") or {}).get("steps", 0) or 0),
                   "resolution": bundle.resolution},
@@ -390,7 +388,7 @@ def score(folder: str | Path, labels_file: str | Path | None = None) -> dict:
         "format": RESULT_FORMAT,
         "scored": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "labels_file": str(path),
-        "labels_sha256": _sha256(path),
+        "labels_sha256": file_sha256(path),
         "sheet_created": key.get("created"),
         "model": key.get("model"),
         "group": key.get("group"),          # a sheet of one group's faces (--group), or None
@@ -428,7 +426,7 @@ def record(folder: str | Path, model: str | Path) -> dict:
     labels_path = Path(result.get("labels_file") or folder / LABELS)
     if not labels_path.is_file():
         labels_path = folder / LABELS
-    if _sha256(labels_path) != result.get("labels_sha256"):
+    if file_sha256(labels_path) != result.get("labels_sha256"):
         raise AuditError(f"{labels_path} changed after it was scored: score it again")
     sheet_file = next((folder / f for f in (SHEET, "sheet.jpg") if (folder / f).is_file()), None)
     if sheet_file is None:
