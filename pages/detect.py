@@ -101,7 +101,7 @@ def tally(results: list[detection.Result]) -> str:
     counts = [(n, explain.ANSWERS[v].lower()) for v in ("generated", "real", "unsure")
               if (n := sum(r.verdict == v for r in judged))]
     text = (f"**{len(judged)} photo{'s' * (len(judged) != 1)} judged:** "
-            + ", ".join(f"{n} {w}" for n, w in counts)) if judged else "**No photo judged.**"
+            + ", ".join(f"{n} {w}" for n, w in counts)) if judged else "**No photo judged**"
     left = len(results) - len(judged)
     if left:
         text += (f"; {left} file{'s' * (left != 1)} could not be judged (the reason is shown "

@@ -629,3 +629,12 @@ def test_an_unmeasured_model_says_so_and_how_to_measure_it(app_env):
     assert any("python -m gan.detector fit --model models/default --sources SOURCES.json"
                in c.value for c in how.code)
     assert not [w.value for w in at.warning if "is damaged" in w.value]
+
+
+def test_the_tally_reads_as_one_sentence_when_no_photo_is_judged(app_env):
+    """Nothing judged: one sentence, no stray full stop before the semicolon."""
+    at = upload(new_app(PAGE), [("notes.png", b"not an image at all", "image/png")])
+    no_exceptions(at)
+    tally = next(m.value for m in at.markdown if "judged" in m.value and m.value.startswith("**"))
+    assert tally == ("**No photo judged**; 1 file could not be judged (the reason is shown "
+                     "with it).")
