@@ -17,7 +17,7 @@ from app_support import detection
 from gan import sampling
 from gan.bundle import load_bundle
 from gan.data.preprocess import ImageError
-from gan.projection import Projector
+from gan.projection import FeatureProjector, Projector
 from tests.app_fixtures import (app_env, download, face_png, landscape_jpeg, media,  # noqa: F401
                                 media_bytes, models_dir, new_app, no_exceptions)
 
@@ -31,17 +31,20 @@ def upload(at, name, data, mime="image/png"):
     return at
 
 
-def project(at):
+def project(at, refine: bool = True):
     at.slider(key="steps").set_value(STEPS).run()
+    at.toggle(key="refine").set_value(refine).run()
     at.button(key="project").click().run()
     no_exceptions(at)
     return at
 
 
-def identity_notes(at) -> int:
+def identity_notes(at, refined: bool = False) -> int:
     """How often the page says what a projection keeps (it must say it once)."""
     said = [e.value for kind in ("caption", "info", "markdown") for e in at.get(kind)]
-    return sum("does **not** keep the person's identity" in v for v in said)
+    words = "usually keeps the person's identity" if refined else \
+        "does **not** keep the person's identity"
+    return sum(words in v for v in said)
 
 
 def captioned(at, prefix: str) -> list[str]:
@@ -147,9 +150,13 @@ def test_the_projector_is_built_once_per_bundle_and_labels_come_with_a_condition
 
 def test_the_identity_sentence_is_said_once(app_env):
     at = new_app(PAGE)
-    assert identity_notes(at) == 1
-    project(upload(at, "me.png", face_png()))
+    assert identity_notes(at, refined=True) == 1 and identity_notes(at) == 0
+    at.toggle(key="refine").set_value(False).run()
+    assert identity_notes(at) == 1 and identity_notes(at, refined=True) == 0
+    project(upload(at, "me.png", face_png()), refine=False)
     assert identity_notes(at) == 1 and any("identity" in i.value for i in at.info)
+    project(at, refine=True)
+    assert identity_notes(at, refined=True) == 1 and identity_notes(at) == 0
 
 
 def test_variations_grid_and_variety(app_env, media):
@@ -200,7 +207,8 @@ def calls(monkeypatch) -> list:
 def test_a_slider_edits_the_projected_face(app_env, media, calls):
     at = new_app(PAGE)
     at.selectbox(key="model").set_value("cond").run()
-    project(upload(at, "me.png", face_png()))
+    project(upload(at, "me.png", face_png()), refine=False)
+    assert not any(b.key == "delta" for b in at.get("download_button"))
     z = np.load(io.BytesIO(download(at, "latent", media)))
     base = np.load(io.BytesIO(download(at, "labels", media)))
     assert not any(b.key == "proj_edited" for b in at.get("download_button"))   # nothing moved
@@ -230,6 +238,54 @@ def test_a_slider_edits_the_projected_face(app_env, media, calls):
     assert "attr_male" not in at.session_state
 
 
+def test_a_refined_projection_keeps_its_residual_in_edits_variations_and_morph(
+        app_env, media, monkeypatch):
+    made: list = []
+    real = FeatureProjector.faces
+
+    def spy(self, z, labels, delta, keep=1.0):
+        made.append((np.array(z), None if labels is None else np.array(labels),
+                     np.array(delta), np.array(keep, np.float32)))
+        return real(self, z, labels, delta, keep)
+
+    monkeypatch.setattr(FeatureProjector, "faces", spy)
+    at = new_app(PAGE)
+    at.selectbox(key="model").set_value("cond").run()
+    project(upload(at, "me.png", face_png()))
+    said = "\n".join(c.value for c in at.caption)
+    assert "refined in the generator's 16x16 feature map" in said
+    assert "under the kept refinement" in said
+    delta = np.load(io.BytesIO(download(at, "delta", media)))
+    assert delta.dtype == np.float32 and delta.shape[:2] == (16, 16)
+    z = np.load(io.BytesIO(download(at, "latent", media)))
+    projection = np.asarray(Image.open(io.BytesIO(media_bytes(
+        media, captioned(at, "the closest face")[0])))).astype(int)
+
+    # the variations keep the residual times the share of z they keep
+    (zv, yv, dv, kv), = [m for m in made if len(m[0]) == 8]
+    assert np.array_equal(dv, delta) and np.allclose(kv, np.sqrt(1 - 0.3 ** 2))
+
+    made.clear()
+    at.slider(key="proj_attr_male").set_value(1.0).run()
+    no_exceptions(at)
+    ze, ye, de, _ = made[0]
+    assert np.array_equal(ze[0], z) and ye[0, 0] == pytest.approx(1.0)
+    assert np.array_equal(de, delta)
+    edited = np.asarray(Image.open(io.BytesIO(download(at, "proj_edited", media)))).astype(int)
+    assert np.abs(edited - projection).max() > 0
+
+    # the morph: from the refined face, the residual fading to nothing at the generated face
+    at.slider(key="proj_attr_male").set_value(0.0).run()
+    made.clear()
+    at.toggle(key="proj_morph_on").set_value(True).run()
+    at.slider(key="proj_morph_frames").set_value(5).run()
+    no_exceptions(at)
+    (zm, ym, dm, km), = [m for m in made if len(m[0]) == 5]
+    assert np.allclose(km, [1.0, 0.75, 0.5, 0.25, 0.0])
+    first = np.asarray(Image.open(io.BytesIO(media_bytes(media, captioned(at, "1/5")[0]))))
+    assert np.abs(first.astype(int) - projection).max() <= 1
+
+
 def test_a_model_without_sliders_says_so(app_env):
     at = project(upload(new_app(PAGE), "me.png", face_png()))
     assert any("no attribute sliders" in c.value for c in at.caption)
@@ -237,7 +293,7 @@ def test_a_model_without_sliders_says_so(app_env):
 
 
 def test_the_morph_downloads_a_gif_with_the_frames_asked_for(app_env, media, models_dir):
-    at = project(upload(new_app(PAGE), "me.png", face_png()))
+    at = project(upload(new_app(PAGE), "me.png", face_png()), refine=False)
     assert not any(b.key == "proj_morph_gif" for b in at.get("download_button"))   # off at first
     at.toggle(key="proj_morph_on").set_value(True).run()
     at.number_input(key="proj_morph_seed").set_value(7).run()
@@ -270,7 +326,7 @@ def test_bad_input_after_a_projection_gets_a_sentence_not_a_traceback(app_env):
     sentence = detection.explain(ImageError("x", kind="not an image"))
     assert any(w.value == sentence for w in at.warning)
     assert "Variations" not in [h.value for h in at.subheader]
-    assert identity_notes(at) == 1
+    assert identity_notes(at, refined=True) == 1
     small = io.BytesIO()
     Image.new("RGB", (20, 20), (120, 90, 80)).save(small, format="PNG")
     at = upload(at, "tiny.png", small.getvalue())
