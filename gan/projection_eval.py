@@ -43,7 +43,8 @@ OWN_SEED = 12345            # the own faces' latents: not the encoder fitting's 
 @dataclass
 class FaceSet:
     """Faces to project: a name, per face a key and the uint8 crop, and whether a face was
-    found when the photo was prepared (None for generated faces)."""
+    found when the photo was prepared (None when not known: generated faces, and photos taken
+    from the training decode cache)."""
     name: str
     keys: list[str]
     images: np.ndarray
@@ -63,7 +64,7 @@ def heldout_celeba(bundle, n: int, offset: int = 0) -> FaceSet:
     held = split.load().heldout
     order = sorted(range(len(held)), key=lambda i: held.keys[i])[offset:offset + n]
     return FaceSet(f"{split.name} held out", [held.keys[i] for i in order],
-                   held.images[order], [True] * len(order))
+                   held.images[order], [None] * len(order))   # the decode cache keeps no flag
 
 
 def own_faces(bundle, n: int, seed: int = OWN_SEED) -> FaceSet:
@@ -357,9 +358,9 @@ def cases_figure(rows: list[dict], images_dir: Path, set_name: str, rank_by: str
             axes[i][c].set_title(f"{m}: dlib {d}, MS-SSIM {ms}", fontsize=7)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.suptitle(title or f"{set_name}: best, median and worst by {rank_by}'s dlib distance",
-                 fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(title or f"{set_name}: best, median and worst by the dlib distance of "
+                          f"method '{rank_by}'", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
@@ -410,7 +411,7 @@ def edits_figure(methods: Methods, face_set: FaceSet, n: int, judge=None,
         ax.axis("off")
     fig.suptitle(f"{face_set.name}: the sliders' ends on the latent projection and on its "
                  "feature-map refinement (p: the attribute judge)", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
@@ -456,7 +457,7 @@ def non_faces_figure(rows: list[dict], images_dir: Path, methods: list[str]) -> 
     for ax in axes.ravel():
         ax.axis("off")
     fig.suptitle("What each method draws for images that are not faces (MS-SSIM)", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
