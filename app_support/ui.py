@@ -8,6 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from gan.metrics import explain
+
 log = logging.getLogger("facegan.app")
 
 GET_A_MODEL = """\
@@ -63,6 +65,17 @@ def untrained_note(bundle) -> None:
     if int((bundle.card.get("training") or {}).get("steps", 0) or 0) == 0:
         st.warning("This model has not been trained: its faces are noise and its scores mean "
                    "nothing. It is only good for trying the app out.", icon=":material/warning:")
+
+
+def audit_note(bundle) -> None:
+    """The model's blind-audit figure beside its faces, so the page says what the eye sees
+    rather than leaving a visitor to wonder whether broken faces are a fault of theirs."""
+    card = bundle.card
+    audit = explain.audit_answer(card.get("audit"), ((card.get("files") or {})
+                                 .get("generator.keras") or {}).get("sha256"))
+    if audit is not None:
+        st.caption(f"**Do they look like photos?** {audit[0]}. {audit[1]} "
+                   "The Model quality page shows the audit sheet.")
 
 
 def face_grid(pngs, captions: list[str] | None = None, width: int = 128,

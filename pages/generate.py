@@ -116,6 +116,7 @@ with ui.guard("generating faces"):
     small = n > LARGE_FACES
     ui.face_grid(faces.pngs, [f"#{i + 1}" for i in range(n)], width=80 if small else 128,
                  gap="xsmall" if small else "small")
+    ui.audit_note(bundle)
     st.caption("The ZIP holds every face as a PNG file, plus faces.json saying how to make them "
                "again." + (" The faces are shown smaller to fit; the downloads are full size."
                            if n > LARGE_FACES else ""))

@@ -151,3 +151,31 @@ def test_settings_survive_a_visit_to_another_page(app_env):
     at.switch_page("pages/detect.py").run()
     at.switch_page(PAGE).run()
     assert at.number_input(key="seed").value == 77
+
+
+def test_a_kept_blind_audit_is_said_beside_the_faces(models_dir, tmp_path, monkeypatch):
+    """A visitor looking at broken faces reads the model's own audit of them on the same page;
+    a model without an audit says nothing of the kind."""
+    import shutil
+
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models_dir))
+    plain = new_app(PAGE)
+    no_exceptions(plain)
+    assert not any("Do they look like photos?" in c.value for c in plain.caption)
+
+    root = tmp_path / "models"
+    shutil.copytree(models_dir / "default", root / "default")
+    card = json.loads((root / "default" / "model.json").read_text())
+    card["audit"] = {"dir": "audit", "sheet": "audit/sheet.jpg",
+                     "generator_sha256": card["files"]["generator.keras"]["sha256"],
+                     "scored": "2026-12-02T15:00:04+00:00", "truncation": 1.0,
+                     "generated": {"broken": 60, "labelled": 64},
+                     "real": {"broken": 1, "labelled": 64}}
+    (root / "default" / "model.json").write_text(json.dumps(card))
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(root))
+    at = new_app(PAGE)
+    no_exceptions(at)
+    said = [c.value for c in at.caption if "Do they look like photos?" in c.value]
+    assert len(said) == 1
+    assert "No: almost all look broken (60 of 64 broken)" in said[0]
+    assert "60 of 64 faces (94%) were judged broken, and 1 of 64 real photos" in said[0]
