@@ -94,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"generated faces per group (default {per_group.DEFAULT_PER_GROUP})")
     p.add_argument("--group-pairs", type=int, default=per_group.DEFAULT_PAIRS,
                    help=f"MS-SSIM pairs per group (default {per_group.DEFAULT_PAIRS})")
-    p.add_argument("--judge-epochs", type=int, default=per_group.JUDGE_EPOCHS,
-                   help=f"training epochs of the group judge (default {per_group.JUDGE_EPOCHS})")
     p.add_argument("--min-group-photos", type=int, default=per_group.MIN_PHOTOS,
                    help=f"fewest held-out photos a group is measured by (default {per_group.MIN_PHOTOS})")
     p.add_argument("--out", default=None, help="output folder (default: <model>/evaluation)")
@@ -111,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                                  inception_weights=args.inception_weights, out_dir=args.out,
                                  write_card=not args.no_card, progress=not args.quiet,
                                  groups=args.groups, n_per_group=args.per_group,
-                                 group_pairs=args.group_pairs, judge_epochs=args.judge_epochs,
+                                 group_pairs=args.group_pairs,
                                  min_group_photos=args.min_group_photos, log=log)
     except (BundleError, EvaluationError, ReplaceRefused) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -88,14 +88,15 @@ def _interval(share: dict) -> str:
     return f"{lo_hi[0]:.0%} to {lo_hi[1]:.0%}" if lo_hi else "-"
 
 
-def every_group(folder: Path, groups: dict, files: dict) -> None:
-    """The per-group figures: the weakest group beside the best, the chart, then every group's
-    row and faces one click away."""
+def every_group(folder: Path, groups: dict, files: dict, card: dict) -> None:
+    """The per-group figures: the weakest group beside the best (with each group's blind
+    audit when the card keeps one), the chart, then every group's row and faces one click
+    away."""
     st.markdown("**Every group:** is each group drawn as well as the others?")
     if "skipped" in groups:
         st.caption(f"Not measured per group: {groups['skipped']}.")
         return
-    st.table(per_group.weakest_and_best(groups), hide_index=True)
+    st.table(per_group.weakest_and_best(groups, card), hide_index=True)
     figure(folder, files.get("groups"),
            "Per group: SWD against held-out photos of that group (left) and how often a judge "
            "trained on real held-out photos names a generated face as the group asked for "
@@ -105,12 +106,18 @@ def every_group(folder: Path, groups: dict, files: dict) -> None:
     with st.expander("Every group's figures, and faces of each group"):
         st.markdown(f"{groups['faces_per_group']} generated faces per group, each with the labels "
                     f"of a held-out photo of that group; SWD on {groups['swd_faces']} faces for "
-                    f"every group (SWD grows on smaller sets). The judge was trained on "
-                    f"{judge['photos']:,} real held-out photos only, in two halves, each scored "
-                    f"by the judge that did not see it: its own accuracy is {acc}; *judge "
+                    f"every group (SWD grows on smaller sets). The judge reads dlib's face "
+                    f"descriptor (a face-recognition network, not trained here) with a logistic "
+                    f"regression fitted on {judge['photos']:,} real held-out photos only, in "
+                    f"two halves, each scored by the fit that did not see it: its own accuracy "
+                    f"is {acc}; *judge "
                     "recall* is its accuracy on real photos of the group, the most agreement "
                     "can show.")
-        st.table(per_group.table(groups), hide_index=True)
+        if per_group.group_audits(card):
+            st.markdown("*Broken (blind audit)*: that group's generated faces labelled broken "
+                        "by a person, shuffled among as many real photos of the group, not "
+                        "knowing which were which (`python -m gan.audit sheet --group`).")
+        st.table(per_group.table(groups, card), hide_index=True)
         figure(folder, files.get("groups_faces"), "Generated faces of each group.")
 
 
@@ -186,7 +193,7 @@ with ui.guard("showing the model's quality"):
                f"measured (seed {gen['seed']}). Judge them by eye too: the figures measure "
                "patches, likeness and copying, not whether a face looks right.", width=640)
         if report.get("groups"):
-            every_group(folder, report["groups"], report["figures"])
+            every_group(folder, report["groups"], report["figures"], card)
         st.markdown("**The measurements in detail** (click one to open it):")
         if audit is not None:
             blind_audit(path, card["audit"])

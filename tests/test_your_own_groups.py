@@ -48,7 +48,7 @@ def groups_run(tmp_path_factory):
                   "--export", str(models / "tuned"), *TINY]) == 0
 
     small = ["--n", "8", "--memorisation-n", "4", "--pairs", "4", "--per-group", "8",
-             "--group-pairs", "4", "--judge-epochs", "1", "--min-group-photos", "3", "--quiet"]
+             "--group-pairs", "4", "--min-group-photos", "3", "--quiet"]
     assert evaluate(["--model", str(models / "mygroups"), *small]) == 0
     assert evaluate(["--model", str(models / "tuned"), *small]) == 0
     return models, json.loads((tmp / "run" / "data_report.json").read_text())
@@ -163,3 +163,49 @@ def test_the_blind_audit_takes_one_group(groups_run, tmp_path, capsys):
     assert audit(["sheet", "--model", str(models / "mygroups"), "--out", str(tmp_path / "x"),
                   "--group", "class=sahel", "--quiet"]) == 2
     assert "class has the groups gulf, levant, maghreb" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_each_groups_audit_is_kept_and_shown_beside_its_figures(groups_run, tmp_path, capsys,
+                                                              monkeypatch):
+    """Audits of two groups recorded with the bundle: each group's broken share in its row,
+    the worse beside the better against the 1.5x target, the model's own audit untouched."""
+    import shutil
+
+    from gan.audit import main as audit
+    from gan.metrics import groups as per_group
+
+    models, _ = groups_run
+    mine = tmp_path / "models"
+    shutil.copytree(models / "mygroups", mine / "mygroups")
+    broken = {"class=gulf": 1, "class=levant": 3}
+    for group, n_broken in broken.items():
+        out = tmp_path / group
+        assert audit(["sheet", "--model", str(mine / "mygroups"), "--out", str(out), "--n", "4",
+                      "--group", group, "--quiet"]) == 0
+        key = json.loads((out / "key.json").read_text())
+        gen = sorted(int(k) for k, f in key["faces"].items() if f["kind"] == "generated")
+        (out / "labels.csv").write_text("number,label\n" + "".join(
+            f"{i},{'broken' if i in gen[:n_broken] else 'intact'}\n" for i in range(1, 9)))
+        assert audit(["score", "--dir", str(out)]) == 0
+        assert audit(["record", "--dir", str(out), "--model", str(mine / "mygroups")]) == 0
+        assert (mine / "mygroups" / "audit-groups" / group / "sheet.jpg").is_file()
+    capsys.readouterr()
+    card = json.loads((mine / "mygroups" / "model.json").read_text())
+    assert "audit" not in card or card["audit"] is None
+    assert {k: v["generated"]["broken"] for k, v in card["audit_groups"].items()} == broken
+    report = json.loads((mine / "mygroups" / "evaluation" / "report.json").read_text())
+    rows = {r["group"]: r["broken (blind audit)"] for r in per_group.table(report["groups"], card)}
+    assert rows == {"class = gulf": "1 of 4 (25%)", "class = levant": "3 of 4 (75%)",
+                    "class = maghreb": "not audited"}
+    (row,) = [r for r in per_group.weakest_and_best(report["groups"], card) if "blind audit" in r["figure"]]
+    assert row["weakest"] == "class = levant: 75%" and row["best"] == "class = gulf: 25%"
+    assert row["target"] == "weakest / best 3.00, target at most 1.5 (not met)"
+
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(mine))
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("mygroups").run()
+    at.switch_page("pages/evaluate.py").run()
+    no_exceptions(at)
+    cells = [str(v) for t in at.table for v in t.value.to_numpy().ravel()]
+    assert "3 of 4 (75%)" in cells and "class = levant: 75%" in cells

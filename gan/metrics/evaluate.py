@@ -174,7 +174,7 @@ GROUPS_CHOICES = ("auto", "on", "off")
 
 
 def measure_groups(bundle, sets: RealSets, groups: str, n_per_group: int, n_pairs: int, seed: int,
-                   truncation: float, judge_epochs: int, min_photos: int, log):
+                   truncation: float, min_photos: int, log):
     """(the report's per-group section or None, faces for the figures). `groups`: "auto"
     measures a bundle with one-hot label groups when its held-out split is here and says why
     not otherwise, "on" measures any labelled bundle or refuses, "off" skips."""
@@ -190,7 +190,7 @@ def measure_groups(bundle, sets: RealSets, groups: str, n_per_group: int, n_pair
                                         f"photos: {why}")
         return per_group.measure_groups(bundle, sets.heldout_faces, n=n_per_group, n_pairs=n_pairs,
                                         seed=seed, truncation=truncation,
-                                        judge_epochs=judge_epochs, min_photos=min_photos, log=log)
+                                        min_photos=min_photos, log=log)
     except per_group.GroupsError as e:
         if groups == "on":
             raise EvaluationError(str(e)) from e
@@ -223,21 +223,19 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
                     write_card: bool = True, progress: bool = False,
                     groups: str = "auto", n_per_group: int = per_group.DEFAULT_PER_GROUP,
                     group_pairs: int = per_group.DEFAULT_PAIRS,
-                    judge_epochs: int = per_group.JUDGE_EPOCHS,
                     min_group_photos: int = per_group.MIN_PHOTOS,
                     log=lambda msg: None) -> dict:
     """Evaluate one bundle; write the figures, report.json and (by default) the card's
     metrics. Returns the report. Raises EvaluationError / BundleError with a clear message.
-    `groups`, `n_per_group`, `group_pairs`, `judge_epochs`, `min_group_photos`: the per-group figures
+    `groups`, `n_per_group`, `group_pairs`, `min_group_photos`: the per-group figures
     (`gan.metrics.groups`; `measure_groups` says when they run)."""
     t0 = time.perf_counter()
     if n < 2:
         raise EvaluationError("--n must be at least 2")
     if groups not in GROUPS_CHOICES:
         raise EvaluationError(f"--groups must be one of {', '.join(GROUPS_CHOICES)}, not {groups!r}")
-    if n_per_group < 2 or group_pairs < 1 or judge_epochs < 1:
-        raise EvaluationError("--per-group must be at least 2, --group-pairs and --judge-epochs "
-                              "at least 1")
+    if n_per_group < 2 or group_pairs < 1:
+        raise EvaluationError("--per-group must be at least 2, --group-pairs at least 1")
     if inception_weights is not None:
         check_inception_weights(inception_weights)
     bundle_path = Path(bundle_path)
@@ -260,7 +258,7 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
     fk = measure_fid_kid(inception_weights, gen, sets.real)
     sections = {"swd": s, "ms_ssim": ms, "memorisation": mem, "fid_kid": fk}
     group_section, group_faces = measure_groups(bundle, sets, groups, n_per_group, group_pairs,
-                                                seed, truncation, judge_epochs, min_group_photos, log)
+                                                seed, truncation, min_group_photos, log)
     if group_section is not None:
         sections["groups"] = group_section
 

