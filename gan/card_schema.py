@@ -35,6 +35,12 @@ _AUDIT_SHARE = {"type": "object", "required": ["broken", "labelled"],
                 "properties": {"broken": _COUNT, "labelled": _COUNT,
                                "broken_share": {**_PROBABILITY, "type": ["number", "null"]},
                                "ci95": {"type": ["array", "null"], "items": _PROBABILITY}}}
+_AUDIT = {"type": ["object", "null"],
+          "required": ["dir", "sheet", "generator_sha256", "generated", "real"],
+          "properties": {"dir": INSIDE, "sheet": INSIDE, "scored": _TEXT,
+                         "generator_sha256": _SHA256, "seed": _COUNT,
+                         "truncation": _NUMBER, "as": _MAYBE_TEXT, "real_source": _TEXT,
+                         "generated": _AUDIT_SHARE, "real": _AUDIT_SHARE}}
 _REPORT_DIR = {"type": ["object", "null"],
                "properties": {"dir": _TEXT, "report": _TEXT}}
 # Platt scaling of a detector's raw score (higher = generated): p = sigmoid(a * score + b).
@@ -183,14 +189,9 @@ SCHEMA: dict[str, Any] = {
                                "z_r2": _NUMBER, "label_accuracy": _PROBABILITY}}},
         },
         # The latest blind audit of this generator's faces (gan.metrics.audit.record).
-        "audit": {
-            "type": ["object", "null"],
-            "required": ["dir", "sheet", "generator_sha256", "generated", "real"],
-            "properties": {"dir": INSIDE, "sheet": INSIDE, "scored": _TEXT,
-                           "generator_sha256": _SHA256, "seed": _COUNT,
-                           "truncation": _NUMBER, "as": _MAYBE_TEXT, "real_source": _TEXT,
-                           "generated": _AUDIT_SHARE, "real": _AUDIT_SHARE},
-        },
+        "audit": _AUDIT,
+        # ... and of each group's faces, by "label=group" (python -m gan.audit sheet --group).
+        "audit_groups": {"type": ["object", "null"], "additionalProperties": _AUDIT},
         "examples": {"type": ["object", "null"],
                      "properties": {"note": _TEXT, "real": _COUNT}},
         "detector": {

@@ -403,14 +403,17 @@ def score(folder: str | Path, labels_file: str | Path | None = None) -> dict:
 
 
 AUDIT_DIR = "audit"           # inside a bundle: the latest labelled audit of its generator
+GROUP_AUDIT_DIR = "audit-groups"   # ... and of each group's faces: audit-groups/<label>=<group>/
 KEPT_AUDIT = Marker(RESULT, "a kept audit (with result.json)", format=RESULT_FORMAT)
 
 
 def record(folder: str | Path, model: str | Path) -> dict:
     """Keep the scored audit in `folder` with the bundle it audited: its sheet (JPEG), labels,
     key and result go to `<model>/audit/` (replaced as a whole) and the card's `audit` section
-    gets the figures the pages show. Refused for an unscored audit or one of another
-    generator: a figure must describe the faces the bundle makes."""
+    gets the figures the pages show. A sheet of one group's faces (`sheet --group`) goes to
+    `<model>/audit-groups/<label>=<group>/` and the card's `audit_groups`, one entry a group,
+    for the per-group table. Refused for an unscored audit or one of another generator: a
+    figure must describe the faces the bundle makes."""
     folder, model = Path(folder), Path(model)
     key = read_key(folder)
     if not (folder / RESULT).is_file():
@@ -435,14 +438,21 @@ def record(folder: str | Path, model: str | Path) -> dict:
     Image.open(sheet_file).convert("RGB").save(jpeg, "JPEG", quality=85)
     files = {"sheet.jpg": jpeg.getvalue(), LABELS: labels_path.read_bytes(),
              KEY: (folder / KEY).read_bytes(), RESULT: (folder / RESULT).read_bytes()}
-    with staged_dir(model / AUDIT_DIR, KEPT_AUDIT) as staging:
+    group = key.get("group")
+    where = AUDIT_DIR if not group else f"{GROUP_AUDIT_DIR}/{group}"
+    if group:
+        parse_group(bundle, group)                    # a group this bundle still has
+    with staged_dir(model / where, KEPT_AUDIT) as staging:
         write_files(staging, files)
     gen = key["generated"]
-    summary = {"dir": AUDIT_DIR, "sheet": f"{AUDIT_DIR}/sheet.jpg", "scored": result["scored"],
+    summary = {"dir": where, "sheet": f"{where}/sheet.jpg", "scored": result["scored"],
                "generator_sha256": sha, "seed": gen["seed"],
                "truncation": gen.get("truncation", PAGE_TRUNCATION), "as": gen.get("as"),
                "real_source": key["real"]["source"],
                **{kind: {k: result[kind][k] for k in ("broken", "labelled", "broken_share",
                                                       "ci95")} for kind in KINDS}}
-    update_card(model, audit=summary)
+    if group:
+        update_card(model, audit_groups={group: summary})
+    else:
+        update_card(model, audit=summary)
     return summary
