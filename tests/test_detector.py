@@ -1016,3 +1016,41 @@ def test_false_alarms_are_counted_per_group_from_file_names():
     assert rows["UTKFace age: child (under 10)"]["photos"] == 2
     assert rows["UTKFace race: White"]["generated"] == 0 and rows["UTKFace race: White"]["within_rate"]
     assert black["upper95"] == pytest.approx(calibrate.upper_bound(1, 3))
+
+
+def test_small_groups_are_measured_on_more_photos_by_the_detector_that_never_saw_them():
+    """A group few in the fit's sample (UTKFace's Black group had 28 photos, too few to show 5%
+    at 95%) gets up to n photos of its own, scored by the detector fitted without its source,
+    under the same rule; a photo without a face is not counted; other sources keep theirs."""
+    from gan.detector.collections import Described
+    from gan.detector.report import by_group, group_sample, more_group_photos
+
+    ranked = [f"{20 + i % 5}_0_0_w{i}.jpg" for i in range(40)] + [f"30_1_1_b{i}.jpg" for i in range(6)]
+    picked = group_sample(ranked, 4)
+    assert picked[:4] == ranked[:4]                           # ranking order kept
+    assert [f for f in picked if "_1_1_" in f] == ranked[40:44]   # the small group: its own 4
+    assert len(picked) == 8                                   # not the big group's 40
+
+    seen = []
+
+    def describe_fn(files):
+        seen.append(list(files))
+        n = len(files)
+        x = np.array([[0.95] if "_1_1_" in f else [0.1] for f in files], np.float32)
+        found = np.array([not f.endswith("b3.jpg") for f in files])
+        return Described(list(files), found, ["hog"] * n, x, np.stack([x, x], axis=1),
+                         np.zeros((n, 0, 1), np.float32), np.zeros((n, 192), np.float32))
+
+    lo = _left("utk", "real", [0.1, 0.1])
+    lo.files = ranked[:2]
+    lo.fitted = SimpleNamespace(p=lambda X: X[:, 0], ood=None)
+    other = _left("lfw", "real", [0.9])
+    measured = SimpleNamespace(left=[lo, other], rule=Rule(0.8, 0.3))
+    sets = [SimpleNamespace(source=SimpleNamespace(name="utk", sample=lambda n: ranked)),
+            SimpleNamespace(source=SimpleNamespace(name="lfw", sample=lambda n: ["x.jpg"]))]
+    extra = more_group_photos(measured, sets, 4, describe_fn)
+    assert list(extra) == ["utk"] and seen == [picked]        # lfw labels no groups
+    rows = {r["group"]: r for r in by_group(measured, 0.05, extra=extra)}
+    black = rows["UTKFace race: Black"]
+    assert (black["photos"], black["generated"]) == (3, 3)    # b3 had no face
+    assert rows["UTKFace race: White"]["photos"] == 4 and rows["UTKFace race: White"]["generated"] == 0

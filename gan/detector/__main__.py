@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 from gan.bundle import BundleError, load_bundle
-from gan.detector import classifier, report
-from gan.detector.collections import ManifestError, load_manifest
+from gan.detector import classifier, dfeatures, report
+from gan.detector.collections import (ManifestError, describe, describe_dfeatures,
+                                      describe_discriminator, load_manifest)
 from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, fit_detectors,
                               write_detectors)
 from gan.detector.report import REPORT_DIR
@@ -47,8 +48,14 @@ def run(args, log) -> int:
     print(report.text_summary(fitted.card))
     if args.command == "fit" and args.no_report:
         return 0
+    describers = {
+        dfeatures.KEY: lambda f: describe_dfeatures(f, bundle, args.cache, jobs=args.jobs, log=log),
+        "forensic": lambda f: describe(f, args.cache, jobs=args.jobs, log=log),
+        "discriminator": lambda f: describe_discriminator(f, bundle, args.cache, jobs=args.jobs,
+                                                          log=log)}
     rep = report.measure(fitted, robustness_per_source=args.robustness_photos, jobs=args.jobs,
-                         log=log, bundle=bundle)
+                         log=log, bundle=bundle, group_photos=args.group_photos,
+                         describers=describers)
     out = report.write_report(args.model, rep)
     log(f"done in {time.perf_counter() - t0:.0f} s: {out}")
     return 0
@@ -74,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
                             "generated (95%% upper bound; default 0.05)")
         q.add_argument("--robustness-photos", type=int, default=report.ROBUSTNESS_PER_SOURCE,
                        help="photos per source re-encoded for the robustness curves (0: none)")
+        q.add_argument("--group-photos", type=int, default=report.GROUP_PHOTOS,
+                       help="false alarms per group: up to this many photos of each group of a "
+                            "real source whose file names label groups (UTKFace, All-Age-Faces), "
+                            "beyond --per-source, each scored by the detector fitted without its "
+                            f"source (default {report.GROUP_PHOTOS}; 0: the fit's sample only)")
         q.add_argument("--jobs", type=int, default=2, help="processes describing photos")
         q.add_argument("--quiet", action="store_true")
         if name == "fit":

@@ -113,18 +113,26 @@ def leave_one_out(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND,
         fitted = fit(rest, kind, ood_columns=ood_columns)
         thumb = fit(rest, thumbs=True)
         d = s.data
-        m = d.found & np.all(np.isfinite(d.X), axis=1)
-        X, R = d.X[m], d.R[m]
-        R = np.where(np.isfinite(R), R, X[:, None, :])    # a re-encoding too small to read: as is
-        p = fitted.p(X)
-        p_re = np.stack([fitted.p(R[:, k]) for k in range(R.shape[1])], axis=1)
+        m, p, p_re, unfamiliar = score(fitted, d)
         out.append(LeftOut(
             name=s.source.name, kind=s.source.kind,
             family_seen=any(t.source.family == s.source.family for t in rest),
             n_photos=len(d), no_face=int((~d.found).sum()), p=p, p_re=p_re,
-            unfamiliar=fitted.ood.unfamiliar(X) if fitted.ood else np.zeros(len(X), bool),
-            p_thumb=thumb.p(d.T[m]), files=[f for f, k in zip(d.files, m) if k], fitted=fitted))
+            unfamiliar=unfamiliar, p_thumb=thumb.p(d.T[m]),
+            files=[f for f, k in zip(d.files, m) if k], fitted=fitted))
     return out
+
+
+def score(fitted: Fitted, d: Described):
+    """(which photos were scored: a face found and readable, P(generated) as they are, of
+    each re-encoding, and whether each is unlike every fit source) of described photos."""
+    m = d.found & np.all(np.isfinite(d.X), axis=1)
+    X, R = d.X[m], d.R[m]
+    R = np.where(np.isfinite(R), R, X[:, None, :])    # a re-encoding too small to read: as is
+    p = fitted.p(X)
+    p_re = np.stack([fitted.p(R[:, k]) for k in range(R.shape[1])], axis=1)
+    unfamiliar = fitted.ood.unfamiliar(X) if fitted.ood else np.zeros(len(X), bool)
+    return m, p, p_re, unfamiliar
 
 
 # --------------------------------------------------------------------------- the rule

@@ -33,6 +33,7 @@ REPORT_FORMAT = "facegan-detection/2"
 REPORT_DIR = "detection/report"
 FIGURES = {"left_out": "left_out.png", "robustness": "robustness.png", "groups": "groups.png"}
 ROBUSTNESS_PER_SOURCE = 40
+GROUP_PHOTOS = 300          # photos per group for false alarms per group (beyond the fit sample)
 DETECTORS = (dfeatures.KEY, "forensic", "discriminator")     # in the order reports show them
 REFLIP_TARGET = 0.02
 JPEG_QUALITIES = (30, 50, 70, 90, 100)
@@ -166,13 +167,56 @@ def groups_of(file: str) -> list[str]:
     return []
 
 
-def by_group(measured, rate: float, confidence: float = 0.95) -> list[dict]:
+def group_sample(files, n: int) -> list:
+    """Up to `n` photos of every group the file names label (`groups_of`), in the order given
+    (a source's hash ranking), so small groups are measured on as many photos as big ones."""
+    taken: dict[str, int] = {}
+    out = []
+    for f in files:
+        gs = groups_of(str(f))
+        if gs and any(taken.get(g, 0) < n for g in gs):
+            out.append(f)
+            for g in gs:
+                taken[g] = taken.get(g, 0) + 1
+    return out
+
+
+def more_group_photos(measured, sets, n: int, describe_fn, log=lambda m: None) -> dict:
+    """{real source: (files, verdicts)} for every real source whose file names label groups:
+    up to `n` photos of each group (beyond the fit's sample when a group is small there), each
+    scored by the detector fitted without that source, under the same rule. Any photo of a
+    left-out source is unseen by its detector, so the sample may take them all."""
+    from gan.detector.loso import score
+
+    out = {}
+    for lo, sd in zip(measured.left, sets):
+        if lo.kind != "real" or lo.name != sd.source.name:
+            continue
+        files = group_sample(sd.source.sample(None), n)
+        if not files:
+            continue
+        log(f"groups: {len(files)} photos of {lo.name}, up to {n} a group")
+        d = describe_fn(files)
+        m, p, p_re, unfamiliar = score(lo.fitted, d)
+        v, _ = measured.rule.decide_many(p, p_re, unfamiliar)
+        out[lo.name] = ([f for f, k in zip(d.files, m) if k], v)
+    return out
+
+
+def by_group(measured, rate: float, confidence: float = 0.95, extra: dict | None = None) -> list[dict]:
+    """Real photos called generated per group, from the left-out scores (for a source in
+    `extra`, `more_group_photos`' larger per-group sample instead)."""
     counts: dict[str, list[int]] = {}
+    extra = extra or {}
     for lo in measured.left:
         if lo.kind != "real":
             continue
-        v, _ = measured.rule.decide_many(lo.p, lo.p_re, lo.unfamiliar)
-        for f, verdict in zip(lo.files, v):
+        if lo.name in extra:
+            files, v = extra[lo.name]
+        else:
+            files = lo.files
+            v, _ = measured.rule.decide_many(lo.p, lo.p_re, lo.unfamiliar)
+        for f, verdict in zip(files, v):
             for g in groups_of(f):
                 c = counts.setdefault(g, [0, 0, 0])
                 c[0] += 1
@@ -191,7 +235,11 @@ def by_group(measured, rate: float, confidence: float = 0.95) -> list[dict]:
 
 
 def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: int = 2,
-            log=lambda m: None, bundle=None) -> dict:
+            log=lambda m: None, bundle=None, group_photos: int = 0,
+            describers: dict | None = None) -> dict:
+    """The report. `group_photos` > 0 with `describers` ({detector: files -> Described}):
+    false alarms per group on up to that many photos a group (`more_group_photos`), not only
+    those of the fit's sample."""
     section = fitted.card
     rate = section["target_fpr"]
     rep = {"format": REPORT_FORMAT,
@@ -202,8 +250,13 @@ def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: in
         if key not in fitted.measured:
             continue
         m = fitted.measured[key]
+        extra = None
+        if group_photos > 0 and describers and key in describers:
+            extra = more_group_photos(m, fitted.sets[key], group_photos, describers[key], log)
         rep["detectors"][key] = {"rule": m.rule.to_card(), "left_out": section[key]["left_out"],
-                                 "groups": by_group(m, rate, section["confidence"])}
+                                 "groups": by_group(m, rate, section["confidence"], extra)}
+        if extra is not None:
+            rep["detectors"][key]["group_photos"] = group_photos
         if robustness_per_source > 0 and key in VIEWERS and (key != dfeatures.KEY or bundle is not None):
             rep["detectors"][key]["robustness"] = robustness(
                 m, robustness_per_source, key, bundle, jobs, log)
