@@ -289,3 +289,43 @@ def test_a_newcomers_walk(shipped_models, artifacts, tmp_path):
     (artifacts / "answers.json").write_text(json.dumps(read, indent=2) + "\n")
     print("page heights (px):", heights)
     print("the answers read:", read)
+
+
+def test_the_groups_model_draws_the_group_asked_for_and_shows_every_groups_figures(
+        shipped_models, artifacts):
+    """Issue 19 in the browser, on the shipped groups model: the generate page offers one
+    choice per label with the group names, a chosen group draws new faces, and Model quality
+    shows every group's row, with its blind audit, and the weakest beside the best."""
+    from playwright.sync_api import expect
+
+    if not (shipped_models / "groups").is_dir():
+        pytest.fail("models/groups is not in the repository")
+    with app_page(shipped_models, artifacts / "groups-server.log") as (url, page):
+        faces = page.locator(f'{MAIN} [data-testid="stImage"] img')
+        page.goto(f"{url}/generate?model=groups")
+        expect(page.get_by_text("Download all 16 as ZIP")).to_be_visible()
+        settle(page)
+        before = faces.first.get_attribute("src")
+        for label, group in (("Ethnicity", "black"), ("Age group", "50+")):
+            box = page.get_by_test_id("stSelectbox").filter(has_text=label)
+            box.click()
+            options = page.get_by_role("option")
+            names = [o.inner_text().strip() for o in options.all()]
+            assert names[0] == "any" and group in names, names
+            options.filter(has_text=group).first.click()
+            settle(page)
+        expect(faces).to_have_count(16)
+        assert faces.first.get_attribute("src") != before          # drawn again, as asked
+        full_page(page, artifacts / "groups-1-generate-black-50plus.png")
+
+        page.get_by_role("link", name="Model quality").first.click()
+        expect(page.get_by_role("heading", name="Model quality")).to_be_visible()
+        expect(page.get_by_text("Every group:")).to_be_visible()
+        tables = page.locator(f'{MAIN} [data-testid="stTable"]')
+        expect(tables.filter(has_text="broken faces, blind audit")).to_have_count(1)
+        page.locator(f'{MAIN} [data-testid="stExpander"] summary').filter(
+            has_text="Every group's figures").click()
+        every = tables.filter(has_text="ethnicity = black").filter(has_text="broken (blind audit)")
+        expect(every).to_have_count(1)
+        assert every.locator("tbody tr").count() == 11
+        full_page(page, artifacts / "groups-2-model-quality.png")
