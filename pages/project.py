@@ -58,16 +58,16 @@ WHAT_IT_KEEPS = (
     "a lookalike at best, not you.")
 WHAT_IT_KEEPS_REFINED = (
     "Refined in the generator's feature map, the projection keeps much more of your photo and "
-    "usually keeps the person's identity: on 200 photos the bundled model never trained on, "
-    "a face-recognition model (dlib) called it the same person for all 194 it found a face in, "
-    "against 8 for the latent alone. The price: it is no longer a face the generator draws "
+    "usually keeps the person's identity: on 200 photos models/default never trained on, a "
+    "face-recognition model (dlib) called it the same person for all 194 it found a face in, "
+    "against 8 for the latent alone (measured on models/default only). The price: it is no longer a face the generator draws "
     "from a latent alone (it would redraw stripes, too), and edits can look pasted on.")
 REFINED = (f"Then refined in the generator's {FEATURE_RES}x{FEATURE_RES} feature map: "
            f"{FEATURE_STEPS} steps adjust the generator's inner picture of the face, kept close "
            "to what the latent makes.")
 EDITS_REFINED = (
     "On a projection refined in the feature map the sliders move the labels under the kept "
-    "refinement: on the bundled model's 200 held-out photos, end to end, a classifier saw the "
+    "refinement: on models/default's 200 held-out photos, end to end, a classifier saw the "
     "change on 88% (female ↔ male) and 86% (not smiling ↔ smiling) of them (on the latent "
     "alone: 97% and 96%).")
 
