@@ -239,9 +239,7 @@ def quality_rows(card: dict[str, Any]) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     res = (card.get("preprocessing") or {}).get("size")
 
-    audit = explain.audit_answer(card.get("audit"),
-                                 ((card.get("files") or {}).get("generator.keras") or {})
-                                 .get("sha256"))
+    audit = explain.by_eye(card)
     if audit is not None:
         rows.append({"question": "Do its faces look like photos, by eye?",
                      "answer": audit[0], "meaning": audit[1]})

@@ -71,11 +71,10 @@ def audit_note(bundle) -> None:
     """The model's blind-audit figure beside its faces, so the page says what the eye sees
     rather than leaving a visitor to wonder whether broken faces are a fault of theirs."""
     card = bundle.card
-    audit = explain.audit_answer(card.get("audit"), ((card.get("files") or {})
-                                 .get("generator.keras") or {}).get("sha256"))
+    audit = explain.by_eye(card)
     if audit is not None:
-        st.caption(f"**Do they look like photos?** {audit[0]}. {audit[1]} "
-                   "The Model quality page shows the audit sheet.")
+        sheet = "" if card.get("audit") is None else " The Model quality page shows the audit sheet."
+        st.caption(f"**Do they look like photos?** {audit[0]}. {audit[1]}{sheet}")
 
 
 def face_grid(pngs, captions: list[str] | None = None, width: int = 128,

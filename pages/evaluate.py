@@ -178,7 +178,7 @@ with ui.guard("showing the model's quality"):
         if report.get("training_steps", 1) == 0:
             st.warning("This model has not been trained: its faces are noise, and the figures "
                        "below show what that looks like.", icon=":material/warning:")
-        audit = explain.audit_answer(card.get("audit"), sha)
+        audit = explain.by_eye(card)
         if audit is not None:
             st.markdown(f"**By eye:** {audit[1]}")
         st.markdown(explain.answer(report))
@@ -195,6 +195,6 @@ with ui.guard("showing the model's quality"):
         if report.get("groups"):
             every_group(folder, report["groups"], report["figures"], card)
         st.markdown("**The measurements in detail** (click one to open it):")
-        if audit is not None:
+        if explain.audit_answer(card.get("audit"), sha) is not None:
             blind_audit(path, card["audit"])
         details(folder, report, path.name)

@@ -209,3 +209,45 @@ def test_each_groups_audit_is_kept_and_shown_beside_its_figures(groups_run, tmp_
     no_exceptions(at)
     cells = [str(v) for t in at.table for v in t.value.to_numpy().ravel()]
     assert "3 of 4 (75%)" in cells and "class = levant: 75%" in cells
+
+
+@pytest.mark.slow
+def test_a_model_audited_only_per_group_answers_by_eye_from_those_audits(groups_run, tmp_path,
+                                                                       monkeypatch):
+    """No audit of the model as a whole, audits of its groups: the home table, the generate
+    page and Model quality answer "by eye" from the groups' range, not silence."""
+    import shutil
+
+    from gan.audit import main as audit
+    from gan.metrics import explain
+
+    models, _ = groups_run
+    mine = tmp_path / "models"
+    shutil.copytree(models / "mygroups", mine / "mygroups")
+    for group, n_broken in (("class=gulf", 4), ("class=levant", 2)):
+        out = tmp_path / group
+        assert audit(["sheet", "--model", str(mine / "mygroups"), "--out", str(out), "--n", "4",
+                      "--group", group, "--quiet"]) == 0
+        key = json.loads((out / "key.json").read_text())
+        gen = sorted(int(k) for k, f in key["faces"].items() if f["kind"] == "generated")
+        (out / "labels.csv").write_text("number,label\n" + "".join(
+            f"{i},{'broken' if i in gen[:n_broken] else 'intact'}\n" for i in range(1, 9)))
+        assert audit(["score", "--dir", str(out)]) == 0
+        assert audit(["record", "--dir", str(out), "--model", str(mine / "mygroups")]) == 0
+    card = json.loads((mine / "mygroups" / "model.json").read_text())
+    short, sentence = explain.by_eye(card)
+    assert short == "Often not (50%-100% broken, per group)"
+    assert "50% (class = levant) to 100% (class = gulf)" in sentence
+
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(mine))
+    at = new_app()
+    at.sidebar.selectbox(key="model").set_value("mygroups").run()
+    no_exceptions(at)
+    cells = [str(v) for t in at.table for v in t.value.to_numpy().ravel()]
+    assert short in cells
+    at.switch_page("pages/generate.py").run()
+    no_exceptions(at)
+    assert any(short in str(c.value) for c in at.caption)
+    at.switch_page("pages/evaluate.py").run()
+    no_exceptions(at)
+    assert any(short in m.value for m in at.markdown)

@@ -183,6 +183,34 @@ AUDIT_WHAT = (
     "see this; the eye can. `python -m gan.audit` draws, scores and keeps an audit.")
 
 
+def by_eye(card: dict[str, Any]) -> tuple[str, str] | None:
+    """(short answer, sentence) for "do its faces look like photos?": the model's own blind
+    audit, else its per-group audits (`gan.audit sheet --group`), else None."""
+    sha = ((card.get("files") or {}).get("generator.keras") or {}).get("sha256")
+    own = audit_answer(card.get("audit"), sha)
+    if own is not None:
+        return own
+    from gan.metrics.groups import group_audits
+
+    audits = group_audits(card)
+    if not audits:
+        return None
+    shares = {f"{label} = {group}": (a["broken"], a["labelled"]) for (label, group), a in audits.items()}
+    worst = max(shares, key=lambda k: shares[k][0] / shares[k][1])
+    best = min(shares, key=lambda k: shares[k][0] / shares[k][1])
+    lo, hi = shares[best][0] / shares[best][1], shares[worst][0] / shares[worst][1]
+    words = ("No: almost all look broken" if lo >= 0.9 else "Mostly not" if lo > 0.5 else
+             "Often not" if lo > 0.25 else "Mostly" if lo > 0.1 else "Yes, nearly all")
+    reals = [a.get("real") or {} for a in (card.get("audit_groups") or {}).values()]
+    real_broken = [r.get("broken", 0) for r in reals if r.get("labelled")]
+    sentence = (f"In blind audits of {len(audits)} of its groups, each group's faces were "
+                "shuffled among as many real photos of that group and labelled by eye without "
+                f"knowing which was which: {lo:.0%} ({best}) to {hi:.0%} ({worst}) of its faces "
+                f"were judged broken, and {min(real_broken)} to {max(real_broken)} real photos "
+                f"a sheet. Each group's figure is on the Model quality page.")
+    return f"{words} ({lo:.0%}-{hi:.0%} broken, per group)", sentence
+
+
 def audit_answer(audit: dict[str, Any] | None,
                  generator_sha256: str | None = None) -> tuple[str, str] | None:
     """(short answer, sentence) for "do its faces look like photos?" from the card's `audit`
