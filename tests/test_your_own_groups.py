@@ -165,20 +165,16 @@ def test_the_blind_audit_takes_one_group(groups_run, tmp_path, capsys):
     assert "class has the groups gulf, levant, maghreb" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_each_groups_audit_is_kept_and_shown_beside_its_figures(groups_run, tmp_path, capsys,
-                                                              monkeypatch):
-    """Audits of two groups recorded with the bundle: each group's broken share in its row,
-    the worse beside the better against the 1.5x target, the model's own audit untouched."""
+def audited_per_group(models, tmp_path, broken: dict[str, int]):
+    """A copy of models/mygroups with a 4 + 4 blind audit of each group in `broken` drawn,
+    labelled (that many of its generated faces broken, the rest and every real photo intact),
+    scored and recorded through the CLI; returns the copy's models folder."""
     import shutil
 
     from gan.audit import main as audit
-    from gan.metrics import groups as per_group
 
-    models, _ = groups_run
     mine = tmp_path / "models"
     shutil.copytree(models / "mygroups", mine / "mygroups")
-    broken = {"class=gulf": 1, "class=levant": 3}
     for group, n_broken in broken.items():
         out = tmp_path / group
         assert audit(["sheet", "--model", str(mine / "mygroups"), "--out", str(out), "--n", "4",
@@ -189,6 +185,20 @@ def test_each_groups_audit_is_kept_and_shown_beside_its_figures(groups_run, tmp_
             f"{i},{'broken' if i in gen[:n_broken] else 'intact'}\n" for i in range(1, 9)))
         assert audit(["score", "--dir", str(out)]) == 0
         assert audit(["record", "--dir", str(out), "--model", str(mine / "mygroups")]) == 0
+    return mine
+
+
+@pytest.mark.slow
+def test_each_groups_audit_is_kept_and_shown_beside_its_figures(groups_run, tmp_path, capsys,
+                                                              monkeypatch):
+    """Audits of two groups recorded with the bundle: each group's broken share in its row,
+    the worse beside the better against the 1.5x target, the model's own audit untouched."""
+    from gan.metrics import groups as per_group
+
+    models, _ = groups_run
+    broken = {"class=gulf": 1, "class=levant": 3}
+    mine = audited_per_group(models, tmp_path, broken)
+    for group in broken:
         assert (mine / "mygroups" / "audit-groups" / group / "sheet.jpg").is_file()
     capsys.readouterr()
     card = json.loads((mine / "mygroups" / "model.json").read_text())
@@ -216,24 +226,10 @@ def test_a_model_audited_only_per_group_answers_by_eye_from_those_audits(groups_
                                                                        monkeypatch):
     """No audit of the model as a whole, audits of its groups: the home table, the generate
     page and Model quality answer "by eye" from the groups' range, not silence."""
-    import shutil
-
-    from gan.audit import main as audit
     from gan.metrics import explain
 
     models, _ = groups_run
-    mine = tmp_path / "models"
-    shutil.copytree(models / "mygroups", mine / "mygroups")
-    for group, n_broken in (("class=gulf", 4), ("class=levant", 2)):
-        out = tmp_path / group
-        assert audit(["sheet", "--model", str(mine / "mygroups"), "--out", str(out), "--n", "4",
-                      "--group", group, "--quiet"]) == 0
-        key = json.loads((out / "key.json").read_text())
-        gen = sorted(int(k) for k, f in key["faces"].items() if f["kind"] == "generated")
-        (out / "labels.csv").write_text("number,label\n" + "".join(
-            f"{i},{'broken' if i in gen[:n_broken] else 'intact'}\n" for i in range(1, 9)))
-        assert audit(["score", "--dir", str(out)]) == 0
-        assert audit(["record", "--dir", str(out), "--model", str(mine / "mygroups")]) == 0
+    mine = audited_per_group(models, tmp_path, {"class=gulf": 4, "class=levant": 2})
     card = json.loads((mine / "mygroups" / "model.json").read_text())
     short, sentence = explain.by_eye(card)
     assert short == "Often not (50%-100% broken, per group)"
