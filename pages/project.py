@@ -60,8 +60,9 @@ WHAT_IT_KEEPS_REFINED = (
     "Refined in the generator's feature map, the projection keeps much more of your photo and "
     "usually keeps the person's identity: on 200 photos models/default never trained on, a "
     "face-recognition model (dlib) called it the same person for all 194 it found a face in, "
-    "against 8 for the latent alone (measured on models/default only). The price: it is no longer a face the generator draws "
-    "from a latent alone (it would redraw stripes, too), and edits can look pasted on.")
+    "against 8 for the latent alone (measured on models/default only). The price: it is no "
+    "longer a face the generator draws from a latent alone (it would redraw stripes, too), and "
+    "edits can look pasted on.")
 REFINED = (f"Then refined in the generator's {FEATURE_RES}x{FEATURE_RES} feature map: "
            f"{FEATURE_STEPS} steps adjust the generator's inner picture of the face, kept close "
            "to what the latent makes.")

@@ -183,6 +183,11 @@ AUDIT_WHAT = (
     "see this; the eye can. `python -m gan.audit` draws, scores and keeps an audit.")
 
 
+def _by_eye_words(share: float) -> str:
+    return ("No: almost all look broken" if share >= 0.9 else "Mostly not" if share > 0.5 else
+            "Often not" if share > 0.25 else "Mostly" if share > 0.1 else "Yes, nearly all")
+
+
 def by_eye(card: dict[str, Any]) -> tuple[str, str] | None:
     """(short answer, sentence) for "do its faces look like photos?": the model's own blind
     audit, else its per-group audits (`gan.audit sheet --group`), else None."""
@@ -190,25 +195,19 @@ def by_eye(card: dict[str, Any]) -> tuple[str, str] | None:
     own = audit_answer(card.get("audit"), sha)
     if own is not None:
         return own
-    from gan.metrics.groups import group_audits
+    from gan.metrics.groups import audit_summary
 
-    audits = group_audits(card)
-    if not audits:
+    a = audit_summary(card)
+    if a is None:
         return None
-    shares = {f"{label} = {group}": (a["broken"], a["labelled"]) for (label, group), a in audits.items()}
-    worst = max(shares, key=lambda k: shares[k][0] / shares[k][1])
-    best = min(shares, key=lambda k: shares[k][0] / shares[k][1])
-    lo, hi = shares[best][0] / shares[best][1], shares[worst][0] / shares[worst][1]
-    words = ("No: almost all look broken" if lo >= 0.9 else "Mostly not" if lo > 0.5 else
-             "Often not" if lo > 0.25 else "Mostly" if lo > 0.1 else "Yes, nearly all")
-    reals = [a.get("real") or {} for a in (card.get("audit_groups") or {}).values()]
-    real_broken = [r.get("broken", 0) for r in reals if r.get("labelled")]
-    sentence = (f"In blind audits of {len(audits)} of its groups, each group's faces were "
-                "shuffled among as many real photos of that group and labelled by eye without "
-                f"knowing which was which: {lo:.0%} ({best}) to {hi:.0%} ({worst}) of its faces "
-                f"were judged broken, and {min(real_broken)} to {max(real_broken)} real photos "
-                f"a sheet. Each group's figure is on the Model quality page.")
-    return f"{words} ({lo:.0%}-{hi:.0%} broken, per group)", sentence
+    lo, hi = a["best_value"], a["weakest_value"]
+    sentence = (f"In blind audits of {a['groups_audited']} of its groups, each group's faces "
+                "were shuffled among as many real photos of that group and labelled by eye "
+                f"without knowing which was which: {lo:.0%} ({a['best']}) to {hi:.0%} "
+                f"({a['weakest']}) of its faces were judged broken, and "
+                f"{a['real_broken'][0]} to {a['real_broken'][1]} real photos a sheet. Each "
+                "group's figure is on the Model quality page.")
+    return f"{_by_eye_words(lo)} ({lo:.0%}-{hi:.0%} broken, per group)", sentence
 
 
 def audit_answer(audit: dict[str, Any] | None,
@@ -222,9 +221,7 @@ def audit_answer(audit: dict[str, Any] | None,
     if not n or broken is None:
         return None
     share = broken / n
-    words = ("No: almost all look broken" if share >= 0.9 else
-             "Mostly not" if share > 0.5 else "Often not" if share > 0.25 else
-             "Mostly" if share > 0.1 else "Yes, nearly all")
+    words = _by_eye_words(share)
     when = f" on {audit['scored'][:10]}" if audit.get("scored") else ""
     variety = audit.get("truncation")
     faces = ("the Generate page's faces with nothing changed" if variety in (None, 1, 1.0)

@@ -310,34 +310,43 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
-def group_audits(card: dict) -> dict[tuple[str, str], dict]:
-    """{(label, group): its blind audit's generated-face share} from the card's `audit_groups`
-    (`python -m gan.audit record` of a `sheet --group`), for this generator's faces only: an
+def _current_audits(card: dict) -> dict[tuple[str, str], dict]:
+    """{(label, group): the card's `audit_groups` entry} for this generator's faces only: an
     audit of an earlier export describes other faces."""
     sha = ((card.get("files") or {}).get("generator.keras") or {}).get("sha256")
     out = {}
     for name, a in (card.get("audit_groups") or {}).items():
         label, _, group = name.partition("=")
         if a and a.get("generator_sha256") == sha and (a.get("generated") or {}).get("labelled"):
-            out[(label, group)] = a["generated"]
+            out[(label, group)] = a
     return out
+
+
+def group_audits(card: dict) -> dict[tuple[str, str], dict]:
+    """{(label, group): its blind audit's generated-face share} from the card's `audit_groups`
+    (`python -m gan.audit record` of a `sheet --group`), this generator's only."""
+    return {k: a["generated"] for k, a in _current_audits(card).items()}
 
 
 def audit_summary(card: dict) -> dict | None:
     """The audited group with the largest broken share beside the one with the smallest,
-    against BROKEN_RATIO_TARGET; None when no group was audited."""
-    audits = group_audits(card)
-    if not audits:
+    against BROKEN_RATIO_TARGET, and the fewest and most real photos called broken on a
+    sheet (the labeller's check); None when no group was audited."""
+    full = _current_audits(card)
+    if not full:
         return None
+    audits = {k: a["generated"] for k, a in full.items()}
     order = sorted(audits.items(), key=lambda kv: kv[1]["broken"] / kv[1]["labelled"])
     (bk, b), (wk, w) = order[0], order[-1]
     best, worst = b["broken"] / b["labelled"], w["broken"] / w["labelled"]
     ratio = worst / best if best > 0 else (1.0 if worst == 0 else float("inf"))
+    real = [(a.get("real") or {}).get("broken", 0) for a in full.values()]
     return {"best": f"{bk[0]} = {bk[1]}", "best_value": round(best, 4),
             "weakest": f"{wk[0]} = {wk[1]}", "weakest_value": round(worst, 4),
             "ratio": round(ratio, 3), "target_ratio": BROKEN_RATIO_TARGET,
             "met": bool(ratio <= BROKEN_RATIO_TARGET), "groups_audited": len(audits),
-            "faces_per_group": sorted({a["labelled"] for a in audits.values()})}
+            "faces_per_group": sorted({a["labelled"] for a in audits.values()}),
+            "real_broken": [min(real), max(real)]}
 
 
 def _broken(a: dict | None) -> str:
