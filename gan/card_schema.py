@@ -213,6 +213,14 @@ SCHEMA: dict[str, Any] = {
                     "properties": {"threshold": _PROBABILITY, "calibration": _CALIBRATION,
                                    "note": _TEXT, "rule": _RULE, "left_out": _LEFT_OUT},
                 },
+                # The discriminator trained on against its finished generator (gan.detector.tuned);
+                # when listed, the "discriminator" detector's figures are of it.
+                "discriminator_tuned": {
+                    "type": ["object", "null"],
+                    "properties": {"file": INSIDE, "steps": _COUNT, "photos": _COUNT, "note": _TEXT},
+                    "if": {"type": "object", "required": ["file"]},
+                    "then": {"required": ["steps"]},
+                },
                 "sources": {"type": "array", "items": {
                     "type": "object", "required": ["name", "kind"],
                     "properties": {"name": _TEXT, "kind": {"enum": ["real", "generated"]},

@@ -7,9 +7,10 @@ The SavedModel has two serving signatures (in its signature_defs, where TF Servi
   so a row-format REST request carries it in each instance) -> `faces` uint8 [n, R, R, 3]. The
   generator sees z * truncation, as in `gan.sampling.latents`.
 - `score(image_uint8)`: uint8 faces [n, R, R, 3], cut as the bundle's crop (what
-  `gan.data.preprocess.prepare_image` gives) -> `score` float32 [n], the raw score of the app's
-  discriminator detector (`gan.detector.stored.discriminator_scores`: minus the logit, higher
-  = more likely generated, uncalibrated).
+  `gan.data.preprocess.prepare_image` gives) -> `score` float32 [n], the bundle's raw
+  discriminator's score (`gan.detector.stored.discriminator_scores`: minus the logit, higher
+  = more likely generated, uncalibrated; not the trained-on copy of `gan.detector.tuned` that
+  the app's discriminator detector reads when the bundle stores one).
 
 A graph cannot call NumPy, and the pixel conversions live in one place
 (`gan.data.preprocess.to_model_input` and `to_uint8`). So they are not rewritten here: at

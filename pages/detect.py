@@ -213,6 +213,10 @@ def usable_report(bundle, det: StoredDetector) -> dict | None:
 def pick_detector(bundle) -> StoredDetector:
     """The detector in use: the bundle's best, or the visitor's choice when it offers more."""
     detectors = detection.detectors_for(bundle)
+    if not detectors:
+        st.error("No detector of this model can be used: "
+                 + "; ".join(detection.detector_problems(bundle).values()), icon=":material/error:")
+        st.stop()
     by_key = {d.key: d for d in detectors}
     if len(detectors) == 1:
         return detectors[0]
@@ -222,7 +226,8 @@ def pick_detector(bundle) -> StoredDetector:
                         "of the face with a read-out fitted on real photos and generated faces "
                         "of many sources; the forensic detector reads the fine texture of the "
                         "face, fitted the same way; the discriminator alone is the GAN's own "
-                        "judge, trained only against this model's generator. Changing it judges "
+                        "judge, trained only against this model's generator (and, where the "
+                        "model stores one, trained on against the finished generator). Changing it judges "
                         "your photos again.")
     return by_key[key]
 

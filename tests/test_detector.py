@@ -959,7 +959,7 @@ def test_the_cli_fits_stores_and_reports_then_reports_again_without_storing(tmp_
     bundle = make_tiny_bundle(tmp_path / "b")
     common = ["--model", str(bundle), "--sources", str(manifest), "--cache", str(cache),
               "--classifier", "lr", "--target-fpr", str(TINY_TARGET_FPR), "--jobs", "1", "--quiet"]
-    rc, out, err = _cli(["fit", *common, "--robustness-photos", "1"], capsys)
+    rc, out, err = _cli(["fit", *common, "--robustness-photos", "1", "--tune-steps", "0"], capsys)
     assert rc == 0, err
     assert "Leave-one-source-out" in out and all(name in out for name in SOURCES)
     card = read_card(bundle)

@@ -1,6 +1,6 @@
 """Fit and measure a bundle's detectors, every figure leave-one-source-out.
 
-    python -m gan.detector fit --model models/NAME --sources SOURCES.json
+    python -m gan.detector fit --model models/NAME --sources SOURCES.json [--tune-steps N]
     python -m gan.detector report --model models/NAME --sources SOURCES.json
 
 SOURCES.json lists the photo sources (real collections and generators' faces), each a folder
@@ -8,7 +8,10 @@ outside the repository (format: gan/detector/collections.py; the one used for mo
 described in docs/detector.md). `fit` describes up to --per-source photos of each (cached in
 --cache), measures both detectors leave-one-source-out, chooses the verdict rule on those
 left-out scores, stores the forensic detector fitted on all sources (`detection/forensic.npz`)
-and the card's `detector` section, then runs the report (unless --no-report). `report` measures
+and the card's `detector` section, then runs the report (unless --no-report). Before measuring,
+`fit` trains the discriminator on against its finished generator for --tune-steps steps on the
+photos the model was trained on (or --tune-photos FOLDER; 0 steps: the raw discriminator is
+measured), stored as `detection/discriminator_tuned.keras`. `report` measures
 again without storing a detector: robustness curves (JPEG, resize, crop, PNG to JPEG, each
 scored by the detector fitted without the photo's source) and false alarms per group, written
 to `detection/report/` (report.json and figures).
@@ -25,8 +28,11 @@ from gan.bundle import BundleError, load_bundle
 from gan.detector import classifier, dfeatures, report
 from gan.detector.collections import (ManifestError, describe, describe_dfeatures,
                                       describe_discriminator, load_manifest)
-from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, fit_detectors,
+from gan.detector import tuned
+from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, check_options, fit_detectors,
+                              stored_trained_on, training_photos, tune_discriminator,
                               write_detectors)
+from gan.detector.forensic import DetectorError
 from gan.detector.report import REPORT_DIR
 from gan.io import ReplaceRefused, check_replaceable
 
@@ -38,9 +44,16 @@ def run(args, log) -> int:
     t0 = time.perf_counter()
     bundle = load_bundle(args.model)
     sources = load_manifest(args.sources)
+    check_options(sources, args.per_source, args.target_fpr)       # before minutes of training
+    if args.command == "fit" and args.tune_steps > 0:
+        photos = training_photos(bundle) if args.tune_photos is None else _folder_photos(
+            bundle, args.tune_photos)
+        trained_on = tune_discriminator(bundle, photos, args.tune_steps, log)
+    else:       # `report` measures the stored one again
+        trained_on = stored_trained_on(bundle) if args.command == "report" else None
     fitted = fit_detectors(bundle, sources, per_source=args.per_source, cache_dir=args.cache,
                            kind=args.classifier, target_fpr=args.target_fpr, jobs=args.jobs,
-                           log=log)
+                           trained_on=trained_on, log=log)
     if args.command == "fit":
         write_detectors(args.model, fitted)
         log(f"stored: {args.model}/detection/ (dfeatures.npz, forensic.npz) and the card's detector section "
@@ -51,14 +64,25 @@ def run(args, log) -> int:
     describers = {
         dfeatures.KEY: lambda f: describe_dfeatures(f, bundle, args.cache, jobs=args.jobs, log=log),
         "forensic": lambda f: describe(f, args.cache, jobs=args.jobs, log=log),
-        "discriminator": lambda f: describe_discriminator(f, bundle, args.cache, jobs=args.jobs,
-                                                          log=log)}
+        "discriminator": lambda f: describe_discriminator(
+            f, bundle, args.cache, jobs=args.jobs, log=log,
+            scorer=trained_on.scorer if trained_on is not None else None)}
     rep = report.measure(fitted, robustness_per_source=args.robustness_photos, jobs=args.jobs,
                          log=log, bundle=bundle, group_photos=args.group_photos,
                          describers=describers)
     out = report.write_report(args.model, rep)
     log(f"done in {time.perf_counter() - t0:.0f} s: {out}")
     return 0
+
+
+def _folder_photos(bundle, folder):
+    """The real photos of --tune-photos, framed by the bundle's crop."""
+    from gan.data import load_faces
+
+    try:
+        return load_faces(folder, size=bundle.resolution, crop=bundle.crop, progress=False).images
+    except (OSError, ValueError) as e:
+        raise FitError(f"--tune-photos {folder}: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--quiet", action="store_true")
         if name == "fit":
             q.add_argument("--no-report", action="store_true", help="fit and store only")
+            q.add_argument("--tune-steps", type=int, default=tuned.STEPS,
+                           help="train the discriminator on against its finished generator for "
+                                f"this many steps before measuring it (default {tuned.STEPS}; "
+                                "0: measure the raw discriminator, and drop a stored trained-on one)")
+            q.add_argument("--tune-photos", metavar="FOLDER", default=None,
+                           help="real photos to train it on (default: the photos the model was "
+                                "trained on, from its card)")
     args = p.parse_args(argv)
     if args.command == "report":
         args.no_report = False
@@ -100,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_report:
             check_replaceable(Path(args.model) / REPORT_DIR)   # before minutes of fitting
         return run(args, log)
-    except (BundleError, ManifestError, FitError, ReplaceRefused) as e:
+    except (BundleError, ManifestError, FitError, ReplaceRefused, DetectorError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -223,15 +223,17 @@ def _discriminator_one(file: str, bundle_size: int, crop: str):
 
 
 def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = None, jobs: int = 2,
-                           log=lambda m: None) -> Described:
+                           log=lambda m: None, scorer=None) -> Described:
     """The discriminator's view of the same photos, in the same shape as `describe` (one
     feature: its raw score), so the same leave-one-source-out protocol measures it: its crop
     of the photo as it is (X) and of each re-encoding (R); no fit variants (nothing is fitted
-    but its calibration)."""
+    but its calibration). `scorer`: (an identity for the cache, views -> raw scores) to score
+    with instead of the bundle's discriminator (the trained-on one, `gan.detector.tuned`)."""
     from gan.detector.stored import discriminator_scores
 
     names = [str(f) for f in files]
-    d_sha = bundle.card["files"]["discriminator.keras"]["sha256"]
+    d_sha = bundle.card["files"]["discriminator.keras"]["sha256"] if scorer is None else scorer[0]
+    score = (lambda x: discriminator_scores(bundle, x)) if scorer is None else scorer[1]
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "discriminator", d_sha, bundle.crop,
                                    names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"discriminator-{key}.npz" if cache_dir else None
@@ -244,7 +246,7 @@ def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = N
     kept = [(f, r) for f, r in zip(names, rows) if r is not None]
     views = np.stack([r[1] for _, r in kept]) if kept else np.zeros((0, 3, bundle.resolution, bundle.resolution, 3), np.uint8)
     n, k = views.shape[:2]
-    scores = discriminator_scores(bundle, views.reshape(n * k, *views.shape[2:])).reshape(n, k)
+    scores = score(views.reshape(n * k, *views.shape[2:])).reshape(n, k)
     d = Described([f for f, _ in kept], np.array([r[0] for _, r in kept], bool),
                   ["haar" if r[0] else "" for _, r in kept],
                   scores[:, :1].astype(np.float32), scores[:, 1:, None].astype(np.float32),

@@ -10,13 +10,16 @@
    figures, per source, and the worst real source first, never the best case.
 
 The discriminator goes through the same protocol with nothing to fit but its calibration: what
-it catches (its own generator's faces) and what it does not are in the same table.
+it catches (its own generator's faces) and what it does not are in the same table. Given a
+discriminator trained on against its finished generator (`tune_discriminator`,
+`gan.detector.tuned`), the table is that one's.
 
 Fit-time code: it may use scikit-learn; the app never imports it.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -25,7 +28,7 @@ from typing import Any
 
 from gan.bundle import CARD, read_card
 from gan.io import file_sha256 as _sha256
-from gan.detector import classifier, dfeatures, loso, texture
+from gan.detector import classifier, dfeatures, loso, texture, tuned
 from gan.detector.collections import Source, describe, describe_dfeatures, describe_discriminator
 from gan.detector.forensic import FILE, ReadoutModel
 from gan.io import atomic_write_bytes, atomic_write_text
@@ -55,6 +58,7 @@ class FittedDetectors:
     measured: dict[str, Measured] = field(default_factory=dict)
     sets: dict[str, list[loso.SourceData]] = field(default_factory=dict)
     dfeatures_model: ReadoutModel | None = None
+    trained_on: TrainedOn | None = None     # detection/discriminator_tuned.keras, when trained
 
 
 def headline(rows: list[dict]) -> dict:
@@ -86,11 +90,8 @@ def _section(m: Measured, note: str) -> dict:
             "left_out": {"rows": m.rows, **headline(m.rows)}}
 
 
-def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE,
-                  cache_dir: Path | None = None, kind: str = classifier.DEFAULT_KIND,
-                  target_fpr: float = DEFAULT_TARGET_FPR, confidence: float = FPR_CONFIDENCE,
-                  jobs: int = 2, log=lambda m: None) -> FittedDetectors:
-    t0 = time.perf_counter()
+def check_options(sources: list[Source], per_source: int | None, target_fpr: float) -> None:
+    """FitError for options a fit cannot run with, before any work is done."""
     if not 0 < target_fpr < 1:      # e.g. 5 meant as 5%: the card would be refused on load
         raise FitError(f"the false-alarm rate must be a share between 0 and 1 (0.05 for 5%), "
                        f"not {target_fpr}")
@@ -100,12 +101,80 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         if sum(s.kind == k for s in sources) < 2:
             raise FitError(f"leave-one-source-out needs at least 2 {k} sources in the manifest; "
                            f"it has {sum(s.kind == k for s in sources)}")
+
+
+def training_photos(bundle):
+    """The photos `bundle` was trained on (its card's source and split), framed by its crop;
+    FitError saying what to give when they are not here."""
+    from gan.data.split import Split
+
+    split = Split.from_card(bundle.card)
+    if split.path is None:
+        raise FitError(f"training the discriminator on needs the photos {bundle.name} was trained "
+                       f"on (data.source = {split.source!r}), which are not here; give "
+                       f"--tune-photos FOLDER (photos like them), or --tune-steps 0")
+    return split.load().train.images
+
+
+@dataclass
+class TrainedOn:
+    """The discriminator trained on (`gan.detector.tuned`): its .keras file and the model."""
+    data: bytes
+    model: Any
+    steps: int
+    photos: int
+
+    @property
+    def scorer(self):
+        return hashlib.sha256(self.data).hexdigest(), lambda x: tuned.scores(self.model, x)
+
+
+def tune_discriminator(bundle, photos, steps: int, log=lambda m: None) -> TrainedOn:
+    """The discriminator of `bundle` trained on for `steps` against its generator."""
+    import tempfile
+
+    import keras
+
+    log(f"training the discriminator on against its generator: {steps} steps, {len(photos)} photos")
+    try:
+        model = tuned.train(bundle, photos, steps=steps, log=log)
+    except tuned.TuneError as e:
+        raise FitError(str(e)) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "discriminator_tuned.keras"
+        model.save(path)
+        data = path.read_bytes()
+        model = keras.models.load_model(path, compile=False)   # as the bundle will load it
+    return TrainedOn(data, model, steps, len(photos))
+
+
+def stored_trained_on(bundle) -> TrainedOn | None:
+    """The bundle's stored trained-on discriminator (to measure it again), or None."""
+    model = tuned.load(bundle)
+    if model is None:
+        return None
+    s = tuned.settings(bundle.card)
+    return TrainedOn((Path(bundle.path) / s["file"]).read_bytes(), model, int(s.get("steps", 0)),
+                     int(s.get("photos", 0)))
+
+
+def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE,
+                  cache_dir: Path | None = None, kind: str = classifier.DEFAULT_KIND,
+                  target_fpr: float = DEFAULT_TARGET_FPR, confidence: float = FPR_CONFIDENCE,
+                  jobs: int = 2, trained_on: TrainedOn | None = None,
+                  log=lambda m: None) -> FittedDetectors:
+    """Every detector measured leave-one-source-out and fitted on all sources; the
+    discriminator's figures are of `trained_on` when given (`tune_discriminator`)."""
+    t0 = time.perf_counter()
+    check_options(sources, per_source, target_fpr)
+    d_scorer = trained_on.scorer if trained_on is not None else None
     sets_f, sets_d, sets_p = [], [], []
     for s in sources:
         files = s.sample(per_source)
         log(f"describing {s.name}: {len(files)} photos")
         sets_f.append(loso.SourceData(s, describe(files, cache_dir, jobs=jobs, log=log)))
-        sets_d.append(loso.SourceData(s, describe_discriminator(files, bundle, cache_dir, jobs=jobs, log=log)))
+        sets_d.append(loso.SourceData(s, describe_discriminator(
+            files, bundle, cache_dir, jobs=jobs, log=log, scorer=d_scorer)))
         sets_p.append(loso.SourceData(s, describe_dfeatures(files, bundle, cache_dir, jobs=jobs, log=log)))
     log("discriminator features: leave one source out")
     mp = _measure(sets_p, kind, target_fpr, confidence, True, log,
@@ -139,14 +208,22 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
                         "kind": f"the discriminator's features of the landmark-aligned face at "
                                 f"{bundle.resolution} px; {kind} read-out",
                         "classifier": kind, **_section(mp, rule_text)},
-        "discriminator": _section(md, "the GAN's own discriminator, calibrated and measured "
-                                      "leave-one-source-out like the forensic detector"),
+        "discriminator": _section(md, "the GAN's own discriminator" + (
+            f", trained on for {trained_on.steps} steps against its finished generator"
+            if trained_on is not None else "")
+            + ", calibrated and measured leave-one-source-out like the forensic detector"),
     }
+    if trained_on is not None:
+        section[tuned.KEY] = {"file": tuned.FILE, "steps": trained_on.steps,
+                              "photos": trained_on.photos,
+                              "note": "gan.detector.tuned: the discriminator trained on against "
+                                      "the frozen generator, its faces framed as uploads are"}
     section["fit_seconds"] = round(time.perf_counter() - t0, 1)
     return FittedDetectors(model, section,
                            {"forensic": mf, "discriminator": md, dfeatures.KEY: mp},
                            {"forensic": sets_f, "discriminator": sets_d, dfeatures.KEY: sets_p},
-                           dfeatures_model=p_model)
+                           dfeatures_model=p_model,
+                           trained_on=trained_on)
 
 
 def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
@@ -155,13 +232,14 @@ def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
     bundle_path = Path(bundle_path)
     entries, staged = {}, []
     try:        # every file staged first: a failure leaves the old files and card as they were
-        for name, model in ((FILE, fitted.forensic_model), (dfeatures.FILE, fitted.dfeatures_model)):
-            if model is None:
+        for name, data in ((FILE, fitted.forensic_model), (dfeatures.FILE, fitted.dfeatures_model),
+                           (tuned.FILE, fitted.trained_on.data if fitted.trained_on else None)):
+            if data is None:
                 continue
             target = bundle_path / name
-            tmp = target.with_name(target.name + ".new")
-            staged.append((tmp, target))
-            atomic_write_bytes(tmp, model.to_bytes())
+            tmp = target.with_name(target.name + ".new")       # .keras.new: Keras reads by suffix,
+            staged.append((tmp, target))                       # but only the final name is loaded
+            atomic_write_bytes(tmp, data if isinstance(data, bytes) else data.to_bytes())
             entries[name] = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
     except BaseException:
         for tmp, _ in staged:
@@ -172,6 +250,11 @@ def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
     # The detector section is replaced whole: no figure of an earlier fit may survive in it.
     card = read_card(bundle_path)
     card["detector"] = fitted.card
-    card["files"] = {**card.get("files", {}), **entries}
+    files = {**card.get("files", {}), **entries}
+    if fitted.trained_on is None:       # a refit without training on measures the raw discriminator
+        files.pop(tuned.FILE, None)
+    card["files"] = files
     atomic_write_text(bundle_path / CARD, json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    if fitted.trained_on is None:
+        (bundle_path / tuned.FILE).unlink(missing_ok=True)
     return card

@@ -25,12 +25,13 @@ import numpy as np
 from PIL import Image
 
 from gan.data.preprocess import DRAFT_FACTOR, preprocess_image, to_model_input
-from gan.detector import calibrate, dfeatures, forensic, variants
+from gan.detector import calibrate, dfeatures, forensic, tuned, variants
 from gan.detector.verdict import Rule
 
 TITLES = {dfeatures.KEY: "What the discriminator sees (fitted on many sources)",
           "forensic": "Forensic detector (texture, fitted on many sources)",
           "discriminator": "The GAN's own discriminator"}
+TUNED_TITLE = "The GAN's own discriminator, trained on against its finished generator"
 UNCALIBRATED_NOTE = "uncalibrated: p = sigmoid(-logit) of the raw discriminator"
 
 
@@ -157,15 +158,24 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
     s = detector_settings(bundle)
     d_section = s.get("discriminator") if isinstance(s.get("discriminator"), dict) else s
     calibrated = bool(d_section.get("calibration"))
-    found = {"discriminator": StoredDetector(
-        key="discriminator", title=TITLES["discriminator"] + ("" if calibrated else " (raw)"),
-        note=str(d_section.get("note") or s.get("note") or
-                 ("calibrated on held-out photos" if calibrated else UNCALIBRATED_NOTE)),
-        rule=rule_of(d_section), calibrated=calibrated,
-        prepare=lambda img, crop=None: discriminator_views(bundle, img, crop),
-        raw=lambda x: discriminator_scores(bundle, x), calibration=d_section.get("calibration"),
-        measured=d_section.get("left_out"), draft_side=DRAFT_FACTOR * bundle.resolution, section=d_section)}
-    problems: dict[str, str] = {}
+    found, problems = {}, {}
+    try:        # the card's discriminator figures are of the trained-on one when it lists one
+        trained_on = tuned.load(bundle)
+    except forensic.DetectorError as e:
+        problems["discriminator"] = str(e)
+    else:
+        found["discriminator"] = StoredDetector(
+            key="discriminator",
+            title=(TUNED_TITLE if trained_on is not None else TITLES["discriminator"])
+            + ("" if calibrated else " (raw)"),
+            note=str(d_section.get("note") or s.get("note") or
+                     ("calibrated on held-out photos" if calibrated else UNCALIBRATED_NOTE)),
+            rule=rule_of(d_section), calibrated=calibrated,
+            prepare=lambda img, crop=None: discriminator_views(bundle, img, crop),
+            raw=(lambda x: discriminator_scores(bundle, x)) if trained_on is None
+            else (lambda x: tuned.scores(trained_on, x)),
+            calibration=d_section.get("calibration"), measured=d_section.get("left_out"),
+            draft_side=DRAFT_FACTOR * bundle.resolution, section=d_section)
     for key, module in ((dfeatures.KEY, dfeatures), ("forensic", forensic)):
         section = module.settings(bundle.card)
         if section is not None:
@@ -192,6 +202,8 @@ def pick(bundle, wanted: str | None) -> tuple[StoredDetector, str | None]:
         raise ValueError(f"{bundle.name} has no {wanted} detector"
                          + (f"; fit one with `python -m gan.detector fit --model {bundle.path}`"
                             if wanted in ("forensic", dfeatures.KEY) else ""))
+    if not dets:
+        raise ValueError("no detector of this bundle can be used: " + "; ".join(problems.values()))
     warning = None
     if problems:
         warning = "; ".join(f"the {k} detector is not usable ({m}); using the {dets[0].key}"

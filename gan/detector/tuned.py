@@ -1,0 +1,167 @@
+"""The GAN's discriminator, trained on as a judge of its finished generator's faces.
+
+When GAN training stops, the discriminator is in balance with a generator that kept changing
+under it: it is not the best judge of the finished generator. Trained on for a few hundred
+steps against the frozen (EMA) generator, on the photos the GAN was trained on, it tells this
+model's faces from photos far better (docs/detector.md has the figures). Two things make it
+see what an upload gives it:
+
+- every generated face is framed the way an uploaded file of it is framed: through the
+  bundle's own face crop (`gan.data.preprocess.preprocess_image`), as `discriminator_views`
+  frames an upload (trained on the generator's raw output instead, a scratch run missed about
+  8% of this model's faces at a 5% false-alarm threshold, against about 2% framed);
+- generated faces and photos alike go through the fit-time changes every detector here is
+  fitted with (`gan.detector.variants.fit_variant`: size, blur, colour, JPEG), so a re-saved
+  photo is not called generated for being re-saved.
+
+The labels of a conditional discriminator are left out: an upload has none. Stored as
+`detection/discriminator_tuned.keras` by `python -m gan.detector fit` (`--tune-steps`); the
+discriminator detector reads it instead of the raw discriminator when the card lists it, and
+its figures are measured leave-one-source-out like every other detector's. Fit time only
+trains it; scoring needs Keras alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gan.bundle import BundleError, verify_files
+from gan.detector import variants
+from gan.detector.forensic import DetectorError
+
+FILE = "detection/discriminator_tuned.keras"
+KEY = "discriminator_tuned"
+STEPS = 1500
+LEARNING_RATE = 5e-5
+BATCH = 32
+TRUNCATION = (0.5, 1.0)     # the generated faces span the app's truncation slider
+P_CHANGED = 0.8             # share of training faces given a fit-time change
+FIX = "Refit it: `python -m gan.detector fit --model {model} --sources SOURCES.json`."
+
+
+class TuneError(ValueError):
+    """Training on cannot start (no photos); the message says what to give."""
+
+
+def image_model(discriminator):
+    """A copy of the discriminator as image -> logit (high = real), without its labels."""
+    import keras
+
+    d = keras.models.clone_model(discriminator)
+    d.set_weights(discriminator.get_weights())
+    x = keras.Input(d.inputs[0].shape[1:], name="image")
+    features = keras.Model(d.inputs[0], d.get_layer("features").output)(x)
+    dropout = d.get_layer("dropout") if "dropout" in [layer.name for layer in d.layers] else None
+    h = dropout(features) if dropout is not None else features
+    return keras.Model(x, d.get_layer("logit")(h), name="discriminator_tuned")
+
+
+def _changed(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A face [R, R, 3] uint8 after one fit-time change, back at its size."""
+    side = img.shape[0]
+    out, _ = variants.fit_variant(Image.fromarray(img), float(side), rng)
+    return np.asarray(out.convert("RGB").resize((side, side), Image.Resampling.LANCZOS), np.uint8)
+
+
+@dataclasses.dataclass
+class Faces:
+    """Generated faces as an upload of them is framed."""
+    bundle: object
+    rng: np.random.Generator
+
+    def draw(self, n: int) -> np.ndarray:
+        from gan.data.preprocess import preprocess_image
+
+        b = self.bundle
+        z = self.rng.standard_normal((n, b.latent_dim)).astype(np.float32)
+        z *= self.rng.uniform(*TRUNCATION, (n, 1)).astype(np.float32)
+        inputs = [z]
+        if b.conditional:
+            inputs.append(self.rng.integers(0, 2, (n, len(b.label_names))).astype(np.float32))
+        raw = np.asarray(b.generator(inputs if len(inputs) > 1 else z, training=False))
+        faces = np.clip(np.round((raw + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        return np.stack([preprocess_image(Image.fromarray(f), b.resolution, crop=b.crop).image
+                         for f in faces])
+
+
+def train(bundle, photos: np.ndarray, steps: int = STEPS, seed: int = 0, batch: int = BATCH,
+          learning_rate: float = LEARNING_RATE, log=lambda m: None):
+    """The discriminator of `bundle` trained on for `steps` against its frozen generator, on
+    `photos` [n, R, R, 3] uint8 (the photos it was trained on, framed by the bundle's crop)."""
+    import keras
+    import tensorflow as tf
+
+    from gan.data.preprocess import to_model_input
+
+    if len(photos) < 2:
+        raise TuneError(f"training the discriminator on needs real photos; got {len(photos)}")
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = image_model(bundle.discriminator)
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    fakes = Faces(bundle, rng)
+    half = max(1, batch // 2)
+    is_real = np.r_[np.ones(half), np.zeros(half)].astype(np.float32)[:, None]
+
+    @tf.function
+    def train_step(images, targets):
+        with tf.GradientTape() as tape:
+            value = loss(targets, model(images, training=True))
+        grads = tape.gradient(value, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
+        return value
+
+    for step in range(1, steps + 1):
+        faces = np.concatenate([photos[rng.integers(len(photos), size=half)], fakes.draw(half)])
+        faces = np.stack([_changed(f, rng) if rng.random() < P_CHANGED else f for f in faces])
+        flip = rng.random(len(faces)) < 0.5
+        faces[flip] = faces[flip, :, ::-1]
+        value = float(train_step(to_model_input(faces), is_real))
+        if step % 50 == 0 or step == steps:
+            log(f"training the discriminator on: step {step}/{steps}, loss {value:.3f}")
+    return model
+
+
+def scores(model, images_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Raw scores [n] of prepared faces (minus the logit: higher = generated), as
+    `gan.detector.stored.discriminator_scores` gives the raw discriminator's."""
+    from gan.data.preprocess import to_model_input
+
+    out = [np.asarray(model(to_model_input(images_uint8[i:i + batch_size]), training=False),
+                      np.float64).reshape(-1) for i in range(0, len(images_uint8), batch_size)]
+    return -np.concatenate(out) if out else np.zeros((0,), np.float64)
+
+
+def settings(card: dict) -> dict | None:
+    s = (card.get("detector") or {}).get(KEY)
+    return s if isinstance(s, dict) and s.get("file") else None
+
+
+def load(bundle):
+    """The bundle's trained-on discriminator, checked against the card; None when the card
+    lists none. Raises DetectorError saying what is wrong with a listed one."""
+    s = settings(bundle.card)
+    if s is None:
+        return None
+    cache = bundle.__dict__.setdefault("_discriminator_tuned", {})
+    sha = (bundle.card.get("files", {}).get(s["file"]) or {}).get("sha256")
+    if sha not in cache:
+        fix = FIX.format(model=bundle.path)
+        try:
+            verify_files(bundle.path, bundle.card, names=[s["file"]])
+            import keras
+
+            cache[sha] = keras.models.load_model(Path(bundle.path) / s["file"], compile=False)
+        except BundleError as e:
+            cache[sha] = DetectorError(f"The trained-on discriminator of {bundle.name} cannot be "
+                                       f"used: {str(e).split(' Get a working bundle')[0]} {fix}")
+        except Exception as e:  # noqa: BLE001 - a damaged .keras file raises many kinds
+            cache[sha] = DetectorError(f"The trained-on discriminator of {bundle.name} cannot be "
+                                       f"read ({type(e).__name__}). {fix}")
+    if isinstance(cache[sha], Exception):
+        raise cache[sha]
+    return cache[sha]
