@@ -73,7 +73,7 @@ class Faces:
     rng: np.random.Generator
 
     def draw(self, n: int) -> np.ndarray:
-        from gan.data.preprocess import preprocess_image
+        from gan.data.preprocess import preprocess_image, to_uint8
 
         b = self.bundle
         z = self.rng.standard_normal((n, b.latent_dim)).astype(np.float32)
@@ -81,8 +81,8 @@ class Faces:
         inputs = [z]
         if b.conditional:
             inputs.append(self.rng.integers(0, 2, (n, len(b.label_names))).astype(np.float32))
-        raw = np.asarray(b.generator(inputs if len(inputs) > 1 else z, training=False))
-        faces = np.clip(np.round((raw + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        raw = b.generator(inputs if len(inputs) > 1 else z, training=False)
+        faces = to_uint8(raw)           # the library's one pixel conversion
         return np.stack([preprocess_image(Image.fromarray(f), b.resolution, crop=b.crop).image
                          for f in faces])
 
