@@ -671,6 +671,12 @@ def test_a_fit_states_left_out_figures_for_every_source_and_writes_the_report(ti
                 assert r["false_alarm_upper95"] <= det["target_fpr"]
         assert sec["left_out"]["worst_real_source"] in {"real_studio", "real_street"}
         assert set(sec["left_out"]["catch"]) == {"gen_nearest", "gen_tconv"}
+    # The discriminator detector has no unfamiliar-photo check in the app, so its left-out
+    # table is measured without one: the table states what the app does.
+    assert all(not lo.unfamiliar.any() for lo in fitted.measured["discriminator"].left)
+    assert fitted.measured["discriminator"].final.ood is None
+    assert all("unfamiliar" not in r["unsure_reasons"] for r in det["discriminator"]["left_out"]["rows"])
+    assert all(lo.fitted.ood is not None for lo in fitted.measured["forensic"].left)
     f_rows = {r["source"]: r for r in det["forensic"]["left_out"]["rows"]}
     assert f_rows["real_street"]["no_face"] == 1 and f_rows["real_street"]["photos"] == 25
     # The up-sampling trace is found on a generator it was not fitted on, and the 8x8

@@ -77,7 +77,7 @@ def headline(rows: list[dict]) -> dict:
 
 def _measure(sets: list[loso.SourceData], kind: str, rate: float, confidence: float,
              with_ood: bool, log, ood_columns: int | None = None) -> Measured:
-    left = loso.leave_one_out(sets, kind, log=log, ood_columns=ood_columns)
+    left = loso.leave_one_out(sets, kind, log=log, ood_columns=ood_columns, with_ood=with_ood)
     rule = loso.choose_rule(left, rate, confidence)
     rows = loso.table(left, rule, rate, confidence)
     final = loso.fit(sets, kind, with_ood=with_ood, ood_columns=ood_columns)

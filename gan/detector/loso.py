@@ -105,12 +105,15 @@ class LeftOut:
 
 
 def leave_one_out(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND,
-                  log=lambda m: None, ood_columns: int | None = None) -> list[LeftOut]:
+                  log=lambda m: None, ood_columns: int | None = None,
+                  with_ood: bool = True) -> list[LeftOut]:
+    """Each source scored by the detector fitted without it. `with_ood` as the stored detector
+    has it: a detector the app runs without the unfamiliar-photo check is measured without it."""
     out = []
     for i, s in enumerate(sets):
         rest = [t for j, t in enumerate(sets) if j != i]
         log(f"fitting without {s.source.name} ({i + 1}/{len(sets)})")
-        fitted = fit(rest, kind, ood_columns=ood_columns)
+        fitted = fit(rest, kind, with_ood=with_ood, ood_columns=ood_columns)
         thumb = fit(rest, thumbs=True)
         d = s.data
         m, p, p_re, unfamiliar = score(fitted, d)
