@@ -200,7 +200,7 @@ SCHEMA: dict[str, Any] = {
                 "calibration": _CALIBRATION,
                 "threshold": _PROBABILITY,
                 "target_fpr": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-                "default": {"enum": ["dfeatures", "forensic", "discriminator"]},
+                "default": {"enum": ["dfeatures", "learned", "forensic", "discriminator"]},
                 "note": _TEXT,
                 "threshold_rule": _MAYBE_TEXT,
                 "measured": {"type": ["object", "null"],
@@ -208,6 +208,10 @@ SCHEMA: dict[str, Any] = {
                 "report": _REPORT_DIR,
                 "forensic": _FITTED_DETECTOR,
                 "dfeatures": _FITTED_DETECTOR,
+                # The discriminator's layers trained on as a classifier (gan.detector.learned),
+                # measured leave-sources-out in folds.
+                "learned": {**_FITTED_DETECTOR, "properties": {
+                    **_FITTED_DETECTOR["properties"], "steps": _COUNT, "folds": _COUNT}},
                 "discriminator": {
                     "type": ["object", "null"],
                     "properties": {"threshold": _PROBABILITY, "calibration": _CALIBRATION,

@@ -6,7 +6,8 @@
 Each file is prepared exactly as the app prepares an upload (EXIF, RGB, the face found, its
 re-encodings made), then judged by one of the bundle's detectors: `dfeatures` (what the GAN's
 discriminator sees of the aligned face, read by a classifier fitted on several real and
-generated photo sources, `python -m gan.detector fit`), `forensic` (the face's texture, fitted
+generated photo sources, `python -m gan.detector fit`), `learned` (the discriminator's layers
+trained on those sources as a classifier), `forensic` (the face's texture, fitted
 the same way) or `discriminator` (the GAN's own raw score), by default the one the bundle names. A folder stands for
 the image files in it (recursively).
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE", help="photos or folders of photos")
     p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
-    p.add_argument("--detector", choices=["dfeatures", "forensic", "discriminator"], default=None,
+    p.add_argument("--detector", choices=["dfeatures", "learned", "forensic", "discriminator"], default=None,
                    help="which detector (default: the one the bundle names as its default)")
     p.add_argument("--score-without-face", action="store_true",
                    help="score the centre of photos in which no face is found (the "

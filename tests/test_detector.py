@@ -394,7 +394,7 @@ def test_leave_one_out_never_fits_or_calibrates_on_the_source_it_scores(monkeypa
     names = {s.source.name for s in sets}
     fit_calls, current = [], {}
     made_by: dict[int, set[str]] = {}
-    real_fit, real_rows, real_train, real_ood = loso.fit, loso._fit_rows, classifier.train, ood.fit
+    real_fit, real_rows, real_train, real_ood = loso.fit, loso.fit_rows, classifier.train, ood.fit
 
     def fit_spy(sets_, kind=classifier.DEFAULT_KIND, thumbs=False, with_ood=True, ood_columns=None):
         current["names"] = {s.source.name for s in sets_}
@@ -418,7 +418,7 @@ def test_leave_one_out_never_fits_or_calibrates_on_the_source_it_scores(monkeypa
         return real_ood(standardise, by_source, held_by_source, columns=columns)
 
     monkeypatch.setattr(loso, "fit", fit_spy)
-    monkeypatch.setattr(loso, "_fit_rows", rows_spy)
+    monkeypatch.setattr(loso, "fit_rows", rows_spy)
     monkeypatch.setattr(classifier, "train", train_spy)
     monkeypatch.setattr(ood, "fit", ood_spy)
     left = loso.leave_one_out(sets, "lr")
@@ -441,6 +441,24 @@ def test_leave_one_out_never_fits_or_calibrates_on_the_source_it_scores(monkeypa
         assert np.array_equal(lo.p_re[:, 1], lo.fitted.p(d.R[:, 1]))
         assert lo.p_thumb.shape == lo.p.shape and lo.unfamiliar.dtype == bool
         assert lo.family_seen == (lo.kind == "generated")        # the other "gan" source was in
+
+
+def test_the_default_detector_catches_the_most_by_family_not_by_run():
+    from gan.detector.fit import Measured, default_detector, family_catch
+
+    sources = [Source(f"run{i}", "generated", "x", "FaceGAN", []) for i in range(5)] + [
+        Source("sg", "generated", "x", "StyleGAN", []), Source("r", "real", "x", "r", [])]
+
+    def rows(runs, sg):
+        return ([{"source": f"run{i}", "kind": "generated", "scored": 10, "generated_share": runs}
+                 for i in range(5)] + [{"source": "sg", "kind": "generated", "scored": 10,
+                                        "generated_share": sg},
+                                       {"source": "r", "kind": "real", "scored": 10, "generated_share": 0.04}])
+    assert family_catch(rows(1.0, 0.0), sources) == 0.5          # not 5/6
+    m = {"dfeatures": Measured([], None, rows(1.0, 0.0), None),   # five runs of one generator
+         "forensic": Measured([], None, rows(0.5, 0.7), None),
+         "discriminator": Measured([], None, rows(1.0, 1.0), None)}   # never the default
+    assert default_detector(m, sources) == "forensic"
 
 
 def _left(name, kind, p, p_re=None, unfamiliar=None):
@@ -649,7 +667,11 @@ def test_a_fit_states_left_out_figures_for_every_source_and_writes_the_report(ti
     verify_files(path, card)                                 # forensic.npz listed with its hash
     det = card["detector"]
     assert det["method"] == "leave-one-source-out" and det["target_fpr"] == TINY_TARGET_FPR
-    assert det["default"] == "dfeatures" and det["forensic"]["file"] == "detection/forensic.npz"
+    assert det["forensic"]["file"] == "detection/forensic.npz"
+    # The page's default is the detector fitted on many sources that catches the most.
+    catch = {k: np.mean([r["generated_share"] for r in det[k]["left_out"]["rows"]
+                         if r["kind"] == "generated"]) for k in ("dfeatures", "forensic")}
+    assert det["default"] in catch and catch[det["default"]] == max(catch.values())
     assert det["dfeatures"]["file"] == "detection/dfeatures.npz"
     listed = {s["name"]: s for s in det["sources"]}
     assert set(listed) == set(SOURCES)
@@ -965,7 +987,8 @@ def test_the_cli_fits_stores_and_reports_then_reports_again_without_storing(tmp_
     bundle = make_tiny_bundle(tmp_path / "b")
     common = ["--model", str(bundle), "--sources", str(manifest), "--cache", str(cache),
               "--classifier", "lr", "--target-fpr", str(TINY_TARGET_FPR), "--jobs", "1", "--quiet"]
-    rc, out, err = _cli(["fit", *common, "--robustness-photos", "1", "--tune-steps", "0"], capsys)
+    rc, out, err = _cli(["fit", *common, "--robustness-photos", "1", "--tune-steps", "0",
+                         "--learned-steps", "0"], capsys)
     assert rc == 0, err
     assert "Leave-one-source-out" in out and all(name in out for name in SOURCES)
     card = read_card(bundle)

@@ -79,7 +79,7 @@ def test_fit_trains_stores_and_measures_it_and_the_detector_uses_it(tmp_path, ca
     common = ["--model", str(path), "--sources", str(manifest), "--cache", str(cache),
               "--classifier", "lr", "--target-fpr", str(TINY_TARGET_FPR), "--jobs", "1", "--quiet",
               "--robustness-photos", "0", "--group-photos", "0"]
-    rc, out, err = _cli(["fit", *common, "--tune-steps", "20", "--tune-photos",
+    rc, out, err = _cli(["fit", *common, "--tune-steps", "20", "--learned-steps", "0", "--tune-photos",
                          str(_folder_of_photos(tmp_path / "photos"))], capsys)
     assert rc == 0, err
     card = read_card(path)
@@ -102,13 +102,20 @@ def test_fit_trains_stores_and_measures_it_and_the_detector_uses_it(tmp_path, ca
     assert rc == 0, err
     assert (path / tuned.FILE).read_bytes() == stored and read_card(path)["files"] == card["files"]
 
-    rc, out, err = _cli(["fit", *common, "--tune-steps", "0"], capsys)     # back to the raw one
+    rc, out, err = _cli(["fit", *common, "--keep-tuned", "--learned-steps", "0"], capsys)
+    assert rc == 0, err                              # refit with the stored one, not a new one
+    assert (path / tuned.FILE).read_bytes() == stored
+    assert read_card(path)["detector"][tuned.KEY]["steps"] == 20
+
+    rc, out, err = _cli(["fit", *common, "--tune-steps", "0", "--learned-steps", "0"], capsys)  # the raw one
     assert rc == 0, err
     card = read_card(path)
     assert tuned.KEY not in card["detector"] and tuned.FILE not in card["files"]
     assert not (path / tuned.FILE).exists()
     det, _ = pick(load_bundle(path), "discriminator")
     assert det.title != TUNED_TITLE
+    rc, out, err = _cli(["fit", *common, "--keep-tuned"], capsys)     # none left to keep
+    assert rc == 2 and "--keep-tuned" in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_damaged_trained_on_file_costs_that_detector_only_with_a_clear_message(tmp_path, capsys):
@@ -121,7 +128,7 @@ def test_a_damaged_trained_on_file_costs_that_detector_only_with_a_clear_message
     path = make_tiny_bundle(tmp_path / "b")
     rc, _, err = _cli(["fit", "--model", str(path), "--sources", str(manifest), "--cache", str(cache),
                        "--classifier", "lr", "--target-fpr", str(TINY_TARGET_FPR), "--jobs", "1",
-                       "--quiet", "--no-report", "--tune-steps", "5", "--tune-photos",
+                       "--quiet", "--no-report", "--tune-steps", "5", "--learned-steps", "0", "--tune-photos",
                        str(_folder_of_photos(tmp_path / "photos"))], capsys)
     assert rc == 0, err
     f = path / tuned.FILE

@@ -11,7 +11,9 @@ left-out scores, stores the forensic detector fitted on all sources (`detection/
 and the card's `detector` section, then runs the report (unless --no-report). Before measuring,
 `fit` trains the discriminator on against its finished generator for --tune-steps steps on the
 photos the model was trained on (or --tune-photos FOLDER; 0 steps: the raw discriminator is
-measured), stored as `detection/discriminator_tuned.keras`. `report` measures
+measured), stored as `detection/discriminator_tuned.keras`; and it trains the learned detector
+(--learned-steps per training; measured leaving --learned-folds folds of sources out in turn),
+stored as `detection/learned.keras`. `report` measures
 again without storing a detector: robustness curves (JPEG, resize, crop, PNG to JPEG, each
 scored by the detector fitted without the photo's source) and false alarms per group, written
 to `detection/report/` (report.json and figures).
@@ -25,9 +27,9 @@ import time
 from pathlib import Path
 
 from gan.bundle import BundleError, load_bundle
-from gan.detector import classifier, dfeatures, report
+from gan.detector import classifier, dfeatures, learned, report
 from gan.detector.collections import (ManifestError, describe, describe_dfeatures,
-                                      describe_discriminator, load_manifest)
+                                      describe_discriminator, describe_views, load_manifest)
 from gan.detector import tuned
 from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, check_options, fit_detectors,
                               stored_trained_on, training_photos, tune_discriminator,
@@ -44,8 +46,16 @@ def run(args, log) -> int:
     t0 = time.perf_counter()
     bundle = load_bundle(args.model)
     sources = load_manifest(args.sources)
-    check_options(sources, args.per_source, args.target_fpr)       # before minutes of training
-    if args.command == "fit" and args.tune_steps > 0:
+    learned_steps = args.learned_steps if args.command == "fit" else _stored_learned_steps(bundle)
+    learned_folds = args.learned_folds if args.command == "fit" else _stored_learned_folds(bundle)
+    check_options(sources, args.per_source, args.target_fpr, learned_steps,
+                  learned_folds)                                   # before minutes of training
+    if args.command == "fit" and args.keep_tuned:
+        trained_on = stored_trained_on(bundle)
+        if trained_on is None:
+            raise FitError(f"{args.model} stores no trained-on discriminator to keep; "
+                           f"leave out --keep-tuned to train one")
+    elif args.command == "fit" and args.tune_steps > 0:
         photos = training_photos(bundle) if args.tune_photos is None else _folder_photos(
             bundle, args.tune_photos)
         trained_on = tune_discriminator(bundle, photos, args.tune_steps, log)
@@ -53,16 +63,18 @@ def run(args, log) -> int:
         trained_on = stored_trained_on(bundle) if args.command == "report" else None
     fitted = fit_detectors(bundle, sources, per_source=args.per_source, cache_dir=args.cache,
                            kind=args.classifier, target_fpr=args.target_fpr, jobs=args.jobs,
-                           trained_on=trained_on, log=log)
+                           trained_on=trained_on, learned_steps=learned_steps,
+                           learned_folds=learned_folds, log=log)
     if args.command == "fit":
         write_detectors(args.model, fitted)
-        log(f"stored: {args.model}/detection/ (dfeatures.npz, forensic.npz) and the card's detector section "
+        log(f"stored: {args.model}/detection/ and the card's detector section "
             f"({time.perf_counter() - t0:.0f} s so far)")
     print(report.text_summary(fitted.card))
     if args.command == "fit" and args.no_report:
         return 0
     describers = {
         dfeatures.KEY: lambda f: describe_dfeatures(f, bundle, args.cache, jobs=args.jobs, log=log),
+        learned.KEY: lambda f: describe_views(f, bundle.resolution, args.cache, jobs=args.jobs, log=log),
         "forensic": lambda f: describe(f, args.cache, jobs=args.jobs, log=log),
         "discriminator": lambda f: describe_discriminator(
             f, bundle, args.cache, jobs=args.jobs, log=log,
@@ -73,6 +85,17 @@ def run(args, log) -> int:
     out = report.write_report(args.model, rep)
     log(f"done in {time.perf_counter() - t0:.0f} s: {out}")
     return 0
+
+
+def _stored_learned_steps(bundle) -> int:
+    """`report` measures the learned detector again when the bundle stores one (its steps)."""
+    s = learned.settings(bundle.card)
+    return int(s.get("steps", learned.STEPS)) if s else 0
+
+
+def _stored_learned_folds(bundle) -> int:
+    s = learned.settings(bundle.card)
+    return int(s.get("folds", learned.FOLDS)) if s else learned.FOLDS
 
 
 def _folder_photos(bundle, folder):
@@ -118,6 +141,16 @@ def main(argv: list[str] | None = None) -> int:
                            help="train the discriminator on against its finished generator for "
                                 f"this many steps before measuring it (default {tuned.STEPS}; "
                                 "0: measure the raw discriminator, and drop a stored trained-on one)")
+            q.add_argument("--learned-steps", type=int, default=learned.STEPS,
+                           help="train the learned detector (the discriminator's layers as a "
+                                "classifier of every source) for this many steps per fold "
+                                f"(default {learned.STEPS}; 0: none, and drop a stored one)")
+            q.add_argument("--learned-folds", type=int, default=learned.FOLDS,
+                           help="the learned detector is measured leaving this many folds of "
+                                f"sources out in turn (default {learned.FOLDS})")
+            q.add_argument("--keep-tuned", action="store_true",
+                           help="measure the stored trained-on discriminator again instead of "
+                                "training a new one (e.g. after adding sources)")
             q.add_argument("--tune-photos", metavar="FOLDER", default=None,
                            help="real photos to train it on (default: the photos the model was "
                                 "trained on, from its card)")

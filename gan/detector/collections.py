@@ -277,6 +277,45 @@ def _dfeature_views_one(file: str, size: int, n_variants: int):
     return True, face.finder, np.concatenate([views, dfeatures.fit_views(img, face, n_variants, rng, size)])
 
 
+def describe_views(files: list[Path], size: int, cache_dir: Path | None = None, jobs: int = 2,
+                   log=lambda m: None) -> Described:
+    """The landmark-aligned faces themselves at `size` px, in `describe`'s shape: each row a
+    flattened uint8 face (zeros where no face was found), X as it is, R its re-encodings, A
+    DFEATURE_VARIANTS fit-time variants, T the 8x8 thumbnail. The discriminator-feature
+    detector turns them into features; the learned detector reads them as they are."""
+    names = [str(f) for f in files]
+    key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "views", size, DFEATURE_VARIANTS,
+                                   names]).encode()).hexdigest()[:16]
+    cached = Path(cache_dir) / f"views-{key}.npz" if cache_dir else None
+    if cached is not None and cached.is_file():
+        return _read_cache(cached)
+    from joblib import Parallel, delayed
+
+    rows = Parallel(n_jobs=jobs, batch_size=16)(
+        delayed(_dfeature_views_one)(f, size, DFEATURE_VARIANTS) for f in names)
+    kept = [(f, r) for f, r in zip(names, rows) if r is not None]
+    if len(kept) < len(names):
+        log(f"{len(names) - len(kept)} of {len(names)} files could not be read")
+    k = 1 + len(variants.REENCODINGS)
+    V = np.zeros((len(kept), k + DFEATURE_VARIANTS, size * size * 3), np.uint8)
+    thumbs = np.full((len(kept), 192), np.nan, np.float32)
+    for i, (_, r) in enumerate(kept):
+        if r[2] is not None:
+            V[i] = r[2].reshape(len(V[i]), -1)
+            thumbs[i] = texture.thumbnail(r[2][0])
+    d = Described([f for f, _ in kept], np.array([r[0] for _, r in kept], bool),
+                  [r[1] for _, r in kept], V[:, 0], V[:, 1:k], V[:, k:], thumbs)
+    if cached is not None:
+        _write_cache(cached, d)
+    return d
+
+
+def faces_of(d: Described, size: int) -> np.ndarray:
+    """[n, 1 + len(REENCODINGS) + DFEATURE_VARIANTS, size, size, 3] uint8: every view of the
+    photos of `describe_views`."""
+    return np.concatenate([d.X[:, None], d.R, d.A], axis=1).reshape(len(d), -1, size, size, 3)
+
+
 def describe_dfeatures(files: list[Path], bundle, cache_dir: Path | None = None, jobs: int = 2,
                        log=lambda m: None) -> Described:
     """What the discriminator-feature detector sees of the photos, in `describe`'s shape: the
@@ -291,29 +330,17 @@ def describe_dfeatures(files: list[Path], bundle, cache_dir: Path | None = None,
     cached = Path(cache_dir) / f"dfeatures-{key}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
         return _read_cache(cached)
-    from joblib import Parallel, delayed
-
     size = bundle.resolution
-    rows = Parallel(n_jobs=jobs, batch_size=16)(
-        delayed(_dfeature_views_one)(f, size, DFEATURE_VARIANTS) for f in names)
-    kept = [(f, r) for f, r in zip(names, rows) if r is not None]
-    if len(kept) < len(names):
-        log(f"{len(names) - len(kept)} of {len(names)} files could not be read")
-    k = 1 + len(variants.REENCODINGS)
-    with_face = [r[2] for _, r in kept if r[2] is not None]
-    F = dfeatures.features(bundle, np.concatenate(with_face)) if with_face else None
+    v = describe_views(files, size, cache_dir, jobs=jobs, log=log)
+    faces = faces_of(v, size)[v.found]
+    n_views = faces.shape[1] if len(faces) else 1
+    F = dfeatures.features(bundle, faces.reshape(-1, size, size, 3)) if len(faces) else None
     dim = F.shape[1] if F is not None else 1
-    n_views = k + DFEATURE_VARIANTS
-    out = np.full((len(kept), n_views, dim), np.nan, np.float32)
-    thumbs = np.full((len(kept), 192), np.nan, np.float32)
-    j = 0
-    for i, (_, r) in enumerate(kept):
-        if r[2] is not None:
-            out[i] = F[j * n_views:(j + 1) * n_views]
-            thumbs[i] = texture.thumbnail(r[2][0])
-            j += 1
-    d = Described([f for f, _ in kept], np.array([r[0] for _, r in kept], bool),
-                  [r[1] for _, r in kept], out[:, 0], out[:, 1:k], out[:, k:], thumbs)
+    out = np.full((len(v), n_views, dim), np.nan, np.float32)
+    if F is not None:
+        out[v.found] = F.reshape(len(faces), n_views, dim)
+    k = 1 + len(variants.REENCODINGS)
+    d = Described(v.files, v.found, v.finder, out[:, 0], out[:, 1:k], out[:, k:], v.T)
     if cached is not None:
         _write_cache(cached, d)
     return d

@@ -28,8 +28,9 @@ from typing import Any
 
 from gan.bundle import CARD, read_card
 from gan.io import file_sha256 as _sha256
-from gan.detector import classifier, dfeatures, loso, texture, tuned
-from gan.detector.collections import Source, describe, describe_dfeatures, describe_discriminator
+from gan.detector import classifier, dfeatures, learned, loso, texture, tuned
+from gan.detector.collections import (Source, describe, describe_dfeatures, describe_discriminator,
+                                      describe_views)
 from gan.detector.forensic import FILE, ReadoutModel
 from gan.io import atomic_write_bytes, atomic_write_text
 
@@ -59,6 +60,7 @@ class FittedDetectors:
     sets: dict[str, list[loso.SourceData]] = field(default_factory=dict)
     dfeatures_model: ReadoutModel | None = None
     trained_on: TrainedOn | None = None     # detection/discriminator_tuned.keras, when trained
+    learned_model: bytes | None = None      # detection/learned.keras, when trained
 
 
 def headline(rows: list[dict]) -> dict:
@@ -84,13 +86,32 @@ def _measure(sets: list[loso.SourceData], kind: str, rate: float, confidence: fl
     return Measured(left, rule, rows, final)
 
 
+def family_catch(rows: list[dict], sources: list[Source]) -> float:
+    """The left-out catch rate averaged over generator families (each family's sources
+    averaged first), so five runs of one generator do not outweigh one other generator."""
+    family = {s.name: s.family for s in sources}
+    by: dict[str, list[float]] = {}
+    for r in rows:
+        if r["kind"] == "generated" and r["scored"]:
+            by.setdefault(family.get(r["source"], r["source"]), []).append(r["generated_share"])
+    return float(sum(sum(v) / len(v) for v in by.values()) / len(by)) if by else 0.0
+
+
+def default_detector(measured: dict[str, Measured], sources: list[Source]) -> str:
+    """The page's default: of the detectors fitted on many sources (every one held to the
+    stated false-alarm rate by its rule), the one that catches the most, by family."""
+    fitted = [k for k in (dfeatures.KEY, learned.KEY, "forensic") if k in measured]
+    return max(fitted, key=lambda k: family_catch(measured[k].rows, sources))
+
+
 def _section(m: Measured, note: str) -> dict:
     return {"calibration": {"method": "platt", **m.final.platt}, "rule": m.rule.to_card(),
             "threshold": min(m.rule.generated_at, 1.0), "note": note,
             "left_out": {"rows": m.rows, **headline(m.rows)}}
 
 
-def check_options(sources: list[Source], per_source: int | None, target_fpr: float) -> None:
+def check_options(sources: list[Source], per_source: int | None, target_fpr: float,
+                  learned_steps: int = 0, learned_folds: int = learned.FOLDS) -> None:
     """FitError for options a fit cannot run with, before any work is done."""
     if not 0 < target_fpr < 1:      # e.g. 5 meant as 5%: the card would be refused on load
         raise FitError(f"the false-alarm rate must be a share between 0 and 1 (0.05 for 5%), "
@@ -101,6 +122,11 @@ def check_options(sources: list[Source], per_source: int | None, target_fpr: flo
         if sum(s.kind == k for s in sources) < 2:
             raise FitError(f"leave-one-source-out needs at least 2 {k} sources in the manifest; "
                            f"it has {sum(s.kind == k for s in sources)}")
+    if learned_steps < 0:
+        raise FitError(f"the learned detector's steps must be 0 (none) or more, not {learned_steps}")
+    if learned_steps > 0 and not 2 <= learned_folds <= len(sources):
+        raise FitError(f"the learned detector's folds must be between 2 and the number of "
+                       f"sources ({len(sources)}), not {learned_folds}")
 
 
 def training_photos(bundle):
@@ -162,13 +188,15 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
                   cache_dir: Path | None = None, kind: str = classifier.DEFAULT_KIND,
                   target_fpr: float = DEFAULT_TARGET_FPR, confidence: float = FPR_CONFIDENCE,
                   jobs: int = 2, trained_on: TrainedOn | None = None,
+                  learned_steps: int = 0, learned_folds: int = learned.FOLDS,
                   log=lambda m: None) -> FittedDetectors:
     """Every detector measured leave-one-source-out and fitted on all sources; the
-    discriminator's figures are of `trained_on` when given (`tune_discriminator`)."""
+    discriminator's figures are of `trained_on` when given (`tune_discriminator`); with
+    `learned_steps` > 0, the learned detector too (`gan.detector.learned`, leave-folds-out)."""
     t0 = time.perf_counter()
-    check_options(sources, per_source, target_fpr)
+    check_options(sources, per_source, target_fpr, learned_steps, learned_folds)
     d_scorer = trained_on.scorer if trained_on is not None else None
-    sets_f, sets_d, sets_p = [], [], []
+    sets_f, sets_d, sets_p, sets_v = [], [], [], []
     for s in sources:
         files = s.sample(per_source)
         log(f"describing {s.name}: {len(files)} photos")
@@ -176,6 +204,9 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         sets_d.append(loso.SourceData(s, describe_discriminator(
             files, bundle, cache_dir, jobs=jobs, log=log, scorer=d_scorer)))
         sets_p.append(loso.SourceData(s, describe_dfeatures(files, bundle, cache_dir, jobs=jobs, log=log)))
+        if learned_steps > 0:
+            sets_v.append(loso.SourceData(s, describe_views(files, bundle.resolution, cache_dir,
+                                                            jobs=jobs, log=log)))
     log("discriminator features: leave one source out")
     mp = _measure(sets_p, kind, target_fpr, confidence, True, log,
                   ood_columns=dfeatures.ood_columns(bundle))
@@ -183,6 +214,21 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     mf = _measure(sets_f, kind, target_fpr, confidence, True, log)
     log("discriminator: leave one source out")
     md = _measure(sets_d, "identity", target_fpr, confidence, False, log)
+    ml = None
+    if learned_steps > 0:
+        log(f"learned detector: leave {learned_folds} folds of sources out, {learned_steps} steps each")
+        try:
+            left = learned.leave_folds_out(bundle.discriminator, sets_v, bundle.resolution,
+                                           learned_folds, learned_steps, log)
+            rule = loso.choose_rule(left, target_fpr, confidence)
+            log("learned detector: training on all sources")
+            final = learned.fit(bundle.discriminator, sets_v, bundle.resolution, learned_steps, log)
+        except learned.LearnError as e:
+            raise FitError(str(e)) from None
+        ml = Measured(left, rule, loso.table(left, rule, target_fpr, confidence), final)
+    measured = {"forensic": mf, "discriminator": md, dfeatures.KEY: mp}
+    if ml is not None:
+        measured[learned.KEY] = ml
     meta = {"texture_version": texture.TEXTURE_VERSION, "dim": texture.DIM, "classifier": kind}
     model = ReadoutModel(mf.final.model, mf.final.ood, meta)
     p_meta = {"dim": int(sets_p[0].data.X.shape[1]), "classifier": kind,
@@ -191,10 +237,10 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     rule_text = (f"generated at or above the lowest P(generated) at which every left-out real "
                  f"source's 95% upper bound of photos called generated is at most "
                  f"{target_fpr:.0%}; real below the left-out equal-error point; unsure between, "
-                 f"for photos unlike every fit source, and when a JPEG q75 or half-size "
+                 f"for photos unlike every fit source (detectors with that check), and when a JPEG q75 or half-size "
                  f"re-save would change the verdict")
     section = {
-        "default": dfeatures.KEY, "method": "leave-one-source-out", "target_fpr": target_fpr,
+        "default": default_detector(measured, sources), "method": "leave-one-source-out", "target_fpr": target_fpr,
         "confidence": confidence, "threshold_rule": rule_text,
         "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sources": [{"name": sd.source.name, "kind": sd.source.kind, "origin": sd.source.origin,
@@ -213,17 +259,26 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
             if trained_on is not None else "")
             + ", calibrated and measured leave-one-source-out like the forensic detector"),
     }
+    if ml is not None:
+        section[learned.KEY] = {
+            "file": learned.FILE, "steps": learned_steps, "folds": learned_folds,
+            "kind": f"the discriminator's layers trained on as a classifier of the "
+                    f"landmark-aligned face at {bundle.resolution} px, from its weights",
+            "protocol": f"leave-sources-out in {learned_folds} folds: each source scored by the "
+                        f"model trained and calibrated without its fold",
+            **_section(ml, rule_text)}
     if trained_on is not None:
         section[tuned.KEY] = {"file": tuned.FILE, "steps": trained_on.steps,
                               "photos": trained_on.photos,
                               "note": "gan.detector.tuned: the discriminator trained on against "
                                       "the frozen generator, its faces framed as uploads are"}
     section["fit_seconds"] = round(time.perf_counter() - t0, 1)
-    return FittedDetectors(model, section,
-                           {"forensic": mf, "discriminator": md, dfeatures.KEY: mp},
-                           {"forensic": sets_f, "discriminator": sets_d, dfeatures.KEY: sets_p},
-                           dfeatures_model=p_model,
-                           trained_on=trained_on)
+    sets = {"forensic": sets_f, "discriminator": sets_d, dfeatures.KEY: sets_p}
+    if ml is not None:
+        sets[learned.KEY] = sets_v
+    return FittedDetectors(model, section, measured, sets, dfeatures_model=p_model,
+                           trained_on=trained_on,
+                           learned_model=learned.to_bytes(ml.final.model.model) if ml else None)
 
 
 def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
@@ -233,7 +288,8 @@ def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
     entries, staged = {}, []
     try:        # every file staged first: a failure leaves the old files and card as they were
         for name, data in ((FILE, fitted.forensic_model), (dfeatures.FILE, fitted.dfeatures_model),
-                           (tuned.FILE, fitted.trained_on.data if fitted.trained_on else None)):
+                           (tuned.FILE, fitted.trained_on.data if fitted.trained_on else None),
+                           (learned.FILE, fitted.learned_model)):
             if data is None:
                 continue
             target = bundle_path / name
@@ -251,10 +307,12 @@ def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
     card = read_card(bundle_path)
     card["detector"] = fitted.card
     files = {**card.get("files", {}), **entries}
-    if fitted.trained_on is None:       # a refit without training on measures the raw discriminator
-        files.pop(tuned.FILE, None)
+    dropped = ([tuned.FILE] if fitted.trained_on is None else []) + (    # a refit without them
+        [learned.FILE] if fitted.learned_model is None else [])
+    for name in dropped:
+        files.pop(name, None)
     card["files"] = files
     atomic_write_text(bundle_path / CARD, json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
-    if fitted.trained_on is None:
-        (bundle_path / tuned.FILE).unlink(missing_ok=True)
+    for name in dropped:
+        (bundle_path / name).unlink(missing_ok=True)
     return card

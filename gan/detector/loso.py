@@ -37,7 +37,7 @@ class SourceData:
         return np.array([unit_hash(CALIB_SEED, Path(f).name) < 0.5 for f in self.data.files])
 
 
-def _fit_rows(sets: list[SourceData], part: str, use_variants: bool, thumbs: bool = False):
+def fit_rows(sets: list[SourceData], part: str, use_variants: bool, thumbs: bool = False):
     """(X, y, w) from the fit or calib half of each set; every source weighs the same within its
     kind, and both kinds the same in all."""
     n_kind = {k: sum(1 for s in sets if s.source.kind == k) for k in ("real", "generated")}
@@ -74,9 +74,9 @@ def fit(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND, thumbs: boo
         with_ood: bool = True, ood_columns: int | None = None) -> Fitted:
     """The classifier on the fit halves (with their variants), Platt on the calib halves; the
     out-of-distribution check on the first `ood_columns` features (all when None)."""
-    X, y, w = _fit_rows(sets, "fit", use_variants=not thumbs, thumbs=thumbs)
+    X, y, w = fit_rows(sets, "fit", use_variants=not thumbs, thumbs=thumbs)
     model = classifier.train(X, y, w, kind="lr" if thumbs else kind)
-    Xc, yc, wc = _fit_rows(sets, "calib", use_variants=False, thumbs=thumbs)
+    Xc, yc, wc = fit_rows(sets, "calib", use_variants=False, thumbs=thumbs)
     a, b = calibrate.platt_fit(model.decision(Xc), yc, weights=wc * len(wc))
     detector_ood = None
     if with_ood and not thumbs:
@@ -114,16 +114,20 @@ def leave_one_out(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND,
         rest = [t for j, t in enumerate(sets) if j != i]
         log(f"fitting without {s.source.name} ({i + 1}/{len(sets)})")
         fitted = fit(rest, kind, with_ood=with_ood, ood_columns=ood_columns)
-        thumb = fit(rest, thumbs=True)
-        d = s.data
-        m, p, p_re, unfamiliar = score(fitted, d)
-        out.append(LeftOut(
-            name=s.source.name, kind=s.source.kind,
-            family_seen=any(t.source.family == s.source.family for t in rest),
-            n_photos=len(d), no_face=int((~d.found).sum()), p=p, p_re=p_re,
-            unfamiliar=unfamiliar, p_thumb=thumb.p(d.T[m]),
-            files=[f for f, k in zip(d.files, m) if k], fitted=fitted))
+        out.append(left_out(s, rest, fitted, fit(rest, thumbs=True)))
     return out
+
+
+def left_out(s: SourceData, rest: list[SourceData], fitted: Fitted, thumb: Fitted) -> LeftOut:
+    """Source `s` scored by `fitted` and the thumbnail control `thumb`, both fitted on `rest`."""
+    d = s.data
+    m, p, p_re, unfamiliar = score(fitted, d)
+    return LeftOut(
+        name=s.source.name, kind=s.source.kind,
+        family_seen=any(t.source.family == s.source.family for t in rest),
+        n_photos=len(d), no_face=int((~d.found).sum()), p=p, p_re=p_re,
+        unfamiliar=unfamiliar, p_thumb=thumb.p(d.T[m]),
+        files=[f for f, k in zip(d.files, m) if k], fitted=fitted)
 
 
 def score(fitted: Fitted, d: Described):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gan.detector import calibrate, dfeatures, figures, forensic, variants
+from gan.detector import calibrate, dfeatures, figures, forensic, learned, variants
 from gan.data.preprocess import open_image
 from gan.detector.verdict import GENERATED, UNSURE
 from gan.io import staged_dir
@@ -34,7 +34,7 @@ REPORT_DIR = "detection/report"
 FIGURES = {"left_out": "left_out.png", "robustness": "robustness.png", "groups": "groups.png"}
 ROBUSTNESS_PER_SOURCE = 40
 GROUP_PHOTOS = 300          # photos per group for false alarms per group (beyond the fit sample)
-DETECTORS = (dfeatures.KEY, "forensic", "discriminator")     # in the order reports show them
+DETECTORS = (dfeatures.KEY, learned.KEY, "forensic", "discriminator")     # in the order reports show them
 REFLIP_TARGET = 0.02
 JPEG_QUALITIES = (30, 50, 70, 90, 100)
 LONG_SIDES = (64, 128, 256, 512)
@@ -62,7 +62,8 @@ def perturbed(img: Image.Image, how) -> Image.Image | None:
     raise ValueError(how)
 
 
-VIEWERS = {"forensic": forensic, dfeatures.KEY: dfeatures}   # key -> module with photo_views
+VIEWERS = {"forensic": forensic, dfeatures.KEY: dfeatures,   # key -> module with photo_views
+           learned.KEY: dfeatures}
 
 
 def _views_of(file: str, key: str, size: int) -> list:
@@ -82,8 +83,8 @@ def _views_of(file: str, key: str, size: int) -> list:
 
 def robustness(measured, per_source: int, key: str = "forensic", bundle=None, jobs: int = 2,
                log=lambda m: None) -> dict:
-    """The curves (see the module docstring) of a fitted detector (`key`: forensic, or
-    dfeatures with its `bundle`, whose discriminator turns the views into features)."""
+    """The curves (see the module docstring) of a fitted detector (`key`: forensic, learned,
+    or dfeatures with its `bundle`, whose discriminator turns the views into features)."""
     from joblib import Parallel, delayed
 
     size = bundle.resolution if bundle is not None else 128

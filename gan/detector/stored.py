@@ -10,7 +10,8 @@ Each is a `StoredDetector` with one contract, whatever it looks at:
   (`gan.detector.verdict.Rule`: generated, real or unsure).
 
 The detectors `python -m gan.detector fit` stores: `dfeatures` reads the discriminator's
-features of the landmark-aligned face (`gan.detector.dfeatures`), `forensic` the face's
+features of the landmark-aligned face (`gan.detector.dfeatures`), `learned` the same face
+through the discriminator's layers trained on as a classifier (`gan.detector.learned`), `forensic` the face's
 texture at the photo's own resolution (`gan.detector.forensic`). The discriminator itself is
 always there: it reads the bundle's 128 px crop, its raw score being minus its logit (high for
 faces like its training photos).
@@ -25,10 +26,11 @@ import numpy as np
 from PIL import Image
 
 from gan.data.preprocess import DRAFT_FACTOR, preprocess_image, to_model_input
-from gan.detector import calibrate, dfeatures, forensic, tuned, variants
+from gan.detector import calibrate, dfeatures, forensic, learned, tuned, variants
 from gan.detector.verdict import Rule
 
 TITLES = {dfeatures.KEY: "What the discriminator sees (fitted on many sources)",
+          learned.KEY: "The discriminator trained on many sources (learned)",
           "forensic": "Forensic detector (texture, fitted on many sources)",
           "discriminator": "The GAN's own discriminator"}
 TUNED_TITLE = "The GAN's own discriminator, trained on against its finished generator"
@@ -184,6 +186,20 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
                 problems[key] = str(det)
             else:
                 found[key] = det
+    s_learned = learned.settings(bundle.card)
+    if s_learned is not None:
+        try:
+            model = learned.load(bundle)
+        except forensic.DetectorError as e:
+            problems[learned.KEY] = str(e)
+        else:
+            found[learned.KEY] = StoredDetector(
+                key=learned.KEY, title=TITLES[learned.KEY], note=str(s_learned.get("note") or ""),
+                rule=rule_of(s_learned), calibrated=True,
+                prepare=lambda img, crop=None: dfeatures.photo_views(img, bundle.resolution),
+                raw=lambda views: learned.scores(model, views),
+                calibration=s_learned.get("calibration"), measured=s_learned.get("left_out"),
+                draft_side=dfeatures.DRAFT_SIDE, section=s_learned)
     default = s.get("default")
     order = sorted(found, key=lambda k: (k != default, k == "discriminator"))
     return [found[k] for k in order], problems
@@ -201,7 +217,7 @@ def pick(bundle, wanted: str | None) -> tuple[StoredDetector, str | None]:
             raise ValueError(problems[wanted])
         raise ValueError(f"{bundle.name} has no {wanted} detector"
                          + (f"; fit one with `python -m gan.detector fit --model {bundle.path}`"
-                            if wanted in ("forensic", dfeatures.KEY) else ""))
+                            if wanted in ("forensic", dfeatures.KEY, learned.KEY) else ""))
     if not dets:
         raise ValueError("no detector of this bundle can be used: " + "; ".join(problems.values()))
     warning = None

@@ -1,0 +1,221 @@
+"""The learned detector: the discriminator's layers trained on as a real/generated classifier.
+
+The discriminator-feature detector (`gan.detector.dfeatures`) keeps the discriminator fixed and
+fits a linear read-out on its features. Here its convolutions are trained on too, as a
+classifier of the landmark-aligned faces of every fit source (real photos against the faces of
+several generators), starting from the discriminator's weights: it keeps what the discriminator
+knows of generated faces and learns what other generators' faces share. It reads what the
+discriminator-feature detector reads (`dfeatures.photo_views`: the aligned face at the bundle's
+resolution and its re-encodings), so an upload is prepared once for both.
+
+Training (`train`): batches of half real, half generated faces, every source of a kind drawn
+equally often, each face as it is or one of its fit-time variants (size, blur, colour, JPEG:
+`gan.detector.variants`), mirrored half the time; only the fit half of each source (by file-name
+hash, `loso.SourceData.calib_mask`). Platt calibration on the other half, as every detector here.
+
+Measured leave-sources-out in folds (`leave_folds_out`): one training takes minutes, so the
+sources are split into FOLDS folds and each source is scored by the model trained without its
+fold. Members of a family go to different folds where the family has no more members than there
+are folds (`folds`), so "family seen" means what it means in the one-source-out table. The
+verdict rule is then chosen on those scores like every other detector's (`loso.choose_rule`).
+It has no unfamiliar-photo check, in the table as in the app.
+
+Stored as `detection/learned.keras` by `python -m gan.detector fit --learned-steps N`. Fit time
+trains it; scoring needs Keras alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from gan.bundle import BundleError, verify_files
+from gan.detector.forensic import DetectorError
+
+FILE = "detection/learned.keras"
+KEY = "learned"
+STEPS = 4000
+BATCH = 64
+LEARNING_RATE = 1e-4
+FOLDS = 4
+DROPOUT = 0.4
+FIX = "Refit it: `python -m gan.detector fit --model {model} --sources SOURCES.json`."
+
+
+class LearnError(ValueError):
+    """Training cannot start (no fit photos of a kind); the message says what is missing."""
+
+
+def build(discriminator):
+    """A copy of the discriminator's image layers with a new head: image -> logit (high =
+    generated). A conditional discriminator's labels are left out: an upload has none."""
+    import keras
+
+    d = keras.models.clone_model(discriminator)
+    d.set_weights(discriminator.get_weights())
+    x = keras.Input(d.inputs[0].shape[1:], name="image")
+    h = keras.Model(d.inputs[0], d.get_layer("features").output)(x)
+    h = keras.layers.Dropout(DROPOUT)(h)
+    return keras.Model(x, keras.layers.Dense(1, name="generated_logit", dtype="float32")(h),
+                       name="learned")
+
+
+def scores(model, faces_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Raw scores [n] (the logit: higher = generated) of prepared faces [n, R, R, 3] uint8."""
+    from gan.data.preprocess import to_model_input
+
+    out = [np.asarray(model(to_model_input(faces_uint8[i:i + batch_size]), training=False),
+                      np.float64).reshape(-1) for i in range(0, len(faces_uint8), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0,), np.float64)
+
+
+@dataclasses.dataclass
+class Readout:
+    """A trained model as `gan.detector.loso` reads a classifier: decision() of flattened
+    faces (rows of `collections.describe_views`) -> raw score."""
+    model: object
+    size: int
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        return scores(self.model, np.asarray(X, np.uint8).reshape(-1, self.size, self.size, 3))
+
+
+def _pools(sets, size: int) -> dict[int, list[np.ndarray]]:
+    """{label: [faces of one source's fit half, [n, views, R, R, 3]]}: as is and fit variants."""
+    pools: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    for s in sets:
+        d = s.data
+        m = d.found & ~s.calib_mask
+        if m.any():
+            faces = np.concatenate([d.X[m][:, None], d.A[m]], axis=1)
+            pools[s.source.label].append(faces.reshape(int(m.sum()), -1, size, size, 3))
+    return pools
+
+
+def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, batch: int = BATCH,
+          learning_rate: float = LEARNING_RATE, log=lambda m: None):
+    """The classifier trained for `steps` batches on the fit halves of `sets`
+    (`loso.SourceData` of `collections.describe_views`)."""
+    import keras
+    import tensorflow as tf
+
+    from gan.data.preprocess import to_model_input
+
+    pools = _pools(sets, size)
+    for label, kind in ((0, "real"), (1, "generated")):
+        if not pools[label]:
+            raise LearnError(f"the learned detector needs {kind} photos with a face to train on")
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build(discriminator)
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    half = max(1, batch // 2)
+    targets = np.r_[np.zeros(half), np.ones(half)].astype(np.float32)[:, None]
+
+    @tf.function
+    def train_step(images, targets):
+        with tf.GradientTape() as tape:
+            value = loss(targets, model(images, training=True))
+        grads = tape.gradient(value, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
+        return value
+
+    def draw(pool_list):
+        out = []
+        for p in (pool_list[i] for i in rng.integers(len(pool_list), size=half)):
+            out.append(p[rng.integers(len(p)), rng.integers(p.shape[1])])
+        return out
+
+    for step in range(1, steps + 1):
+        faces = np.stack(draw(pools[0]) + draw(pools[1]))
+        flip = rng.random(len(faces)) < 0.5
+        faces[flip] = faces[flip, :, ::-1]
+        value = float(train_step(to_model_input(faces), targets))
+        if step % 250 == 0 or step == steps:
+            log(f"learned detector: step {step}/{steps}, loss {value:.3f}")
+    return model
+
+
+def fit(discriminator, sets, size: int, steps: int = STEPS, log=lambda m: None):
+    """A `loso.Fitted`: trained on the fit halves, Platt-calibrated on the calib halves."""
+    from gan.detector import calibrate, loso
+
+    readout = Readout(train(discriminator, sets, size, steps, log=log), size)
+    Xc, yc, wc = loso.fit_rows(sets, "calib", use_variants=False)
+    a, b = calibrate.platt_fit(readout.decision(Xc), yc, weights=wc * len(wc))
+    return loso.Fitted(readout, {"method": "platt", "a": a, "b": b, "input": "score"}, None)
+
+
+def folds(sources, k: int = FOLDS) -> list[int]:
+    """The fold of each source: each kind dealt round the folds in turn (sorted by family, so
+    a family's members land in different folds), the second kind carrying on where the first
+    stopped, so folds hold about as many sources of each kind."""
+    order = sorted(range(len(sources)),
+                   key=lambda i: (sources[i].kind != "real", sources[i].family, sources[i].name))
+    out = [0] * len(sources)
+    for turn, i in enumerate(order):
+        out[i] = turn % k
+    return out
+
+
+def leave_folds_out(discriminator, sets, size: int, k: int = FOLDS, steps: int = STEPS,
+                    log=lambda m: None):
+    """[loso.LeftOut] in the order of `sets`: each source scored by the model trained and
+    calibrated without its fold (and the thumbnail control fitted on the same sources)."""
+    from gan.detector import loso
+
+    fold_of = folds([s.source for s in sets], k)
+    out: dict[int, object] = {}
+    for f in sorted(set(fold_of)):
+        held = [i for i, g in enumerate(fold_of) if g == f]
+        rest = [s for i, s in enumerate(sets) if i not in held]
+        log(f"learned detector: training without {', '.join(sets[i].source.name for i in held)} "
+            f"(fold {f + 1}/{len(set(fold_of))})")
+        fitted = fit(discriminator, rest, size, steps, log=log)
+        thumb = loso.fit(rest, thumbs=True)
+        for i in held:
+            out[i] = loso.left_out(sets[i], rest, fitted, thumb)
+    return [out[i] for i in range(len(sets))]
+
+
+def to_bytes(model) -> bytes:
+    """The model as the bundle stores it (.keras)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "learned.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def settings(card: dict) -> dict | None:
+    s = (card.get("detector") or {}).get(KEY)
+    return s if isinstance(s, dict) and s.get("file") else None
+
+
+def load(bundle):
+    """The bundle's learned detector model, checked against the card. Raises DetectorError
+    saying what is wrong."""
+    s = settings(bundle.card)
+    fix = FIX.format(model=bundle.path)
+    if s is None:
+        raise DetectorError(f"{bundle.name} has no learned detector. {fix}")
+    cache = bundle.__dict__.setdefault("_learned_detector", {})
+    sha = (bundle.card.get("files", {}).get(s["file"]) or {}).get("sha256")
+    if sha not in cache:
+        try:
+            verify_files(bundle.path, bundle.card, names=[s["file"]])
+            import keras
+
+            cache[sha] = keras.models.load_model(Path(bundle.path) / s["file"], compile=False)
+        except BundleError as e:
+            cache[sha] = DetectorError(f"The learned detector of {bundle.name} cannot be used: "
+                                       f"{str(e).split(' Get a working bundle')[0]} {fix}")
+        except Exception as e:  # noqa: BLE001 - a damaged .keras file raises many kinds
+            cache[sha] = DetectorError(f"The learned detector of {bundle.name} cannot be read "
+                                       f"({type(e).__name__}). {fix}")
+    if isinstance(cache[sha], Exception):
+        raise cache[sha]
+    return cache[sha]

@@ -1,0 +1,167 @@
+"""The learned detector (gan.detector.learned): the discriminator's layers trained on many
+sources as a classifier. Its folds keep a source out of the model that scores it, `python -m
+gan.detector fit` stores it and the app's detector list offers it, and a damaged file costs that
+detector only."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.detector_fixtures import SOURCES, TINY_TARGET_FPR, shared_sources, source_photo
+from tests.factories import make_tiny_bundle
+
+
+def _src(name, kind, family):
+    from gan.detector.collections import Source
+
+    return Source(name, kind, name, family, [])
+
+
+def test_folds_spread_families_and_kinds():
+    from gan.detector import learned
+
+    sources = ([_src(f"r{i}", "real", f"r{i}") for i in range(7)]
+               + [_src(f"facegan{i}", "generated", "FaceGAN") for i in range(4)]
+               + [_src("sg2", "generated", "StyleGAN"), _src("sg1", "generated", "StyleGAN"),
+                  _src("sd", "generated", "Stable Diffusion"), _src("hm", "generated", "hm")])
+    fold = learned.folds(sources, 4)
+    assert sorted(set(fold)) == [0, 1, 2, 3]
+    for f in range(4):
+        members = [s for s, g in zip(sources, fold) if g == f]
+        assert {s.kind for s in members} == {"real", "generated"}
+        assert 3 <= len(members) <= 5
+    for family in ("FaceGAN", "StyleGAN"):          # no two members of a family in one fold
+        folds_of = [g for s, g in zip(sources, fold) if s.family == family]
+        assert len(set(folds_of)) == len(folds_of)
+    assert learned.folds(list(reversed(sources)), 4) == list(reversed(fold))   # order-free
+
+
+def _cli(args, capsys):
+    from gan.detector.__main__ import main
+
+    rc = main(args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.slow
+def test_fit_trains_it_without_each_fold_stores_it_and_the_app_offers_it(tmp_path, capsys, monkeypatch):
+    from gan.bundle import load_bundle, read_card
+    from gan.data.preprocess import open_image
+    from gan.detector import dfeatures, learned, photos
+    from gan.detector.stored import pick, stored_detectors
+    from tests.detector_fixtures import png
+
+    trained_on = []                                  # the sources each training saw
+    real_train = learned.train
+
+    def spy(discriminator, sets, size, steps=learned.STEPS, **kw):
+        trained_on.append({s.source.name for s in sets})
+        return real_train(discriminator, sets, size, steps, **kw)
+
+    monkeypatch.setattr(learned, "train", spy)
+    manifest, cache = shared_sources()
+    path = make_tiny_bundle(tmp_path / "b")
+    common = ["--model", str(path), "--sources", str(manifest), "--cache", str(cache),
+              "--classifier", "lr", "--target-fpr", str(TINY_TARGET_FPR), "--jobs", "1", "--quiet",
+              "--robustness-photos", "1", "--group-photos", "0"]
+    rc, out, err = _cli(["fit", *common, "--tune-steps", "0", "--learned-steps", "30",
+                         "--learned-folds", "2"], capsys)
+    assert rc == 0, err
+    # Two folds, then all sources: each source was out of the training whose model scored it.
+    fold = learned.folds([s for s in _manifest_sources(manifest)], 2)
+    names = list(SOURCES)
+    assert trained_on[:2] == [{n for n, g in zip(names, fold) if g != f} for f in (0, 1)]
+    assert trained_on[2] == set(names)
+    card = read_card(path)
+    sec = card["detector"][learned.KEY]
+    assert sec["steps"] == 30 and sec["folds"] == 2 and sec["file"] == learned.FILE
+    assert {r["source"] for r in sec["left_out"]["rows"]} == set(SOURCES)
+    for r in sec["left_out"]["rows"]:
+        assert r["generated"] + r["unsure"] + r["real"] == r["scored"] > 0
+        assert "unfamiliar" not in r["unsure_reasons"]          # no such check, as in the app
+        if r["kind"] == "real":
+            assert r["false_alarm_upper95"] <= TINY_TARGET_FPR
+    assert learned.FILE in card["files"] and (path / learned.FILE).is_file()
+    rep = json.loads((path / "detection/report/report.json").read_text())
+    assert rep["detectors"][learned.KEY]["robustness"]["curves"][0]["counts"]["real"] == 2
+    assert learned.KEY in out                                   # the CLI's table lists it
+
+    # The app's detector: an upload is prepared as the discriminator-feature detector prepares
+    # it, and scored by the stored model exactly as the fit's final model scored it.
+    bundle = load_bundle(path)
+    det, warning = pick(bundle, learned.KEY)
+    assert warning is None and det.key == learned.KEY and det.rule.to_card() == sec["rule"]
+    img = source_photo("gen_nearest", 3)
+    face = photos.prepare(png(img), det)
+    assert face.error is None and face.views.shape == (3, 32, 32, 3)
+    _, views, _ = dfeatures.photo_views(open_image(_saved(img, tmp_path), draft_side=dfeatures.DRAFT_SIDE), 32)
+    assert np.array_equal(views, face.views)
+    raw = learned.scores(learned.load(bundle), face.views)
+    assert np.allclose(det.raw(face.views), raw)
+    (v,) = photos.judge(det, [face])
+    assert v.verdict in ("generated", "real", "unsure")
+    assert learned.KEY in [d.key for d in stored_detectors(bundle)[0]]
+
+    rc, out, err = _cli(["fit", *common, "--tune-steps", "0", "--learned-steps", "0",
+                         "--no-report"], capsys)
+    assert rc == 0, err
+    card = read_card(path)
+    assert learned.KEY not in card["detector"] and learned.FILE not in card["files"]
+    assert not (path / learned.FILE).exists()
+    with pytest.raises(ValueError, match="no learned detector"):
+        pick(load_bundle(path), learned.KEY)
+
+
+def _manifest_sources(manifest):
+    from gan.detector.collections import load_manifest
+
+    return load_manifest(manifest)
+
+
+def _saved(img, tmp_path):
+    f = tmp_path / "upload.png"
+    img.save(f)
+    return f
+
+
+@pytest.mark.slow
+def test_a_damaged_learned_file_costs_that_detector_only(tmp_path, capsys):
+    from gan.bundle import load_bundle
+    from gan.detect import main as detect_main
+    from gan.detector import learned
+    from gan.detector.stored import pick, stored_detectors
+
+    manifest, cache = shared_sources()
+    path = make_tiny_bundle(tmp_path / "b")
+    rc, _, err = _cli(["fit", "--model", str(path), "--sources", str(manifest), "--cache", str(cache),
+                       "--classifier", "lr", "--target-fpr", str(TINY_TARGET_FPR), "--jobs", "1",
+                       "--quiet", "--no-report", "--tune-steps", "0", "--learned-steps", "5",
+                       "--learned-folds", "2"], capsys)
+    assert rc == 0, err
+    f = path / learned.FILE
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    dets, problems = stored_detectors(load_bundle(path))
+    assert learned.KEY not in [d.key for d in dets] and dets
+    assert "SHA-256" in problems[learned.KEY] and "python -m gan.detector fit" in problems[learned.KEY]
+    with pytest.raises(ValueError, match="learned detector"):
+        pick(load_bundle(path), learned.KEY)
+    photo = tmp_path / "one.jpg"
+    source_photo("real_studio", 300).save(photo, quality=95)
+    rc = detect_main([str(photo), "--model", str(path), "--detector", learned.KEY])
+    out, err = capsys.readouterr()
+    assert rc == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_bad_learned_options_are_refused_before_any_work(tmp_path, capsys):
+    manifest, cache = shared_sources()
+    path = make_tiny_bundle(tmp_path / "b")
+    for bad, words in ((["--learned-folds", "9"], "folds must be between 2"),
+                       (["--learned-steps", "-1"], "steps must be 0")):
+        rc, out, err = _cli(["fit", "--model", str(path), "--sources", str(manifest), "--cache",
+                             str(cache), "--quiet", "--no-report", "--tune-steps", "0", *bad], capsys)
+        assert rc == 2 and words in err and "Traceback" not in err
