@@ -154,6 +154,14 @@ def source_bytes(name: str, i: int) -> bytes:
     return (manifest.parent / name / f"{name}_{i:03d}{ext}").read_bytes()
 
 
+def damage(path: str | Path) -> None:
+    """Flip one byte in the middle of a stored file (its SHA-256 no longer matches the card)."""
+    path = Path(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def fit_tiny(bundle, manifest: str | Path | None = None, cache_dir: str | Path | None = None,
              **kw):
     """fit_detectors on the tiny sources (shared ones by default), quickly: a logistic

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.detector_fixtures import SOURCES, TINY_TARGET_FPR, shared_sources, source_photo
+from tests.detector_fixtures import SOURCES, TINY_TARGET_FPR, damage, shared_sources, source_photo
 from tests.factories import make_tiny_bundle
 
 
@@ -141,10 +141,7 @@ def test_a_damaged_learned_file_costs_that_detector_only(tmp_path, capsys):
                        "--quiet", "--no-report", "--tune-steps", "0", "--learned-steps", "5",
                        "--learned-folds", "2"], capsys)
     assert rc == 0, err
-    f = path / learned.FILE
-    data = bytearray(f.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    f.write_bytes(bytes(data))
+    damage(path / learned.FILE)
     dets, problems = stored_detectors(load_bundle(path))
     assert learned.KEY not in [d.key for d in dets] and dets
     assert "SHA-256" in problems[learned.KEY] and "python -m gan.detector fit" in problems[learned.KEY]

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.detector_fixtures import SOURCES, TINY_TARGET_FPR, shared_sources, source_photo
+from tests.detector_fixtures import SOURCES, TINY_TARGET_FPR, damage, shared_sources, source_photo
 from tests.factories import make_tiny_bundle
 
 pytestmark = pytest.mark.slow
@@ -131,10 +131,7 @@ def test_a_damaged_trained_on_file_costs_that_detector_only_with_a_clear_message
                        "--quiet", "--no-report", "--tune-steps", "5", "--learned-steps", "0", "--tune-photos",
                        str(_folder_of_photos(tmp_path / "photos"))], capsys)
     assert rc == 0, err
-    f = path / tuned.FILE
-    data = bytearray(f.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    f.write_bytes(bytes(data))
+    damage(path / tuned.FILE)
     dets, problems = stored_detectors(load_bundle(path))
     assert "discriminator" not in [d.key for d in dets] and dets      # the others still work
     assert "SHA-256" in problems["discriminator"] and "python -m gan.detector fit" in problems["discriminator"]

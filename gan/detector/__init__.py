@@ -23,6 +23,7 @@ Using a detector (the CLI `gan.detect` and the app's `app_support.detection` use
 - `texture`: what it looks at (local texture of the face at the photo's own resolution);
 - `variants`: how photos are changed (fit-time augmentation, the re-encodings a verdict must
   survive); `classifier`: the read-out; `ood`: photos unlike every fit source;
+- `kerasmodels`: the training step and the stored file of the detectors that are Keras models;
 - `calibrate`: sigmoid, Platt, upper bounds, AUC (NumPy).
 
 Fitting and measuring them (`python -m gan.detector`, this package's `__main__`):

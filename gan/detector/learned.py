@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.bundle import BundleError, verify_files
+from gan.detector import kerasmodels
 from gan.detector.forensic import DetectorError
 
 FILE = "detection/learned.keras"
@@ -63,11 +63,7 @@ def build(discriminator):
 
 def scores(model, faces_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Raw scores [n] (the logit: higher = generated) of prepared faces [n, R, R, 3] uint8."""
-    from gan.data.preprocess import to_model_input
-
-    out = [np.asarray(model(to_model_input(faces_uint8[i:i + batch_size]), training=False),
-                      np.float64).reshape(-1) for i in range(0, len(faces_uint8), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0,), np.float64)
+    return kerasmodels.logits(model, faces_uint8, batch_size)
 
 
 @dataclasses.dataclass
@@ -98,9 +94,6 @@ def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, bat
     """The classifier trained for `steps` batches on the fit halves of `sets`
     (`loso.SourceData` of `collections.describe_views`)."""
     import keras
-    import tensorflow as tf
-
-    from gan.data.preprocess import to_model_input
 
     pools = _pools(sets, size)
     for label, kind in ((0, "real"), (1, "generated")):
@@ -109,18 +102,9 @@ def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, bat
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     model = build(discriminator)
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
-    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    train_step = kerasmodels.train_step(model, learning_rate)
     half = max(1, batch // 2)
     targets = np.r_[np.zeros(half), np.ones(half)].astype(np.float32)[:, None]
-
-    @tf.function
-    def train_step(images, targets):
-        with tf.GradientTape() as tape:
-            value = loss(targets, model(images, training=True))
-        grads = tape.gradient(value, model.trainable_weights)
-        optimizer.apply_gradients(zip(grads, model.trainable_weights))
-        return value
 
     def draw(pool_list):
         out = []
@@ -129,10 +113,7 @@ def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, bat
         return out
 
     for step in range(1, steps + 1):
-        faces = np.stack(draw(pools[0]) + draw(pools[1]))
-        flip = rng.random(len(faces)) < 0.5
-        faces[flip] = faces[flip, :, ::-1]
-        value = float(train_step(to_model_input(faces), targets))
+        value = train_step(np.stack(draw(pools[0]) + draw(pools[1])), targets, rng)
         if step % 250 == 0 or step == steps:
             log(f"learned detector: step {step}/{steps}, loss {value:.3f}")
     return model
@@ -202,20 +183,4 @@ def load(bundle):
     fix = FIX.format(model=bundle.path)
     if s is None:
         raise DetectorError(f"{bundle.name} has no learned detector. {fix}")
-    cache = bundle.__dict__.setdefault("_learned_detector", {})
-    sha = (bundle.card.get("files", {}).get(s["file"]) or {}).get("sha256")
-    if sha not in cache:
-        try:
-            verify_files(bundle.path, bundle.card, names=[s["file"]])
-            import keras
-
-            cache[sha] = keras.models.load_model(Path(bundle.path) / s["file"], compile=False)
-        except BundleError as e:
-            cache[sha] = DetectorError(f"The learned detector of {bundle.name} cannot be used: "
-                                       f"{str(e).split(' Get a working bundle')[0]} {fix}")
-        except Exception as e:  # noqa: BLE001 - a damaged .keras file raises many kinds
-            cache[sha] = DetectorError(f"The learned detector of {bundle.name} cannot be read "
-                                       f"({type(e).__name__}). {fix}")
-    if isinstance(cache[sha], Exception):
-        raise cache[sha]
-    return cache[sha]
+    return kerasmodels.load(bundle, s["file"], "learned detector", fix)

@@ -23,14 +23,11 @@ trains it; scoring needs Keras alone.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from gan.bundle import BundleError, verify_files
-from gan.detector import variants
-from gan.detector.forensic import DetectorError
+from gan.detector import kerasmodels, variants
 
 FILE = "detection/discriminator_tuned.keras"
 KEY = "discriminator_tuned"
@@ -92,35 +89,21 @@ def train(bundle, photos: np.ndarray, steps: int = STEPS, seed: int = 0, batch: 
     """The discriminator of `bundle` trained on for `steps` against its frozen generator, on
     `photos` [n, R, R, 3] uint8 (the photos it was trained on, framed by the bundle's crop)."""
     import keras
-    import tensorflow as tf
-
-    from gan.data.preprocess import to_model_input
 
     if len(photos) < 2:
         raise TuneError(f"training the discriminator on needs real photos; got {len(photos)}")
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     model = image_model(bundle.discriminator)
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
-    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    train_step = kerasmodels.train_step(model, learning_rate)
     fakes = Faces(bundle, rng)
     half = max(1, batch // 2)
     is_real = np.r_[np.ones(half), np.zeros(half)].astype(np.float32)[:, None]
 
-    @tf.function
-    def train_step(images, targets):
-        with tf.GradientTape() as tape:
-            value = loss(targets, model(images, training=True))
-        grads = tape.gradient(value, model.trainable_weights)
-        optimizer.apply_gradients(zip(grads, model.trainable_weights))
-        return value
-
     for step in range(1, steps + 1):
         faces = np.concatenate([photos[rng.integers(len(photos), size=half)], fakes.draw(half)])
         faces = np.stack([_changed(f, rng) if rng.random() < P_CHANGED else f for f in faces])
-        flip = rng.random(len(faces)) < 0.5
-        faces[flip] = faces[flip, :, ::-1]
-        value = float(train_step(to_model_input(faces), is_real))
+        value = train_step(faces, is_real, rng)
         if step % 50 == 0 or step == steps:
             log(f"training the discriminator on: step {step}/{steps}, loss {value:.3f}")
     return model
@@ -129,11 +112,7 @@ def train(bundle, photos: np.ndarray, steps: int = STEPS, seed: int = 0, batch: 
 def scores(model, images_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Raw scores [n] of prepared faces (minus the logit: higher = generated), as
     `gan.detector.stored.discriminator_scores` gives the raw discriminator's."""
-    from gan.data.preprocess import to_model_input
-
-    out = [np.asarray(model(to_model_input(images_uint8[i:i + batch_size]), training=False),
-                      np.float64).reshape(-1) for i in range(0, len(images_uint8), batch_size)]
-    return -np.concatenate(out) if out else np.zeros((0,), np.float64)
+    return -kerasmodels.logits(model, images_uint8, batch_size)
 
 
 def settings(card: dict) -> dict | None:
@@ -147,21 +126,4 @@ def load(bundle):
     s = settings(bundle.card)
     if s is None:
         return None
-    cache = bundle.__dict__.setdefault("_discriminator_tuned", {})
-    sha = (bundle.card.get("files", {}).get(s["file"]) or {}).get("sha256")
-    if sha not in cache:
-        fix = FIX.format(model=bundle.path)
-        try:
-            verify_files(bundle.path, bundle.card, names=[s["file"]])
-            import keras
-
-            cache[sha] = keras.models.load_model(Path(bundle.path) / s["file"], compile=False)
-        except BundleError as e:
-            cache[sha] = DetectorError(f"The trained-on discriminator of {bundle.name} cannot be "
-                                       f"used: {str(e).split(' Get a working bundle')[0]} {fix}")
-        except Exception as e:  # noqa: BLE001 - a damaged .keras file raises many kinds
-            cache[sha] = DetectorError(f"The trained-on discriminator of {bundle.name} cannot be "
-                                       f"read ({type(e).__name__}). {fix}")
-    if isinstance(cache[sha], Exception):
-        raise cache[sha]
-    return cache[sha]
+    return kerasmodels.load(bundle, s["file"], "trained-on discriminator", FIX.format(model=bundle.path))
