@@ -224,11 +224,12 @@ def pick_detector(bundle) -> StoredDetector:
                    horizontal=True, key="detector",
                    help="\"What the discriminator sees\" reads the GAN's discriminator's view "
                         "of the face with a read-out fitted on real photos and generated faces "
-                        "of many sources; "learned" trains the discriminator's layers themselves on those sources; the forensic detector reads the fine texture of the "
-                        "face, fitted the same way; the discriminator alone is the GAN's own "
-                        "judge, trained only against this model's generator (and, where the "
-                        "model stores one, trained on against the finished generator). Changing it judges "
-                        "your photos again.")
+                        "of many sources; the \"learned\" one trains the discriminator's layers "
+                        "themselves on those sources; the forensic detector reads the fine "
+                        "texture of the face, fitted the same way; the discriminator alone is "
+                        "the GAN's own judge, trained only against this model's generator (and, "
+                        "where the model stores one, trained on against the finished generator). "
+                        "Changing it judges your photos again.")
     return by_key[key]
 
 
