@@ -264,9 +264,14 @@ def trust(bundle, det: StoredDetector, settings: dict, target_fpr: float) -> Non
             st.markdown(explain.thumbnail_text(det.measured))
         with st.expander("How these figures were measured, and on which sources",
                          icon=":material/science:"):
-            st.markdown("Every photo source was left out of fitting in turn: the detector was "
-                        "fitted and calibrated on all the others, then judged the left-out "
-                        "source's photos. The verdict rule was chosen on those left-out verdicts: "
+            folds = det.section.get("folds")
+            st.markdown(("Every photo source was left out of fitting in turn: the detector was "
+                         "fitted and calibrated on all the others, then judged the left-out "
+                         "source's photos." if not folds else
+                         f"The photo sources were split into {folds} groups, each left out of "
+                         f"fitting in turn: the detector was trained and calibrated on the "
+                         f"others, then judged the left-out sources' photos.")
+                        + " The verdict rule was chosen on those left-out verdicts: "
                         + (settings.get("threshold_rule") or "see the model card") + ".")
             rows = explain.source_rows(settings)
             if rows:
