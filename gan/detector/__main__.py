@@ -46,8 +46,8 @@ def run(args, log) -> int:
     t0 = time.perf_counter()
     bundle = load_bundle(args.model)
     sources = load_manifest(args.sources)
-    learned_steps = args.learned_steps if args.command == "fit" else _stored_learned_steps(bundle)
-    learned_folds = args.learned_folds if args.command == "fit" else _stored_learned_folds(bundle)
+    learned_steps, learned_folds = ((args.learned_steps, args.learned_folds)
+                                    if args.command == "fit" else _stored_learned(bundle))
     check_options(sources, args.per_source, args.target_fpr, learned_steps,
                   learned_folds)                                   # before minutes of training
     if args.command == "fit" and args.keep_tuned:
@@ -87,15 +87,13 @@ def run(args, log) -> int:
     return 0
 
 
-def _stored_learned_steps(bundle) -> int:
-    """`report` measures the learned detector again when the bundle stores one (its steps)."""
+def _stored_learned(bundle) -> tuple[int, int]:
+    """(steps, folds): `report` measures the learned detector again, as it was fitted, when
+    the bundle stores one (0 steps: it stores none)."""
     s = learned.settings(bundle.card)
-    return int(s.get("steps", learned.STEPS)) if s else 0
-
-
-def _stored_learned_folds(bundle) -> int:
-    s = learned.settings(bundle.card)
-    return int(s.get("folds", learned.FOLDS)) if s else learned.FOLDS
+    if not s:
+        return 0, learned.FOLDS
+    return int(s.get("steps", learned.STEPS)), int(s.get("folds", learned.FOLDS))
 
 
 def _folder_photos(bundle, folder):

@@ -86,6 +86,22 @@ def _measure(sets: list[loso.SourceData], kind: str, rate: float, confidence: fl
     return Measured(left, rule, rows, final)
 
 
+def _measure_learned(bundle, sets: list[loso.SourceData], steps: int, folds: int, rate: float,
+                     confidence: float, log) -> Measured:
+    """The learned detector's measurement: leave folds out, the rule and table as `_measure`'s,
+    then the model trained on all sources."""
+    log(f"learned detector: leave {folds} folds of sources out, {steps} steps each")
+    try:
+        left = learned.leave_folds_out(bundle.discriminator, sets, bundle.resolution, folds,
+                                       steps, log)
+        rule = loso.choose_rule(left, rate, confidence)
+        log("learned detector: training on all sources")
+        final = learned.fit(bundle.discriminator, sets, bundle.resolution, steps, log)
+    except learned.LearnError as e:
+        raise FitError(str(e)) from None
+    return Measured(left, rule, loso.table(left, rule, rate, confidence), final)
+
+
 def family_catch(rows: list[dict], sources: list[Source]) -> float:
     """The left-out catch rate averaged over generator families (each family's sources
     averaged first), so five runs of one generator do not outweigh one other generator."""
@@ -214,18 +230,8 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     mf = _measure(sets_f, kind, target_fpr, confidence, True, log)
     log("discriminator: leave one source out")
     md = _measure(sets_d, "identity", target_fpr, confidence, False, log)
-    ml = None
-    if learned_steps > 0:
-        log(f"learned detector: leave {learned_folds} folds of sources out, {learned_steps} steps each")
-        try:
-            left = learned.leave_folds_out(bundle.discriminator, sets_v, bundle.resolution,
-                                           learned_folds, learned_steps, log)
-            rule = loso.choose_rule(left, target_fpr, confidence)
-            log("learned detector: training on all sources")
-            final = learned.fit(bundle.discriminator, sets_v, bundle.resolution, learned_steps, log)
-        except learned.LearnError as e:
-            raise FitError(str(e)) from None
-        ml = Measured(left, rule, loso.table(left, rule, target_fpr, confidence), final)
+    ml = (_measure_learned(bundle, sets_v, learned_steps, learned_folds, target_fpr, confidence,
+                           log) if learned_steps > 0 else None)
     measured = {"forensic": mf, "discriminator": md, dfeatures.KEY: mp}
     if ml is not None:
         measured[learned.KEY] = ml
@@ -237,10 +243,11 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     rule_text = (f"generated at or above the lowest P(generated) at which every left-out real "
                  f"source's 95% upper bound of photos called generated is at most "
                  f"{target_fpr:.0%}; real below the left-out equal-error point; unsure between, "
-                 f"for photos unlike every fit source (detectors with that check), and when a JPEG q75 or half-size "
-                 f"re-save would change the verdict")
+                 f"for photos unlike every fit source (detectors with that check), and when a "
+                 f"JPEG q75 or half-size re-save would change the verdict")
     section = {
-        "default": default_detector(measured, sources), "method": "leave-one-source-out", "target_fpr": target_fpr,
+        "default": default_detector(measured, sources), "method": "leave-one-source-out",
+        "target_fpr": target_fpr,
         "confidence": confidence, "threshold_rule": rule_text,
         "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sources": [{"name": sd.source.name, "kind": sd.source.kind, "origin": sd.source.origin,
