@@ -28,7 +28,7 @@ from typing import Any
 
 from gan.bundle import CARD, read_card
 from gan.io import file_sha256 as _sha256
-from gan.detector import classifier, dfeatures, learned, loso, texture, tuned
+from gan.detector import classifier, dfeatures, kerasmodels, learned, loso, texture, tuned
 from gan.detector.collections import (Source, describe, describe_dfeatures, describe_discriminator,
                                       describe_views)
 from gan.detector.forensic import FILE, ReadoutModel
@@ -182,11 +182,11 @@ def tune_discriminator(bundle, photos, steps: int, log=lambda m: None) -> Traine
         model = tuned.train(bundle, photos, steps=steps, log=log)
     except tuned.TuneError as e:
         raise FitError(str(e)) from None
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:       # stored, then read back as the bundle will
         path = Path(tmp) / "discriminator_tuned.keras"
         model.save(path)
         data = path.read_bytes()
-        model = keras.models.load_model(path, compile=False)   # as the bundle will load it
+        model = keras.models.load_model(path, compile=False)
     return TrainedOn(data, model, steps, len(photos))
 
 
@@ -285,7 +285,7 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         sets[learned.KEY] = sets_v
     return FittedDetectors(model, section, measured, sets, dfeatures_model=p_model,
                            trained_on=trained_on,
-                           learned_model=learned.to_bytes(ml.final.model.model) if ml else None)
+                           learned_model=kerasmodels.to_bytes(ml.final.model.model) if ml else None)
 
 
 def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:

@@ -2,7 +2,8 @@
 
 The trained-on discriminator (`tuned`) and the learned detector (`learned`) are both the
 discriminator's layers trained as a two-class classifier, stored in `detection/` as .keras
-files. Both train with `train_step` and load with `load`, so a damaged or missing file gives
+files. Both start from `image_features`, train with `train_step`, store with `to_bytes` and
+load with `load`, so a damaged or missing file gives
 the same one-line DetectorError (what is wrong and how to refit) and costs that detector only.
 """
 from __future__ import annotations
@@ -13,6 +14,27 @@ import numpy as np
 
 from gan.bundle import BundleError, verify_files
 from gan.detector.forensic import DetectorError
+
+
+def image_features(discriminator):
+    """(a copy of the discriminator, an image input, the copy's "features" of it): the start
+    of both detectors, without a conditional discriminator's labels (an upload has none)."""
+    import keras
+
+    d = keras.models.clone_model(discriminator)
+    d.set_weights(discriminator.get_weights())
+    x = keras.Input(d.inputs[0].shape[1:], name="image")
+    return d, x, keras.Model(d.inputs[0], d.get_layer("features").output)(x)
+
+
+def to_bytes(model) -> bytes:
+    """The model as a bundle stores it (.keras)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
 
 
 def train_step(model, learning_rate: float):

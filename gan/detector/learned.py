@@ -26,7 +26,6 @@ trains it; scoring needs Keras alone.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
@@ -52,10 +51,7 @@ def build(discriminator):
     generated). A conditional discriminator's labels are left out: an upload has none."""
     import keras
 
-    d = keras.models.clone_model(discriminator)
-    d.set_weights(discriminator.get_weights())
-    x = keras.Input(d.inputs[0].shape[1:], name="image")
-    h = keras.Model(d.inputs[0], d.get_layer("features").output)(x)
+    _, x, h = kerasmodels.image_features(discriminator)
     h = keras.layers.Dropout(DROPOUT)(h)
     return keras.Model(x, keras.layers.Dense(1, name="generated_logit", dtype="float32")(h),
                        name="learned")
@@ -159,16 +155,6 @@ def leave_folds_out(discriminator, sets, size: int, k: int = FOLDS, steps: int =
         for i in held:
             out[i] = loso.left_out(sets[i], rest, fitted, thumb)
     return [out[i] for i in range(len(sets))]
-
-
-def to_bytes(model) -> bytes:
-    """The model as the bundle stores it (.keras)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "learned.keras"
-        model.save(path)
-        return path.read_bytes()
 
 
 def settings(card: dict) -> dict | None:

@@ -47,10 +47,7 @@ def image_model(discriminator):
     """A copy of the discriminator as image -> logit (high = real), without its labels."""
     import keras
 
-    d = keras.models.clone_model(discriminator)
-    d.set_weights(discriminator.get_weights())
-    x = keras.Input(d.inputs[0].shape[1:], name="image")
-    features = keras.Model(d.inputs[0], d.get_layer("features").output)(x)
+    d, x, features = kerasmodels.image_features(discriminator)
     dropout = d.get_layer("dropout") if "dropout" in [layer.name for layer in d.layers] else None
     h = dropout(features) if dropout is not None else features
     return keras.Model(x, d.get_layer("logit")(h), name="discriminator_tuned")
