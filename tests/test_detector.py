@@ -443,6 +443,16 @@ def test_leave_one_out_never_fits_or_calibrates_on_the_source_it_scores(monkeypa
         assert lo.family_seen == (lo.kind == "generated")        # the other "gan" source was in
 
 
+def test_the_report_figures_show_the_default_detector_when_measured():
+    from gan.detector.figures import main_key
+
+    rep = {"detectors": {"dfeatures": {"robustness": {"curves": []}},
+                         "learned": {"robustness": {"curves": []}}, "forensic": {}}}
+    assert main_key(rep, "robustness") == "dfeatures"                  # no default named
+    assert main_key({**rep, "default": "learned"}, "robustness") == "learned"
+    assert main_key({**rep, "default": "forensic"}, "robustness") == "dfeatures"   # not measured
+
+
 def test_the_default_detector_catches_the_most_by_family_not_by_run():
     from gan.detector.fit import Measured, default_detector, family_catch
 

@@ -17,9 +17,11 @@ ORDER = ("dfeatures", "learned", "forensic", "discriminator")
 
 
 def main_key(report: dict, part: str) -> str | None:
-    """The first detector (in ORDER) whose report has `part`: the figures show the default."""
+    """The detector a figure shows: the page's default (the report's `default`) when the report
+    has `part` of it, else the first in ORDER that has it."""
     dets = report.get("detectors", {})
-    return next((k for k in ORDER if dets.get(k, {}).get(part)), None)
+    first = [report["default"]] if report.get("default") in ORDER else []
+    return next((k for k in first + list(ORDER) if dets.get(k, {}).get(part)), None)
 
 
 def left_out(report: dict) -> bytes | None:

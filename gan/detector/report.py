@@ -246,6 +246,7 @@ def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: in
     rep = {"format": REPORT_FORMAT,
            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "target_fpr": rate, "confidence": section["confidence"], "sources": section["sources"],
+           "default": section.get("default"),
            "threshold_rule": section["threshold_rule"], "figures": dict(FIGURES), "detectors": {}}
     for key in DETECTORS:
         if key not in fitted.measured:
