@@ -162,3 +162,27 @@ def test_bad_learned_options_are_refused_before_any_work(tmp_path, capsys):
         rc, out, err = _cli(["fit", "--model", str(path), "--sources", str(manifest), "--cache",
                              str(cache), "--quiet", "--no-report", "--tune-steps", "0", *bad], capsys)
         assert rc == 2 and words in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_refit_on_the_same_photos_loads_the_trained_model_instead_of_training(tmp_path, monkeypatch):
+    from gan.bundle import load_bundle
+    from gan.detector import learned, loso
+    from gan.detector.collections import describe_views, load_manifest
+
+    manifest, cache = shared_sources()
+    bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))
+    sets = [loso.SourceData(s, describe_views(s.sample(None), bundle.resolution, cache, jobs=1))
+            for s in load_manifest(manifest)]
+    calls = []
+    real_train = learned.train
+    monkeypatch.setattr(learned, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    models = tmp_path / "models"
+    first = learned.fit(bundle.discriminator, sets, bundle.resolution, 6, cache_dir=models)
+    again = learned.fit(bundle.discriminator, sets, bundle.resolution, 6, cache_dir=models)
+    assert len(calls) == 1                                   # the second fit trained nothing
+    faces = sets[0].data.X[:4]
+    assert np.allclose(first.p(faces), again.p(faces))       # and scores exactly the same
+    learned.fit(bundle.discriminator, sets[1:], bundle.resolution, 6, cache_dir=models)
+    learned.fit(bundle.discriminator, sets, bundle.resolution, 7, cache_dir=models)
+    assert len(calls) == 3                                   # other photos or steps: trained

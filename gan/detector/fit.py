@@ -87,16 +87,17 @@ def _measure(sets: list[loso.SourceData], kind: str, rate: float, confidence: fl
 
 
 def _measure_learned(bundle, sets: list[loso.SourceData], steps: int, folds: int, rate: float,
-                     confidence: float, log) -> Measured:
+                     confidence: float, log, cache_dir=None) -> Measured:
     """The learned detector's measurement: leave folds out, the rule and table as `_measure`'s,
     then the model trained on all sources."""
     log(f"learned detector: leave {folds} folds of sources out, {steps} steps each")
     try:
         left = learned.leave_folds_out(bundle.discriminator, sets, bundle.resolution, folds,
-                                       steps, log)
+                                       steps, log, cache_dir=cache_dir)
         rule = loso.choose_rule(left, rate, confidence)
         log("learned detector: training on all sources")
-        final = learned.fit(bundle.discriminator, sets, bundle.resolution, steps, log)
+        final = learned.fit(bundle.discriminator, sets, bundle.resolution, steps, log,
+                            cache_dir=cache_dir)
     except learned.LearnError as e:
         raise FitError(str(e)) from None
     return Measured(left, rule, loso.table(left, rule, rate, confidence), final)
@@ -231,7 +232,7 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     log("discriminator: leave one source out")
     md = _measure(sets_d, "identity", target_fpr, confidence, False, log)
     ml = (_measure_learned(bundle, sets_v, learned_steps, learned_folds, target_fpr, confidence,
-                           log) if learned_steps > 0 else None)
+                           log, cache_dir) if learned_steps > 0 else None)
     measured = {"forensic": mf, "discriminator": md, dfeatures.KEY: mp}
     if ml is not None:
         measured[learned.KEY] = ml

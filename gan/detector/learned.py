@@ -26,6 +26,9 @@ trains it; scoring needs Keras alone.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -115,11 +118,40 @@ def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, bat
     return model
 
 
-def fit(discriminator, sets, size: int, steps: int = STEPS, log=lambda m: None):
+def _cache_file(cache_dir, discriminator, sets, size: int, steps: int) -> Path | None:
+    """Where a training on exactly these photos, from exactly these weights, is kept: a refit
+    that only adds a detector or a report does not train the folds again (11 minutes each)."""
+    if cache_dir is None:
+        return None
+    h = hashlib.sha1(json.dumps([1, size, steps, BATCH, LEARNING_RATE, DROPOUT,
+                                 [[s.source.name, s.source.kind, s.data.files] for s in sets]]).encode())
+    for w in discriminator.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return Path(cache_dir) / f"learned-{h.hexdigest()[:16]}.keras"
+
+
+def trained(discriminator, sets, size: int, steps: int = STEPS, cache_dir=None,
+            log=lambda m: None):
+    """`train`, or the model a training with the same inputs left in `cache_dir`."""
+    import keras
+
+    cached = _cache_file(cache_dir, discriminator, sets, size, steps)
+    if cached is not None and cached.is_file():
+        log(f"learned detector: trained model from the cache ({cached.name})")
+        return keras.models.load_model(cached, compile=False)
+    model = train(discriminator, sets, size, steps, log=log)
+    if cached is not None:
+        from gan.io import atomic_write_bytes
+
+        atomic_write_bytes(cached, kerasmodels.to_bytes(model))
+    return model
+
+
+def fit(discriminator, sets, size: int, steps: int = STEPS, log=lambda m: None, cache_dir=None):
     """A `loso.Fitted`: trained on the fit halves, Platt-calibrated on the calib halves."""
     from gan.detector import calibrate, loso
 
-    readout = Readout(train(discriminator, sets, size, steps, log=log), size)
+    readout = Readout(trained(discriminator, sets, size, steps, cache_dir, log), size)
     Xc, yc, wc = loso.fit_rows(sets, "calib", use_variants=False)
     a, b = calibrate.platt_fit(readout.decision(Xc), yc, weights=wc * len(wc))
     return loso.Fitted(readout, {"method": "platt", "a": a, "b": b, "input": "score"}, None)
@@ -138,7 +170,7 @@ def folds(sources, k: int = FOLDS) -> list[int]:
 
 
 def leave_folds_out(discriminator, sets, size: int, k: int = FOLDS, steps: int = STEPS,
-                    log=lambda m: None):
+                    log=lambda m: None, cache_dir=None):
     """[loso.LeftOut] in the order of `sets`: each source scored by the model trained and
     calibrated without its fold (and the thumbnail control fitted on the same sources)."""
     from gan.detector import loso
@@ -150,7 +182,7 @@ def leave_folds_out(discriminator, sets, size: int, k: int = FOLDS, steps: int =
         rest = [s for i, s in enumerate(sets) if i not in held]
         log(f"learned detector: training without {', '.join(sets[i].source.name for i in held)} "
             f"(fold {f + 1}/{len(set(fold_of))})")
-        fitted = fit(discriminator, rest, size, steps, log=log)
+        fitted = fit(discriminator, rest, size, steps, log=log, cache_dir=cache_dir)
         thumb = loso.fit(rest, thumbs=True)
         for i in held:
             out[i] = loso.left_out(sets[i], rest, fitted, thumb)
