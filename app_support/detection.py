@@ -73,6 +73,11 @@ TOO_MANY = (f"Not scored: only the first {MAX_FILES} files of a batch are scored
 
 def plain(det: StoredDetector) -> str:
     """What a detector's score means, for a visitor (it follows "The score: ")."""
+    if det.key == "panel":
+        return ("the share of real photos (of sources its two members were not fitted on) "
+                "that the more suspicious member scores this face above: 0.5 is an ordinary "
+                "real photo, above 0.999 is beyond every real photo it was checked on. It is a "
+                "rank, not the chance that yours is generated.")
     if not det.calibrated:
         return ("it has not been calibrated on known real and generated photos, so 0.8 does "
                 "not mean an 80% chance: read it as *more or less generated-looking*.")

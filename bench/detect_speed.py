@@ -1,7 +1,8 @@
 """How long one upload takes to score (a benchmark, not a test): each fitted detector's whole
 path (decode, face and landmarks, then for `dfeatures` the aligned face of the photo and of its
-two re-encodings through the discriminator's layers, for `forensic` their texture; the read-out,
-the unfamiliar check) beside the discriminator's path (decode, Haar crop of the photo and its
+two re-encodings through the discriminator's layers, for `learned` the same faces through its
+trained layers, for `panel` both those and the discriminator's crops, for `forensic` their
+texture; the read-out, the unfamiliar check) beside the discriminator's path (decode, Haar crop of the photo and its
 re-encodings, one network call) as the baseline run beside it.
 
     python bench/detect_speed.py --model models/default [PHOTO ...]
@@ -73,7 +74,7 @@ def main() -> int:
             medians[(name, det.key)] = statistics.median(walls)
             print(f"{name:32s} {det.key:14s} wall {1000 * statistics.median(walls):7.1f} ms  "
                   f"CPU {1000 * statistics.median(cpus):7.1f} ms  verdict {v.verdict if v else 'no face'}")
-        for key in ("dfeatures", "forensic"):
+        for key in (d.key for d in dets if d.key != "discriminator"):
             if (name, key) in medians and (name, "discriminator") in medians:
                 print(f"{'':32s} ratio {key} / discriminator: "
                       f"{medians[(name, key)] / medians[(name, 'discriminator')]:.2f}")

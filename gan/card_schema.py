@@ -200,7 +200,7 @@ SCHEMA: dict[str, Any] = {
                 "calibration": _CALIBRATION,
                 "threshold": _PROBABILITY,
                 "target_fpr": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-                "default": {"enum": ["dfeatures", "learned", "forensic", "discriminator"]},
+                "default": {"enum": ["panel", "dfeatures", "learned", "forensic", "discriminator"]},
                 "note": _TEXT,
                 "threshold_rule": _MAYBE_TEXT,
                 "measured": {"type": ["object", "null"],
@@ -212,6 +212,21 @@ SCHEMA: dict[str, Any] = {
                 # measured leave-sources-out in folds.
                 "learned": {**_FITTED_DETECTOR, "properties": {
                     **_FITTED_DETECTOR["properties"], "steps": _COUNT, "folds": _COUNT}},
+                # The learned detector and the discriminator together (gan.detector.panel):
+                # each member's P mapped to its rank among left-out real photos ("ranks":
+                # non-decreasing P at evenly spaced rank levels), the higher rank scored.
+                "panel": {
+                    "type": ["object", "null"],
+                    "required": ["ranks", "rule", "threshold"],
+                    "properties": {
+                        "members": {"type": "array", "items": {"enum": ["learned", "discriminator"]}},
+                        "ranks": {"type": "object", "required": ["learned", "discriminator"],
+                                  "properties": {k: {"type": "array", "minItems": 2,
+                                                     "items": {"type": "number"}}
+                                                 for k in ("learned", "discriminator")}},
+                        "threshold": _PROBABILITY, "note": _TEXT, "rule": _RULE,
+                        "left_out": _LEFT_OUT},
+                },
                 "discriminator": {
                     "type": ["object", "null"],
                     "properties": {"threshold": _PROBABILITY, "calibration": _CALIBRATION,

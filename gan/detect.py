@@ -4,7 +4,8 @@
     python -m gan.detect --model models/NAME --detector discriminator *.jpg
 
 Each file is prepared exactly as the app prepares an upload (EXIF, RGB, the face found, its
-re-encodings made), then judged by one of the bundle's detectors: `dfeatures` (what the GAN's
+re-encodings made), then judged by one of the bundle's detectors: `panel` (the learned detector
+and the discriminator together: generated when either is sure), `dfeatures` (what the GAN's
 discriminator sees of the aligned face, read by a classifier fitted on several real and
 generated photo sources, `python -m gan.detector fit`), `learned` (the discriminator's layers
 trained on those sources as a classifier), `forensic` (the face's texture, fitted
@@ -13,7 +14,8 @@ the image files in it (recursively).
 
 Each line has `path`, `detector`, `face_found` and either
 
-- `p_generated` (P(generated), calibrated when the detector was), `verdict` and `threshold`
+- `p_generated` (P(generated), calibrated when the detector was; for the panel, the share of
+  left-out real photos its more suspicious member scores the photo above), `verdict` and `threshold`
   (the P(generated) from which it says "generated"). The verdict is "generated", "real" or
   "unsure"; an "unsure" line also has `reason`, a sentence saying why: the score falls where
   photos of left-out real and generated sources both land, the photo is unlike every source the
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE", help="photos or folders of photos")
     p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
-    p.add_argument("--detector", choices=["dfeatures", "learned", "forensic", "discriminator"], default=None,
+    p.add_argument("--detector", choices=["panel", "dfeatures", "learned", "forensic", "discriminator"], default=None,
                    help="which detector (default: the one the bundle names as its default)")
     p.add_argument("--score-without-face", action="store_true",
                    help="score the centre of photos in which no face is found (the "

@@ -222,7 +222,10 @@ def pick_detector(bundle) -> StoredDetector:
         return detectors[0]
     key = st.radio("Detector", list(by_key), format_func=lambda k: by_key[k].title,
                    horizontal=True, key="detector",
-                   help="\"What the discriminator sees\" reads the GAN's discriminator's view "
+                   help="The panel asks the learned detector and the GAN's discriminator "
+                        "together: generated when either places the photo far above real "
+                        "photos of sources it never saw, real when both place it among them. "
+                        "\"What the discriminator sees\" reads the GAN's discriminator's view "
                         "of the face with a read-out fitted on real photos and generated faces "
                         "of many sources; the \"learned\" one trains the discriminator's layers "
                         "themselves on those sources; the forensic detector reads the fine "

@@ -9,8 +9,8 @@ Every figure is measured leave-one-source-out: a source is scored only by a dete
 calibrated without it (docs/detector.md).
 
 Using a detector (the CLI `gan.detect` and the app's `app_support.detection` use these):
-- `stored`: the bundle's detectors (discriminator features, learned, forensic, the
-  discriminator alone) with one contract: prepare a photo's views, judge them; `pick` chooses one by name;
+- `stored`: the bundle's detectors (the panel, discriminator features, learned, forensic,
+  the discriminator alone) with one contract: prepare a photo's views, judge them; `pick` chooses one by name;
 - `photos`: the one path from a file to a verdict: open it like an upload, prepare, judge in
   batches;
 - `verdict`: the verdict rule: generated, real or unsure, and why;
@@ -18,6 +18,8 @@ Using a detector (the CLI `gan.detect` and the app's `app_support.detection` use
   classifier; its stored file and a photo's views;
 - `learned`: the discriminator's layers trained on many sources as a classifier of the same
   face; its training, leave-folds-out measurement and stored file;
+- `panel`: the learned detector and the discriminator judging together (the higher of their
+  ranks among left-out real photos); its measurement from theirs and a photo's views;
 - `forensic`: the stored forensic detector file (plain arrays, no pickle: the container both
   fitted detectors use) and a photo's views;
 - `texture`: what it looks at (local texture of the face at the photo's own resolution);

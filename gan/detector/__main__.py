@@ -13,7 +13,8 @@ and the card's `detector` section, then runs the report (unless --no-report). Be
 photos the model was trained on (or --tune-photos FOLDER; 0 steps: the raw discriminator is
 measured), stored as `detection/discriminator_tuned.keras`; and it trains the learned detector
 (--learned-steps per training; measured leaving --learned-folds folds of sources out in turn),
-stored as `detection/learned.keras`. `report` measures
+stored as `detection/learned.keras`, and measures the panel of the learned detector and the
+discriminator (`gan.detector.panel`, from their left-out scores). `report` measures
 again without storing a detector: robustness curves (JPEG, resize, crop, PNG to JPEG, each
 scored by the detector fitted without the photo's source) and false alarms per group, written
 to `detection/report/` (report.json and figures).
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 
 from gan.bundle import BundleError, load_bundle
-from gan.detector import classifier, dfeatures, learned, report
+from gan.detector import classifier, dfeatures, learned, panel, report
 from gan.detector.collections import (ManifestError, describe, describe_dfeatures,
                                       describe_discriminator, describe_views, load_manifest)
 from gan.detector import tuned
@@ -79,6 +80,7 @@ def run(args, log) -> int:
         "discriminator": lambda f: describe_discriminator(
             f, bundle, args.cache, jobs=args.jobs, log=log,
             scorer=trained_on.scorer if trained_on is not None else None)}
+    describers[panel.KEY] = lambda f: (describers[learned.KEY](f), describers["discriminator"](f))
     rep = report.measure(fitted, robustness_per_source=args.robustness_photos, jobs=args.jobs,
                          log=log, bundle=bundle, group_photos=args.group_photos,
                          describers=describers)

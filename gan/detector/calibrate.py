@@ -75,6 +75,8 @@ def probability(scores: np.ndarray, calibration: dict | None) -> np.ndarray:
     discriminator's line on its logit (`"input": "logit"`, the logit being -score): the same
     line with the slope's sign flipped, read here so those bundles keep their scores."""
     cal = calibration or {}
+    if cal.get("method") == "identity":         # already a P-like score in [0, 1] (the panel)
+        return np.clip(np.asarray(scores, np.float64), 0.0, 1.0)
     if cal.get("method") != "platt":
         return sigmoid(scores)
     a = float(cal["a"]) if cal.get("input", "score") == "score" else -float(cal["a"])

@@ -11,9 +11,9 @@ import numpy as np
 from gan.metrics.figures import _plt, _png
 
 COLOURS = {"generated": "#d95f02", "unsure": "#bdbdbd", "real": "#1b9e77"}
-SHORT = {"dfeatures": "what the discriminator sees", "learned": "learned (discriminator trained on)",
+SHORT = {"panel": "panel (learned + discriminator)", "dfeatures": "what the discriminator sees", "learned": "learned (discriminator trained on)",
          "forensic": "forensic detector", "discriminator": "the GAN's discriminator"}
-ORDER = ("dfeatures", "learned", "forensic", "discriminator")
+ORDER = ("panel", "dfeatures", "learned", "forensic", "discriminator")
 
 
 def main_key(report: dict, part: str) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from gan.bundle import CARD, read_card
 from gan.io import file_sha256 as _sha256
-from gan.detector import classifier, dfeatures, kerasmodels, learned, loso, texture, tuned
+from gan.detector import classifier, dfeatures, kerasmodels, learned, loso, panel, texture, tuned
 from gan.detector.collections import (Source, describe, describe_dfeatures, describe_discriminator,
                                       describe_views)
 from gan.detector.forensic import FILE, ReadoutModel
@@ -103,6 +103,15 @@ def _measure_learned(bundle, sets: list[loso.SourceData], steps: int, folds: int
     return Measured(left, rule, loso.table(left, rule, rate, confidence), final)
 
 
+def _measure_panel(ml: Measured, md: Measured, sets_d: list[loso.SourceData], disc_raw,
+                   rate: float, confidence: float) -> Measured:
+    """The panel's measurement (`gan.detector.panel`) from its members' left-out scores."""
+    left, ranks = panel.leave_out(ml.left, md.left, sets_d, disc_raw)
+    rule = loso.choose_rule(left, rate, confidence)
+    final = panel.PanelFitted(ml.final, md.final, ranks, disc_raw)
+    return Measured(left, rule, loso.table(left, rule, rate, confidence), final)
+
+
 def family_catch(rows: list[dict], sources: list[Source]) -> float:
     """The left-out catch rate averaged over generator families (each family's sources
     averaged first), so five runs of one generator do not outweigh one other generator."""
@@ -117,7 +126,7 @@ def family_catch(rows: list[dict], sources: list[Source]) -> float:
 def default_detector(measured: dict[str, Measured], sources: list[Source]) -> str:
     """The page's default: of the detectors fitted on many sources (every one held to the
     stated false-alarm rate by its rule), the one that catches the most, by family."""
-    fitted = [k for k in (dfeatures.KEY, learned.KEY, "forensic") if k in measured]
+    fitted = [k for k in (panel.KEY, dfeatures.KEY, learned.KEY, "forensic") if k in measured]
     return max(fitted, key=lambda k: family_catch(measured[k].rows, sources))
 
 
@@ -236,6 +245,12 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     measured = {"forensic": mf, "discriminator": md, dfeatures.KEY: mp}
     if ml is not None:
         measured[learned.KEY] = ml
+        log("panel (learned detector and discriminator): from their left-out scores")
+        from gan.detector.stored import discriminator_scores
+
+        disc_raw = d_scorer[1] if d_scorer is not None else (
+            lambda x: discriminator_scores(bundle, x))
+        measured[panel.KEY] = _measure_panel(ml, md, sets_d, disc_raw, target_fpr, confidence)
     meta = {"texture_version": texture.TEXTURE_VERSION, "dim": texture.DIM, "classifier": kind}
     model = ReadoutModel(mf.final.model, mf.final.ood, meta)
     p_meta = {"dim": int(sets_p[0].data.X.shape[1]), "classifier": kind,
@@ -275,6 +290,16 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
             "protocol": f"leave-sources-out in {learned_folds} folds: each source scored by the "
                         f"model trained and calibrated without its fold",
             **_section(ml, rule_text)}
+    if panel.KEY in measured:
+        mq = measured[panel.KEY]
+        section[panel.KEY] = {
+            "members": list(panel.MEMBERS), "calibration": None,
+            "ranks": {k: r.to_card() for k, r in mq.final.ranks.items()},
+            "kind": "the learned detector and the discriminator together: generated when either "
+                    "places the photo far above left-out real photos, real when both place it "
+                    "among them",
+            "rule": mq.rule.to_card(), "threshold": min(mq.rule.generated_at, 1.0),
+            "note": rule_text, "left_out": {"rows": mq.rows, **headline(mq.rows)}}
     if trained_on is not None:
         section[tuned.KEY] = {"file": tuned.FILE, "steps": trained_on.steps,
                               "photos": trained_on.photos,
@@ -284,6 +309,7 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     sets = {"forensic": sets_f, "discriminator": sets_d, dfeatures.KEY: sets_p}
     if ml is not None:
         sets[learned.KEY] = sets_v
+        sets[panel.KEY] = sets_v
     return FittedDetectors(model, section, measured, sets, dfeatures_model=p_model,
                            trained_on=trained_on,
                            learned_model=kerasmodels.to_bytes(ml.final.model.model) if ml else None)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gan.detector import calibrate, dfeatures, figures, forensic, learned, variants
+from gan.detector import calibrate, dfeatures, figures, forensic, learned, panel, variants
 from gan.data.preprocess import open_image
 from gan.detector.verdict import GENERATED, UNSURE
 from gan.io import staged_dir
@@ -34,7 +34,7 @@ REPORT_DIR = "detection/report"
 FIGURES = {"left_out": "left_out.png", "robustness": "robustness.png", "groups": "groups.png"}
 ROBUSTNESS_PER_SOURCE = 40
 GROUP_PHOTOS = 300          # photos per group for false alarms per group (beyond the fit sample)
-DETECTORS = (dfeatures.KEY, learned.KEY, "forensic", "discriminator")     # in the order reports show them
+DETECTORS = (panel.KEY, dfeatures.KEY, learned.KEY, "forensic", "discriminator")     # in the order reports show them
 REFLIP_TARGET = 0.02
 JPEG_QUALITIES = (30, 50, 70, 90, 100)
 LONG_SIDES = (64, 128, 256, 512)
@@ -63,12 +63,12 @@ def perturbed(img: Image.Image, how) -> Image.Image | None:
 
 
 VIEWERS = {"forensic": forensic, dfeatures.KEY: dfeatures,   # key -> module with photo_views
-           learned.KEY: dfeatures}
+           learned.KEY: dfeatures, panel.KEY: panel}
 
 
-def _views_of(file: str, key: str, size: int) -> list:
+def _views_of(file: str, key: str, size: int, crop: str = "face") -> list:
     """What detector `key` scores of one photo under every perturbation (None where not
-    applicable or no face)."""
+    applicable or no face); the panel's views need the bundle's `crop` too."""
     module = VIEWERS[key]
     with Image.open(file) as raw:
         fmt = raw.format
@@ -77,7 +77,9 @@ def _views_of(file: str, key: str, size: int) -> list:
     out = []
     for _, how in PERTURBATIONS:
         changed = perturbed(img, how)
-        out.append(None if changed is None else module.photo_views(changed, size)[1])
+        views = (None if changed is None else module.photo_views(changed, size, crop)
+                 if module is panel else module.photo_views(changed, size))
+        out.append(None if views is None or not views[2] else views[1])
     return out
 
 
@@ -92,7 +94,9 @@ def robustness(measured, per_source: int, key: str = "forensic", bundle=None, jo
     for lo in measured.left:
         files = lo.files[:per_source]
         log(f"robustness ({key}): {lo.name} ({len(files)} photos x {len(PERTURBATIONS)} changes)")
-        rows = Parallel(n_jobs=jobs, batch_size=4)(delayed(_views_of)(f, key, size) for f in files)
+        crop = bundle.crop if bundle is not None else "face"
+        rows = Parallel(n_jobs=jobs, batch_size=4)(delayed(_views_of)(f, key, size, crop)
+                                                   for f in files)
         if key == dfeatures.KEY:
             rows = [[None if v is None else dfeatures.features(bundle, v) for v in r] for r in rows]
         per[lo.name] = (lo, rows)
@@ -198,9 +202,14 @@ def more_group_photos(measured, sets, n: int, describe_fn, log=lambda m: None) -
             continue
         log(f"groups: {len(files)} photos of {lo.name}, up to {n} a group")
         d = describe_fn(files)
-        m, p, p_re, unfamiliar = score(lo.fitted, d)
+        if isinstance(lo.fitted, panel.PanelFitted):    # described for both its members
+            scored, p, p_re = panel.scored(lo.fitted, *d)
+            unfamiliar = None
+        else:
+            m, p, p_re, unfamiliar = score(lo.fitted, d)
+            scored = [f for f, k in zip(d.files, m) if k]
         v, _ = measured.rule.decide_many(p, p_re, unfamiliar)
-        out[lo.name] = ([f for f, k in zip(d.files, m) if k], v)
+        out[lo.name] = (scored, v)
     return out
 
 

@@ -26,10 +26,11 @@ import numpy as np
 from PIL import Image
 
 from gan.data.preprocess import DRAFT_FACTOR, preprocess_image, to_model_input
-from gan.detector import calibrate, dfeatures, forensic, learned, tuned, variants
+from gan.detector import calibrate, dfeatures, forensic, learned, panel, tuned, variants
 from gan.detector.verdict import Rule
 
-TITLES = {dfeatures.KEY: "What the discriminator sees (fitted on many sources)",
+TITLES = {panel.KEY: "The panel: learned detector and discriminator together",
+          dfeatures.KEY: "What the discriminator sees (fitted on many sources)",
           learned.KEY: "The discriminator trained on many sources (learned)",
           "forensic": "Forensic detector (texture, fitted on many sources)",
           "discriminator": "The GAN's own discriminator"}
@@ -154,6 +155,26 @@ def _fitted(bundle, key: str, section: dict):
         measured=section.get("left_out"), draft_side=module.DRAFT_SIDE, section=section)
 
 
+def _panel(bundle, section: dict, members: dict) -> StoredDetector:
+    """The panel (`gan.detector.panel`) of the bundle's learned detector and discriminator:
+    each view the aligned face and the discriminator's crop, each member's P as it alone
+    gives it, combined on the real-photo rank scale."""
+    ranks = panel.ranks_from_card(section)
+    m_l, m_d = members[learned.KEY], members["discriminator"]
+
+    def score(views):
+        views = np.asarray(views)
+        return panel.combine(m_l.p(views[:, 0]), m_d.p(views[:, 1]), ranks)
+
+    return StoredDetector(
+        key=panel.KEY, title=TITLES[panel.KEY], note=str(section.get("note") or ""),
+        rule=rule_of(section), calibrated=True,
+        prepare=lambda img, crop=None: panel.photo_views(img, bundle.resolution,
+                                                         crop or bundle.crop),
+        raw=score, calibration={"method": "identity"}, measured=section.get("left_out"),
+        draft_side=dfeatures.DRAFT_SIDE, section=section)
+
+
 def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
     """(usable detectors, default first; {key: why not} for a stored detector that cannot be
     used, e.g. a damaged forensic file)."""
@@ -200,6 +221,16 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
                 raw=lambda views: learned.scores(model, views),
                 calibration=s_learned.get("calibration"), measured=s_learned.get("left_out"),
                 draft_side=dfeatures.DRAFT_SIDE, section=s_learned)
+    s_panel = panel.settings(bundle.card)
+    if s_panel is not None:
+        if any(k not in found for k in panel.MEMBERS):
+            problems[panel.KEY] = "it needs both its members: " + "; ".join(
+                problems.get(k, f"no {k} detector") for k in panel.MEMBERS if k not in found)
+        else:
+            try:
+                found[panel.KEY] = _panel(bundle, s_panel, found)
+            except ValueError as e:
+                problems[panel.KEY] = f"its card section is damaged ({e})"
     default = s.get("default")
     order = sorted(found, key=lambda k: (k != default, k == "discriminator"))
     return [found[k] for k in order], problems

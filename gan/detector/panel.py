@@ -1,0 +1,174 @@
+"""The panel: the learned detector and the GAN's discriminator judging a photo together.
+
+Why: each alone answers half of a visitor's question. The learned detector, trained on many
+sources, catches a few percent of other generators' faces at its rule and none of this
+project's own; the discriminator (trained on against its finished generator) catches this
+project's faces and no other generator's. A page whose default is one of them tells a visitor
+holding this model's face that it may be real.
+
+How: each member's P(generated) is put on one scale, its **real-photo rank** (`Ranks`): the share
+of left-out real photos (photos of sources that member was not fitted on) it scores above. The
+panel's score is the higher of the two ranks, so a photo is called generated when either member
+places it far above real photos, and real only when both place it among them. Above every
+left-out real photo the last 0.1% of the scale keeps the order of the member's P. The rule is
+chosen on the panel's left-out scores like every other detector's (`loso.choose_rule`): no
+left-out real source over the stated false-alarm rate, unsure between the edges and when a
+re-save would flip the verdict. The members read what they read alone: the learned detector
+the landmark-aligned face, the discriminator its own crop (scored whether or not that crop
+found a face: the panel's "no face" is the landmark finder's).
+
+Each source's panel score combines the members' scores of it when it was left out (the
+learned detector's fold, the discriminator's calibration without it). The ranks are taken from
+all left-out real photos, the source's own among them: the nested check (rule chosen without a
+source) therefore keeps that source's photos in the ranks, though not in the rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+KEY = "panel"
+MEMBERS = ("learned", "discriminator")
+DRAFT_SIDE = 1024            # uploads decoded as the learned detector's (dfeatures.DRAFT_SIDE)
+KNOTS = 1001                    # rank levels stored per member
+TOP = 0.999                     # ranks 0..TOP: among left-out real photos; TOP..1: above them all
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """One member's P(generated) -> its real-photo rank in [0, 1] (monotone)."""
+    knots: np.ndarray           # P at rank levels 0, 1/(KNOTS-1), ..., 1 (non-decreasing)
+
+    @classmethod
+    def of(cls, real_p: np.ndarray) -> "Ranks":
+        real_p = np.asarray(real_p, np.float64)
+        if not len(real_p):
+            raise ValueError("the panel's ranks need left-out real photos")
+        return cls(np.quantile(real_p, np.linspace(0.0, 1.0, KNOTS)))
+
+    def __call__(self, p) -> np.ndarray:
+        p = np.asarray(p, np.float64)
+        k = self.knots
+        levels = np.linspace(0.0, TOP, len(k))
+        # np.interp wants increasing knots: ties (many equal P) take the highest level of the tie
+        uniq, last = np.unique(k[::-1], return_index=True)
+        r = np.interp(p, uniq, levels[::-1][last])
+        top = float(k[-1])
+        above = (p - top) / max(1.0 - top, 1e-12)
+        return np.where(p > top, TOP + (1.0 - TOP) * np.clip(above, 0.0, 1.0), r)
+
+    def to_card(self) -> list[float]:
+        return [float(f"{v:.9g}") for v in self.knots]
+
+    @classmethod
+    def from_card(cls, knots) -> "Ranks":
+        k = np.asarray(knots, np.float64)
+        if k.ndim != 1 or len(k) < 2 or not np.all(np.isfinite(k)) or np.any(np.diff(k) < 0):
+            raise ValueError("the panel's ranks must be a non-decreasing list of numbers")
+        return cls(k)
+
+
+def combine(p_learned, p_disc, ranks: dict[str, Ranks]) -> np.ndarray:
+    """The panel's score: the higher of the members' real-photo ranks."""
+    return np.maximum(ranks["learned"](p_learned), ranks["discriminator"](p_disc))
+
+
+@dataclass
+class PanelFitted:
+    """The panel as `loso` and the report read a fitted detector: `p` of rows, each the aligned
+    face (`collections.describe_views`) followed by the discriminator's crop of the same photo
+    (`stored.discriminator_views`), both flattened uint8 (`photo_views` makes them); no
+    unfamiliar-photo check."""
+    learned: object             # loso.Fitted of the learned detector
+    disc: object                # loso.Fitted of the discriminator (identity + Platt)
+    ranks: dict
+    disc_raw: Callable          # discriminator crops [n, R, R, 3] uint8 -> raw scores
+    ood: None = None
+
+    def p(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, np.uint8)
+        half = X.shape[1] // 2
+        size = int(round((half / 3) ** 0.5))
+        raw = self.disc_raw(X[:, half:].reshape(-1, size, size, 3))
+        return combine(self.learned.p(X[:, :half]), self.disc.p(np.asarray(raw, np.float64)[:, None]),
+                       self.ranks)
+
+
+def photo_views(img, size: int, crop: str):
+    """(face shown, views [1 + len(REENCODINGS), 2, R, R, 3], face found): each view the aligned
+    face the learned detector reads beside the crop the discriminator reads."""
+    from types import SimpleNamespace
+
+    from gan.detector import dfeatures
+    from gan.detector.stored import discriminator_views
+
+    shown, faces, found = dfeatures.photo_views(img, size)
+    if not found:
+        return shown, None, False
+    _, crops, _ = discriminator_views(SimpleNamespace(crop=crop, resolution=size), img)
+    return shown, np.stack([faces, crops], axis=1), found
+
+
+def _disc_p(fitted, disc_d, files):
+    """(P, P of each re-encoding) of the discriminator for `files`, from its description (raw
+    scores of its crop, found or not); a file it could not read gets P 0 (rank 0)."""
+    at = {f: i for i, f in enumerate(disc_d.files)}
+    idx = np.array([at.get(f, -1) for f in files], int)
+    k = disc_d.R.shape[1]
+    p = np.zeros(len(idx))
+    p_re = np.zeros((len(idx), k))
+    have = idx >= 0
+    if have.any():
+        x = disc_d.X[idx[have]].astype(np.float64)
+        r = disc_d.R[idx[have]].astype(np.float64)
+        r = np.where(np.isfinite(r), r, x[:, None, :])
+        p[have] = fitted.p(x)
+        p_re[have] = np.stack([fitted.p(r[:, j]) for j in range(k)], axis=1)
+    return p, p_re
+
+
+def leave_out(learned_left: list, disc_left: list, disc_sets: list, disc_raw):
+    """([loso.LeftOut] of the panel, its ranks): each source's photos (those the learned
+    detector scored) scored by the members fitted without it; the three lists in one order."""
+    from gan.detector import loso
+
+    members = []
+    for lo_l, lo_d, s in zip(learned_left, disc_left, disc_sets):
+        if lo_l.name != s.source.name or lo_d.name != s.source.name:
+            raise ValueError("the panel's members must list the same sources in the same order")
+        members.append(_disc_p(lo_d.fitted, s.data, lo_l.files))
+    reals = [i for i, lo in enumerate(learned_left) if lo.kind == "real"]
+    ranks = {"learned": Ranks.of(np.concatenate([learned_left[i].p for i in reals])),
+             "discriminator": Ranks.of(np.concatenate([members[i][0] for i in reals]))}
+    out = []
+    for (p_d, p_d_re), lo_l, lo_d in zip(members, learned_left, disc_left):
+        out.append(loso.LeftOut(
+            name=lo_l.name, kind=lo_l.kind, family_seen=lo_l.family_seen,
+            n_photos=lo_l.n_photos, no_face=lo_l.no_face,
+            p=combine(lo_l.p, p_d, ranks), p_re=combine(lo_l.p_re, p_d_re, ranks),
+            unfamiliar=np.zeros(len(lo_l.p), bool), p_thumb=lo_l.p_thumb, files=list(lo_l.files),
+            fitted=PanelFitted(lo_l.fitted, lo_d.fitted, ranks, disc_raw)))
+    return out, ranks
+
+
+def scored(fitted: PanelFitted, views_d, disc_d):
+    """(files scored, P, P of each re-encoding) of photos described for both members (the
+    learned detector's `describe_views`, the discriminator's `describe_discriminator`), as
+    `loso.score` gives for one detector: the report's larger per-group samples."""
+    from gan.detector import loso
+
+    m, p_l, p_l_re, _ = loso.score(fitted.learned, views_d)
+    files = [f for f, k in zip(views_d.files, m) if k]
+    p_d, p_d_re = _disc_p(fitted.disc, disc_d, files)
+    return files, combine(p_l, p_d, fitted.ranks), combine(p_l_re, p_d_re, fitted.ranks)
+
+
+def settings(card: dict) -> dict | None:
+    s = (card.get("detector") or {}).get(KEY)
+    return s if isinstance(s, dict) and isinstance(s.get("ranks"), dict) else None
+
+
+def ranks_from_card(section: dict) -> dict[str, Ranks]:
+    return {k: Ranks.from_card(section["ranks"][k]) for k in MEMBERS}
