@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.factories import make_tiny_bundle
+from tests.app_fixtures import media  # noqa: F401 - a fixture
 from tests.detector_fixtures import TINY_TARGET_FPR, damage, shared_sources, source_photo
 
 
@@ -54,29 +55,42 @@ def test_either_member_far_above_real_photos_makes_the_panel_score_high():
     assert s[2] < 0.5                                            # both among real photos: low
 
 
-def _fit(path, capsys, *extra):
+def _fit(path, *extra):
     """`python -m gan.detector fit` on the tiny shared sources: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
     from gan.detector.__main__ import main
 
     manifest, cache = shared_sources()
-    rc = main(["fit", "--model", str(path), "--sources", str(manifest), "--cache", str(cache),
-               "--classifier", "lr", "--target-fpr", str(TINY_TARGET_FPR), "--jobs", "1",
-               "--quiet", "--tune-steps", "0", "--learned-folds", "2", *extra])
-    out, err = capsys.readouterr()
-    return rc, out, err
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["fit", "--model", str(path), "--sources", str(manifest), "--cache", str(cache),
+                   "--classifier", "lr", "--target-fpr", str(TINY_TARGET_FPR), "--jobs", "1",
+                   "--quiet", "--tune-steps", "0", "--learned-folds", "2", *extra])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def panel_models(tmp_path_factory):
+    """models/ holding `default`: a tiny bundle fitted by the CLI with the learned detector
+    (so with the panel), and the CLI's printed table."""
+    root = tmp_path_factory.mktemp("panel-models")
+    rc, out, err = _fit(make_tiny_bundle(root / "default"), "--robustness-photos", "1",
+                        "--group-photos", "0", "--learned-steps", "20")
+    assert rc == 0, err
+    return root, out
 
 
 @pytest.mark.slow
-def test_fit_measures_the_panel_left_out_and_the_app_scores_it_as_measured(tmp_path, capsys):
+def test_fit_measures_the_panel_left_out_and_the_app_scores_it_as_measured(panel_models):
     from gan.bundle import load_bundle, read_card
     from gan.detector import learned, panel, photos
     from gan.detector.stored import pick, stored_detectors
     from tests.detector_fixtures import png
 
-    path = make_tiny_bundle(tmp_path / "b")
-    rc, out, err = _fit(path, capsys, "--robustness-photos", "1", "--group-photos", "0",
-                        "--learned-steps", "20")
-    assert rc == 0, err
+    root, out = panel_models
+    path = root / "default"
     card = read_card(path)
     sec = card["detector"][panel.KEY]
     assert sec["members"] == ["learned", "discriminator"]
@@ -147,7 +161,7 @@ def test_a_damaged_member_costs_the_panel_only(tmp_path, capsys):
     from gan.detector.stored import pick, stored_detectors
 
     path = make_tiny_bundle(tmp_path / "b")
-    rc, _, err = _fit(path, capsys, "--no-report", "--learned-steps", "5")
+    rc, _, err = _fit(path, "--no-report", "--learned-steps", "5")
     assert rc == 0, err
     damage(path / learned.FILE)
     dets, problems = stored_detectors(load_bundle(path))
@@ -162,3 +176,33 @@ def test_a_damaged_member_costs_the_panel_only(tmp_path, capsys):
     rc = detect_main([str(photo), "--model", str(path)])        # the default falls back
     out, err = capsys.readouterr()
     assert rc == 0 and json.loads(out.splitlines()[0])["detector"] != panel.KEY
+
+
+@pytest.mark.slow
+def test_the_detect_page_offers_the_panel_and_scores_an_upload_with_it(panel_models, monkeypatch,
+                                                                        media):
+    from gan.bundle import load_bundle
+    from gan.detector import panel, photos
+    from gan.detector.stored import TITLES, pick
+    from tests.app_fixtures import new_app, no_exceptions
+    from tests.detector_fixtures import png
+    from tests.test_app_detect import PAGE, csv_rows, upload
+
+    root, _ = panel_models
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(root))
+    at = new_app(PAGE)
+    no_exceptions(at)
+    radio = at.radio(key="detector")
+    assert TITLES[panel.KEY] in radio.options
+    radio.set_value(panel.KEY).run()
+    no_exceptions(at)
+    body = "\n".join(m.value for m in at.markdown)
+    assert f"**In use: {TITLES[panel.KEY]}.**" in body
+    assert "a rank, not the chance" in body                  # what its score means
+    data = png(source_photo("gen_nearest", 5))
+    at = upload(at, [("made.png", data, "image/png")])
+    (row,) = csv_rows(at, media)
+    det, _ = pick(load_bundle(root / "default"), panel.KEY)
+    (v,) = photos.judge(det, [photos.prepare(data, det)])
+    assert row["detector"] == panel.KEY and row["verdict"] == v.verdict
+    assert float(row["p_generated"]) == pytest.approx(v.p, abs=1e-6)
