@@ -298,7 +298,8 @@ def text_summary(section: dict) -> str:
             continue
         lo = section[key]["left_out"]
         r = section[key]["rule"]
-        lines.append(f"\n{key}: generated at P >= {r['generated_at']:.4f}, real below "
+        lines.append(f"\n{key}: generated at {'rank' if key == panel.KEY else 'P'} >= "
+                     f"{r['generated_at']:.4f}, real below "
                      f"{r['real_below']:.4f}. Worst real source: {lo['worst_real_source']} "
                      f"{_pct(lo['worst_real_generated_share'])} called generated (upper bound "
                      f"{_pct(lo['worst_real_upper95'])}); chosen without its own scores: "
