@@ -119,12 +119,16 @@ def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, bat
 
 
 def _cache_file(cache_dir, discriminator, sets, size: int, steps: int) -> Path | None:
-    """Where a training on exactly these photos, from exactly these weights, is kept: a refit
-    that only adds a detector or a report does not train the folds again (11 minutes each)."""
+    """Where a training on exactly these faces (their pixels, not only their file names: a
+    change in framing or variants trains anew), from exactly these weights, is kept: a refit
+    that only adds a detector or a report does not train the folds again."""
     if cache_dir is None:
         return None
-    h = hashlib.sha1(json.dumps([1, size, steps, BATCH, LEARNING_RATE, DROPOUT,
+    h = hashlib.sha1(json.dumps([2, size, steps, BATCH, LEARNING_RATE, DROPOUT,
                                  [[s.source.name, s.source.kind, s.data.files] for s in sets]]).encode())
+    for s in sets:
+        for part in (s.data.found, s.data.X, s.data.A):
+            h.update(np.ascontiguousarray(part).tobytes())
     for w in discriminator.get_weights():
         h.update(np.ascontiguousarray(w).tobytes())
     return Path(cache_dir) / f"learned-{h.hexdigest()[:16]}.keras"
