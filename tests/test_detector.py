@@ -819,6 +819,49 @@ def test_a_dfeatures_file_fitted_on_another_discriminator_is_refused(tiny, tmp_p
     assert "another discriminator" in problems["dfeatures"] and "gan.detector fit" in problems["dfeatures"]
 
 
+@pytest.mark.slow
+def test_uploads_are_framed_by_the_face_finders_the_detectors_were_fitted_with(tiny, tmp_path, monkeypatch):
+    """A card names the finders its fit framed faces with, and a stored detector frames uploads
+    with those: a card fitted before MTCNN joined (no `finders`) keeps HOG, CNN and Haar, so
+    its stated figures still hold; a finder this version lacks costs those detectors, with a
+    reason, and not the discriminator."""
+    from gan.bundle import CARD, load_bundle, read_card
+    from gan.data import landmarks
+    from gan.detector import dfeatures, forensic, photos
+    from gan.detector.stored import stored_detectors
+
+    assert read_card(tiny[0])["detector"]["finders"] == list(landmarks.FINDERS)
+    seen = []
+
+    def spy(rgb, finders=landmarks.FINDERS):
+        seen.append(tuple(finders))
+        return landmarks.find_face(rgb, finders)
+
+    monkeypatch.setattr(forensic, "find_face", spy)
+    monkeypatch.setattr(dfeatures, "find_face", spy)
+    copy = _copy(tiny, tmp_path)
+    for names, want in ((None, landmarks.FINDERS_BEFORE_MTCNN), (["hog", "haar"], ("hog", "haar")),
+                        (list(landmarks.FINDERS), landmarks.FINDERS)):
+        card = read_card(tiny[0])
+        card["detector"].pop("finders")
+        if names is not None:
+            card["detector"]["finders"] = names
+        (copy / CARD).write_text(json.dumps(card))
+        dets, problems = stored_detectors(load_bundle(copy))
+        assert not problems
+        for det in dets:
+            if det.key == "discriminator":
+                continue
+            seen.clear()
+            face = photos.prepare(png(source_photo("real_studio", 98)), det)
+            assert face.face_found and seen == [want], (det.key, seen)
+    card["detector"]["finders"] = ["hog", "retina"]
+    (copy / CARD).write_text(json.dumps(card))
+    dets, problems = stored_detectors(load_bundle(copy))
+    assert [d.key for d in dets] == ["discriminator"]
+    assert set(problems) == {"forensic", "dfeatures"} and all("retina" in p for p in problems.values())
+
+
 def _copy(tiny, tmp_path) -> Path:
     return Path(shutil.copytree(tiny[0], tmp_path / "copy"))
 

@@ -6,10 +6,13 @@ not depend on which detector found it:
 
 - :func:`find_face`: dlib's HOG detector on a copy at most ``HOG_MAX_SIDE`` px; when it
   finds nothing, dlib's CNN (MMOD) detector on a small copy (faces that fill the photo but
-  are turned or cut by the frame), then the Haar cascade of :mod:`gan.data.preprocess`
-  (small faces). The CNN goes before Haar because Haar, inside a face too large for it,
-  boxes a nose or an eye. dlib's 5-point shape predictor then runs on the full-resolution
-  photo, on the box of whichever detector found the face.
+  are turned or cut by the frame), then MTCNN (the ``mtcnn`` package, weights inside its
+  wheel: faces whose mouth and nose are covered, which HOG and the CNN miss), then the Haar
+  cascade of :mod:`gan.data.preprocess` (small faces). The CNN goes before Haar because
+  Haar, inside a face too large for it, boxes a nose or an eye. dlib's 5-point shape
+  predictor then runs on the full-resolution photo, on the box of whichever detector found
+  the face (for MTCNN, a box placed by its eyes where HOG's box would sit), so every face is
+  framed by the same landmarks whichever detector found it.
 - :func:`aligned_face`: a similarity transform (rotation, scale, shift) taking the eye
   centres and nose to fixed positions, framed like CelebA's aligned crops.
 - :func:`native_box`: a square in the photo's own pixel grid around the face, for features
@@ -17,7 +20,8 @@ not depend on which detector found it:
 
 The models come inside the ``face-recognition-models`` wheel; nothing is downloaded.
 Imports numpy, OpenCV and dlib (loaded on first use), and Pillow for the Haar pass of
-:mod:`gan.data.preprocess`: no TensorFlow, so the app and the detector load fast.
+:mod:`gan.data.preprocess`. TensorFlow only comes in with MTCNN, on the first photo that HOG
+and the CNN find no face in.
 
 Thread safety: one set of dlib models per process, loaded on first use, and every dlib
 call runs under one lock: dlib's detectors are not safe to share between threads. dlib
@@ -66,7 +70,10 @@ POINT_NAMES = (
 # left eye inner, nose (image left/right); this reorders to POINT_NAMES.
 _DLIB_ORDER = (2, 3, 1, 0, 4)
 
-FINDERS = ("hog", "cnn", "haar")
+FINDERS = ("hog", "cnn", "mtcnn", "haar")
+# The finders of detectors fitted before MTCNN joined (their cards name none): a stored
+# detector frames uploads with the finders it was fitted with, so its figures still hold.
+FINDERS_BEFORE_MTCNN = ("hog", "cnn", "haar")
 
 # HOG finds faces from about 80 px; on a copy with longer side 400 px that is 20% of the
 # side. Smaller faces are left to the Haar pass (6% of the side at 512 px).
@@ -76,6 +83,13 @@ HOG_MAX_SIDE = 400
 # padded by repeating the edges so that a face cut off by the border still fits its window.
 CNN_SIDE = 100
 CNN_PAD = 0.2
+
+# MTCNN runs on a copy at most this many px, padded like the CNN's (a face cut by the frame),
+# and finds faces from 20 px (5% of the side). Below MTCNN_MIN_CONFIDENCE its finds were
+# mostly not faces (measured on photos without faces: docs/detector.md, "Finding faces").
+MTCNN_MAX_SIDE = 400
+MTCNN_MIN_FACE = 20
+MTCNN_MIN_CONFIDENCE = 0.95
 
 # Where the aligned crop puts the eye centres and the nose base, as fractions of its
 # side: the mean positions of dlib's landmarks in the centre 178 x 178 square of CelebA's
@@ -108,7 +122,7 @@ class FoundFace:
     a little between finders, and may reach past the border: use ``points`` to frame).
     ``points``: float32 [5, 2] (x, y) in the photo's pixels, in POINT_NAMES order.
     ``finder``: which detector found it, one of FINDERS. ``score``: HOG's detection
-    score or the CNN's confidence (higher is surer); None for Haar, which gives none.
+    score or the CNN's or MTCNN's confidence (higher is surer); None for Haar, which gives none.
     """
 
     box: tuple[int, int, int, int]
@@ -184,6 +198,24 @@ def _load():
     return _models
 
 
+_mtcnn_model = None
+
+
+def _load_mtcnn():
+    """MTCNN, loaded once per process (its weights ship inside the ``mtcnn`` wheel). Call while
+    holding _lock."""
+    global _mtcnn_model
+    if _mtcnn_model is None:
+        try:
+            from mtcnn import MTCNN
+        except ImportError:
+            raise LandmarkModelMissing(
+                "mtcnn is not installed (the face finder for covered faces needs it): "
+                "pip install mtcnn lz4") from None
+        _mtcnn_model = MTCNN(device="CPU:0")
+    return _mtcnn_model
+
+
 # --------------------------------------------------------------------------- finding
 
 
@@ -239,6 +271,32 @@ def _cnn(rgb: np.ndarray):
         float(found[i].confidence)
 
 
+def _mtcnn(rgb: np.ndarray):
+    """(box, confidence) of the largest face MTCNN finds on a padded copy at most
+    MTCNN_MAX_SIDE px, or None. The box is not MTCNN's (taller than HOG's, which dlib's 5-point
+    model was trained on) but a square placed by MTCNN's eye centres where HOG's box sits
+    on a frontal face (see NATIVE_BOX_SCALE)."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, MTCNN_MAX_SIDE / max(h, w))
+    small = _resized(rgb, scale) if scale < 1 else rgb
+    pad = int(round(CNN_PAD * max(small.shape[:2])))
+    small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    with _lock:
+        found = _load_mtcnn().detect_faces(small, min_face_size=MTCNN_MIN_FACE)
+    found = [f for f in found if f["confidence"] >= MTCNN_MIN_CONFIDENCE]
+    if not found:
+        return None
+    f = max(found, key=lambda f: (f["box"][2] * f["box"][3], -f["box"][1], -f["box"][0]))
+    eyes = (np.array([f["keypoints"]["left_eye"], f["keypoints"]["right_eye"]], np.float64)
+            - pad) / scale
+    mid, gap = eyes.mean(axis=0), float(np.linalg.norm(eyes[1] - eyes[0]))
+    if gap < 1.0:
+        return None
+    side = NATIVE_BOX_SCALE * gap
+    cx, cy = mid[0], mid[1] + NATIVE_BOX_DROP * gap
+    return (cx - side / 2, cy - side / 2, side, side), float(f["confidence"])
+
+
 def _points(rgb: np.ndarray, box) -> np.ndarray:
     x, y, w, h = box
     with _lock:
@@ -270,30 +328,34 @@ def count_faces(rgb: np.ndarray) -> int:
     return len(rects)
 
 
-def find_face(rgb: np.ndarray) -> FoundFace | None:
+def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace | None:
     """The largest face in a uint8 RGB array (H, W, 3) with its 5 landmarks, or None.
 
-    Detectors are tried in order, each only when the ones before found nothing: HOG
+    Detectors are tried in FINDERS order, each only when the ones before found nothing: HOG
     (frontal and slightly turned faces from 20% of the longer side), the CNN (faces filling
-    most of the photo, turned or cut by the frame; it is the slow one), Haar (small faces).
-    Landmarks are always predicted on the full-resolution photo. Deterministic and safe to
-    call from many threads. Raises :class:`LandmarkModelMissing` when dlib or its models
-    are not installed (even for a photo without a face), ValueError for an array that is
-    not uint8 RGB.
+    most of the photo, turned or cut by the frame; it is the slow one), MTCNN (faces with
+    the mouth and nose covered), Haar (small faces). ``finders`` leaves some out (a detector
+    fitted before MTCNN joined frames uploads without it). Landmarks are always predicted on
+    the full-resolution photo. Deterministic and safe to call from many threads. Raises
+    :class:`LandmarkModelMissing` when dlib or its models are not installed (even for a photo
+    without a face), ValueError for an array that is not uint8 RGB or an unknown finder.
     """
+    unknown = set(finders) - set(FINDERS)
+    if unknown or not finders:
+        raise ValueError(f"finders must be some of {FINDERS}, not {tuple(finders)}")
     rgb = _check_rgb(rgb)
     with _lock:
         _load()
     if min(rgb.shape[:2]) < 2:
         return None
-    found, finder = _hog(rgb), "hog"
+    passes = {"hog": _hog, "cnn": _cnn, "mtcnn": _mtcnn,
+              "haar": lambda a: (None if (b := _haar_face(Image.fromarray(a))) is None else (b, None))}
+    found = None
+    for finder in FINDERS:
+        if finder in finders and (found := passes[finder](rgb)) is not None:
+            break
     if found is None:
-        found, finder = _cnn(rgb), "cnn"
-    if found is None:
-        haar = _haar_face(Image.fromarray(rgb))
-        if haar is None:
-            return None
-        found, finder = (haar, None), "haar"
+        return None
     box, score = found
     x, y, w, h = (int(round(v)) for v in box)
     return FoundFace(box=(x, y, max(1, w), max(1, h)), points=_points(rgb, box),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.data.landmarks import find_face
+from gan.data.landmarks import FINDERS, find_face
 from gan.data.preprocess import ImageError, open_image
 from gan.data.sources import IMAGE_EXTENSIONS
 from gan.detector import texture, variants
@@ -151,6 +151,13 @@ def _write_cache(path: Path, d: Described) -> None:
     tmp.replace(path)
 
 
+def _finders_key() -> list:
+    """Part of the cache keys of descriptions of landmark-framed faces: which face finders
+    framed them (empty for the finders of the caches made before MTCNN joined, so those
+    caches stay valid for them)."""
+    return [] if FINDERS == ("hog", "cnn", "haar") else [list(FINDERS)]
+
+
 def _seed(file: str) -> int:
     return int(hashlib.sha1(file.encode()).hexdigest()[:8], 16)
 
@@ -187,7 +194,7 @@ def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
     """Every file described (see the module docstring), from the cache when it is there."""
     names = [str(f) for f in files]
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, texture.TEXTURE_VERSION, FIT_VARIANTS,
-                                   names]).encode()).hexdigest()[:16]
+                                   *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"described-{key}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
         return _read_cache(cached)
@@ -285,7 +292,7 @@ def describe_views(files: list[Path], size: int, cache_dir: Path | None = None, 
     detector turns them into features; the learned detector reads them as they are."""
     names = [str(f) for f in files]
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "views", size, DFEATURE_VARIANTS,
-                                   names]).encode()).hexdigest()[:16]
+                                   *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"views-{key}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
         return _read_cache(cached)
@@ -326,7 +333,7 @@ def describe_dfeatures(files: list[Path], bundle, cache_dir: Path | None = None,
     names = [str(f) for f in files]
     d_sha = bundle.card["files"]["discriminator.keras"]["sha256"]
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "dfeatures", d_sha, DFEATURE_VARIANTS,
-                                   names]).encode()).hexdigest()[:16]
+                                   *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"dfeatures-{key}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
         return _read_cache(cached)

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from gan.bundle import BundleError, verify_files
-from gan.data.landmarks import FoundFace, aligned_face, find_face
+from gan.data.landmarks import FINDERS, FoundFace, aligned_face, find_face
 from gan.detector import variants
 from gan.detector.forensic import DetectorError, ReadoutModel
 
@@ -45,12 +45,14 @@ def _scaled(face: FoundFace, scale: float) -> FoundFace:
                                box=tuple(int(round(v * scale)) for v in face.box))
 
 
-def photo_views(img: Image.Image, size: int = 128) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
+def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FINDERS
+                ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
     """(face shown, views [1 + len(REENCODINGS), size, size, 3] uint8, face found): the
     landmark-aligned face of the photo as it is and of each re-encoding (the face is found
-    once, then followed). No face: (None, None, False)."""
+    once, then followed). No face: (None, None, False). ``finders``: the face finders the
+    detector was fitted with (`gan.data.landmarks.find_face`)."""
     rgb = np.asarray(img.convert("RGB"))
-    face = find_face(rgb)
+    face = find_face(rgb, finders)
     if face is None:
         return None, None, False
     views = [aligned_face(rgb, face, size)]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.bundle import CARD, read_card
+from gan.data.landmarks import FINDERS
 from gan.io import file_sha256 as _sha256
 from gan.detector import classifier, dfeatures, kerasmodels, learned, loso, panel, texture, tuned
 from gan.detector.collections import (Source, describe, describe_dfeatures, describe_discriminator,
@@ -265,6 +266,7 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         "default": default_detector(measured, sources), "method": "leave-one-source-out",
         "target_fpr": target_fpr,
         "confidence": confidence, "threshold_rule": rule_text,
+        "finders": list(FINDERS),
         "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sources": [{"name": sd.source.name, "kind": sd.source.kind, "origin": sd.source.origin,
                      "family": sd.source.family, "provenance": sd.source.provenance,

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from gan.bundle import BundleError, verify_files
-from gan.data.landmarks import aligned_face, find_face
+from gan.data.landmarks import FINDERS, aligned_face, find_face
 from gan.detector import texture, variants
 from gan.detector.classifier import KINDS, Classifier
 from gan.detector.ood import OOD, from_arrays as ood_from_arrays
@@ -131,12 +131,14 @@ def face_features(img: Image.Image, rgb: np.ndarray, face) -> tuple[np.ndarray |
     return region, np.stack(rows)
 
 
-def photo_views(img: Image.Image, size: int = 128) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
+def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FINDERS
+                ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
     """(face to show [size, size, 3], features [1 + len(REENCODINGS), DIM], face found) of one
     photo: the landmark-framed face, its texture as it is and after each re-encoding. No face,
-    or one too small to read: (None, None, False) or (shown face, None, True)."""
+    or one too small to read: (None, None, False) or (shown face, None, True). ``finders``:
+    the face finders the detector was fitted with (`gan.data.landmarks.find_face`)."""
     rgb = np.asarray(img.convert("RGB"))
-    face = find_face(rgb)
+    face = find_face(rgb, finders)
     if face is None:
         return None, None, False
     return aligned_face(rgb, face, size), face_features(img, rgb, face)[1], True

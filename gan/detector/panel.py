@@ -96,15 +96,17 @@ class PanelFitted:
                        self.ranks)
 
 
-def photo_views(img, size: int, crop: str):
+def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = None):
     """(face shown, views [1 + len(REENCODINGS), 2, R, R, 3], face found): each view the aligned
-    face the learned detector reads beside the crop the discriminator reads."""
+    face the learned detector reads beside the crop the discriminator reads. ``finders``: the
+    face finders the panel was fitted with (None: all of `gan.data.landmarks.FINDERS`)."""
     from types import SimpleNamespace
 
+    from gan.data.landmarks import FINDERS
     from gan.detector import dfeatures
     from gan.detector.stored import discriminator_views
 
-    shown, faces, found = dfeatures.photo_views(img, size)
+    shown, faces, found = dfeatures.photo_views(img, size, finders or FINDERS)
     if not found:
         return shown, None, False
     _, crops, _ = discriminator_views(SimpleNamespace(crop=crop, resolution=size), img)

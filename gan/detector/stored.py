@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from gan.data.landmarks import FINDERS, FINDERS_BEFORE_MTCNN
 from gan.data.preprocess import DRAFT_FACTOR, preprocess_image, to_model_input
 from gan.detector import calibrate, dfeatures, forensic, learned, panel, tuned, variants
 from gan.detector.verdict import Rule
@@ -78,6 +79,19 @@ def detector_settings(bundle) -> dict:
     det.setdefault("calibration", None)
     det.setdefault("threshold", 0.5)
     return det
+
+
+def card_finders(bundle) -> tuple[str, ...]:
+    """The face finders the bundle's detectors were fitted with: uploads are framed the same
+    way, so the stated figures hold for them. A card fitted before MTCNN joined names none."""
+    names = detector_settings(bundle).get("finders")
+    if not names:
+        return FINDERS_BEFORE_MTCNN
+    names = tuple(str(n) for n in names)
+    if set(names) - set(FINDERS):
+        raise forensic.DetectorError(f"the card names face finders this version does not have: "
+                                     f"{', '.join(sorted(set(names) - set(FINDERS)))}")
+    return names
 
 
 def rule_of(section: dict) -> Rule:
@@ -147,10 +161,14 @@ def _fitted(bundle, key: str, section: dict):
     if isinstance(cache[ck], Exception):
         return cache[ck]
     f = cache[ck]
+    try:
+        finders = card_finders(bundle)
+    except forensic.DetectorError as e:
+        return e
     return StoredDetector(
         key=key, title=TITLES[key], note=str(section.get("note") or ""),
         rule=rule_of(section), calibrated=True,
-        prepare=lambda img, crop=None: module.photo_views(img, bundle.resolution),
+        prepare=lambda img, crop=None: module.photo_views(img, bundle.resolution, finders),
         raw=f.scores, unfamiliar=f.unfamiliar, calibration=section.get("calibration"),
         measured=section.get("left_out"), draft_side=module.DRAFT_SIDE, section=section)
 
@@ -160,6 +178,7 @@ def _panel(bundle, section: dict, members: dict) -> StoredDetector:
     each view the aligned face and the discriminator's crop, each member's P as it alone
     gives it, combined on the real-photo rank scale."""
     ranks = panel.ranks_from_card(section)
+    finders = card_finders(bundle)
     m_l, m_d = members[learned.KEY], members["discriminator"]
 
     def score(views):
@@ -170,7 +189,7 @@ def _panel(bundle, section: dict, members: dict) -> StoredDetector:
         key=panel.KEY, title=TITLES[panel.KEY], note=str(section.get("note") or ""),
         rule=rule_of(section), calibrated=True,
         prepare=lambda img, crop=None: panel.photo_views(img, bundle.resolution,
-                                                         crop or bundle.crop),
+                                                         crop or bundle.crop, finders),
         raw=score, calibration={"method": "identity"}, measured=section.get("left_out"),
         draft_side=dfeatures.DRAFT_SIDE, section=section)
 
@@ -211,13 +230,15 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
     if s_learned is not None:
         try:
             model = learned.load(bundle)
+            finders = card_finders(bundle)
         except forensic.DetectorError as e:
             problems[learned.KEY] = str(e)
         else:
             found[learned.KEY] = StoredDetector(
                 key=learned.KEY, title=TITLES[learned.KEY], note=str(s_learned.get("note") or ""),
                 rule=rule_of(s_learned), calibrated=True,
-                prepare=lambda img, crop=None: dfeatures.photo_views(img, bundle.resolution),
+                prepare=lambda img, crop=None: dfeatures.photo_views(img, bundle.resolution,
+                                                                     finders),
                 raw=lambda views: learned.scores(model, views),
                 calibration=s_learned.get("calibration"), measured=s_learned.get("left_out"),
                 draft_side=dfeatures.DRAFT_SIDE, section=s_learned)
@@ -231,6 +252,8 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
                 found[panel.KEY] = _panel(bundle, s_panel, found)
             except ValueError as e:
                 problems[panel.KEY] = f"its card section is damaged ({e})"
+            except forensic.DetectorError as e:
+                problems[panel.KEY] = str(e)
     default = s.get("default")
     order = sorted(found, key=lambda k: (k != default, k == "discriminator"))
     return [found[k] for k in order], problems
