@@ -85,8 +85,9 @@ CNN_SIDE = 100
 CNN_PAD = 0.2
 
 # MTCNN runs on a copy at most this many px, padded like the CNN's (a face cut by the frame),
-# and finds faces from 20 px (5% of the side). Below MTCNN_MIN_CONFIDENCE its finds were
-# mostly not faces (measured on photos without faces: docs/detector.md, "Finding faces").
+# and finds faces from 20 px (5% of the side); a find is kept from MTCNN_MIN_CONFIDENCE, a
+# stricter bar than its last stage's 0.7 (how often it finds a face in photos without one:
+# docs/detector.md, "Photos without a face").
 MTCNN_MAX_SIDE = 400
 MTCNN_MIN_FACE = 20
 MTCNN_MIN_CONFIDENCE = 0.95

@@ -1,0 +1,170 @@
+"""Does an automatic score agree with the blind audits? (issue 18, point 1; a benchmark, not a
+test). Reads labelled audit folders (`python -m gan.audit sheet`, labelled and scored: the sheet,
+key.json and labels.csv), cuts every face out of the sheet the labeller saw, and scores it with
+automatic candidates:
+
+- ``hog``: dlib's HOG detector's margin on the face enlarged to 256 px (how face-like),
+- ``shape``: minus the Mahalanobis distance of dlib's 68 landmarks (centred, unit scale) in the
+  first 20 principal axes of the real reference photos' shapes (how plausible the layout),
+- ``realism``: the realism score of Kynkaenniemi et al. (2019) in dlib's 128-D identity
+  embedding (k = 3, the half of real photos with the smallest radii),
+- ``nn``: minus the distance to the nearest real embedding.
+
+It prints, for the generated faces, the ROC AUC of each score for intact against broken (0.5:
+no agreement; 1: the score orders every intact face above every broken one), the same over all
+faces for real against generated, and each sheet's broken share beside its mean scores.
+
+    python bench/audit_agreement.py AUDIT_DIR [AUDIT_DIR ...] --real DIR [--real DIR] [--n-real 500]
+
+Real reference photos are framed by the project's preprocessing (gan.data.preprocess, 128 px,
+face crop), every k-th of the sorted files of each --real folder. Needs dlib-bin and
+face-recognition-models (the models come in the wheel).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from gan.data import landmarks  # noqa: E402
+from gan.data.preprocess import ImageError, prepare_image  # noqa: E402
+from gan.data.sources import IMAGE_EXTENSIONS  # noqa: E402
+from gan.metrics.audit import COLUMNS, cell_size, face_box  # noqa: E402
+
+SCORES = ("hog", "shape", "realism", "nn")
+K = 3
+SHAPE_AXES = 20
+
+
+class Scorer:
+    """dlib's HOG detector, 5- and 68-point models and identity embedding, from the wheels."""
+
+    def __init__(self):
+        import dlib
+
+        folder = landmarks._models_dir()
+        self.dlib = dlib
+        self.hog = dlib.get_frontal_face_detector()
+        self.sp5 = dlib.shape_predictor(os.path.join(folder, "shape_predictor_5_face_landmarks.dat"))
+        self.sp68 = dlib.shape_predictor(os.path.join(folder, "shape_predictor_68_face_landmarks.dat"))
+        self.rec = dlib.face_recognition_model_v1(
+            os.path.join(folder, "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def describe(self, face: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """(HOG margin, 128-D embedding, 68 landmarks centred at unit scale) of a face crop. A
+        face HOG does not find is read in a fixed central box (margin -2)."""
+        big = np.asarray(Image.fromarray(face).resize((256, 256), Image.Resampling.BICUBIC))
+        rects, margins, _ = self.hog.run(big, 0, -1.0)
+        if len(rects):
+            i = int(np.argmax(margins))
+            rect, margin = rects[i], float(margins[i])
+        else:
+            rect, margin = self.dlib.rectangle(48, 64, 208, 224), -2.0
+        emb = np.array(self.rec.compute_face_descriptor(big, self.sp5(big, rect), 0))
+        pts = np.array([(p.x, p.y) for p in self.sp68(big, rect).parts()], float)
+        pts -= pts.mean(axis=0)
+        return margin, emb, pts / np.linalg.norm(pts)
+
+
+def audit_faces(folder: Path) -> list[tuple[str, str, np.ndarray]]:
+    """(kind, label, face) of every numbered face of a labelled audit, cut from its sheet."""
+    key = json.loads((folder / "key.json").read_text())
+    with open(folder / "labels.csv", newline="") as f:
+        labels = {int(r["number"]): r["label"].strip() for r in csv.DictReader(f)}
+    sheet_file = folder / "sheet.png" if (folder / "sheet.png").is_file() else folder / "sheet.jpg"
+    sheet = np.asarray(Image.open(sheet_file).convert("RGB"))
+    resolution = int(key.get("model", {}).get("resolution", 128))
+    n = len(key["faces"])
+    cell, columns = cell_size(resolution), max(1, min(COLUMNS, n))
+    out = []
+    for number, info in key["faces"].items():
+        left, top, right, bottom = face_box(int(number) - 1, cell, columns)
+        face = sheet[top:bottom, left:right]
+        if cell != resolution:
+            face = np.asarray(Image.fromarray(face).resize((resolution, resolution), Image.Resampling.BOX))
+        out.append((info["kind"], labels.get(int(number), ""), face))
+    return out
+
+
+def real_faces(folders: list[str], n: int) -> list[np.ndarray]:
+    out = []
+    for folder in folders:
+        files = sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        for f in files[::max(1, len(files) // n)][:n]:
+            try:
+                out.append(prepare_image(f, size=128, crop="face").image)
+            except (ImageError, OSError, ValueError):
+                continue
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("audits", nargs="+", help="labelled audit folders")
+    ap.add_argument("--real", action="append", required=True, help="real reference photos")
+    ap.add_argument("--n-real", type=int, default=500, help="photos per --real folder")
+    args = ap.parse_args(argv)
+    from sklearn.metrics import roc_auc_score
+
+    scorer = Scorer()
+    refs = [scorer.describe(f) for f in real_faces(args.real, args.n_real)]
+    print(f"real reference: {len(refs)} photos from {', '.join(args.real)}")
+    emb = np.stack([r[1] for r in refs])
+    shapes = np.stack([r[2] for r in refs]).reshape(len(refs), -1)
+    dist = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
+    np.fill_diagonal(dist, np.inf)
+    radius = np.sort(dist, axis=1)[:, K - 1]
+    keep = radius <= np.median(radius)
+    mean_shape = shapes.mean(axis=0)
+    _, s, vt = np.linalg.svd(shapes - mean_shape, full_matrices=False)
+    axes, var = vt[:SHAPE_AXES], s[:SHAPE_AXES] ** 2 / (len(shapes) - 1)
+
+    rows = []
+    for folder in args.audits:
+        for kind, label, face in audit_faces(Path(folder)):
+            margin, e, pts = scorer.describe(face)
+            d = np.linalg.norm(emb - e, axis=1)
+            c = axes @ (pts.reshape(-1) - mean_shape)
+            rows.append({"sheet": Path(folder).name, "kind": kind, "label": label, "hog": margin,
+                         "shape": -float(np.sqrt((c ** 2 / var).sum())),
+                         "realism": float(np.max(radius[keep] / d[keep])), "nn": -float(d.min())})
+
+    def aucs(sel, positive):
+        y = [positive(r) for r in sel]
+        if not 0 < sum(y) < len(y):
+            return "(needs both kinds)"
+        return ", ".join(f"{n} {roc_auc_score(y, [r[n] for r in sel]):.3f}" for n in SCORES)
+
+    gen = [r for r in rows if r["kind"] == "generated"]
+    intact = sum(r["label"] == "intact" for r in gen)
+    print(f"generated faces: {len(gen)} ({intact} intact, {len(gen) - intact} broken)")
+    print(f"AUC intact vs broken, generated faces: {aucs(gen, lambda r: r['label'] == 'intact')}")
+    print(f"AUC real vs generated, all faces:      {aucs(rows, lambda r: r['kind'] == 'real')}")
+    for n in SCORES:
+        means = [np.mean([r[n] for r in sel]) if sel else float("nan") for sel in (
+            [r for r in gen if r["label"] == "intact"], [r for r in gen if r["label"] == "broken"],
+            [r for r in rows if r["kind"] == "real"])]
+        print(f"  {n:8s} mean: intact generated {means[0]:.3f}, broken generated {means[1]:.3f}, "
+              f"real {means[2]:.3f}")
+    by = collections.defaultdict(list)
+    for r in gen:
+        by[r["sheet"]].append(r)
+    print("| sheet | generated | broken | " + " | ".join(f"mean {n}" for n in SCORES) + " |")
+    print("| --- | ---: | ---: | " + " | ".join("---:" for _ in SCORES) + " |")
+    for sheet, rs in sorted(by.items()):
+        print(f"| {sheet} | {len(rs)} | {np.mean([r['label'] == 'broken' for r in rs]):.0%} | "
+              + " | ".join(f"{np.mean([r[n] for r in rs]):.3f}" for n in SCORES) + " |")
+
+
+if __name__ == "__main__":
+    main()
