@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.data.landmarks import FINDERS, find_face
+from gan.data.landmarks import FINDERS, FINDERS_BEFORE_MTCNN, find_face
 from gan.data.preprocess import ImageError, open_image
 from gan.data.sources import IMAGE_EXTENSIONS
 from gan.detector import texture, variants
@@ -155,7 +155,7 @@ def _finders_key() -> list:
     """Part of the cache keys of descriptions of landmark-framed faces: which face finders
     framed them (empty for the finders of the caches made before MTCNN joined, so those
     caches stay valid for them)."""
-    return [] if FINDERS == ("hog", "cnn", "haar") else [list(FINDERS)]
+    return [] if FINDERS == FINDERS_BEFORE_MTCNN else [list(FINDERS)]
 
 
 def _seed(file: str) -> int:
