@@ -147,9 +147,10 @@ class StoredDetector:
         return Judged(p_all[:, 0], v, why)
 
 
-def _fitted(bundle, key: str, section: dict):
-    """A fitted detector (forensic or discriminator features), or the DetectorError saying why
-    it cannot be used. Loaded once per bundle object (and per stored file) and kept on it."""
+def _fitted(bundle, key: str, section: dict, finders: tuple[str, ...]):
+    """A fitted detector (forensic or discriminator features) framing faces with `finders`, or
+    the DetectorError saying why it cannot be used. Loaded once per bundle object (and per
+    stored file) and kept on it."""
     module = forensic if key == "forensic" else dfeatures
     cache = bundle.__dict__.setdefault("_stored_detectors", {})
     ck = (key, bundle.card["files"].get(section["file"], {}).get("sha256"), str(section.get("rule")))
@@ -161,10 +162,6 @@ def _fitted(bundle, key: str, section: dict):
     if isinstance(cache[ck], Exception):
         return cache[ck]
     f = cache[ck]
-    try:
-        finders = card_finders(bundle)
-    except forensic.DetectorError as e:
-        return e
     return StoredDetector(
         key=key, title=TITLES[key], note=str(section.get("note") or ""),
         rule=rule_of(section), calibrated=True,
@@ -173,12 +170,11 @@ def _fitted(bundle, key: str, section: dict):
         measured=section.get("left_out"), draft_side=module.DRAFT_SIDE, section=section)
 
 
-def _panel(bundle, section: dict, members: dict) -> StoredDetector:
+def _panel(bundle, section: dict, members: dict, finders: tuple[str, ...]) -> StoredDetector:
     """The panel (`gan.detector.panel`) of the bundle's learned detector and discriminator:
     each view the aligned face and the discriminator's crop, each member's P as it alone
     gives it, combined on the real-photo rank scale."""
     ranks = panel.ranks_from_card(section)
-    finders = card_finders(bundle)
     m_l, m_d = members[learned.KEY], members["discriminator"]
 
     def score(views):
@@ -201,6 +197,10 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
     d_section = s.get("discriminator") if isinstance(s.get("discriminator"), dict) else s
     calibrated = bool(d_section.get("calibration"))
     found, problems = {}, {}
+    try:        # the detectors that frame faces by landmarks need the card's finders
+        finders, no_finders = card_finders(bundle), None
+    except forensic.DetectorError as e:
+        finders, no_finders = None, str(e)
     try:        # the card's discriminator figures are of the trained-on one when it lists one
         trained_on = tuned.load(bundle)
     except forensic.DetectorError as e:
@@ -221,16 +221,17 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
     for key, module in ((dfeatures.KEY, dfeatures), ("forensic", forensic)):
         section = module.settings(bundle.card)
         if section is not None:
-            det = _fitted(bundle, key, section)
-            if isinstance(det, Exception):
+            det = no_finders or _fitted(bundle, key, section, finders)
+            if isinstance(det, (Exception, str)):
                 problems[key] = str(det)
             else:
                 found[key] = det
     s_learned = learned.settings(bundle.card)
     if s_learned is not None:
         try:
+            if no_finders:
+                raise forensic.DetectorError(no_finders)
             model = learned.load(bundle)
-            finders = card_finders(bundle)
         except forensic.DetectorError as e:
             problems[learned.KEY] = str(e)
         else:
@@ -249,11 +250,9 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
                 problems.get(k, f"no {k} detector") for k in panel.MEMBERS if k not in found)
         else:
             try:
-                found[panel.KEY] = _panel(bundle, s_panel, found)
+                found[panel.KEY] = _panel(bundle, s_panel, found, finders)
             except ValueError as e:
                 problems[panel.KEY] = f"its card section is damaged ({e})"
-            except forensic.DetectorError as e:
-                problems[panel.KEY] = str(e)
     default = s.get("default")
     order = sorted(found, key=lambda k: (k != default, k == "discriminator"))
     return [found[k] for k in order], problems
