@@ -5,8 +5,9 @@ replaces) for comparison.
 
 Usage: python bench/face_finders.py NAME=DIR [NAME=DIR ...] [--n 150] [--finders hog,cnn,haar]
            [--sheet align.png] [--boxes boxes.png] [--timing PHOTO]
---finders: only these finders, in gan.data.landmarks.FINDERS order (default all; hog,cnn,haar
-are the finders before MTCNN joined). On a folder of photos without faces, "found %" is the
+--finders: only these finders, in gan.data.landmarks.ALL_FINDERS order (default FINDERS, those
+new fits use; hog,cnn,haar are the finders before MTCNN joined, hog,cnn,mtcnn,haar those of
+the first MTCNN fit). On a folder of photos without faces, "found %" is the
 share of photos in which a "face" was found.
 --sheet writes ~40 aligned crops from all sources (labelled source/finder) to look at;
 --boxes writes photos with their landmarks and native_box drawn; --timing times find_face on
@@ -67,16 +68,16 @@ def main(argv=None) -> None:
     ap.add_argument("--boxes", help="PNG of photos with landmarks and native_box drawn")
     ap.add_argument("--timing", help="a photo to time at 1000x1000 and 300x300")
     ap.add_argument("--finders", default=",".join(landmarks.FINDERS),
-                    help="comma-separated finders to use (default: all)")
+                    help="comma-separated finders to use (default: those new fits use)")
     args = ap.parse_args(argv)
     finders = tuple(f.strip() for f in args.finders.split(",") if f.strip())
-    if not finders or set(finders) - set(landmarks.FINDERS):
-        ap.error(f"--finders: some of {', '.join(landmarks.FINDERS)}")
-    print(f"finders: {', '.join(f for f in landmarks.FINDERS if f in finders)}")
+    if not finders or set(finders) - set(landmarks.ALL_FINDERS):
+        ap.error(f"--finders: some of {', '.join(landmarks.ALL_FINDERS)}")
+    print(f"finders: {', '.join(f for f in landmarks.ALL_FINDERS if f in finders)}")
 
     print(load())
     landmarks.find_face(np.zeros((64, 64, 3), np.uint8))  # load the models before timing
-    header = ("source", "photos", "found %", *landmarks.FINDERS, "ms median", "ms p90",
+    header = ("source", "photos", "found %", *landmarks.ALL_FINDERS, "ms median", "ms p90",
               "ms when HOG missed", "align ms", "Haar alone %")
     rows, crops, boxes = [], [], []
     for spec in args.sources:
@@ -84,7 +85,7 @@ def main(argv=None) -> None:
         if not os.path.isdir(folder):
             print(f"skipped {name}: no folder {folder}")
             continue
-        used = {f: 0 for f in landmarks.FINDERS}
+        used = {f: 0 for f in landmarks.ALL_FINDERS}
         times, missed_times, align_times, haar_found, found_here = [], [], [], 0, []
         files = sample(folder, args.n)
         for path in files:
@@ -105,7 +106,7 @@ def main(argv=None) -> None:
             found_here.append((rgb, face, crop))
         n = len(files)
         rows.append((name, n, f"{100 * sum(used.values()) / n:.1f}",
-                     *(str(used[f]) for f in landmarks.FINDERS),
+                     *(str(used[f]) for f in landmarks.ALL_FINDERS),
                      f"{1000 * statistics.median(times):.1f}",
                      f"{1000 * np.percentile(times, 90):.1f}",
                      f"{1000 * statistics.median(missed_times):.0f}" if missed_times else "-",

@@ -203,7 +203,7 @@ SCHEMA: dict[str, Any] = {
                 "default": {"enum": ["panel", "dfeatures", "learned", "forensic", "discriminator"]},
                 "note": _TEXT,
                 "threshold_rule": _MAYBE_TEXT,
-                # The face finders the fit framed faces with (gan.data.landmarks.FINDERS, in
+                # The face finders the fit framed faces with (gan.data.landmarks.ALL_FINDERS, in
                 # order); uploads are framed with the same. Absent: fitted before MTCNN joined.
                 "finders": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                 "measured": {"type": ["object", "null"],

@@ -142,12 +142,15 @@ def test_missing_mtcnn_says_what_to_install(monkeypatch):
         L.find_face(_masked_face())
 
 
-def test_small_face_falls_back_to_haar(monkeypatch):
-    """At 96 px the drawn face is below what HOG and the CNN find; when MTCNN finds nothing
-    either, Haar finds it and the shape predictor still puts the landmarks on it."""
+def test_small_face_is_left_to_mtcnn_and_to_haar_only_when_asked(monkeypatch):
+    """At 96 px the drawn face is below what HOG and the CNN find; MTCNN finds it. New fits
+    leave Haar out (it boxes things in photos without a face): when MTCNN finds nothing,
+    there is no face, unless a detector fitted with Haar asks for it; then Haar finds it and
+    the shape predictor still puts the landmarks on it."""
     assert L.find_face(_face(96)).finder == "mtcnn"
     monkeypatch.setattr(L, "_mtcnn", lambda rgb: None)
-    face = L.find_face(_face(96))
+    assert "haar" not in L.FINDERS and L.find_face(_face(96)) is None
+    face = L.find_face(_face(96), L.ALL_FINDERS)
     assert face is not None and face.finder == "haar" and face.score is None
     truth = _drawn_points(96)
     assert np.abs(_key(face) - truth).max() < 0.15 * (truth[1, 0] - truth[0, 0])

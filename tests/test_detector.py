@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan.detector import calibrate, classifier, loso, ood, texture, variants
+from gan.detector import calibrate, classifier, explain, loso, ood, texture, variants
 from gan.detector.collections import Described, ManifestError, Source, describe, load_manifest
 from gan.detector.verdict import (BAND, GENERATED, REAL, REASONS, REENCODE, UNFAMILIAR, UNSURE,
                                   VERDICTS, Rule)
@@ -213,7 +213,7 @@ def test_sampling_by_hash_is_stable_and_independent_of_load_order(tmp_path):
     assert [f.name for f in moved.sample(10)] == [f.name for f in grown.sample(10)]
 
 
-def test_describe_keeps_faceless_photos_drops_unreadable_ones_and_caches(tmp_path, monkeypatch):
+def test_describe_keeps_faceless_and_too_small_faces_drops_unreadable_files_and_caches(tmp_path, monkeypatch):
     from gan.detector import collections
 
     folder = tmp_path / "photos"
@@ -226,13 +226,18 @@ def test_describe_keeps_faceless_photos_drops_unreadable_ones_and_caches(tmp_pat
     generated_photo(7, 192).save(files[-1])
     files.append(folder / "no_face.jpg")
     draw_face(176, 176, seed=3, face=False).save(files[-1])
+    files.append(folder / "small.jpg")      # a face MTCNN finds, too small to read its texture
+    real_photo(30, 96).save(files[-1], quality=92)
     files.append(folder / "broken.jpg")
     files[-1].write_bytes(b"\xff\xd8\xff\xe0 this is not a photo")
     said = []
     d = describe(files, tmp_path / "cache", jobs=1, log=said.append)
-    assert d.files == [str(f) for f in files[:4]]            # the unreadable one is left out
-    assert any("1 of 5" in m for m in said)
-    assert list(d.found) == [True, True, True, False] and d.finder[:3] == ["hog"] * 3
+    assert d.files == [str(f) for f in files[:5]]            # the unreadable one is left out
+    assert any("1 of 6" in m for m in said)
+    assert list(d.found) == [True, True, True, False, True] and d.finder[:3] == ["hog"] * 3
+    # Kept so that the figures count it: found, nothing to score.
+    assert d.finder[4] == "mtcnn" and np.all(np.isnan(d.X[4])) and np.all(np.isnan(d.T[4]))
+    d = d.subset(np.arange(len(d)) < 4)
     n, k, dim = len(d), len(variants.REENCODINGS), texture.DIM
     assert d.X.shape == (n, dim) and d.R.shape == (n, k, dim) and d.T.shape == (n, 192)
     assert d.A.shape == (n, collections.FIT_VARIANTS, dim)
@@ -240,7 +245,7 @@ def test_describe_keeps_faceless_photos_drops_unreadable_ones_and_caches(tmp_pat
     assert np.all(np.isfinite(d.A[:3]))
     # Described once: the second call reads the cache without looking at a photo.
     monkeypatch.setattr(collections, "describe_one", lambda *a, **k: pytest.fail("not cached"))
-    again = describe(files, tmp_path / "cache", jobs=1)
+    again = describe(files, tmp_path / "cache", jobs=1).subset(np.arange(5) < 4)
     assert again.files == d.files and np.array_equal(again.X, d.X, equal_nan=True)
     assert np.array_equal(again.A, d.A, equal_nan=True) and list(again.finder) == d.finder
     sub = d.subset(d.found)
@@ -554,6 +559,22 @@ def test_the_table_has_a_row_per_source_with_verdict_counts_and_bounds():
     json.dumps(rows)                                         # goes into the card as it is
 
 
+def test_faces_too_small_to_read_are_counted_apart_not_dropped():
+    """A face found but too small for the texture features is neither "no face" nor scored:
+    the table counts it, so a source whose faces are mostly small shows it."""
+    sets = _sets()
+    d = sets[0].data
+    d.found[:3] = False                                      # no face
+    d.X[3:8] = np.nan                                        # found, too small to read
+    left = loso.leave_one_out(sets, "lr")
+    lo = left[0]
+    assert (lo.n_photos, lo.no_face, lo.too_small, len(lo.p)) == (30, 3, 5, 22)
+    row = loso.table(left, loso.choose_rule(left, 0.05), 0.05)[0]
+    assert (row["photos"], row["no_face"], row["too_small"], row["scored"]) == (30, 3, 5, 22)
+    shown = explain.left_out_rows({"rows": [row]})[0]
+    assert shown["face too small"] == 5 and shown["no face"] == 3
+
+
 def test_too_few_real_photos_give_a_rule_that_never_says_generated_and_a_valid_card():
     """With 20 photos a real source, even none called generated has a 95% upper bound of 14%:
     a 5% rate cannot be shown, so nothing is called generated, and the card stays valid."""
@@ -840,7 +861,9 @@ def test_uploads_are_framed_by_the_face_finders_the_detectors_were_fitted_with(t
     monkeypatch.setattr(forensic, "find_face", spy)
     monkeypatch.setattr(dfeatures, "find_face", spy)
     copy = _copy(tiny, tmp_path)
+    assert "haar" not in landmarks.FINDERS                   # new fits leave Haar out
     for names, want in ((None, landmarks.FINDERS_BEFORE_MTCNN), (["hog", "haar"], ("hog", "haar")),
+                        (list(landmarks.ALL_FINDERS), landmarks.ALL_FINDERS),   # the first MTCNN fit
                         (list(landmarks.FINDERS), landmarks.FINDERS)):
         card = read_card(tiny[0])
         card["detector"].pop("finders")

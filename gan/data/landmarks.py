@@ -7,9 +7,9 @@ not depend on which detector found it:
 - :func:`find_face`: dlib's HOG detector on a copy at most ``HOG_MAX_SIDE`` px; when it
   finds nothing, dlib's CNN (MMOD) detector on a small copy (faces that fill the photo but
   are turned or cut by the frame), then MTCNN (the ``mtcnn`` package, weights inside its
-  wheel: faces whose mouth and nose are covered, which HOG and the CNN miss), then the Haar
-  cascade of :mod:`gan.data.preprocess` (small faces). The CNN goes before Haar because
-  Haar, inside a face too large for it, boxes a nose or an eye. dlib's 5-point shape
+  wheel: faces whose mouth and nose are covered, which HOG and the CNN miss, and small
+  faces). The Haar cascade of :mod:`gan.data.preprocess` comes last only for detectors
+  fitted with it (ALL_FINDERS): it boxes things in photos without a face. dlib's 5-point shape
   predictor then runs on the full-resolution photo, on the box of whichever detector found
   the face (for MTCNN, a box placed by its eyes where HOG's box would sit), so every face is
   framed by the same landmarks whichever detector found it.
@@ -43,7 +43,9 @@ from PIL import Image
 from .preprocess import detect_face as _haar_face
 
 __all__ = [
+    "ALL_FINDERS",
     "FINDERS",
+    "FINDERS_BEFORE_MTCNN",
     "INSTALL_HINT",
     "NATIVE_BOX_SCALE",
     "POINT_NAMES",
@@ -70,13 +72,17 @@ POINT_NAMES = (
 # left eye inner, nose (image left/right); this reorders to POINT_NAMES.
 _DLIB_ORDER = (2, 3, 1, 0, 4)
 
-FINDERS = ("hog", "cnn", "mtcnn", "haar")
-# The finders of detectors fitted before MTCNN joined (their cards name none): a stored
-# detector frames uploads with the finders it was fitted with, so its figures still hold.
+# Every finder, in the order they are tried. A card may name any of them: a stored detector
+# frames uploads with the finders it was fitted with, so its figures still hold.
+ALL_FINDERS = ("hog", "cnn", "mtcnn", "haar")
+# The finders new fits use. Not Haar: it boxes things in photos without a face
+# (docs/detector.md, "Photos without a face"), and MTCNN finds the small faces it was there for.
+FINDERS = ("hog", "cnn", "mtcnn")
+# The finders of detectors fitted before MTCNN joined (their cards name none).
 FINDERS_BEFORE_MTCNN = ("hog", "cnn", "haar")
 
 # HOG finds faces from about 80 px; on a copy with longer side 400 px that is 20% of the
-# side. Smaller faces are left to the Haar pass (6% of the side at 512 px).
+# side. Smaller faces are left to MTCNN.
 HOG_MAX_SIDE = 400
 # The CNN pass, when HOG finds nothing, is for faces that fill most of the photo but are
 # turned or tilted past HOG (tight crops). It is the slow detector, so it gets a small copy,
@@ -122,7 +128,7 @@ class FoundFace:
     ``box``: (x, y, w, h) of the detector's box in the photo's pixels (its framing differs
     a little between finders, and may reach past the border: use ``points`` to frame).
     ``points``: float32 [5, 2] (x, y) in the photo's pixels, in POINT_NAMES order.
-    ``finder``: which detector found it, one of FINDERS. ``score``: HOG's detection
+    ``finder``: which detector found it, one of ALL_FINDERS. ``score``: HOG's detection
     score or the CNN's or MTCNN's confidence (higher is surer); None for Haar, which gives none.
     """
 
@@ -332,18 +338,18 @@ def count_faces(rgb: np.ndarray) -> int:
 def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace | None:
     """The largest face in a uint8 RGB array (H, W, 3) with its 5 landmarks, or None.
 
-    Detectors are tried in FINDERS order, each only when the ones before found nothing: HOG
-    (frontal and slightly turned faces from 20% of the longer side), the CNN (faces filling
-    most of the photo, turned or cut by the frame; it is the slow one), MTCNN (faces with
-    the mouth and nose covered), Haar (small faces). ``finders`` leaves some out (a detector
-    fitted before MTCNN joined frames uploads without it). Landmarks are always predicted on
+    Detectors are tried in ALL_FINDERS order, each only when the ones before found nothing:
+    HOG (frontal and slightly turned faces from 20% of the longer side), the CNN (faces
+    filling most of the photo, turned or cut by the frame; it is the slow one), MTCNN (faces
+    with the mouth and nose covered, small faces), Haar (only for detectors fitted with it).
+    ``finders``: the ones to try (default FINDERS; a stored detector passes its card's). Landmarks are always predicted on
     the full-resolution photo. Deterministic and safe to call from many threads. Raises
     :class:`LandmarkModelMissing` when dlib or its models are not installed (even for a photo
     without a face), ValueError for an array that is not uint8 RGB or an unknown finder.
     """
-    unknown = set(finders) - set(FINDERS)
+    unknown = set(finders) - set(ALL_FINDERS)
     if unknown or not finders:
-        raise ValueError(f"finders must be some of {FINDERS}, not {tuple(finders)}")
+        raise ValueError(f"finders must be some of {ALL_FINDERS}, not {tuple(finders)}")
     rgb = _check_rgb(rgb)
     with _lock:
         _load()
@@ -352,7 +358,7 @@ def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace 
     passes = {"hog": _hog, "cnn": _cnn, "mtcnn": _mtcnn,
               "haar": lambda a: (None if (b := _haar_face(Image.fromarray(a))) is None else (b, None))}
     found = None
-    for finder in FINDERS:
+    for finder in ALL_FINDERS:
         if finder in finders and (found := passes[finder](rgb)) is not None:
             break
     if found is None:

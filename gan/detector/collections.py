@@ -35,7 +35,8 @@ from gan.detector.forensic import DRAFT_SIDE, face_features
 
 KINDS = ("real", "generated")
 FIT_VARIANTS = 3                # fit-time variants described per photo
-DESCRIBE_VERSION = 1            # bump when `describe` changes what it stores
+DESCRIBE_VERSION = 1            # bump when every description changes what it stores
+TEXTURE_ROWS_VERSION = 2        # `describe`'s rows; 2: faces too small to read are rows
 
 
 class ManifestError(ValueError):
@@ -116,11 +117,12 @@ def load_manifest(path: str | Path) -> list[Source]:
 
 @dataclass
 class Described:
-    """What the detector sees of a set of photos (rows in file order; photos without a face or
-    that cannot be read are kept with found False and NaN features)."""
+    """What the detector sees of a set of photos (rows in file order; photos without a face
+    are kept with found False and NaN features, a face too small to read with found True and
+    NaN features; files that cannot be read are left out)."""
     files: list[str]
     found: np.ndarray           # bool [n]
-    finder: list[str]           # "hog", "cnn", "haar" or "" (none)
+    finder: list[str]           # one of gan.data.landmarks.ALL_FINDERS, or "" (none)
     X: np.ndarray               # float32 [n, D]: the photo as it is
     R: np.ndarray               # float32 [n, len(REENCODINGS), D]: its re-encodings
     A: np.ndarray               # float32 [n, FIT_VARIANTS, D]: fit-time variants
@@ -163,7 +165,8 @@ def _seed(file: str) -> int:
 
 
 def describe_one(file: str, n_variants: int = FIT_VARIANTS):
-    """(found, finder, x, r, a, t) of one photo; None when it cannot be read."""
+    """(found, finder, x, r, a, t) of one photo; None when it cannot be read. A face too small
+    to read is kept (found, NaN features), so the figures can count it."""
     try:
         img = open_image(file, draft_side=DRAFT_SIDE)   # as an upload is opened
     except ImageError:
@@ -177,7 +180,8 @@ def describe_one(file: str, n_variants: int = FIT_VARIANTS):
             np.stack([nan] * n_variants), np.full(192, np.nan, np.float32)
     region, views = face_features(img, rgb, face)
     if region is None:
-        return None
+        return True, face.finder, nan, np.stack([nan] * len(variants.REENCODINGS)), \
+            np.stack([nan] * n_variants), np.full(192, np.nan, np.float32)
     x, r = views[0], views[1:]
     rng = np.random.default_rng(_seed(Path(file).name))
     side = float(region.shape[0])
@@ -193,8 +197,8 @@ def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
              log=lambda m: None) -> Described:
     """Every file described (see the module docstring), from the cache when it is there."""
     names = [str(f) for f in files]
-    key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, texture.TEXTURE_VERSION, FIT_VARIANTS,
-                                   *_finders_key(), names]).encode()).hexdigest()[:16]
+    key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, TEXTURE_ROWS_VERSION, texture.TEXTURE_VERSION,
+                                   FIT_VARIANTS, *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"described-{key}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
         return _read_cache(cached)
@@ -203,7 +207,7 @@ def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
     rows = Parallel(n_jobs=jobs, batch_size=16)(delayed(describe_one)(f) for f in names)
     kept = [(f, r) for f, r in zip(names, rows) if r is not None]
     if len(kept) < len(names):
-        log(f"{len(names) - len(kept)} of {len(names)} files could not be read or were too small")
+        log(f"{len(names) - len(kept)} of {len(names)} files could not be read")
     d = Described([f for f, _ in kept], np.array([r[0] for _, r in kept], bool),
                   [r[1] for _, r in kept],
                   np.stack([r[2] for _, r in kept]) if kept else np.zeros((0, texture.DIM), np.float32),

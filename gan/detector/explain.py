@@ -255,14 +255,16 @@ def left_out_rows(measured: dict | None) -> list[dict[str, Any]]:
     apart, with why), no face, the 95% upper bound of false alarms (real sources), the catch
     rate's family and AUC (generated sources), and the 8x8 thumbnail control."""
     out = []
-    for r in sorted((measured or {}).get("rows", []),
-                    key=lambda r: (r.get("kind") != "real", r.get("source", ""))):
+    rows = (measured or {}).get("rows", [])
+    small = any(r.get("too_small") for r in rows)   # the column only where a detector has some
+    for r in sorted(rows, key=lambda r: (r.get("kind") != "real", r.get("source", ""))):
         real = r.get("kind") == "real"
         why = r.get("unsure_reasons") or {}
         thumb = r.get("thumbnail_generated_share") if real else r.get("thumbnail_auc_vs_real")
         out.append({
             "source": r.get("source", ""), "kind": r.get("kind", ""),
             "photos": r.get("photos", r.get("scored", 0)), "no face": r.get("no_face", 0),
+            **({"face too small": r.get("too_small", 0)} if small else {}),
             "called generated": pct(_share(r)), "unsure": pct(_share(r, "unsure")),
             "called real": pct(_share(r, "real")),
             "why unsure": ", ".join(f"{SHORT_REASONS.get(k, k)} {v}" for k, v in why.items() if v),

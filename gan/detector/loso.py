@@ -102,6 +102,7 @@ class LeftOut:
     p_thumb: np.ndarray             # [n] the thumbnail control's P(generated)
     files: list[str]                # the scored photos, in the order of p
     fitted: "Fitted"                # the detector fitted without this source
+    too_small: int = 0              # faces found but too small for the detector to read
 
 
 def leave_one_out(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND,
@@ -127,7 +128,8 @@ def left_out(s: SourceData, rest: list[SourceData], fitted: Fitted, thumb: Fitte
         family_seen=any(t.source.family == s.source.family for t in rest),
         n_photos=len(d), no_face=int((~d.found).sum()), p=p, p_re=p_re,
         unfamiliar=unfamiliar, p_thumb=thumb.p(d.T[m]),
-        files=[f for f, k in zip(d.files, m) if k], fitted=fitted)
+        files=[f for f, k in zip(d.files, m) if k], fitted=fitted,
+        too_small=int((d.found & ~m).sum()))
 
 
 def score(fitted: Fitted, d: Described):
@@ -197,7 +199,7 @@ def table(left: list[LeftOut], rule: Rule, rate: float, confidence: float = 0.95
         n = len(lo.p)
         count = {k: int((v == k).sum()) for k in (GENERATED, UNSURE, REAL)}
         row = {"source": lo.name, "kind": lo.kind, "photos": lo.n_photos, "no_face": lo.no_face,
-               "scored": n, **count,
+               "too_small": lo.too_small, "scored": n, **count,
                "unsure_reasons": {r: int((why == r).sum()) for r in sorted(set(why.tolist()) - {""})},
                "generated_share": count[GENERATED] / n if n else None,
                "unsure_share": count[UNSURE] / n if n else None}

@@ -148,7 +148,7 @@ def leave_out(learned_left: list, disc_left: list, disc_sets: list, disc_raw):
     for (p_d, p_d_re), lo_l, lo_d in zip(members, learned_left, disc_left):
         out.append(loso.LeftOut(
             name=lo_l.name, kind=lo_l.kind, family_seen=lo_l.family_seen,
-            n_photos=lo_l.n_photos, no_face=lo_l.no_face,
+            n_photos=lo_l.n_photos, no_face=lo_l.no_face, too_small=lo_l.too_small,
             p=combine(lo_l.p, p_d, ranks), p_re=combine(lo_l.p_re, p_d_re, ranks),
             unfamiliar=np.zeros(len(lo_l.p), bool), p_thumb=lo_l.p_thumb, files=list(lo_l.files),
             fitted=PanelFitted(lo_l.fitted, lo_d.fitted, ranks, disc_raw)))

@@ -304,14 +304,15 @@ def text_summary(section: dict) -> str:
                      f"{_pct(lo['worst_real_generated_share'])} called generated (upper bound "
                      f"{_pct(lo['worst_real_upper95'])}); chosen without its own scores: "
                      f"{lo['worst_nested_source']} {_pct(lo['worst_nested_generated_share'])}")
-        lines.append(f"  {'source':22s} {'kind':9s} {'scored':>6s} {'no face':>7s} "
+        lines.append(f"  {'source':22s} {'kind':9s} {'scored':>6s} {'no face':>7s} {'small':>5s} "
                      f"{'generated':>9s} {'unsure':>7s} {'real':>6s} {'AUC':>6s} {'8x8 ctrl':>8s}")
         for row in lo["rows"]:
             n = max(row["scored"], 1)
             auc = row.get("auc_vs_real")
             ctrl = row.get("thumbnail_auc_vs_real", row.get("thumbnail_generated_share"))
             lines.append(f"  {row['source']:22s} {row['kind']:9s} {row['scored']:6d} "
-                         f"{row['no_face']:7d} {_pct(row['generated'] / n):>9s} "
+                         f"{row['no_face']:7d} {row.get('too_small', 0):5d} "
+                         f"{_pct(row['generated'] / n):>9s} "
                          f"{_pct(row['unsure'] / n):>7s} {_pct(row['real'] / n):>6s} "
                          f"{'-' if auc is None else f'{auc:.3f}':>6s} "
                          f"{'-' if ctrl is None else f'{ctrl:.3f}':>8s}")

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from gan.data.landmarks import FINDERS, FINDERS_BEFORE_MTCNN
+from gan.data.landmarks import ALL_FINDERS, FINDERS_BEFORE_MTCNN
 from gan.data.preprocess import DRAFT_FACTOR, preprocess_image, to_model_input
 from gan.detector import calibrate, dfeatures, forensic, learned, panel, tuned, variants
 from gan.detector.verdict import Rule
@@ -88,9 +88,9 @@ def card_finders(bundle) -> tuple[str, ...]:
     if not names:
         return FINDERS_BEFORE_MTCNN
     names = tuple(str(n) for n in names)
-    if set(names) - set(FINDERS):
+    if set(names) - set(ALL_FINDERS):
         raise forensic.DetectorError(f"the card names face finders this version does not have: "
-                                     f"{', '.join(sorted(set(names) - set(FINDERS)))}")
+                                     f"{', '.join(sorted(set(names) - set(ALL_FINDERS)))}")
     return names
 
 
