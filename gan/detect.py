@@ -22,7 +22,7 @@ Each line has `path`, `detector`, `face_found` and either
   detector was fitted on, or re-saving it (JPEG quality 75, half size) would change the verdict
   (`gan.detector.verdict`);
 - or `error` (why the file was not scored), `error_kind` (its category, e.g. "truncated image",
-  "not a regular file", "no face") and no `p_generated`. A photo in which no face is found is
+  "not a regular file", "no face", "face too small") and no `p_generated`. A photo in which no face is found is
   not scored (as on the app's detect page) unless --score-without-face is given; then the
   discriminator scores its centre and `face_found` is false (the fitted detectors need a face).
 

@@ -151,6 +151,18 @@ def test_the_fitted_detectors_never_score_a_photo_without_a_face(capsys, fitted,
 
 
 @pytest.mark.slow
+def test_a_face_too_small_for_the_forensic_detector_is_said_so(capsys, fitted, tmp_path):
+    """The forensic detector reads the face at the photo's own pixels: a face it finds but
+    cannot read is not "no face found" (the line says a face was found)."""
+    (tmp_path / "small.jpg").write_bytes(png(real_photo(30, 96)))
+    code, rows, _ = run(capsys, "--model", fitted, "--detector", "forensic", tmp_path / "small.jpg")
+    assert code == 1 and rows[0]["face_found"] is True
+    assert rows[0]["error_kind"] == "face too small" and "larger" in rows[0]["error"]
+    code, rows, _ = run(capsys, "--model", fitted, "--detector", "dfeatures", tmp_path / "small.jpg")
+    assert code == 0 and rows[0]["face_found"] is True and rows[0]["verdict"] in VERDICTS
+
+
+@pytest.mark.slow
 def test_batches_keep_the_order(capsys, fitted, tmp_path):
     names = []
     for i in range(5):

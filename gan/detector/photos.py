@@ -32,9 +32,12 @@ FileRef = Union[Path, bytes]
 
 BATCH = 32
 NO_FACE = "no face found (the detector only judges faces; --score-without-face scores the centre)"
+FACE_TOO_SMALL = ("face too small to judge (this detector reads the face at the photo's own "
+                  "pixels; use a photo in which the face is larger)")
 NO_FILES = "no image files in this folder"
 NO_SUCH_FILE = "no such file"
-KINDS = {NO_FACE: "no face", NO_FILES: "no image files", NO_SUCH_FILE: "no such file"}
+KINDS = {NO_FACE: "no face", FACE_TOO_SMALL: "face too small", NO_FILES: "no image files",
+         NO_SUCH_FILE: "no such file"}
 
 
 @dataclass
@@ -135,8 +138,10 @@ def _prepare_row(det, item, score_without_face: bool) -> tuple[dict, Face | None
                 err = f"could not be processed ({type(face.error).__name__}: {face.error})"
         else:
             row["face_found"] = face.face_found
-            if face.views is None or (face.face_found is False and not score_without_face):
-                err, kind = NO_FACE, "no face"
+            if face.views is None and face.face_found:
+                err, kind = FACE_TOO_SMALL, KINDS[FACE_TOO_SMALL]
+            elif face.views is None or (face.face_found is False and not score_without_face):
+                err, kind = NO_FACE, KINDS[NO_FACE]
             else:
                 image = face
     if err is not None:
