@@ -3,6 +3,7 @@ time on the same photos, then compare their faces (SWD and sample grids side by 
 
     python bench/quality_race.py --minutes 30             # 30 CPU-minutes per contestant
     python bench/quality_race.py --minutes 2 --eval-faces 300   # a quick check that it works
+    python bench/quality_race.py --minutes 240 --contestants ours,ours@1.5,ours@2   # capacity
 
 Contestants (each in its own process, one after the other, never at the same time):
   recipe     the earlier demos' recipe, `../shared/bench/seed_recipe.py`, its own code run as it
@@ -19,6 +20,9 @@ Contestants (each in its own process, one after the other, never at the same tim
   ours       `python train.py` with the default TrainConfig, exactly as a user runs it; stopped
              with SIGTERM at the budget (it checkpoints), then exported with `--export`; faces
              from the bundle (EMA generator) via `gan.sampling.generate`.
+  ours@W     the same at W times the default width: every channel count of both networks and
+             their caps (--g-channels, --g-max-channels, --d-channels, --d-max-channels) times W,
+             so parameters and FLOPs grow about W^2 (the capacity race of issue 18).
 
 Budget: `--clock cpu` (default) counts the CPU time (user + system, all threads) of the
 contestant's process from its first training step, so other jobs on a shared machine do not
@@ -53,6 +57,36 @@ CONTESTANTS = ("recipe", "emulated", "ours")
 NAMES = {"recipe": "earlier demos' recipe (seed_recipe.py, as is)",
          "emulated": "recipe emulated in our machinery (baseline arch, recipe step)",
          "ours": "ours: train.py, default config"}
+WIDTH_CHANNELS = ("g_channels", "g_max_channels", "d_channels", "d_max_channels")
+
+
+def width_of(name: str) -> float | None:
+    """W of an "ours@W" contestant (1 for "ours"), None for any other name or a W outside
+    0.25-4."""
+    if name == "ours":
+        return 1.0
+    head, _, w = name.partition("@")
+    try:
+        w = float(w) if head == "ours" else None
+    except ValueError:
+        return None
+    return w if w is not None and 0.25 <= w <= 4 else None
+
+
+def name_of(name: str) -> str:
+    w = width_of(name)
+    return NAMES.get(name) or f"ours at {w:g}x width: train.py, channels x {w:g}"
+
+
+def width_options(w: float) -> list[str]:
+    """train.py options for W times the default width (nothing at W = 1)."""
+    from gan.config import TrainConfig
+
+    if w == 1:
+        return []
+    base = TrainConfig()
+    return [opt for k in WIDTH_CHANNELS
+            for opt in (f"--{k.replace('_', '-')}", str(max(1, round(getattr(base, k) * w))))]
 
 
 def _cpu_self() -> float:
@@ -172,8 +206,9 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_ours(args, out: Path) -> None:
-    """`python train.py` as a user runs it, stopped by SIGTERM at the budget, then exported."""
+def run_ours(args, out: Path, width: float = 1.0) -> None:
+    """`python train.py` as a user runs it (at `width` times the default channels), stopped by
+    SIGTERM at the budget, then exported."""
     import numpy as np
 
     from gan.bundle import load_bundle
@@ -181,7 +216,8 @@ def run_ours(args, out: Path) -> None:
 
     run = out / "run"
     cmd = [sys.executable, str(REPO / "train.py"), "--data", str(DATA), "--out", str(run),
-           "--holdout", str(HOLDOUT), "--steps", "100000000", "--no-progress", "--new"]
+           "--holdout", str(HOLDOUT), "--steps", "100000000", "--no-progress", "--new",
+           *width_options(width)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     with open(out / "train.log", "w") as log:
         p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -213,7 +249,11 @@ def run_ours(args, out: Path) -> None:
             "all_losses_finite": all(np.isfinite(losses).ravel()) if losses else None,
             "last_losses": rows[-1] if rows else None}
     info["images_seen"] = info["steps"] * 32
-    faces = generate(load_bundle(run / "bundle"), args.eval_faces, seed=FACE_SEED)
+    info["width"] = width
+    bundle = load_bundle(run / "bundle")
+    info["parameters"] = {"generator": int(bundle.generator.count_params()),
+                          "discriminator": int(bundle.discriminator.count_params())}
+    faces = generate(bundle, args.eval_faces, seed=FACE_SEED)
     _save_faces(out, faces, info)
 
 
@@ -267,7 +307,8 @@ def main(argv=None) -> int:
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                    help="cpu: process CPU time, all threads (default); wall: elapsed time")
     p.add_argument("--contestants", default=",".join(CONTESTANTS),
-                   help=f"comma-separated, from {','.join(CONTESTANTS)} (default: all)")
+                   help=f"comma-separated, from {','.join(CONTESTANTS)} and ours@W (W times "
+                        "the default width, e.g. ours@1.5; default: the three)")
     p.add_argument("--eval-faces", type=int, default=1000,
                    help="generated faces (and held-out photos) for SWD (default 1000)")
     p.add_argument("--out", default=str(OUT), help="output folder (default bench/out/race)")
@@ -282,11 +323,15 @@ def main(argv=None) -> int:
         args.train_u8, args.train_f32 = st["train_u8"], st["train_f32"]
         d = out / args.contestant
         d.mkdir(parents=True, exist_ok=True)
-        {"recipe": run_recipe, "emulated": run_emulated, "ours": run_ours}[args.contestant](args, d)
+        w = width_of(args.contestant)
+        if w is not None:
+            run_ours(args, d, w)
+        else:
+            {"recipe": run_recipe, "emulated": run_emulated}[args.contestant](args, d)
         return 0
 
     chosen = [c.strip() for c in args.contestants.split(",") if c.strip()]
-    bad = set(chosen) - set(CONTESTANTS)
+    bad = {c for c in chosen if c not in CONTESTANTS and width_of(c) is None}
     if bad:
         p.error(f"unknown contestants {sorted(bad)}")
     if not DATA.is_dir():
@@ -299,7 +344,7 @@ def main(argv=None) -> int:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
     results = {}
     for c in chosen:
-        print(f"Training {c}: {NAMES[c]}, {args.minutes:g} {args.clock}-minutes ...", flush=True)
+        print(f"Training {c}: {name_of(c)}, {args.minutes:g} {args.clock}-minutes ...", flush=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--contestant", c, "--state", json.dumps(data),
                "--minutes", str(args.minutes), "--clock", args.clock, "--eval-faces", str(args.eval_faces),
                "--out", str(out)]
@@ -331,7 +376,7 @@ def main(argv=None) -> int:
         res["swd"] = {"average": s["average"], "levels": s["levels"], "images": s["images"]}
         res["ms_ssim_diversity"] = diversity(faces, n_pairs=min(1000, n * 2))["mean"]
     real_div = diversity(ref, n_pairs=min(1000, n * 2))["mean"]
-    panels = [(f"{NAMES[c]}\n{r['steps']} steps, {r['cpu_seconds'] / 60:.1f} CPU-min, "
+    panels = [(f"{name_of(c)}\n{r['steps']} steps, {r['cpu_seconds'] / 60:.1f} CPU-min, "
                f"SWD {r['swd']['average']:.0f}", out / c / "samples.png") for c, r in results.items()]
     img = side_by_side(out, panels, held)
     report = {"budget": {"minutes": args.minutes, "clock": args.clock}, "eval_faces": n,
@@ -340,7 +385,7 @@ def main(argv=None) -> int:
     print(f"\n{'contestant':<62} {'steps':>6} {'CPU-min':>8} {'img/CPU-s':>9} {'SWD':>6} {'MS-SSIM':>8}")
     print(f"{'real photos: training vs held-out (floor)':<62} {'':>6} {'':>8} {'':>9} {floor:6.1f} {real_div:8.3f}")
     for c, r in results.items():
-        print(f"{NAMES[c]:<62} {r['steps']:>6} {r['cpu_seconds'] / 60:8.1f} "
+        print(f"{name_of(c):<62} {r['steps']:>6} {r['cpu_seconds'] / 60:8.1f} "
               f"{r['images_seen'] / max(r['cpu_seconds'], 1e-9):9.2f} {r['swd']['average']:6.1f} "
               f"{r['ms_ssim_diversity']:8.3f}")
     print(f"\nSide by side: {img}\nReport: {out / 'report.json'}")
