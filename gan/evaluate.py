@@ -55,6 +55,10 @@ def summary(report: dict) -> str:
     lines.append(f"MS-SSIM diversity: generated {ms['generated']:.3f}, real {ms['real']:.3f} "
                  f"(lower = more varied): {ms['verdict']}")
     lines.append("Memorisation: " + (mem["skipped"] if "skipped" in mem else mem["verdict"]))
+    if mem.get("identity"):
+        ident = mem["identity"]
+        lines.append("  people: " + (f"not checked: {ident['skipped']}" if "skipped" in ident
+                                     else ident["verdict"]))
     lines.append(f"FID {fk['fid']:.2f}, KID {fk['kid']:.4f}" if fk.get("computed") else fk["message"])
     g = report.get("groups")
     if g and "skipped" in g:
@@ -81,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memorisation-n", type=int, default=DEFAULT_MEMORISATION_N,
                    help=f"generated faces checked against the training photos "
                         f"(default {DEFAULT_MEMORISATION_N})")
+    p.add_argument("--identity", action="store_true",
+                   help="also check copying of people: the share of generated faces within "
+                        "dlib's same-person distance of a training photo, beside held-out "
+                        "photos' share (embeds every training photo: minutes)")
     p.add_argument("--pairs", type=int, default=DEFAULT_PAIRS,
                    help=f"random pairs per set for MS-SSIM (default {DEFAULT_PAIRS})")
     p.add_argument("--seed", type=int, default=0)
@@ -110,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                                  write_card=not args.no_card, progress=not args.quiet,
                                  groups=args.groups, n_per_group=args.per_group,
                                  group_pairs=args.group_pairs,
-                                 min_group_photos=args.min_group_photos, log=log)
+                                 min_group_photos=args.min_group_photos,
+                                 identity=args.identity, log=log)
     except (BundleError, EvaluationError, ReplaceRefused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -149,12 +149,24 @@ def measure_swd(bundle, gen: np.ndarray, real: np.ndarray, seed: int) -> dict:
     return s
 
 
-def measure_memorisation(gen: np.ndarray, sets: RealSets, n_memorisation: int):
-    """(report section, arrays for the figures or None when skipped)."""
+def measure_memorisation(gen: np.ndarray, sets: RealSets, n_memorisation: int,
+                         identity: bool = False, log=lambda m: None):
+    """(report section, arrays for the figures or None when skipped). `identity`: also the
+    identity-level check (`memorisation.identity_check`, dlib; minutes for thousands of
+    training photos)."""
     if sets.train is None or sets.heldout is None or len(sets.heldout) < 2:
         return {"skipped": sets.memorisation_note or "no training or held-out photos"}, None
     mem = memorisation.check(gen[:n_memorisation], sets.train, sets.heldout)
     arrays = mem.pop("_arrays")
+    if identity:
+        from gan.metrics.identity import IdentityModelMissing
+
+        log(f"identity: embedding {len(sets.train):,} training photos with dlib")
+        try:
+            mem["identity"] = memorisation.identity_check(gen[:n_memorisation], sets.train,
+                                                          sets.heldout, log=log)
+        except IdentityModelMissing as e:
+            raise EvaluationError(f"--identity needs dlib's face models: {e}") from e
     if sets.memorisation_note:
         mem["note"] = sets.memorisation_note
     return mem, arrays
@@ -224,11 +236,12 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
                     groups: str = "auto", n_per_group: int = per_group.DEFAULT_PER_GROUP,
                     group_pairs: int = per_group.DEFAULT_PAIRS,
                     min_group_photos: int = per_group.MIN_PHOTOS,
-                    log=lambda msg: None) -> dict:
+                    identity: bool = False, log=lambda msg: None) -> dict:
     """Evaluate one bundle; write the figures, report.json and (by default) the card's
     metrics. Returns the report. Raises EvaluationError / BundleError with a clear message.
     `groups`, `n_per_group`, `group_pairs`, `min_group_photos`: the per-group figures
-    (`gan.metrics.groups`; `measure_groups` says when they run)."""
+    (`gan.metrics.groups`; `measure_groups` says when they run). `identity`: the
+    identity-level memorisation check too (dlib)."""
     t0 = time.perf_counter()
     if n < 2:
         raise EvaluationError("--n must be at least 2")
@@ -252,7 +265,7 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
     log("MS-SSIM diversity")
     ms = msssim.compare(gen, sets.real, n_pairs=n_pairs, seed=seed)
     log("memorisation")
-    mem, arrays = measure_memorisation(gen, sets, n_memorisation)
+    mem, arrays = measure_memorisation(gen, sets, n_memorisation, identity, log)
     if inception_weights is not None:
         log("FID/KID (InceptionV3)")
     fk = measure_fid_kid(inception_weights, gen, sets.real)

@@ -71,6 +71,13 @@ def memorisation_text(mem: dict[str, Any]) -> str:
             f"generated faces {mem['generated_median']:.2f}, new real photos "
             f"{mem['heldout_median']:.2f} ({mem['generated']} generated faces, "
             f"{mem['heldout']} held-out and {mem['train']:,} training photos).")
+    ident = mem.get("identity")
+    if ident and "skipped" in ident:
+        text += f" **The same people?** Not checked: {ident['skipped']}."
+    elif ident:
+        text += (f" **The same people?** {ident['verdict'][0].upper()}{ident['verdict'][1:]} "
+                 f"(dlib's face-recognition model; {ident['generated']['embedded']} and "
+                 f"{ident['heldout']['embedded']} faces it could read).")
     if mem.get("note"):
         text += f" Note: {mem['note']}."
     return text

@@ -139,3 +139,67 @@ def check(generated: np.ndarray, train: np.ndarray, heldout: np.ndarray,
         "_arrays": {"gen_dist": g_dist, "heldout_dist": h_dist, "gen_index": g_idx,
                     "gen_flipped": g_flip, "gen_ratio": g_ratio, "heldout_ratio": h_ratio},
     }
+
+
+def _embeddings(faces: np.ndarray, log=lambda m: None, what: str = "faces") -> np.ndarray:
+    """[n, 128] dlib identity vectors, NaN rows where dlib finds no face."""
+    from gan.metrics import identity
+
+    out = np.full((len(faces), 128), np.nan, np.float32)
+    for i, face in enumerate(faces):
+        e = identity.embed(face)
+        if e is not None:
+            out[i] = e.vector
+        if (i + 1) % 1000 == 0:
+            log(f"identity: {i + 1} of {len(faces)} {what}")
+    return out
+
+
+def _nearest(queries: np.ndarray, photos: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Distance from each query vector to its nearest photo vector."""
+    out = np.empty(len(queries), np.float64)
+    for i in range(0, len(queries), chunk):
+        d = np.linalg.norm(queries[i:i + chunk, None, :] - photos[None, :, :], axis=2)
+        out[i:i + chunk] = d.min(axis=1)
+    return out
+
+
+def identity_check(generated: np.ndarray, train: np.ndarray, heldout: np.ndarray,
+                   flag_fraction: float = FLAG_FRACTION, log=lambda m: None) -> dict:
+    """Copying of *people*, not pictures: the share of generated faces within dlib's
+    same-person distance (`gan.metrics.identity.SAME_PERSON`) of some training photo, beside
+    the same share for held-out photos. Why beside: the held-out photos are new pictures, but
+    many of their people are also in the training photos (CelebA splits by photo, not by
+    person), so their share is what "new faces of this population" gives; a generator that
+    reproduces training people exceeds it. Faces dlib finds no face in are counted apart.
+    Flags possible identity copying when the generated share exceeds both `flag_fraction` and
+    twice the held-out share. Needs dlib (`gan.metrics.identity` says what to install).
+    {"skipped": why} when dlib reads no training photo (faces too small)."""
+    from gan.metrics.identity import SAME_PERSON
+
+    if len(train) < 1 or len(heldout) < 1 or len(generated) < 1:
+        raise ValueError("the identity check needs training photos, held-out photos and "
+                         "generated faces")
+    t = _embeddings(train, log, "training photos")
+    t = t[np.all(np.isfinite(t), axis=1)]
+    if len(t) == 0:
+        return {"skipped": f"dlib found no face in any of the {len(train)} training photos "
+                           f"(it needs faces of about 40 px or more)"}
+    out = {"threshold": SAME_PERSON, "train": int(len(train)), "train_embedded": int(len(t))}
+    for key, faces in (("generated", generated), ("heldout", heldout)):
+        e = _embeddings(faces, log, key)
+        ok = np.all(np.isfinite(e), axis=1)
+        d = _nearest(e[ok], t) if ok.any() else np.zeros(0)
+        within = int((d < SAME_PERSON).sum())
+        out[key] = {"faces": int(len(faces)), "embedded": int(ok.sum()), "within": within,
+                    "share": within / int(ok.sum()) if ok.any() else None,
+                    "median_distance": float(np.median(d)) if len(d) else None}
+    g, h = out["generated"]["share"], out["heldout"]["share"]
+    flag = g is not None and h is not None and g > flag_fraction and g > 2 * h
+    out["flag"] = bool(flag)
+    share = "-" if g is None else f"{g:.1%}"
+    held = "-" if h is None else f"{h:.1%}"
+    out["verdict"] = (f"{'possible copying of training people' if flag else 'no sign of copying people'}: "
+                      f"{share} of generated faces are within dlib's same-person distance "
+                      f"({SAME_PERSON}) of a training photo, against {held} of held-out photos")
+    return out

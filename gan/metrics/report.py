@@ -43,6 +43,12 @@ def card_metrics(report: dict) -> dict:
     m["memorisation"] = ({"skipped": mem["skipped"]} if "skipped" in mem else _round({
         "flag": mem["memorisation"], "fraction_closer": mem["fraction_closer"],
         "median_ratio": mem["median_ratio"]}))
+    if mem.get("identity"):
+        ident = mem["identity"]
+        m["memorisation"]["identity"] = ({"skipped": ident["skipped"]} if "skipped" in ident else _round({
+            "flag": ident["flag"], "threshold": ident["threshold"],
+            "generated_share": ident["generated"]["share"],
+            "heldout_share": ident["heldout"]["share"]}))
     fk = report["fid_kid"]
     if fk.get("computed"):
         m["fid"], m["kid"] = _round(fk["fid"]), _round(fk["kid"])
