@@ -48,7 +48,8 @@ def card_metrics(report: dict) -> dict:
         m["memorisation"]["identity"] = ({"skipped": ident["skipped"]} if "skipped" in ident else _round({
             "flag": ident["flag"], "threshold": ident["threshold"],
             "generated_share": ident["generated"]["share"],
-            "heldout_share": ident["heldout"]["share"]}))
+            "heldout_share": ident["heldout"]["share"],
+            "fraction_closer": ident.get("fraction_closer")}))
     fk = report["fid_kid"]
     if fk.get("computed"):
         m["fid"], m["kid"] = _round(fk["fid"]), _round(fk["kid"])
