@@ -156,11 +156,15 @@ def _embeddings(faces: np.ndarray, log=lambda m: None, what: str = "faces") -> n
 
 
 def _nearest(queries: np.ndarray, photos: np.ndarray, chunk: int = 512) -> np.ndarray:
-    """Distance from each query vector to its nearest photo vector."""
-    out = np.empty(len(queries), np.float64)
-    for i in range(0, len(queries), chunk):
-        d = np.linalg.norm(queries[i:i + chunk, None, :] - photos[None, :, :], axis=2)
-        out[i:i + chunk] = d.min(axis=1)
+    """Distance from each query vector to its nearest photo vector (|q|^2 + |p|^2 - 2 q.p, a
+    [chunk, photos] matrix at a time rather than every difference vector)."""
+    q, p = queries.astype(np.float64), photos.astype(np.float64)
+    pp = (p * p).sum(axis=1)
+    out = np.empty(len(q), np.float64)
+    for i in range(0, len(q), chunk):
+        c = q[i:i + chunk]
+        d2 = (c * c).sum(axis=1)[:, None] + pp[None, :] - 2.0 * c @ p.T
+        out[i:i + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
     return out
 
 
@@ -174,8 +178,9 @@ def identity_check(generated: np.ndarray, train: np.ndarray, heldout: np.ndarray
     reproduces training people exceeds it. Faces dlib finds no face in are counted apart.
     Flags possible identity copying when the generated share exceeds both `flag_fraction` and
     twice the held-out share, or when more than `flag_fraction` of generated faces are nearer a
-    training person than all but PERCENTILE % of held-out photos. Needs dlib (`gan.metrics.identity` says what to install).
-    {"skipped": why} when dlib reads no training photo (faces too small)."""
+    training person than all but PERCENTILE % of held-out photos. Needs dlib
+    (`gan.metrics.identity` says what to install); {"skipped": why} when dlib reads no
+    training photo (faces too small)."""
     from gan.metrics.identity import SAME_PERSON
 
     if len(train) < 1 or len(heldout) < 1 or len(generated) < 1:
