@@ -22,9 +22,10 @@ Each line has `path`, `detector`, `face_found` and either
   detector was fitted on, or re-saving it (JPEG quality 75, half size) would change the verdict
   (`gan.detector.verdict`);
 - or `error` (why the file was not scored), `error_kind` (its category, e.g. "truncated image",
-  "not a regular file", "no face", "face too small") and no `p_generated`. A photo in which no face is found is
-  not scored (as on the app's detect page) unless --score-without-face is given; then the
-  discriminator scores its centre and `face_found` is false (the fitted detectors need a face).
+  "not a regular file", "no face", "face too small") and no `p_generated`. A photo in which
+  no face is found is not scored (as on the app's detect page) unless --score-without-face is
+  given; then the discriminator scores its centre and `face_found` is false (the fitted
+  detectors need a face). A face too small for the detector to read is not scored either.
 
 Lines come in the order of the inputs, each as soon as its file is done. Only regular files are
 read (a pipe or a device such as /dev/zero is refused unread), each up to 256 MB.

@@ -342,10 +342,11 @@ def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace 
     HOG (frontal and slightly turned faces from 20% of the longer side), the CNN (faces
     filling most of the photo, turned or cut by the frame; it is the slow one), MTCNN (faces
     with the mouth and nose covered, small faces), Haar (only for detectors fitted with it).
-    ``finders``: the ones to try (default FINDERS; a stored detector passes its card's). Landmarks are always predicted on
-    the full-resolution photo. Deterministic and safe to call from many threads. Raises
-    :class:`LandmarkModelMissing` when dlib or its models are not installed (even for a photo
-    without a face), ValueError for an array that is not uint8 RGB or an unknown finder.
+    ``finders``: the ones to try (default FINDERS; a stored detector passes its card's).
+    Landmarks are always predicted on the full-resolution photo. Deterministic and safe to
+    call from many threads. Raises :class:`LandmarkModelMissing` when dlib or its models are
+    not installed (even for a photo without a face), ValueError for an array that is not
+    uint8 RGB or an unknown finder.
     """
     unknown = set(finders) - set(ALL_FINDERS)
     if unknown or not finders:

@@ -155,19 +155,6 @@ def _embeddings(faces: np.ndarray, log=lambda m: None, what: str = "faces") -> n
     return out
 
 
-def _nearest(queries: np.ndarray, photos: np.ndarray, chunk: int = 512) -> np.ndarray:
-    """Distance from each query vector to its nearest photo vector (|q|^2 + |p|^2 - 2 q.p, a
-    [chunk, photos] matrix at a time rather than every difference vector)."""
-    q, p = queries.astype(np.float64), photos.astype(np.float64)
-    pp = (p * p).sum(axis=1)
-    out = np.empty(len(q), np.float64)
-    for i in range(0, len(q), chunk):
-        c = q[i:i + chunk]
-        d2 = (c * c).sum(axis=1)[:, None] + pp[None, :] - 2.0 * c @ p.T
-        out[i:i + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-    return out
-
-
 def identity_check(generated: np.ndarray, train: np.ndarray, heldout: np.ndarray,
                    flag_fraction: float = FLAG_FRACTION, log=lambda m: None) -> dict:
     """Copying of *people*, not pictures: the share of generated faces within dlib's
@@ -196,7 +183,8 @@ def identity_check(generated: np.ndarray, train: np.ndarray, heldout: np.ndarray
     for key, faces in (("generated", generated), ("heldout", heldout)):
         e = _embeddings(faces, log, key)
         ok = np.all(np.isfinite(e), axis=1)
-        dist[key] = d = _nearest(e[ok], t) if ok.any() else np.zeros(0)
+        # two_nearest with the photos as their own mirrors: just the nearest distance
+        dist[key] = d = two_nearest(e[ok], t, t)[0] if ok.any() else np.zeros(0)
         within = int((d < SAME_PERSON).sum())
         out[key] = {"faces": int(len(faces)), "embedded": int(ok.sum()), "within": within,
                     "share": within / int(ok.sum()) if ok.any() else None,
