@@ -8,7 +8,11 @@ automatic candidates:
   first 20 principal axes of the real reference photos' shapes (how plausible the layout),
 - ``realism``: the realism score of Kynkaenniemi et al. (2019) in dlib's 128-D identity
   embedding (k = 3, the half of real photos with the smallest radii),
-- ``nn``: minus the distance to the nearest real embedding.
+- ``nn``: minus the distance to the nearest real embedding,
+- ``learned``: a classifier of broken faces trained on the labelled sheets themselves (logistic
+  regression on the HOG margin, the embedding and the landmark shape's 20 axes), each sheet
+  scored out of fold, so no face is scored by a fit
+  that saw its label or the label of a face drawn from the same latent.
 
 It prints, for the generated faces, the ROC AUC of each score for intact against broken (0.5:
 no agreement; 1: the score orders every intact face above every broken one), the same over all
@@ -41,7 +45,7 @@ from gan.data.preprocess import ImageError, prepare_image  # noqa: E402
 from gan.data.sources import IMAGE_EXTENSIONS  # noqa: E402
 from gan.metrics.audit import COLUMNS, cell_size, face_box  # noqa: E402
 
-SCORES = ("hog", "shape", "realism", "nn")
+SCORES = ("hog", "shape", "realism", "nn", "learned")
 K = 3
 SHAPE_AXES = 20
 
@@ -76,8 +80,9 @@ class Scorer:
         return margin, emb, pts / np.linalg.norm(pts)
 
 
-def audit_faces(folder: Path) -> list[tuple[str, str, np.ndarray]]:
-    """(kind, label, face) of every numbered face of a labelled audit, cut from its sheet."""
+def audit_faces(folder: Path) -> list[tuple[str, str, np.ndarray, tuple]]:
+    """(kind, label, face, latent) of every numbered face of a labelled audit, cut from its
+    sheet; latent is (z seed, row) for a generated face."""
     key = json.loads((folder / "key.json").read_text())
     with open(folder / "labels.csv", newline="") as f:
         labels = {int(r["number"]): r["label"].strip() for r in csv.DictReader(f)}
@@ -92,7 +97,8 @@ def audit_faces(folder: Path) -> list[tuple[str, str, np.ndarray]]:
         face = sheet[top:bottom, left:right]
         if cell != resolution:
             face = np.asarray(Image.fromarray(face).resize((resolution, resolution), Image.Resampling.BOX))
-        out.append((info["kind"], labels.get(int(number), ""), face))
+        latent = (key.get("generated", {}).get("seed"), info.get("index"))
+        out.append((info["kind"], labels.get(int(number), ""), face, latent))
     return out
 
 
@@ -106,6 +112,34 @@ def real_faces(folders: list[str], n: int) -> list[np.ndarray]:
             except (ImageError, OSError, ValueError):
                 continue
     return out
+
+
+def out_of_fold(rows: list[dict]) -> None:
+    """Set each row's ``learned`` score: P(intact) from a classifier fitted without any face
+    drawn from the same latent row (z seed and index). The per-group sheets of one model share
+    their latents (face i of every group sheet has z row i), and a face keeps its look across
+    labels, so leaving out one sheet would still train on its faces' twins. Real photos are
+    scored by a fit on every generated face."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def fit_on(train):
+        fit = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced",
+                                                                 max_iter=2000))
+        return fit.fit(np.stack([r["features"] for r in train]), [r["label"] == "intact" for r in train])
+
+    gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
+    for latent in sorted({r["latent"] for r in gen}):
+        targets = [r for r in rows if r["kind"] == "generated" and r["latent"] == latent]
+        p = fit_on([r for r in gen if r["latent"] != latent]).predict_proba(
+            np.stack([r["features"] for r in targets]))[:, 1]
+        for r, v in zip(targets, p):
+            r["learned"] = float(v)
+    real = [r for r in rows if "learned" not in r]
+    if real:
+        for r, v in zip(real, fit_on(gen).predict_proba(np.stack([r["features"] for r in real]))[:, 1]):
+            r["learned"] = float(v)
 
 
 def main(argv=None) -> None:
@@ -131,13 +165,15 @@ def main(argv=None) -> None:
 
     rows = []
     for folder in args.audits:
-        for kind, label, face in audit_faces(Path(folder)):
+        for kind, label, face, latent in audit_faces(Path(folder)):
             margin, e, pts = scorer.describe(face)
             d = np.linalg.norm(emb - e, axis=1)
             c = axes @ (pts.reshape(-1) - mean_shape)
             rows.append({"sheet": Path(folder).name, "kind": kind, "label": label, "hog": margin,
                          "shape": -float(np.sqrt((c ** 2 / var).sum())),
-                         "realism": float(np.max(radius[keep] / d[keep])), "nn": -float(d.min())})
+                         "realism": float(np.max(radius[keep] / d[keep])), "nn": -float(d.min()), "latent": latent,
+                         "features": np.concatenate([[margin], e, c / np.sqrt(var)])})
+    out_of_fold(rows)
 
     def aucs(sel, positive):
         y = [positive(r) for r in sel]
@@ -159,11 +195,21 @@ def main(argv=None) -> None:
     by = collections.defaultdict(list)
     for r in gen:
         by[r["sheet"]].append(r)
-    print("| sheet | generated | broken | " + " | ".join(f"mean {n}" for n in SCORES) + " |")
-    print("| --- | ---: | ---: | " + " | ".join("---:" for _ in SCORES) + " |")
+    print("| sheet | generated | broken | learned: called broken | "
+          + " | ".join(f"mean {n}" for n in SCORES) + " |")
+    print("| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in SCORES) + " |")
+    shares = []
     for sheet, rs in sorted(by.items()):
-        print(f"| {sheet} | {len(rs)} | {np.mean([r['label'] == 'broken' for r in rs]):.0%} | "
+        audit, called = (np.mean([r["label"] == "broken" for r in rs]),
+                         np.mean([r["learned"] < 0.5 for r in rs]))
+        shares.append((audit, called))
+        print(f"| {sheet} | {len(rs)} | {audit:.0%} | {called:.0%} | "
               + " | ".join(f"{np.mean([r[n] for r in rs]):.3f}" for n in SCORES) + " |")
+    from scipy.stats import spearmanr
+
+    a, c = np.array(shares).T
+    print(f"sheets' broken share, audit against learned: Spearman {spearmanr(a, c)[0]:.2f}, "
+          f"mean absolute difference {np.mean(np.abs(a - c)):.0%}")
 
 
 if __name__ == "__main__":
