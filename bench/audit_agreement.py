@@ -11,8 +11,8 @@ automatic candidates:
 - ``nn``: minus the distance to the nearest real embedding,
 - ``learned``: a classifier of broken faces trained on the labelled sheets themselves (logistic
   regression on the HOG margin, the embedding and the landmark shape's 20 axes), each sheet
-  scored out of fold, so no face is scored by a fit
-  that saw its label or the label of a face drawn from the same latent.
+  scored out of fold, so no face is scored by a fit that saw its label or the label of a face
+  drawn from the same latent.
 
 It prints, for the generated faces, the ROC AUC of each score for intact against broken (0.5:
 no agreement; 1: the score orders every intact face above every broken one), the same over all
@@ -171,7 +171,8 @@ def main(argv=None) -> None:
             c = axes @ (pts.reshape(-1) - mean_shape)
             rows.append({"sheet": Path(folder).name, "kind": kind, "label": label, "hog": margin,
                          "shape": -float(np.sqrt((c ** 2 / var).sum())),
-                         "realism": float(np.max(radius[keep] / d[keep])), "nn": -float(d.min()), "latent": latent,
+                         "realism": float(np.max(radius[keep] / d[keep])), "nn": -float(d.min()),
+                         "latent": latent,
                          "features": np.concatenate([[margin], e, c / np.sqrt(var)])})
     out_of_fold(rows)
 
