@@ -55,6 +55,68 @@ def test_either_member_far_above_real_photos_makes_the_panel_score_high():
     assert s[2] < 0.5                                            # both among real photos: low
 
 
+def test_the_discriminator_counts_only_far_above_real_photos():
+    """Its rank is noise except for this project's faces: below the gate it adds nothing, so it
+    cannot lift a real photo's score; a card fitted before the gate combines by plain maximum."""
+    from gan.detector.panel import GATE, Ranks, combine, gate_from_card
+
+    ranks = {"learned": Ranks.of(np.linspace(0.0, 1.0, 1001)),
+             "discriminator": Ranks.of(np.linspace(0.0, 1.0, 1001))}
+    p_l = np.array([0.30, 0.30, 0.30])
+    p_d = np.array([0.80, GATE + 0.005, 0.10])        # ranks about 0.8, just over GATE, 0.1
+    s = combine(p_l, p_d, ranks)
+    assert s[0] == pytest.approx(ranks["learned"](0.30))          # 0.8 < GATE: learned alone
+    assert s[1] == pytest.approx(ranks["discriminator"](GATE + 0.005)) and s[1] >= GATE
+    assert s[2] == pytest.approx(ranks["learned"](0.30))
+    plain = combine(p_l, p_d, ranks, gate=0.0)
+    assert plain[0] == pytest.approx(ranks["discriminator"](0.80))  # the old plain maximum
+    assert gate_from_card({}) == 0.0 and gate_from_card({"gate": GATE}) == GATE
+    with pytest.raises(ValueError, match="gate"):
+        gate_from_card({"gate": 2})
+
+
+def _left_out(name, kind, p, fitted=None):
+    from gan.detector import loso
+
+    n = len(p)
+    return loso.LeftOut(name=name, kind=kind, family_seen=False, n_photos=n, no_face=0,
+                        p=np.asarray(p, float), p_re=np.repeat(np.asarray(p, float)[:, None], 2, 1),
+                        unfamiliar=np.zeros(n, bool), p_thumb=np.zeros(n),
+                        files=[f"{name}/{i}.png" for i in range(n)], fitted=fitted)
+
+
+def test_the_nested_check_ranks_without_the_source_it_checks():
+    """A real collection unlike every other (FFHQ beside StyleGAN's faces): with its own photos
+    in the ranks it hides among them; the nested check takes it out of the ranks as well as the
+    rule, and so states what a visitor from such a collection would see."""
+    from types import SimpleNamespace
+
+    from gan.detector import loso, panel
+
+    rng = np.random.default_rng(0)
+    learned_p = {"plain_a": rng.uniform(0.0, 0.5, 300), "plain_b": rng.uniform(0.0, 0.5, 300),
+                 "glossy": rng.uniform(0.6, 0.9, 300), "gen": rng.uniform(0.6, 1.0, 300)}
+    kinds = {"plain_a": "real", "plain_b": "real", "glossy": "real", "gen": "generated"}
+    ident = SimpleNamespace(p=lambda x: np.asarray(x, float)[:, 0])
+    learned_left = [_left_out(k, kinds[k], v) for k, v in learned_p.items()]
+    disc_left = [_left_out(k, kinds[k], np.zeros(300), fitted=ident) for k in learned_p]
+    disc_sets = [SimpleNamespace(source=SimpleNamespace(name=k),
+                                 data=SimpleNamespace(files=[f"{k}/{i}.png" for i in range(300)],
+                                                      X=np.zeros((300, 1)), R=np.zeros((300, 2, 1))))
+                 for k in learned_p]
+    left, ranks, nested = panel.leave_out(learned_left, disc_left, disc_sets, disc_raw=None)
+    rule = loso.choose_rule(left, 0.05)
+    leaky = {r["source"]: r for r in loso.table(left, rule, 0.05)}
+    honest = {r["source"]: r for r in loso.table(left, rule, 0.05, rescored=nested)}
+    # with its photos in the ranks, "glossy" looks fine even to the nested rule ...
+    assert leaky["glossy"]["nested_generated_share"] < 0.05
+    # ... without them, nearly every glossy photo ranks above all the other real photos
+    assert honest["glossy"]["nested_generated_share"] > 0.5
+    # the ordinary collections are unaffected, and the main table is the same either way
+    assert honest["plain_a"]["nested_generated_share"] < 0.05
+    assert [r["generated"] for r in leaky.values()] == [r["generated"] for r in honest.values()]
+
+
 def _fit(path, *extra):
     """`python -m gan.detector fit` on the tiny shared sources: (exit code, stdout, stderr)."""
     import contextlib
@@ -118,8 +180,9 @@ def test_fit_measures_the_panel_left_out_and_the_app_scores_it_as_measured(panel
     assert np.array_equal(face.views[:, 0], alone["learned"])
     assert np.array_equal(face.views[:, 1], alone["discriminator"])
     ranks = panel.ranks_from_card(sec)
+    assert sec["gate"] == panel.GATE
     expected = panel.combine(members["learned"].p(alone["learned"]),
-                             members["discriminator"].p(alone["discriminator"]), ranks)
+                             members["discriminator"].p(alone["discriminator"]), ranks, panel.GATE)
     (v,) = photos.judge(det, [face])
     assert v.p == pytest.approx(float(expected[0]))
     assert v.verdict == det.rule.decide(expected[0], expected[1:])[0]
@@ -127,7 +190,8 @@ def test_fit_measures_the_panel_left_out_and_the_app_scores_it_as_measured(panel
 
 @pytest.mark.slow
 def test_the_fit_scores_each_source_by_the_higher_member_rank(tmp_path):
-    """The panel's left-out scores are its members' left-out scores combined, photo by photo."""
+    """The panel's left-out scores are its members' left-out scores combined, photo by photo
+    (the discriminator's rank from the gate up)."""
     from gan.bundle import load_bundle
     from gan.detector import learned, panel
     from tests.detector_fixtures import fit_tiny
@@ -142,7 +206,9 @@ def test_the_fit_scores_each_source_by_the_higher_member_rank(tmp_path):
         at = {f: i for i, f in enumerate(d.files)}
         p_d = ld.fitted.p(d.X[[at[f] for f in ll.files]].astype(np.float64))
         assert lq.files == ll.files
-        assert np.allclose(lq.p, np.maximum(ranks["learned"](ll.p), ranks["discriminator"](p_d)))
+        r_d = ranks["discriminator"](p_d)
+        assert np.allclose(lq.p, np.maximum(ranks["learned"](ll.p),
+                                            np.where(r_d >= panel.GATE, r_d, 0.0)))
     # the ranks are those of the left-out real photos: all of them rank at or below the top
     real_l = np.concatenate([lo.p for lo in ml.left if lo.kind == "real"])
     assert np.mean(ranks["learned"](real_l) <= panel.TOP) == 1.0

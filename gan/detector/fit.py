@@ -107,10 +107,10 @@ def _measure_learned(bundle, sets: list[loso.SourceData], steps: int, folds: int
 def _measure_panel(ml: Measured, md: Measured, sets_d: list[loso.SourceData], disc_raw,
                    rate: float, confidence: float) -> Measured:
     """The panel's measurement (`gan.detector.panel`) from its members' left-out scores."""
-    left, ranks = panel.leave_out(ml.left, md.left, sets_d, disc_raw)
+    left, ranks, nested = panel.leave_out(ml.left, md.left, sets_d, disc_raw)
     rule = loso.choose_rule(left, rate, confidence)
     final = panel.PanelFitted(ml.final, md.final, ranks, disc_raw)
-    return Measured(left, rule, loso.table(left, rule, rate, confidence), final)
+    return Measured(left, rule, loso.table(left, rule, rate, confidence, rescored=nested), final)
 
 
 def family_catch(rows: list[dict], sources: list[Source]) -> float:
@@ -297,6 +297,7 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         section[panel.KEY] = {
             "members": list(panel.MEMBERS), "calibration": None,
             "ranks": {k: r.to_card() for k, r in mq.final.ranks.items()},
+            "gate": mq.final.gate,
             "kind": "the learned detector and the discriminator together: generated when either "
                     "places the photo far above left-out real photos, real when both place it "
                     "among them",

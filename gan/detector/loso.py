@@ -187,10 +187,14 @@ def _equal_error(reals: list[LeftOut], gens: list[LeftOut], grid: np.ndarray) ->
     return float(grid[int(np.argmin(np.abs(fa - miss)))])
 
 
-def table(left: list[LeftOut], rule: Rule, rate: float, confidence: float = 0.95) -> list[dict]:
+def table(left: list[LeftOut], rule: Rule, rate: float, confidence: float = 0.95,
+          rescored=None) -> list[dict]:
     """One row per left-out source: verdict shares (unsure apart, by reason), the 95% upper
     bound of false alarms for a real source, the nested check (threshold chosen without it),
-    ROC AUC against all left-out real photos for a generated one, and the thumbnail control."""
+    ROC AUC against all left-out real photos for a generated one, and the thumbnail control.
+    `rescored(name)`: every source's left-out scores made again without that source (for a
+    score that itself depends on other sources' photos, the panel's ranks), for its nested
+    check."""
     real_p = np.concatenate([lo.p for lo in left if lo.kind == "real"])
     real_t = np.concatenate([lo.p_thumb for lo in left if lo.kind == "real"])
     rows = []
@@ -205,8 +209,10 @@ def table(left: list[LeftOut], rule: Rule, rate: float, confidence: float = 0.95
                "unsure_share": count[UNSURE] / n if n else None}
         if lo.kind == "real":
             row["false_alarm_upper95"] = calibrate.upper_bound(count[GENERATED], n, confidence) if n else None
-            nested = choose_rule(left, rate, confidence, exclude=lo.name)
-            row["nested_generated_share"] = float(np.mean(_verdicts(lo, nested) == GENERATED)) if n else None
+            again = rescored(lo.name) if rescored is not None else left
+            nested = choose_rule(again, rate, confidence, exclude=lo.name)
+            mine = next(x for x in again if x.name == lo.name)
+            row["nested_generated_share"] = float(np.mean(_verdicts(mine, nested) == GENERATED)) if n else None
             tt = _thumb_threshold(left, rate, exclude=lo.name)
             row["thumbnail_generated_share"] = float(np.mean(lo.p_thumb >= tt)) if n else None
         else:

@@ -174,12 +174,12 @@ def _panel(bundle, section: dict, members: dict, finders: tuple[str, ...]) -> St
     """The panel (`gan.detector.panel`) of the bundle's learned detector and discriminator:
     each view the aligned face and the discriminator's crop, each member's P as it alone
     gives it, combined on the real-photo rank scale."""
-    ranks = panel.ranks_from_card(section)
+    ranks, gate = panel.ranks_from_card(section), panel.gate_from_card(section)
     m_l, m_d = members[learned.KEY], members["discriminator"]
 
     def score(views):
         views = np.asarray(views)
-        return panel.combine(m_l.p(views[:, 0]), m_d.p(views[:, 1]), ranks)
+        return panel.combine(m_l.p(views[:, 0]), m_d.p(views[:, 1]), ranks, gate)
 
     return StoredDetector(
         key=panel.KEY, title=TITLES[panel.KEY], note=str(section.get("note") or ""),
