@@ -20,9 +20,9 @@ found a face: the panel's "no face" is the landmark finder's).
 The discriminator speaks only far above real photos (`GATE`): below the 99th percentile of
 left-out real photos its rank counts as 0. Why: it tells this project's faces from photos and
 nothing else; everywhere below that its rank is noise, and with a plain maximum that noise lifts
-every real photo's score, which blurs other generators' faces into real ones (StyleGAN AUC
-0.80-0.92 for the panel against 0.87-0.96 for the learned detector alone, 2026-12-04). Cards
-fitted before the gate have none (`gate` 0: the plain maximum), and are scored as fitted.
+every real photo's score, which blurs other generators' faces into real ones (figures in
+docs/detector.md). Cards fitted before the gate have none (`gate` 0: the plain maximum), and
+are scored as fitted.
 
 Each source's panel score combines the members' scores of it when it was left out (the
 learned detector's fold, the discriminator's calibration without it). The ranks are taken from
