@@ -71,8 +71,9 @@ def test_the_discriminator_counts_only_far_above_real_photos():
     plain = combine(p_l, p_d, ranks, gate=0.0)
     assert plain[0] == pytest.approx(ranks["discriminator"](0.80))  # the old plain maximum
     assert gate_from_card({}) == 0.0 and gate_from_card({"gate": GATE}) == GATE
-    with pytest.raises(ValueError, match="gate"):
-        gate_from_card({"gate": 2})
+    for bad in (2, None, "high"):           # a damaged card: a message, not a traceback
+        with pytest.raises(ValueError, match="gate"):
+            gate_from_card({"gate": bad})
 
 
 def _left_out(name, kind, p, fitted=None):

@@ -200,7 +200,10 @@ def ranks_from_card(section: dict) -> dict[str, Ranks]:
 
 def gate_from_card(section: dict) -> float:
     """The card's gate; a card fitted before the gate has none: the plain maximum (0)."""
-    g = float(section.get("gate", 0.0))
+    try:
+        g = float(section.get("gate", 0.0))
+    except (TypeError, ValueError):
+        g = float("nan")
     if not 0.0 <= g <= 1.0:
-        raise ValueError("the panel's gate must be between 0 and 1")
+        raise ValueError("the panel's gate must be a number between 0 and 1")
     return g
