@@ -46,6 +46,7 @@ __all__ = [
     "ALL_FINDERS",
     "FINDERS",
     "FINDERS_BEFORE_MTCNN",
+    "FINDERS_BEFORE_TURNED",
     "INSTALL_HINT",
     "NATIVE_BOX_SCALE",
     "POINT_NAMES",
@@ -74,10 +75,12 @@ _DLIB_ORDER = (2, 3, 1, 0, 4)
 
 # Every finder, in the order they are tried. A card may name any of them: a stored detector
 # frames uploads with the finders it was fitted with, so its figures still hold.
-ALL_FINDERS = ("hog", "cnn", "mtcnn", "haar")
+ALL_FINDERS = ("hog", "cnn", "mtcnn", "turned", "haar")
 # The finders new fits use. Not Haar: it boxes things in photos without a face
 # (docs/detector.md, "Photos without a face"), and MTCNN finds the small faces it was there for.
-FINDERS = ("hog", "cnn", "mtcnn")
+FINDERS = ("hog", "cnn", "mtcnn", "turned")
+# The finders of the fits between MTCNN joining and the turned pass (their cards name them).
+FINDERS_BEFORE_TURNED = ("hog", "cnn", "mtcnn")
 # The finders of detectors fitted before MTCNN joined (their cards name none).
 FINDERS_BEFORE_MTCNN = ("hog", "cnn", "haar")
 
@@ -97,6 +100,16 @@ CNN_PAD = 0.2
 MTCNN_MAX_SIDE = 400
 MTCNN_MIN_FACE = 20
 MTCNN_MIN_CONFIDENCE = 0.95
+
+# The turned pass (only when every upright pass found nothing): the photo turned by each of
+# these angles (degrees, counter-clockwise) on a canvas that holds all of it, HOG then MTCNN
+# on each. Tilted heads are what the upright passes miss most in selfies (docs/detector.md,
+# "Photos without a face"); the landmarks are predicted on the turned copy and turned back.
+TURN_DEGREES = (30.0, -30.0)
+# A find on a turned copy is kept only when HOG or MTCNN finds a face again in its upright
+# aligned crop of this many px: on photos without people, most turned "faces" are not found
+# again; on selfies, most real ones are (docs/detector.md, "Tilted heads").
+TURN_CHECK_SIDE = 160
 
 # Where the aligned crop puts the eye centres and the nose base, as fractions of its
 # side: the mean positions of dlib's landmarks in the centre 178 x 178 square of CelebA's
@@ -304,6 +317,39 @@ def _mtcnn(rgb: np.ndarray):
     return (cx - side / 2, cy - side / 2, side, side), float(f["confidence"])
 
 
+def _turned(rgb: np.ndarray):
+    """(box, confidence, points) of a face found by HOG or MTCNN on a copy of the photo
+    turned by one of TURN_DEGREES and found again in its upright aligned crop, in the photo's
+    own pixels, or None. The box is the upright box around the found box turned back; the
+    landmarks come from the turned copy (where the face is upright, as dlib's shape model
+    expects) and are turned back."""
+    h, w = rgb.shape[:2]
+    for degrees in TURN_DEGREES:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+        c, s = abs(m[0, 0]), abs(m[0, 1])
+        tw, th = int(np.ceil(h * s + w * c)), int(np.ceil(h * c + w * s))
+        m[0, 2] += tw / 2 - w / 2
+        m[1, 2] += th / 2 - h / 2
+        turned = cv2.warpAffine(rgb, m, (tw, th), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+        found = _hog(turned) or _mtcnn(turned)
+        if found is None:
+            continue
+        (x, y, bw, bh), score = found
+        back = cv2.invertAffineTransform(m)
+        corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float64)
+        corners = corners @ back[:, :2].T + back[:, 2]
+        points = (_points(turned, (x, y, bw, bh)).astype(np.float64) @ back[:, :2].T
+                  + back[:, 2]).astype(np.float32)
+        upright = aligned_face(rgb, FoundFace(box=(0, 0, 1, 1), points=points, finder="turned"),
+                               TURN_CHECK_SIDE)
+        if _hog(upright) is None and _mtcnn(upright) is None:
+            continue
+        (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+        return (x0, y0, x1 - x0, y1 - y0), score, points
+    return None
+
+
 def _points(rgb: np.ndarray, box) -> np.ndarray:
     x, y, w, h = box
     with _lock:
@@ -341,7 +387,8 @@ def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace 
     Detectors are tried in ALL_FINDERS order, each only when the ones before found nothing:
     HOG (frontal and slightly turned faces from 20% of the longer side), the CNN (faces
     filling most of the photo, turned or cut by the frame; it is the slow one), MTCNN (faces
-    with the mouth and nose covered, small faces), Haar (only for detectors fitted with it).
+    with the mouth and nose covered, small faces), "turned" (HOG and MTCNN on the photo
+    turned by +-TURN_DEGREES: tilted heads), Haar (only for detectors fitted with it).
     ``finders``: the ones to try (default FINDERS; a stored detector passes its card's).
     Landmarks are always predicted on the full-resolution photo. Deterministic and safe to
     call from many threads. Raises :class:`LandmarkModelMissing` when dlib or its models are
@@ -356,7 +403,7 @@ def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace 
         _load()
     if min(rgb.shape[:2]) < 2:
         return None
-    passes = {"hog": _hog, "cnn": _cnn, "mtcnn": _mtcnn,
+    passes = {"hog": _hog, "cnn": _cnn, "mtcnn": _mtcnn, "turned": _turned,
               "haar": lambda a: (None if (b := _haar_face(Image.fromarray(a))) is None else (b, None))}
     found = None
     for finder in ALL_FINDERS:
@@ -364,10 +411,10 @@ def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace 
             break
     if found is None:
         return None
-    box, score = found
+    box, score = found[:2]
+    points = found[2] if len(found) > 2 else _points(rgb, box)
     x, y, w, h = (int(round(v)) for v in box)
-    return FoundFace(box=(x, y, max(1, w), max(1, h)), points=_points(rgb, box),
-                     finder=finder, score=score)
+    return FoundFace(box=(x, y, max(1, w), max(1, h)), points=points, finder=finder, score=score)
 
 
 # --------------------------------------------------------------------------- framing
