@@ -104,7 +104,7 @@ MTCNN_MIN_CONFIDENCE = 0.95
 # The turned pass (only when every upright pass found nothing): the photo turned by each of
 # these angles (degrees, counter-clockwise) on a canvas that holds all of it, HOG then MTCNN
 # on each. Tilted heads are what the upright passes miss most in selfies (docs/detector.md,
-# "Photos without a face"); the landmarks are predicted on the turned copy and turned back.
+# "Tilted heads"); the landmarks are predicted on the turned copy and turned back.
 TURN_DEGREES = (30.0, -30.0)
 # A find on a turned copy is kept only when HOG or MTCNN finds a face again in its upright
 # aligned crop of this many px: on photos without people, most turned "faces" are not found
