@@ -270,6 +270,29 @@ def test_a_photo_is_described_for_fitting_as_the_detector_sees_it_at_verdict_tim
     assert np.array_equal(views[1:], np.where(np.isfinite(r), r, x[None]))
 
 
+def test_the_learned_detectors_views_find_the_face_once_and_match_verdict_time(tmp_path, monkeypatch):
+    """The fit's views of a photo come from one face find (the slow finders run once a photo),
+    and are the views the stored detector sees of the upload."""
+    from gan.data import landmarks
+    from gan.data.preprocess import open_image
+    from gan.detector import collections, dfeatures
+
+    f = tmp_path / "photo.jpg"
+    real_photo(2, 400).save(f, quality=92)
+    calls = []
+
+    def counted(rgb, finders=landmarks.FINDERS):
+        calls.append(1)
+        return landmarks.find_face(rgb, finders)
+
+    monkeypatch.setattr(collections, "find_face", counted)
+    monkeypatch.setattr(dfeatures, "find_face", counted)
+    found, _, views = collections._dfeature_views_one(str(f), 64, 1)
+    assert found and len(calls) == 1
+    _, want, ok = dfeatures.photo_views(open_image(f, draft_side=dfeatures.DRAFT_SIDE), 64)
+    assert ok and np.array_equal(views[:len(want)], want)
+
+
 # --------------------------------------------------------------------------- classifier, ood
 
 

@@ -279,11 +279,10 @@ def _dfeature_views_one(file: str, size: int, n_variants: int):
         img = open_image(file, draft_side=dfeatures.DRAFT_SIDE)    # as an upload is opened
     except ImageError:
         return None
-    rgb = np.asarray(img)
-    face = find_face(rgb)
+    face = find_face(np.asarray(img.convert("RGB")))
     if face is None:
         return False, "", None
-    _, views, _ = dfeatures.photo_views(img, size)
+    _, views, _ = dfeatures.photo_views(img, size, face=face)
     rng = np.random.default_rng(_seed(Path(file).name))
     return True, face.finder, np.concatenate([views, dfeatures.fit_views(img, face, n_variants, rng, size)])
 

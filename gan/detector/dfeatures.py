@@ -45,14 +45,16 @@ def _scaled(face: FoundFace, scale: float) -> FoundFace:
                                box=tuple(int(round(v * scale)) for v in face.box))
 
 
-def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FINDERS
+def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FINDERS,
+                face: FoundFace | None = None
                 ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
     """(face shown, views [1 + len(REENCODINGS), size, size, 3] uint8, face found): the
     landmark-aligned face of the photo as it is and of each re-encoding (the face is found
     once, then followed). No face: (None, None, False). ``finders``: the face finders the
-    detector was fitted with (`gan.data.landmarks.find_face`)."""
+    detector was fitted with (`gan.data.landmarks.find_face`); ``face``: the face already
+    found in this photo by them (the fit's describers, so the slow finders run once)."""
     rgb = np.asarray(img.convert("RGB"))
-    face = find_face(rgb, finders)
+    face = face if face is not None else find_face(rgb, finders)
     if face is None:
         return None, None, False
     views = [aligned_face(rgb, face, size)]
