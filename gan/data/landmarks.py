@@ -106,6 +106,7 @@ MTCNN_MIN_CONFIDENCE = 0.95
 # on each. Tilted heads are what the upright passes miss most in selfies (docs/detector.md,
 # "Tilted heads"); the landmarks are predicted on the turned copy and turned back.
 TURN_DEGREES = (30.0, -30.0)
+TURN_MAX_SIDE = max(HOG_MAX_SIDE, MTCNN_MAX_SIDE)
 # A find on a turned copy is kept only when HOG or MTCNN finds a face again in its upright
 # aligned crop of this many px: on photos without people, most turned "faces" are not found
 # again; on selfies, most real ones are (docs/detector.md, "Tilted heads").
@@ -317,26 +318,41 @@ def _mtcnn(rgb: np.ndarray):
     return (cx - side / 2, cy - side / 2, side, side), float(f["confidence"])
 
 
+def _turn(rgb: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """(matrix, copy): ``rgb`` turned by ``degrees`` about its centre on a canvas that holds
+    all of it, edges repeated into the corners."""
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    tw, th = int(np.ceil(h * s + w * c)), int(np.ceil(h * c + w * s))
+    m[0, 2] += tw / 2 - w / 2
+    m[1, 2] += th / 2 - h / 2
+    return m, cv2.warpAffine(rgb, m, (tw, th), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+
+
 def _turned(rgb: np.ndarray):
     """(box, confidence, points) of a face found by HOG or MTCNN on a copy of the photo
     turned by one of TURN_DEGREES and found again in its upright aligned crop, in the photo's
-    own pixels, or None. The box is the upright box around the found box turned back; the
-    landmarks come from the turned copy (where the face is upright, as dlib's shape model
-    expects) and are turned back."""
+    own pixels, or None. The faces are looked for on a turned copy at most TURN_MAX_SIDE px
+    (the size HOG and MTCNN look at anyway); only a find turns the full photo, where the
+    landmarks are predicted (the face upright, as dlib's shape model expects) and turned
+    back. The box is the upright box around the found box turned back."""
     h, w = rgb.shape[:2]
+    scale = min(1.0, TURN_MAX_SIDE / max(h, w))
+    small = _resized(rgb, scale) if scale < 1 else rgb
     for degrees in TURN_DEGREES:
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-        c, s = abs(m[0, 0]), abs(m[0, 1])
-        tw, th = int(np.ceil(h * s + w * c)), int(np.ceil(h * c + w * s))
-        m[0, 2] += tw / 2 - w / 2
-        m[1, 2] += th / 2 - h / 2
-        turned = cv2.warpAffine(rgb, m, (tw, th), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)
-        found = _hog(turned) or _mtcnn(turned)
+        m_small, turned_small = _turn(small, degrees)
+        found = _hog(turned_small) or _mtcnn(turned_small)
         if found is None:
             continue
         (x, y, bw, bh), score = found
+        m, turned = _turn(rgb, degrees)
         back = cv2.invertAffineTransform(m)
+        # The box's corner from the small turned copy to the full one (same turn, 1/scale).
+        corner = cv2.invertAffineTransform(m_small) @ (x, y, 1.0) / scale
+        x, y = m @ (*corner, 1.0)
+        bw, bh = bw / scale, bh / scale
         corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float64)
         corners = corners @ back[:, :2].T + back[:, 2]
         points = (_points(turned, (x, y, bw, bh)).astype(np.float64) @ back[:, :2].T
