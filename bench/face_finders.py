@@ -62,7 +62,7 @@ def save(path: str, rgb: np.ndarray) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("sources", nargs="+", metavar="NAME=DIR")
+    ap.add_argument("sources", nargs="*", metavar="NAME=DIR")
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--sheet", help="PNG of aligned crops to look at")
     ap.add_argument("--boxes", help="PNG of photos with landmarks and native_box drawn")
