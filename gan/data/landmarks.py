@@ -104,7 +104,7 @@ MTCNN_MIN_CONFIDENCE = 0.95
 # The turned pass (only when every upright pass found nothing): the photo turned by each of
 # these angles (degrees, counter-clockwise) on a canvas that holds all of it, HOG then MTCNN
 # on each. Tilted heads are what the upright passes miss most in selfies (docs/detector.md,
-# "Tilted heads"); the landmarks are predicted on the turned copy and turned back.
+# "Tilted heads"); the landmarks are predicted on the full photo turned alike, and turned back.
 TURN_DEGREES = (30.0, -30.0)
 TURN_MAX_SIDE = max(HOG_MAX_SIDE, MTCNN_MAX_SIDE)
 # A find on a turned copy is kept only when HOG or MTCNN finds a face again in its upright
@@ -353,14 +353,14 @@ def _turned(rgb: np.ndarray):
         corner = cv2.invertAffineTransform(m_small) @ (x, y, 1.0) / scale
         x, y = m @ (*corner, 1.0)
         bw, bh = bw / scale, bh / scale
-        corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float64)
-        corners = corners @ back[:, :2].T + back[:, 2]
         points = (_points(turned, (x, y, bw, bh)).astype(np.float64) @ back[:, :2].T
                   + back[:, 2]).astype(np.float32)
         upright = aligned_face(rgb, FoundFace(box=(0, 0, 1, 1), points=points, finder="turned"),
                                TURN_CHECK_SIDE)
         if _hog(upright) is None and _mtcnn(upright) is None:
             continue
+        corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float64)
+        corners = corners @ back[:, :2].T + back[:, 2]
         (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
         return (x0, y0, x1 - x0, y1 - y0), score, points
     return None
