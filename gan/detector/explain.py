@@ -175,6 +175,13 @@ def summary(measured: dict | None) -> str:
     lines = [f"- **Looks generated** is a hint, not proof: for real photos from collections it "
              f"had never seen, it said so at most **{pct(_share(worst))}** of the time (the "
              f"worst collection: {worst.get('generated', 0)} of {worst['scored']} photos)."]
+    nested, nsrc = measured.get("worst_nested_generated_share"), measured.get("worst_nested_source")
+    if nested is not None and nsrc and nested > (_share(worst) or 0):
+        # That rule was chosen knowing those collections; the nested check is what a new
+        # collection meets, so the first promise on the page must carry it.
+        lines[0] += (f" But the rule was chosen knowing those collections: chosen without a "
+                     f"collection's own photos, it called **{pct(nested)}** of {nsrc}'s real "
+                     "photos generated, so a collection unlike all of them can fare much worse.")
     gens = [r for r in _rows(measured, "generated") if r.get("scored")]
     if gens:
         lo, hi = min(gens, key=_share), max(gens, key=_share)
