@@ -163,6 +163,12 @@ def worst_real(measured: dict | None) -> dict | None:
     return max(reals, key=lambda r: (_share(r), r.get("false_alarm_upper95") or 0.0))
 
 
+def _nested(measured: dict) -> tuple[float | None, str | None]:
+    """(share, source) of the nested check's worst real source: the rule chosen without that
+    source's own photos, what a new collection like it would see."""
+    return measured.get("worst_nested_generated_share"), measured.get("worst_nested_source")
+
+
 def summary(measured: dict | None) -> str:
     """What each answer means for a visitor's photo, as Markdown bullets, from the left-out
     table: how often it answered "generated" for real photos of a collection it never saw (the
@@ -175,7 +181,7 @@ def summary(measured: dict | None) -> str:
     lines = [f"- **Looks generated** is a hint, not proof: for real photos from collections it "
              f"had never seen, it said so at most **{pct(_share(worst))}** of the time (the "
              f"worst collection: {worst.get('generated', 0)} of {worst['scored']} photos)."]
-    nested, nsrc = measured.get("worst_nested_generated_share"), measured.get("worst_nested_source")
+    nested, nsrc = _nested(measured)
     if nested is not None and nsrc and nested > (_share(worst) or 0):
         # That rule was chosen knowing those collections; the nested check is what a new
         # collection meets, so the first promise on the page must carry it.
@@ -216,7 +222,7 @@ def headline(measured: dict | None, target_fpr: float, model: str = "NAME") -> s
         text += (f" Allowing for chance in a sample that size, a collection like "
                  f"{src or worst['source']} may see up to **{pct(up)}** (95% upper bound; the "
                  f"verdict rule aims at most {target_fpr:.0%}).")
-    nested, nsrc = measured.get("worst_nested_generated_share"), measured.get("worst_nested_source")
+    nested, nsrc = _nested(measured)
     if nested is not None and nsrc:
         text += (f" With the rule chosen without a source's own photos, the worst real source "
                  f"is {nsrc}: **{pct(nested)}** called generated.")
