@@ -59,6 +59,9 @@ HELP = {
     "mode_seeking_on": "what mode seeking compares: image (all of it) or detail (the image minus "
                        "its 1/8-size copy, so faces differ in structure rather than in overall "
                        "colour and layout)",
+    "top_k": "top-k generator updates (Sinha et al. 2020): the generator learns only from the "
+             "share of each batch's faces the discriminator finds most real, annealed from all "
+             "of them by 0.99 per epoch down to this share (0.5-0.75 in the paper); 1 = off",
     "d_channels": "discriminator channels after its first convolution",
     "d_max_channels": "cap on discriminator channels",
     "d_norm": "discriminator normalisation: none (default, regularised by R1) or batch (BatchNorm without scale)",

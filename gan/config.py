@@ -61,6 +61,7 @@ class TrainConfig:
     label_edit: float = 0.0             # weight of an L1 penalty between one z's faces under two label vectors (small slider edits)
     mode_seeking: float = 0.0           # weight of the mode-seeking term (MSGAN): different z, different faces
     mode_seeking_on: str = "image"      # image | detail (the image minus its 1/8-size copy: structure, not colour)
+    top_k: float = 1.0                  # share of the fakes, those D finds most real, that train G (1 = all)
     precision: str = "mixed_bfloat16"   # mixed_bfloat16 | mixed_float16 (loss-scaled) | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)
     seed: int = 0
@@ -202,6 +203,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "label_edit": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
     "mode_seeking": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
     "mode_seeking_on": (lambda v: v in ("image", "detail"), "image or detail"),
+    "top_k": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "precision": (lambda v: v in PRECISIONS, ", ".join(PRECISIONS[:-1]) + " or " + PRECISIONS[-1]),
     "strategy": (lambda v: v in STRATEGIES, ", ".join(STRATEGIES[:-1]) + " or " + STRATEGIES[-1]),
     "seed": (lambda v: 0 <= v < 2**32, "from 0 to 4294967295"),

@@ -465,3 +465,35 @@ def test_older_configs_with_the_retired_loss_and_step_options_still_load(tmp_pat
     for key, value in (("loss", "bce_rmsprop"), ("shared_forward", False)):
         with pytest.raises(ConfigError, match=f"{key} = .*bench/recipe_step.py"):
             TrainConfig.from_dict({key: value})
+
+
+def test_top_k_generator_loss_learns_only_from_the_fakes_d_finds_most_real():
+    """Top-k updates (Sinha et al. 2020): at share 0.25 of a batch of 8, G's loss is the mean
+    over the 2 fakes with the highest logits, and the others get no gradient; the share anneals
+    from 1 by 0.99 per epoch and stops at `top_k`; a short run logs it and stays finite."""
+    import tensorflow as tf
+
+    from gan.training.gan_model import DCGAN
+
+    model = DCGAN(tiny_config(top_k=0.5, diffaugment=""))
+    logits = tf.constant([[3.0], [-1.0], [0.5], [2.0], [-4.0], [0.0], [1.0], [-2.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = model.top_k_g_loss(logits, tf.constant(0.25))
+    expected = float(np.mean(np.log1p(np.exp(-np.array([3.0, 2.0])))))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    grad = tape.gradient(loss, logits).numpy().ravel()
+    assert np.count_nonzero(grad) == 2 and grad[0] != 0 and grad[3] != 0
+
+    model.steps_per_epoch = 10
+    assert float(model.top_k_share(0)) == pytest.approx(1.0)
+    assert float(model.top_k_share(10)) == pytest.approx(0.99)
+    assert float(model.top_k_share(10_000)) == pytest.approx(0.5)
+
+    step_fn, _ = model.compiled_steps()
+    images, _ = _bright_when_labelled()
+    out = step_fn((tf.constant(images[:8]), tf.zeros([8, 0]), tf.constant(20, tf.int64)))
+    assert float(out["top_k_share"]) == pytest.approx(0.99 ** 2, rel=1e-5)
+    assert np.isfinite(float(out["g_loss"]))
+    with pytest.raises(ValueError, match="top_k"):
+        tiny_config(top_k=0.0).validate()

@@ -25,6 +25,11 @@ so faces from different z are pushed apart while D keeps them realistic. With
 its 1/8-size copy): on whole images the cheapest way apart is overall colour and layout, which
 spread beyond real photos' (the SWD's coarsest level rises) before features do.
 
+Top-k generator updates (optional, `top_k` < 1; Sinha et al. 2020): the generator learns only
+from the share of each batch's faces D finds most real, annealed from the whole batch by 0.99
+per epoch (`steps_per_epoch`, set by the loop) down to `top_k`. The faces D already rejects
+push G towards the batch's average instead of towards a better face.
+
 Every random draw of the step itself is stateless, seeded by (config seed, step, replica); the
 only other RNG is the state of D's Dropout layer, which the checkpoint stores with the weights,
 the optimizer slots and the step number.
@@ -49,7 +54,7 @@ from gan.training.fused_bn import with_fused_batchnorm
 
 HEAD_LR_FACTOR = 10.0
 # what a step reports that is the same on every replica: averaged over replicas, not summed
-SAME_ON_EVERY_REPLICA = ("ema_decay",)
+SAME_ON_EVERY_REPLICA = ("ema_decay", "top_k_share")
 
 
 class DCGAN(keras.Model):
@@ -64,6 +69,7 @@ class DCGAN(keras.Model):
         function, several times cheaper here; see fused_bn.py); False keeps Keras's own."""
         super().__init__(**kwargs)
         self.cfg, self.n_labels = cfg, n_labels
+        self.steps_per_epoch = 1000   # the loop sets it from the photos and the global batch
         self.generator = build_g(cfg, n_labels)
         self.discriminator = build_d(cfg, n_labels)
         if fused_bn:
@@ -189,6 +195,22 @@ class DCGAN(keras.Model):
         g_loss = self.global_mean(tf.nn.softplus(-fake_logits))
         return d_loss, g_loss
 
+    def top_k_share(self, step):
+        """Share of the fakes that train G at `step`: 0.99 ** epochs, but at least `top_k`."""
+        epochs = tf.cast(step, tf.float32) / float(max(1, self.steps_per_epoch))
+        return tf.maximum(tf.constant(self.cfg.top_k, tf.float32), tf.pow(0.99, epochs))
+
+    def top_k_g_loss(self, fake_logits, share):
+        """G's non-saturating loss over the ceil(share * batch) fakes with the highest logits
+        (per replica), as a mean over them; the other fakes get no gradient."""
+        logits = tf.reshape(tf.cast(fake_logits, tf.float32), [-1])
+        n = tf.shape(logits)[0]
+        k = tf.clip_by_value(tf.cast(tf.math.ceil(share * tf.cast(n, tf.float32)), tf.int32), 1, n)
+        kth = tf.math.top_k(logits, k=k).values[-1]
+        mask = tf.cast(logits >= kth, tf.float32)
+        mask = mask * tf.cast(n, tf.float32) / tf.reduce_sum(mask)
+        return self.global_mean(tf.nn.softplus(-logits) * mask)
+
     def ema_decay(self, step):
         """Ramped EMA decay: min(decay, (1+n)/(10+n)), so early samples follow the generator
         instead of showing its random start for thousands of steps."""
@@ -238,6 +260,9 @@ class DCGAN(keras.Model):
             real_logits, real_classes = self._d(real, labels, step, 2)
             fake_logits, fake_classes = self._d(fake, labels, step, 3)
             d_loss, g_loss = self.gan_losses(real_logits, fake_logits)
+            top_k = {"top_k_share": self.top_k_share(step)} if self.cfg.top_k < 1 else {}
+            if top_k:
+                g_loss = self.top_k_g_loss(fake_logits, top_k["top_k_share"])
             # the classifier learns from real photos only; the generator must satisfy it
             label_real = self._label_loss(real_classes, labels)
             d_total = d_loss + self.cfg.label_loss * label_real
@@ -249,7 +274,7 @@ class DCGAN(keras.Model):
         self._apply(self.g_optimizer, g_grads, g_vars)
         beta = self._update_ema(step)
         return self._step_log(d_loss, g_loss, real_logits, fake_logits, beta,
-                              label_real if real_classes is not None else None, terms)
+                              label_real if real_classes is not None else None, {**terms, **top_k})
 
     @staticmethod
     def _step_log(d_loss, g_loss, real_logits, fake_logits, beta, label_real, terms: dict) -> dict:

@@ -472,6 +472,7 @@ def _start_session(cfg: TrainConfig, run_dir: Path, role: Role, strategy, worker
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         model = DCGAN(cfg, n_labels=len(label_names))
+    model.steps_per_epoch = max(1, len(faces.images) // (cfg.batch_size * strategy.num_replicas_in_sync))
     groups = model.state_variables()
     step, seconds, cpu, init_info = _restore_state(cfg, run_dir, model, groups, label_names,
                                                    chief=role.chief)
