@@ -74,6 +74,14 @@ LEVERS = {
     "batch64": ("batch size 64", {"batch_size": 64}, "ours", "pipeline"),
     "width8/16": ("G/D channels at 128 px: 8/16", {"g_channels": 8, "d_channels": 16}, "ours", "pipeline"),
     "width16/32": ("G/D channels at 128 px: 16/32", {"g_channels": 16, "d_channels": 32}, "ours", "pipeline"),
+    # bench/capacity_race.py's widths; 1.5x first with every channel count scaled as is (18, 36:
+    # not multiples of 8), then as the race builds it (each count rounded to a multiple of 8)
+    "race1.5x-odd": ("1.5x, counts as is: G 18/384, D 36/384", {"g_channels": 18, "g_max_channels": 384,
+                     "d_channels": 36, "d_max_channels": 384}, "ours", "pipeline"),
+    "race1.5x": ("capacity race 1.5x: G 16/384, D 40/384", {"g_channels": 16, "g_max_channels": 384,
+                 "d_channels": 40, "d_max_channels": 384}, "ours", "pipeline"),
+    "race2x": ("capacity race 2x: G 24/512, D 48/512", {"g_channels": 24, "g_max_channels": 512,
+               "d_channels": 48, "d_max_channels": 512}, "ours", "pipeline"),
     "baseline-arch": ("baseline architecture, our step (bf16, shared)", {}, "baseline", "pipeline"),
     "baseline-arch-f32": ("baseline architecture, our step in float32", {"precision": "float32"}, "baseline", "pipeline"),
     "baseline-arch-no-diffaugment": ("baseline architecture, our step without DiffAugment (like the recipe)",
