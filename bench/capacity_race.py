@@ -5,7 +5,7 @@ with `train.py`, round-robin in CPU-time milestones, and measures each at every 
     python bench/capacity_race.py --widths 1,2 --milestones 1 --data DIR --out /tmp/r   # a quick check
 
 A width multiplier scales all four channel options of the default config (`g_channels`,
-`g_max_channels`, `d_channels`, `d_max_channels`), each rounded to a multiple of 8 (`channels`),
+`g_max_channels`, `d_channels`, `d_max_channels`), each rounded to a multiple of 8 (`quality_race.width_channels`),
 so compute per image grows about with its square. Every contestant is `python train.py` exactly as a user runs it, with the defaults of the
 bundled model's recipe (`--labels male,smiling --holdout 0.1`), stopped with SIGTERM once the CPU
 time its own log counts (training steps only, all threads) reaches the milestone, then exported
@@ -28,22 +28,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))   # gan.*; bench/ itself is on the path when run as a script
+
+from quality_race import width_channels  # noqa: E402
 DATA = REPO.parent / "shared" / "data" / "celeba-5k"
-BASE_CHANNELS = {"g_channels": 12, "g_max_channels": 256, "d_channels": 24, "d_max_channels": 256}
-
-
-def channels(width: float) -> dict[str, int]:
-    """Each channel option of the default config times `width`, rounded to a multiple of 8
-    (halves up); width 1 is the default itself. On this CPU's bfloat16 kernels a count that is
-    not a multiple of 8 costs far more than its arithmetic: 18/36 channels trained at 0.44x the
-    default's speed, as slowly as 24/48 (bench/train_speed.py --levers --only race1.5x-odd)."""
-    if width == 1:
-        return dict(BASE_CHANNELS)
-    return {name: max(8, 8 * int(base * width / 8 + 0.5)) for name, base in BASE_CHANNELS.items()}
 
 
 def channel_args(width: float) -> list[str]:
-    return [a for name, n in channels(width).items() for a in ("--" + name.replace("_", "-"), str(n))]
+    """train.py's four channel options at `width` (quality_race's rule: multiples of 8)."""
+    return [a for name, n in width_channels(width).items() for a in ("--" + name.replace("_", "-"), str(n))]
 
 
 def logged_cpu(run: Path) -> tuple[int, float]:
@@ -117,7 +110,6 @@ def write_table(out: Path, rows: list[dict]) -> None:
 
 def param_counts(bundle: Path) -> tuple[int, int]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, str(REPO))
     from gan.bundle import load_bundle
 
     b = load_bundle(bundle)

@@ -22,7 +22,7 @@ Contestants (each in its own process, one after the other, never at the same tim
              from the bundle (EMA generator) via `gan.sampling.generate`.
   ours@W     the same at W times the default width: every channel count of both networks and
              their caps (--g-channels, --g-max-channels, --d-channels, --d-max-channels) times W,
-             so parameters and FLOPs grow about W^2 (the capacity race of issue 18).
+             rounded to a multiple of 8 (`width_channels`), so parameters and FLOPs grow about W^2 (the capacity race of issue 18).
 
 Budget: `--clock cpu` (default) counts the CPU time (user + system, all threads) of the
 contestant's process from its first training step, so other jobs on a shared machine do not
@@ -78,15 +78,24 @@ def name_of(name: str) -> str:
     return NAMES.get(name) or f"ours at {w:g}x width: train.py, channels x {w:g}"
 
 
-def width_options(w: float) -> list[str]:
-    """train.py options for W times the default width (nothing at W = 1)."""
+def width_channels(w: float) -> dict[str, int]:
+    """The four channel options at W times the default config's, each rounded to a multiple
+    of 8 (halves up); W = 1 is the default itself. On this CPU's bfloat16 kernels a count that
+    is not a multiple of 8 costs far more than its arithmetic: 18/36 channels trained at 0.45x
+    the default's speed, as slowly as 24/48 (bench/train_speed.py --levers --only race1.5x-odd)."""
     from gan.config import TrainConfig
 
+    base = TrainConfig()
+    if w == 1:
+        return {k: getattr(base, k) for k in WIDTH_CHANNELS}
+    return {k: max(8, 8 * int(getattr(base, k) * w / 8 + 0.5)) for k in WIDTH_CHANNELS}
+
+
+def width_options(w: float) -> list[str]:
+    """train.py options for W times the default width (nothing at W = 1)."""
     if w == 1:
         return []
-    base = TrainConfig()
-    return [opt for k in WIDTH_CHANNELS
-            for opt in (f"--{k.replace('_', '-')}", str(max(1, round(getattr(base, k) * w))))]
+    return [opt for k, n in width_channels(w).items() for opt in (f"--{k.replace('_', '-')}", str(n))]
 
 
 def _cpu_self() -> float:
