@@ -5,10 +5,11 @@ with `train.py`, round-robin in CPU-time milestones, and measures each at every 
     python bench/capacity_race.py --widths 1,2 --milestones 1 --data DIR --out /tmp/r   # a quick check
 
 A width multiplier scales all four channel options of the default config (`g_channels`,
-`g_max_channels`, `d_channels`, `d_max_channels`), each rounded to a multiple of 8 (`quality_race.width_channels`),
-so compute per image grows about with its square. Every contestant is `python train.py` exactly as a user runs it, with the defaults of the
-bundled model's recipe (`--labels male,smiling --holdout 0.1`), stopped with SIGTERM once the CPU
-time its own log counts (training steps only, all threads) reaches the milestone, then exported
+`g_max_channels`, `d_channels`, `d_max_channels`), each rounded to a multiple of 8
+(`quality_race.width_channels`), so compute per image grows about with its square. Every
+contestant is `python train.py` exactly as a user runs it, with the defaults of the bundled
+model's recipe (`--labels male,smiling --holdout 0.1`), stopped with SIGTERM once the CPU time
+its own log counts (training steps only, all threads) reaches the milestone, then exported
 and measured by `python -m gan.evaluate` (SWD against the run's held-out photos, MS-SSIM
 variety, memorisation). Runs resume from their checkpoints, so the race can be stopped at any
 time and continued in a later session with the same command: finished milestones are skipped.

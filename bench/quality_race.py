@@ -22,7 +22,8 @@ Contestants (each in its own process, one after the other, never at the same tim
              from the bundle (EMA generator) via `gan.sampling.generate`.
   ours@W     the same at W times the default width: every channel count of both networks and
              their caps (--g-channels, --g-max-channels, --d-channels, --d-max-channels) times W,
-             rounded to a multiple of 8 (`width_channels`), so parameters and FLOPs grow about W^2 (the capacity race of issue 18).
+             rounded to a multiple of 8 (`width_channels`), so parameters and FLOPs grow
+             about W^2 (the capacity race of issue 18).
 
 Budget: `--clock cpu` (default) counts the CPU time (user + system, all threads) of the
 contestant's process from its first training step, so other jobs on a shared machine do not

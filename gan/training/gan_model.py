@@ -27,8 +27,8 @@ spread beyond real photos' (the SWD's coarsest level rises) before features do.
 
 Top-k generator updates (optional, `top_k` < 1; Sinha et al. 2020): the generator learns only
 from the share of each batch's faces D finds most real, annealed from the whole batch by 0.99
-per epoch (`steps_per_epoch`, set by the loop) down to `top_k`. The faces D already rejects
-push G towards the batch's average instead of towards a better face.
+per epoch (`steps_per_epoch`, set by the loop) down to `top_k`. The paper's reason: the
+gradients of the faces D rejects most point away from realistic faces, not towards them.
 
 Every random draw of the step itself is stateless, seeded by (config seed, step, replica); the
 only other RNG is the state of D's Dropout layer, which the checkpoint stores with the weights,
