@@ -1,10 +1,15 @@
 """Model bundles: the one thing training hands to the app and the CLIs.
 
 A bundle is a folder:
-    generator.keras       EMA generator, float32
-    discriminator.keras   discriminator, float32 (the detector's raw score)
+    generator.keras       EMA generator
+    discriminator.keras   discriminator (the detector's raw score)
     model.json            the model card: config, preprocessing, data, labels, steps, time,
                           metrics, detector calibration, and a SHA-256 of each model file
+
+Model files hold float16 weights (`save_model`): half the bytes of float32, which keeps a wider
+generator's bundle inside the 60 MB the repository allows for models/, and `load_model` turns
+them back into float32 models, so all arithmetic stays float32. Older bundles, written in
+float32, load unchanged.
 
 Writing goes to a staging folder that is renamed into place, so a bundle on disk is whole or
 absent. Loading checks the card against its schema (`gan.card_schema`), verifies sizes and
@@ -69,6 +74,29 @@ class Bundle:
 
 
 
+STORED_DTYPE = "float16"
+
+
+def _as_dtype(model, dtype: str):
+    """A copy of `model` (nested models too) whose layers compute and keep weights in `dtype`."""
+    import keras
+    import numpy as np
+
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
+
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    copy.set_weights([np.asarray(w).astype(dtype) for w in model.get_weights()])
+    return copy
+
+
+def save_model(model, path: str | Path) -> None:
+    """Write `model` as a .keras file with float16 weights (`load_model` reads it back as
+    float32). Rounding the weights moves a face by at most about one level in 255 and a
+    logit by about 0.001 (tests/test_bundle.py holds it to that)."""
+    _as_dtype(model, STORED_DTYPE).save(path)
+
+
 def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, Any],
                 extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a complete bundle to `out_dir` atomically (replacing an older one there).
@@ -76,8 +104,8 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
     out_dir = Path(out_dir)
     with staged_dir(out_dir, Marker(CARD, "a FaceGAN bundle", format=FORMAT)) as staging:
         write_files(staging, extra_files or {})
-        generator.save(staging / "generator.keras")
-        discriminator.save(staging / "discriminator.keras")
+        save_model(generator, staging / "generator.keras")
+        save_model(discriminator, staging / "discriminator.keras")
         card = dict(card)
         card.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         card["format"], card["format_version"] = FORMAT, FORMAT_VERSION
@@ -179,12 +207,18 @@ def _first_sentence(e: BaseException) -> str:
     return text if text.endswith((".", "...")) else text.rstrip(",;:") + "."
 
 
-def _load_model(f: Path):
+def load_model(f: str | Path):
+    """A .keras file of a bundle as a float32 model, loaded in safe mode; BundleError when the
+    file is damaged or carries code."""
     import keras
 
+    f = Path(f)
     _check_archive(f)
     try:
-        return keras.models.load_model(f, safe_mode=True, compile=False)
+        model = keras.models.load_model(f, safe_mode=True, compile=False)
+        if any(w.dtype != "float32" for w in model.weights):
+            model = _as_dtype(model, "float32")
+        return model
     except Exception as e:  # Keras raises many types for a refused or bad archive
         raise BundleError(f"Keras could not load {f} in safe mode: {_first_sentence(e)} Safe "
                           f"mode refuses model files that carry code (Lambda layers, classes or "
@@ -197,8 +231,8 @@ def load_bundle(path: str | Path) -> Bundle:
     path = Path(path)
     card = read_card(path)
     verify_files(path, card, MODEL_FILES)
-    g = _load_model(path / "generator.keras")
-    d = _load_model(path / "discriminator.keras")
+    g = load_model(path / "generator.keras")
+    d = load_model(path / "discriminator.keras")
     size = int(card["preprocessing"]["size"])
     n_labels = len(card.get("labels", {}).get("names", []))
     g_out = tuple(g.outputs[0].shape[1:])

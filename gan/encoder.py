@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.bundle import CARD, BundleError, _load_model, read_card, verify_files
+from gan.bundle import CARD, BundleError, load_model, read_card, save_model, verify_files
 from gan.io import file_sha256 as _sha256
 from gan.io import atomic_write_text
 
@@ -83,7 +83,7 @@ def load_encoder(bundle) -> tuple[Encoder | None, str | None]:
                       f"gan.project fit --model models/{bundle.name})")
     try:
         verify_files(bundle.path, bundle.card, [name])
-        model = _load_model(Path(bundle.path) / name)
+        model = load_model(Path(bundle.path) / name)
     except BundleError as e:
         return None, f"its encoder cannot be used: {str(e).split(' Get a working bundle')[0]}"
     n_labels = len(bundle.label_names)
@@ -104,7 +104,7 @@ def write_encoder(bundle_path, model, section: dict) -> dict:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(".encoder.new.keras")      # Keras wants the .keras suffix
     try:
-        model.save(tmp)
+        save_model(model, tmp)
         entry = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
         tmp.replace(target)
     finally:

@@ -109,3 +109,44 @@ def test_a_card_with_many_problems_names_the_first_three_and_counts_the_rest(tmp
     assert ("model.json: config must be an object ({...}), not a list ([...]); files must be an "
             "object ({...}), not a list ([...]); labels must be an object ({...}), not a whole "
             "number (3) (and 1 more).") in str(e.value)
+
+
+def test_model_files_hold_half_precision_weights_and_load_as_float32(tmp_path):
+    """Bundles store float16 weights (half the bytes: models/ has a 60 MB limit) and load as
+    float32 models whose faces and logits are those of the model that was saved, to about one
+    level in 255."""
+    import zipfile
+
+    import keras
+
+    from gan.bundle import save_bundle
+    from gan.card import make_card
+    from gan.data.preprocess import to_uint8
+    from gan.models import build_discriminator, build_generator
+    from tests.factories import tiny_config
+
+    keras.utils.set_random_seed(1)
+    cfg = tiny_config(labels="a")
+    g, d = build_generator(cfg, 1, dtype="float32"), build_discriminator(cfg, 1, dtype="float32")
+    path = save_bundle(tmp_path / "b", g, d, make_card(cfg, label_names=["a"], step=0,
+                                                       data={"source": "none (test)"}))
+    with zipfile.ZipFile(path / "generator.keras") as zf:
+        assert "float16" in zf.read("config.json").decode()
+    raw = keras.models.load_model(path / "generator.keras", safe_mode=True, compile=False)
+    assert {w.dtype for w in raw.weights} == {"float16"}
+    f32 = tmp_path / "g32.keras"
+    g.save(f32)
+    assert (path / "generator.keras").stat().st_size < 0.7 * f32.stat().st_size
+
+    b = load_bundle(path)
+    assert {w.dtype for w in b.generator.weights + b.discriminator.weights} == {"float32"}
+    z = np.random.default_rng(0).standard_normal((8, cfg.latent_dim)).astype("float32")
+    y = np.full((8, 1), 0.5, "float32")
+    saved = to_uint8(np.asarray(g([z, y], training=False))).astype(int)
+    loaded = to_uint8(np.asarray(b.generator([z, y], training=False))).astype(int)
+    assert np.abs(saved - loaded).max() <= 2 and np.abs(saved - loaded).mean() < 0.5
+    x = np.random.default_rng(1).uniform(-1, 1, (8, cfg.resolution, cfg.resolution, 3)).astype("float32")
+    logit_saved = np.asarray(d([x, y], training=False))
+    logit_loaded = np.asarray(b.discriminator([x, y], training=False))
+    assert np.abs(logit_saved - logit_loaded).max() < 0.01
+    assert not np.array_equal(logit_saved, logit_loaded)    # it was rounded, not kept float32

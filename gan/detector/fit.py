@@ -184,20 +184,12 @@ class TrainedOn:
 
 def tune_discriminator(bundle, photos, steps: int, log=lambda m: None) -> TrainedOn:
     """The discriminator of `bundle` trained on for `steps` against its generator."""
-    import tempfile
-
-    import keras
-
     log(f"training the discriminator on against its generator: {steps} steps, {len(photos)} photos")
     try:
         model = tuned.train(bundle, photos, steps=steps, log=log)
     except tuned.TuneError as e:
         raise FitError(str(e)) from None
-    with tempfile.TemporaryDirectory() as tmp:       # stored, then read back as the bundle will
-        path = Path(tmp) / "discriminator_tuned.keras"
-        model.save(path)
-        data = path.read_bytes()
-        model = keras.models.load_model(path, compile=False)
+    data, model = kerasmodels.as_stored(model)      # stored, then read back as the bundle will
     return TrainedOn(data, model, steps, len(photos))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.bundle import BundleError, verify_files
+from gan.bundle import BundleError, load_model, save_model, verify_files
 from gan.detector.forensic import DetectorError
 
 
@@ -28,13 +28,19 @@ def image_features(discriminator):
 
 
 def to_bytes(model) -> bytes:
-    """The model as a bundle stores it (.keras)."""
+    """The model as a bundle stores it (.keras, float16 weights: `gan.bundle.save_model`)."""
+    return as_stored(model)[0]
+
+
+def as_stored(model):
+    """(bytes, model): the model as a bundle stores it, and read back from those bytes, so a
+    fit calibrates and measures the weights that ship, not their unrounded originals."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
-        model.save(path)
-        return path.read_bytes()
+        save_model(model, path)
+        return path.read_bytes(), load_model(path)
 
 
 def train_step(model, learning_rate: float):
@@ -82,9 +88,7 @@ def load(bundle, name: str, what: str, fix: str):
     if key not in cache:
         try:
             verify_files(bundle.path, bundle.card, names=[name])
-            import keras
-
-            cache[key] = keras.models.load_model(Path(bundle.path) / name, compile=False)
+            cache[key] = load_model(Path(bundle.path) / name)
         except BundleError as e:
             cache[key] = DetectorError(f"The {what} of {bundle.name} cannot be used: "
                                        f"{str(e).split(' Get a working bundle')[0]} {fix}")

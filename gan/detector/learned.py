@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan.bundle import load_model
 from gan.detector import kerasmodels
 from gan.detector.forensic import DetectorError
 
@@ -137,17 +138,15 @@ def _cache_file(cache_dir, discriminator, sets, size: int, steps: int) -> Path |
 def trained(discriminator, sets, size: int, steps: int = STEPS, cache_dir=None,
             log=lambda m: None):
     """`train`, or the model a training with the same inputs left in `cache_dir`."""
-    import keras
-
     cached = _cache_file(cache_dir, discriminator, sets, size, steps)
     if cached is not None and cached.is_file():
         log(f"learned detector: trained model from the cache ({cached.name})")
-        return keras.models.load_model(cached, compile=False)
-    model = train(discriminator, sets, size, steps, log=log)
+        return load_model(cached)
+    data, model = kerasmodels.as_stored(train(discriminator, sets, size, steps, log=log))
     if cached is not None:
         from gan.io import atomic_write_bytes
 
-        atomic_write_bytes(cached, kerasmodels.to_bytes(model))
+        atomic_write_bytes(cached, data)
     return model
 
 
