@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="faces of one group only, e.g. ethnicity=black: each generated face gets "
                         "the labels of one of that group's held-out photos, and the real half "
                         "is that group's held-out photos (score each group's broken share)")
+    s.add_argument("--drs", type=float, default=None, metavar="PERCENTILE",
+                   help="draw the generated faces by discriminator rejection sampling, gamma at "
+                        "this percentile (95 in Azadi et al. 2019); such an audit measures the "
+                        "filter and is not recorded with the model (the app does not use it)")
     s.add_argument("--quiet", action="store_true")
     r = sub.add_parser("record", help="keep a scored audit with the bundle it audited (its "
                                       "pages then show the figure and the sheet)")
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             log = (lambda m: None) if quiet else (lambda m: print(f"[audit] {m}", file=sys.stderr))
             key = make_sheet(args.model, args.out, n=args.n, seed=args.seed,
                              real_seed=args.real_seed, truncation=args.truncation,
-                             progress=not quiet, group=args.group, log=log)
+                             progress=not quiet, group=args.group, drs=args.drs,
+                             log=log)
             print(f"{len(key['faces'])} numbered faces in {args.out}/{SHEET} (one by one in "
                   f"{args.out}/faces/). Label each intact or broken in {args.out}/{LABELS} "
                   f"without opening {KEY}, then: python -m gan.audit score --dir {args.out}")

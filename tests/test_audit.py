@@ -314,3 +314,37 @@ def test_record_refuses_an_unscored_a_changed_or_another_generators_audit(bundle
     assert code == 2 and "another generator" in err and "Traceback" not in err
     assert (model / "model.json").read_bytes() == before and not (model / "audit").exists()
     assert not (other / "audit").exists()
+
+
+def test_drs_sheet_holds_the_faces_rejection_keeps_and_is_not_recorded(bundle_path, tmp_path,
+                                                                        capsys):
+    """--drs audits the faces discriminator rejection sampling keeps (each face the row the key
+    names), says so in the key, and such an audit is not kept as the model's figure: the app
+    does not draw that way."""
+    from gan import rejection
+
+    code, _, err = run(["sheet", "--model", str(bundle_path), "--out", str(tmp_path / "drs"),
+                        "--n", str(N), "--drs", "50", "--quiet"], capsys)
+    assert code == 0, err
+    key = key_of(tmp_path / "drs")
+    r = key["generated"]["rejection"]
+    assert r["percentile"] == 50 and len(r["rows"]) == N and "--drs 50" in key["command"]
+    bundle = load_bundle(bundle_path)
+    kept, rows, _ = rejection.sample(bundle, N, audit.PAGE_SEED, audit.PAGE_TRUNCATION,
+                                     audit.page_default_labels(bundle),
+                                     rejection.calibrate(bundle, percentile=50,
+                                                         labels=audit.page_default_labels(bundle)))
+    assert r["rows"] == [int(x) for x in rows]
+    width = audit.number_width(2 * N)
+    for number, f in key["faces"].items():
+        if f["kind"] == "generated":
+            face = np.asarray(Image.open(tmp_path / "drs" / audit.FACES / f"{int(number):0{width}d}.png"))
+            assert np.array_equal(face, kept[f["index"]])
+    fill(tmp_path / "drs" / audit.LABELS, [(k, "broken") for k in range(1, 2 * N + 1)])
+    audit.score(tmp_path / "drs")
+    code, _, err = run(["record", "--dir", str(tmp_path / "drs"), "--model", str(bundle_path)],
+                       capsys)
+    assert code == 2 and "rejection sampling" in err and "Traceback" not in err
+    code, _, err = run(["sheet", "--model", str(bundle_path), "--out", str(tmp_path / "bad"),
+                        "--n", "2", "--drs", "100"], capsys)
+    assert code == 2 and "--drs is a percentile" in err and not (tmp_path / "bad").exists()

@@ -29,6 +29,7 @@ from gan.detector.calibrate import wilson
 from gan.images import png_bytes
 from gan.io import (Marker, atomic_write_text, check_replaceable, file_sha256, staged_dir,
                     write_files)
+from gan import rejection
 from gan.sampling import generate, generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 64
@@ -211,12 +212,18 @@ def blank_labels(total: int) -> str:
 
 def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: int = PAGE_SEED,
                real_seed: int = 0, truncation: float = PAGE_TRUNCATION, progress: bool = False,
-               group: str | None = None, log: Callable[[str], None] = lambda m: None) -> dict:
+               group: str | None = None, drs: float | None = None,
+               log: Callable[[str], None] = lambda m: None) -> dict:
     """Write the audit folder `out` (sheet.png, faces/NNN.png, labels.csv, key.json) for the
     bundle `model`; returns the key. The folder appears whole or not at all, and only an
-    empty folder or an unlabelled audit folder is replaced (`BLANK_SHEET`)."""
+    empty folder or an unlabelled audit folder is replaced (`BLANK_SHEET`). `drs`: draw the
+    generated faces by discriminator rejection sampling at that percentile (`gan.rejection`)."""
     if n < 1:
         raise AuditError("--n must be at least 1")
+    if drs is not None and group is not None:
+        raise AuditError("--drs draws the generate page's faces; it does not take --group")
+    if drs is not None and not 0 < drs < 100:
+        raise AuditError(f"--drs is a percentile between 0 and 100, not {drs}")
     if not 0 < truncation <= 2:
         raise AuditError(f"--truncation must be above 0 and at most 2, not {truncation}")
     out = Path(out)
@@ -233,6 +240,15 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         + (f" of the group {group}, each with the labels of one of its real photos" if chosen else ""))
     if chosen:      # as the evaluation's per-group faces: the group's photos' own label rows
         gen = generate_from_latents(bundle, latents(seed, n, bundle.latent_dim, truncation), real_y)
+    elif drs is not None:
+        log(f"rejection sampling at the {drs:g}th percentile (burn-in of {rejection.BURN_IN})")
+        try:
+            kept = rejection.calibrate(bundle, truncation, page_default_labels(bundle),
+                                       percentile=drs)
+            gen, drs_rows, candidates = rejection.sample(bundle, n, seed, truncation,
+                                                page_default_labels(bundle), kept)
+        except rejection.RejectionError as e:
+            raise AuditError(str(e)) from None
     else:
         gen = page_default_faces(bundle, n, seed, truncation)
 
@@ -255,7 +271,8 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         "command": (f"python -m gan.audit sheet --model {model} --out {out} --n {n} "
                     f"--seed {seed} --real-seed {real_seed}"
                     + ("" if page else f" --truncation {truncation}")
-                    + (f" --group {group}" if chosen else "")),
+                    + (f" --group {group}" if chosen else "")
+                    + (f" --drs {drs:g}" if drs is not None else "")),
         "model": {"path": str(model), "name": bundle.name,
                   "card_sha256": file_sha256(model / CARD), "card_created": card.get("created"),
                   "generator_sha256": card["files"]["generator.keras"]["sha256"],
@@ -286,6 +303,15 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         key["generated"]["remake"] = (f"gan.sampling.generate_from_latents(bundle, latents({seed}, "
                                       f"{n}, latent_dim, {truncation}), labels of the real photos)")
         key["real"]["drawn"] += f", among those of the group {key['group']}"
+    if drs is not None:
+        key["generated"]["rejection"] = {**kept.describe(), "candidates": int(candidates),
+                                         "rows": [int(r) for r in drs_rows]}
+        key["generated"]["as"] = (f"the generate page's default faces, kept by discriminator "
+                                  f"rejection sampling at the {drs:g}th percentile: face i is "
+                                  f"row rows[i] of seed {seed}")
+        key["generated"]["remake"] = (f"gan.rejection.sample(bundle, {n}, {seed}, {truncation}, "
+                                      f"labels, gan.rejection.calibrate(bundle, {truncation}, "
+                                      f"labels, percentile={drs:g}))")
     log(f"writing {out}")
     with staged_dir(out, BLANK_SHEET) as staging:
         write_files(staging, files)
@@ -422,6 +448,10 @@ def record(folder: str | Path, model: str | Path) -> dict:
     result = json.loads((folder / RESULT).read_text())
     bundle = load_bundle(model)
     sha = bundle.card["files"]["generator.keras"]["sha256"]
+    if (key.get("generated") or {}).get("rejection"):
+        raise AuditError(f"{folder} audited faces kept by rejection sampling, which the app does "
+                         "not draw: keep it in docs/audits/, beside an audit of the faces the "
+                         "app shows")
     if (key.get("model") or {}).get("generator_sha256") != sha:
         raise AuditError(f"{folder} audited another generator than {model}'s (the sheet was "
                          "drawn before the model was trained or exported again): draw a new "
