@@ -41,3 +41,9 @@ def test_no_file_of_a_shipped_bundle_is_git_ignored(bundle):
     paths = [str((bundle / n).relative_to(REPO)) for n in names]
     r = subprocess.run(["git", "check-ignore", *paths], cwd=REPO, capture_output=True, text=True)
     assert r.stdout.strip() == "", f"git-ignored, a clone would lack them: {r.stdout}"
+
+
+def test_the_shipped_bundles_stay_within_the_repositorys_60_mb():
+    """Everything under models/ (what a clone downloads for the app) is at most 60 MB."""
+    total = sum(f.stat().st_size for f in (REPO / "models").rglob("*") if f.is_file())
+    assert total <= 60 * 1024 * 1024, f"models/ holds {total / 2**20:.1f} MB"
