@@ -13,12 +13,20 @@ automatic candidates:
   regression on the HOG margin, the embedding and the landmark shape's 20 axes), each sheet
   scored out of fold, so no face is scored by a fit that saw its label or the label of a face
   drawn from the same latent.
+- ``d`` (with ``--discriminator``): the audited bundle's own discriminator logit (the bundle
+  named in each key, at the labels the sheet's faces were drawn with), the score that
+  discriminator rejection sampling (`gan.rejection`, `gan.audit sheet --drs`) keeps faces by.
 
 It prints, for the generated faces, the ROC AUC of each score for intact against broken (0.5:
 no agreement; 1: the score orders every intact face above every broken one), the same over all
 faces for real against generated, and each sheet's broken share beside its mean scores.
 
     python bench/audit_agreement.py AUDIT_DIR [AUDIT_DIR ...] --real DIR [--real DIR] [--n-real 500]
+        [--discriminator] [--predict SHEET_DIR]
+
+`--predict` fits ``learned`` on every labelled face given and prints the broken share it
+expects on an audit sheet not labelled yet: record that before labelling the sheet, and the
+audit then checks the prediction on faces no fit has seen.
 
 Real reference photos are framed by the project's preprocessing (gan.data.preprocess, 128 px,
 face crop), every k-th of the sorted files of each --real folder. Needs dlib-bin and
@@ -120,15 +128,7 @@ def out_of_fold(rows: list[dict]) -> None:
     their latents (face i of every group sheet has z row i), and a face keeps its look across
     labels, so leaving out one sheet would still train on its faces' twins. Real photos are
     scored by a fit on every generated face."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def fit_on(train):
-        fit = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced",
-                                                                 max_iter=2000))
-        return fit.fit(np.stack([r["features"] for r in train]), [r["label"] == "intact" for r in train])
-
+    fit_on = fit_learned
     gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
     for latent in sorted({r["latent"] for r in gen}):
         targets = [r for r in rows if r["kind"] == "generated" and r["latent"] == latent]
@@ -142,13 +142,65 @@ def out_of_fold(rows: list[dict]) -> None:
             r["learned"] = float(v)
 
 
+def fit_learned(train: list[dict]):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    fit = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced",
+                                                             max_iter=2000))
+    return fit.fit(np.stack([r["features"] for r in train]), [r["label"] == "intact" for r in train])
+
+
+def predict(folder: Path, rows: list[dict], features) -> None:
+    """Print the broken share `learned`, fitted on every labelled generated face in `rows`,
+    expects among the generated faces of the audit sheet `folder` (its labels are not read)."""
+    import datetime as _dt
+
+    gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
+    faces = [face for kind, _, face, _ in audit_faces(folder) if kind == "generated"]
+    p = fit_learned(gen).predict_proba(np.stack([features(f) for f in faces]))[:, 1]
+    broken = int(np.sum(p < 0.5))
+    print(f"prediction for {folder} ({_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+          f"fitted on {len(gen)} labelled generated faces): {broken} of {len(faces)} broken "
+          f"({broken / len(faces):.0%}); mean P(broken) {np.mean(1 - p):.0%}")
+
+
+def discriminator_logits(folder: Path):
+    """face -> the logit of the discriminator of the bundle `folder`'s key names; refuses a
+    bundle whose generator is not the one audited, or a sheet of one group (other labels)."""
+    from gan import rejection
+    from gan.bundle import load_bundle
+    from gan.metrics.audit import page_default_labels
+    from gan.sampling import label_matrix
+
+    key = json.loads((folder / "key.json").read_text())
+    if key.get("group"):
+        sys.exit(f"{folder}: --discriminator takes sheets of the app's default faces, not a group's")
+    bundle = load_bundle(key["model"]["path"])
+    if bundle.card["files"]["generator.keras"]["sha256"] != key["model"]["generator_sha256"]:
+        sys.exit(f"{folder}: {key['model']['path']} is no longer the generator audited")
+    y = label_matrix(bundle, 1, page_default_labels(bundle))
+    return lambda face: float(rejection.logits(bundle, face[None], y)[0])
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("audits", nargs="+", help="labelled audit folders")
     ap.add_argument("--real", action="append", required=True, help="real reference photos")
     ap.add_argument("--n-real", type=int, default=500, help="photos per --real folder")
+    ap.add_argument("--discriminator", action="store_true",
+                    help="also score each face with the audited bundle's discriminator (every "
+                         "audit's bundle must be on this machine, with the generator it audited)")
+    ap.add_argument("--predict", action="append", default=[],
+                    help="an audit sheet not labelled yet: print the broken share `learned`, "
+                         "fitted on all the labelled audits, expects")
     args = ap.parse_args(argv)
     from sklearn.metrics import roc_auc_score
+
+    global SCORES
+    if args.discriminator:
+        SCORES = SCORES + ("d",)
 
     scorer = Scorer()
     refs = [scorer.describe(f) for f in real_faces(args.real, args.n_real)]
@@ -163,18 +215,25 @@ def main(argv=None) -> None:
     _, s, vt = np.linalg.svd(shapes - mean_shape, full_matrices=False)
     axes, var = vt[:SHAPE_AXES], s[:SHAPE_AXES] ** 2 / (len(shapes) - 1)
 
+    def features(face):
+        margin, e, pts = scorer.describe(face)
+        c = axes @ (pts.reshape(-1) - mean_shape)
+        return margin, e, c, np.concatenate([[margin], e, c / np.sqrt(var)])
+
     rows = []
     for folder in args.audits:
+        logit = discriminator_logits(Path(folder)) if args.discriminator else None
         for kind, label, face, latent in audit_faces(Path(folder)):
-            margin, e, pts = scorer.describe(face)
+            margin, e, c, feats = features(face)
             d = np.linalg.norm(emb - e, axis=1)
-            c = axes @ (pts.reshape(-1) - mean_shape)
             rows.append({"sheet": Path(folder).name, "kind": kind, "label": label, "hog": margin,
                          "shape": -float(np.sqrt((c ** 2 / var).sum())),
                          "realism": float(np.max(radius[keep] / d[keep])), "nn": -float(d.min()),
-                         "latent": latent,
-                         "features": np.concatenate([[margin], e, c / np.sqrt(var)])})
+                         "latent": latent, **({"d": logit(face)} if logit else {}),
+                         "features": feats})
     out_of_fold(rows)
+    for folder in args.predict:
+        predict(Path(folder), rows, lambda face: features(face)[3])
 
     def aucs(sel, positive):
         y = [positive(r) for r in sel]
