@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from gan import rejection
 from gan.bundle import CARD, load_bundle, update_card
 from gan.data.preprocess import PREPROCESS_VERSION
 from gan.data.split import Split
@@ -29,7 +30,6 @@ from gan.detector.calibrate import wilson
 from gan.images import png_bytes
 from gan.io import (Marker, atomic_write_text, check_replaceable, file_sha256, staged_dir,
                     write_files)
-from gan import rejection
 from gan.sampling import generate, generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 64
@@ -246,7 +246,7 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
             kept = rejection.calibrate(bundle, truncation, page_default_labels(bundle),
                                        percentile=drs)
             gen, drs_rows, candidates = rejection.sample(bundle, n, seed, truncation,
-                                                page_default_labels(bundle), kept)
+                                                         page_default_labels(bundle), kept)
         except rejection.RejectionError as e:
             raise AuditError(str(e)) from None
     else:
