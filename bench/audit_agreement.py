@@ -128,17 +128,16 @@ def out_of_fold(rows: list[dict]) -> None:
     their latents (face i of every group sheet has z row i), and a face keeps its look across
     labels, so leaving out one sheet would still train on its faces' twins. Real photos are
     scored by a fit on every generated face."""
-    fit_on = fit_learned
     gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
     for latent in sorted({r["latent"] for r in gen}):
         targets = [r for r in rows if r["kind"] == "generated" and r["latent"] == latent]
-        p = fit_on([r for r in gen if r["latent"] != latent]).predict_proba(
+        p = fit_learned([r for r in gen if r["latent"] != latent]).predict_proba(
             np.stack([r["features"] for r in targets]))[:, 1]
         for r, v in zip(targets, p):
             r["learned"] = float(v)
     real = [r for r in rows if "learned" not in r]
     if real:
-        for r, v in zip(real, fit_on(gen).predict_proba(np.stack([r["features"] for r in real]))[:, 1]):
+        for r, v in zip(real, fit_learned(gen).predict_proba(np.stack([r["features"] for r in real]))[:, 1]):
             r["learned"] = float(v)
 
 
@@ -198,9 +197,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     from sklearn.metrics import roc_auc_score
 
-    global SCORES
-    if args.discriminator:
-        SCORES = SCORES + ("d",)
+    scores = SCORES + (("d",) if args.discriminator else ())
 
     scorer = Scorer()
     refs = [scorer.describe(f) for f in real_faces(args.real, args.n_real)]
@@ -239,14 +236,14 @@ def main(argv=None) -> None:
         y = [positive(r) for r in sel]
         if not 0 < sum(y) < len(y):
             return "(needs both kinds)"
-        return ", ".join(f"{n} {roc_auc_score(y, [r[n] for r in sel]):.3f}" for n in SCORES)
+        return ", ".join(f"{n} {roc_auc_score(y, [r[n] for r in sel]):.3f}" for n in scores)
 
     gen = [r for r in rows if r["kind"] == "generated"]
     intact = sum(r["label"] == "intact" for r in gen)
     print(f"generated faces: {len(gen)} ({intact} intact, {len(gen) - intact} broken)")
     print(f"AUC intact vs broken, generated faces: {aucs(gen, lambda r: r['label'] == 'intact')}")
     print(f"AUC real vs generated, all faces:      {aucs(rows, lambda r: r['kind'] == 'real')}")
-    for n in SCORES:
+    for n in scores:
         means = [np.mean([r[n] for r in sel]) if sel else float("nan") for sel in (
             [r for r in gen if r["label"] == "intact"], [r for r in gen if r["label"] == "broken"],
             [r for r in rows if r["kind"] == "real"])]
@@ -256,15 +253,15 @@ def main(argv=None) -> None:
     for r in gen:
         by[r["sheet"]].append(r)
     print("| sheet | generated | broken | learned: called broken | "
-          + " | ".join(f"mean {n}" for n in SCORES) + " |")
-    print("| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in SCORES) + " |")
+          + " | ".join(f"mean {n}" for n in scores) + " |")
+    print("| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in scores) + " |")
     shares = []
     for sheet, rs in sorted(by.items()):
         audit, called = (np.mean([r["label"] == "broken" for r in rs]),
                          np.mean([r["learned"] < 0.5 for r in rs]))
         shares.append((audit, called))
         print(f"| {sheet} | {len(rs)} | {audit:.0%} | {called:.0%} | "
-              + " | ".join(f"{np.mean([r[n] for r in rs]):.3f}" for n in SCORES) + " |")
+              + " | ".join(f"{np.mean([r[n] for r in rs]):.3f}" for n in scores) + " |")
     from scipy.stats import spearmanr
 
     a, c = np.array(shares).T
