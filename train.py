@@ -90,6 +90,9 @@ HELP = {
     "sample_every": "steps between sample grids in RUNDIR/samples",
     "checkpoint_every": "steps between checkpoints",
     "log_every": "steps between lines of RUNDIR/log.jsonl",
+    "broken_figure": "with every sample grid, log the share of its faces that a classifier "
+                     "fitted on the project's blind audits calls broken (broken_predicted in "
+                     "log.jsonl and TensorBoard): a trend between audits, not an audit",
     "n_jobs": "parallel photo decoders (-1: all cores)",
 }
 

@@ -22,11 +22,12 @@ no agreement; 1: the score orders every intact face above every broken one), the
 faces for real against generated, and each sheet's broken share beside its mean scores.
 
     python bench/audit_agreement.py AUDIT_DIR [AUDIT_DIR ...] --real DIR [--real DIR] [--n-real 500]
-        [--discriminator] [--predict SHEET_DIR]
+        [--discriminator] [--predict SHEET_DIR] [--save gan/metrics/broken_faces.json]
 
 `--predict` fits ``learned`` on every labelled face given and prints the broken share it
 expects on an audit sheet not labelled yet: record that before labelling the sheet, and the
-audit then checks the prediction on faces no fit has seen.
+audit then checks the prediction on faces no fit has seen. `--save` writes that fit as the file
+training's `broken_predicted` figure loads (`gan.metrics.broken`, which also holds the features).
 
 Real reference photos are framed by the project's preprocessing (gan.data.preprocess, 128 px,
 face crop), every k-th of the sorted files of each --real folder. Needs dlib-bin and
@@ -48,44 +49,14 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gan.data import landmarks  # noqa: E402
 from gan.data.preprocess import ImageError, prepare_image  # noqa: E402
 from gan.data.sources import IMAGE_EXTENSIONS  # noqa: E402
+from gan.io import atomic_write_text  # noqa: E402
+from gan.metrics import broken  # noqa: E402
 from gan.metrics.audit import COLUMNS, cell_size, face_box  # noqa: E402
 
 SCORES = ("hog", "shape", "realism", "nn", "learned")
 K = 3
-SHAPE_AXES = 20
-
-
-class Scorer:
-    """dlib's HOG detector, 5- and 68-point models and identity embedding, from the wheels."""
-
-    def __init__(self):
-        import dlib
-
-        folder = landmarks._models_dir()
-        self.dlib = dlib
-        self.hog = dlib.get_frontal_face_detector()
-        self.sp5 = dlib.shape_predictor(os.path.join(folder, "shape_predictor_5_face_landmarks.dat"))
-        self.sp68 = dlib.shape_predictor(os.path.join(folder, "shape_predictor_68_face_landmarks.dat"))
-        self.rec = dlib.face_recognition_model_v1(
-            os.path.join(folder, "dlib_face_recognition_resnet_model_v1.dat"))
-
-    def describe(self, face: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """(HOG margin, 128-D embedding, 68 landmarks centred at unit scale) of a face crop. A
-        face HOG does not find is read in a fixed central box (margin -2)."""
-        big = np.asarray(Image.fromarray(face).resize((256, 256), Image.Resampling.BICUBIC))
-        rects, margins, _ = self.hog.run(big, 0, -1.0)
-        if len(rects):
-            i = int(np.argmax(margins))
-            rect, margin = rects[i], float(margins[i])
-        else:
-            rect, margin = self.dlib.rectangle(48, 64, 208, 224), -2.0
-        emb = np.array(self.rec.compute_face_descriptor(big, self.sp5(big, rect), 0))
-        pts = np.array([(p.x, p.y) for p in self.sp68(big, rect).parts()], float)
-        pts -= pts.mean(axis=0)
-        return margin, emb, pts / np.linalg.norm(pts)
 
 
 def audit_faces(folder: Path) -> list[tuple[str, str, np.ndarray, tuple]]:
@@ -122,7 +93,7 @@ def real_faces(folders: list[str], n: int) -> list[np.ndarray]:
     return out
 
 
-def out_of_fold(rows: list[dict]) -> None:
+def out_of_fold(rows: list[dict], space: broken.ShapeSpace) -> None:
     """Set each row's ``learned`` score: P(intact) from a classifier fitted without any face
     drawn from the same latent row (z seed and index). The per-group sheets of one model share
     their latents (face i of every group sheet has z row i), and a face keeps its look across
@@ -131,38 +102,53 @@ def out_of_fold(rows: list[dict]) -> None:
     gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
     for latent in sorted({r["latent"] for r in gen}):
         targets = [r for r in rows if r["kind"] == "generated" and r["latent"] == latent]
-        p = fit_learned([r for r in gen if r["latent"] != latent]).predict_proba(
-            np.stack([r["features"] for r in targets]))[:, 1]
+        p = p_intact(fit_learned([r for r in gen if r["latent"] != latent], space), targets)
         for r, v in zip(targets, p):
             r["learned"] = float(v)
     real = [r for r in rows if "learned" not in r]
     if real:
-        for r, v in zip(real, fit_learned(gen).predict_proba(np.stack([r["features"] for r in real]))[:, 1]):
+        for r, v in zip(real, p_intact(fit_learned(gen, space), real)):
             r["learned"] = float(v)
 
 
-def fit_learned(train: list[dict]):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    fit = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced",
-                                                             max_iter=2000))
-    return fit.fit(np.stack([r["features"] for r in train]), [r["label"] == "intact" for r in train])
+def fit_learned(train: list[dict], space: broken.ShapeSpace, about: dict | None = None) -> dict:
+    """`gan.metrics.broken.fit` on labelled generated faces: a fit file's content."""
+    return broken.fit(np.stack([r["features"] for r in train]),
+                      np.array([r["label"] == "intact" for r in train]), space, about or {})
 
 
-def predict(folder: Path, rows: list[dict], features) -> None:
+def p_intact(fit: dict, rows_or_feats) -> np.ndarray:
+    x = np.stack([r["features"] if isinstance(r, dict) else r for r in rows_or_feats])
+    return broken.BrokenFigure(content=fit, describer=False).p_intact_features(x)
+
+
+def predict(folder: Path, rows: list[dict], features, space: broken.ShapeSpace) -> None:
     """Print the broken share `learned`, fitted on every labelled generated face in `rows`,
     expects among the generated faces of the audit sheet `folder` (its labels are not read)."""
     import datetime as _dt
 
     gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
     faces = [face for kind, _, face, _ in audit_faces(folder) if kind == "generated"]
-    p = fit_learned(gen).predict_proba(np.stack([features(f) for f in faces]))[:, 1]
+    p = p_intact(fit_learned(gen, space), [features(f) for f in faces])
     broken = int(np.sum(p < 0.5))
     print(f"prediction for {folder} ({_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"fitted on {len(gen)} labelled generated faces): {broken} of {len(faces)} broken "
           f"({broken / len(faces):.0%}); mean P(broken) {np.mean(1 - p):.0%}")
+
+
+def save(args, rows: list[dict], space: broken.ShapeSpace) -> None:
+    """Write the fit on every labelled generated face (the file training's figure loads)."""
+    import datetime as _dt
+
+    gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
+    about = {"fitted": f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d}",
+             "sheets": sorted({r["sheet"] for r in gen}), "faces": len(gen),
+             "intact": sum(r["label"] == "intact" for r in gen),
+             "real_reference": [f"{Path(f).name} ({args.n_real} photos)" for f in args.real],
+             "command": "python bench/audit_agreement.py " + " ".join(sys.argv[1:])}
+    atomic_write_text(Path(args.save), json.dumps(fit_learned(gen, space, about)) + "\n")
+    print(f"saved the fit on {len(gen)} labelled generated faces ({about['intact']} intact) "
+          f"to {args.save}")
 
 
 def discriminator_logits(folder: Path):
@@ -194,43 +180,41 @@ def main(argv=None) -> None:
     ap.add_argument("--predict", action="append", default=[],
                     help="an audit sheet not labelled yet: print the broken share `learned`, "
                          "fitted on all the labelled audits, expects")
+    ap.add_argument("--save", metavar="JSON",
+                    help="also write the fit on every labelled face given, for training's "
+                         "broken_predicted figure (gan/metrics/broken_faces.json)")
     args = ap.parse_args(argv)
     from sklearn.metrics import roc_auc_score
 
     scores = SCORES + (("d",) if args.discriminator else ())
 
-    scorer = Scorer()
-    refs = [scorer.describe(f) for f in real_faces(args.real, args.n_real)]
+    describer = broken.Describer()
+    refs = [describer.describe(f) for f in real_faces(args.real, args.n_real)]
     print(f"real reference: {len(refs)} photos from {', '.join(args.real)}")
     emb = np.stack([r[1] for r in refs])
-    shapes = np.stack([r[2] for r in refs]).reshape(len(refs), -1)
+    space = broken.ShapeSpace.of(np.stack([r[2] for r in refs]))
     dist = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
     np.fill_diagonal(dist, np.inf)
     radius = np.sort(dist, axis=1)[:, K - 1]
     keep = radius <= np.median(radius)
-    mean_shape = shapes.mean(axis=0)
-    _, s, vt = np.linalg.svd(shapes - mean_shape, full_matrices=False)
-    axes, var = vt[:SHAPE_AXES], s[:SHAPE_AXES] ** 2 / (len(shapes) - 1)
-
-    def features(face):
-        margin, e, pts = scorer.describe(face)
-        c = axes @ (pts.reshape(-1) - mean_shape)
-        return margin, e, c, np.concatenate([[margin], e, c / np.sqrt(var)])
 
     rows = []
     for folder in args.audits:
         logit = discriminator_logits(Path(folder)) if args.discriminator else None
         for kind, label, face, latent in audit_faces(Path(folder)):
-            margin, e, c, feats = features(face)
-            d = np.linalg.norm(emb - e, axis=1)
-            rows.append({"sheet": Path(folder).name, "kind": kind, "label": label, "hog": margin,
-                         "shape": -float(np.sqrt((c ** 2 / var).sum())),
+            described = describer.describe(face)
+            feats = broken.features(described, space)
+            d = np.linalg.norm(emb - described[1], axis=1)
+            rows.append({"sheet": Path(folder).name, "kind": kind, "label": label,
+                         "hog": described[0], "shape": -float(np.linalg.norm(feats[-broken.SHAPE_AXES:])),
                          "realism": float(np.max(radius[keep] / d[keep])), "nn": -float(d.min()),
                          "latent": latent, **({"d": logit(face)} if logit else {}),
                          "features": feats})
-    out_of_fold(rows)
+    out_of_fold(rows, space)
     for folder in args.predict:
-        predict(Path(folder), rows, lambda face: features(face)[3])
+        predict(Path(folder), rows, lambda face: broken.features(describer.describe(face), space), space)
+    if args.save:
+        save(args, rows, space)
 
     def aucs(sel, positive):
         y = [positive(r) for r in sel]

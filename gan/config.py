@@ -70,6 +70,7 @@ class TrainConfig:
     sample_every: int = 500             # steps between fixed-z sample grids
     checkpoint_every: int = 250         # steps between checkpoints
     log_every: int = 10                 # steps between JSONL log lines
+    broken_figure: bool = True          # log the predicted broken share of the sample faces (gan.metrics.broken)
     n_jobs: int = -1                    # parallel image decoders
 
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run

@@ -15,7 +15,8 @@ from gan.config import TrainConfig
 def tiny_config(**overrides) -> TrainConfig:
     base = dict(resolution=32, latent_dim=16, g_channels=8, g_max_channels=32, d_channels=8,
                 d_max_channels=32, batch_size=8, precision="float32", jit_compile=False,
-                crop="center", steps=4, sample_every=2, checkpoint_every=2, log_every=1)
+                crop="center", steps=4, sample_every=2, checkpoint_every=2, log_every=1,
+                broken_figure=False)   # dlib on every tiny grid: seconds per test, tested once
     base.update(overrides)
     return TrainConfig(**base).validate()
 

@@ -497,3 +497,42 @@ def test_top_k_generator_loss_learns_only_from_the_fakes_d_finds_most_real():
     assert np.isfinite(float(out["g_loss"]))
     with pytest.raises(ValueError, match="top_k"):
         tiny_config(top_k=0.0).validate()
+
+
+@pytest.mark.slow
+def test_sample_grids_log_the_predicted_broken_share(photos, tmp_path):
+    """Each sample grid adds the share of its faces gan.metrics.broken calls broken to the log
+    (a row of its own when the grid falls between log rows) and to TensorBoard."""
+    import tensorflow as tf
+
+    from gan.training.loop import train
+
+    run = tmp_path / "run"
+    cfg = _cfg(photos, tmp_path, steps=4, log_every=3, broken_figure=True)
+    assert train(cfg, run, progress=False).status == "finished"
+    rows = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 3, 4]
+    assert [("broken_predicted" in r) for r in rows] == [True, False, True]
+    assert all(0 <= r["broken_predicted"] <= 1 and np.isfinite(r["d_loss"])
+               for r in rows if "broken_predicted" in r)
+    tags = {v.tag for f in (run / "tb").iterdir()
+            for e in tf.compat.v1.train.summary_iterator(str(f)) for v in e.summary.value}
+    assert "broken_predicted" in tags
+
+
+@pytest.mark.slow
+def test_training_goes_on_without_the_broken_figure_when_dlib_models_are_missing(
+        photos, tmp_path, monkeypatch, capsys):
+    from gan.metrics import broken
+    from gan.training.loop import train
+
+    def missing(self):
+        raise broken.BrokenFigureUnavailable("the face landmark models are not installed")
+
+    monkeypatch.setattr(broken.Describer, "__init__", missing)
+    run = tmp_path / "run"
+    assert train(_cfg(photos, tmp_path, steps=2, broken_figure=True), run,
+                 progress=False).status == "finished"
+    assert "broken_predicted is not logged: the face landmark models" in capsys.readouterr().err
+    rows = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and not any("broken_predicted" in r for r in rows)

@@ -5,7 +5,8 @@ RUNDIR/
     data_report.json   what the data layer read, skipped and dropped
     reals.png          a grid of training photos as the model sees them
     samples/fakesNNNNNN.png   the EMA generator on a fixed z, every `sample_every` steps
-    log.jsonl          one JSON line per `log_every` steps: step, losses, img/s, time
+    log.jsonl          one JSON line per `log_every` steps: step, losses, img/s, time (and at
+                       each sample grid `broken_predicted`: gan.metrics.broken's share of it)
     losses.png         the loss curves so far
     tb/                TensorBoard events
     checkpoint.npz     everything needed to resume (atomic; see checkpoint.py)
@@ -203,8 +204,16 @@ def plot_losses(log_path: Path, out_png: Path) -> None:
         ax.plot(steps, [r[key] for r in rows], label=key, linewidth=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.legend()
+    ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
+    figure = [(r["step"], r["broken_predicted"]) for r in rows if "broken_predicted" in r]
+    if figure:          # the sample grids' predicted broken share, on its own scale
+        share = ax.twinx()
+        share.plot(*zip(*figure), color="tab:red", marker=".", linewidth=0.8,
+                   label="broken_predicted")
+        share.set_ylim(0, 1)
+        share.set_ylabel("predicted broken share")
+        share.legend(loc="upper right")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -447,6 +456,7 @@ class _Session:
     writer: Any = None            # TensorBoard
     sample_z: Any = None          # the fixed inputs of the sample grids
     sample_y: Any = None
+    broken: Any = ...             # gan.metrics.broken.BrokenFigure; None: off or unavailable; ...: not loaded yet
 
     @property
     def log_path(self) -> Path:
@@ -515,9 +525,10 @@ def _save_state(s: _Session, reason: str) -> None:
         path.unlink()
 
 
-def _write_samples(s: _Session) -> None:
+def _write_samples(s: _Session, figures: bool = True) -> dict[str, float]:
     """samples/fakesNNNNNN.png and TensorBoard: the EMA generator on the fixed z, so grids
-    of different steps show the same faces developing (the chief writes them)."""
+    of different steps show the same faces developing (the chief writes them). Returns the
+    figures of the grid for the log: the predicted broken share, when it is on."""
     import tensorflow as tf
 
     inputs = [s.sample_z, s.sample_y] if s.label_names else s.sample_z
@@ -526,6 +537,25 @@ def _write_samples(s: _Session) -> None:
     save_png(s.run_dir / "samples" / f"fakes{s.step:06d}.png", grid)
     with s.writer.as_default():
         tf.summary.image("samples", grid[None], step=s.step)
+    if figures and s.broken is ...:
+        s.broken = _load_broken_figure(s.cfg, s.role.chief)
+    if not figures or s.broken is None:
+        return {}
+    return {"broken_predicted": s.broken.broken_share(imgs)}
+
+
+def _load_broken_figure(cfg: TrainConfig, chief: bool):
+    """The predicted-broken figure for the sample grids, or None: switched off, not the chief,
+    or dlib's models missing (said once; the run goes on without it)."""
+    if not (cfg.broken_figure and chief):
+        return None
+    from gan.metrics.broken import BrokenFigure, BrokenFigureUnavailable
+
+    try:
+        return BrokenFigure()
+    except BrokenFigureUnavailable as e:
+        print(f"broken_predicted is not logged: {e}", file=sys.stderr)
+        return None
 
 
 def _train_step(s: _Session, step_fn, r1_fn, batch) -> dict[str, float]:
@@ -585,11 +615,12 @@ def _after_step(s: _Session, out: dict[str, float], log_f, bar, meter: _Throughp
     """The periodic work of a step: a log row every `log_every` steps (and at the last),
     sample grid and loss plot every `sample_every`, checkpoint every `checkpoint_every`."""
     cfg = s.cfg
-    if s.step % cfg.log_every == 0 or s.step == target:
-        _log_step(log_f, s.writer, bar, out, step=s.step, seconds=s.seconds,
+    sampling = s.step % cfg.sample_every == 0 and s.role.chief
+    figures = _write_samples(s) if sampling else {}
+    if s.step % cfg.log_every == 0 or s.step == target or figures:
+        _log_step(log_f, s.writer, bar, {**out, **figures}, step=s.step, seconds=s.seconds,
                   cpu_seconds=s.cpu["seconds"], ips=meter.rate())
-    if s.step % cfg.sample_every == 0 and s.role.chief:
-        _write_samples(s)
+    if sampling:
         plot_losses(s.log_path, s.run_dir / "losses.png")
     if s.step % cfg.checkpoint_every == 0:
         _save_state(s, "interval")
@@ -668,7 +699,7 @@ def _finish(s: _Session, status: str, export_to) -> RunResult:
         plot_losses(s.log_path, s.run_dir / "losses.png")
     bundle = None
     if status == "finished" and s.role.chief:
-        _write_samples(s)
+        _write_samples(s, figures=False)   # the last grid (its figure, if any, is logged)
         bundle = export_run(s.run_dir, export_to or s.run_dir / "bundle", model=s.model,
                             faces=s.faces, held=s.held, step=s.step, seconds=s.seconds, cfg=s.cfg,
                             label_names=s.label_names, label_kinds=s.label_kinds,
@@ -712,7 +743,7 @@ def _session(cfg: TrainConfig, run_dir: Path, role: Role, *, export_to, progress
         s.writer = tf.summary.create_file_writer(str(run_dir / "tb"))
         (run_dir / "samples").mkdir(exist_ok=True)
         if s.step == 0 and role.chief:
-            _write_samples(s)  # fakes000000: the untrained generator
+            _write_samples(s, figures=False)  # fakes000000: the untrained generator
         target = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
         status = _run_steps(s, step_fn, r1_fn, target, progress)
     except tf.errors.OpError as e:
