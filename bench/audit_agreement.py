@@ -76,7 +76,11 @@ def audit_faces(folder: Path) -> list[tuple[str, str, np.ndarray, tuple]]:
         face = sheet[top:bottom, left:right]
         if cell != resolution:
             face = np.asarray(Image.fromarray(face).resize((resolution, resolution), Image.Resampling.BOX))
-        latent = (key.get("generated", {}).get("seed"), info.get("index"))
+        rows = (key.get("generated", {}).get("rejection") or {}).get("rows")
+        index = info.get("index")
+        if rows is not None and index is not None:
+            index = rows[index]        # a DRS sheet's face i is its latent stream's row rows[i]
+        latent = (key.get("generated", {}).get("seed"), index)
         out.append((info["kind"], labels.get(int(number), ""), face, latent))
     return out
 
