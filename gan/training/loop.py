@@ -699,7 +699,7 @@ def _finish(s: _Session, status: str, export_to) -> RunResult:
         plot_losses(s.log_path, s.run_dir / "losses.png")
     bundle = None
     if status == "finished" and s.role.chief:
-        _write_samples(s, figures=False)   # the last grid (its figure, if any, is logged)
+        _write_samples(s, figures=False)   # the last grid; a sample step logged its figure already
         bundle = export_run(s.run_dir, export_to or s.run_dir / "bundle", model=s.model,
                             faces=s.faces, held=s.held, step=s.step, seconds=s.seconds, cfg=s.cfg,
                             label_names=s.label_names, label_kinds=s.label_kinds,
