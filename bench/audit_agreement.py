@@ -39,7 +39,6 @@ import argparse
 import collections
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -97,13 +96,18 @@ def real_faces(folders: list[str], n: int) -> list[np.ndarray]:
     return out
 
 
+def labelled(rows: list[dict]) -> list[dict]:
+    """The generated faces labelled intact or broken."""
+    return [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
+
+
 def out_of_fold(rows: list[dict], space: broken.ShapeSpace) -> None:
     """Set each row's ``learned`` score: P(intact) from a classifier fitted without any face
     drawn from the same latent row (z seed and index). The per-group sheets of one model share
     their latents (face i of every group sheet has z row i), and a face keeps its look across
     labels, so leaving out one sheet would still train on its faces' twins. Real photos are
     scored by a fit on every generated face."""
-    gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
+    gen = labelled(rows)
     for latent in sorted({r["latent"] for r in gen}):
         targets = [r for r in rows if r["kind"] == "generated" and r["latent"] == latent]
         p = p_intact(fit_learned([r for r in gen if r["latent"] != latent], space), targets)
@@ -131,20 +135,20 @@ def predict(folder: Path, rows: list[dict], features, space: broken.ShapeSpace) 
     expects among the generated faces of the audit sheet `folder` (its labels are not read)."""
     import datetime as _dt
 
-    gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
+    gen = labelled(rows)
     faces = [face for kind, _, face, _ in audit_faces(folder) if kind == "generated"]
     p = p_intact(fit_learned(gen, space), [features(f) for f in faces])
-    broken = int(np.sum(p < 0.5))
+    called = int(np.sum(p < 0.5))
     print(f"prediction for {folder} ({_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-          f"fitted on {len(gen)} labelled generated faces): {broken} of {len(faces)} broken "
-          f"({broken / len(faces):.0%}); mean P(broken) {np.mean(1 - p):.0%}")
+          f"fitted on {len(gen)} labelled generated faces): {called} of {len(faces)} broken "
+          f"({called / len(faces):.0%}); mean P(broken) {np.mean(1 - p):.0%}")
 
 
 def save(args, rows: list[dict], space: broken.ShapeSpace) -> None:
     """Write the fit on every labelled generated face (the file training's figure loads)."""
     import datetime as _dt
 
-    gen = [r for r in rows if r["kind"] == "generated" and r["label"] in ("intact", "broken")]
+    gen = labelled(rows)
     about = {"fitted": f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d}",
              "sheets": sorted({r["sheet"] for r in gen}), "faces": len(gen),
              "intact": sum(r["label"] == "intact" for r in gen),
