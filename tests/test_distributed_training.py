@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--resolution", "32", "--latent-dim", "16", "--g-channels", "8", "--g-max-channels", "32",
         "--d-channels", "8", "--d-max-channels", "32", "--batch-size", "8", "--crop", "center",
         "--precision", "float32", "--sample-every", "100", "--log-every", "1", "--n-jobs", "1",
-        "--no-progress"]
+        "--no-progress", "--no-broken-figure"]   # its dlib pass is tested once (test_training)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from tests.factories import write_photo_folder
 TINY = ["--resolution", "32", "--latent-dim", "16", "--g-channels", "8", "--g-max-channels", "32",
         "--d-channels", "8", "--d-max-channels", "32", "--batch-size", "8", "--precision",
         "float32", "--crop", "center", "--n-jobs", "1", "--no-progress", "--sample-every", "50",
-        "--checkpoint-every", "50"]
+        "--checkpoint-every", "50", "--no-broken-figure"]
 
 
 @pytest.fixture(scope="module")
