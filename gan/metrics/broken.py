@@ -30,26 +30,22 @@ class BrokenFigureUnavailable(RuntimeError):
 
 
 class Describer:
-    """dlib's HOG detector, 5- and 68-point models and identity embedding, from the wheels."""
+    """dlib's HOG detector, 5-point model and identity embedding (gan.metrics.identity's, loaded
+    once per process) and its 68-point model, from the face-recognition-models wheel."""
 
     def __init__(self):
+        from gan.data import landmarks
+        from gan.metrics import identity
+
         try:
-            import dlib
-            from gan.data import landmarks
-            folder = landmarks._models_dir()
-        except (ImportError, RuntimeError) as e:
+            with identity._lock:
+                self.dlib, self.hog, self.sp5, self.rec = identity._load()
+            path68 = os.path.join(landmarks._models_dir(), "shape_predictor_68_face_landmarks.dat")
+        except (identity.IdentityModelMissing, landmarks.LandmarkModelMissing) as e:
             raise BrokenFigureUnavailable(f"the broken-face figure needs dlib's models: {e}") from e
-        files = {n: os.path.join(folder, n) for n in (
-            "shape_predictor_5_face_landmarks.dat", "shape_predictor_68_face_landmarks.dat",
-            "dlib_face_recognition_resnet_model_v1.dat")}
-        missing = [p for p in files.values() if not os.path.isfile(p)]
-        if missing:
-            raise BrokenFigureUnavailable(f"dlib model file missing: {missing[0]}")
-        self.dlib = dlib
-        self.hog = dlib.get_frontal_face_detector()
-        self.sp5 = dlib.shape_predictor(files["shape_predictor_5_face_landmarks.dat"])
-        self.sp68 = dlib.shape_predictor(files["shape_predictor_68_face_landmarks.dat"])
-        self.rec = dlib.face_recognition_model_v1(files["dlib_face_recognition_resnet_model_v1.dat"])
+        if not os.path.isfile(path68):
+            raise BrokenFigureUnavailable(f"dlib model file missing: {path68}")
+        self.sp68 = self.dlib.shape_predictor(path68)
 
     def describe(self, face: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """(HOG margin, 128-D embedding, 68 landmarks centred at unit scale) of an RGB uint8
