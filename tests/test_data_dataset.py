@@ -211,6 +211,43 @@ def test_broken_cache_is_rebuilt(tmp_path, write_faces, monkeypatch):
     assert list((tmp_path / "envcache").glob("*.json"))
 
 
+def test_two_runs_writing_one_cache_entry_leave_it_readable(tmp_path, monkeypatch):
+    """Two trainings started together on the same photos both write the entry. Here the
+    first is held between writing its array and its index while the second writes: the
+    second must wait for it, and the index must end up naming an array that exists."""
+    import threading
+
+    cache = str(tmp_path / "cache")
+    options = {"size": 4}
+    second_done = threading.Event()
+    real_write = D.atomic_write_text
+
+    def held_write(path, text):
+        if threading.current_thread().name == "first":
+            second_done.wait(timeout=2)  # with the lock the second cannot finish: go on
+        real_write(path, text)
+
+    monkeypatch.setattr(D, "atomic_write_text", held_write)
+
+    def write(value):
+        meta = {"format": D.CACHE_FORMAT, "options": options, "n_ok": 1}
+        D._write_cache(cache, "entry", meta, np.full((1, 4, 4, 3), value, np.uint8))
+        if threading.current_thread().name == "second":
+            second_done.set()
+
+    first = threading.Thread(target=write, args=(1,), name="first")
+    first.start()
+    while not list((tmp_path / "cache").glob("entry-*.npy")):  # first's array is written
+        first.join(0.01)
+    second = threading.Thread(target=write, args=(2,), name="second")
+    second.start()
+    first.join()
+    second.join()
+    meta, images = D._read_cache(cache, "entry", options)
+    assert images[0, 0, 0, 0] == 2  # the later writer's array, and it exists
+    assert [p.name for p in (tmp_path / "cache").glob("*.npy")] == [meta["images_file"]]
+
+
 @pytest.mark.slow
 def test_parallel_decode_matches_serial(tmp_path, write_faces, monkeypatch):
     write_faces(tmp_path / "f", 10)

@@ -17,6 +17,7 @@ No TensorFlow here (see ``gan.data.pipeline`` for the tf.data side).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -25,6 +26,11 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field, replace
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, as before
+    fcntl = None
 
 import numpy as np
 
@@ -302,19 +308,36 @@ def _read_cache(cache_dir: str, name: str, options: dict):
     return meta, images
 
 
+@contextlib.contextmanager
+def _entry_lock(cache_dir: str, name: str):
+    """Hold an exclusive lock on one cache entry while it is written.
+
+    Two runs started together on the same photos both decode and both write; without the
+    lock each one's clean-up deleted the other's array and the index named a missing file."""
+    with open(os.path.join(cache_dir, name + ".lock"), "a") as f:
+        if fcntl is not None:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _write_cache(cache_dir: str, name: str, meta: dict, images: np.ndarray) -> None:
     os.makedirs(cache_dir, exist_ok=True)
-    images_file = f"{name}-{uuid.uuid4().hex[:12]}.npy"
-    with atomic_file(os.path.join(cache_dir, images_file), "wb") as f:
-        np.save(f, images, allow_pickle=False)
-    meta = dict(meta, images_file=images_file)
-    atomic_write_text(os.path.join(cache_dir, name + ".json"), json.dumps(meta))
-    for old in os.listdir(cache_dir):  # older arrays of this cache entry
-        if old.startswith(name + "-") and old.endswith(".npy") and old != images_file:
-            try:
-                os.unlink(os.path.join(cache_dir, old))
-            except OSError:
-                pass
+    with _entry_lock(cache_dir, name):
+        images_file = f"{name}-{uuid.uuid4().hex[:12]}.npy"
+        with atomic_file(os.path.join(cache_dir, images_file), "wb") as f:
+            np.save(f, images, allow_pickle=False)
+        meta = dict(meta, images_file=images_file)
+        atomic_write_text(os.path.join(cache_dir, name + ".json"), json.dumps(meta))
+        for old in os.listdir(cache_dir):  # older arrays of this cache entry
+            if old.startswith(name + "-") and old.endswith(".npy") and old != images_file:
+                try:
+                    os.unlink(os.path.join(cache_dir, old))
+                except OSError:
+                    pass
 
 
 def _open_cache(src: Source, options: dict, cache_dir):
