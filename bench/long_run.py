@@ -77,8 +77,11 @@ def main(argv=None) -> int:
     p.add_argument("--milestones", required=True, help="CPU-minutes at which to measure, e.g. 300,360")
     p.add_argument("--eval-faces", type=int, default=500)
     p.add_argument("--out", type=Path, required=True, help="bundles and tables go here")
-    p.add_argument("train_args", nargs="*", help="more train.py options, after --")
-    args = p.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # train.py's options follow `--` (split here: argparse would hand them to RUNDIR's slot)
+    train_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.train_args = train_args
     run = args.run.resolve()
     if not (run / "config.json").is_file():
         print(f"error: {run} is not a run directory (no config.json)", file=sys.stderr)
