@@ -60,6 +60,11 @@ def train_until(args, width: float, run: Path, cpu_target: float, log_path: Path
     cmd = [sys.executable, str(REPO / "train.py"), "--data", str(args.data), "--out", str(run),
            "--labels", args.labels, "--holdout", str(args.holdout), "--steps", "100000000",
            "--no-progress", "--log-every", "10", *channel_args(width), *args.train_args]
+    run_until(cmd, run, cpu_target, log_path)
+
+
+def run_until(cmd: list[str], run: Path, cpu_target: float, log_path: Path) -> None:
+    """Run a train.py command on RUNDIR `run`; SIGTERM it once its log counts `cpu_target` s."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     with open(log_path, "a") as log:
         p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -88,6 +93,16 @@ def measure(args, run: Path, bundle: Path, log_path: Path) -> dict:
     if r.returncode:
         raise RuntimeError(f"evaluate failed: {r.stderr[-2000:]}")
     return json.loads((bundle / "evaluation" / "report.json").read_text())
+
+
+def record(out: Path, rows: list[dict], row: dict, write_table) -> None:
+    """Add a measured milestone: OUT/results.jsonl, the table, one line on stdout."""
+    rows.append(row)
+    with open(out / "results.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+    write_table(out, rows)
+    print(f"  {row['steps']} steps, SWD {row['summary']['swd']}, MS-SSIM {row['summary']['ms_ssim']}",
+          flush=True)
 
 
 def summary(report: dict) -> dict:
@@ -154,12 +169,7 @@ def main(argv=None) -> int:
             row = {"width": w, "milestone_minutes": m, "steps": step, "cpu_seconds": cpu,
                    "g_params": g, "d_params": dp, "summary": summary(report),
                    "time": time.strftime("%Y-%m-%d %H:%M")}
-            rows.append(row)
-            with open(results, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            write_table(out, rows)
-            print(f"  {step} steps, SWD {row['summary']['swd']}, MS-SSIM {row['summary']['ms_ssim']}",
-                  flush=True)
+            record(out, rows, row, write_table)
     print((out / "table.md").read_text())
     return 0
 

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from capacity_race import logged_cpu, measure, summary  # noqa: E402
+from capacity_race import logged_cpu, measure, record, run_until, summary  # noqa: E402
 
 
 def train_until(run: Path, cpu_target: float, train_args: list[str], log_path: Path) -> None:
@@ -35,17 +32,7 @@ def train_until(run: Path, cpu_target: float, train_args: list[str], log_path: P
     if logged_cpu(run)[1] >= cpu_target:
         return
     cmd = [sys.executable, str(REPO / "train.py"), "--out", str(run), "--no-progress", *train_args]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    with open(log_path, "a") as log:
-        p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        while p.poll() is None:
-            if logged_cpu(run)[1] >= cpu_target:
-                p.send_signal(signal.SIGTERM)        # checkpoints after this step, then exits
-                break
-            time.sleep(2)
-        p.wait()
-    if p.returncode not in (0, 130, -signal.SIGTERM):
-        raise RuntimeError(f"train.py exited {p.returncode}; see {log_path}")
+    run_until(cmd, run, cpu_target, log_path)
 
 
 def recent_broken(run: Path, grids: int = 4) -> float | None:
@@ -102,12 +89,7 @@ def main(argv=None) -> int:
         row = {"milestone_minutes": m, "steps": step, "cpu_seconds": cpu,
                "summary": summary(report), "broken_predicted": recent_broken(run),
                "train_args": args.train_args, "time": time.strftime("%Y-%m-%d %H:%M")}
-        rows.append(row)
-        with open(results, "a") as f:
-            f.write(json.dumps(row) + "\n")
-        write_table(out, rows)
-        print(f"  {step} steps, SWD {row['summary']['swd']}, MS-SSIM {row['summary']['ms_ssim']}",
-              flush=True)
+        record(out, rows, row, write_table)
     if rows:
         print((out / "table.md").read_text())
     return 0
