@@ -237,8 +237,8 @@ def test_two_runs_writing_one_cache_entry_leave_it_readable(tmp_path, monkeypatc
 
     first = threading.Thread(target=write, args=(1,), name="first")
     first.start()
-    while not list((tmp_path / "cache").glob("entry-*.npy")):  # first's array is written
-        first.join(0.01)
+    while first.is_alive() and not list((tmp_path / "cache").glob("entry-*.npy")):
+        first.join(0.01)  # until first's array is written (or first failed: no hang)
     second = threading.Thread(target=write, args=(2,), name="second")
     second.start()
     first.join()
