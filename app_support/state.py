@@ -241,15 +241,21 @@ def _checked_card(path: str, stamp: tuple) -> dict:
     return card
 
 
-def chosen_card() -> tuple[Path, dict, tuple]:
-    """The chosen bundle's path, card and cache key, its model files checked against the card
-    (sizes and SHA-256) but not loaded: all a page needs that shows no new faces. When there
-    is no usable bundle, shows what is wrong and how to get one, then stops the page."""
+def _chosen_path() -> tuple[Path, tuple]:
+    """The chosen bundle's folder and cache key; with no bundle at all, says how to get one and
+    stops the page."""
     path = selected_path()
     if path is None:
         ui.no_models(models_dir())
         st.stop()
-    key = bundle_key(path)
+    return path, bundle_key(path)
+
+
+def chosen_card() -> tuple[Path, dict, tuple]:
+    """The chosen bundle's path, card and cache key, its model files checked against the card
+    (sizes and SHA-256) but not loaded: all a page needs that shows no new faces. When there
+    is no usable bundle, shows what is wrong and how to get one, then stops the page."""
+    path, key = _chosen_path()
     try:
         return path, _checked_card(str(path), key), key
     except BundleError as e:
@@ -275,11 +281,7 @@ def first_faces(path: Path, card: dict, key: tuple, n: int) -> tuple[Faces, Stor
 def current_bundle() -> tuple[Bundle, tuple]:
     """The chosen bundle (loaded once per process) and its cache key. When there is no usable
     bundle, shows what is wrong and how to get one, then stops the page."""
-    path = selected_path()
-    if path is None:
-        ui.no_models(models_dir())
-        st.stop()
-    key = bundle_key(path)
+    path, key = _chosen_path()
     try:
         fut = _loads().start(str(path), key)
         if not fut.done():

@@ -90,6 +90,18 @@ def face_grid(pngs, captions: list[str] | None = None, width: int = 128,
                                        width="stretch", help=f"Download {downloads[i]}")
 
 
+def morph_strip(gif: bytes, pngs, caption: str, file_name: str, key: str) -> None:
+    """A morph as the generate and projection pages show it: the GIF with its download on the
+    left, its frames on the right."""
+    left, right = st.columns([1, 3])
+    left.image(gif, caption=caption, width=160)
+    left.download_button("Download GIF", gif, file_name=file_name, mime="image/gif",
+                         on_click="ignore", icon=":material/animated_images:", key=f"{key}_gif")
+    with right:
+        face_grid(pngs, [f"{i + 1}/{len(pngs)}" for i in range(len(pngs))], width=64,
+                  key=f"{key}_frame")
+
+
 def sticky(key: str, default):
     """Streamlit forgets a widget's value when the visitor visits another page; seed the widget
     from a copy kept under `_key` so settings survive a trip to the other page."""

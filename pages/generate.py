@@ -67,13 +67,7 @@ def morph_section(bundle, key, seed: int, truncation: float, edit: Edit) -> None
         morph = state.morph(bundle, key, a, b, frames, truncation, edit.labels, edit.z_shift)
     name = face_file_name(bundle.name, a, 0, truncation, edit.tags).replace(
         "_01.png", f"_to_seed{b}_{frames}frames.gif")
-    left, right = st.columns([1, 3])
-    left.image(morph.gif, caption=f"seed {a} → seed {b}", width=160)
-    left.download_button("Download GIF", morph.gif, file_name=name, mime="image/gif",
-                         on_click="ignore", icon=":material/animated_images:", key="morph_gif")
-    with right:
-        ui.face_grid(morph.pngs, [f"{i + 1}/{frames}" for i in range(frames)], width=64,
-                     key="morph_frame")
+    ui.morph_strip(morph.gif, morph.pngs, f"seed {a} → seed {b}", name, key="morph")
 
 
 state.ensure_navigation()

@@ -353,14 +353,8 @@ def morph_section(bundle, bkey, z: np.ndarray, labels: dict | None, stem: str,
     pngs, gif = memo[key]
     st.caption(f"To face #{number} of seed {seed} at variety {truncation:g}, as the Generate page "
                "shows it with its attribute sliders in the middle.")
-    left, right = st.columns([1, 3])
-    left.image(gif, caption=f"you → seed {seed} #{number}", width=160)
     name = f"{stem}_to_{bundle.name}_seed{seed}_{number:02d}_{frames}frames.gif"
-    left.download_button("Download GIF", gif, file_name=name, mime="image/gif", on_click="ignore",
-                         icon=":material/animated_images:", key="proj_morph_gif")
-    with right:
-        ui.face_grid(pngs, [f"{i + 1}/{frames}" for i in range(frames)], width=64,
-                     key="proj_morph_frame")
+    ui.morph_strip(gif, pngs, f"you → seed {seed} #{number}", name, key="proj_morph")
 
 
 state.ensure_navigation()
