@@ -348,3 +348,30 @@ def test_drs_sheet_holds_the_faces_rejection_keeps_and_is_not_recorded(bundle_pa
     code, _, err = run(["sheet", "--model", str(bundle_path), "--out", str(tmp_path / "bad"),
                         "--n", "2", "--drs", "100"], capsys)
     assert code == 2 and "--drs is a percentile" in err and not (tmp_path / "bad").exists()
+
+
+def test_label_rows_sheet_draws_those_labels_and_is_not_recorded(bundle_path, tmp_path, capsys):
+    """A sheet with label rows (bench/audit_label_arms.py's experiment) holds the page's z with
+    those labels, keeps the rows in its key, refuses rows of the wrong shape, and is not kept
+    as the model's figure: the app does not draw those labels."""
+    from gan.sampling import generate_from_latents, latents
+
+    bundle = load_bundle(bundle_path)
+    rows = np.array([[i % 2, 1 - i % 2] for i in range(N)], np.float32)
+    key = audit.make_sheet(bundle_path, tmp_path / "rows", n=N, label_rows=rows, label_note="test")
+    assert key["generated"]["label_rows"]["rows"] == rows.tolist()
+    want = generate_from_latents(bundle, latents(audit.PAGE_SEED, N, bundle.latent_dim), rows)
+    assert not np.array_equal(want, audit.page_default_faces(bundle, N))   # labels matter here
+    width = audit.number_width(2 * N)
+    for number, f in key["faces"].items():
+        if f["kind"] == "generated":
+            face = np.asarray(Image.open(tmp_path / "rows" / audit.FACES / f"{int(number):0{width}d}.png"))
+            assert np.array_equal(face, want[f["index"]])
+    with pytest.raises(audit.AuditError, match="label rows must be"):
+        audit.make_sheet(bundle_path, tmp_path / "bad", n=N, label_rows=rows[:2])
+    assert not (tmp_path / "bad").exists()
+    fill(tmp_path / "rows" / audit.LABELS, [(k, "intact") for k in range(1, 2 * N + 1)])
+    audit.score(tmp_path / "rows")
+    code, _, err = run(["record", "--dir", str(tmp_path / "rows"), "--model", str(bundle_path)],
+                       capsys)
+    assert code == 2 and "label rows" in err and "Traceback" not in err

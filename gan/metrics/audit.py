@@ -213,15 +213,20 @@ def blank_labels(total: int) -> str:
 def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: int = PAGE_SEED,
                real_seed: int = 0, truncation: float = PAGE_TRUNCATION, progress: bool = False,
                group: str | None = None, drs: float | None = None,
+               label_rows: np.ndarray | None = None, label_note: str = "",
                log: Callable[[str], None] = lambda m: None) -> dict:
     """Write the audit folder `out` (sheet.png, faces/NNN.png, labels.csv, key.json) for the
     bundle `model`; returns the key. The folder appears whole or not at all, and only an
     empty folder or an unlabelled audit folder is replaced (`BLANK_SHEET`). `drs`: draw the
-    generated faces by discriminator rejection sampling at that percentile (`gan.rejection`)."""
+    generated faces by discriminator rejection sampling at that percentile (`gan.rejection`).
+    `label_rows`: each generated face's label row instead of the page's defaults (an experiment
+    on the labels, described by `label_note` in the key; `record` refuses such a sheet)."""
     if n < 1:
         raise AuditError("--n must be at least 1")
     if drs is not None and group is not None:
         raise AuditError("--drs draws the generate page's faces; it does not take --group")
+    if label_rows is not None and (group is not None or drs is not None):
+        raise AuditError("label rows replace the page's labels; they do not take a group or DRS")
     if drs is not None and not 0 < drs < 100:
         raise AuditError(f"--drs is a percentile between 0 and 100, not {drs}")
     if not 0 < truncation <= 2:
@@ -240,6 +245,12 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         + (f" of the group {group}, each with the labels of one of its real photos" if chosen else ""))
     if chosen:      # as the evaluation's per-group faces: the group's photos' own label rows
         gen = generate_from_latents(bundle, latents(seed, n, bundle.latent_dim, truncation), real_y)
+    elif label_rows is not None:
+        label_rows = np.asarray(label_rows, np.float32)
+        if not bundle.label_names or label_rows.shape != (n, len(bundle.label_names)):
+            raise AuditError(f"label rows must be {n} rows of {bundle.label_names}")
+        gen = generate_from_latents(bundle, latents(seed, n, bundle.latent_dim, truncation),
+                                    label_rows)
     elif drs is not None:
         log(f"rejection sampling at the {drs:g}th percentile (burn-in of {rejection.BURN_IN})")
         try:
@@ -303,6 +314,14 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         key["generated"]["remake"] = (f"gan.sampling.generate_from_latents(bundle, latents({seed}, "
                                       f"{n}, latent_dim, {truncation}), labels of the real photos)")
         key["real"]["drawn"] += f", among those of the group {key['group']}"
+    if label_rows is not None:
+        key["generated"]["labels"] = "the label rows in label_rows, one per face"
+        key["generated"]["label_rows"] = {"rows": label_rows.tolist(), "note": label_note}
+        key["generated"]["as"] = ("faces of the generate page's seed and variety with the label "
+                                  "rows given, not the page's labels: " + label_note)
+        key["generated"]["remake"] = (f"gan.sampling.generate_from_latents(bundle, latents({seed}, "
+                                      f"{n}, latent_dim, {truncation}), generated.label_rows.rows)")
+        key["command"] += " (label rows from a script: " + label_note + ")"
     if drs is not None:
         key["generated"]["rejection"] = {**kept.describe(), "candidates": int(candidates),
                                          "rows": [int(r) for r in drs_rows]}
@@ -448,6 +467,9 @@ def record(folder: str | Path, model: str | Path) -> dict:
     result = json.loads((folder / RESULT).read_text())
     bundle = load_bundle(model)
     sha = bundle.card["files"]["generator.keras"]["sha256"]
+    if (key.get("generated") or {}).get("label_rows"):
+        raise AuditError(f"{folder} audited faces with label rows of an experiment, not the "
+                         "app's faces: it is not kept with the model")
     if (key.get("generated") or {}).get("rejection"):
         raise AuditError(f"{folder} audited faces kept by rejection sampling, which the app does "
                          "not draw: keep it in docs/audits/, beside an audit of the faces the "
