@@ -13,8 +13,8 @@ share of photos in which a "face" was found.
 --boxes writes photos with their landmarks and native_box drawn; --timing times find_face on
 one photo resized to 1000x1000 and 300x300. --mtcnn-bars 0.8,0.9: for the photos no finder
 found a face in, how many MTCNN would find with its confidence bar (MTCNN_MIN_CONFIDENCE)
-lowered to each value, and the eye gaps of the faces it would find: what a lower bar would gain on
-face photos and cost on photos without a face.
+lowered to each value, and the eye gaps of the faces it would find: what a lower bar would
+gain on face photos and cost on photos without a face.
 """
 from __future__ import annotations
 

@@ -243,14 +243,14 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
     log(f"generating {n} faces (seed {seed}, "
         + ("the generate page's defaults)" if page else f"variety (truncation) {truncation})")
         + (f" of the group {group}, each with the labels of one of its real photos" if chosen else ""))
-    if chosen:      # as the evaluation's per-group faces: the group's photos' own label rows
-        gen = generate_from_latents(bundle, latents(seed, n, bundle.latent_dim, truncation), real_y)
-    elif label_rows is not None:
+    if label_rows is not None:
         label_rows = np.asarray(label_rows, np.float32)
         if not bundle.label_names or label_rows.shape != (n, len(bundle.label_names)):
             raise AuditError(f"label rows must be {n} rows of {bundle.label_names}")
+    if chosen or label_rows is not None:
+        # a group's faces get its photos' own label rows (as the evaluation's per-group faces)
         gen = generate_from_latents(bundle, latents(seed, n, bundle.latent_dim, truncation),
-                                    label_rows)
+                                    real_y if chosen else label_rows)
     elif drs is not None:
         log(f"rejection sampling at the {drs:g}th percentile (burn-in of {rejection.BURN_IN})")
         try:
