@@ -235,6 +235,10 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
     check_replaceable(out, BLANK_SHEET)           # before the slow part
     model = Path(model)
     bundle = load_bundle(model)
+    if label_rows is not None:                    # before the slow part, as the folder check
+        label_rows = np.asarray(label_rows, np.float32)
+        if not bundle.label_names or label_rows.shape != (n, len(bundle.label_names)):
+            raise AuditError(f"label rows must be {n} rows of {bundle.label_names}")
     log(f"loading the held-out photos of {Split.from_card(bundle.card).source}")
     chosen = parse_group(bundle, group)
     real, real_keys, split, held_count, real_y = heldout_photos(bundle, n, real_seed, progress,
@@ -243,10 +247,6 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
     log(f"generating {n} faces (seed {seed}, "
         + ("the generate page's defaults)" if page else f"variety (truncation) {truncation})")
         + (f" of the group {group}, each with the labels of one of its real photos" if chosen else ""))
-    if label_rows is not None:
-        label_rows = np.asarray(label_rows, np.float32)
-        if not bundle.label_names or label_rows.shape != (n, len(bundle.label_names)):
-            raise AuditError(f"label rows must be {n} rows of {bundle.label_names}")
     if chosen or label_rows is not None:
         # a group's faces get its photos' own label rows (as the evaluation's per-group faces)
         gen = generate_from_latents(bundle, latents(seed, n, bundle.latent_dim, truncation),
