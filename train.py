@@ -62,6 +62,10 @@ HELP = {
     "top_k": "top-k generator updates (Sinha et al. 2020): the generator learns only from the "
              "share of each batch's faces the discriminator finds most real, annealed from all "
              "of them by 0.99 per epoch down to this share (0.5-0.75 in the paper); 1 = off",
+    "d_recon": "weight of a self-supervised task for the discriminator (FastGAN, Liu et al. "
+               "2021): a small decoder, used in training only, redraws each real photo at 32 px "
+               "from D's 8x8 features, so D must describe the whole face, not only what tells "
+               "this generator's faces apart; 0 = off",
     "d_channels": "discriminator channels after its first convolution",
     "d_max_channels": "cap on discriminator channels",
     "d_norm": "discriminator normalisation: none (default, regularised by R1) or batch (BatchNorm without scale)",

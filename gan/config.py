@@ -62,6 +62,7 @@ class TrainConfig:
     mode_seeking: float = 0.0           # weight of the mode-seeking term (MSGAN): different z, different faces
     mode_seeking_on: str = "image"      # image | detail (the image minus its 1/8-size copy: structure, not colour)
     top_k: float = 1.0                  # share of the fakes, those D finds most real, that train G (1 = all)
+    d_recon: float = 0.0                # weight of D's reconstruction of each real photo from its 8x8 features (FastGAN)
     precision: str = "mixed_bfloat16"   # mixed_bfloat16 | mixed_float16 (loss-scaled) | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)
     seed: int = 0
@@ -79,6 +80,9 @@ class TrainConfig:
         """Reject option values that would only fail later (often after the data has loaded, or
         as a bundle that cannot work), all of them in one message a user can act on."""
         problems = [p for f in fields(self) if (p := field_problem(f.name, getattr(self, f.name)))]
+        if not problems and self.d_recon > 0 and self.resolution < 32:
+            problems.append("d_recon (--d-recon) redraws photos at 32 px from D's 8x8 features, so "
+                            "it needs --resolution 32 or more")
         if not problems and self.balance.strip() and self.labels is None:
             problems.append("balance (--balance) draws the groups of labels equally often, so it "
                             "needs --labels too")
@@ -205,6 +209,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "mode_seeking": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
     "mode_seeking_on": (lambda v: v in ("image", "detail"), "image or detail"),
     "top_k": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "d_recon": (lambda v: 0 <= v and _FINITE(v), "0 or more"),
     "precision": (lambda v: v in PRECISIONS, ", ".join(PRECISIONS[:-1]) + " or " + PRECISIONS[-1]),
     "strategy": (lambda v: v in STRATEGIES, ", ".join(STRATEGIES[:-1]) + " or " + STRATEGIES[-1]),
     "seed": (lambda v: 0 <= v < 2**32, "from 0 to 4294967295"),

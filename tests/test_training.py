@@ -394,6 +394,59 @@ def test_label_loss_switched_on_when_resuming_starts_its_classifier_fresh(tmp_pa
 
 
 @pytest.mark.slow
+def test_discriminator_learns_to_redraw_real_photos_with_d_recon():
+    """With --d-recon, D's 8x8 features come to describe the photo: the decoder's error falls
+    well below what the untrained decoder makes of them, and D's loss carries the term (so D
+    itself learns from it, not the decoder alone)."""
+    import keras
+    import tensorflow as tf
+
+    from gan.training.gan_model import DCGAN
+
+    images, _ = _bright_when_labelled()
+    batch = lambda i, step: (tf.constant(images[i]), tf.zeros((8, 0)), tf.constant(step, tf.int64))  # noqa: E731
+
+    def model_after(steps, d_recon):
+        keras.utils.set_random_seed(0)
+        model = DCGAN(tiny_config(d_recon=d_recon, diffaugment=""))
+        step_fn, _ = model.compiled_steps()
+        rng = np.random.default_rng(0)
+        outs = [step_fn(batch(rng.choice(len(images), 8, replace=False), step)) for step in range(steps)]
+        return model, [float(o.get("recon", np.nan)) for o in outs]
+
+    model, recon = model_after(150, 1.0)
+    assert np.mean(recon[-10:]) < 0.5 * np.mean(recon[:3]), (recon[:3], recon[-10:])
+    # the exported discriminator is the plain one: the decoder is not among its layers
+    assert all("recon" not in layer.name for layer in model.discriminator.layers)
+    # one step from the same start with and without the term: D's weights differ, so the
+    # reconstruction's gradient reaches D itself
+    with_term, _ = model_after(1, 1.0)
+    without, _ = model_after(1, 0.0)
+    diff = [np.abs(a - b).max() for a, b in zip(with_term.discriminator.get_layer("down8").get_weights(),
+                                               without.discriminator.get_layer("down8").get_weights())]
+    assert max(diff) > 0
+
+
+@pytest.mark.slow
+def test_d_recon_resumes_with_its_decoder_and_refuses_tiny_images(tmp_path, photos):
+    """The decoder and its optimizer are in the checkpoint, so a resume continues it; a run
+    switching it on when resumed starts it fresh; too small a resolution is refused up front."""
+    from gan.config import ConfigError
+    from gan.training.loop import train
+
+    run = tmp_path / "run"
+    train(_cfg(photos, tmp_path, steps=2), run, progress=False)
+    assert "recon_decoder" not in _state(run)[1]["counts"]
+    train(_cfg(photos, tmp_path, steps=4, d_recon=1.0), run, resuming=True, progress=False)
+    state, meta = _state(run)
+    assert meta["counts"]["recon_decoder"] > 0
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "recon" in rows[-1] and "recon" not in rows[0]
+    with pytest.raises(ConfigError, match="d-recon"):
+        tiny_config(resolution=16, d_recon=1.0)
+
+
+@pytest.mark.slow
 def test_mode_seeking_term_is_large_for_alike_faces_and_spreads_a_generator():
     """The term punishes a generator that gives different z nearly the same face, and a short
     training with it spreads the toy generator's faces further apart than without it."""

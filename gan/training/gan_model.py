@@ -30,6 +30,12 @@ from the share of each batch's faces D finds most real, annealed from the whole 
 per epoch (`steps_per_epoch`, set by the loop) down to `top_k`. The paper's reason: the
 gradients of the faces D rejects most point away from realistic faces, not towards them.
 
+Reconstruction by D (optional, `d_recon` > 0; FastGAN's self-supervised discriminator, Liu et
+al. 2021): a small decoder redraws each real photo D sees, at 32 px, from D's 8x8 feature map,
+and D's loss gains the mean absolute error. D must then keep a description of the whole face
+in its features rather than only the few cues that tell the generator's faces apart; the
+decoder is a training aid and is not part of the exported discriminator.
+
 Every random draw of the step itself is stateless, seeded by (config seed, step, replica); the
 only other RNG is the state of D's Dropout layer, which the checkpoint stores with the weights,
 the optimizer slots and the step number.
@@ -53,6 +59,8 @@ from gan.training.fused_bn import with_fused_batchnorm
 
 
 HEAD_LR_FACTOR = 10.0
+RECON_LAYER = "down8"   # D's conv whose 8x8 output the reconstruction reads
+RECON_SIZE = 32         # side of the reconstructed photo
 # what a step reports that is the same on every replica: averaged over replicas, not summed
 SAME_ON_EVERY_REPLICA = ("ema_decay", "top_k_share")
 
@@ -83,11 +91,21 @@ class DCGAN(keras.Model):
         self.d_optimizer = self._loss_scaled(self.make_optimizer(cfg.lr_d, "d_opt"))
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.label_head = None
+        self.label_head = self.recon_decoder = None
+        d = self.discriminator
+        extra = {}   # D's inner outputs the optional terms read, by name
         if cfg.label_loss > 0 and n_labels:
-            d = self.discriminator
-            self.d_with_features = keras.Model(
-                d.inputs, [d.outputs[0], d.get_layer(FEATURES_LAYER).output], name="d_with_features")
+            extra["features"] = d.get_layer(FEATURES_LAYER).output
+        if cfg.d_recon > 0:
+            extra["map8"] = d.get_layer(RECON_LAYER).output
+        self.d_with_extra = keras.Model(d.inputs, {"logits": d.outputs[0], **extra},
+                                        name="d_with_extra") if extra else None
+        if "map8" in extra:
+            self.recon_decoder = build_recon_decoder(extra["map8"].shape[-1])
+            self.recon_optimizer = keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta_1,
+                                                         beta_2=cfg.beta_2, name="recon_opt")
+            self.recon_optimizer.build(self.recon_decoder.trainable_variables)
+        if "features" in extra:
             self.label_head = keras.layers.Dense(n_labels, name="label_head", dtype="float32")
             self.label_head.build((None, d.get_layer(FEATURES_LAYER).output.shape[-1]))
             self.head_optimizer = keras.optimizers.Adam(cfg.lr_d * HEAD_LR_FACTOR, beta_1=cfg.beta_1,
@@ -148,14 +166,28 @@ class DCGAN(keras.Model):
     def _g_inputs(self, z, labels):
         return [z, labels] if self.n_labels else z
 
-    def _d(self, images, labels, step, salt):
-        """D's logits and, when the label loss is on, its classifier's label logits."""
+    def _d(self, images, labels, step, salt, recon: bool = False):
+        """D's logits; when the label loss is on, its classifier's label logits (else None);
+        with `recon` (real photos, `d_recon` on), also the reconstruction loss of what D saw."""
         x = diff_augment(images, self.policies, self._rng_seed(step, salt)) if self.policies else images
         inputs = [x, labels] if self.n_labels else x
-        if self.label_head is None:
-            return self.discriminator(inputs, training=True), None
-        logits, features = self.d_with_features(inputs, training=True)
-        return logits, self.label_head(tf.cast(features, tf.float32))
+        if self.d_with_extra is None:
+            out = {"logits": self.discriminator(inputs, training=True)}
+        else:
+            out = self.d_with_extra(inputs, training=True)
+        classes = self.label_head(tf.cast(out["features"], tf.float32)) if self.label_head is not None else None
+        if recon and self.recon_decoder is not None:
+            return out["logits"], classes, self.recon_loss(out["map8"], x)
+        return out["logits"], classes
+
+    def recon_loss(self, map8, seen):
+        """Mean |decoder(D's 8x8 map) - the image D saw, average-pooled to 32 px|."""
+        drawn = self.recon_decoder(tf.cast(map8, tf.float32), training=True)
+        factor = seen.shape[1] // RECON_SIZE
+        target = tf.cast(seen, tf.float32)
+        if factor > 1:
+            target = tf.nn.avg_pool2d(target, ksize=factor, strides=factor, padding="VALID")
+        return self.global_mean(tf.abs(drawn - target))
 
     def _label_loss(self, label_logits, labels):
         if label_logits is None:
@@ -248,6 +280,9 @@ class DCGAN(keras.Model):
         if self.label_head is not None:
             head_vars = self.label_head.trainable_variables
             self._apply(self.head_optimizer, tape.gradient(d_total, head_vars), head_vars)
+        if self.recon_decoder is not None:
+            dec_vars = self.recon_decoder.trainable_variables
+            self._apply(self.recon_optimizer, tape.gradient(d_total, dec_vars), dec_vars)
 
     def train_step(self, data):
         """data = (real images [B,R,R,3] in [-1,1], labels [B,K], step scalar)."""
@@ -257,7 +292,7 @@ class DCGAN(keras.Model):
         g_vars = self.generator.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             fake = self.generator(self._g_inputs(z, labels), training=True)
-            real_logits, real_classes = self._d(real, labels, step, 2)
+            real_logits, real_classes, *recon = self._d(real, labels, step, 2, recon=True)
             fake_logits, fake_classes = self._d(fake, labels, step, 3)
             d_loss, g_loss = self.gan_losses(real_logits, fake_logits)
             top_k = {"top_k_share": self.top_k_share(step)} if self.cfg.top_k < 1 else {}
@@ -266,6 +301,9 @@ class DCGAN(keras.Model):
             # the classifier learns from real photos only; the generator must satisfy it
             label_real = self._label_loss(real_classes, labels)
             d_total = d_loss + self.cfg.label_loss * label_real
+            d_terms = {"recon": recon[0]} if recon else {}
+            if recon:
+                d_total += self.cfg.d_recon * recon[0]
             terms = self._g_extra_losses(z, labels, fake, fake_classes)
             g_total = self._g_total(g_loss, terms)
         g_grads = self._gradients(tape, g_total, g_vars, self.g_optimizer)
@@ -274,7 +312,8 @@ class DCGAN(keras.Model):
         self._apply(self.g_optimizer, g_grads, g_vars)
         beta = self._update_ema(step)
         return self._step_log(d_loss, g_loss, real_logits, fake_logits, beta,
-                              label_real if real_classes is not None else None, {**terms, **top_k})
+                              label_real if real_classes is not None else None,
+                              {**terms, **top_k, **d_terms})
 
     @staticmethod
     def _step_log(d_loss, g_loss, real_logits, fake_logits, beta, label_real, terms: dict) -> dict:
@@ -336,6 +375,8 @@ class DCGAN(keras.Model):
         self.d_optimizer.learning_rate.assign(self.cfg.lr_d)
         if self.label_head is not None:
             self.head_optimizer.learning_rate.assign(self.cfg.lr_d * HEAD_LR_FACTOR)
+        if self.recon_decoder is not None:
+            self.recon_optimizer.learning_rate.assign(self.cfg.lr_d)
 
     def state_variables(self) -> dict[str, list]:
         """Every variable a resume needs, grouped; order is fixed by construction. The label
@@ -354,6 +395,9 @@ class DCGAN(keras.Model):
         }
         if self.label_head is not None:
             groups["label_head"] = list(self.label_head.weights) + list(self.head_optimizer.variables)
+        if self.recon_decoder is not None:
+            groups["recon_decoder"] = (list(self.recon_decoder.weights)
+                                       + list(self.recon_optimizer.variables))
         scaled = [o for o in (self.g_optimizer, self.d_optimizer)
                   if isinstance(o, keras.optimizers.LossScaleOptimizer)]
         if scaled:
@@ -367,4 +411,16 @@ def _unscaled(optimizer):
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
-OPTIONAL_GROUPS = ("label_head", "loss_scale")
+OPTIONAL_GROUPS = ("label_head", "recon_decoder", "loss_scale")
+
+
+def build_recon_decoder(channels: int) -> keras.Model:
+    """D's 8x8 feature map -> a 32x32 RGB image in [-1, 1] (two 2x upsamplings, 3x3 convs)."""
+    m = keras.Input((8, 8, channels), name="map8")
+    h = keras.layers.LeakyReLU(0.2)(m)
+    for width in (128, 64):
+        h = keras.layers.UpSampling2D(2)(h)
+        h = keras.layers.Conv2D(width, 3, padding="same")(h)
+        h = keras.layers.LeakyReLU(0.2)(h)
+    out = keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(h)
+    return keras.Model(m, out, name="recon_decoder")
