@@ -438,8 +438,7 @@ def test_d_recon_resumes_with_its_decoder_and_refuses_tiny_images(tmp_path, phot
     train(_cfg(photos, tmp_path, steps=2), run, progress=False)
     assert "recon_decoder" not in _state(run)[1]["counts"]
     train(_cfg(photos, tmp_path, steps=4, d_recon=1.0), run, resuming=True, progress=False)
-    state, meta = _state(run)
-    assert meta["counts"]["recon_decoder"] > 0
+    assert _state(run)[1]["counts"]["recon_decoder"] > 0
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert "recon" in rows[-1] and "recon" not in rows[0]
     with pytest.raises(ConfigError, match="d-recon"):

@@ -416,9 +416,9 @@ OPTIONAL_GROUPS = ("label_head", "recon_decoder", "loss_scale")
 
 def build_recon_decoder(channels: int) -> keras.Model:
     """D's 8x8 feature map -> a 32x32 RGB image in [-1, 1]: a 1x1 conv down to 64 channels,
-    then two 2x upsamplings with 3x3 convs. Kept narrow: with 128 and 64 channels after the
-    upsamplings a 1.5x-wide run's steps cost half as much CPU again. float32 whatever the
-    run's precision: it is small, and its loss is compared in float32."""
+    then two 2x upsamplings with 3x3 convs. Kept narrow, so that the aid adds little to a
+    step's cost. float32 whatever the run's precision: it is small, and its loss is compared
+    in float32."""
     f32 = {"dtype": "float32"}
     m = keras.Input((8, 8, channels), name="map8")
     h = keras.layers.LeakyReLU(0.2, **f32)(m)
