@@ -106,7 +106,7 @@ def main(argv=None) -> None:
             haar_found += detect_face(img) is not None
             if face is None:
                 for b in bars:
-                    found = mtcnn_at(rgb, b)
+                    found = landmarks._mtcnn(rgb, b)
                     if found is not None:
                         lower[b].append(round(found[0][2] / landmarks.NATIVE_BOX_SCALE))
                 continue
@@ -157,16 +157,6 @@ def main(argv=None) -> None:
         save(args.sheet, grid(crops[:48], 8))
     if args.boxes and boxes:
         save(args.boxes, grid(boxes, 8))
-
-
-def mtcnn_at(rgb: np.ndarray, bar: float):
-    """The MTCNN pass of find_face with its confidence bar set to ``bar``."""
-    kept = landmarks.MTCNN_MIN_CONFIDENCE
-    landmarks.MTCNN_MIN_CONFIDENCE = bar
-    try:
-        return landmarks._mtcnn(rgb)
-    finally:
-        landmarks.MTCNN_MIN_CONFIDENCE = kept
 
 
 def draw(rgb: np.ndarray, face) -> np.ndarray:

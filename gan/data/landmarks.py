@@ -292,9 +292,10 @@ def _cnn(rgb: np.ndarray):
         float(found[i].confidence)
 
 
-def _mtcnn(rgb: np.ndarray):
+def _mtcnn(rgb: np.ndarray, min_confidence: float = MTCNN_MIN_CONFIDENCE):
     """(box, confidence) of the largest face MTCNN finds on a padded copy at most
-    MTCNN_MAX_SIDE px, or None. The box is not MTCNN's (taller than HOG's, which dlib's 5-point
+    MTCNN_MAX_SIDE px with at least `min_confidence` (bench/face_finders.py tries lower bars),
+    or None. The box is not MTCNN's (taller than HOG's, which dlib's 5-point
     model was trained on) but a square placed by MTCNN's eye centres where HOG's box sits
     on a frontal face (see NATIVE_BOX_SCALE)."""
     h, w = rgb.shape[:2]
@@ -304,7 +305,7 @@ def _mtcnn(rgb: np.ndarray):
     small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     with _lock:
         found = _load_mtcnn().detect_faces(small, min_face_size=MTCNN_MIN_FACE)
-    found = [f for f in found if f["confidence"] >= MTCNN_MIN_CONFIDENCE]
+    found = [f for f in found if f["confidence"] >= min_confidence]
     if not found:
         return None
     f = max(found, key=lambda f: (f["box"][2] * f["box"][3], -f["box"][1], -f["box"][0]))
