@@ -71,6 +71,9 @@ HELP = {
     "d_norm": "discriminator normalisation: none (default, regularised by R1) or batch (BatchNorm without scale)",
     "d_dropout": "dropout before the discriminator's last layer",
     "extra_convs": "extra 3x3 convolutions per resolution (network depth)",
+    "extra_convs_max_res": ("put the --extra-convs only in the blocks at most this resolution, "
+                            "where the face's layout forms and a convolution costs little "
+                            "(0 = every block)"),
     "label_embed_dim": "size of the label embedding fed to the generator",
     "init_from": ("a bundle (models/NAME) whose generator and discriminator weights start a new run: "
                   "fine-tune a trained model on your own photos; its optimizer state starts fresh"),

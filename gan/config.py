@@ -43,6 +43,7 @@ class TrainConfig:
     d_norm: str = "none"                # none (with R1, the default) | batch (BatchNorm without scale, keras-io gan_ada)
     d_dropout: float = 0.4              # dropout before D's last layer (keras-io's tip)
     extra_convs: int = 0                # extra 3x3 convs per resolution block (depth)
+    extra_convs_max_res: int = 0        # only in blocks at most this resolution (0: every block)
     label_embed_dim: int = 32           # size of the label embedding fed to the generator
 
     # --- training ---------------------------------------------------------------------------
@@ -159,7 +160,7 @@ def _same(a: Any, b: Any) -> bool:
 # Architecture fields: a resumed run must agree with its checkpoint on these.
 ARCHITECTURE_FIELDS = (
     "resolution", "latent_dim", "g_channels", "g_max_channels", "d_channels", "d_max_channels",
-    "extra_convs", "label_embed_dim", "labels", "crop", "d_norm", "d_dropout",
+    "extra_convs", "extra_convs_max_res", "label_embed_dim", "labels", "crop", "d_norm", "d_dropout",
 )
 
 
@@ -192,6 +193,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "d_norm": (lambda v: v in ("batch", "none"), "batch or none"),
     "d_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "extra_convs": (lambda v: 0 <= v <= 16, "from 0 to 16"),
+    "extra_convs_max_res": (lambda v: v == 0 or (4 <= v <= 1024 and v & (v - 1) == 0),
+                            "0 (every block) or a power of two from 4 to 1024"),
     "label_embed_dim": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
     "steps": (lambda v: v >= 0, "0 or more"),
     "batch_size": (lambda v: 1 <= v <= 65536, "from 1 to 65536"),

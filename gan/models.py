@@ -21,6 +21,12 @@ from gan.config import TrainConfig
 FEATURES_LAYER = "features"   # the discriminator's penultimate activations (used by detectors)
 
 
+def _extra_convs(cfg: TrainConfig, res: int) -> int:
+    """Extra 3x3 convs in the block at `res`: depth can be kept to the low resolutions, where
+    a face's layout forms and a conv costs little (channels are many, pixels few)."""
+    return cfg.extra_convs if not cfg.extra_convs_max_res or res <= cfg.extra_convs_max_res else 0
+
+
 def _channels(res: int, out_res: int, base: int, cap: int) -> int:
     return int(min(cap, base * max(1, out_res // res)))
 
@@ -47,7 +53,7 @@ def build_generator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = Non
                                    name=f"up{res}", dtype=dtype)(h)
         h = layers.BatchNormalization(name=f"up{res}_bn", dtype=dtype)(h)
         h = layers.ReLU(dtype=dtype)(h)
-        for j in range(cfg.extra_convs):
+        for j in range(_extra_convs(cfg, res)):
             h = layers.Conv2D(ch(res), 3, padding="same", use_bias=False,
                               name=f"conv{res}_{j}", dtype=dtype)(h)
             h = layers.BatchNormalization(name=f"conv{res}_{j}_bn", dtype=dtype)(h)
@@ -80,7 +86,7 @@ def build_discriminator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None =
         if norm:
             h = layers.BatchNormalization(scale=False, name=f"down{res}_bn", dtype=dtype)(h)
         h = layers.LeakyReLU(0.2, dtype=dtype)(h)
-        for j in range(cfg.extra_convs):
+        for j in range(_extra_convs(cfg, res)):
             h = layers.Conv2D(ch(res), 3, padding="same", name=f"conv{res}_{j}", dtype=dtype)(h)
             h = layers.LeakyReLU(0.2, dtype=dtype)(h)
     features = layers.Flatten(name=FEATURES_LAYER, dtype=dtype)(h)

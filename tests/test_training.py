@@ -128,6 +128,24 @@ def test_resume_refuses_another_architecture(photos, tmp_path):
         resolve_config(run, {"latent_dim": 99})
 
 
+def test_extra_convs_can_be_kept_to_the_low_resolutions():
+    """--extra-convs-max-res R: depth only in blocks at most R px, in both networks."""
+    from gan.config import ConfigError
+    from gan.models import build_discriminator, build_generator
+
+    def convs(model):
+        return sorted(layer.name for layer in model.layers
+                      if layer.name.startswith("conv") and not layer.name.endswith("_bn"))
+
+    every, low = tiny_config(extra_convs=1), tiny_config(extra_convs=1, extra_convs_max_res=8)
+    assert convs(build_generator(every, dtype="float32")) == ["conv16_0", "conv32_0", "conv8_0"]
+    assert convs(build_generator(low, dtype="float32")) == ["conv8_0"]
+    assert convs(build_discriminator(every, dtype="float32")) == ["conv16_0", "conv4_0", "conv8_0"]
+    assert convs(build_discriminator(low, dtype="float32")) == ["conv4_0", "conv8_0"]
+    with pytest.raises(ConfigError, match="extra_convs_max_res"):
+        tiny_config(extra_convs=1, extra_convs_max_res=12)
+
+
 @pytest.mark.slow
 def test_sigterm_checkpoints_and_the_same_command_resumes(photos, tmp_path):
     run = tmp_path / "run"
