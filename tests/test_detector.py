@@ -416,6 +416,46 @@ def _ids(X) -> set[int]:
     return {int(v) for v in np.unique(np.round(np.asarray(X)[:, 0] / 100))}
 
 
+def test_leave_one_out_keeps_each_result_so_a_stopped_fit_goes_on_where_it_stopped(tmp_path, monkeypatch):
+    sets, real_fit, calls = _sets(), loso.fit, []
+
+    def fit_stopping_at_the_third_source(sets_, *a, **k):
+        calls.append(1)
+        if len(calls) > 4:                       # two fits per source: stop during the third
+            raise KeyboardInterrupt
+        return real_fit(sets_, *a, **k)
+
+    monkeypatch.setattr(loso, "fit", fit_stopping_at_the_third_source)
+    with pytest.raises(KeyboardInterrupt):
+        loso.leave_one_out(sets, "lr", cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("loso-*.joblib"))) == 2
+
+    def counting_fit(sets_, *a, **k):
+        calls.append(1)
+        return real_fit(sets_, *a, **k)
+
+    calls.clear()
+    monkeypatch.setattr(loso, "fit", counting_fit)
+    resumed = loso.leave_one_out(sets, "lr", cache_dir=tmp_path)
+    assert len(calls) == 4                       # only the two sources not measured before
+    fresh = loso.leave_one_out(sets, "lr")       # no cache: every source fitted
+    for a, b in zip(resumed, fresh):
+        assert a.name == b.name and np.allclose(a.p, b.p) and np.allclose(a.p_re, b.p_re)
+        assert np.allclose(a.p_thumb, b.p_thumb) and a.files == b.files
+
+    calls.clear()                                # other features, other options: fitted anew
+    changed = _sets()
+    changed[0].data.X[:, 2] += 0.5
+    loso.leave_one_out(changed, "lr", cache_dir=tmp_path)
+    loso.leave_one_out(sets, "lr", cache_dir=tmp_path, with_ood=False)
+    assert len(calls) == 2 * 2 * len(sets)
+    for f in tmp_path.glob("loso-*.joblib"):     # a damaged cache file is measured again
+        f.write_bytes(b"not a result")
+    calls.clear()
+    again = loso.leave_one_out(sets, "lr", cache_dir=tmp_path)
+    assert len(calls) == 2 * len(sets) and np.allclose(again[0].p, fresh[0].p)
+
+
 def test_leave_one_out_never_fits_or_calibrates_on_the_source_it_scores(monkeypatch):
     sets = _sets(("real", "real", "real", "generated", "generated"),
                  families=["a", "b", "c", "gan", "gan"])

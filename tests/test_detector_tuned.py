@@ -47,6 +47,27 @@ def test_training_on_tells_the_generators_faces_from_photos_it_never_saw(tmp_pat
                        discriminator_scores(load_bundle(tmp_path / "b"), unseen))
 
 
+def test_a_fit_started_again_takes_the_trained_on_discriminator_from_the_cache(tmp_path, monkeypatch):
+    from gan.bundle import load_bundle
+    from gan.detector import tuned
+    from gan.detector.fit import tune_discriminator
+
+    bundle, photos = load_bundle(make_tiny_bundle(tmp_path / "b")), _photos(8)
+    first = tune_discriminator(bundle, photos, steps=3, cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("tuned-*.keras"))) == 1
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(tuned, "train", no_training)
+    again = tune_discriminator(bundle, photos, steps=3, cache_dir=tmp_path / "cache")
+    assert again.data == first.data and (again.steps, again.photos) == (3, 8)
+    assert np.allclose(tuned.scores(again.model, photos), tuned.scores(first.model, photos))
+    for other in ({"photos": _photos(8, start=50), "steps": 3}, {"photos": photos, "steps": 4}):
+        with pytest.raises(AssertionError, match="trained again"):   # other inputs: trained anew
+            tune_discriminator(bundle, cache_dir=tmp_path / "cache", **other)
+
+
 def test_too_few_photos_are_refused_with_a_message():
     from gan.detector import tuned
 

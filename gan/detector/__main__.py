@@ -6,7 +6,8 @@
 SOURCES.json lists the photo sources (real collections and generators' faces), each a folder
 outside the repository (format: gan/detector/collections.py; the one used for models/default is
 described in docs/detector.md). `fit` describes up to --per-source photos of each (cached in
---cache), measures both detectors leave-one-source-out, chooses the verdict rule on those
+--cache, as are its trainings and each left-out source's result, so a fit stopped midway
+goes on where it stopped when started again), measures both detectors leave-one-source-out, chooses the verdict rule on those
 left-out scores, stores the forensic detector fitted on all sources (`detection/forensic.npz`)
 and the card's `detector` section, then runs the report (unless --no-report). Before measuring,
 `fit` trains the discriminator on against its finished generator for --tune-steps steps on the
@@ -59,7 +60,7 @@ def run(args, log) -> int:
     elif args.command == "fit" and args.tune_steps > 0:
         photos = training_photos(bundle) if args.tune_photos is None else _folder_photos(
             bundle, args.tune_photos)
-        trained_on = tune_discriminator(bundle, photos, args.tune_steps, log)
+        trained_on = tune_discriminator(bundle, photos, args.tune_steps, log, cache_dir=args.cache)
     else:       # `report` measures the stored one again
         trained_on = stored_trained_on(bundle) if args.command == "report" else None
     fitted = fit_detectors(bundle, sources, per_source=args.per_source, cache_dir=args.cache,
@@ -121,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--per-source", type=int, default=PER_SOURCE,
                        help=f"photos described per source (default {PER_SOURCE})")
         q.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                       help=f"where descriptions are cached (default {DEFAULT_CACHE})")
+                       help="where descriptions, trainings and each left-out source's result "
+                            "are kept, so a fit stopped midway and started again goes on where "
+                            f"it stopped (default {DEFAULT_CACHE})")
         q.add_argument("--classifier", choices=classifier.KINDS[:2], default=classifier.DEFAULT_KIND)
         q.add_argument("--target-fpr", type=float, default=DEFAULT_TARGET_FPR,
                        help="share of a left-out real source's photos a verdict may call "

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan.bundle import CARD, read_card
+import numpy as np
+
+from gan.bundle import CARD, load_model, read_card
 from gan.data.landmarks import FINDERS
 from gan.io import file_sha256 as _sha256
 from gan.detector import classifier, dfeatures, kerasmodels, learned, loso, panel, texture, tuned
@@ -79,8 +81,9 @@ def headline(rows: list[dict]) -> dict:
 
 
 def _measure(sets: list[loso.SourceData], kind: str, rate: float, confidence: float,
-             with_ood: bool, log, ood_columns: int | None = None) -> Measured:
-    left = loso.leave_one_out(sets, kind, log=log, ood_columns=ood_columns, with_ood=with_ood)
+             with_ood: bool, log, ood_columns: int | None = None, cache_dir=None) -> Measured:
+    left = loso.leave_one_out(sets, kind, log=log, ood_columns=ood_columns, with_ood=with_ood,
+                              cache_dir=cache_dir)
     rule = loso.choose_rule(left, rate, confidence)
     rows = loso.table(left, rule, rate, confidence)
     final = loso.fit(sets, kind, with_ood=with_ood, ood_columns=ood_columns)
@@ -182,14 +185,37 @@ class TrainedOn:
         return hashlib.sha256(self.data).hexdigest(), lambda x: tuned.scores(self.model, x)
 
 
-def tune_discriminator(bundle, photos, steps: int, log=lambda m: None) -> TrainedOn:
-    """The discriminator of `bundle` trained on for `steps` against its generator."""
+def _tuned_cache_file(cache_dir, bundle, photos, steps: int) -> Path | None:
+    """Where a training of this bundle's networks on exactly these photos is kept (it is
+    deterministic), so a fit stopped later and started again does not train it anew."""
+    if cache_dir is None:
+        return None
+    h = hashlib.sha1(json.dumps([1, steps, tuned.BATCH, tuned.LEARNING_RATE, tuned.P_CHANGED,
+                                 list(tuned.TRUNCATION)]).encode())
+    h.update(np.ascontiguousarray(photos).tobytes())
+    for network in (bundle.discriminator, bundle.generator):
+        for w in network.get_weights():
+            h.update(np.ascontiguousarray(w).tobytes())
+    return Path(cache_dir) / f"tuned-{h.hexdigest()[:16]}.keras"
+
+
+def tune_discriminator(bundle, photos, steps: int, log=lambda m: None,
+                       cache_dir=None) -> TrainedOn:
+    """The discriminator of `bundle` trained on for `steps` against its generator (or the one
+    a training with the same inputs left in `cache_dir`)."""
+    cached = _tuned_cache_file(cache_dir, bundle, photos, steps)
+    if cached is not None and cached.is_file():
+        log(f"the discriminator trained on against its generator: from the cache ({cached.name})")
+        return TrainedOn(cached.read_bytes(), load_model(cached), steps, len(photos))
     log(f"training the discriminator on against its generator: {steps} steps, {len(photos)} photos")
     try:
         model = tuned.train(bundle, photos, steps=steps, log=log)
     except tuned.TuneError as e:
         raise FitError(str(e)) from None
     data, model = kerasmodels.as_stored(model)      # stored, then read back as the bundle will
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(cached, data)
     return TrainedOn(data, model, steps, len(photos))
 
 
@@ -228,11 +254,11 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
                                                             jobs=jobs, log=log)))
     log("discriminator features: leave one source out")
     mp = _measure(sets_p, kind, target_fpr, confidence, True, log,
-                  ood_columns=dfeatures.ood_columns(bundle))
+                  ood_columns=dfeatures.ood_columns(bundle), cache_dir=cache_dir)
     log("forensic detector: leave one source out")
-    mf = _measure(sets_f, kind, target_fpr, confidence, True, log)
+    mf = _measure(sets_f, kind, target_fpr, confidence, True, log, cache_dir=cache_dir)
     log("discriminator: leave one source out")
-    md = _measure(sets_d, "identity", target_fpr, confidence, False, log)
+    md = _measure(sets_d, "identity", target_fpr, confidence, False, log, cache_dir=cache_dir)
     ml = (_measure_learned(bundle, sets_v, learned_steps, learned_folds, target_fpr, confidence,
                            log, cache_dir) if learned_steps > 0 else None)
     measured = {"forensic": mf, "discriminator": md, dfeatures.KEY: mp}

@@ -14,6 +14,10 @@ the collection, not generation, and the table says so.
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,16 +111,74 @@ class LeftOut:
 
 def leave_one_out(sets: list[SourceData], kind: str = classifier.DEFAULT_KIND,
                   log=lambda m: None, ood_columns: int | None = None,
-                  with_ood: bool = True) -> list[LeftOut]:
+                  with_ood: bool = True, cache_dir=None) -> list[LeftOut]:
     """Each source scored by the detector fitted without it. `with_ood` as the stored detector
-    has it: a detector the app runs without the unfamiliar-photo check is measured without it."""
+    has it: a detector the app runs without the unfamiliar-photo check is measured without it.
+    With `cache_dir`, each left-out source's result is kept there as soon as it is measured,
+    so a fit stopped midway and started again goes on where it stopped."""
     out = []
+    keys = _cache_keys(cache_dir, sets, kind, ood_columns, with_ood)
     for i, s in enumerate(sets):
+        cached = _cached(keys[i])
+        if cached is not None:
+            log(f"without {s.source.name} ({i + 1}/{len(sets)}): from the cache")
+            out.append(cached)
+            continue
         rest = [t for j, t in enumerate(sets) if j != i]
         log(f"fitting without {s.source.name} ({i + 1}/{len(sets)})")
         fitted = fit(rest, kind, with_ood=with_ood, ood_columns=ood_columns)
         out.append(left_out(s, rest, fitted, fit(rest, thumbs=True)))
+        _keep(keys[i], out[-1])
     return out
+
+
+def _code_digest() -> str:
+    """The code a left-out result depends on: a cached result of other code is not reused."""
+    import gan.detector.loso as this
+
+    h = hashlib.sha1()
+    for module in (this, classifier, calibrate, ood):
+        h.update(inspect.getsource(module).encode())
+    return h.hexdigest()
+
+
+def _cache_keys(cache_dir, sets: list[SourceData], kind: str, ood_columns, with_ood: bool):
+    """One cache file per left-out source, keyed by every set's photos and features (in
+    order), the options and the code; [None] * n without `cache_dir`."""
+    if cache_dir is None:
+        return [None] * len(sets)
+    h = hashlib.sha1(json.dumps([1, kind, ood_columns, with_ood, _code_digest(),
+                                 [[s.source.name, s.source.kind, s.source.family, s.data.files,
+                                   s.data.finder] for s in sets]]).encode())
+    for s in sets:
+        for part in (s.data.found, s.data.X, s.data.R, s.data.A, s.data.T):
+            h.update(np.ascontiguousarray(part).tobytes())
+    return [Path(cache_dir) / f"loso-{hashlib.sha1((h.hexdigest() + str(i)).encode()).hexdigest()[:16]}.joblib"
+            for i in range(len(sets))]
+
+
+def _cached(path: Path | None) -> "LeftOut | None":
+    if path is None or not path.is_file():
+        return None
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception:           # a damaged or foreign cache file: measured again
+        return None
+
+
+def _keep(path: Path | None, value: "LeftOut") -> None:
+    if path is None:
+        return
+    import joblib
+
+    from gan.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    joblib.dump(value, buf)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def left_out(s: SourceData, rest: list[SourceData], fitted: Fitted, thumb: Fitted) -> LeftOut:
