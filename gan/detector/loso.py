@@ -153,8 +153,8 @@ def _cache_keys(cache_dir, sets: list[SourceData], kind: str, ood_columns, with_
     for s in sets:
         for part in (s.data.found, s.data.X, s.data.R, s.data.A, s.data.T):
             h.update(np.ascontiguousarray(part).tobytes())
-    return [Path(cache_dir) / f"loso-{hashlib.sha1((h.hexdigest() + str(i)).encode()).hexdigest()[:16]}.joblib"
-            for i in range(len(sets))]
+    names = (hashlib.sha1(f"{h.hexdigest()}:{i}".encode()).hexdigest()[:16] for i in range(len(sets)))
+    return [Path(cache_dir) / f"loso-{name}.joblib" for name in names]
 
 
 def _cached(path: Path | None) -> "LeftOut | None":
