@@ -6,19 +6,19 @@
 SOURCES.json lists the photo sources (real collections and generators' faces), each a folder
 outside the repository (format: gan/detector/collections.py; the one used for models/default is
 described in docs/detector.md). `fit` describes up to --per-source photos of each (cached in
---cache, as are its trainings and each left-out source's result, so a fit stopped midway
-goes on where it stopped when started again), measures both detectors leave-one-source-out,
-chooses the verdict rule on those left-out scores, stores the forensic detector fitted on all
-sources (`detection/forensic.npz`) and the card's `detector` section, then runs the report
-(unless --no-report). Before measuring, `fit` trains the discriminator on against its
-finished generator for --tune-steps steps on the photos the model was trained on (or --tune-photos FOLDER; 0 steps: the raw discriminator is
-measured), stored as `detection/discriminator_tuned.keras`; and it trains the learned detector
-(--learned-steps per training; measured leaving --learned-folds folds of sources out in turn),
-stored as `detection/learned.keras`, and measures the panel of the learned detector and the
-discriminator (`gan.detector.panel`, from their left-out scores). `report` measures
-again without storing a detector: robustness curves (JPEG, resize, crop, PNG to JPEG, each
-scored by the detector fitted without the photo's source) and false alarms per group, written
-to `detection/report/` (report.json and figures).
+--cache, as are its trainings and each left-out source's result, so a fit stopped midway goes on
+where it stopped when started again), measures both detectors leave-one-source-out, chooses the
+verdict rule on those left-out scores, stores the forensic detector fitted on all sources
+(`detection/forensic.npz`) and the card's `detector` section, then runs the report (unless
+--no-report). Before measuring, `fit` trains the discriminator on against its finished generator
+for --tune-steps steps on the photos the model was trained on (or --tune-photos FOLDER; 0 steps:
+the raw discriminator is measured), stored as `detection/discriminator_tuned.keras`; and it
+trains the learned detector (--learned-steps per training; measured leaving --learned-folds
+folds of sources out in turn), stored as `detection/learned.keras`, and measures the panel of
+the learned detector and the discriminator (`gan.detector.panel`, from their left-out scores).
+`report` measures again without storing a detector: robustness curves (JPEG, resize, crop, PNG
+to JPEG, each scored by the detector fitted without the photo's source) and false alarms per
+group, written to `detection/report/` (report.json and figures).
 """
 from __future__ import annotations
 
