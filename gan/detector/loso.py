@@ -158,6 +158,8 @@ def _cache_keys(cache_dir, sets: list[SourceData], kind: str, ood_columns, with_
 
 
 def _cached(path: Path | None) -> "LeftOut | None":
+    """A kept result, or None. It is a pickle (joblib), which can run code when loaded: only
+    the user's own --cache folder is read, never a file that came with a bundle or a source."""
     if path is None or not path.is_file():
         return None
     import joblib
