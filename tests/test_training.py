@@ -271,8 +271,9 @@ def test_non_finite_loss_stops_and_rolls_back(photos, tmp_path, monkeypatch, cap
 @pytest.mark.slow
 def test_init_from_bundle_starts_with_its_weights_and_records_it(photos, tmp_path):
     """Fine-tuning: a new run started from a bundle begins with that bundle's G and D (not the
-    seed's fresh weights), its card says which bundle and how long that one trained, and a bundle
-    of another architecture is refused before any training."""
+    seed's fresh weights), its card says which bundle and how long that one trained, a bundle
+    older than an architecture field still starts one, and a bundle of another architecture is
+    refused before any training."""
     import keras
 
     from gan.bundle import load_bundle
@@ -295,6 +296,13 @@ def test_init_from_bundle_starts_with_its_weights_and_records_it(photos, tmp_pat
     assert tr["total_steps"] == 2
     base_cpu = load_bundle(base).card["training"]["cpu_seconds"]   # totals include the start's CPU
     assert base_cpu > 0 and tr["total_cpu_seconds"] >= base_cpu
+
+    # a bundle exported before an architecture field existed was built with its default
+    card = json.loads((base / "model.json").read_text())
+    del card["config"]["extra_convs_max_res"]
+    (base / "model.json").write_text(json.dumps(card))
+    keras.backend.clear_session()
+    train(_cfg(photos, tmp_path, steps=0, init_from=str(base)), tmp_path / "older", progress=False)
 
     keras.backend.clear_session()
     with pytest.raises(TrainingError, match="g_channels"):

@@ -816,7 +816,8 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
         bundle = load_bundle(bundle_path)
     except BundleError as e:
         raise TrainingError(f"--init-from: {e}") from e
-    theirs = bundle.card.get("config", {})
+    # a field newer than the bundle's card takes its default: the architecture it was built with
+    theirs = {**TrainConfig().to_dict(), **bundle.card.get("config", {})}
     diff = {k: (theirs.get(k), getattr(cfg, k)) for k in _INIT_FIELDS if theirs.get(k) != getattr(cfg, k)}
     if diff:
         raise TrainingError(f"--init-from {bundle_path}: the bundle's architecture differs from this "
