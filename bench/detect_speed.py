@@ -7,8 +7,9 @@ re-encodings, one network call) as the baseline run beside it.
 
     python bench/detect_speed.py --model models/default [PHOTO ...]
 
-Without photos it makes three from a real photo of ../shared/data (the photo as it is, a 1024 px
-and a 12-megapixel JPEG upscale). Prints the median wall and CPU time per upload for each
+Without photos it makes four from a real photo of ../shared/data (the photo as it is, 1024 px
+and 4000 px JPEG upscales with the face filling them, and a 12-megapixel phone-shaped JPEG with
+the face a quarter of its width on a blurred copy). Prints the median wall and CPU time per upload for each
 detector, and the ratio of each fitted detector to the discriminator. The target (issue 17) is
 under 150 ms per upload on this machine; note the load average printed beside it.
 """
@@ -30,7 +31,7 @@ SHARED = REPO.parent / "shared" / "data" / "stylegan-vs-real" / "real"
 def photos_from(args) -> list[tuple[str, bytes]]:
     if args.photos:
         return [(Path(p).name, Path(p).read_bytes()) for p in args.photos]
-    from PIL import Image
+    from PIL import Image, ImageFilter
 
     src = sorted(SHARED.glob("*.jpg"))[0]
     img = Image.open(src).convert("RGB")
@@ -40,6 +41,13 @@ def photos_from(args) -> list[tuple[str, bytes]]:
         img.resize((side, int(side * img.size[1] / img.size[0])), Image.Resampling.BICUBIC) \
             .save(buf, "JPEG", quality=90)
         out.append((f"upscaled JPEG {side} px", buf.getvalue()))
+    # A phone photo's shape: 12 megapixels, the face a quarter of its width, on a textured scene.
+    scene = img.resize((4032, 3024), Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(3))
+    face = img.resize((1008, 1008), Image.Resampling.BICUBIC)
+    scene.paste(face, (1512, 800))
+    buf = io.BytesIO()
+    scene.save(buf, "JPEG", quality=90)
+    out.append(("12-megapixel JPEG, face 1/4 wide", buf.getvalue()))
     return out
 
 

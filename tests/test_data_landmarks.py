@@ -58,6 +58,22 @@ def _manual_face(points3: np.ndarray) -> L.FoundFace:
 TEMPLATE_128 = L.TEMPLATE * 128 - 0.5  # pixel positions in a 128 px crop
 
 
+@pytest.mark.parametrize("eyes,nose", [([[300, 260], [360, 262]], [331, 300]),     # zoom > 1
+                                       ([[100, 120], [500, 130]], [300, 330]),     # shrunk first
+                                       ([[5, 20], [60, 18]], [30, 50])])           # cut by the edge
+def test_aligned_face_reads_only_its_region(eyes, nose):
+    """What lies outside `aligned_region` does not change the aligned face, so a caller may
+    prepare (re-encode) that region alone."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (600, 700, 3), dtype=np.uint8)
+    face = _manual_face(np.array(eyes + [nose], np.float32))
+    x0, y0, x1, y1 = L.aligned_region(face, 128, 700, 600)
+    assert 0 <= x0 < x1 <= 700 and 0 <= y0 < y1 <= 600
+    other = rng.integers(0, 256, rgb.shape, dtype=np.uint8)
+    other[y0:y1, x0:x1] = rgb[y0:y1, x0:x1]
+    assert np.array_equal(L.aligned_face(rgb, face, 128), L.aligned_face(other, face, 128))
+
+
 # --------------------------------------------------------------------------- finding
 
 

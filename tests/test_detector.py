@@ -128,6 +128,58 @@ def test_reencodings_are_a_jpeg_resave_and_a_half_size_copy():
     assert set(variants.REENCODINGS) == set(variants.REENCODING_TEXT)
 
 
+def _textured(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A photo-sized picture with detail everywhere (a smooth one would hide JPEG differences)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), np.int16)
+    noise = rng.integers(-20, 21, (height, width, 3))
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("size,keep", [((1203, 901), (517.4, 301.2, 733.9, 555.5)),
+                                       ((640, 480), (0, 0, 150, 140)),          # at the corner
+                                       ((300, 200), (10, 10, 290, 190))])       # nearly all of it
+def test_reencodings_of_the_part_read_match_the_whole_photos(size, keep):
+    """A large upload re-encodes only the part of the photo the detector reads, and what it
+    reads is exactly what re-encoding the whole photo gives, so a verdict does not change."""
+    img = _textured(*size)
+    whole = [np.asarray(c) for c, _ in variants.reencodings(img)]
+    part = variants.reencodings(img, keep=keep)
+    assert [s for _, s in part] == [variants.reencoded(img, k)[1] for k in variants.REENCODINGS]
+    x0, y0, x1, y1 = int(keep[0]), int(keep[1]), int(np.ceil(keep[2])), int(np.ceil(keep[3]))
+    for kind, w, (changed, scale) in zip(variants.REENCODINGS, whole, part):
+        got = np.asarray(changed)
+        assert got.shape == w.shape, kind
+        if kind == "half":
+            assert np.array_equal(got, w)
+        else:
+            assert np.array_equal(got[y0:y1, x0:x1], w[y0:y1, x0:x1]), kind
+    if size == (1203, 901):     # far from the part read, the photo was not re-encoded (the saving)
+        jpeg_copy = np.asarray(part[variants.REENCODINGS.index("jpeg75")][0])
+        assert np.array_equal(jpeg_copy[-50:, -50:], np.asarray(img)[-50:, -50:])
+
+
+def test_the_panel_reads_the_same_views_as_its_members_alone():
+    """The panel makes the re-encodings once for both members; each member still sees what it
+    sees when it judges the photo alone (the views its figures were measured on)."""
+    from gan.detector import dfeatures, panel
+    from gan.detector.stored import discriminator_views
+
+    canvas = _textured(900, 700, seed=3)
+    canvas.paste(draw_face(220, 220, seed=5), (380, 200))
+    shown, views, found = panel.photo_views(canvas, 64, "face")
+    assert found and views.shape == (1 + len(variants.REENCODINGS), 2, 64, 64, 3)
+    alone_faces = dfeatures.photo_views(canvas, 64)[1]
+    alone_crops = discriminator_views(SimpleNamespace(crop="face", resolution=64), canvas)[1]
+    whole = variants.reencodings(canvas)
+    assert np.array_equal(views[:, 0], alone_faces)
+    assert np.array_equal(views[:, 1], alone_crops)
+    assert np.array_equal(alone_faces, dfeatures.photo_views(canvas, 64, reencoded=whole)[1])
+    assert np.array_equal(alone_crops, discriminator_views(
+        SimpleNamespace(crop="face", resolution=64), canvas, reencoded=whole)[1])
+
+
 # --------------------------------------------------------------------------- manifest, sampling
 
 

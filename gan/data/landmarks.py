@@ -54,6 +54,7 @@ __all__ = [
     "FoundFace",
     "LandmarkModelMissing",
     "aligned_face",
+    "aligned_region",
     "align_matrix",
     "count_faces",
     "find_face",
@@ -462,6 +463,23 @@ def align_matrix(face: FoundFace, size: int = 128) -> np.ndarray:
     return _similarity(_key_points(face), TEMPLATE * size - 0.5)
 
 
+def aligned_region(face: FoundFace, size: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), x1 and y1 exclusive: the part of a width x height photo that
+    `aligned_face` reads for this face, clipped to the photo (so a caller can prepare that part
+    only, e.g. re-encode it, and get the same aligned face)."""
+    m = align_matrix(face, size)
+    zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # output px per photo px
+    inv = cv2.invertAffineTransform(m)
+    corners = np.array([[-1, -1, 1], [size, -1, 1], [-1, size, 1], [size, size, 1]], np.float64)
+    src = corners @ inv.T
+    margin = 2.0 / min(zoom, 1.0)
+    x0 = int(np.clip(np.floor(src[:, 0].min() - margin), 0, width - 1))
+    y0 = int(np.clip(np.floor(src[:, 1].min() - margin), 0, height - 1))
+    x1 = int(np.clip(np.ceil(src[:, 0].max() + margin) + 1, x0 + 1, width))
+    y1 = int(np.clip(np.ceil(src[:, 1].max() + margin) + 1, y0 + 1, height))
+    return x0, y0, x1, y1
+
+
 def aligned_face(rgb: np.ndarray, face: FoundFace, size: int = 128) -> np.ndarray:
     """uint8 [size, size, 3]: the face turned upright and scaled so its eye centres and nose
     sit at TEMPLATE (least squares over the three), framed like a CelebA aligned crop.
@@ -474,15 +492,8 @@ def aligned_face(rgb: np.ndarray, face: FoundFace, size: int = 128) -> np.ndarra
         raise ValueError(f"size must be positive, not {size}")
     m = align_matrix(face, size)
     zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # output px per photo px
-    inv = cv2.invertAffineTransform(m)
-    corners = np.array([[-1, -1, 1], [size, -1, 1], [-1, size, 1], [size, size, 1]], np.float64)
-    src = corners @ inv.T
     h, w = rgb.shape[:2]
-    margin = 2.0 / min(zoom, 1.0)
-    x0 = int(np.clip(np.floor(src[:, 0].min() - margin), 0, w - 1))
-    y0 = int(np.clip(np.floor(src[:, 1].min() - margin), 0, h - 1))
-    x1 = int(np.clip(np.ceil(src[:, 0].max() + margin) + 1, x0 + 1, w))
-    y1 = int(np.clip(np.ceil(src[:, 1].max() + margin) + 1, y0 + 1, h))
+    x0, y0, x1, y1 = aligned_region(face, size, w, h)
     # Working on the covered region only: its edges are either the photo's edges (where
     # repeating is wanted) or beyond what the warp reads.
     roi = rgb[y0:y1, x0:x1]

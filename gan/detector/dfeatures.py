@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from gan.bundle import BundleError, verify_files
-from gan.data.landmarks import FINDERS, FoundFace, aligned_face, find_face
+from gan.data.landmarks import FINDERS, FoundFace, aligned_face, aligned_region, find_face
 from gan.detector import variants
 from gan.detector.forensic import DetectorError, ReadoutModel
 
@@ -46,22 +46,30 @@ def _scaled(face: FoundFace, scale: float) -> FoundFace:
 
 
 def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FINDERS,
-                face: FoundFace | None = None
+                face: FoundFace | None = None, reencoded: list | None = None
                 ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
     """(face shown, views [1 + len(REENCODINGS), size, size, 3] uint8, face found): the
     landmark-aligned face of the photo as it is and of each re-encoding (the face is found
     once, then followed). No face: (None, None, False). ``finders``: the face finders the
     detector was fitted with (`gan.data.landmarks.find_face`); ``face``: the face already
-    found in this photo by them (the fit's describers, so the slow finders run once)."""
+    found in this photo by them (the fit's describers, so the slow finders run once);
+    ``reencoded``: the photo's `variants.reencodings`, when a caller shares them (they must
+    cover `reads(face, ...)`)."""
     rgb = np.asarray(img.convert("RGB"))
     face = face if face is not None else find_face(rgb, finders)
     if face is None:
         return None, None, False
+    if reencoded is None:
+        reencoded = variants.reencodings(img, keep=reads(face, size, *img.size))
     views = [aligned_face(rgb, face, size)]
-    for kind in variants.REENCODINGS:
-        changed, scale = variants.reencoded(img, kind)
+    for changed, scale in reencoded:
         views.append(aligned_face(np.asarray(changed.convert("RGB")), _scaled(face, scale), size))
     return views[0], np.stack(views), True
+
+
+def reads(face: FoundFace, size: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """The part of a width x height photo that `photo_views` reads for `face`."""
+    return aligned_region(face, size, width, height)
 
 
 def fit_views(img: Image.Image, face: FoundFace, n: int, rng: np.random.Generator,

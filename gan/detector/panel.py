@@ -113,14 +113,23 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
     face finders the panel was fitted with (None: all of `gan.data.landmarks.FINDERS`)."""
     from types import SimpleNamespace
 
-    from gan.data.landmarks import FINDERS
-    from gan.detector import dfeatures
-    from gan.detector.stored import discriminator_views
+    from gan.data.landmarks import FINDERS, find_face
+    from gan.data.preprocess import preprocess_image
+    from gan.detector import dfeatures, variants
+    from gan.detector.stored import crop_reads, discriminator_views
 
-    shown, faces, found = dfeatures.photo_views(img, size, finders or FINDERS)
-    if not found:
-        return shown, None, False
-    _, crops, _ = discriminator_views(SimpleNamespace(crop=crop, resolution=size), img)
+    face = find_face(np.asarray(img.convert("RGB")), finders or FINDERS)
+    if face is None:
+        return None, None, False
+    # Both members read the same re-encodings: made once, of the part of the photo either reads.
+    first = preprocess_image(img, size=size, crop=crop)
+    a = dfeatures.reads(face, size, *img.size)
+    b = crop_reads(first.box, size, *img.size)
+    reencoded = variants.reencodings(img, keep=(min(a[0], b[0]), min(a[1], b[1]),
+                                                max(a[2], b[2]), max(a[3], b[3])))
+    shown, faces, found = dfeatures.photo_views(img, size, face=face, reencoded=reencoded)
+    _, crops, _ = discriminator_views(SimpleNamespace(crop=crop, resolution=size), img,
+                                      first=first, reencoded=reencoded)
     return shown, np.stack([faces, crops], axis=1), found
 
 

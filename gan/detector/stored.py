@@ -55,22 +55,34 @@ def discriminator_scores(bundle, images_uint8: np.ndarray, labels: np.ndarray | 
     return -np.concatenate(out) if out else np.zeros((0,), np.float64)
 
 
-def discriminator_views(bundle, img: Image.Image, crop: str | None = None):
+def discriminator_views(bundle, img: Image.Image, crop: str | None = None, first=None,
+                        reencoded: list | None = None):
     """(face shown, views [1 + len(REENCODINGS), R, R, 3], face found) for the discriminator:
     the bundle's crop of the photo as it is and of each re-encoding, the re-encodings cut at
-    the same place (the face is found once)."""
+    the same place (the face is found once). ``first``: the photo's `preprocess_image` at the
+    bundle's crop and resolution and ``reencoded`` its `variants.reencodings` covering
+    `crop_reads(first.box, ...)`, when a caller shares them."""
     crop = crop or bundle.crop
     size = bundle.resolution
-    first = preprocess_image(img, size=size, crop=crop)
+    first = first if first is not None else preprocess_image(img, size=size, crop=crop)
+    if reencoded is None:
+        reencoded = variants.reencodings(img, keep=crop_reads(first.box, size, *img.size))
     views = [first.image]
-    for kind in variants.REENCODINGS:
-        changed, scale = variants.reencoded(img, kind)
+    for changed, scale in reencoded:
         cw, ch = changed.size
         x0, y0, x1, y1 = (v * scale for v in first.box)
         box = (max(0.0, x0), max(0.0, y0), min(float(cw), x1), min(float(ch), y1))
         views.append(np.asarray(changed.resize((size, size), Image.Resampling.LANCZOS, box=box),
                                 np.uint8))
     return first.image, np.stack(views), first.face_found
+
+
+def crop_reads(box, size: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """The part of a width x height photo that `discriminator_views` reads for a crop `box`:
+    the box and the reach of the Lanczos filter (3 of its output pixels) around it."""
+    x0, y0, x1, y1 = box
+    reach = int(np.ceil(3 * max(x1 - x0, y1 - y0) / size)) + 2
+    return (max(0, x0 - reach), max(0, y0 - reach), min(width, x1 + reach), min(height, y1 + reach))
 
 
 def detector_settings(bundle) -> dict:

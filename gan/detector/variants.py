@@ -50,6 +50,41 @@ def reencoded(img: Image.Image, kind: str) -> tuple[Image.Image, float]:
     raise ValueError(f"unknown re-encoding {kind!r}; known: {', '.join(REENCODINGS)}")
 
 
+JPEG_GRID = 16     # JPEG's blocks with halved colour resolution (MCUs): 16 x 16 px
+REGION_MARGIN = 16  # px re-encoded beyond what the caller reads (JPEG's colour upsampling reads 1)
+
+
+def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None = None
+                ) -> list[tuple[Image.Image, float]]:
+    """[(image, scale)] for each of REENCODINGS, pixel for pixel as `reencoded` makes them
+    inside `keep`, so callers that read the same photo share one set.
+
+    `keep` (x0, y0, x1, y1): the part of the photo the caller reads. The JPEG copy then
+    re-encodes only a region around it (a 12-megapixel upload costs a face's worth): the region
+    starts and ends on JPEG's 16-px block grid, so each of its blocks holds the pixels the
+    whole photo's would; outside it the copy keeps the photo's own pixels. The half-size copy is
+    always the whole photo's: Pillow's two resampling passes, each rounded to 8 bits, are not
+    reproduced exactly by a resize of a part."""
+    if keep is None:
+        return [reencoded(img, kind) for kind in REENCODINGS]
+    w, h = img.size
+    g, m = JPEG_GRID, REGION_MARGIN
+    x0 = max(0, (int(np.floor(keep[0])) - m) // g * g)
+    y0 = max(0, (int(np.floor(keep[1])) - m) // g * g)
+    x1 = min(w, -(-(int(np.ceil(keep[2])) + m) // g) * g)
+    y1 = min(h, -(-(int(np.ceil(keep[3])) + m) // g) * g)
+    out = []
+    for kind in REENCODINGS:
+        if kind == "jpeg75" and x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) < w * h:
+            changed = img.convert("RGB")
+            changed = changed.copy() if changed is img else changed
+            changed.paste(jpeg(img.crop((x0, y0, x1, y1)), 75), (x0, y0))
+            out.append((changed, 1.0))
+        else:
+            out.append(reencoded(img, kind))
+    return out
+
+
 def fit_variant(img: Image.Image, face_side: float, rng: np.random.Generator) -> tuple[Image.Image, float]:
     """(changed image, scale applied to coordinates) for fitting; see the module docstring."""
     lo, hi = FACE_SIDE_RANGE
