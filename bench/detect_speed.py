@@ -9,9 +9,10 @@ re-encodings, one network call) as the baseline run beside it.
 
 Without photos it makes four from a real photo of ../shared/data (the photo as it is, 1024 px
 and 4000 px JPEG upscales with the face filling them, and a 12-megapixel phone-shaped JPEG with
-the face a quarter of its width on a blurred copy). Prints the median wall and CPU time per upload for each
-detector, and the ratio of each fitted detector to the discriminator. The target (issue 17) is
-under 150 ms per upload on this machine; note the load average printed beside it.
+the face a quarter of its width on a blurred copy). Prints the median wall and CPU time per
+upload for each detector, and the ratio of each fitted detector to the discriminator. The
+target (issue 17) is under 150 ms per upload on this machine; note the load average printed
+beside it.
 """
 from __future__ import annotations
 
