@@ -467,7 +467,11 @@ def aligned_region(face: FoundFace, size: int, width: int, height: int) -> tuple
     """(x0, y0, x1, y1), x1 and y1 exclusive: the part of a width x height photo that
     `aligned_face` reads for this face, clipped to the photo (so a caller can prepare that part
     only, e.g. re-encode it, and get the same aligned face)."""
-    m = align_matrix(face, size)
+    return _region(align_matrix(face, size), size, width, height)
+
+
+def _region(m: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """`aligned_region` for the alignment matrix `m` (aligned_face has it already)."""
     zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # output px per photo px
     inv = cv2.invertAffineTransform(m)
     corners = np.array([[-1, -1, 1], [size, -1, 1], [-1, size, 1], [size, size, 1]], np.float64)
@@ -493,7 +497,7 @@ def aligned_face(rgb: np.ndarray, face: FoundFace, size: int = 128) -> np.ndarra
     m = align_matrix(face, size)
     zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # output px per photo px
     h, w = rgb.shape[:2]
-    x0, y0, x1, y1 = aligned_region(face, size, w, h)
+    x0, y0, x1, y1 = _region(m, size, w, h)
     # Working on the covered region only: its edges are either the photo's edges (where
     # repeating is wanted) or beyond what the warp reads.
     roi = rgb[y0:y1, x0:x1]

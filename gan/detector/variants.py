@@ -76,8 +76,7 @@ def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None
     out = []
     for kind in REENCODINGS:
         if kind == "jpeg75" and x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) < w * h:
-            changed = img.convert("RGB")
-            changed = changed.copy() if changed is img else changed
+            changed = img.convert("RGB")          # a copy, even of an RGB photo
             changed.paste(jpeg(img.crop((x0, y0, x1, y1)), 75), (x0, y0))
             out.append((changed, 1.0))
         else:
