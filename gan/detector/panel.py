@@ -111,6 +111,7 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
     """(face shown, views [1 + len(REENCODINGS), 2, R, R, 3], face found): each view the aligned
     face the learned detector reads beside the crop the discriminator reads. ``finders``: the
     face finders the panel was fitted with (None: all of `gan.data.landmarks.FINDERS`)."""
+    from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
     from gan.data.landmarks import FINDERS, find_face
@@ -118,18 +119,29 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
     from gan.detector import dfeatures, variants
     from gan.detector.stored import crop_reads, discriminator_views
 
-    face = find_face(np.asarray(img.convert("RGB")), finders or FINDERS)
-    if face is None:
-        return None, None, False
-    # Both members read the same re-encodings: made once, of the part of the photo either reads.
-    first = preprocess_image(img, size=size, crop=crop)
-    a = dfeatures.reads(face, size, *img.size)
-    b = crop_reads(first.box, size, *img.size)
-    reencoded = variants.reencodings(img, keep=(min(a[0], b[0]), min(a[1], b[1]),
-                                                max(a[2], b[2]), max(a[3], b[3])))
-    shown, faces, found = dfeatures.photo_views(img, size, face=face, reencoded=reencoded)
-    _, crops, _ = discriminator_views(SimpleNamespace(crop=crop, resolution=size), img,
-                                      first=first, reencoded=reencoded)
+    # Work that does not wait on other work runs in a second thread (OpenCV and Pillow let go
+    # of Python's lock, so a large upload uses both cores): the discriminator's framing and the
+    # half-size copy while the face is found, then the discriminator's crops beside the aligned
+    # faces.
+    rgb = np.asarray(img.convert("RGB"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        half = pool.submit(variants.reencoded, img, "half")
+        framed = pool.submit(preprocess_image, img, size=size, crop=crop)
+        face = find_face(rgb, finders or FINDERS)
+        if face is None:
+            half.cancel()
+            return None, None, False
+        first = framed.result()
+        # Both members read the same re-encodings: made once, of the part either reads.
+        a = dfeatures.reads(face, size, *img.size)
+        b = crop_reads(first.box, size, *img.size)
+        reencoded = variants.reencodings(img, keep=(min(a[0], b[0]), min(a[1], b[1]),
+                                                    max(a[2], b[2]), max(a[3], b[3])),
+                                         made={"half": half.result()})
+        disc = pool.submit(discriminator_views, SimpleNamespace(crop=crop, resolution=size), img,
+                           first=first, reencoded=reencoded)
+        shown, faces, found = dfeatures.photo_views(img, size, face=face, reencoded=reencoded, rgb=rgb)
+        crops = disc.result()[1]
     return shown, np.stack([faces, crops], axis=1), found
 
 

@@ -54,8 +54,8 @@ JPEG_GRID = 16     # JPEG's blocks with halved colour resolution (MCUs): 16 x 16
 REGION_MARGIN = 16  # px re-encoded beyond what the caller reads (JPEG's colour upsampling reads 1)
 
 
-def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None = None
-                ) -> list[tuple[Image.Image, float]]:
+def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None = None,
+                made: dict | None = None) -> list[tuple[Image.Image, float]]:
     """[(image, scale)] for each of REENCODINGS, pixel for pixel as `reencoded` makes them
     inside `keep`, so callers that read the same photo share one set.
 
@@ -64,9 +64,11 @@ def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None
     starts and ends on JPEG's 16-px block grid, so each of its blocks holds the pixels the
     whole photo's would; outside it the copy keeps the photo's own pixels. The half-size copy is
     always the whole photo's: Pillow's two resampling passes, each rounded to 8 bits, are not
-    reproduced exactly by a resize of a part."""
+    reproduced exactly by a resize of a part. ``made``: {kind: `reencoded(img, kind)`} already
+    made (the panel starts the half-size copy in a thread while it looks for the face)."""
+    made = made or {}
     if keep is None:
-        return [reencoded(img, kind) for kind in REENCODINGS]
+        return [made[kind] if kind in made else reencoded(img, kind) for kind in REENCODINGS]
     w, h = img.size
     g, m = JPEG_GRID, REGION_MARGIN
     x0 = max(0, (int(np.floor(keep[0])) - m) // g * g)
@@ -75,7 +77,9 @@ def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None
     y1 = min(h, -(-(int(np.ceil(keep[3])) + m) // g) * g)
     out = []
     for kind in REENCODINGS:
-        if kind == "jpeg75" and x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) < w * h:
+        if kind in made:
+            out.append(made[kind])
+        elif kind == "jpeg75" and x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) < w * h:
             changed = img.convert("RGB")          # a copy, even of an RGB photo
             changed.paste(jpeg(img.crop((x0, y0, x1, y1)), 75), (x0, y0))
             out.append((changed, 1.0))
