@@ -123,7 +123,7 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
     # of Python's lock, so a large upload uses both cores): the discriminator's framing and the
     # half-size copy while the face is found, then the discriminator's crops beside the aligned
     # faces.
-    rgb = np.asarray(img.convert("RGB"))
+    rgb = np.asarray(img.convert("RGB"))    # also loads a lazily opened photo before threads share it
     with ThreadPoolExecutor(max_workers=2) as pool:
         half = pool.submit(variants.reencoded, img, "half")
         framed = pool.submit(preprocess_image, img, size=size, crop=crop)
