@@ -32,6 +32,7 @@ from gan.data.preprocess import ImageError, open_image
 from gan.data.sources import IMAGE_EXTENSIONS
 from gan.detector import texture, variants
 from gan.detector.forensic import DRAFT_SIDE, face_features
+from gan.images import rgb_array
 
 KINDS = ("real", "generated")
 FIT_VARIANTS = 3                # fit-time variants described per photo
@@ -279,7 +280,7 @@ def _dfeature_views_one(file: str, size: int, n_variants: int):
         img = open_image(file, draft_side=dfeatures.DRAFT_SIDE)    # as an upload is opened
     except ImageError:
         return None
-    face = find_face(np.asarray(img.convert("RGB")))
+    face = find_face(rgb_array(img))
     if face is None:
         return False, "", None
     _, views, _ = dfeatures.photo_views(img, size, face=face)

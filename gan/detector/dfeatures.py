@@ -30,6 +30,7 @@ from gan.bundle import BundleError, verify_files
 from gan.data.landmarks import FINDERS, FoundFace, aligned_face, aligned_region, find_face
 from gan.detector import variants
 from gan.detector.forensic import DetectorError, ReadoutModel
+from gan.images import rgb_array
 
 FILE = "detection/dfeatures.npz"
 KEY = "dfeatures"
@@ -55,7 +56,7 @@ def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FI
     found in this photo by them (the fit's describers, so the slow finders run once);
     ``reencoded``: the photo's `variants.reencodings`, when a caller shares them (they must
     cover `reads(face, ...)`); ``rgb``: the photo as a uint8 array, when the caller has it."""
-    rgb = rgb if rgb is not None else np.asarray(img.convert("RGB"))
+    rgb = rgb if rgb is not None else rgb_array(img)
     face = face if face is not None else find_face(rgb, finders)
     if face is None:
         return None, None, False
@@ -63,7 +64,7 @@ def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FI
         reencoded = variants.reencodings(img, keep=reads(face, size, *img.size))
     views = [aligned_face(rgb, face, size)]
     for changed, scale in reencoded:
-        views.append(aligned_face(np.asarray(changed.convert("RGB")), _scaled(face, scale), size))
+        views.append(aligned_face(rgb_array(changed), _scaled(face, scale), size))
     return views[0], np.stack(views), True
 
 
@@ -80,7 +81,7 @@ def fit_views(img: Image.Image, face: FoundFace, n: int, rng: np.random.Generato
     out = []
     for _ in range(n):
         v, s = variants.fit_variant(img, side, rng)
-        out.append(aligned_face(np.asarray(v.convert("RGB")), _scaled(face, s), size))
+        out.append(aligned_face(rgb_array(v), _scaled(face, s), size))
     return np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
 
 

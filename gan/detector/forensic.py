@@ -27,6 +27,7 @@ from gan.data.landmarks import FINDERS, aligned_face, find_face
 from gan.detector import texture, variants
 from gan.detector.classifier import KINDS, Classifier
 from gan.detector.ood import OOD, from_arrays as ood_from_arrays
+from gan.images import rgb_array
 
 FILE = "detection/forensic.npz"
 FIX = ("Refit it: `python -m gan.detector fit --model {model} --sources SOURCES.json` "
@@ -137,7 +138,7 @@ def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FI
     photo: the landmark-framed face, its texture as it is and after each re-encoding. No face,
     or one too small to read: (None, None, False) or (shown face, None, True). ``finders``:
     the face finders the detector was fitted with (`gan.data.landmarks.find_face`)."""
-    rgb = np.asarray(img.convert("RGB"))
+    rgb = rgb_array(img)
     face = find_face(rgb, finders)
     if face is None:
         return None, None, False

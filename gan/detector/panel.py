@@ -36,6 +36,8 @@ from typing import Callable
 
 import numpy as np
 
+from gan.images import rgb_array
+
 KEY = "panel"
 MEMBERS = ("learned", "discriminator")
 DRAFT_SIDE = 1024            # uploads decoded as the learned detector's (dfeatures.DRAFT_SIDE)
@@ -123,7 +125,7 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
     # of Python's lock, so a large upload uses both cores): the discriminator's framing and the
     # half-size copy while the face is found, then the discriminator's crops beside the aligned
     # faces.
-    rgb = np.asarray(img.convert("RGB"))    # also loads a lazily opened photo before threads share it
+    rgb = rgb_array(img)    # also loads a lazily opened photo before threads share it
     with ThreadPoolExecutor(max_workers=2) as pool:
         half = pool.submit(variants.reencoded, img, "half")
         framed = pool.submit(preprocess_image, img, size=size, crop=crop)
