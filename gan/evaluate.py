@@ -65,7 +65,9 @@ def summary(report: dict) -> str:
         lines.append(f"Per group: skipped ({g['skipped']})")
     elif g:
         acc = ", ".join(f"{k} {v['accuracy']:.0%}" for k, v in g["judge"]["labels"].items())
-        lines.append(f"Per group ({g['faces_per_group']} faces each, SWD at {g['swd_faces']}; the "
+        draws = g.get("swd_draws", 1)
+        lines.append(f"Per group ({g['faces_per_group']} faces each, SWD at {g['swd_faces']}"
+                     + (f", mean of {draws} draws" if draws > 1 else "") + "; the "
                      f"judge's own held-out accuracy: {acc}):")
         for r in per_group.table(g):
             lines.append("  " + " | ".join(f"{k} {v}" for k, v in r.items()))

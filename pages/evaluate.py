@@ -106,7 +106,10 @@ def every_group(folder: Path, groups: dict, files: dict, card: dict) -> None:
     with st.expander("Every group's figures, and faces of each group"):
         st.markdown(f"{groups['faces_per_group']} generated faces per group, each with the labels "
                     f"of a held-out photo of that group; SWD on {groups['swd_faces']} faces for "
-                    f"every group (SWD grows on smaller sets). The judge reads dlib's face "
+                    f"every group (SWD grows on smaller sets)"
+                    + (f", the mean of {groups['swd_draws']} draws of that many faces and photos"
+                       if groups.get("swd_draws", 1) > 1 else "")
+                    + f". The judge reads dlib's face "
                     f"descriptor (a face-recognition network, not trained here) with a logistic "
                     f"regression fitted on {judge['photos']:,} real held-out photos only, in "
                     f"two halves, each scored by the fit that did not see it: its own accuracy "

@@ -84,3 +84,26 @@ def test_every_face_gets_a_descriptor_found_or_not():
     faces = np.full((2, 64, 64, 3), 128, np.uint8)           # nothing a face detector finds
     x, found = G.describe(faces)
     assert x.shape == (2, 128) and np.isfinite(x).all() and found == 0.0
+
+
+def test_a_groups_swd_is_the_mean_over_draws_whose_first_is_the_plain_figure(monkeypatch):
+    """One draw of the smallest group's size moved the weakest / best ratio from 1.51 to 1.91
+    between evaluation seeds; the figure averages draws, the first of them the old figure."""
+    gen = np.arange(20, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+    real = gen + 100
+    calls = []
+
+    def fake_swd(a, b, seed=0):
+        calls.append((a[:, 0, 0, 0].tolist(), b[:, 0, 0, 0].tolist(), seed))
+        return {"average": float(len(calls))}
+
+    monkeypatch.setattr(G.swd, "swd", fake_swd)
+    out = G.group_swd(gen, real, 5, seed=3, draws=4)
+    assert out["draws"] == 4 and out["mean"] == pytest.approx(2.5)
+    assert calls[0] == (list(range(5)), list(range(100, 105)), 3)
+    for a, b, _ in calls:
+        assert len(set(a)) == 5 and len(set(b)) == 5          # n of each, no face twice
+    assert any(a != calls[0][0] for a, _, _ in calls[1:])     # the other draws are other faces
+    assert len({s for _, _, s in calls}) == 4
+    calls.clear()
+    assert G.group_swd(gen, real, 5, seed=3, draws=1)["mean"] == 1.0 and len(calls) == 1
