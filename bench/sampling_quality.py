@@ -25,9 +25,8 @@ sys.path.insert(0, str(REPO))
 
 from gan import rejection  # noqa: E402
 from gan.bundle import load_bundle  # noqa: E402
-from gan.metrics import msssim, swd  # noqa: E402
+from gan.metrics import broken, msssim, swd  # noqa: E402
 from gan.metrics.audit import page_default_labels  # noqa: E402
-from gan.metrics import broken  # noqa: E402
 from gan.metrics.broken import BrokenFigure  # noqa: E402
 from gan.metrics.evaluate import real_sets  # noqa: E402
 from gan.sampling import generate  # noqa: E402
