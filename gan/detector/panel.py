@@ -122,16 +122,17 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
     from gan.detector.stored import crop_reads, discriminator_views
 
     # Work that does not wait on other work runs in a second thread (OpenCV and Pillow let go
-    # of Python's lock, so a large upload uses both cores): the discriminator's framing and the
-    # half-size copy while the face is found, then the discriminator's crops beside the aligned
-    # faces.
+    # of Python's lock, so a large upload uses both cores): the discriminator's framing while
+    # the face is found (and the whole half-size copy, for a photo whose part of it cannot be
+    # made alone), then the discriminator's crops beside the aligned faces.
     rgb = rgb_array(img)    # also loads a lazily opened photo before threads share it
     with ThreadPoolExecutor(max_workers=2) as pool:
-        half = pool.submit(variants.reencoded, img, "half")
+        half = None if variants.halves_exactly(*img.size) else pool.submit(variants.reencoded, img, "half")
         framed = pool.submit(preprocess_image, img, size=size, crop=crop)
         face = find_face(rgb, finders or FINDERS)
         if face is None:
-            half.cancel()
+            if half is not None:
+                half.cancel()
             return None, None, False
         first = framed.result()
         # Both members read the same re-encodings: made once, of the part either reads.
@@ -139,7 +140,8 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
         b = crop_reads(first.box, size, *img.size)
         reencoded = variants.reencodings(img, keep=(min(a[0], b[0]), min(a[1], b[1]),
                                                     max(a[2], b[2]), max(a[3], b[3])),
-                                         made={"half": half.result()})
+                                         made={"half": half.result()} if half is not None else None,
+                                         pool=pool)
         disc = pool.submit(discriminator_views, SimpleNamespace(crop=crop, resolution=size), img,
                            first=first, reencoded=reencoded)
         shown, faces, found = dfeatures.photo_views(img, size, face=face, reencoded=reencoded, rgb=rgb)

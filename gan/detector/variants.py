@@ -55,17 +55,20 @@ REGION_MARGIN = 16  # px re-encoded beyond what the caller reads (JPEG's colour 
 
 
 def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None = None,
-                made: dict | None = None) -> list[tuple[Image.Image, float]]:
+                made: dict | None = None, pool=None) -> list[tuple[Image.Image, float]]:
     """[(image, scale)] for each of REENCODINGS, pixel for pixel as `reencoded` makes them
     inside `keep`, so callers that read the same photo share one set.
 
     `keep` (x0, y0, x1, y1): the part of the photo the caller reads. The JPEG copy then
     re-encodes only a region around it (a 12-megapixel upload costs a face's worth): the region
     starts and ends on JPEG's 16-px block grid, so each of its blocks holds the pixels the
-    whole photo's would; outside it the copy keeps the photo's own pixels. The half-size copy is
-    always the whole photo's: Pillow's two resampling passes, each rounded to 8 bits, are not
-    reproduced exactly by a resize of a part. ``made``: {kind: `reencoded(img, kind)`} already
-    made (the panel starts the half-size copy in a thread while it looks for the face)."""
+    whole photo's would; outside it the copy is blank. The half-size copy
+    of a photo with even sides is made of the same region only (blank outside it too): halving
+    exactly, Pillow's resize of a part at even corners gives the whole resize's pixels (its
+    filter reads beyond the part). Odd sides make the scale not quite 0.5 and a part's pixels
+    can then differ by 1, so those photos get the whole photo's copy. ``made``: {kind:
+    `reencoded(img, kind)`} already made. ``pool``: an executor that makes all but the first
+    copy while this thread makes the first (Pillow lets go of Python's lock)."""
     made = made or {}
     if keep is None:
         return [made[kind] if kind in made else reencoded(img, kind) for kind in REENCODINGS]
@@ -75,16 +78,35 @@ def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None
     y0 = max(0, (int(np.floor(keep[1])) - m) // g * g)
     x1 = min(w, -(-(int(np.ceil(keep[2])) + m) // g) * g)
     y1 = min(h, -(-(int(np.ceil(keep[3])) + m) // g) * g)
-    out = []
-    for kind in REENCODINGS:
+    part = x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) < w * h
+
+    def one(kind: str) -> tuple[Image.Image, float]:
         if kind in made:
-            out.append(made[kind])
-        elif kind == "jpeg75" and x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) < w * h:
-            changed = img.convert("RGB")          # a copy, even of an RGB photo
+            return made[kind]
+        if kind == "jpeg75" and part:
+            changed = Image.new("RGB", img.size)
             changed.paste(jpeg(img.crop((x0, y0, x1, y1)), 75), (x0, y0))
-            out.append((changed, 1.0))
-        else:
-            out.append(reencoded(img, kind))
+            return changed, 1.0
+        if kind == "half" and part and halves_exactly(w, h):
+            return _half_of_region(img, (x0, y0, x1, y1)), 0.5
+        return reencoded(img, kind)
+
+    later = {kind: pool.submit(one, kind) for kind in REENCODINGS[1:]} if pool is not None else {}
+    return [later[kind].result() if kind in later else one(kind) for kind in REENCODINGS]
+
+
+def halves_exactly(w: int, h: int) -> bool:
+    """Whether `resized` by 0.5 halves a w x h photo exactly (even sides, above its 32 px
+    floor), so that a part of its half-size copy can be made alone."""
+    return w % 2 == 0 and h % 2 == 0 and w >= 64 and h >= 64
+
+
+def _half_of_region(img: Image.Image, region: tuple[int, int, int, int]) -> Image.Image:
+    """`reencoded(img, "half")` inside `region` (even corners), blank outside."""
+    x0, y0, x1, y1 = region
+    part = img.resize(((x1 - x0) // 2, (y1 - y0) // 2), Image.Resampling.LANCZOS, box=region)
+    out = Image.new(img.mode, (img.size[0] // 2, img.size[1] // 2))
+    out.paste(part, (x0 // 2, y0 // 2))
     return out
 
 
