@@ -62,13 +62,13 @@ def reencodings(img: Image.Image, keep: tuple[float, float, float, float] | None
     `keep` (x0, y0, x1, y1): the part of the photo the caller reads. The JPEG copy then
     re-encodes only a region around it (a 12-megapixel upload costs a face's worth): the region
     starts and ends on JPEG's 16-px block grid, so each of its blocks holds the pixels the
-    whole photo's would; outside it the copy is blank. The half-size copy
-    of a photo with even sides is made of the same region only (blank outside it too): halving
-    exactly, Pillow's resize of a part at even corners gives the whole resize's pixels (its
-    filter reads beyond the part). Odd sides make the scale not quite 0.5 and a part's pixels
-    can then differ by 1, so those photos get the whole photo's copy. ``made``: {kind:
-    `reencoded(img, kind)`} already made. ``pool``: an executor that makes all but the first
-    copy while this thread makes the first (Pillow lets go of Python's lock)."""
+    whole photo's would; outside it the copy is blank. The half-size copy of a photo with even
+    sides is made of the same region only (blank outside it too): halving exactly, Pillow's
+    resize of a part at even corners gives the whole resize's pixels (its filter reads beyond
+    the part). Odd sides make the scale not quite 0.5 and a part's pixels can then differ by 1,
+    so those photos get the whole photo's copy. ``made``: {kind: `reencoded(img, kind)`}
+    already made. ``pool``: an executor that makes all but the first copy while this thread
+    makes the first (Pillow lets go of Python's lock)."""
     made = made or {}
     if keep is None:
         return [made[kind] if kind in made else reencoded(img, kind) for kind in REENCODINGS]
