@@ -7,7 +7,7 @@ re-encodings, one network call) as the baseline run beside it.
 
     python bench/detect_speed.py --model models/default [PHOTO ...]
 
-Without photos it makes four from a real photo of ../shared/data (the photo as it is, 1024 px
+Without photos it makes five from a real photo of ../shared/data (the photo as it is, 1024 px
 and 4000 px JPEG upscales with the face filling them, and a 12-megapixel phone-shaped JPEG with
 the face a quarter of its width on a blurred copy, so a second face fills the frame, and the
 same on a scene of smooth noise and grain without a face). Prints the median wall and CPU time per
@@ -33,6 +33,7 @@ SHARED = REPO.parent / "shared" / "data" / "stylegan-vs-real" / "real"
 def photos_from(args) -> list[tuple[str, bytes]]:
     if args.photos:
         return [(Path(p).name, Path(p).read_bytes()) for p in args.photos]
+    import numpy as np
     from PIL import Image, ImageFilter
 
     src = sorted(SHARED.glob("*.jpg"))[0]
@@ -52,7 +53,6 @@ def photos_from(args) -> list[tuple[str, bytes]]:
     out.append(("12-megapixel JPEG, face 1/4 wide", buf.getvalue()))
     # The same, on a scene without a face: the scene above is the photo itself enlarged and
     # blurred, a second face that fills the frame (OpenCV's Haar cascade frames that one).
-    import numpy as np
     rng = np.random.default_rng(0)
     scene = Image.fromarray(rng.integers(60, 200, (12, 16, 3), dtype=np.uint8)) \
         .resize((4032, 3024), Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(3))
