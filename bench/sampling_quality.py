@@ -35,19 +35,9 @@ from gan.sampling import generate  # noqa: E402
 def face_likeness(describer: broken.Describer, space: broken.ShapeSpace, face) -> tuple[float, float]:
     """(HOG margin, minus the landmark layout's distance from real photos' mean layout)."""
     import numpy as np
-    from PIL import Image
 
-    big = np.asarray(Image.fromarray(face).resize((broken.SIDE,) * 2, Image.Resampling.BICUBIC))
-    rects, margins, _ = describer.hog.run(big, 0, -1.0)
-    if len(rects):
-        i = int(np.argmax(margins))
-        rect, margin = rects[i], float(margins[i])
-    else:
-        rect, margin = describer.dlib.rectangle(*broken.FALLBACK_BOX), -2.0
-    pts = np.array([(p.x, p.y) for p in describer.sp68(big, rect).parts()], float)
-    pts -= pts.mean(axis=0)
-    shape = -float(np.linalg.norm(space.coords(pts / np.linalg.norm(pts))))
-    return margin, shape
+    margin, pts = describer.layout(face)
+    return margin, -float(np.linalg.norm(space.coords(pts)))
 
 
 def main(argv=None) -> None:

@@ -50,19 +50,29 @@ class Describer:
     def describe(self, face: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """(HOG margin, 128-D embedding, 68 landmarks centred at unit scale) of an RGB uint8
         face crop. A face HOG does not find is read in a fixed central box (margin -2)."""
+        big, rect, margin = self._found(face)
+        emb = np.array(self.rec.compute_face_descriptor(big, self.sp5(big, rect), 0))
+        return margin, emb, self._layout(big, rect)
+
+    def layout(self, face: np.ndarray) -> tuple[float, np.ndarray]:
+        """(HOG margin, 68 landmarks centred at unit scale): `describe` without the embedding."""
+        big, rect, margin = self._found(face)
+        return margin, self._layout(big, rect)
+
+    def _found(self, face: np.ndarray):
         from PIL import Image
 
         big = np.asarray(Image.fromarray(face).resize((SIDE, SIDE), Image.Resampling.BICUBIC))
         rects, margins, _ = self.hog.run(big, 0, -1.0)
         if len(rects):
             i = int(np.argmax(margins))
-            rect, margin = rects[i], float(margins[i])
-        else:
-            rect, margin = self.dlib.rectangle(*FALLBACK_BOX), -2.0
-        emb = np.array(self.rec.compute_face_descriptor(big, self.sp5(big, rect), 0))
+            return big, rects[i], float(margins[i])
+        return big, self.dlib.rectangle(*FALLBACK_BOX), -2.0
+
+    def _layout(self, big: np.ndarray, rect) -> np.ndarray:
         pts = np.array([(p.x, p.y) for p in self.sp68(big, rect).parts()], float)
         pts -= pts.mean(axis=0)
-        return margin, emb, pts / np.linalg.norm(pts)
+        return pts / np.linalg.norm(pts)
 
 
 class ShapeSpace:
