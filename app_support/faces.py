@@ -45,6 +45,11 @@ def labels_key(labels: dict[str, float] | None) -> tuple[tuple[str, float], ...]
     return tuple(sorted((str(k), round(float(v), 4)) for k, v in (labels or {}).items()))
 
 
+def toward_key(toward: sampling.Toward | None) -> tuple[tuple[str, float, float], ...]:
+    return tuple(sorted((str(k), round(float(e), 4), round(float(t), 4))
+                        for k, (e, t) in (toward or {}).items()))
+
+
 class FaceCache:
     """Faces per (bundle_key, seed, truncation, labels), extended on demand; LRU-bounded."""
 
@@ -63,13 +68,15 @@ class FaceCache:
             return entry
 
     def faces(self, bundle, bundle_key: Hashable, n: int, seed: int, truncation: float = 1.0,
-              labels: dict[str, float] | None = None, z_shift: np.ndarray | None = None) -> Faces:
+              labels: dict[str, float] | None = None, z_shift: np.ndarray | None = None,
+              toward: sampling.Toward | None = None) -> Faces:
         """The first `n` faces of `seed` (generating only those not made before); `z_shift`
-        (an attribute slider's move along a latent direction) is added to every face's z."""
+        (an attribute slider's move along a latent direction) is added to every face's z, and
+        `toward` (a slider's move of the labels, gan.sampling.label_matrix) to its labels."""
         n = int(n)
         shift = None if z_shift is None else np.asarray(z_shift, np.float32)
         key = (bundle_key, int(seed), round(float(truncation), 4), labels_key(labels),
-               None if shift is None else shift.tobytes())
+               None if shift is None else shift.tobytes(), toward_key(toward))
         entry = self._get(key)
         if entry is not None and len(entry.pngs) >= n:
             return Faces(entry.images[:n], entry.pngs[:n])
@@ -82,7 +89,8 @@ class FaceCache:
                 z = sampling.latents(seed, n, bundle.latent_dim, truncation)[have:]
                 if shift is not None:
                     z = z + shift
-                y = sampling.label_matrix(bundle, n - have, labels)
+                y = sampling.label_matrix(bundle, n - have, labels, seed=seed, start=have,
+                                          toward=toward)
                 with model_call():
                     new = sampling.generate_from_latents(bundle, z, y)
                 images = new if entry is None else np.concatenate([entry.images, new])

@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from app_support import ui
+from gan.card import label_frequencies
 from gan.sliders import semantics
 
 # What moving a slider changes in the face, for the attributes we have looked at.
@@ -26,7 +27,8 @@ CHANGES = {
 @dataclass
 class Edit:
     """What the attribute controls ask of the generator, and how files name it."""
-    labels: dict[str, float] = field(default_factory=dict)    # label inputs (conditional)
+    labels: dict[str, float] = field(default_factory=dict)    # labels set on every face
+    toward: dict[str, tuple[float, float]] = field(default_factory=dict)  # slider label moves
     z_shift: np.ndarray | None = None                          # slider moves in latent space
     tags: dict[str, float] = field(default_factory=dict)      # for file names
     sliders: dict[str, float] = field(default_factory=dict)   # positions moved off the middle
@@ -54,7 +56,7 @@ class Edit:
         return z, out
 
 
-def attribute_controls(bundle, prefix: str = "", middle: str = "the model decides",
+def attribute_controls(bundle, prefix: str = "", middle: str | None = None,
                        same: str = "the same faces (the seed stays)",
                        keeps: str = "the seed, and so the person, stays") -> Edit:
     """A slider per attribute (from one end through the middle to the other) and a choice per
@@ -63,6 +65,10 @@ def attribute_controls(bundle, prefix: str = "", middle: str = "the model decide
     directions file is named, with the command that writes it again. `prefix` keeps one
     page's slider positions apart from another's; `middle`, `same` and `keeps` say what the
     middle means and what an edit keeps on that page."""
+    drawn = label_frequencies(bundle.card) is not None
+    if middle is None:
+        middle = ("each face's own, drawn as the training photos have them" if drawn
+                  else "the model decides")
     sl = semantics.sliders_for(bundle)
     if sl.damaged:
         st.warning(sl.damaged.warning(
@@ -84,7 +90,7 @@ def attribute_controls(bundle, prefix: str = "", middle: str = "the model decide
             help=f"Left: {low}; right: {high}; middle: {middle}. Moving it edits {same}. "
                  f"The ends: {sl.describe()}.")
         ui.remember(key)
-    edit = Edit(labels=sl.labels(values), z_shift=sl.z_shift(values),
+    edit = Edit(toward=sl.toward(values), z_shift=sl.z_shift(values),
                 sliders={k: round(v, 4) for k, v in values.items() if round(v, 4) != 0},
                 controls=sl)
     for col, (group, members) in zip(cols[len(sl.names):], groups.items()):
@@ -94,17 +100,18 @@ def attribute_controls(bundle, prefix: str = "", middle: str = "the model decide
         choice = col.selectbox(group.replace("_", " ").capitalize(), ["any"] + names, key=key,
                                help=f"The {group.replace('_', ' ')} the faces are drawn as: one "
                                     f"of the {len(names)} groups the model learned "
-                                    f"({', '.join(names)}). Any: an even mix of them all, which "
-                                    f"the model blends. Changing it edits {same}.")
+                                    f"({', '.join(names)}). Any: "
+                                    + ("each face drawn from them as often as the training "
+                                       "photos have them" if drawn else
+                                       "an even mix of them all, which the model blends")
+                                    + f". Changing it edits {same}.")
         ui.remember(key)
         if choice != "any":
             chosen = {m: float(m.split("=", 1)[1] == choice) for m in members}
             edit.labels.update(chosen)
             edit.choices.update(chosen)
-    # File names carry the label values, or the slider positions when z moves too.
-    edit.tags = dict(edit.labels) if edit.z_shift is None else {
-        **{k: v for k, v in edit.labels.items() if k not in sl.names},
-        **{f"{k}_slider": v for k, v in edit.sliders.items()}}
+    # File names carry the groups chosen and the slider positions.
+    edit.tags = {**edit.labels, **{f"{k}_slider": v for k, v in edit.sliders.items()}}
     said = [f"**{' ↔ '.join(semantics.ends(n)).capitalize()}** changes {CHANGES[n]}"
             for n in sl.names if n in CHANGES]
     if said:

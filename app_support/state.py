@@ -18,7 +18,8 @@ from pathlib import Path
 import streamlit as st
 
 from app_support import card_text, ui
-from app_support.faces import FaceCache, Faces, StoredFaces, labels_key, png, stored_faces
+from app_support.faces import (FaceCache, Faces, StoredFaces, labels_key, png, stored_faces,
+                                toward_key)
 from app_support.gate import model_call
 from gan import sampling
 from gan.bundle import (CARD, MODEL_FILES, Bundle, BundleError, list_bundles, load_bundle,
@@ -151,25 +152,27 @@ class Morph:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _morph(_bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames: int,
-           truncation: float, labels: tuple, shift: bytes | None) -> Morph:
+           truncation: float, labels: tuple, shift: bytes | None, toward: tuple = ()) -> Morph:
     import numpy as np
 
     z_shift = None if shift is None else np.frombuffer(shift, np.float32)
     with model_call():
         images = sampling.interpolate(_bundle, seed_a, seed_b, frames, truncation,
-                                      dict(labels) or None, z_shift)
+                                      dict(labels) or None, z_shift,
+                                      {k: (e, t) for k, e, t in toward} or None)
     return Morph(tuple(png(f) for f in images), gif_bytes(images, duration_ms=100))
 
 
 def morph(bundle: Bundle, bundle_key: tuple, seed_a: int, seed_b: int, frames: int,
-          truncation: float, labels: dict[str, float] | None, z_shift=None) -> Morph:
+          truncation: float, labels: dict[str, float] | None, z_shift=None,
+          toward=None) -> Morph:
     """Frames from the first face of seed_a to that of seed_b, made once per process for
     the same settings (every rerun of the page would otherwise regenerate them)."""
     import numpy as np
 
     shift = None if z_shift is None else np.asarray(z_shift, np.float32).tobytes()
     return _morph(bundle, bundle_key, int(seed_a), int(seed_b), int(frames),
-                  round(float(truncation), 4), labels_key(labels), shift)
+                  round(float(truncation), 4), labels_key(labels), shift, toward_key(toward))
 
 
 def _read_card(path: Path) -> dict | BundleError:

@@ -164,8 +164,7 @@ def discriminator_logits(folder: Path):
     bundle whose generator is not the one audited, or a sheet of one group (other labels)."""
     from gan import rejection
     from gan.bundle import load_bundle
-    from gan.metrics.audit import page_default_labels
-    from gan.sampling import label_matrix
+    from gan.sampling import neutral_labels
 
     key = json.loads((folder / "key.json").read_text())
     if key.get("group"):
@@ -173,7 +172,7 @@ def discriminator_logits(folder: Path):
     bundle = load_bundle(key["model"]["path"])
     if bundle.card["files"]["generator.keras"]["sha256"] != key["model"]["generator_sha256"]:
         sys.exit(f"{folder}: {key['model']['path']} is no longer the generator audited")
-    y = label_matrix(bundle, 1, page_default_labels(bundle))
+    y = None if not bundle.conditional else neutral_labels(bundle)[None]   # a face's own unknown
     return lambda face: float(rejection.logits(bundle, face[None], y)[0])
 
 

@@ -1,15 +1,22 @@
 """The model card written into every bundle (`model.json`): what a user needs to judge a model.
 
 `make_card` writes it; `label_kinds` and `label_groups` are the one place that reads what
-each label is (binary attribute, one class of a one-hot group, number).
+each label is (binary attribute, one class of a one-hot group, number), and
+`label_frequencies` how often the training photos had each label row.
 """
 from __future__ import annotations
 
 import datetime as _dt
 from typing import Any
 
+import numpy as np
+
 from gan.config import TrainConfig
 from gan.data import preprocess
+
+# A label array with more distinct rows than this (numbers) gets no frequencies: the card stays
+# small, and faces fall back to the neutral labels (gan.sampling.label_matrix).
+MAX_FREQUENCY_ROWS = 4096
 
 
 def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: int = 0,
@@ -18,14 +25,16 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
               init_from: dict[str, Any] | None = None,
               cpu: dict[str, Any] | None = None,
               label_kinds: list[str] | None = None,
-              images_seen: int | None = None) -> dict[str, Any]:
+              images_seen: int | None = None,
+              label_rows: np.ndarray | None = None) -> dict[str, Any]:
     """`label_kinds`: per label, `FaceData.label_kind` ("binary", "onehot", "numeric"), so
     readers need not guess from the names. `init_from`: the bundle a run started from (its steps and seconds are not in this run's
     figures; `total_steps` / `total_seconds` add them). `cpu`: {"seconds", "from_step"}, the
     process CPU time of the training steps (all threads), which, unlike the wall-clock
     `seconds`, does not grow while a run is paused or shares the machine. `images_seen`: the
     photos trained on (a distributed run's steps each take batch_size x replicas); by default
-    step x batch_size."""
+    step x batch_size. `label_rows`: the training photos' labels [n, K], whose distinct rows
+    and counts the card keeps so faces can be given labels as photos have them."""
     seen = int(step) * cfg.batch_size if images_seen is None else int(images_seen)
     training = {"steps": int(step), "seconds": round(float(training_seconds), 1),
                 "images_seen": seen}
@@ -47,7 +56,7 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
         "config": cfg.to_dict(),
         "preprocessing": {"size": cfg.resolution, "crop": cfg.crop, "range": [-1, 1],
                           "version": getattr(preprocess, "PREPROCESS_VERSION", 1)},
-        "labels": _labels_section(label_names, label_kinds),
+        "labels": _labels_section(label_names, label_kinds, label_rows),
         "training": training,
         "data": dict(data or {}),
         "metrics": dict(metrics or {}),
@@ -61,10 +70,12 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
 LABEL_KINDS = ("binary", "onehot", "numeric")
 
 
-def _labels_section(names: list[str] | None, kinds: list[str] | None) -> dict[str, Any]:
+def _labels_section(names: list[str] | None, kinds: list[str] | None,
+                    rows: np.ndarray | None = None) -> dict[str, Any]:
     names = list(names or [])
+    freq = None if rows is None or not names else frequencies_section(rows, len(names))
     if kinds is None or not names:
-        return {"names": names}
+        return {"names": names, **({"frequencies": freq} if freq else {})}
     if len(kinds) != len(names) or not set(kinds) <= set(LABEL_KINDS):
         raise ValueError(f"label kinds {kinds} do not fit the labels {names}")
     section: dict[str, Any] = {"names": names, "kinds": list(kinds)}
@@ -75,7 +86,43 @@ def _labels_section(names: list[str] | None, kinds: list[str] | None) -> dict[st
             groups.setdefault(label, []).append(group)
     if groups:
         section["groups"] = groups    # the group names, for people and pages reading the card
+    if freq:
+        section["frequencies"] = freq
     return section
+
+
+def frequencies_section(rows: np.ndarray, k: int) -> dict[str, Any] | None:
+    """The card's `labels.frequencies`: each distinct label row of the training photos (in
+    sorted order, values to 4 decimals) and how many photos had it; None when there are more
+    than MAX_FREQUENCY_ROWS distinct rows or the array does not have `k` columns."""
+    rows = np.asarray(rows, np.float64)
+    if rows.ndim != 2 or rows.shape[1] != k or not len(rows) or not np.all(np.isfinite(rows)):
+        return None
+    kinds, counts = np.unique(np.round(rows, 4), axis=0, return_counts=True)
+    if len(kinds) > MAX_FREQUENCY_ROWS:
+        return None
+    return {"rows": [[round(float(v), 4) for v in r] for r in kinds],
+            "counts": [int(c) for c in counts], "of": "training photos"}
+
+
+def label_frequencies(card: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows [U, K] float32, counts [U]) of the training photos' label rows, as the card keeps
+    them; None for a card without them (bundles exported before they were recorded) or whose
+    section does not fit its labels."""
+    section = card.get("labels", {}) or {}
+    freq = section.get("frequencies")
+    k = len(section.get("names", []) or [])
+    if not isinstance(freq, dict) or not k:
+        return None
+    try:
+        rows = np.asarray(freq["rows"], np.float32)
+        counts = np.asarray(freq["counts"], np.float64)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (rows.ndim != 2 or rows.shape != (len(counts), k) or not np.all(np.isfinite(rows))
+            or not np.all(counts >= 0) or counts.sum() <= 0):
+        return None
+    return rows, counts
 
 
 def label_kinds(card: dict[str, Any]) -> list[str]:

@@ -120,7 +120,14 @@ SCHEMA: dict[str, Any] = {
                            # one-hot groups: label -> its groups in column order (gan.card)
                            "groups": {"type": "object",
                                       "additionalProperties": {"type": "array", "items": _TEXT,
-                                                               "minItems": 1}}},
+                                                               "minItems": 1}},
+                           # the training photos' distinct label rows and counts (gan.card)
+                           "frequencies": {"type": "object", "required": ["rows", "counts"],
+                                           "properties": {
+                                               "rows": {"type": "array",
+                                                        "items": {"type": "array", "items": _NUMBER}},
+                                               "counts": {"type": "array", "items": _COUNT},
+                                               "of": _TEXT}}},
         },
         "files": {
             "type": "object",

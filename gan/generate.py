@@ -2,13 +2,17 @@
 
     python -m gan.generate --model models/default --n 100 --out faces/ --seed 0
     python -m gan.generate --model models/NAME --n 50 --out faces/ --labels smiling=1,male=0
+    python -m gan.generate --model models/NAME --n 50 --out faces/ --toward smiling=1:0.5
     python -m gan.generate --model models/default --n 1000000 --out faces/ --shard 0/8
     python -m gan.generate --interpolate 3 7 --frames 16 --out morph.gif
 
 Face i of seed S is always the same file, whatever --n, --shard or an interruption (with the
-same --truncation, --labels and --batch-size), and files already in --out are skipped, so a
-stopped export resumes. A conditional bundle also gets
-labels.csv. --shard I/N (I counted from 0) writes the I-th of N slices of the run, so N
+same --truncation, --labels, --toward and --batch-size), and files already in --out are
+skipped, so a stopped export resumes. A conditional bundle's faces each get a label row as its
+training photos have them (face i of seed S always the same; gan.sampling.label_matrix), except
+the labels --labels sets on every face; --toward NAME=END:T moves each face's label T of the way
+to END, as the generate page's sliders do. A conditional bundle also gets labels.csv, each
+face's row. --shard I/N (I counted from 0) writes the I-th of N slices of the run, so N
 machines together write exactly the files of one unsharded run; each shard writes the whole
 labels.csv (the same bytes in every shard). --interpolate writes one animated GIF from the
 first face of one seed to that of another.
@@ -77,13 +81,33 @@ def face_name(seed: int, i: int) -> str:
     return f"seed{seed:06d}_{i:06d}.png"
 
 
+def parse_toward(text: str | None) -> dict[str, tuple[float, float]]:
+    """`male=1:0.3,smiling=0:1` -> {"male": (1.0, 0.3), "smiling": (0.0, 1.0)}."""
+    out: dict[str, tuple[float, float]] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, rest = part.partition("=")
+        end, colon, t = rest.partition(":")
+        try:
+            if not (sep and colon):
+                raise ValueError
+            out[name.strip()] = (float(end), float(t))
+        except ValueError:
+            raise ValueError(f"--toward looks like name=END:T (T of the way to END, 0 to 1), "
+                             f"got {part!r}") from None
+        if not 0.0 <= out[name.strip()][1] <= 1.0:
+            raise ValueError(f"--toward {part!r}: T is the fraction of the way, from 0 to 1")
+    return out
+
+
 def write_faces(bundle, out: Path, n: int, seed: int, truncation: float,
-                labels: dict[str, float], batch_size: int, shard: tuple[int, int]) -> tuple[int, int, int, int]:
+                labels: dict[str, float], batch_size: int, shard: tuple[int, int],
+                toward: dict[str, tuple[float, float]] | None = None) -> tuple[int, int, int, int]:
     """Write the shard's missing faces into `out`: (first face, end, faces made, already there)."""
     batches = shard_batches(n, batch_size, *shard)
     first, end = batches.start * batch_size, min(batches.stop * batch_size, n)
     rows = latent_rows(seed, first, bundle.latent_dim, truncation, chunk=batch_size)
-    y = label_matrix(bundle, batch_size, labels)
     made = 0
     with tqdm(total=end - first, unit="face", desc="generate") as bar:
         for b in batches:
@@ -91,6 +115,8 @@ def write_faces(bundle, out: Path, n: int, seed: int, truncation: float,
             idx = range(b * batch_size, min((b + 1) * batch_size, n))
             missing = [i for i in idx if not (out / face_name(seed, i)).is_file()]
             if missing:
+                y = label_matrix(bundle, batch_size, labels, seed=seed, start=b * batch_size,
+                                 toward=toward)
                 faces = generate_from_latents(bundle, z, y, batch_size=batch_size)
                 for i in missing:
                     atomic_write_bytes(out / face_name(seed, i), png_bytes(faces[i - idx.start]))
@@ -99,15 +125,17 @@ def write_faces(bundle, out: Path, n: int, seed: int, truncation: float,
     return first, end, made, (end - first) - made
 
 
-def write_labels_csv(bundle, out: Path, n: int, seed: int, labels: dict[str, float]) -> None:
-    """labels.csv for all n faces of the run (a shard writes it whole too: it depends only on
-    --n, --seed and --labels, so every shard's copy has the same bytes)."""
+def write_labels_csv(bundle, out: Path, n: int, seed: int, labels: dict[str, float],
+                     toward: dict[str, tuple[float, float]] | None = None) -> None:
+    """labels.csv, each face's label row, for all n faces of the run (a shard writes it whole
+    too: it depends only on --n, --seed, --labels and --toward, so every shard's copy has the
+    same bytes)."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["image", *bundle.label_names])
-    row = [f"{v:g}" for v in label_matrix(bundle, 1, labels)[0]]
+    y = label_matrix(bundle, n, labels, seed=seed, toward=toward)
     for i in range(n):
-        w.writerow([face_name(seed, i), *row])
+        w.writerow([face_name(seed, i), *(f"{v:.4g}" for v in y[i])])
     atomic_write_text(out / "labels.csv", buf.getvalue())
 
 
@@ -116,7 +144,8 @@ def write_morph(bundle, args, labels: dict[str, float]) -> int:
         print("error: --frames must be between 2 and 256", file=sys.stderr)
         return 2
     a, b = args.interpolate
-    frames = interpolate(bundle, a, b, args.frames, args.truncation, labels or None)
+    frames = interpolate(bundle, a, b, args.frames, args.truncation, labels or None,
+                         toward=parse_toward(args.toward) or None)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, gif_bytes(frames, duration_ms=100))
@@ -133,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--truncation", type=float, default=1.0,
                    help="scale of z: below 1 gives more typical faces, less variety (default 1)")
     p.add_argument("--labels", default=None,
-                   help="for a conditional bundle: name=value,... (e.g. smiling=1,male=0)")
+                   help="for a conditional bundle: name=value,... set on every face (e.g. "
+                        "smiling=1,male=0); labels not named are drawn per face as the training "
+                        "photos have them")
+    p.add_argument("--toward", default=None, metavar="NAME=END:T,...",
+                   help="for a conditional bundle: move each face's label T (0 to 1) of the way "
+                        "to END, as the generate page's sliders do (e.g. smiling=1:0.5)")
     p.add_argument("--batch-size", type=int, default=64,
                    help="faces per generator call (default 64); give every shard of a run the same")
     p.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
@@ -150,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bundle = load_bundle(args.model)
         labels = parse_labels(args.labels)
-        if labels and not bundle.conditional:
-            raise ValueError(f"{args.model} is not conditional; it takes no --labels")
-        label_matrix(bundle, 1, labels)           # an unknown label name is said here
+        toward = parse_toward(args.toward)
+        if (labels or toward) and not bundle.conditional:
+            raise ValueError(f"{args.model} is not conditional; it takes no --labels or --toward")
+        label_matrix(bundle, 1, labels, toward=toward)   # an unknown label name is said here
     except (BundleError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -173,10 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     shard = args.shard or (0, 1)
     t0 = time.perf_counter()
     first, end, made, there = write_faces(bundle, out, args.n, args.seed, args.truncation, labels,
-                                          args.batch_size, shard)
+                                          args.batch_size, shard, toward)
     seconds = time.perf_counter() - t0
     if bundle.conditional:
-        write_labels_csv(bundle, out, args.n, args.seed, labels)
+        write_labels_csv(bundle, out, args.n, args.seed, labels, toward)
     rate = f", {made / seconds:.1f} faces/s" if made else ""
     what = (f"{end - first} faces ({first} to {end - 1})" if end > first else "no faces (fewer "
             f"batches of {args.batch_size} than shards)")

@@ -73,7 +73,7 @@ def calibrate(bundle, truncation: float = 1.0, labels: dict[str, float] | None =
     if burn_in < 16:
         raise RejectionError(f"the burn-in needs at least 16 faces, not {burn_in}")
     z = latents(BURN_IN_SEED, burn_in, bundle.latent_dim, truncation)
-    y = label_matrix(bundle, burn_in, labels)
+    y = label_matrix(bundle, burn_in, labels, seed=BURN_IN_SEED)
     d = logits(bundle, generate_from_latents(bundle, z, y), y)
     max_logit = float(d.max())
     f = _f(d, max_logit)
@@ -98,7 +98,6 @@ def sample(bundle, n: int, seed: int = 0, truncation: float = 1.0,
         max_candidates = max(1024, int(20 * n / max(rejection.acceptance, 1e-3)))
     rows = latent_rows(seed, 0, bundle.latent_dim, truncation, chunk=CHUNK)
     draws = np.random.default_rng([int(seed), 0xD125])
-    y = label_matrix(bundle, CHUNK, labels)
     kept, kept_rows, drawn = [], [], 0
     while sum(len(k) for k in kept) < n:
         if drawn >= max_candidates:
@@ -106,6 +105,7 @@ def sample(bundle, n: int, seed: int = 0, truncation: float = 1.0,
             raise RejectionError(f"rejection kept {got} of {drawn} faces, fewer than the {n} "
                                  f"asked for (the burn-in predicted {rejection.acceptance:.1%} "
                                  "kept): ask for fewer or use a lower percentile")
+        y = label_matrix(bundle, CHUNK, labels, seed=seed, start=drawn)
         faces = generate_from_latents(bundle, next(rows), y)
         u = draws.random(CHUNK)
         keep = u < accept_probability(logits(bundle, faces, y), rejection)

@@ -3,13 +3,15 @@ evaluation use, so "same seed, same faces" holds everywhere.
 
 Latent vectors for a seed are drawn row by row from one NumPy stream, so the first k faces of
 seed S are the same whether 4 or 64 are asked for (the app relies on that to keep the faces it
-already shows when its slider moves).
+already shows when its slider moves). A conditional bundle's labels follow the same rule from a
+stream of their own (`label_matrix`): each face gets a label row as the training photos have
+them, not a value between the classes that no photo has.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from gan.card import label_groups
+from gan.card import label_frequencies, label_groups
 from gan.data.preprocess import to_uint8
 
 
@@ -35,22 +37,73 @@ def latent_rows(seed: int, start: int, latent_dim: int, truncation: float = 1.0,
         yield (z * float(truncation)).astype("float32")
 
 
-def label_matrix(bundle, n: int, labels: dict[str, float] | None) -> np.ndarray | None:
-    """An [n, K] label array for a conditional bundle from {name: value}; unnamed labels
-    default to 0.5 for binary attributes (undecided) and to an even mix for one-hot classes."""
+# The labels' own stream beside a seed's latents: numpy default_rng([seed, LABEL_SALT]).
+LABEL_SALT = 0x1ABE15
+
+Toward = dict[str, tuple[float, float]]   # label -> (end value, fraction of the way there)
+
+
+def neutral_labels(bundle) -> np.ndarray | None:
+    """The label row [K] that says nothing: 0.5 for binary attributes, an even mix for one-hot
+    classes. No training photo has it, so faces made at it look worse; it is what a
+    discriminator is given when a photo's labels are unknown."""
     names = bundle.label_names
     if not names:
         return None
-    labels = dict(labels or {})
-    unknown = set(labels) - set(names)
-    if unknown:
-        raise ValueError(f"unknown labels {sorted(unknown)}; this model knows {names}")
     row = np.full(len(names), 0.5, dtype="float32")
     for idx in label_groups(bundle.card).values():
         row[idx] = 1.0 / len(idx)
+    return row
+
+
+def label_matrix(bundle, n: int, labels: dict[str, float] | None = None, seed: int | None = None,
+                 start: int = 0, toward: Toward | None = None) -> np.ndarray | None:
+    """An [n, K] label array for faces start .. start + n - 1 of `seed` (None for an
+    unconditional bundle).
+
+    With `seed` and the card's label frequencies, each face's row is drawn from the training
+    photos' rows, as often as photos have them (given the `labels` named, when photos have
+    those values): face i's row comes from number i of the seed's label stream, so it is the
+    same whatever n and start. Without `seed` (or for a card without frequencies) every face
+    gets `neutral_labels`. Then `labels` {name: value} set those values on every face (the other
+    classes of a one-hot group named share what is left of 1), and `toward` {name: (end, t)}
+    moves each face's value t of the way to `end` (the page's sliders: t = 0 keeps the face's
+    own labels, t = 1 reaches the end)."""
+    names = bundle.label_names
+    if not names:
+        return None
+    labels = {k: float(v) for k, v in (labels or {}).items()}
+    toward = dict(toward or {})
+    unknown = (set(labels) | set(toward)) - set(names)
+    if unknown:
+        raise ValueError(f"unknown labels {sorted(unknown)}; this model knows {names}")
+    n = int(n)
+    freq = label_frequencies(bundle.card) if seed is not None else None
+    if freq is None:
+        y = np.repeat(neutral_labels(bundle)[None], n, axis=0)
+    else:
+        rows, counts = freq
+        named = [names.index(k) for k in labels]
+        if named:           # rows with the named values, when photos have them
+            match = np.all(np.abs(rows[:, named] - np.array([labels[names[j]] for j in named],
+                                                             np.float32)) < 1e-3, axis=1)
+            if match.any():
+                rows, counts = rows[match], counts[match]
+        u = np.random.default_rng([int(seed), LABEL_SALT]).random(int(start) + n)[int(start):]
+        cdf = np.cumsum(counts)
+        pick = np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(rows) - 1)
+        y = rows[pick].astype("float32")
+    for idx in label_groups(bundle.card).values():
+        given = [j for j in idx if names[j] in labels]
+        rest = [j for j in idx if names[j] not in labels]
+        if given and rest:
+            y[:, rest] = max(0.0, 1.0 - sum(labels[names[j]] for j in given)) / len(rest)
     for name, value in labels.items():
-        row[names.index(name)] = float(value)
-    return np.repeat(row[None], int(n), axis=0)
+        y[:, names.index(name)] = value
+    for name, (end, t) in toward.items():
+        j = names.index(name)
+        y[:, j] = y[:, j] + float(t) * (float(end) - y[:, j])
+    return y
 
 
 def generate_from_latents(bundle, z: np.ndarray, y: np.ndarray | None = None,
@@ -69,10 +122,12 @@ def generate_from_latents(bundle, z: np.ndarray, y: np.ndarray | None = None,
 
 
 def generate(bundle, n: int, seed: int = 0, truncation: float = 1.0,
-             labels: dict[str, float] | None = None, batch_size: int = 64) -> np.ndarray:
-    """n uint8 faces for `seed`: the same seed gives the same faces."""
+             labels: dict[str, float] | None = None, batch_size: int = 64,
+             toward: Toward | None = None) -> np.ndarray:
+    """n uint8 faces for `seed`: the same seed gives the same faces (latents and labels)."""
     z = latents(seed, n, bundle.latent_dim, truncation)
-    return generate_from_latents(bundle, z, label_matrix(bundle, n, labels), batch_size)
+    y = label_matrix(bundle, n, labels, seed=seed, toward=toward)
+    return generate_from_latents(bundle, z, y, batch_size)
 
 
 def slerp(za: np.ndarray, zb: np.ndarray, frames: int) -> np.ndarray:
@@ -89,16 +144,22 @@ def slerp(za: np.ndarray, zb: np.ndarray, frames: int) -> np.ndarray:
 
 def interpolate(bundle, seed_a: int, seed_b: int, frames: int = 16, truncation: float = 1.0,
                 labels: dict[str, float] | None = None,
-                z_shift: np.ndarray | None = None) -> np.ndarray:
-    """Faces along the spherical path between the first face of seed_a and of seed_b
-    (`z_shift`, an attribute slider's move in latent space, is added to every frame)."""
+                z_shift: np.ndarray | None = None, toward: Toward | None = None) -> np.ndarray:
+    """Faces along the spherical path between the first face of seed_a and of seed_b, each
+    end with its own labels (a conditional bundle's go in a straight line between them);
+    `z_shift`, an attribute slider's move in latent space, is added to every frame."""
     za = latents(seed_a, 1, bundle.latent_dim, truncation)[0]
     zb = latents(seed_b, 1, bundle.latent_dim, truncation)[0]
     z = slerp(za, zb, frames)
     if z_shift is not None:
         z = z + np.asarray(z_shift, np.float32)[None]
-    return generate_from_latents(bundle, z.astype("float32"),
-                                 label_matrix(bundle, frames, labels))
+    y = None
+    if bundle.conditional:
+        ya = label_matrix(bundle, 1, labels, seed=seed_a, toward=toward)[0]
+        yb = label_matrix(bundle, 1, labels, seed=seed_b, toward=toward)[0]
+        t = np.linspace(0.0, 1.0, int(frames))[:, None]
+        y = ((1 - t) * ya[None] + t * yb[None]).astype("float32")
+    return generate_from_latents(bundle, z.astype("float32"), y)
 
 
 def interpolate_latents(bundle, za: np.ndarray, zb: np.ndarray, frames: int = 16,

@@ -18,7 +18,8 @@ export time they are tabulated by calling the library's own functions (every uin
 model input; the float32 edges at which `to_uint8` steps up), and the graph only looks the
 tables up. The SavedModel therefore converts pixels exactly as the library does.
 
-Beside `saved_model.pb`, `facegan.json` records the label names and their neutral values, the
+Beside `saved_model.pb`, `facegan.json` records the label names, the training photos' label
+rows and counts (the app and the CLI draw each face's labels from them), the neutral row, the
 sizes, and the bundle the export came from. Exports are written to a staging folder beside the
 target and renamed into place, so a version folder is whole or absent.
 """
@@ -35,7 +36,7 @@ from gan.bundle import Bundle
 from gan.data.preprocess import to_uint8
 from gan.detector.stored import discriminator_scores
 from gan.io import remove_stale, staged_dir
-from gan.sampling import label_matrix
+from gan.sampling import neutral_labels
 
 SIGNATURES = ("generate", "score")
 INFO_FILE = "facegan.json"
@@ -232,11 +233,13 @@ def export_saved_model(bundle: Bundle, out: str | Path, version: int | None = No
         "crop": bundle.crop,
         "latent_dim": bundle.latent_dim,
         "label_names": bundle.label_names,
-        "neutral_labels": ([float(v) for v in label_matrix(bundle, 1, None)[0]]
+        "neutral_labels": ([float(v) for v in neutral_labels(bundle)]
                            if bundle.conditional else []),
+        "label_frequencies": (bundle.card.get("labels") or {}).get("frequencies"),
         "signatures": {
             "generate": "z float32 [n, latent_dim], labels float32 [n, K] (label_names order; "
-                        "neutral_labels is what the CLI and the app give unless told), "
+                        "the CLI and the app give each face a row of label_frequencies.rows, "
+                        "drawn as often as its count, or neutral_labels when there are none), "
                         "truncation float32 [n] -> faces uint8 [n, R, R, 3]",
             "score": "image_uint8 uint8 [n, R, R, 3] (the bundle's crop) -> score float32 [n]: "
                      "minus the discriminator's logit, higher = more likely generated "

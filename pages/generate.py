@@ -6,7 +6,8 @@ Faces come from the process-wide face cache, so moving the count slider only gen
 faces not yet shown, and the same seed and settings always give the same faces. An attribute
 slider (`app_support.sliders`, shared with the Your face page) keeps the seed's faces and moves
 only the label input (and, when the bundle's measurement chose it, z along a fitted direction;
-gan.sliders.semantics): the same faces, edited.
+gan.sliders.semantics): the same faces, edited. Untouched, each face has labels as the training
+photos have them (gan.sampling.label_matrix), not an undecided 0.5.
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def morph_section(bundle, key, seed: int, truncation: float, edit: Edit) -> None
     for k in ("morph_a", "morph_b", "morph_frames"):
         ui.remember(k)
     with st.spinner(f"Making {frames} frames..."):
-        morph = state.morph(bundle, key, a, b, frames, truncation, edit.labels, edit.z_shift)
+        morph = state.morph(bundle, key, a, b, frames, truncation, edit.labels, edit.z_shift,
+                            edit.toward)
     name = face_file_name(bundle.name, a, 0, truncation, edit.tags).replace(
         "_01.png", f"_to_seed{b}_{frames}frames.gif")
     ui.morph_strip(morph.gif, morph.pngs, f"seed {a} → seed {b}", name, key="morph")
@@ -95,12 +97,17 @@ with ui.guard("generating faces"):
     labels = edit.labels
 
     with st.spinner(f"Generating {n} faces..."):
-        faces = state.face_cache().faces(bundle, key, n, seed, truncation, labels, edit.z_shift)
+        faces = state.face_cache().faces(bundle, key, n, seed, truncation, labels, edit.z_shift,
+                                         edit.toward)
     names = [face_file_name(bundle.name, seed, i, truncation, edit.tags) for i in range(n)]
+    toward = {k: list(v) for k, v in edit.toward.items()}
     manifest = {"model": bundle.name, "seed": seed, "truncation": truncation, "labels": labels,
                 "faces": n, "files": names,
                 "remake": f"gan.sampling.generate(load_bundle('models/{bundle.name}'), {n}, "
-                          f"seed={seed}, truncation={truncation}, labels={labels or None})"}
+                          f"seed={seed}, truncation={truncation}, labels={labels or None}"
+                          + (f", toward={edit.toward}" if edit.toward else "") + ")"}
+    if toward:
+        manifest["toward"] = toward
     if edit.z_shift is not None:
         manifest["sliders"] = edit.sliders
         manifest["remake"] = ("as above, with every z moved by the sliders along the bundle's "

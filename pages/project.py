@@ -332,7 +332,8 @@ def morph_section(bundle, bkey, z: np.ndarray, labels: dict | None, stem: str,
     for k in ("proj_morph_seed", "proj_morph_face", "proj_morph_frames"):
         ui.remember(k)
     zt = sampling.latents(seed, number, bundle.latent_dim, truncation)[number - 1]
-    yt = None if not bundle.conditional else sampling.label_matrix(bundle, 1, None)[0]
+    yt = (None if not bundle.conditional
+          else sampling.label_matrix(bundle, 1, None, seed=seed, start=number - 1)[0])
     memo = st.session_state.setdefault("_projected_morphs", {})
     refined = bool(res and res.get("refined"))
     key = (bkey, z.tobytes(), None if labels is None else _row(bundle, labels).tobytes(),

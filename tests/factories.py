@@ -22,8 +22,9 @@ def tiny_config(**overrides) -> TrainConfig:
 
 
 def make_tiny_bundle(path: str | Path, label_names: list[str] | None = None, seed: int = 0,
-                     **overrides) -> Path:
-    """An untrained but complete and loadable bundle at `path`."""
+                     label_rows=None, **overrides) -> Path:
+    """An untrained but complete and loadable bundle at `path`; `label_rows`, the labels of
+    its (pretend) training photos, give the card label frequencies."""
     import keras
 
     from gan.models import build_discriminator, build_generator
@@ -34,7 +35,7 @@ def make_tiny_bundle(path: str | Path, label_names: list[str] | None = None, see
     g = build_generator(cfg, n, dtype="float32")
     d = build_discriminator(cfg, n, dtype="float32")
     card = make_card(cfg, label_names=label_names, step=0, data={"source": "none (test)"},
-                     notes="untrained test bundle")
+                     notes="untrained test bundle", label_rows=label_rows)
     return save_bundle(path, g, d, card)
 
 

@@ -83,8 +83,9 @@ def test_zip_names_and_manifest_carry_the_slider_labels(app_env, media):
     at.slider(key="attr_smiling").set_value(-1.0).run()
     with zipfile.ZipFile(io.BytesIO(download(at, "zip", media))) as z:
         manifest = json.loads(z.read("faces.json"))
-        assert z.namelist()[0] == "cond_seed304_smiling0_01.png"
-    assert manifest["labels"] == {"smiling": 0.0}
+        assert z.namelist()[0] == "cond_seed304_smiling_slider-1_01.png"
+    assert manifest["labels"] == {} and manifest["toward"] == {"smiling": [0.0, 1.0]}
+    assert "toward={'smiling': (0.0, 1.0)}" in manifest["remake"]
 
 
 @pytest.fixture
@@ -182,3 +183,37 @@ def test_unconditional_model_with_fitted_directions_gets_sliders_that_move_z(
     no_exceptions(at)
     z_m, _ = calls[-1]
     assert len(z_m) == 12 and np.allclose(z_m[0], want[0], atol=1e-5)
+
+
+@pytest.fixture
+def drawn_models(tmp_path, monkeypatch):
+    """A models folder whose conditional bundle knows its training photos' label rows."""
+    rows = np.array([[0, 0]] * 5 + [[1, 0]] * 3 + [[1, 1]] * 2, np.float32)
+    make_tiny_bundle(tmp_path / "default", label_names=["male", "smiling"], crop="center",
+                     label_rows=rows)
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(tmp_path))
+    return tmp_path / "default"
+
+
+def test_faces_get_labels_as_photos_have_them_and_sliders_move_each_from_its_own(
+        drawn_models, calls):
+    bundle = load_bundle(drawn_models)
+    at = new_app(PAGE)
+    no_exceptions(at)
+    z0, y0 = calls[-1]
+    own = sampling.label_matrix(bundle, 16, None, seed=0)
+    assert np.array_equal(y0, own) and set(map(tuple, y0)) <= {(0, 0), (1, 0), (1, 1)}
+    assert "drawn as the training photos have them" in at.slider(key="attr_male").help
+
+    calls.clear()
+    at.slider(key="attr_smiling").set_value(0.5).run()           # half way to smiling, per face
+    (z1, y1), = calls
+    assert np.array_equal(z1, z0) and np.array_equal(y1[:, 0], own[:, 0])
+    assert np.allclose(y1[:, 1], own[:, 1] + 0.5 * (1 - own[:, 1]))
+
+    calls.clear()
+    at.slider(key="n_faces").set_value(20).run()                 # new faces: their own rows
+    (_, y2), = calls
+    assert np.allclose(y2[:, 1], 0.5 + 0.5 * sampling.label_matrix(bundle, 4, None, seed=0,
+                                                                    start=16)[:, 1])
+    assert np.array_equal(y2[:, 0], sampling.label_matrix(bundle, 20, None, seed=0)[16:, 0])

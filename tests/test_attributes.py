@@ -36,8 +36,13 @@ def test_slider_ends_and_middle():
     assert semantics.label_value(0) == 0.5 and semantics.label_value(0.4) == pytest.approx(0.7)
     assert semantics.label_value(1, reach=2) == 1.5 and semantics.label_value(-1, 2) == -0.5
     assert semantics.label_value(5) == 1.0                       # clipped to the slider
-    assert semantics.slider_labels({"male": 0.0, "smiling": -1.0}) == {"smiling": 0.0}
-    assert semantics.slider_labels({"male": 1.0}, reach=1.5) == {"male": 1.25}
+    sl = semantics.Sliders(["male", "smiling"], reach=1.0)
+    assert sl.toward({"male": 0.0, "smiling": -1.0}) == {"smiling": (0.0, 1.0)}   # middle: none
+    assert sl.toward({"male": 0.4}) == {"male": (1.0, 0.4)}       # 40% of the way to male
+    assert semantics.Sliders(["male"], reach=1.5).toward({"male": 1.0}) == {"male": (1.25, 1.0)}
+    # a face with labels of its own moves from them the same way
+    assert sl.labels_from({"male": 0.5, "smiling": -1.0}, {"male": 0.0, "smiling": 1.0}) == {
+        "male": 0.5, "smiling": 0.0}
 
 
 def test_reach_comes_from_the_card_and_is_bounded():
@@ -89,7 +94,7 @@ def test_sliders_of_an_unconditional_bundle_come_from_its_directions(tmp_path):
     write_directions(path)
     sl = semantics.sliders_for(load_bundle(path))
     assert sl.names == ["male", "smiling"] and sl.reach is None and sl.strength == 2.0
-    assert sl.labels({"male": 1.0}) == {}
+    assert sl.toward({"male": 1.0}) == {}
     shift = sl.z_shift({"male": 0.5, "smiling": -1.0})
     assert np.allclose(shift[:2], [1.0, -2.0]) and np.allclose(shift[2:], 0)   # unit vectors
     assert sl.z_shift({"male": 0.0}) is None
@@ -103,7 +108,7 @@ def test_a_conditional_bundle_uses_directions_only_when_measured_so(tmp_path):
     assert sl.names == ["male", "smiling"] and sl.reach == 1.0 and sl.z_shift({"male": 1}) is None
     write_directions(path, card_strength=1.5)
     sl = semantics.sliders_for(load_bundle(path))
-    assert sl.labels({"male": 1.0}) == {"male": 1.0}
+    assert sl.toward({"male": 1.0}) == {"male": (1.0, 1.0)}
     assert np.allclose(sl.z_shift({"male": 1.0})[:2], [1.5, 0])
     update_card(path, attributes={"direction_strength": 0})
     assert semantics.sliders_for(load_bundle(path)).z_shift({"male": 1.0}) is None

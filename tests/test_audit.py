@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from gan.bundle import load_bundle, update_card
+from gan.sampling import label_matrix
 from gan.detector.calibrate import wilson
 from gan.io import ReplaceRefused
 from gan.metrics import audit
@@ -31,7 +32,9 @@ def bundle_path(tmp_path_factory) -> Path:
     photos = write_photo_folder(root / "photos", n=30, size=64)
     (photos / "labels.csv").write_text("image,male,smiling\n" + "".join(
         f"img_{i:03d}.jpg,{i % 2},{i // 2 % 2}\n" for i in range(30)))
-    path = make_tiny_bundle(root / "b", label_names=["male", "smiling"], holdout_fraction=0.5)
+    rows = np.array([[i % 2, i // 2 % 2] for i in range(30)], np.float32)
+    path = make_tiny_bundle(root / "b", label_names=["male", "smiling"], holdout_fraction=0.5,
+                            label_rows=rows)
     update_card(path, data={"source": str(photos), "holdout": {"fraction": 0.5}})
     return path
 
@@ -74,7 +77,10 @@ def test_sheet_numbers_2n_faces_n_of_each_kind(sheet):
     assert files == [f"{i:03d}.png" for i in range(1, 2 * N + 1)]
     assert sorted(p.name for p in sheet.iterdir()) == sorted(
         [audit.FACES, audit.KEY, audit.LABELS, audit.SHEET])
-    assert key["generated"]["labels"] == {"male": 0.5, "smiling": 0.5}
+    drawn = key["generated"]["labels"]                 # each face's row, as the page draws it
+    want = label_matrix(load_bundle(key["model"]["path"]), N, None, seed=0)
+    assert drawn["names"] == ["male", "smiling"] and np.array_equal(drawn["rows"], want)
+    assert {tuple(r) for r in drawn["rows"]} <= {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert key["generated"]["seed"] == 0 and key["generated"]["truncation"] == 1.0
     assert key["real"]["held_out_photos"] >= N and key["model"]["card_sha256"]
 
@@ -330,10 +336,8 @@ def test_drs_sheet_holds_the_faces_rejection_keeps_and_is_not_recorded(bundle_pa
     r = key["generated"]["rejection"]
     assert r["percentile"] == 50 and len(r["rows"]) == N and "--drs 50" in key["command"]
     bundle = load_bundle(bundle_path)
-    kept, rows, _ = rejection.sample(bundle, N, audit.PAGE_SEED, audit.PAGE_TRUNCATION,
-                                     audit.page_default_labels(bundle),
-                                     rejection.calibrate(bundle, percentile=50,
-                                                         labels=audit.page_default_labels(bundle)))
+    kept, rows, _ = rejection.sample(bundle, N, audit.PAGE_SEED, audit.PAGE_TRUNCATION, None,
+                                     rejection.calibrate(bundle, percentile=50))
     assert r["rows"] == [int(x) for x in rows]
     width = audit.number_width(2 * N)
     for number, f in key["faces"].items():

@@ -23,7 +23,10 @@ RUN = ["--seed", "7", "--batch-size", "3", "--truncation", "0.8", "--labels", "s
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "b", label_names=["male", "smiling"])
+    # pretend training photos, so each face's male label is drawn (smiling=1 is named)
+    rows = np.array([[0, 0], [1, 0], [1, 1], [0, 1]] * 3, np.float32)
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "b", label_names=["male", "smiling"],
+                            label_rows=rows)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +139,15 @@ def test_two_shard_processes_at_once_into_one_folder(bundle, whole, tmp_path):
     assert [p.returncode for p in procs] == [0, 0], errs
     assert "shard 0/2: 6 faces (0 to 5) of 10" in errs[0] and "shard 1/2: 4 faces (6 to 9)" in errs[1]
     assert files(out) == whole
+
+
+def test_labels_csv_holds_each_faces_drawn_row(bundle, whole):
+    from gan.bundle import load_bundle
+    from gan.sampling import label_matrix
+
+    lines = whole["labels.csv"].decode().splitlines()
+    assert lines[0] == "image,male,smiling"
+    got = np.array([[float(v) for v in line.split(",")[1:]] for line in lines[1:]])
+    want = label_matrix(load_bundle(bundle), 10, {"smiling": 1.0}, seed=7)
+    assert np.array_equal(got, want) and np.all(got[:, 1] == 1.0)
+    assert set(got[:, 0]) == {0.0, 1.0}                   # male drawn per face, not 0.5

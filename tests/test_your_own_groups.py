@@ -67,6 +67,10 @@ def test_balanced_training_is_recorded_and_groups_named(groups_run):
     assert report["balance"] == card["data"]["balance"]
     photos = {g: v["share_of_photos"] for g, v in report["balance"]["groups"]["class"].items()}
     assert photos["gulf"] > 0.5                                  # skewed as they come
+    freq = card["labels"]["frequencies"]                         # the training photos' rows
+    assert freq["rows"] == [[0, 0, 1], [0, 1, 0], [1, 0, 0]]
+    assert sum(freq["counts"]) == card["data"]["train_images"]
+    assert freq["counts"][2] / sum(freq["counts"]) == pytest.approx(photos["gulf"], abs=0.1)
 
     tuned = load_bundle(models / "tuned")
     start = tuned.card["training"]["init_from"]

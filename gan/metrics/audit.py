@@ -17,13 +17,14 @@ import datetime as _dt
 import io
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gan import rejection
 from gan.bundle import CARD, load_bundle, update_card
+from gan.card import label_frequencies
 from gan.data.preprocess import PREPROCESS_VERSION
 from gan.data.split import Split
 from gan.detector.calibrate import wilson
@@ -99,10 +100,18 @@ def page_default_faces(bundle, n: int, seed: int = PAGE_SEED,
     return generate(bundle, n, seed=seed, truncation=truncation, labels=None)
 
 
-def page_default_labels(bundle) -> dict[str, float] | None:
-    """The label values those faces get (None for an unconditional bundle), for the key."""
-    y = label_matrix(bundle, 1, None)
-    return None if y is None else {k: round(float(v), 4) for k, v in zip(bundle.label_names, y[0])}
+def page_default_labels(bundle, n: int, seed: int) -> dict[str, Any] | None:
+    """What labels those faces get, for the key (None for an unconditional bundle): each
+    face's row as `gan.sampling.label_matrix` draws it, or the one neutral row of a card
+    without label frequencies."""
+    y = label_matrix(bundle, n, None, seed=seed)
+    if y is None:
+        return None
+    if label_frequencies(bundle.card) is None:
+        return {k: round(float(v), 4) for k, v in zip(bundle.label_names, y[0])}
+    return {"drawn": "per face as the training photos have them (card labels.frequencies): "
+                     f"gan.sampling.label_matrix(bundle, {n}, None, seed={seed})",
+            "names": list(bundle.label_names), "rows": y.tolist()}
 
 
 def parse_group(bundle, group: str | None) -> tuple[str, int] | None:
@@ -254,10 +263,8 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
     elif drs is not None:
         log(f"rejection sampling at the {drs:g}th percentile (burn-in of {rejection.BURN_IN})")
         try:
-            kept = rejection.calibrate(bundle, truncation, page_default_labels(bundle),
-                                       percentile=drs)
-            gen, drs_rows, candidates = rejection.sample(bundle, n, seed, truncation,
-                                                         page_default_labels(bundle), kept)
+            kept = rejection.calibrate(bundle, truncation, None, percentile=drs)
+            gen, drs_rows, candidates = rejection.sample(bundle, n, seed, truncation, None, kept)
         except rejection.RejectionError as e:
             raise AuditError(str(e)) from None
     else:
@@ -290,7 +297,7 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
                   "training_steps": int((card.get("training") or {}).get("steps", 0) or 0),
                   "resolution": bundle.resolution},
         "generated": {"n": n, "seed": int(seed), "truncation": float(truncation),
-                      "labels": page_default_labels(bundle), "z_shift": None,
+                      "labels": page_default_labels(bundle, n, seed), "z_shift": None,
                       "as": ("the app's generate page with nothing touched but the count: "
                              "every slider in the middle" if page else
                              f"the app's generate page with the variety slider at {truncation} "

@@ -1,7 +1,8 @@
 """What a bundle's attribute sliders do: the app's only view of the sliders.
 
 A slider at s in [-1, 1] edits the same faces (the seed keeps z) in one or both of two ways:
-- label (conditional bundles): the attribute's label input becomes 0.5 + 0.5 * s * reach;
+- label (conditional bundles): each face's own label value (drawn as the training photos
+  have them, `gan.sampling.label_matrix`) moves |s| of the way to the end 0.5 +- 0.5 * reach;
   reach 1 puts the ends at the trained labels 0 and 1, more extrapolates beyond them;
 - direction: z moves by s * strength along a unit direction fitted by the measurement
   (`gan.sliders.directions`); this is what gives an unconditional bundle sliders.
@@ -82,12 +83,6 @@ def label_value(s: float, reach: float = DEFAULT_REACH) -> float:
     return 0.5 + 0.5 * float(np.clip(s, -1.0, 1.0)) * float(reach)
 
 
-def slider_labels(sliders: dict[str, float], reach: float = DEFAULT_REACH) -> dict[str, float]:
-    """{name: label value} for the sliders moved off the middle (the middle is the
-    generator's default 0.5, so an untouched slider changes nothing, file names included)."""
-    return {k: round(label_value(s, reach), 4) for k, s in sliders.items() if round(float(s), 4) != 0}
-
-
 def ends(name: str) -> tuple[str, str]:
     """Words for the two ends of a slider: ("female", "male"), ("not smiling", "smiling")."""
     words = name.replace("_", " ")
@@ -131,25 +126,25 @@ class Sliders:
     directions: dict[str, np.ndarray] = field(default_factory=dict)
     damaged: reports.Report | None = None  # the directions file the card names, unusable
 
-    def labels(self, values: dict[str, float]) -> dict[str, float]:
-        if self.reach is None:
-            return {}
-        return slider_labels({k: v for k, v in values.items() if k in self.names}, self.reach)
-
-    def labels_from(self, values: dict[str, float], base: dict[str, float]) -> dict[str, float]:
-        """Label values for a face that has its own (`base`, e.g. a projection's): a slider's
-        middle keeps the face's value, its ends are the same as `labels`' ends, and positions
-        between go in a straight line, so a small move makes a small edit."""
+    def toward(self, values: dict[str, float]) -> dict[str, tuple[float, float]]:
+        """{name: (end label, fraction of the way)} for the sliders moved off the middle, as
+        `gan.sampling.label_matrix` takes them: the middle leaves each face's own label (an
+        untouched slider changes nothing, file names included), an end sets that end's label
+        on every face, and positions between go in a straight line, so a small move makes a
+        small edit."""
         if self.reach is None:
             return {}
         out = {}
         for k, s in values.items():
             s = float(np.clip(s, -1.0, 1.0))
-            if k not in self.names or k not in base or round(s, 4) == 0:
-                continue
-            end = label_value(1.0 if s > 0 else -1.0, self.reach)
-            out[k] = round(float(base[k]) + abs(s) * (end - float(base[k])), 4)
+            if k in self.names and round(s, 4) != 0:
+                out[k] = (label_value(1.0 if s > 0 else -1.0, self.reach), round(abs(s), 4))
         return out
+
+    def labels_from(self, values: dict[str, float], base: dict[str, float]) -> dict[str, float]:
+        """The `toward` edit on one face with labels of its own (`base`, e.g. a projection's)."""
+        return {k: round(float(base[k]) + t * (end - float(base[k])), 4)
+                for k, (end, t) in self.toward(values).items() if k in base}
 
     def z_shift(self, values: dict[str, float]) -> np.ndarray | None:
         """The shift added to every face's z; None when no direction moves."""

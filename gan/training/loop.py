@@ -914,6 +914,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
     out = export_bundle(model, cfg, out_dir, label_names=label_names or [],
                         label_kinds=label_kinds if label_names else None, step=step,
                         training_seconds=seconds, data=data, real_examples=examples,
-                        init_from=init_info, cpu=cpu, images_seen=images_seen)
+                        init_from=init_info, cpu=cpu, images_seen=images_seen,
+                        label_rows=(faces.labels if faces is not None and label_names else None))
     print(f"Exported bundle to {out} (step {step}).", file=sys.stderr)
     return out
