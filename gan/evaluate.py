@@ -16,8 +16,8 @@ What it measures (docs/metrics.md explains each, with calibration figures):
   held-out photos only agrees that a face shows the group asked for; the weakest group beside
   the best (`gan.metrics.groups`; `--groups on` for binary labels too).
 
-Writes `<bundle>/evaluation/` (report.json, swd.png, memorisation_pairs.png,
-memorisation_hist.png, samples.png, groups.png, groups_faces.png; replaced as a whole) and the summary figures into the
+Writes `<bundle>/evaluation/` (report.json, swd.png, memorisation_pairs.jpg,
+memorisation_hist.png, samples.png, groups.png, groups_faces.jpg; replaced as a whole) and the summary figures into the
 bundle's model card (`metrics`, `evaluation`). This is the command line only: the
 evaluation itself is `gan.metrics.evaluate` and the report writer `gan.metrics.report`.
 """

@@ -219,7 +219,7 @@ def test_cli_measures_a_tiny_bundle_and_writes_report_figure_and_card(
         for k in ("flip_rate", "reidentified_rate", "success_rate", "mean_p_low", "mean_p_high"):
             assert 0.0 <= a[k] <= 1.0, (name, k)
         assert a["success_rate"] <= min(a["flip_rate"], a["reidentified_rate"])
-    assert Image.open(out / "pairs.png").size[0] > 300
+    assert Image.open(out / "pairs.jpg").size[0] > 300
     judge = attribute_classifier.load(report["classifier"]["cache_file"])     # cached, not
     assert int(judge.outputs[0].shape[-1]) == 2 and not (out / "classifier.keras").exists()  # in the bundle
     card = read_card(path)

@@ -249,7 +249,7 @@ def test_cli_uses_the_cards_held_out_split_and_checks_memorisation(tmp_path, pho
     assert mem["train"] + mem["heldout"] == 24 and mem["heldout"] >= 2
     assert not mem["memorisation"]         # an untrained generator copies nothing
     assert "identity" not in mem           # the dlib check runs only when asked
-    for name in ("memorisation_pairs.png", "memorisation_hist.png"):
+    for name in ("memorisation_pairs.jpg", "memorisation_hist.png"):
         assert (path / "evaluation" / name).stat().st_size > 1000
 
 

@@ -120,7 +120,7 @@ def test_evaluation_gives_every_group_and_the_weakest_beside_the_best(groups_run
     assert measured and all(0 <= r["agreement"] <= 1 and r["swd"] > 0 for r in measured)
     assert g["summary"]["swd"]["weakest"] != g["summary"]["swd"]["best"] or len(measured) == 1
     assert 0 <= g["judge"]["labels"]["class"]["accuracy"] <= 1
-    assert {"groups.png", "groups_faces.png"} <= set(report["figures"].values())
+    assert {"groups.png", "groups_faces.jpg"} <= set(report["figures"].values())
     card = json.loads((models / "mygroups" / "model.json").read_text())
     assert card["metrics"]["groups"]["swd"]["ratio"] >= 1
 

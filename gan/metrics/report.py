@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from gan.bundle import update_card
-from gan.images import make_grid, png_bytes
+from gan.images import jpeg_bytes, make_grid, png_bytes
 from gan.io import atomic_write_text, staged_dir, write_files
 from gan.metrics import figures, swd
 
 REPORT_FORMAT = "facegan-evaluation/1"
 EVAL_DIR = "evaluation"
-FIGURES = {"swd": "swd.png", "memorisation_pairs": "memorisation_pairs.png",
+# Figures of many photos are JPEG (they are most of a bundle's size); the sample grid stays PNG:
+# the app shows its pixels as the model's own faces (app_support.faces.stored_faces).
+FIGURES = {"swd": "swd.png", "memorisation_pairs": "memorisation_pairs.jpg",
            "memorisation_hist": "memorisation_hist.png", "samples": "samples.png",
-           "groups": "groups.png", "groups_faces": "groups_faces.png"}
+           "groups": "groups.png", "groups_faces": "groups_faces.jpg"}
 
 
 def _round(x: Any, digits: int = 4) -> Any:
@@ -66,7 +68,7 @@ def card_metrics(report: dict) -> dict:
 
 def figure_files(bundle, report: dict, gen, sets, arrays, n_memorisation: int,
                  group_faces: dict | None = None) -> dict[str, bytes]:
-    """The report's PNGs by file name; also fills `report["figures"]` with those written."""
+    """The report's figures by file name; also fills `report["figures"]` with those written."""
     files: dict[str, bytes] = {}
     refs = swd.REFERENCES if bundle.resolution == 128 else None
     files[FIGURES["swd"]] = figures.swd_chart(report["swd"], refs, title=f"{bundle.name}: SWD "
@@ -76,7 +78,7 @@ def figure_files(bundle, report: dict, gen, sets, arrays, n_memorisation: int,
         mem = report["memorisation"]
         files[FIGURES["memorisation_hist"]] = figures.distance_histogram(
             arrays["gen_dist"], arrays["heldout_dist"], mem["threshold"])
-        files[FIGURES["memorisation_pairs"]] = png_bytes(figures.pairs_grid(
+        files[FIGURES["memorisation_pairs"]] = jpeg_bytes(figures.pairs_grid(
             gen[:n_memorisation], sets.train, arrays["gen_index"], arrays["gen_flipped"],
             arrays["gen_dist"]))
     g = report.get("groups")

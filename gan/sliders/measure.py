@@ -294,7 +294,7 @@ def build_report(bundle, bundle_path: Path, *, names: list[str], real: LabelledP
         "chosen": {"setting": out.setting_name(chosen), "reach": chosen["reach"],
                    "strength": chosen["strength"], "why": why},
         "attributes": out.rounded(chosen["attributes"]),
-        "figures": {"pairs": "pairs.png"},
+        "figures": {"pairs": "pairs.jpg"},
     }
 
 
@@ -348,7 +348,7 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
     report = build_report(bundle, bundle_path, names=names, real=real, judge=judge, space=space,
                           directions=directions, fit_r2=fit_r2, n_fit=n_fit, sweep=sweep,
                           chosen=chosen, why=why, n=n, seed=seed, truncation=truncation)
-    files = {"pairs.png": out.pairs_figure(
+    files = {"pairs.jpg": out.pairs_figure(
         chosen, names, f"{bundle.name}: slider ends ({out.setting_name(chosen)}), first "
                        f"{out.PAIRS_SHOWN} seeds; number = classifier P(attribute), green = "
                        f"flipped and re-identified")}

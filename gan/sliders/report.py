@@ -1,4 +1,4 @@
-"""What the measurement leaves behind: `<bundle>/attributes/` (report.json, pairs.png,
+"""What the measurement leaves behind: `<bundle>/attributes/` (report.json, pairs.jpg,
 directions.json), the card's summary, and the lines printed in the terminal."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.io import atomic_write_text, staged_dir, write_files
-from gan.metrics.figures import _plt, _png
+from gan.metrics.figures import _jpeg, _plt
 from gan.sliders.directions import DIRECTIONS_FILE
 from gan.sliders.semantics import DEFAULT_REACH, TARGET, ends
 
@@ -50,7 +50,7 @@ def pairs_figure(step: dict, names: list[str], title: str) -> bytes:
         axes[2 * a + 1, 0].set_ylabel(f"{high_word}\n(slider +1)", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return _jpeg(fig)
 
 
 def rounded(x: Any, digits: int = 4) -> Any:
