@@ -41,8 +41,11 @@ def sample_faces(path, card, key) -> None:
     st.subheader("Sample faces")
     faces, stored = state.first_faces(path, card, key, FACES)
     if stored is not None:
-        how = (f"seed {stored.seed}" + (", each with male or female and smiling or not chosen at "
-                                        "random" if stored.random_labels else ""))
+        how = f"seed {stored.seed}"
+        if stored.labels:
+            how += (", each face's labels drawn as the training photos have them"
+                    if "drawn" in stored.labels else
+                    ", each face's labels (such as male or female) chosen at random")
         st.caption(f"{FACES} faces this model made ({how}). None of these people exist. The "
                    "Generate page makes more, from any seed.")
     else:

@@ -148,7 +148,7 @@ class StoredFaces:
     faces: Faces
     seed: int
     truncation: float
-    random_labels: bool           # each face's attributes drawn at random (conditional models)
+    labels: str | None            # how a conditional model's labels were drawn (the report's)
 
 
 def stored_faces(bundle_path: Path, card: dict[str, Any], n: int) -> StoredFaces | None:
@@ -179,4 +179,4 @@ def stored_faces(bundle_path: Path, card: dict[str, Any], n: int) -> StoredFaces
     images.setflags(write=False)
     gen = report["generated"]
     return StoredFaces(Faces(images, tuple(png(f) for f in images)), int(gen["seed"]),
-                       float(gen.get("truncation", 1.0) or 1.0), bool(gen.get("labels")))
+                       float(gen.get("truncation", 1.0) or 1.0), gen.get("labels") or None)

@@ -106,3 +106,13 @@ def test_generate_and_the_morph_give_each_face_its_drawn_labels(bundle):
             for s in (4, 5)]
     for frame, end in zip(frames[[0, -1]], ends):           # its ends are the two seeds' faces
         assert np.abs(frame.astype(int) - end.astype(int)).max() <= 1
+
+
+def test_the_evaluation_measures_the_faces_the_app_shows(bundle, tmp_path):
+    from gan.metrics.evaluate import evaluation_labels, generate_faces, labels_note
+
+    assert np.array_equal(generate_faces(bundle, 6, seed=0), sampling.generate(bundle, 6, seed=0))
+    assert labels_note(bundle).startswith("drawn per face")
+    old = load_bundle(make_tiny_bundle(tmp_path / "old", label_names=["male", "smiling"]))
+    assert labels_note(old) == "random 0/1 per attribute"      # old cards: figures comparable
+    assert set(np.unique(evaluation_labels(old, 20, 0))) == {0, 1}

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from gan.bundle import load_bundle
-from gan.card import label_groups, label_kinds
+from gan.card import label_frequencies, label_groups, label_kinds
 from gan.data import load_faces
 from gan.data.split import Split
 from gan.metrics import groups as per_group
 from gan.metrics import memorisation, msssim, swd
 from gan.metrics.inception import NOT_COMPUTED, InceptionError, check_weights_file, fid_kid
 from gan.metrics.report import EVAL_DIR, REPORT_FORMAT, figure_files, write_report
-from gan.sampling import generate_from_latents, latents
+from gan.sampling import generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 1000            # generated faces (and at most this many real photos)
 DEFAULT_MEMORISATION_N = 300
@@ -127,9 +127,27 @@ def random_labels(bundle, n: int, seed: int) -> np.ndarray | None:
     return y
 
 
+def evaluation_labels(bundle, n: int, seed: int) -> np.ndarray | None:
+    """The measured faces' labels: as the app draws them (each face a row of the training
+    photos', `gan.sampling.label_matrix`), so the faces measured are the app's faces of that
+    seed; `random_labels` for a card without label frequencies (figures stay comparable)."""
+    if bundle.conditional and label_frequencies(bundle.card) is not None:
+        return label_matrix(bundle, n, None, seed=seed)
+    return random_labels(bundle, n, seed)
+
+
+def labels_note(bundle) -> str | None:
+    """How `evaluation_labels` drew the labels, for the report."""
+    if not bundle.conditional:
+        return None
+    if label_frequencies(bundle.card) is not None:
+        return "drawn per face as the training photos have them (as the app draws them)"
+    return "random 0/1 per attribute"
+
+
 def generate_faces(bundle, n: int, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
     z = latents(seed, n, bundle.latent_dim, truncation)
-    return generate_from_latents(bundle, z, random_labels(bundle, n, seed))
+    return generate_from_latents(bundle, z, evaluation_labels(bundle, n, seed))
 
 
 def check_inception_weights(inception_weights) -> None:
@@ -221,7 +239,7 @@ def _report(bundle, bundle_path: Path, gen, sets: RealSets, seed: int, truncatio
         "resolution": bundle.resolution,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "generated": {"images": int(len(gen)), "seed": seed, "truncation": truncation,
-                      "labels": "random 0/1 per attribute" if bundle.conditional else None},
+                      "labels": labels_note(bundle)},
         "real": {"images": int(len(sets.real)), "description": sets.description},
         **sections,
         "figures": {},
