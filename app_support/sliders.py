@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from app_support import ui
-from gan.card import label_frequencies
+from gan.card import drawn_as
 from gan.sliders import semantics
 
 # What moving a slider changes in the face, for the attributes we have looked at.
@@ -65,10 +65,9 @@ def attribute_controls(bundle, prefix: str = "", middle: str | None = None,
     directions file is named, with the command that writes it again. `prefix` keeps one
     page's slider positions apart from another's; `middle`, `same` and `keeps` say what the
     middle means and what an edit keeps on that page."""
-    drawn = label_frequencies(bundle.card) is not None
+    drawn = drawn_as(bundle.card)
     if middle is None:
-        middle = ("each face's own, drawn as the training photos have them" if drawn
-                  else "the model decides")
+        middle = f"each face's own, drawn {drawn}" if drawn else "the model decides"
     sl = semantics.sliders_for(bundle)
     if sl.damaged:
         st.warning(sl.damaged.warning(
@@ -101,8 +100,7 @@ def attribute_controls(bundle, prefix: str = "", middle: str | None = None,
                                help=f"The {group.replace('_', ' ')} the faces are drawn as: one "
                                     f"of the {len(names)} groups the model learned "
                                     f"({', '.join(names)}). Any: "
-                                    + ("each face drawn from them as often as the training "
-                                       "photos have them" if drawn else
+                                    + (f"each face drawn from them {drawn}" if drawn else
                                        "an even mix of them all, which the model blends")
                                     + f". Changing it edits {same}.")
         ui.remember(key)

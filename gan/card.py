@@ -26,7 +26,8 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
               cpu: dict[str, Any] | None = None,
               label_kinds: list[str] | None = None,
               images_seen: int | None = None,
-              label_rows: np.ndarray | None = None) -> dict[str, Any]:
+              label_rows: np.ndarray | None = None,
+              label_weights: np.ndarray | None = None) -> dict[str, Any]:
     """`label_kinds`: per label, `FaceData.label_kind` ("binary", "onehot", "numeric"), so
     readers need not guess from the names. `init_from`: the bundle a run started from (its steps and seconds are not in this run's
     figures; `total_steps` / `total_seconds` add them). `cpu`: {"seconds", "from_step"}, the
@@ -34,7 +35,9 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
     `seconds`, does not grow while a run is paused or shares the machine. `images_seen`: the
     photos trained on (a distributed run's steps each take batch_size x replicas); by default
     step x batch_size. `label_rows`: the training photos' labels [n, K], whose distinct rows
-    and counts the card keeps so faces can be given labels as photos have them."""
+    and counts the card keeps so faces can be given labels as photos have them;
+    `label_weights`: each photo's share of a balanced run's draws (`--balance`), so they are
+    given labels as the training drew them instead."""
     seen = int(step) * cfg.batch_size if images_seen is None else int(images_seen)
     training = {"steps": int(step), "seconds": round(float(training_seconds), 1),
                 "images_seen": seen}
@@ -56,7 +59,7 @@ def make_card(cfg: TrainConfig, *, label_names: list[str] | None = None, step: i
         "config": cfg.to_dict(),
         "preprocessing": {"size": cfg.resolution, "crop": cfg.crop, "range": [-1, 1],
                           "version": getattr(preprocess, "PREPROCESS_VERSION", 1)},
-        "labels": _labels_section(label_names, label_kinds, label_rows),
+        "labels": _labels_section(label_names, label_kinds, label_rows, label_weights),
         "training": training,
         "data": dict(data or {}),
         "metrics": dict(metrics or {}),
@@ -71,9 +74,10 @@ LABEL_KINDS = ("binary", "onehot", "numeric")
 
 
 def _labels_section(names: list[str] | None, kinds: list[str] | None,
-                    rows: np.ndarray | None = None) -> dict[str, Any]:
+                    rows: np.ndarray | None = None,
+                    weights: np.ndarray | None = None) -> dict[str, Any]:
     names = list(names or [])
-    freq = None if rows is None or not names else frequencies_section(rows, len(names))
+    freq = None if rows is None or not names else frequencies_section(rows, len(names), weights)
     if kinds is None or not names:
         return {"names": names, **({"frequencies": freq} if freq else {})}
     if len(kinds) != len(names) or not set(kinds) <= set(LABEL_KINDS):
@@ -91,24 +95,44 @@ def _labels_section(names: list[str] | None, kinds: list[str] | None,
     return section
 
 
-def frequencies_section(rows: np.ndarray, k: int) -> dict[str, Any] | None:
+def frequencies_section(rows: np.ndarray, k: int,
+                        weights: np.ndarray | None = None) -> dict[str, Any] | None:
     """The card's `labels.frequencies`: each distinct label row of the training photos (in
-    sorted order, values to 4 decimals) and how many photos had it; None when there are more
-    than MAX_FREQUENCY_ROWS distinct rows or the array does not have `k` columns."""
+    sorted order, values to 4 decimals) and how many photos had it, and with `weights` (each
+    photo's share of a balanced run's draws) each row's share of the draws; None when there
+    are more than MAX_FREQUENCY_ROWS distinct rows or the array does not have `k` columns."""
     rows = np.asarray(rows, np.float64)
     if rows.ndim != 2 or rows.shape[1] != k or not len(rows) or not np.all(np.isfinite(rows)):
         return None
-    kinds, counts = np.unique(np.round(rows, 4), axis=0, return_counts=True)
+    kinds, inverse, counts = np.unique(np.round(rows, 4), axis=0, return_inverse=True,
+                                       return_counts=True)
     if len(kinds) > MAX_FREQUENCY_ROWS:
         return None
-    return {"rows": [[round(float(v), 4) for v in r] for r in kinds],
-            "counts": [int(c) for c in counts], "of": "training photos"}
+    out = {"rows": [[round(float(v), 4) for v in r] for r in kinds],
+           "counts": [int(c) for c in counts], "of": "training photos"}
+    if weights is not None and len(weights) == len(rows):
+        draws = np.bincount(np.asarray(inverse).ravel(), weights=np.asarray(weights, np.float64),
+                            minlength=len(kinds))
+        if draws.sum() > 0:
+            out["draws"] = [round(float(d), 6) for d in draws / draws.sum()]
+            out["draws_of"] = "the balanced training's draws (--balance): each group equally often"
+    return out
+
+
+def drawn_as(card: dict[str, Any]) -> str | None:
+    """How faces get their labels, in words ("as the training photos have them"); None for a
+    card without label frequencies (faces then get the neutral labels)."""
+    if label_frequencies(card) is None:
+        return None
+    if "draws" in ((card.get("labels") or {}).get("frequencies") or {}):
+        return "as the balanced training drew them (each group equally often)"
+    return "as the training photos have them"
 
 
 def label_frequencies(card: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(rows [U, K] float32, counts [U]) of the training photos' label rows, as the card keeps
-    them; None for a card without them (bundles exported before they were recorded) or whose
-    section does not fit its labels."""
+    """(rows [U, K] float32, weights [U]) of the training's label rows, as the card keeps them:
+    a balanced run's share of draws, else the photos' counts; None for a card without them
+    (bundles exported before they were recorded) or whose section does not fit its labels."""
     section = card.get("labels", {}) or {}
     freq = section.get("frequencies")
     k = len(section.get("names", []) or [])
@@ -116,7 +140,7 @@ def label_frequencies(card: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | N
         return None
     try:
         rows = np.asarray(freq["rows"], np.float32)
-        counts = np.asarray(freq["counts"], np.float64)
+        counts = np.asarray(freq["draws"] if "draws" in freq else freq["counts"], np.float64)
     except (KeyError, TypeError, ValueError):
         return None
     if (rows.ndim != 2 or rows.shape != (len(counts), k) or not np.all(np.isfinite(rows))

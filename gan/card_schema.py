@@ -127,7 +127,8 @@ SCHEMA: dict[str, Any] = {
                                                "rows": {"type": "array",
                                                         "items": {"type": "array", "items": _NUMBER}},
                                                "counts": {"type": "array", "items": _COUNT},
-                                               "of": _TEXT}}},
+                                               "draws": {"type": "array", "items": _NUMBER},
+                                               "of": _TEXT, "draws_of": _TEXT}}},
         },
         "files": {
             "type": "object",

@@ -116,3 +116,26 @@ def test_the_evaluation_measures_the_faces_the_app_shows(bundle, tmp_path):
     old = load_bundle(make_tiny_bundle(tmp_path / "old", label_names=["male", "smiling"]))
     assert labels_note(old) == "random 0/1 per attribute"      # old cards: figures comparable
     assert set(np.unique(evaluation_labels(old, 20, 0))) == {0, 1}
+
+
+def test_a_balanced_run_draws_labels_as_its_training_drew_them(tmp_path):
+    """--balance draws every group equally often in training; the card keeps those shares
+    beside the photos' counts, and faces are drawn by them."""
+    from gan.card import drawn_as
+    from gan.data.balance import balance_weights
+
+    rows = np.eye(2, dtype=np.float32)[[0] * 90 + [1] * 10]          # 90% a, 10% b
+    weights = balance_weights([(rows.argmax(axis=1), ["a", "b"])])
+    card = make_card(tiny_config(), label_names=["g=a", "g=b"], label_rows=rows,
+                     label_weights=weights)
+    freq = card["labels"]["frequencies"]
+    assert freq["counts"] == [10, 90] and freq["draws"] == [0.5, 0.5]   # rows sorted: b, a
+    assert not [p for p in problems(card) if "labels" in p]
+    assert drawn_as(card).startswith("as the balanced training drew them")
+    b = load_bundle(make_tiny_bundle(tmp_path / "bal", label_names=["g=a", "g=b"],
+                                     label_rows=rows))
+    assert drawn_as(b.card) == "as the training photos have them"
+    from gan.bundle import update_card
+    update_card(b.path, labels=card["labels"])
+    y = sampling.label_matrix(load_bundle(b.path), 2000, None, seed=0)
+    assert abs(y[:, 1].mean() - 0.5) < 0.04                            # not 0.1

@@ -71,6 +71,7 @@ def test_balanced_training_is_recorded_and_groups_named(groups_run):
     assert freq["rows"] == [[0, 0, 1], [0, 1, 0], [1, 0, 0]]
     assert sum(freq["counts"]) == card["data"]["train_images"]
     assert freq["counts"][2] / sum(freq["counts"]) == pytest.approx(photos["gulf"], abs=0.1)
+    assert freq["draws"] == pytest.approx([1 / 3] * 3, abs=1e-3)  # faces: as training drew them
 
     tuned = load_bundle(models / "tuned")
     start = tuned.card["training"]["init_from"]

@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gan import rejection
 from gan.bundle import CARD, load_bundle, update_card
-from gan.card import label_frequencies
+from gan.card import drawn_as, label_frequencies
 from gan.data.preprocess import PREPROCESS_VERSION
 from gan.data.split import Split
 from gan.detector.calibrate import wilson
@@ -109,7 +109,7 @@ def page_default_labels(bundle, n: int, seed: int) -> dict[str, Any] | None:
         return None
     if label_frequencies(bundle.card) is None:
         return {k: round(float(v), 4) for k, v in zip(bundle.label_names, y[0])}
-    return {"drawn": "per face as the training photos have them (card labels.frequencies): "
+    return {"drawn": f"per face {drawn_as(bundle.card)} (card labels.frequencies): "
                      f"gan.sampling.label_matrix(bundle, {n}, None, seed={seed})",
             "names": list(bundle.label_names), "rows": y.tolist()}
 

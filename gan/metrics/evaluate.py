@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gan.bundle import load_bundle
-from gan.card import label_frequencies, label_groups, label_kinds
+from gan.card import drawn_as, label_frequencies, label_groups, label_kinds
 from gan.data import load_faces
 from gan.data.split import Split
 from gan.metrics import groups as per_group
@@ -140,8 +140,8 @@ def labels_note(bundle) -> str | None:
     """How `evaluation_labels` drew the labels, for the report."""
     if not bundle.conditional:
         return None
-    if label_frequencies(bundle.card) is not None:
-        return "drawn per face as the training photos have them (as the app draws them)"
+    if drawn_as(bundle.card):
+        return f"drawn per face {drawn_as(bundle.card)} (as the app draws them)"
     return "random 0/1 per attribute"
 
 

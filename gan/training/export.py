@@ -25,14 +25,17 @@ def export_bundle(model, cfg: TrainConfig, out_dir: str | Path, *, label_names: 
                   label_kinds: list[str] | None = None, step: int, training_seconds: float, data: dict[str, Any],
                   real_examples: np.ndarray | None = None, metrics: dict | None = None,
                   init_from: dict | None = None, cpu: dict | None = None,
-                  images_seen: int | None = None, label_rows: np.ndarray | None = None) -> Path:
+                  images_seen: int | None = None, label_rows: np.ndarray | None = None,
+                  label_weights: np.ndarray | None = None) -> Path:
     """Write `out_dir` as a complete bundle (atomically) from a DCGAN training model;
-    `label_rows`, the training photos' labels, become the card's label frequencies."""
+    `label_rows`, the training photos' labels, become the card's label frequencies (with
+    `label_weights`, a balanced run's draws)."""
     d32 = build_discriminator(cfg, len(label_names), dtype="float32")
     d32.set_weights(model.discriminator.get_weights())
     card = make_card(cfg, label_names=label_names, label_kinds=label_kinds, step=step, training_seconds=training_seconds,
                      data=data, metrics=metrics, init_from=init_from, cpu=cpu,
-                     images_seen=images_seen, label_rows=label_rows)
+                     images_seen=images_seen, label_rows=label_rows,
+                     label_weights=label_weights)
     extra = {}
     if real_examples is not None:
         for i, im in enumerate(real_examples):

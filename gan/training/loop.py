@@ -865,6 +865,19 @@ def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dic
     return data
 
 
+def _draw_weights(cfg: TrainConfig, faces) -> np.ndarray | None:
+    """Each training photo's share of a balanced run's draws (`gan.data.balance`), for the
+    card's label frequencies; None when the run does not balance."""
+    from gan.data.balance import BalanceError, balance_names, balance_weights, codes_of
+
+    if faces is None or faces.labels is None or not balance_names(cfg.balance):
+        return None
+    try:
+        return balance_weights(codes_of(faces, balance_names(cfg.balance)))
+    except BalanceError:
+        return None
+
+
 def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=None, held=None,
                step: int | None = None, seconds: float | None = None, cfg: TrainConfig | None = None,
                label_names: list[str] | None = None, init_info: dict | None = None,
@@ -915,6 +928,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, model=None, faces=No
                         label_kinds=label_kinds if label_names else None, step=step,
                         training_seconds=seconds, data=data, real_examples=examples,
                         init_from=init_info, cpu=cpu, images_seen=images_seen,
-                        label_rows=(faces.labels if faces is not None and label_names else None))
+                        label_rows=(faces.labels if faces is not None and label_names else None),
+                        label_weights=_draw_weights(cfg, faces))
     print(f"Exported bundle to {out} (step {step}).", file=sys.stderr)
     return out
