@@ -151,3 +151,21 @@ def test_labels_csv_holds_each_faces_drawn_row(bundle, whole):
     want = label_matrix(load_bundle(bundle), 10, {"smiling": 1.0}, seed=7)
     assert np.array_equal(got, want) and np.all(got[:, 1] == 1.0)
     assert set(got[:, 0]) == {0.0, 1.0}                   # male drawn per face, not 0.5
+
+
+def test_toward_moves_each_faces_label_and_a_bad_value_is_one_line(bundle, tmp_path, capsys):
+    from gan.bundle import load_bundle
+    from gan.sampling import label_matrix
+
+    out = tmp_path / "toward"
+    assert main(["--model", str(bundle), "--n", "6", "--out", str(out), "--seed", "3",
+                 "--toward", "male=1:0.5"]) == 0
+    lines = (out / "labels.csv").read_text().splitlines()[1:]
+    got = np.array([[float(v) for v in line.split(",")[1:]] for line in lines])
+    own = label_matrix(load_bundle(bundle), 6, None, seed=3)
+    assert np.allclose(got[:, 0], own[:, 0] + 0.5 * (1 - own[:, 0])) and np.array_equal(got[:, 1], own[:, 1])
+    capsys.readouterr()
+    assert main(["--model", str(bundle), "--n", "2", "--out", str(tmp_path / "bad"),
+                 "--toward", "male=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "name=END:T" in err and "Traceback" not in err
