@@ -2,7 +2,7 @@
 
 `make_card` writes it; `label_kinds` and `label_groups` are the one place that reads what
 each label is (binary attribute, one class of a one-hot group, number), and
-`label_frequencies` how often the training photos had each label row.
+`label_frequencies` how often the training drew each label row.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@
 Face i of seed S is always the same file, whatever --n, --shard or an interruption (with the
 same --truncation, --labels, --toward and --batch-size), and files already in --out are
 skipped, so a stopped export resumes. A conditional bundle's faces each get a label row as its
-training photos have them (face i of seed S always the same; gan.sampling.label_matrix), except
+training drew them (face i of seed S always the same; gan.sampling.label_matrix), except
 the labels --labels sets on every face; --toward NAME=END:T moves each face's label T of the way
 to END, as the generate page's sliders do. A conditional bundle also gets labels.csv, each
 face's row. --shard I/N (I counted from 0) writes the I-th of N slices of the run, so N
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", default=None,
                    help="for a conditional bundle: name=value,... set on every face (e.g. "
                         "smiling=1,male=0); labels not named are drawn per face as the training "
-                        "photos have them")
+                        "drew them")
     p.add_argument("--toward", default=None, metavar="NAME=END:T,...",
                    help="for a conditional bundle: move each face's label T (0 to 1) of the way "
                         "to END, as the generate page's sliders do (e.g. smiling=1:0.5)")

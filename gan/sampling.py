@@ -4,8 +4,8 @@ evaluation use, so "same seed, same faces" holds everywhere.
 Latent vectors for a seed are drawn row by row from one NumPy stream, so the first k faces of
 seed S are the same whether 4 or 64 are asked for (the app relies on that to keep the faces it
 already shows when its slider moves). A conditional bundle's labels follow the same rule from a
-stream of their own (`label_matrix`): each face gets a label row as the training photos have
-them, not a value between the classes that no photo has.
+stream of their own (`label_matrix`): each face gets a label row as the training drew them,
+not a value between the classes that no photo has.
 """
 from __future__ import annotations
 
@@ -62,9 +62,9 @@ def label_matrix(bundle, n: int, labels: dict[str, float] | None = None, seed: i
     unconditional bundle).
 
     With `seed` and the card's label frequencies, each face's row is drawn from the training
-    photos' rows, as often as photos have them (given the `labels` named, when photos have
-    those values): face i's row comes from number i of the seed's label stream, so it is the
-    same whatever n and start. Without `seed` (or for a card without frequencies) every face
+    photos' rows, as often as the training drew them (the photos' counts, or a balanced run's
+    draws; given the `labels` named, when photos have those values): face i's row comes from
+    number i of the seed's label stream, so it is the same whatever n and start. Without `seed` (or for a card without frequencies) every face
     gets `neutral_labels`. Then `labels` {name: value} set those values on every face (the other
     classes of a one-hot group named share what is left of 1), and `toward` {name: (end, t)}
     moves each face's value t of the way to `end` (the page's sliders: t = 0 keeps the face's

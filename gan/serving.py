@@ -239,7 +239,8 @@ def export_saved_model(bundle: Bundle, out: str | Path, version: int | None = No
         "signatures": {
             "generate": "z float32 [n, latent_dim], labels float32 [n, K] (label_names order; "
                         "the CLI and the app give each face a row of label_frequencies.rows, "
-                        "drawn as often as its count, or neutral_labels when there are none), "
+                        "drawn as often as its draws share (a balanced run) or its count, or "
+                        "neutral_labels when there are none), "
                         "truncation float32 [n] -> faces uint8 [n, R, R, 3]",
             "score": "image_uint8 uint8 [n, R, R, 3] (the bundle's crop) -> score float32 [n]: "
                      "minus the discriminator's logit, higher = more likely generated "
