@@ -43,7 +43,7 @@ def sample_faces(path, card, key) -> None:
     if stored is not None:
         how = f"seed {stored.seed}"
         if stored.labels:
-            how += (", each face's labels drawn as the training photos have them"
+            how += (", each face's labels drawn as the Generate page draws them"
                     if "drawn" in stored.labels else
                     ", each face's labels (such as male or female) chosen at random")
         st.caption(f"{FACES} faces this model made ({how}). None of these people exist. The "
