@@ -54,7 +54,7 @@ def test_a_fit_started_again_takes_the_trained_on_discriminator_from_the_cache(t
 
     bundle, photos = load_bundle(make_tiny_bundle(tmp_path / "b")), _photos(8)
     first = tune_discriminator(bundle, photos, steps=3, cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache").glob("tuned-*.keras"))) == 1
+    assert len(list((tmp_path / "cache").glob("tuned-*.npz"))) == 1
 
     def no_training(*a, **k):
         raise AssertionError("trained again")
@@ -176,3 +176,40 @@ def test_fit_without_the_training_photos_says_what_to_give(tmp_path, capsys):
                          str(cache), "--quiet", "--no-report"], capsys)
     assert rc == 2 and err.startswith("error: ") and "--tune-photos" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_stored_weights_are_int8_a_fraction_of_the_model_and_read_back_exactly(tmp_path):
+    """The stored form of a detector model (int8 kernels per output channel): the model read
+    back gives exactly the scores the fit measured, close to the unrounded model's, from a
+    file far smaller than the float16 .keras a bundle's networks use."""
+    from gan.bundle import load_bundle, save_model
+    from gan.detector import kerasmodels, tuned
+
+    bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))
+    model = tuned.image_model(bundle.discriminator)
+    data, stored = kerasmodels.as_stored(model)
+    back = kerasmodels.from_bytes(data, lambda: tuned.image_model(bundle.discriminator))
+    faces = _photos(12)
+    assert np.array_equal(tuned.scores(back, faces), tuned.scores(stored, faces))
+    raw = tuned.scores(model, faces)
+    assert np.abs(tuned.scores(back, faces) - raw).max() < 0.02 * (np.abs(raw).max() + 1)
+    save_model(model, tmp_path / "f16.keras")
+    assert len(data) < 0.7 * (tmp_path / "f16.keras").stat().st_size
+    assert kerasmodels.to_bytes(back) == data                    # storing again changes nothing
+    with pytest.raises(ValueError, match="not a FaceGAN weights file"):
+        kerasmodels.from_bytes((tmp_path / "f16.keras").read_bytes(), lambda: model)
+
+
+def test_a_trained_on_discriminator_cached_as_keras_is_taken_too(tmp_path, monkeypatch):
+    """A fit stopped before weights-only storage left .keras files in the cache: used, not
+    trained again."""
+    from gan.bundle import load_bundle, save_model
+    from gan.detector import fit, tuned
+
+    bundle, photos = load_bundle(make_tiny_bundle(tmp_path / "b")), _photos(8)
+    npz = fit._tuned_cache_file(tmp_path / "cache", bundle, photos, 3)
+    npz.parent.mkdir(parents=True)
+    save_model(tuned.image_model(bundle.discriminator), npz.with_suffix(".keras"))
+    monkeypatch.setattr(tuned, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    got = fit.tune_discriminator(bundle, photos, steps=3, cache_dir=tmp_path / "cache")
+    assert npz.is_file() and got.data == npz.read_bytes()

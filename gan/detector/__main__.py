@@ -12,9 +12,9 @@ verdict rule on those left-out scores, stores the forensic detector fitted on al
 (`detection/forensic.npz`) and the card's `detector` section, then runs the report (unless
 --no-report). Before measuring, `fit` trains the discriminator on against its finished generator
 for --tune-steps steps on the photos the model was trained on (or --tune-photos FOLDER; 0 steps:
-the raw discriminator is measured), stored as `detection/discriminator_tuned.keras`; and it
+the raw discriminator is measured), stored as `detection/discriminator_tuned.npz`; and it
 trains the learned detector (--learned-steps per training; measured leaving --learned-folds
-folds of sources out in turn), stored as `detection/learned.keras`, and measures the panel of
+folds of sources out in turn), stored as `detection/learned.npz`, and measures the panel of
 the learned detector and the discriminator (`gan.detector.panel`, from their left-out scores).
 `report` measures again without storing a detector: robustness curves (JPEG, resize, crop, PNG
 to JPEG, each scored by the detector fitted without the photo's source) and false alarms per

@@ -62,8 +62,8 @@ class FittedDetectors:
     measured: dict[str, Measured] = field(default_factory=dict)
     sets: dict[str, list[loso.SourceData]] = field(default_factory=dict)
     dfeatures_model: ReadoutModel | None = None
-    trained_on: TrainedOn | None = None     # detection/discriminator_tuned.keras, when trained
-    learned_model: bytes | None = None      # detection/learned.keras, when trained
+    trained_on: TrainedOn | None = None     # detection/discriminator_tuned.npz, when trained
+    learned_model: bytes | None = None      # detection/learned.npz, when trained
 
 
 def headline(rows: list[dict]) -> dict:
@@ -174,7 +174,7 @@ def training_photos(bundle):
 
 @dataclass
 class TrainedOn:
-    """The discriminator trained on (`gan.detector.tuned`): its .keras file and the model."""
+    """The discriminator trained on (`gan.detector.tuned`): its stored file and the model."""
     data: bytes
     model: Any
     steps: int
@@ -196,7 +196,7 @@ def _tuned_cache_file(cache_dir, bundle, photos, steps: int) -> Path | None:
     for network in (bundle.discriminator, bundle.generator):
         for w in network.get_weights():
             h.update(np.ascontiguousarray(w).tobytes())
-    return Path(cache_dir) / f"tuned-{h.hexdigest()[:16]}.keras"
+    return Path(cache_dir) / f"tuned-{h.hexdigest()[:16]}.npz"
 
 
 def tune_discriminator(bundle, photos, steps: int, log=lambda m: None,
@@ -206,12 +206,20 @@ def tune_discriminator(bundle, photos, steps: int, log=lambda m: None,
     cached = _tuned_cache_file(cache_dir, bundle, photos, steps)
     if cached is not None and cached.is_file():
         log(f"the discriminator trained on against its generator: from the cache ({cached.name})")
-        return TrainedOn(cached.read_bytes(), load_model(cached), steps, len(photos))
-    log(f"training the discriminator on against its generator: {steps} steps, {len(photos)} photos")
-    try:
-        model = tuned.train(bundle, photos, steps=steps, log=log)
-    except tuned.TuneError as e:
-        raise FitError(str(e)) from None
+        data = cached.read_bytes()
+        model = kerasmodels.from_bytes(data, lambda: tuned.image_model(bundle.discriminator))
+        return TrainedOn(data, model, steps, len(photos))
+    older = None if cached is None else cached.with_suffix(".keras")   # cached before .npz
+    if older is not None and older.is_file():
+        log(f"the discriminator trained on against its generator: from the cache ({older.name})")
+        model = load_model(older)
+    else:
+        log(f"training the discriminator on against its generator: {steps} steps, "
+            f"{len(photos)} photos")
+        try:
+            model = tuned.train(bundle, photos, steps=steps, log=log)
+        except tuned.TuneError as e:
+            raise FitError(str(e)) from None
     data, model = kerasmodels.as_stored(model)      # stored, then read back as the bundle will
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -348,8 +356,8 @@ def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
             if data is None:
                 continue
             target = bundle_path / name
-            tmp = target.with_name(target.name + ".new")       # .keras.new: Keras reads by suffix,
-            staged.append((tmp, target))                       # but only the final name is loaded
+            tmp = target.with_name(target.name + ".new")       # only the final name is loaded
+            staged.append((tmp, target))
             atomic_write_bytes(tmp, data if isinstance(data, bytes) else data.to_bytes())
             entries[name] = {"bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
     except BaseException:
@@ -363,7 +371,8 @@ def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
     card["detector"] = fitted.card
     files = {**card.get("files", {}), **entries}
     dropped = ([tuned.FILE] if fitted.trained_on is None else []) + (    # a refit without them
-        [learned.FILE] if fitted.learned_model is None else [])
+        [learned.FILE] if fitted.learned_model is None else []) + [
+        tuned.LEGACY_FILE, learned.LEGACY_FILE]                         # stored the old way
     for name in dropped:
         files.pop(name, None)
     card["files"] = files

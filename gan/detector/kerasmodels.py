@@ -1,18 +1,26 @@
 """The detectors that are Keras models: their training step and their file in a bundle.
 
 The trained-on discriminator (`tuned`) and the learned detector (`learned`) are both the
-discriminator's layers trained as a two-class classifier, stored in `detection/` as .keras
-files. Both start from `image_features`, train with `train_step`, store with `to_bytes` and
-load with `load`, so a damaged or missing file gives
-the same one-line DetectorError (what is wrong and how to refit) and costs that detector only.
+discriminator's layers trained as a two-class classifier. Both start from `image_features`,
+train with `train_step`, store with `to_bytes` and load with `load`, so a damaged or missing
+file gives the same one-line DetectorError (what is wrong and how to refit) and costs that
+detector only.
+
+They are stored as weights alone (`detection/*.npz`), each kernel as int8 with one scale per
+output channel and the rest as float16, and rebuilt at load from the bundle's discriminator by
+the detector's own builder: each is a copy of the discriminator (11 MB at float16 for the
+release candidate's), and the 60 MB that models/ may hold has no room for two. A fit measures
+the stored values (`as_stored`), never their unrounded originals. Bundles fitted before keep
+their .keras files, which `load` still reads.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
-from gan.bundle import BundleError, load_model, save_model, verify_files
+from gan.bundle import BundleError, load_model, verify_files
 from gan.detector.forensic import DetectorError
 
 
@@ -27,20 +35,69 @@ def image_features(discriminator):
     return d, x, keras.Model(d.inputs[0], d.get_layer("features").output)(x)
 
 
+INT8_FORMAT = "facegan-int8-weights/1"
+
+
+def _quantized(weights) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """(arrays to store, the float32 values they stand for): a kernel as int8 times one scale
+    per output channel (its last axis), anything else (biases) as float16."""
+    arrays, values = {}, []
+    for i, w in enumerate(weights):
+        w = np.asarray(w, np.float32)
+        if w.ndim >= 2:
+            scale = np.abs(w).max(axis=tuple(range(w.ndim - 1)), keepdims=True) / 127.0
+            scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+            arrays[f"q{i}"], arrays[f"s{i}"] = q, scale
+            values.append(q.astype(np.float32) * scale)
+        else:
+            half = w.astype(np.float16)
+            arrays[f"f{i}"] = half
+            values.append(half.astype(np.float32))
+    return arrays, values
+
+
+def _stored_weights(data: bytes) -> list[np.ndarray]:
+    """The float32 weights a `to_bytes` file stands for; ValueError for any other file."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        if "format" not in z.files or str(z["format"]) != INT8_FORMAT:
+            raise ValueError("not a FaceGAN weights file")
+        return [z[f"q{i}"].astype(np.float32) * z[f"s{i}"] if f"q{i}" in z.files
+                else z[f"f{i}"].astype(np.float32) for i in range(int(z["count"]))]
+
+
 def to_bytes(model) -> bytes:
-    """The model as a bundle stores it (.keras, float16 weights: `gan.bundle.save_model`)."""
+    """The model's weights as a bundle stores them (see the module's docstring)."""
     return as_stored(model)[0]
 
 
 def as_stored(model):
-    """(bytes, model): the model as a bundle stores it, and read back from those bytes, so a
-    fit calibrates and measures the weights that ship, not their unrounded originals."""
-    import tempfile
+    """(bytes, model): the weights as a bundle stores them, and a copy of the model holding
+    exactly the values stored, so a fit calibrates and measures the weights that ship."""
+    import keras
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        save_model(model, path)
-        return path.read_bytes(), load_model(path)
+    arrays, values = _quantized(model.get_weights())
+    buf = io.BytesIO()
+    np.savez_compressed(buf, format=np.array(INT8_FORMAT), count=np.array(len(values)), **arrays)
+    copy = keras.models.clone_model(model, recursive=True)
+    copy.set_weights(values)
+    return buf.getvalue(), copy
+
+
+def from_bytes(data: bytes, build):
+    """The model `build()` makes, holding the weights of a `to_bytes` file."""
+    model = build()
+    model.set_weights(_stored_weights(data))
+    return model
+
+
+def read_stored(path: str | Path, build):
+    """A stored detector model: weights (.npz, rebuilt by `build()`) or, from bundles fitted
+    before, a whole .keras file."""
+    path = Path(path)
+    if path.suffix == ".keras":
+        return load_model(path)
+    return from_bytes(path.read_bytes(), build)
 
 
 def train_step(model, learning_rate: float):
@@ -80,15 +137,17 @@ def logits(model, faces_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0,), np.float64)
 
 
-def load(bundle, name: str, what: str, fix: str):
-    """The Keras model stored as `name` (a file the card lists), cached on the bundle object
-    by its SHA-256. Raises DetectorError naming `what` and saying `fix`."""
+def load(bundle, name: str, what: str, fix: str, build):
+    """The Keras model stored as `name` (a file the card lists; `build(discriminator)` makes
+    its layers), cached on the bundle object by its SHA-256. Raises DetectorError naming
+    `what` and saying `fix`."""
     cache = bundle.__dict__.setdefault("_detector_keras_files", {})
     key = (name, (bundle.card.get("files", {}).get(name) or {}).get("sha256"))
     if key not in cache:
         try:
             verify_files(bundle.path, bundle.card, names=[name])
-            cache[key] = load_model(Path(bundle.path) / name)
+            cache[key] = read_stored(Path(bundle.path) / name,
+                                     lambda: build(bundle.discriminator))
         except BundleError as e:
             cache[key] = DetectorError(f"The {what} of {bundle.name} cannot be used: "
                                        f"{str(e).split(' Get a working bundle')[0]} {fix}")

@@ -20,7 +20,8 @@ are folds (`folds`), so "family seen" means what it means in the one-source-out 
 verdict rule is then chosen on those scores like every other detector's (`loso.choose_rule`).
 It has no unfamiliar-photo check, in the table as in the app.
 
-Stored as `detection/learned.keras` by `python -m gan.detector fit --learned-steps N`. Fit time
+Stored as `detection/learned.npz` (weights, `kerasmodels.to_bytes`) by `python -m gan.detector
+fit --learned-steps N`. Fit time
 trains it; scoring needs Keras alone.
 """
 from __future__ import annotations
@@ -36,7 +37,8 @@ from gan.bundle import load_model
 from gan.detector import kerasmodels
 from gan.detector.forensic import DetectorError
 
-FILE = "detection/learned.keras"
+FILE = "detection/learned.npz"
+LEGACY_FILE = "detection/learned.keras"     # bundles fitted before weights-only storage
 KEY = "learned"
 STEPS = 4000
 BATCH = 64
@@ -132,7 +134,7 @@ def _cache_file(cache_dir, discriminator, sets, size: int, steps: int) -> Path |
             h.update(np.ascontiguousarray(part).tobytes())
     for w in discriminator.get_weights():
         h.update(np.ascontiguousarray(w).tobytes())
-    return Path(cache_dir) / f"learned-{h.hexdigest()[:16]}.keras"
+    return Path(cache_dir) / f"learned-{h.hexdigest()[:16]}.npz"
 
 
 def trained(discriminator, sets, size: int, steps: int = STEPS, cache_dir=None,
@@ -141,8 +143,13 @@ def trained(discriminator, sets, size: int, steps: int = STEPS, cache_dir=None,
     cached = _cache_file(cache_dir, discriminator, sets, size, steps)
     if cached is not None and cached.is_file():
         log(f"learned detector: trained model from the cache ({cached.name})")
-        return load_model(cached)
-    data, model = kerasmodels.as_stored(train(discriminator, sets, size, steps, log=log))
+        return kerasmodels.from_bytes(cached.read_bytes(), lambda: build(discriminator))
+    older = None if cached is None else cached.with_suffix(".keras")   # cached before .npz
+    if older is not None and older.is_file():
+        log(f"learned detector: trained model from the cache ({older.name})")
+        data, model = kerasmodels.as_stored(load_model(older))
+    else:
+        data, model = kerasmodels.as_stored(train(discriminator, sets, size, steps, log=log))
     if cached is not None:
         from gan.io import atomic_write_bytes
 
@@ -204,4 +211,4 @@ def load(bundle):
     fix = FIX.format(model=bundle.path)
     if s is None:
         raise DetectorError(f"{bundle.name} has no learned detector. {fix}")
-    return kerasmodels.load(bundle, s["file"], "learned detector", fix)
+    return kerasmodels.load(bundle, s["file"], "learned detector", fix, build)

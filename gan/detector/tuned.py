@@ -15,7 +15,7 @@ see what an upload gives it:
   photo is not called generated for being re-saved.
 
 The labels of a conditional discriminator are left out: an upload has none. Stored as
-`detection/discriminator_tuned.keras` by `python -m gan.detector fit` (`--tune-steps`); the
+`detection/discriminator_tuned.npz` (weights, `kerasmodels.to_bytes`) by `python -m gan.detector fit` (`--tune-steps`); the
 discriminator detector reads it instead of the raw discriminator when the card lists it, and
 its figures are measured leave-one-source-out like every other detector's. Fit time only
 trains it; scoring needs Keras alone.
@@ -29,7 +29,8 @@ from PIL import Image
 
 from gan.detector import kerasmodels, variants
 
-FILE = "detection/discriminator_tuned.keras"
+FILE = "detection/discriminator_tuned.npz"
+LEGACY_FILE = "detection/discriminator_tuned.keras"   # bundles fitted before weights-only storage
 KEY = "discriminator_tuned"
 STEPS = 1500
 LEARNING_RATE = 5e-5
@@ -123,4 +124,5 @@ def load(bundle):
     s = settings(bundle.card)
     if s is None:
         return None
-    return kerasmodels.load(bundle, s["file"], "trained-on discriminator", FIX.format(model=bundle.path))
+    return kerasmodels.load(bundle, s["file"], "trained-on discriminator", FIX.format(model=bundle.path),
+                            image_model)
