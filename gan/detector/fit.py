@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from gan.bundle import CARD, load_model, read_card
+from gan.bundle import CARD, read_card
 from gan.data.landmarks import FINDERS
 from gan.io import file_sha256 as _sha256
 from gan.detector import classifier, dfeatures, kerasmodels, learned, loso, panel, texture, tuned
@@ -203,27 +203,18 @@ def tune_discriminator(bundle, photos, steps: int, log=lambda m: None,
                        cache_dir=None) -> TrainedOn:
     """The discriminator of `bundle` trained on for `steps` against its generator (or the one
     a training with the same inputs left in `cache_dir`)."""
-    cached = _tuned_cache_file(cache_dir, bundle, photos, steps)
-    if cached is not None and cached.is_file():
-        log(f"the discriminator trained on against its generator: from the cache ({cached.name})")
-        data = cached.read_bytes()
-        model = kerasmodels.from_bytes(data, lambda: tuned.image_model(bundle.discriminator))
-        return TrainedOn(data, model, steps, len(photos))
-    older = None if cached is None else cached.with_suffix(".keras")   # cached before .npz
-    if older is not None and older.is_file():
-        log(f"the discriminator trained on against its generator: from the cache ({older.name})")
-        model = load_model(older)
-    else:
+    def train():
         log(f"training the discriminator on against its generator: {steps} steps, "
             f"{len(photos)} photos")
         try:
-            model = tuned.train(bundle, photos, steps=steps, log=log)
+            return tuned.train(bundle, photos, steps=steps, log=log)
         except tuned.TuneError as e:
             raise FitError(str(e)) from None
-    data, model = kerasmodels.as_stored(model)      # stored, then read back as the bundle will
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(cached, data)
+
+    data, model = kerasmodels.stored_or_trained(
+        _tuned_cache_file(cache_dir, bundle, photos, steps),
+        lambda: tuned.image_model(bundle.discriminator), train, log,
+        "the discriminator trained on against its generator:")
     return TrainedOn(data, model, steps, len(photos))
 
 

@@ -91,6 +91,28 @@ def from_bytes(data: bytes, build):
     return model
 
 
+def stored_or_trained(cached: Path | None, build, train, log, what: str):
+    """(bytes, model): the model a training with the same inputs left at `cached` (its .npz; or
+    the .keras a fit from before weights-only storage left, stored anew), else `train()`'s
+    model stored; kept at `cached` (None: no cache). `what` starts the log line."""
+    if cached is not None and cached.is_file():
+        log(f"{what} from the cache ({cached.name})")
+        data = cached.read_bytes()
+        return data, from_bytes(data, build)
+    older = None if cached is None else cached.with_suffix(".keras")
+    if older is not None and older.is_file():
+        log(f"{what} from the cache ({older.name})")
+        data, model = as_stored(load_model(older))
+    else:
+        data, model = as_stored(train())
+    if cached is not None:
+        from gan.io import atomic_write_bytes
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(cached, data)
+    return data, model
+
+
 def read_stored(path: str | Path, build):
     """A stored detector model: weights (.npz, rebuilt by `build()`) or, from bundles fitted
     before, a whole .keras file."""

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.bundle import load_model
 from gan.detector import kerasmodels
 from gan.detector.forensic import DetectorError
 
@@ -140,21 +139,10 @@ def _cache_file(cache_dir, discriminator, sets, size: int, steps: int) -> Path |
 def trained(discriminator, sets, size: int, steps: int = STEPS, cache_dir=None,
             log=lambda m: None):
     """`train`, or the model a training with the same inputs left in `cache_dir`."""
-    cached = _cache_file(cache_dir, discriminator, sets, size, steps)
-    if cached is not None and cached.is_file():
-        log(f"learned detector: trained model from the cache ({cached.name})")
-        return kerasmodels.from_bytes(cached.read_bytes(), lambda: build(discriminator))
-    older = None if cached is None else cached.with_suffix(".keras")   # cached before .npz
-    if older is not None and older.is_file():
-        log(f"learned detector: trained model from the cache ({older.name})")
-        data, model = kerasmodels.as_stored(load_model(older))
-    else:
-        data, model = kerasmodels.as_stored(train(discriminator, sets, size, steps, log=log))
-    if cached is not None:
-        from gan.io import atomic_write_bytes
-
-        atomic_write_bytes(cached, data)
-    return model
+    return kerasmodels.stored_or_trained(
+        _cache_file(cache_dir, discriminator, sets, size, steps), lambda: build(discriminator),
+        lambda: train(discriminator, sets, size, steps, log=log), log,
+        "learned detector: trained model")[1]
 
 
 def fit(discriminator, sets, size: int, steps: int = STEPS, log=lambda m: None, cache_dir=None):
