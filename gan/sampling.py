@@ -89,7 +89,9 @@ def label_matrix(bundle, n: int, labels: dict[str, float] | None = None, seed: i
                                                              np.float32)) < 1e-3, axis=1)
             if match.any():
                 rows, counts = rows[match], counts[match]
-        u = np.random.default_rng([int(seed), LABEL_SALT]).random(int(start) + n)[int(start):]
+        rng = np.random.default_rng([int(seed), LABEL_SALT])
+        rng.bit_generator.advance(int(start))   # one 64-bit draw per uniform: skips `start` faces
+        u = rng.random(n)
         cdf = np.cumsum(counts)
         pick = np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(rows) - 1)
         y = rows[pick].astype("float32")

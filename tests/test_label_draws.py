@@ -139,3 +139,10 @@ def test_a_balanced_run_draws_labels_as_its_training_drew_them(tmp_path):
     update_card(b.path, labels=card["labels"])
     y = sampling.label_matrix(load_bundle(b.path), 2000, None, seed=0)
     assert abs(y[:, 1].mean() - 0.5) < 0.04                            # not 0.1
+
+
+def test_a_shard_far_into_a_seed_gets_the_rows_a_whole_run_would(bundle):
+    """Faces 100,000 on of a seed: the labels' stream is skipped, not drawn and dropped."""
+    whole = sampling.label_matrix(bundle, 100_010, None, seed=4)
+    assert np.array_equal(sampling.label_matrix(bundle, 10, None, seed=4, start=100_000),
+                          whole[100_000:])

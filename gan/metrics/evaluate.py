@@ -140,9 +140,8 @@ def labels_note(bundle) -> str | None:
     """How `evaluation_labels` drew the labels, for the report."""
     if not bundle.conditional:
         return None
-    if drawn_as(bundle.card):
-        return f"drawn per face {drawn_as(bundle.card)} (as the app draws them)"
-    return "random 0/1 per attribute"
+    drawn = drawn_as(bundle.card)
+    return f"drawn per face {drawn} (as the app draws them)" if drawn else "random 0/1 per attribute"
 
 
 def generate_faces(bundle, n: int, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
