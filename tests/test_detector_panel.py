@@ -273,3 +273,29 @@ def test_the_detect_page_offers_the_panel_and_scores_an_upload_with_it(panel_mod
     (v,) = photos.judge(det, [photos.prepare(data, det)])
     assert row["detector"] == panel.KEY and row["verdict"] == v.verdict
     assert float(row["p_generated"]) == pytest.approx(v.p, abs=1e-6)
+
+
+def test_the_report_makes_the_aligned_faces_once_and_they_are_the_learned_detectors_own():
+    """The report's robustness curves take `learned`'s and `dfeatures`' views (every JPEG,
+    resize and crop of each photo) from the panel's, made once: they must be exactly what those
+    detectors make themselves, and the panel's own views must stay whole."""
+    from gan.detector import dfeatures, learned, panel, report
+
+    manifest, _ = shared_sources()
+    files = sorted(str(p) for name in ("real_studio", "gen_tconv")
+                   for p in (manifest.parent / name).iterdir())[::12]
+    aligned: dict = {}
+    from_panel = report._rows_of(files, panel.KEY, 128, "center", 1, aligned)
+    assert set(aligned) == set(files)
+    for key in (learned.KEY, dfeatures.KEY):
+        shared = report._rows_of(files, key, 128, "center", 1, aligned)
+        own = report._rows_of(files, key, 128, "center", 1, None)
+        found = 0
+        for row_shared, row_own, row_panel in zip(shared, own, from_panel):
+            assert len(row_shared) == len(row_own) == len(report.PERTURBATIONS)
+            for a, b, c in zip(row_shared, row_own, row_panel):
+                assert (a is None) == (b is None) == (c is None)
+                if b is not None:
+                    found += 1
+                    assert np.array_equal(a, b) and c.shape[1] == 2
+        assert found >= len(files) * 8      # faces found under most changes: the check has teeth

@@ -83,20 +83,39 @@ def _views_of(file: str, key: str, size: int, crop: str = "face") -> list:
     return out
 
 
-def robustness(measured, per_source: int, key: str = "forensic", bundle=None, jobs: int = 2,
-               log=lambda m: None) -> dict:
-    """The curves (see the module docstring) of a fitted detector (`key`: forensic, learned,
-    or dfeatures with its `bundle`, whose discriminator turns the views into features)."""
+# The panel's views hold, as member 0, the landmark-aligned faces `learned` and `dfeatures`
+# read (the same finders and re-encodings: checked pixel for pixel on every perturbation),
+# so the report makes them once: robustness() keeps them in `aligned` for the next detector.
+ALIGNED_FROM_PANEL = (learned.KEY, dfeatures.KEY)
+
+
+def _rows_of(files, key: str, size: int, crop: str, jobs: int, aligned: dict | None) -> list:
+    """_views_of for every file; the aligned faces the panel's views already hold (`aligned`,
+    file -> views per perturbation) are taken from there, and a panel's are kept there."""
     from joblib import Parallel, delayed
 
+    reuse = aligned is not None and key in ALIGNED_FROM_PANEL
+    todo = [f for f in files if not (reuse and f in aligned)]
+    made = dict(zip(todo, Parallel(n_jobs=jobs, batch_size=4)(
+        delayed(_views_of)(f, key, size, crop) for f in todo)))
+    if aligned is not None and key == panel.KEY:
+        for f, row in made.items():
+            aligned[f] = [None if v is None else np.ascontiguousarray(v[:, 0]) for v in row]
+    return [made[f] if f in made else aligned[f] for f in files]
+
+
+def robustness(measured, per_source: int, key: str = "forensic", bundle=None, jobs: int = 2,
+               log=lambda m: None, aligned: dict | None = None) -> dict:
+    """The curves (see the module docstring) of a fitted detector (`key`: forensic, learned,
+    or dfeatures with its `bundle`, whose discriminator turns the views into features).
+    `aligned`: a dict shared by one report's detectors (see ALIGNED_FROM_PANEL)."""
     size = bundle.resolution if bundle is not None else 128
     per = {}
     for lo in measured.left:
         files = lo.files[:per_source]
         log(f"robustness ({key}): {lo.name} ({len(files)} photos x {len(PERTURBATIONS)} changes)")
         crop = bundle.crop if bundle is not None else "face"
-        rows = Parallel(n_jobs=jobs, batch_size=4)(delayed(_views_of)(f, key, size, crop)
-                                                   for f in files)
+        rows = _rows_of(files, key, size, crop, jobs, aligned)
         if key == dfeatures.KEY:
             rows = [[None if v is None else dfeatures.features(bundle, v) for v in r] for r in rows]
         per[lo.name] = (lo, rows)
@@ -257,6 +276,7 @@ def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: in
            "target_fpr": rate, "confidence": section["confidence"], "sources": section["sources"],
            "default": section.get("default"),
            "threshold_rule": section["threshold_rule"], "figures": dict(FIGURES), "detectors": {}}
+    aligned: dict = {}
     for key in DETECTORS:
         if key not in fitted.measured:
             continue
@@ -270,7 +290,7 @@ def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: in
             rep["detectors"][key]["group_photos"] = group_photos
         if robustness_per_source > 0 and key in VIEWERS and (key != dfeatures.KEY or bundle is not None):
             rep["detectors"][key]["robustness"] = robustness(
-                m, robustness_per_source, key, bundle, jobs, log)
+                m, robustness_per_source, key, bundle, jobs, log, aligned)
     return rep
 
 
