@@ -13,6 +13,7 @@ the machines TF_CONFIG names, each running the same command (the README has exam
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import fields
@@ -76,7 +77,8 @@ HELP = {
                             "(0 = every block)"),
     "label_embed_dim": "size of the label embedding fed to the generator",
     "init_from": ("a bundle (models/NAME) whose generator and discriminator weights start a new run: "
-                  "fine-tune a trained model on your own photos; its optimizer state starts fresh"),
+                  "fine-tune a trained model on your own photos; its optimizer state starts fresh, "
+                  "and its architecture options come from the bundle's card unless you set them"),
     "steps": "total training steps of the run, counted across resumes",
     "batch_size": "photos per step on each replica (the global batch is this times the replicas)",
     "strategy": "tf.distribute strategy: default (one device), mirrored (every local GPU, or the "
@@ -166,6 +168,7 @@ def _run(args, given: dict, run_dir: Path) -> int:
                 export_run(run_dir, args.export)
             return 0
         base = TrainConfig.load(args.config) if args.config else None
+        base_keys = set(json.loads(Path(args.config).read_text(encoding="utf-8"))) if base else set()
         if args.new and checkpoint_path(run_dir).is_file():
             fresh = base or TrainConfig()      # refuse bad options before the old run goes
             for k, v in given.items():
@@ -181,7 +184,7 @@ def _run(args, given: dict, run_dir: Path) -> int:
                 checkpoint_path(run_dir).unlink()
                 (run_dir / "log.jsonl").unlink(missing_ok=True)
                 (run_dir / "config.json").unlink(missing_ok=True)
-        cfg, resuming = resolve_config(run_dir, given, base)
+        cfg, resuming = resolve_config(run_dir, given, base, base_keys)
         result = train(cfg, run_dir, resuming=resuming, export_to=args.export,
                        progress=not args.no_progress)
     except TrainingError as e:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from gan.bundle import BundleError, load_bundle
+from gan.bundle import BundleError, load_bundle, read_card
 from gan.config import ARCHITECTURE_FIELDS, ConfigError, TrainConfig
 from gan.data.preprocess import to_uint8
 from gan.data.split import Split
@@ -135,10 +135,13 @@ def disk_full_says_where(run_dir: Path, then: str = "resume"):
                             f"Free some space there: the same command {goes_on}.") from None
 
 
-def resolve_config(run_dir: Path, given: dict[str, Any], base: TrainConfig | None = None) -> tuple[TrainConfig, bool]:
-    """The config for a run: a fresh one from `given` (over `base`), or the saved one of a run
-    being resumed with `given` applied for the fields that may change between sessions.
-    Returns (config, resuming)."""
+def resolve_config(run_dir: Path, given: dict[str, Any], base: TrainConfig | None = None,
+                   base_keys=()) -> tuple[TrainConfig, bool]:
+    """The config for a run: a fresh one from `given` (over `base`, whose file set `base_keys`),
+    or the saved one of a run being resumed with `given` applied for the fields that may change
+    between sessions. A fresh run started from a bundle (`init_from`) takes the bundle's
+    architecture for every architecture field neither `given` nor the file set, as a resumed
+    run keeps its own. Returns (config, resuming)."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     saved = run_dir / "config.json"
@@ -156,7 +159,30 @@ def resolve_config(run_dir: Path, given: dict[str, Any], base: TrainConfig | Non
     cfg = base or TrainConfig()
     for k, v in given.items():
         setattr(cfg, k, v)
+    if cfg.init_from:
+        adopt_architecture(cfg, set(given) | set(base_keys))
     return cfg.validate(), False
+
+
+def _architecture_of(card: dict) -> dict[str, Any]:
+    """A bundle's config as it was built: a field newer than its card takes its default."""
+    return {**TrainConfig().to_dict(), **card.get("config", {})}
+
+
+def adopt_architecture(cfg: TrainConfig, explicit=()) -> dict[str, Any]:
+    """Set on `cfg` the architecture of its `init_from` bundle (from the card's config) for
+    every field not in `explicit`; returns what changed. An unreadable bundle changes nothing:
+    `init_from_bundle` then says what is wrong with it."""
+    try:
+        card = read_card(cfg.init_from)
+    except (BundleError, OSError, ValueError):
+        return {}
+    theirs = _architecture_of(card)
+    taken = {k: theirs[k] for k in _INIT_FIELDS
+             if k not in explicit and theirs[k] != getattr(cfg, k)}
+    for k, v in taken.items():
+        setattr(cfg, k, v)
+    return taken
 
 
 def _cpu_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -816,8 +842,7 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
         bundle = load_bundle(bundle_path)
     except BundleError as e:
         raise TrainingError(f"--init-from: {e}") from e
-    # a field newer than the bundle's card takes its default: the architecture it was built with
-    theirs = {**TrainConfig().to_dict(), **bundle.card.get("config", {})}
+    theirs = _architecture_of(bundle.card)
     diff = {k: (theirs.get(k), getattr(cfg, k)) for k in _INIT_FIELDS if theirs.get(k) != getattr(cfg, k)}
     if diff:
         raise TrainingError(f"--init-from {bundle_path}: the bundle's architecture differs from this "
