@@ -409,6 +409,21 @@ def test_ood_flags_photos_far_from_every_fit_source_and_round_trips():
     assert np.array_equal(back.distance(far), o.distance(far)) and back.limit == o.limit
 
 
+def test_ood_stores_half_the_precision_and_still_reads_the_full_matrix_of_older_files():
+    rng = np.random.default_rng(1)
+    by_source = [rng.normal(size=(200, 30)) + c for c in (0.0, 4.0)]
+    o = ood.fit(lambda X: np.asarray(X, np.float64), by_source, by_source)
+    stored = o.arrays()
+    assert "ood_precision" not in stored and stored["ood_precision_upper"].size == 30 * 31 // 2
+    X = rng.normal(size=(50, 30)) * 3
+    assert np.array_equal(ood.from_arrays(stored, o.standardise).distance(X), o.distance(X))
+    older = {"ood_centres": o.centres, "ood_precision": o.precision, "ood_limit": o.limit}
+    assert np.array_equal(ood.from_arrays(older, o.standardise).distance(X), o.distance(X))
+    with pytest.raises(ValueError, match="triangle"):
+        ood.from_arrays({**stored, "ood_precision_upper": stored["ood_precision_upper"][:-1]},
+                        o.standardise)
+
+
 def test_new_photos_of_a_fit_source_are_familiar_even_from_small_sources():
     rng = np.random.default_rng(0)
     dim = texture.DIM

@@ -43,7 +43,10 @@ class OOD:
         return self.distance(X) > self.limit
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"ood_centres": self.centres, "ood_precision": self.precision,
+        """The stored form. The precision is symmetric, so only its upper triangle is kept: half
+        the bytes (3.9 MB less for a 1.5x discriminator's 984 features)."""
+        upper = self.precision[np.triu_indices(len(self.precision))]
+        return {"ood_centres": self.centres, "ood_precision_upper": upper,
                 "ood_limit": np.float64(self.limit)}
 
 
@@ -57,6 +60,7 @@ def fit(standardise: Callable[[np.ndarray], np.ndarray], by_source: list[np.ndar
     centres = np.stack([Z.mean(axis=0) for Z in Zs])
     pooled = np.concatenate([Z - Z.mean(axis=0) for Z in Zs])
     precision = LedoitWolf().fit(pooled).precision_
+    precision = (precision + precision.T) / 2          # exactly symmetric, so stored losslessly
     o = OOD(centres, precision, np.inf, standardise)
     held = [X for X in held_by_source if len(X)]
     o.limit = float(np.quantile(o.distance(np.concatenate(held)), LIMIT_QUANTILE))
@@ -64,6 +68,15 @@ def fit(standardise: Callable[[np.ndarray], np.ndarray], by_source: list[np.ndar
 
 
 def from_arrays(arrays: dict[str, np.ndarray], standardise) -> OOD:
-    return OOD(np.asarray(arrays["ood_centres"], np.float64),
-               np.asarray(arrays["ood_precision"], np.float64),
-               float(arrays["ood_limit"]), standardise)
+    centres = np.asarray(arrays["ood_centres"], np.float64)
+    if "ood_precision" in arrays:                      # files written before 2026-12-06
+        precision = np.asarray(arrays["ood_precision"], np.float64)
+    else:
+        n = centres.shape[1]
+        upper = np.asarray(arrays["ood_precision_upper"], np.float64)
+        if upper.shape != (n * (n + 1) // 2,):
+            raise ValueError(f"ood_precision_upper holds {upper.size} numbers, not {n}x{n}'s triangle")
+        precision = np.zeros((n, n))
+        precision[np.triu_indices(n)] = upper
+        precision = precision + np.triu(precision, 1).T
+    return OOD(centres, precision, float(arrays["ood_limit"]), standardise)
