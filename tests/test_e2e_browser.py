@@ -248,16 +248,19 @@ def test_a_newcomers_walk(shipped_models, artifacts, tmp_path):
             [{"name": n, "mimeType": "image/png", "buffer": b} for n, b in zip(pngs, made)]
             + [{"name": "portrait.jpg", "mimeType": "image/jpeg",
                 "buffer": encode(drawn_face(256), "JPEG", quality=90)}])
-        expect(scores(page)).to_have_count(3)
         table = page.locator(f'{MAIN} [data-testid="stTable"]').first   # the others: detail
         rows = table.locator("tbody tr")
         expect(rows).to_have_count(3)                    # every file in the table
         for row in rows.all():
             photo, answer, score = (c.inner_text().strip() for c in row.locator("td").all())
             read.append({"photo": photo, "answer": answer, "score": score})
-            assert answer.startswith(ANSWER_WORDS), answer
-            assert 0 <= float(score) <= 1 and score != "1.00", score
+            if answer.startswith("Not judged"):          # a broken face may hold no findable face
+                assert "No face found" in answer and score == "" and photo != "portrait.jpg", answer
+            else:
+                assert answer.startswith(ANSWER_WORDS), answer
+                assert 0 <= float(score) <= 1 and score != "1.00", score
         assert [r["photo"] for r in read] == [*pngs[:2], "portrait.jpg"]
+        expect(scores(page)).to_have_count(sum(r["score"] != "" for r in read))  # one per judged
         # the answer in words comes before the score, on each photo's card
         first_answer = page.locator(f'{MAIN} [data-testid="stMarkdownContainer"]').filter(
             has_text=re.compile("|".join(ANSWER_WORDS))).first
