@@ -58,9 +58,10 @@ WHAT_IT_KEEPS = (
     "a lookalike at best, not you.")
 WHAT_IT_KEEPS_REFINED = (
     "Refined in the generator's feature map, the projection keeps much more of your photo and "
-    "usually keeps the person's identity: on 200 photos models/default never trained on, a "
-    "face-recognition model (dlib) called it the same person for all 194 it found a face in, "
-    "against 8 for the latent alone (measured on models/default only). The price: it is no "
+    "usually keeps the person's identity: with the model bundled before 2026-12-06, on 200 "
+    "photos it never trained on, a face-recognition model (dlib) called it the same person for "
+    "all 194 it found a face in, against 8 for the latent alone (not yet measured on other "
+    "models). The price: it is no "
     "longer a face the generator draws from a latent alone (it would redraw stripes, too), and "
     "edits can look pasted on.")
 REFINED = (f"Then refined in the generator's {FEATURE_RES}x{FEATURE_RES} feature map: "
@@ -68,9 +69,9 @@ REFINED = (f"Then refined in the generator's {FEATURE_RES}x{FEATURE_RES} feature
            "to what the latent makes.")
 EDITS_REFINED = (
     "On a projection refined in the feature map the sliders move the labels under the kept "
-    "refinement: on models/default's 200 held-out photos, end to end, a classifier saw the "
-    "change on 88% (female ↔ male) and 86% (not smiling ↔ smiling) of them (on the latent "
-    "alone: 97% and 96%).")
+    "refinement: with the model bundled before 2026-12-06, on 200 of its held-out photos, end "
+    "to end, a classifier saw the change on 88% (female ↔ male) and 86% (not smiling ↔ "
+    "smiling) of them (on the latent alone: 97% and 96%).")
 
 # One projection at a time per Projector: it holds its latent and optimiser state.
 _locks: dict[tuple, threading.Lock] = {}

@@ -835,9 +835,9 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
                      label_names: list[str]) -> dict[str, Any]:
     """Copy a bundle's EMA generator (into G and G_ema) and discriminator into a fresh training
     model, after checking that the architectures agree. A conditional bundle may start a run
-    conditioned on other labels (the groups model from models/default): every layer is copied
-    but the two that read the labels (G's label embedding, D's label projection), which start
-    fresh. Returns what the model card records."""
+    conditioned on other labels (the groups model from the 2026-12-03 models/default): every
+    layer is copied but the two that read the labels (G's label embedding, D's label
+    projection), which start fresh. Returns what the model card records."""
     try:
         bundle = load_bundle(bundle_path)
     except BundleError as e:
