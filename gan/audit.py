@@ -102,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
                              real_seed=args.real_seed, truncation=args.truncation,
                              progress=not quiet, group=args.group, drs=args.drs,
                              log=log)
+            labels = key["generated"].get("labels")
+            if isinstance(labels, dict) and "drawn" not in labels:
+                # Sheets of two bundles compare only when their faces' labels are drawn alike.
+                print(f"note: {args.model}'s card has no label frequencies, so every face is "
+                      f"drawn at {labels}; a bundle whose card has them draws each face's labels "
+                      f"as the training photos have them, and its sheet is not comparable with "
+                      f"this one. Export the bundle again from its run (python train.py --out "
+                      f"RUNDIR --export DIR) to record them.", file=sys.stderr)
             print(f"{len(key['faces'])} numbered faces in {args.out}/{SHEET} (one by one in "
                   f"{args.out}/faces/). Label each intact or broken in {args.out}/{LABELS} "
                   f"without opening {KEY}, then: python -m gan.audit score --dir {args.out}")

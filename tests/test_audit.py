@@ -379,3 +379,23 @@ def test_label_rows_sheet_draws_those_labels_and_is_not_recorded(bundle_path, tm
     code, _, err = run(["record", "--dir", str(tmp_path / "rows"), "--model", str(bundle_path)],
                        capsys)
     assert code == 2 and "label rows" in err and "Traceback" not in err
+
+
+def test_a_sheet_at_neutral_labels_says_it_is_not_comparable(bundle_path, tmp_path, capsys):
+    """A bundle exported before cards carried label frequencies draws every face at 0.5; its
+    sheet must not be set beside a sheet of faces drawn at photo-like labels unremarked (a
+    confound that once made one checkpoint look 21 faces better than another)."""
+    import shutil
+
+    code, _, err = run(["sheet", "--model", str(bundle_path), "--out", str(tmp_path / "drawn"),
+                        "--n", "2", "--quiet"], capsys)
+    assert code == 0 and "not comparable" not in err
+    old = tmp_path / "old"
+    shutil.copytree(bundle_path, old)
+    card = json.loads((old / "model.json").read_text())
+    card["labels"].pop("frequencies")
+    (old / "model.json").write_text(json.dumps(card))
+    code, _, err = run(["sheet", "--model", str(old), "--out", str(tmp_path / "neutral"),
+                        "--n", "2", "--quiet"], capsys)
+    assert code == 0 and "no label frequencies" in err and "not comparable" in err
+    assert "'male': 0.5" in err and "--export" in err
