@@ -151,8 +151,8 @@ def label_frequencies(card: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | N
 
 def label_kinds(card: dict[str, Any]) -> list[str]:
     """Each label's kind, as the run wrote it. Cards written before kinds were recorded (the
-    models/default shipped until 2026-12-06 among them) get the old rule: a name with "=" is one class of a
-    one-hot group ("class=a"), any other name a binary attribute."""
+    models/default shipped until 2026-12-06 among them) get the old rule: a name with "=" is
+    one class of a one-hot group ("class=a"), any other name a binary attribute."""
     section = card.get("labels", {}) or {}
     names = list(section.get("names", []))
     kinds = section.get("kinds")

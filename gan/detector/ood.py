@@ -75,7 +75,8 @@ def from_arrays(arrays: dict[str, np.ndarray], standardise) -> OOD:
         n = centres.shape[1]
         upper = np.asarray(arrays["ood_precision_upper"], np.float64)
         if upper.shape != (n * (n + 1) // 2,):
-            raise ValueError(f"ood_precision_upper holds {upper.size} numbers, not {n}x{n}'s triangle")
+            raise ValueError(f"ood_precision_upper holds {upper.size} numbers, "
+                             f"not {n}x{n}'s triangle")
         precision = np.zeros((n, n))
         precision[np.triu_indices(n)] = upper
         precision = precision + np.triu(precision, 1).T
