@@ -44,7 +44,7 @@ class OOD:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The stored form. The precision is symmetric, so only its upper triangle is kept: half
-        the bytes (3.9 MB less for a 1.5x discriminator's 984 features)."""
+        the bytes of the largest array a read-out detector stores."""
         upper = self.precision[np.triu_indices(len(self.precision))]
         return {"ood_centres": self.centres, "ood_precision_upper": upper,
                 "ood_limit": np.float64(self.limit)}
