@@ -193,6 +193,15 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     from sklearn.metrics import roc_auc_score
 
+    # A folder of audit folders (e.g. one per group) is not itself an audit: say so, go on.
+    labelled = [f for f in args.audits
+                if (Path(f) / "key.json").is_file() and (Path(f) / "labels.csv").is_file()]
+    for f in sorted(set(args.audits) - set(labelled)):
+        print(f"skipped {f}: no key.json and labels.csv (not a labelled audit)", file=sys.stderr)
+    if not labelled:
+        ap.error("none of the folders given is a labelled audit (key.json and labels.csv)")
+    args.audits = labelled
+
     scores = SCORES + (("d",) if args.discriminator else ())
 
     describer = broken.Describer()
