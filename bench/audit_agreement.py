@@ -194,12 +194,18 @@ def main(argv=None) -> None:
     from sklearn.metrics import roc_auc_score
 
     # A folder of audit folders (e.g. one per group) is not itself an audit: say so, go on.
-    labelled = [f for f in args.audits
-                if (Path(f) / "key.json").is_file() and (Path(f) / "labels.csv").is_file()]
+    def is_audit(f) -> bool:
+        f = Path(f)
+        return ((f / "key.json").is_file() and (f / "labels.csv").is_file()
+                and ((f / "sheet.png").is_file() or (f / "sheet.jpg").is_file()))
+
+    labelled = [f for f in args.audits if is_audit(f)]
     for f in sorted(set(args.audits) - set(labelled)):
-        print(f"skipped {f}: no key.json and labels.csv (not a labelled audit)", file=sys.stderr)
+        print(f"skipped {f}: no key.json, labels.csv and sheet (not a labelled audit with its "
+              "sheet)", file=sys.stderr)
     if not labelled:
-        ap.error("none of the folders given is a labelled audit (key.json and labels.csv)")
+        ap.error("none of the folders given is a labelled audit with its sheet "
+                 "(key.json, labels.csv, sheet.png or sheet.jpg)")
     args.audits = labelled
 
     scores = SCORES + (("d",) if args.discriminator else ())
