@@ -58,14 +58,18 @@ SCORES = ("hog", "shape", "realism", "nn", "learned")
 K = 3
 
 
+def sheet_file(folder: Path) -> Path | None:
+    """The sheet the labeller saw (PNG as made, or the JPEG kept in docs/), or None."""
+    return next((f for f in (folder / "sheet.png", folder / "sheet.jpg") if f.is_file()), None)
+
+
 def audit_faces(folder: Path) -> list[tuple[str, str, np.ndarray, tuple]]:
     """(kind, label, face, latent) of every numbered face of a labelled audit, cut from its
     sheet; latent is (z seed, row) for a generated face."""
     key = json.loads((folder / "key.json").read_text())
     with open(folder / "labels.csv", newline="") as f:
         labels = {int(r["number"]): r["label"].strip() for r in csv.DictReader(f)}
-    sheet_file = folder / "sheet.png" if (folder / "sheet.png").is_file() else folder / "sheet.jpg"
-    sheet = np.asarray(Image.open(sheet_file).convert("RGB"))
+    sheet = np.asarray(Image.open(sheet_file(folder)).convert("RGB"))
     resolution = int(key.get("model", {}).get("resolution", 128))
     n = len(key["faces"])
     cell, columns = cell_size(resolution), max(1, min(COLUMNS, n))
@@ -196,8 +200,7 @@ def main(argv=None) -> None:
     # A folder of audit folders (e.g. one per group) is not itself an audit: say so, go on.
     def is_audit(f) -> bool:
         f = Path(f)
-        return ((f / "key.json").is_file() and (f / "labels.csv").is_file()
-                and ((f / "sheet.png").is_file() or (f / "sheet.jpg").is_file()))
+        return (f / "key.json").is_file() and (f / "labels.csv").is_file() and bool(sheet_file(f))
 
     labelled = [f for f in args.audits if is_audit(f)]
     for f in sorted(set(args.audits) - set(labelled)):
