@@ -186,3 +186,82 @@ def test_a_refit_on_the_same_photos_loads_the_trained_model_instead_of_training(
     learned.fit(bundle.discriminator, sets[1:], bundle.resolution, 6, cache_dir=models)
     learned.fit(bundle.discriminator, sets, bundle.resolution, 7, cache_dir=models)
     assert len(calls) == 3                                   # other photos or steps: trained
+
+
+def _tiny_training(steps, progress, stop_at=None, log=lambda m: None):
+    """A tiny classifier (with dropout) trained by the detectors' train step; None when stopped."""
+    import keras
+
+    from gan.detector import kerasmodels
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = keras.Input((8, 8, 3))
+    h = keras.layers.Dropout(0.4)(keras.layers.Flatten()(keras.layers.Conv2D(4, 3)(x)))
+    model = keras.Model(x, keras.layers.Dense(1)(h))
+    run = kerasmodels.train_step(model, 1e-2)
+    faces = np.random.default_rng(1).integers(0, 256, (32, 8, 8, 3)).astype(np.uint8)
+    targets = np.r_[np.zeros(4), np.ones(4)].astype(np.float32)[:, None]
+    for step in kerasmodels.resumable_steps(steps, run, rng, progress, log, every=3):
+        run(faces[rng.integers(32, size=8)], targets, rng)
+        if step == stop_at:
+            return None
+    return model
+
+
+def test_a_stopped_training_resumes_where_it_stopped_and_ends_as_if_never_stopped(tmp_path):
+    whole = _tiny_training(10, None)
+    progress = tmp_path / "learned-x.progress.npz"
+    assert _tiny_training(10, progress, stop_at=8) is None   # stopped after step 8: state of 6
+    lines = []
+    resumed = _tiny_training(10, progress, log=lines.append)
+    assert any("resuming at step 6/10" in m for m in lines)
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        assert np.array_equal(a, b)                          # dropout, Adam and draws all resumed
+    lines.clear()
+    other = _tiny_training(12, progress, log=lines.append)   # state of a 10-step training
+    assert any("not resuming" in m and "training from step 0" in m for m in lines)
+    assert other is not None
+    progress.write_bytes(b"not a state")                     # a damaged file: start afresh
+    lines.clear()
+    assert _tiny_training(10, progress, log=lines.append) is not None
+    assert any("not resuming" in m for m in lines)
+
+
+@pytest.mark.slow
+def test_a_fit_stopped_mid_training_resumes_it_and_leaves_no_state_behind(tmp_path, monkeypatch):
+    from gan.bundle import load_bundle
+    from gan.detector import kerasmodels, learned, loso
+    from gan.detector.collections import describe_views, load_manifest
+
+    manifest, cache = shared_sources()
+    bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))
+    sets = [loso.SourceData(s, describe_views(s.sample(None), bundle.resolution, cache, jobs=1))
+            for s in load_manifest(manifest)]
+    whole = learned.fit(bundle.discriminator, sets, bundle.resolution, 6, cache_dir=tmp_path / "a")
+    monkeypatch.setattr(kerasmodels, "PROGRESS_EVERY", 2)
+    real_step, calls = kerasmodels.train_step, []
+
+    def stopping_step(model, rate):
+        run = real_step(model, rate)
+
+        def counted(*a):
+            calls.append(1)
+            if len(calls) == 5:
+                raise KeyboardInterrupt                      # the session ends at step 5
+            return run(*a)
+        counted.model, counted.optimizer = run.model, run.optimizer
+        return counted
+
+    monkeypatch.setattr(kerasmodels, "train_step", stopping_step)
+    with pytest.raises(KeyboardInterrupt):
+        learned.fit(bundle.discriminator, sets, bundle.resolution, 6, cache_dir=tmp_path / "b2")
+    assert len(list((tmp_path / "b2").glob("*.progress.npz"))) == 1
+    monkeypatch.setattr(kerasmodels, "train_step", real_step)
+    lines = []
+    resumed = learned.fit(bundle.discriminator, sets, bundle.resolution, 6,
+                          cache_dir=tmp_path / "b2", log=lines.append)
+    assert any("resuming at step 4/6" in m for m in lines)
+    faces = sets[0].data.X[:4]
+    assert np.allclose(whole.p(faces), resumed.p(faces))
+    assert not list((tmp_path / "b2").glob("*.progress.npz"))

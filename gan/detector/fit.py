@@ -203,11 +203,11 @@ def tune_discriminator(bundle, photos, steps: int, log=lambda m: None,
                        cache_dir=None) -> TrainedOn:
     """The discriminator of `bundle` trained on for `steps` against its generator (or the one
     a training with the same inputs left in `cache_dir`)."""
-    def train():
+    def train(progress):
         log(f"training the discriminator on against its generator: {steps} steps, "
             f"{len(photos)} photos")
         try:
-            return tuned.train(bundle, photos, steps=steps, log=log)
+            return tuned.train(bundle, photos, steps=steps, log=log, progress=progress)
         except tuned.TuneError as e:
             raise FitError(str(e)) from None
 

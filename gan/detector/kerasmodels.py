@@ -93,8 +93,10 @@ def from_bytes(data: bytes, build):
 
 def stored_or_trained(cached: Path | None, build, train, log, what: str):
     """(bytes, model): the model a training with the same inputs left at `cached` (its .npz; or
-    the .keras a fit from before weights-only storage left, stored anew), else `train()`'s
-    model stored; kept at `cached` (None: no cache). `what` starts the log line."""
+    the .keras a fit from before weights-only storage left, stored anew), else
+    `train(progress)`'s model stored; kept at `cached` (None: no cache). `progress` is where the
+    training keeps its mid-way state (`resumable_steps`; None without a cache), removed once the
+    model is stored. `what` starts the log line."""
     if cached is not None and cached.is_file():
         log(f"{what} from the cache ({cached.name})")
         data = cached.read_bytes()
@@ -104,13 +106,19 @@ def stored_or_trained(cached: Path | None, build, train, log, what: str):
         log(f"{what} from the cache ({older.name})")
         data, model = as_stored(load_model(older))
     else:
-        data, model = as_stored(train())
+        data, model = as_stored(train(progress_file(cached)))
     if cached is not None:
         from gan.io import atomic_write_bytes
 
         cached.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(cached, data)
+        progress_file(cached).unlink(missing_ok=True)
     return data, model
+
+
+def progress_file(cached: Path | None) -> Path | None:
+    """Where a training that will be cached at `cached` keeps its state mid-way."""
+    return None if cached is None else cached.with_name(cached.stem + ".progress.npz")
 
 
 def read_stored(path: str | Path, build):
@@ -147,7 +155,74 @@ def train_step(model, learning_rate: float):
         faces[flip] = faces[flip, :, ::-1]
         return float(step(to_model_input(faces), targets))
 
+    run.model, run.optimizer = model, optimizer
     return run
+
+
+PROGRESS_EVERY = 250
+PROGRESS_FORMAT = "facegan-training-progress/1"
+
+
+def resumable_steps(steps: int, run, rng: np.random.Generator, progress: Path | None,
+                    log=lambda m: None, every: int | None = None):
+    """The step numbers 1..steps of a training by `run` (a `train_step`) drawing from `rng`,
+    starting after the last step `progress` holds; every `every` steps the state (the model's
+    variables, its dropout seeds among them, the optimizer's, `rng`'s) is written there, so a
+    fit stopped mid-way (a session's end, a signal) loses minutes, not the training. A resumed
+    training takes the same steps as one never stopped."""
+    every, start = every or PROGRESS_EVERY, 0
+    if progress is not None and progress.is_file():
+        try:
+            start = _restore(progress, run, rng, steps)
+            log(f"resuming at step {start}/{steps} from {progress.name}")
+        except (ValueError, OSError, KeyError) as e:
+            log(f"not resuming from {progress.name} ({e}): training from step 0")
+            start = 0
+    for step in range(start + 1, steps + 1):
+        yield step
+        if progress is not None and step % every == 0 and step < steps:
+            _save(progress, run, rng, step, steps)
+
+
+def _save(path: Path, run, rng, step: int, steps: int) -> None:
+    import json
+
+    from gan.io import atomic_write_bytes
+
+    arrays = {f"m{i}": np.asarray(v) for i, v in enumerate(run.model.variables)}
+    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(run.optimizer.variables)})
+    state = {"step": step, "steps": steps, "rng": rng.bit_generator.state,
+             "model": len(run.model.variables), "optimizer": len(run.optimizer.variables)}
+    buf = io.BytesIO()
+    np.savez(buf, format=np.array(PROGRESS_FORMAT), state=np.array(json.dumps(state)), **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _restore(path: Path, run, rng, steps: int) -> int:
+    """The step `path` was saved after, its state put back into `run` and `rng`; ValueError
+    when the file is not the state of a training like this one (nothing is changed then)."""
+    import json
+
+    with np.load(path, allow_pickle=False) as z:
+        if "format" not in z.files or str(z["format"]) != PROGRESS_FORMAT:
+            raise ValueError("not a training-progress file")
+        state = json.loads(str(z["state"]))
+        model_vars = [z[f"m{i}"] for i in range(state["model"])]
+        opt_vars = [z[f"o{i}"] for i in range(state["optimizer"])]
+    if state["steps"] != steps or not 0 < state["step"] < steps:
+        raise ValueError(f"saved at step {state['step']} of {state['steps']}, not of {steps}")
+    if not run.optimizer.built:
+        run.optimizer.build(run.model.trainable_variables)
+    targets = list(run.model.variables), list(run.optimizer.variables)
+    for have, saved in zip(targets, (model_vars, opt_vars)):
+        if len(have) != len(saved) or any(tuple(v.shape) != a.shape for v, a in zip(have, saved)):
+            raise ValueError("saved by a different model")
+    for have, saved in zip(targets, (model_vars, opt_vars)):
+        for v, a in zip(have, saved):
+            v.assign(a)
+    rng.bit_generator.state = state["rng"]
+    return int(state["step"])
 
 
 def logits(model, faces_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:

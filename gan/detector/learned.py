@@ -91,9 +91,10 @@ def _pools(sets, size: int) -> dict[int, list[np.ndarray]]:
 
 
 def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, batch: int = BATCH,
-          learning_rate: float = LEARNING_RATE, log=lambda m: None):
+          learning_rate: float = LEARNING_RATE, log=lambda m: None, progress: Path | None = None):
     """The classifier trained for `steps` batches on the fit halves of `sets`
-    (`loso.SourceData` of `collections.describe_views`)."""
+    (`loso.SourceData` of `collections.describe_views`); mid-way state kept at `progress`
+    (`kerasmodels.resumable_steps`)."""
     import keras
 
     pools = _pools(sets, size)
@@ -113,7 +114,7 @@ def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, bat
             out.append(p[rng.integers(len(p)), rng.integers(p.shape[1])])
         return out
 
-    for step in range(1, steps + 1):
+    for step in kerasmodels.resumable_steps(steps, train_step, rng, progress, log):
         value = train_step(np.stack(draw(pools[0]) + draw(pools[1])), targets, rng)
         if step % 250 == 0 or step == steps:
             log(f"learned detector: step {step}/{steps}, loss {value:.3f}")
@@ -141,7 +142,7 @@ def trained(discriminator, sets, size: int, steps: int = STEPS, cache_dir=None,
     """`train`, or the model a training with the same inputs left in `cache_dir`."""
     return kerasmodels.stored_or_trained(
         _cache_file(cache_dir, discriminator, sets, size, steps), lambda: build(discriminator),
-        lambda: train(discriminator, sets, size, steps, log=log), log,
+        lambda progress: train(discriminator, sets, size, steps, log=log, progress=progress), log,
         "learned detector: trained model")[1]
 
 

@@ -83,9 +83,10 @@ class Faces:
 
 
 def train(bundle, photos: np.ndarray, steps: int = STEPS, seed: int = 0, batch: int = BATCH,
-          learning_rate: float = LEARNING_RATE, log=lambda m: None):
+          learning_rate: float = LEARNING_RATE, log=lambda m: None, progress=None):
     """The discriminator of `bundle` trained on for `steps` against its frozen generator, on
-    `photos` [n, R, R, 3] uint8 (the photos it was trained on, framed by the bundle's crop)."""
+    `photos` [n, R, R, 3] uint8 (the photos it was trained on, framed by the bundle's crop);
+    mid-way state kept at `progress` (`kerasmodels.resumable_steps`)."""
     import keras
 
     if len(photos) < 2:
@@ -98,7 +99,7 @@ def train(bundle, photos: np.ndarray, steps: int = STEPS, seed: int = 0, batch: 
     half = max(1, batch // 2)
     is_real = np.r_[np.ones(half), np.zeros(half)].astype(np.float32)[:, None]
 
-    for step in range(1, steps + 1):
+    for step in kerasmodels.resumable_steps(steps, train_step, rng, progress, log):
         faces = np.concatenate([photos[rng.integers(len(photos), size=half)], fakes.draw(half)])
         faces = np.stack([_changed(f, rng) if rng.random() < P_CHANGED else f for f in faces])
         value = train_step(faces, is_real, rng)
