@@ -164,16 +164,24 @@ def test_bad_learned_options_are_refused_before_any_work(tmp_path, capsys):
         assert rc == 2 and words in err and "Traceback" not in err
 
 
-@pytest.mark.slow
-def test_a_refit_on_the_same_photos_loads_the_trained_model_instead_of_training(tmp_path, monkeypatch):
+def _tiny_bundle_and_sets(tmp_path):
+    """A tiny bundle and the shared fixture sources described for it."""
     from gan.bundle import load_bundle
-    from gan.detector import learned, loso
+    from gan.detector import loso
     from gan.detector.collections import describe_views, load_manifest
 
     manifest, cache = shared_sources()
     bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))
     sets = [loso.SourceData(s, describe_views(s.sample(None), bundle.resolution, cache, jobs=1))
             for s in load_manifest(manifest)]
+    return bundle, sets
+
+
+@pytest.mark.slow
+def test_a_refit_on_the_same_photos_loads_the_trained_model_instead_of_training(tmp_path, monkeypatch):
+    from gan.detector import learned
+
+    bundle, sets = _tiny_bundle_and_sets(tmp_path)
     calls = []
     real_train = learned.train
     monkeypatch.setattr(learned, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
@@ -230,14 +238,9 @@ def test_a_stopped_training_resumes_where_it_stopped_and_ends_as_if_never_stoppe
 
 @pytest.mark.slow
 def test_a_fit_stopped_mid_training_resumes_it_and_leaves_no_state_behind(tmp_path, monkeypatch):
-    from gan.bundle import load_bundle
-    from gan.detector import kerasmodels, learned, loso
-    from gan.detector.collections import describe_views, load_manifest
+    from gan.detector import kerasmodels, learned
 
-    manifest, cache = shared_sources()
-    bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))
-    sets = [loso.SourceData(s, describe_views(s.sample(None), bundle.resolution, cache, jobs=1))
-            for s in load_manifest(manifest)]
+    bundle, sets = _tiny_bundle_and_sets(tmp_path)
     whole = learned.fit(bundle.discriminator, sets, bundle.resolution, 6, cache_dir=tmp_path / "a")
     monkeypatch.setattr(kerasmodels, "PROGRESS_EVERY", 2)
     real_step, calls = kerasmodels.train_step, []
