@@ -112,3 +112,20 @@ def test_a_0_1_column_must_say_which_is_which_and_bad_input_writes_nothing(folde
     printed = capsys.readouterr().out
     assert "kept     8 photos" in printed and "asian 5" in printed
     assert json.loads((out / "groups_report.json").read_text())["photos"] == 8
+
+
+def test_ctrl_c_and_an_unreadable_file_end_in_one_line_not_a_traceback(folders, tmp_path, capsys,
+                                                                      monkeypatch):
+    from gan.data import groups
+
+    utk, _ = folders
+    out = tmp_path / "groups"
+    for raised, status, words in ((KeyboardInterrupt(), 130, "interrupted; nothing was written"),
+                                  (PermissionError(13, "Permission denied", str(utk / "a.jpg")), 2,
+                                   f"error: {utk / 'a.jpg'}: Permission denied")):
+        def stopped(*a, _e=raised, **k):
+            raise _e
+        monkeypatch.setattr(groups, "write_groups", stopped)
+        assert main(["groups", str(utk), "--out", str(out)]) == status
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err and not out.exists()

@@ -174,13 +174,8 @@ def merge_main(argv=None) -> int:
             crop=args.crop, link=args.link, n_jobs=args.n_jobs,
             cache_dir=False if args.no_cache else None, use_cache=not args.no_cache,
             progress=sys.stderr.isatty(), log=log)
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as e:  # MergeError, ReplaceRefused, unreadable files
-        what = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
-        print("error: " + " ".join(what.split()), file=sys.stderr)
-        return 2
+    except (KeyboardInterrupt, ValueError, OSError) as e:  # MergeError, ReplaceRefused, unreadable files
+        return _failed(e)
     c, d = r["counts"], r["duplicates"]
     print(f"in       {c['read']:,} photos read of {c['found']:,} found: "
           + ", ".join(f"{s['name']} {s['read']:,}" for s in r["sources"]))
@@ -201,6 +196,17 @@ def merge_main(argv=None) -> int:
     print(f"wrote    {os.path.abspath(args.out)} ({labels_file}, {merge.MANIFEST_FILE}, "
           f"{merge.REPORT_FILE}; {r['options']['link']}s to the photos)")
     return 0
+
+
+def _failed(e: BaseException) -> int:
+    """The exit status of a writing command stopped by `e`, its one line said: 130 for Ctrl-C,
+    2 for a refused input or an unreadable file (the output is then untouched)."""
+    if isinstance(e, KeyboardInterrupt):
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+    what = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+    print("error: " + " ".join(what.split()), file=sys.stderr)
+    return 2
 
 
 def groups_main(argv=None) -> int:
@@ -227,13 +233,8 @@ def groups_main(argv=None) -> int:
     try:
         r = groups.write_groups(args.paths, args.out, args.set, edges,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as e:  # GroupsError, ReplaceRefused, unreadable files
-        what = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
-        print("error: " + " ".join(what.split()), file=sys.stderr)
-        return 2
+    except (KeyboardInterrupt, ValueError, OSError) as e:  # GroupsError, ReplaceRefused, unreadable files
+        return _failed(e)
     lo = r["left_out"]
     print(f"kept     {r['photos']:,} photos ({lo['lacking_a_label']:,} lacking a label, "
           f"{lo['byte_identical']:,} byte-identical copies left out)")
