@@ -2,9 +2,9 @@
 
 The trained-on discriminator (`tuned`) and the learned detector (`learned`) are both the
 discriminator's layers trained as a two-class classifier. Both start from `image_features`,
-train with `train_step`, store with `to_bytes` and load with `load`, so a damaged or missing
-file gives the same one-line DetectorError (what is wrong and how to refit) and costs that
-detector only.
+train with `train_step` over `resumable_steps` (a stopped fit resumes mid-training), store with
+`to_bytes` and load with `load`, so a damaged or missing file gives the same one-line
+DetectorError (what is wrong and how to refit) and costs that detector only.
 
 They are stored as weights alone (`detection/*.npz`), each kernel as int8 with one scale per
 output channel and the rest as float16, and rebuilt at load from the bundle's discriminator by
