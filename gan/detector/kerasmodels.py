@@ -16,6 +16,7 @@ their .keras files, which `load` still reads.
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -175,7 +176,7 @@ def resumable_steps(steps: int, run, rng: np.random.Generator, progress: Path | 
         try:
             start = _restore(progress, run, rng, steps)
             log(f"resuming at step {start}/{steps} from {progress.name}")
-        except (ValueError, OSError, KeyError) as e:
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as e:
             log(f"not resuming from {progress.name} ({e}): training from step 0")
             start = 0
     for step in range(start + 1, steps + 1):
