@@ -318,6 +318,13 @@ def test_describe_keeps_faceless_and_too_small_faces_drops_unreadable_files_and_
     assert np.array_equal(again.A, d.A, equal_nan=True) and list(again.finder) == d.finder
     sub = d.subset(d.found)
     assert len(sub) == 3 and sub.files == d.files[:3]
+    # A photo written anew under the same name (a generator's faces made again for a new
+    # model) is described anew: the kept description of the old photo is not read.
+    monkeypatch.undo()
+    generated_photo(8, 192).save(files[2])
+    os.utime(files[2], ns=(1, 1))                            # even with an older time
+    anew = describe(files, tmp_path / "cache", jobs=1)
+    assert not np.array_equal(anew.X[2], d.X[2]) and np.array_equal(anew.X[0], d.X[0])
 
 
 @pytest.mark.parametrize("side", [

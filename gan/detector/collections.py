@@ -22,6 +22,8 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,18 +141,41 @@ class Described:
                          self.T[idx])
 
 
-def _read_cache(path: Path) -> Described:
-    with np.load(path, allow_pickle=False) as z:
-        return Described(list(z["files"]), z["found"], list(z["finder"]), z["X"], z["R"],
-                         z["A"], z["T"])
+def _stamps(names: list[str]) -> np.ndarray:
+    """[n, 2] int64: each file's size and modification time (ns; -1 for a file that is gone).
+    A description is kept under a key of the files' names, so a file written anew under the
+    same name (a generator's faces made again for a new model) must not be read from it."""
+    out = np.full((len(names), 2), -1, np.int64)
+    for i, name in enumerate(names):
+        try:
+            st = os.stat(name)
+        except OSError:
+            continue
+        out[i] = st.st_size, st.st_mtime_ns
+    return out
 
 
-def _write_cache(path: Path, d: Described) -> None:
+def _read_cache(path: Path | None, stamps: np.ndarray) -> Described | None:
+    """The kept description, or None when there is none, it is damaged, or any file has
+    changed since it was made (or it was made before descriptions kept the files' stamps)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "stamps" not in z.files or not np.array_equal(z["stamps"], stamps):
+                return None
+            return Described(list(z["files"]), z["found"], list(z["finder"]), z["X"], z["R"],
+                             z["A"], z["T"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def _write_cache(path: Path, d: Described, stamps: np.ndarray) -> None:
     """Written under a temporary name, then renamed: a stopped fit never leaves half a cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, files=np.array(d.files), found=d.found, finder=np.array(d.finder),
-             X=d.X, R=d.R, A=d.A, T=d.T)
+             X=d.X, R=d.R, A=d.A, T=d.T, stamps=stamps)
     tmp.replace(path)
 
 
@@ -201,8 +226,9 @@ def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, TEXTURE_ROWS_VERSION, texture.TEXTURE_VERSION,
                                    FIT_VARIANTS, *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"described-{key}.npz" if cache_dir else None
-    if cached is not None and cached.is_file():
-        return _read_cache(cached)
+    stamps = _stamps(names)
+    if (kept_before := _read_cache(cached, stamps)) is not None:
+        return kept_before
     from joblib import Parallel, delayed
 
     rows = Parallel(n_jobs=jobs, batch_size=16)(delayed(describe_one)(f) for f in names)
@@ -216,7 +242,7 @@ def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
                   np.stack([r[4] for _, r in kept]) if kept else np.zeros((0, FIT_VARIANTS, texture.DIM), np.float32),
                   np.stack([r[5] for _, r in kept]) if kept else np.zeros((0, 192), np.float32))
     if cached is not None:
-        _write_cache(cached, d)
+        _write_cache(cached, d, stamps)
     return d
 
 
@@ -249,8 +275,9 @@ def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = N
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "discriminator", d_sha, bundle.crop,
                                    names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"discriminator-{key}.npz" if cache_dir else None
-    if cached is not None and cached.is_file():
-        return _read_cache(cached)
+    stamps = _stamps(names)
+    if (kept_before := _read_cache(cached, stamps)) is not None:
+        return kept_before
     from joblib import Parallel, delayed
 
     rows = Parallel(n_jobs=jobs, batch_size=16)(
@@ -265,7 +292,7 @@ def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = N
                   np.zeros((n, 0, 1), np.float32),
                   np.stack([texture.thumbnail(v[0]) for v in views]) if n else np.zeros((0, 192), np.float32))
     if cached is not None:
-        _write_cache(cached, d)
+        _write_cache(cached, d, stamps)
     return d
 
 
@@ -298,8 +325,9 @@ def describe_views(files: list[Path], size: int, cache_dir: Path | None = None, 
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "views", size, DFEATURE_VARIANTS,
                                    *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"views-{key}.npz" if cache_dir else None
-    if cached is not None and cached.is_file():
-        return _read_cache(cached)
+    stamps = _stamps(names)
+    if (kept_before := _read_cache(cached, stamps)) is not None:
+        return kept_before
     from joblib import Parallel, delayed
 
     rows = Parallel(n_jobs=jobs, batch_size=16)(
@@ -317,7 +345,7 @@ def describe_views(files: list[Path], size: int, cache_dir: Path | None = None, 
     d = Described([f for f, _ in kept], np.array([r[0] for _, r in kept], bool),
                   [r[1] for _, r in kept], V[:, 0], V[:, 1:k], V[:, k:], thumbs)
     if cached is not None:
-        _write_cache(cached, d)
+        _write_cache(cached, d, stamps)
     return d
 
 
@@ -339,8 +367,9 @@ def describe_dfeatures(files: list[Path], bundle, cache_dir: Path | None = None,
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "dfeatures", d_sha, DFEATURE_VARIANTS,
                                    *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"dfeatures-{key}.npz" if cache_dir else None
-    if cached is not None and cached.is_file():
-        return _read_cache(cached)
+    stamps = _stamps(names)
+    if (kept_before := _read_cache(cached, stamps)) is not None:
+        return kept_before
     size = bundle.resolution
     v = describe_views(files, size, cache_dir, jobs=jobs, log=log)
     faces = faces_of(v, size)[v.found]
@@ -353,5 +382,5 @@ def describe_dfeatures(files: list[Path], bundle, cache_dir: Path | None = None,
     k = 1 + len(variants.REENCODINGS)
     d = Described(v.files, v.found, v.finder, out[:, 0], out[:, 1:k], out[:, k:], v.T)
     if cached is not None:
-        _write_cache(cached, d)
+        _write_cache(cached, d, stamps)
     return d
