@@ -142,16 +142,17 @@ class Described:
 
 
 def _stamps(names: list[str]) -> np.ndarray:
-    """[n, 2] int64: each file's size and modification time (ns; -1 for a file that is gone).
-    A description is kept under a key of the files' names, so a file written anew under the
-    same name (a generator's faces made again for a new model) must not be read from it."""
-    out = np.full((len(names), 2), -1, np.int64)
+    """[n, 20] uint8: a digest of each file's bytes (zeros for a file that cannot be read). A
+    description is kept under a key of the files' names, so a file written anew under the same
+    name (a generator's faces made again for a new model) must not be read from it; contents,
+    not modification times, because a collection copied in again keeps its photos."""
+    out = np.zeros((len(names), 20), np.uint8)
     for i, name in enumerate(names):
         try:
-            st = os.stat(name)
+            with open(name, "rb") as f:
+                out[i] = np.frombuffer(hashlib.file_digest(f, "sha1").digest(), np.uint8)
         except OSError:
             continue
-        out[i] = st.st_size, st.st_mtime_ns
     return out
 
 
