@@ -22,7 +22,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +155,7 @@ def _stamps(names: list[str]) -> np.ndarray:
     return out
 
 
-def _read_cache(path: Path | None, stamps: np.ndarray) -> Described | None:
+def _read_cache(path: Path | None, stamps: np.ndarray | None) -> Described | None:
     """The kept description, or None when there is none, it is damaged, or any file has
     changed since it was made (or it was made before descriptions kept the files' stamps)."""
     if path is None or not path.is_file():
@@ -227,7 +226,7 @@ def describe(files: list[Path], cache_dir: Path | None = None, jobs: int = 2,
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, TEXTURE_ROWS_VERSION, texture.TEXTURE_VERSION,
                                    FIT_VARIANTS, *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"described-{key}.npz" if cache_dir else None
-    stamps = _stamps(names)
+    stamps = _stamps(names) if cached is not None else None
     if (kept_before := _read_cache(cached, stamps)) is not None:
         return kept_before
     from joblib import Parallel, delayed
@@ -276,7 +275,7 @@ def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = N
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "discriminator", d_sha, bundle.crop,
                                    names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"discriminator-{key}.npz" if cache_dir else None
-    stamps = _stamps(names)
+    stamps = _stamps(names) if cached is not None else None
     if (kept_before := _read_cache(cached, stamps)) is not None:
         return kept_before
     from joblib import Parallel, delayed
@@ -326,7 +325,7 @@ def describe_views(files: list[Path], size: int, cache_dir: Path | None = None, 
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "views", size, DFEATURE_VARIANTS,
                                    *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"views-{key}.npz" if cache_dir else None
-    stamps = _stamps(names)
+    stamps = _stamps(names) if cached is not None else None
     if (kept_before := _read_cache(cached, stamps)) is not None:
         return kept_before
     from joblib import Parallel, delayed
@@ -368,7 +367,7 @@ def describe_dfeatures(files: list[Path], bundle, cache_dir: Path | None = None,
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "dfeatures", d_sha, DFEATURE_VARIANTS,
                                    *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"dfeatures-{key}.npz" if cache_dir else None
-    stamps = _stamps(names)
+    stamps = _stamps(names) if cached is not None else None
     if (kept_before := _read_cache(cached, stamps)) is not None:
         return kept_before
     size = bundle.resolution
