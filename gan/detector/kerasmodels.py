@@ -16,7 +16,6 @@ their .keras files, which `load` still reads.
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +175,7 @@ def resumable_steps(steps: int, run, rng: np.random.Generator, progress: Path | 
         try:
             start = _restore(progress, run, rng, steps)
             log(f"resuming at step {start}/{steps} from {progress.name}")
-        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        except (ValueError, OSError, KeyError, RuntimeError) as e:   # CheckpointError: damaged
             log(f"not resuming from {progress.name} ({e}): training from step 0")
             start = 0
     for step in range(start + 1, steps + 1):
@@ -185,45 +184,39 @@ def resumable_steps(steps: int, run, rng: np.random.Generator, progress: Path | 
             _save(progress, run, rng, step, steps)
 
 
+def _groups(run) -> dict[str, list]:
+    return {"model": list(run.model.variables), "optimizer": list(run.optimizer.variables)}
+
+
 def _save(path: Path, run, rng, step: int, steps: int) -> None:
-    import json
+    """The state after `step`, in the training checkpoints' format (`gan.training.checkpoint`:
+    arrays by name, metadata as JSON, written atomically)."""
+    from gan.training.checkpoint import save_checkpoint
 
-    from gan.io import atomic_write_bytes
-
-    arrays = {f"m{i}": np.asarray(v) for i, v in enumerate(run.model.variables)}
-    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(run.optimizer.variables)})
-    state = {"step": step, "steps": steps, "rng": rng.bit_generator.state,
-             "model": len(run.model.variables), "optimizer": len(run.optimizer.variables)}
-    buf = io.BytesIO()
-    np.savez(buf, format=np.array(PROGRESS_FORMAT), state=np.array(json.dumps(state)), **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
+    save_checkpoint(path, _groups(run), {"format": PROGRESS_FORMAT, "step": step, "steps": steps,
+                                         "rng": rng.bit_generator.state})
 
 
 def _restore(path: Path, run, rng, steps: int) -> int:
     """The step `path` was saved after, its state put back into `run` and `rng`; ValueError
-    when the file is not the state of a training like this one (nothing is changed then)."""
-    import json
+    (or CheckpointError) when the file is not the state of a training like this one, found
+    before anything is changed."""
+    from gan.training.checkpoint import load_checkpoint, read_meta
 
-    with np.load(path, allow_pickle=False) as z:
-        if "format" not in z.files or str(z["format"]) != PROGRESS_FORMAT:
-            raise ValueError("not a training-progress file")
-        state = json.loads(str(z["state"]))
-        model_vars = [z[f"m{i}"] for i in range(state["model"])]
-        opt_vars = [z[f"o{i}"] for i in range(state["optimizer"])]
-    if state["steps"] != steps or not 0 < state["step"] < steps:
-        raise ValueError(f"saved at step {state['step']} of {state['steps']}, not of {steps}")
+    meta = read_meta(path)
+    if meta.get("format") != PROGRESS_FORMAT:
+        raise ValueError("not a training-progress file")
+    if meta["steps"] != steps or not 0 < meta["step"] < steps:
+        raise ValueError(f"saved at step {meta['step']} of {meta['steps']}, not of {steps}")
     if not run.optimizer.built:
         run.optimizer.build(run.model.trainable_variables)
-    targets = list(run.model.variables), list(run.optimizer.variables)
-    for have, saved in zip(targets, (model_vars, opt_vars)):
-        if len(have) != len(saved) or any(tuple(v.shape) != a.shape for v, a in zip(have, saved)):
-            raise ValueError("saved by a different model")
-    for have, saved in zip(targets, (model_vars, opt_vars)):
-        for v, a in zip(have, saved):
-            v.assign(a)
-    rng.bit_generator.state = state["rng"]
-    return int(state["step"])
+    groups = _groups(run)
+    if meta["counts"] != {g: len(v) for g, v in groups.items()}:
+        raise ValueError("saved by a different model")
+    load_checkpoint(path, groups)
+    rng.bit_generator.state = meta["rng"]
+    return int(meta["step"])
 
 
 def logits(model, faces_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
