@@ -5,6 +5,7 @@
                               [--truncation 1.0]
     python -m gan.audit score --dir DIR [--labels FILE]
     python -m gan.audit record --dir DIR --model models/default
+    python -m gan.audit pair --model A --model B --out DIR [--n 64] [--seed 0] [--real-seed 0]
 
 `sheet` writes DIR/sheet.png (N generated faces, as the app's generate page shows them by
 default, shuffled among N held-out real photos of the bundle, each numbered), DIR/faces/NNN.png
@@ -12,8 +13,10 @@ default, shuffled among N held-out real photos of the bundle, each numbered), DI
 number is which kind, and what was drawn). Label every number intact or broken without opening
 the key, then `score` prints the broken share of generated and of real faces (95% Wilson
 intervals) and writes DIR/result.json; `record` keeps the scored audit with the bundle
-(<model>/audit/ and the card), where the Model quality and home pages show it. This is the
-command line only: the audit itself is `gan.metrics.audit`.
+(<model>/audit/ and the card), where the Model quality and home pages show it. `pair` compares
+two bundles blind: one sheet each, in DIR/X and DIR/Y, which is which decided by a coin and
+written to DIR/pair.json; label both, then `score --dir DIR` scores both and names each bundle.
+This is the command line only: the audit itself is `gan.metrics.audit`.
 """
 from __future__ import annotations
 
@@ -31,13 +34,18 @@ from gan.metrics.audit import (  # noqa: E402
     KINDS,
     LABELS,
     PAGE_SEED,
+    PAIR,
     PAGE_TRUNCATION,
     RESULT,
     SHEET,
+    SIDES,
     AuditError,
+    make_pair,
     make_sheet,
+    read_key,
     record,
     score,
+    score_pair,
 )
 
 
@@ -54,6 +62,18 @@ def summary(result: dict) -> str:
             lines.append(f"{kind}: none labelled")
     lines.append(f"unlabelled: {result['unlabelled']}")
     return "\n".join(lines)
+
+
+def neutral_labels_note(model: str, key: dict) -> None:
+    """Sheets of two bundles compare only when their faces' labels are drawn alike: say so when
+    this bundle's card has no label frequencies, so every face was drawn at 0.5."""
+    labels = key["generated"].get("labels")
+    if isinstance(labels, dict) and "drawn" not in labels:
+        print(f"note: {model}'s card has no label frequencies, so every face is drawn at "
+              f"{labels}; a bundle whose card has them draws each face's labels as the training "
+              f"photos have them, and its sheet is not comparable with this one. Export the "
+              f"bundle again from its run (python train.py --out RUNDIR --export DIR) to record "
+              f"them.", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,8 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dir", required=True, help="the scored audit folder")
     r.add_argument("--model", default="models/default",
                    help="the bundle whose faces were audited (default: models/default)")
-    c = sub.add_parser("score", help="score the filled labels against the key")
-    c.add_argument("--dir", required=True, help="the audit folder")
+    pr = sub.add_parser("pair", help="two bundles' sheets for a blind comparison (a coin "
+                                     "decides which is X and which Y)")
+    pr.add_argument("--model", action="append", required=True,
+                    help="a bundle folder; give --model twice")
+    pr.add_argument("--out", required=True, help="pair folder to write (new, empty or an "
+                                                 "unlabelled pair folder)")
+    pr.add_argument("--n", type=int, default=DEFAULT_N, help="faces of each kind on each sheet")
+    pr.add_argument("--seed", type=int, default=PAGE_SEED,
+                    help="seed of sheet X's faces; Y's is the next one")
+    pr.add_argument("--real-seed", type=int, default=0,
+                    help="which held-out photos sheet X draws; Y draws the next seed's")
+    pr.add_argument("--truncation", type=float, default=PAGE_TRUNCATION)
+    pr.add_argument("--quiet", action="store_true")
+    c = sub.add_parser("score", help="score the filled labels against the key (of a pair "
+                                     "folder: both sheets, naming each bundle)")
+    c.add_argument("--dir", required=True, help="the audit folder, or a pair folder")
     c.add_argument("--labels", default=None, help=f"filled labels file (default DIR/{LABELS})")
     args = p.parse_args(argv)
 
@@ -102,23 +136,41 @@ def main(argv: list[str] | None = None) -> int:
                              real_seed=args.real_seed, truncation=args.truncation,
                              progress=not quiet, group=args.group, drs=args.drs,
                              log=log)
-            labels = key["generated"].get("labels")
-            if isinstance(labels, dict) and "drawn" not in labels:
-                # Sheets of two bundles compare only when their faces' labels are drawn alike.
-                print(f"note: {args.model}'s card has no label frequencies, so every face is "
-                      f"drawn at {labels}; a bundle whose card has them draws each face's labels "
-                      f"as the training photos have them, and its sheet is not comparable with "
-                      f"this one. Export the bundle again from its run (python train.py --out "
-                      f"RUNDIR --export DIR) to record them.", file=sys.stderr)
+            neutral_labels_note(args.model, key)
             print(f"{len(key['faces'])} numbered faces in {args.out}/{SHEET} (one by one in "
                   f"{args.out}/faces/). Label each intact or broken in {args.out}/{LABELS} "
                   f"without opening {KEY}, then: python -m gan.audit score --dir {args.out}")
+            return 0
+        if args.command == "pair":
+            if len(args.model) != 2:
+                raise AuditError(f"give --model exactly twice (got {len(args.model)})")
+            log = ((lambda m: None) if args.quiet else
+                   (lambda m: print(f"[audit] {m}", file=sys.stderr)))
+            pair = make_pair(tuple(args.model), args.out, n=args.n, seed=args.seed,
+                             real_seed=args.real_seed, truncation=args.truncation,
+                             progress=not args.quiet, log=log)
+            for side in SIDES:
+                neutral_labels_note(pair["sides"][side]["model"],
+                                    read_key(os.path.join(args.out, side)))
+            print(f"Two sheets: {args.out}/X/{SHEET} and {args.out}/Y/{SHEET}. Label each face "
+                  f"intact or broken in their {LABELS} without opening {PAIR} or the {KEY} "
+                  f"files, then: python -m gan.audit score --dir {args.out}")
             return 0
         if args.command == "record":
             got = record(args.dir, args.model)
             g = got["generated"]
             print(f"{args.model}: {g['broken']} of {g['labelled']} generated faces broken, "
                   f"kept in {args.model}/{got['dir']} and the model card")
+            return 0
+        if os.path.isfile(os.path.join(args.dir, PAIR)):
+            if args.labels:
+                raise AuditError(f"{args.dir} is a pair: each sheet's labels are read from its "
+                                 f"own {LABELS}; --labels is for one sheet")
+            results = score_pair(args.dir)
+            for side in SIDES:
+                print(f"{side}: {results[side]['model']['path']}")
+                print("  " + summary(results[side]).replace("\n", "\n  "))
+            print(f"written to {args.dir}/X/{RESULT} and {args.dir}/Y/{RESULT}", file=sys.stderr)
             return 0
         result = score(args.dir, args.labels)
     except (AuditError, BundleError, ReplaceRefused) as e:

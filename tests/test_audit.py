@@ -399,3 +399,73 @@ def test_a_sheet_at_neutral_labels_says_it_is_not_comparable(bundle_path, tmp_pa
                         "--n", "2", "--quiet"], capsys)
     assert code == 0 and "no label frequencies" in err and "not comparable" in err
     assert "'male': 0.5" in err and "--export" in err
+
+
+def test_pair_draws_one_sheet_of_each_bundle_and_hides_which_is_which(bundle_path, tmp_path,
+                                                                      capsys):
+    """`pair`: two sheets, X and Y, one of each bundle; which is which only in pair.json (the
+    coin's side), Y drawn on the next seeds so no face or photo shows on both; `score` on the
+    pair folder scores both and names each bundle; a started labelling is never replaced."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(bundle_path, other)
+    for coin, x in ((0, bundle_path), (1, other)):
+        out = tmp_path / f"pair{coin}"
+        pair = audit.make_pair((bundle_path, other), out, n=N, seed=3, real_seed=2, coin=coin)
+        assert sorted(p.name for p in out.iterdir()) == [*audit.SIDES, audit.PAIR]
+        assert pair == json.loads((out / audit.PAIR).read_text())
+        assert pair["sides"]["X"]["model"] == str(x)
+        for side, seed, real_seed in (("X", 3, 2), ("Y", 4, 3)):
+            key = key_of(out / side)
+            assert key["model"]["path"] == pair["sides"][side]["model"]
+            assert (key["generated"]["seed"], key["real"]["real_seed"]) == (seed, real_seed)
+            assert f"--out {out / side} " in key["command"]            # not the staging folder
+            assert "--out" not in (out / side / audit.LABELS).read_text()
+    assert {pair["sides"][s]["model"] for s in audit.SIDES} == {str(bundle_path), str(other)}
+    real = [{v["photo"] for v in key_of(tmp_path / "pair0" / s)["faces"].values()
+             if v["kind"] == "real"} for s in audit.SIDES]
+    assert real[0] != real[1]
+
+    out = tmp_path / "pair0"
+    for side, broken in (("X", 2), ("Y", 5)):
+        gen = sorted(int(k) for k, v in key_of(out / side)["faces"].items()
+                     if v["kind"] == "generated")
+        fill(out / side / audit.LABELS,
+             [(k, "broken" if k in gen[:broken] else "intact") for k in range(1, 2 * N + 1)])
+    with pytest.raises(ReplaceRefused, match="still blank"):
+        audit.make_pair((bundle_path, other), out, n=N)
+    code, text, err = run(["score", "--dir", str(out)], capsys)
+    assert code == 0, err
+    assert text.splitlines()[0] == f"X: {bundle_path}" and f"Y: {other}" in text
+    assert f"generated: 2 of {N} broken" in text and f"generated: 5 of {N} broken" in text
+    assert json.loads((out / "Y" / audit.RESULT).read_text())["generated"]["broken"] == 5
+    code, _, err = run(["score", "--dir", str(out), "--labels", str(out / "X" / audit.LABELS)],
+                       capsys)
+    assert code == 2 and "is a pair" in err and err.count("\n") == 1
+
+
+def test_pair_refuses_one_bundle_twice_and_leaves_nothing_when_stopped(bundle_path, tmp_path,
+                                                                      capsys, monkeypatch):
+    code, _, err = run(["pair", "--model", str(bundle_path), "--model", str(bundle_path),
+                        "--out", str(tmp_path / "same"), "--quiet"], capsys)
+    assert code == 2 and "given twice" in err and not (tmp_path / "same").exists()
+    code, _, err = run(["pair", "--model", str(bundle_path), "--out", str(tmp_path / "one"),
+                        "--quiet"], capsys)
+    assert code == 2 and "exactly twice" in err and err.count("\n") == 1
+    made = []
+
+    def second_sheet_stopped(*args, **kwargs):
+        if made:
+            raise KeyboardInterrupt
+        made.append(args[1])
+        return real_make_sheet(*args, **kwargs)
+
+    real_make_sheet = audit.make_sheet
+    monkeypatch.setattr(audit, "make_sheet", second_sheet_stopped)
+    import shutil
+
+    shutil.copytree(bundle_path, tmp_path / "other")
+    with pytest.raises(KeyboardInterrupt):
+        audit.make_pair((bundle_path, tmp_path / "other"), tmp_path / "stopped", n=2)
+    assert made and sorted(p.name for p in tmp_path.iterdir()) == ["other"]   # no half pair

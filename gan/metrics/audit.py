@@ -6,7 +6,8 @@ shows them by default and as many held-out real photos of the bundle (its card's
 preprocessing), shuffles them into one numbered sheet and writes the key apart from it, so the
 labeller judges each face without knowing its kind. `score` joins the filled labels with the
 key: the share of broken faces among generated and among real ones (the real share checks
-the labeller, who becomes strict beside real photos).
+the labeller, who becomes strict beside real photos). `make_pair` draws one sheet each of two
+bundles for a comparison, which bundle is which decided by a coin and kept apart like the key.
 
 Only consumes bundles: no training code, no Streamlit.
 """
@@ -16,6 +17,7 @@ import csv
 import datetime as _dt
 import io
 import json
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -223,13 +225,14 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
                real_seed: int = 0, truncation: float = PAGE_TRUNCATION, progress: bool = False,
                group: str | None = None, drs: float | None = None,
                label_rows: np.ndarray | None = None, label_note: str = "",
-               log: Callable[[str], None] = lambda m: None) -> dict:
+               log: Callable[[str], None] = lambda m: None, shown_as: Path | None = None) -> dict:
     """Write the audit folder `out` (sheet.png, faces/NNN.png, labels.csv, key.json) for the
     bundle `model`; returns the key. The folder appears whole or not at all, and only an
     empty folder or an unlabelled audit folder is replaced (`BLANK_SHEET`). `drs`: draw the
     generated faces by discriminator rejection sampling at that percentile (`gan.rejection`).
     `label_rows`: each generated face's label row instead of the page's defaults (an experiment
-    on the labels, described by `label_note` in the key; `record` refuses such a sheet)."""
+    on the labels, described by `label_note` in the key; `record` refuses such a sheet).
+    `shown_as`: the folder the key's command names, when `out` is a staging folder (a pair)."""
     if n < 1:
         raise AuditError("--n must be at least 1")
     if drs is not None and group is not None:
@@ -286,7 +289,7 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
     key = {
         "format": KEY_FORMAT,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": (f"python -m gan.audit sheet --model {model} --out {out} --n {n} "
+        "command": (f"python -m gan.audit sheet --model {model} --out {shown_as or out} --n {n} "
                     f"--seed {seed} --real-seed {real_seed}"
                     + ("" if page else f" --truncation {truncation}")
                     + (f" --group {group}" if chosen else "")
@@ -344,6 +347,77 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         atomic_write_text(staging / LABELS, blank_labels(2 * n))
         atomic_write_text(staging / KEY, json.dumps(key, indent=2) + "\n")
     return key
+
+
+PAIR, PAIR_FORMAT, SIDES = "pair.json", "facegan-audit-pair/1", ("X", "Y")
+
+
+class _BlankPair:
+    """Recognises a folder `make_pair` wrote whose sheets are both still unlabelled, the only
+    pair folder that may be replaced (as `BLANK_SHEET` for one sheet)."""
+
+    what = (f"an unlabelled pair of audits (only what `gan.audit pair` writes: {PAIR} and the "
+            f"sheets {' and '.join(SIDES)}, their labels still blank)")
+
+    def __call__(self, folder: Path) -> bool:
+        folder = Path(folder)
+        try:
+            pair = json.loads((folder / PAIR).read_text())
+            names = {p.name for p in folder.iterdir()}
+        except (OSError, ValueError):
+            return False
+        return (isinstance(pair, dict) and pair.get("format") == PAIR_FORMAT
+                and names <= {PAIR, *SIDES}
+                and all(BLANK_SHEET(folder / side) for side in SIDES if side in names))
+
+
+BLANK_PAIR = _BlankPair()
+
+
+def make_pair(models: tuple[str | Path, str | Path], out: str | Path, *, n: int = DEFAULT_N,
+              seed: int = PAGE_SEED, real_seed: int = 0, truncation: float = PAGE_TRUNCATION,
+              progress: bool = False, log: Callable[[str], None] = lambda m: None,
+              coin: int | None = None) -> dict:
+    """Two audit sheets for comparing two bundles by eye without knowing which is which: a coin
+    (`secrets`, or `coin` 0 / 1 in tests) decides which bundle's sheet is `out/X` and which
+    `out/Y`, and only `out/pair.json` says so, to be read after both are labelled (`score_pair`
+    does). Y is drawn with seed + 1 and real_seed + 1: faces or photos seen on both sheets would
+    tell the labeller which are generated. The folder appears whole or not at all."""
+    a, b = Path(models[0]), Path(models[1])
+    if a.resolve() == b.resolve():
+        raise AuditError(f"a pair compares two bundles; {a} was given twice")
+    out = Path(out)
+    check_replaceable(out, BLANK_PAIR)
+    order = (a, b) if (secrets.randbelow(2) if coin is None else int(coin)) == 0 else (b, a)
+    sides = {}
+    with staged_dir(out, BLANK_PAIR) as staging:
+        for i, (side, model) in enumerate(zip(SIDES, order)):
+            log(f"sheet {side}")
+            make_sheet(model, staging / side, n=n, seed=seed + i, real_seed=real_seed + i,
+                       truncation=truncation, progress=progress, log=log, shown_as=out / side)
+            sides[side] = {"model": str(model), "seed": seed + i, "real_seed": real_seed + i}
+        pair = {"format": PAIR_FORMAT,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "command": (f"python -m gan.audit pair --model {a} --model {b} --out {out} "
+                            f"--n {n} --seed {seed} --real-seed {real_seed}"
+                            + ("" if truncation == PAGE_TRUNCATION else
+                               f" --truncation {truncation}")),
+                "sides": sides}
+        atomic_write_text(staging / PAIR, json.dumps(pair, indent=2) + "\n")
+    return pair
+
+
+def score_pair(folder: str | Path) -> dict[str, dict]:
+    """Score both sheets of a pair (each writes its result.json, as `score`); the results by
+    side, each naming the bundle it audited."""
+    folder = Path(folder)
+    try:
+        pair = json.loads((folder / PAIR).read_text())
+    except (OSError, ValueError):
+        pair = None
+    if not isinstance(pair, dict) or pair.get("format") != PAIR_FORMAT:
+        raise AuditError(f"{folder / PAIR} is missing or is not a pair of audits")
+    return {side: score(folder / side) for side in SIDES}
 
 
 def read_key(folder: str | Path) -> dict:
