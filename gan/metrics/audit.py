@@ -60,6 +60,17 @@ class AuditError(ValueError):
     """The audit cannot run as asked; the message says why and what to do, in one line."""
 
 
+def _names_if_ours(folder: Path, filename: str, fmt: str) -> set[str] | None:
+    """The names in `folder` when its `filename` is a JSON object of format `fmt` (a folder
+    this module wrote), else None."""
+    try:
+        written = json.loads((folder / filename).read_text())
+        names = {p.name for p in folder.iterdir()}
+    except (OSError, ValueError):
+        return None
+    return names if isinstance(written, dict) and written.get("format") == fmt else None
+
+
 class _BlankSheet:
     """Recognises a folder `make_sheet` wrote whose labels are still blank: only such a folder
     may be replaced, so a filled labels.csv (a person's work) or a user's file is never lost."""
@@ -69,14 +80,8 @@ class _BlankSheet:
 
     def __call__(self, folder: Path) -> bool:
         folder = Path(folder)
-        try:
-            key = json.loads((folder / KEY).read_text())
-            names = {p.name for p in folder.iterdir()}
-        except (OSError, ValueError):
-            return False
-        if not isinstance(key, dict) or key.get("format") != KEY_FORMAT:
-            return False
-        if not names <= {SHEET, FACES, LABELS, KEY}:
+        names = _names_if_ours(folder, KEY, KEY_FORMAT)
+        if names is None or not names <= {SHEET, FACES, LABELS, KEY}:
             return False
         try:
             rows = list(csv.reader(io.StringIO((folder / LABELS).read_text("utf-8-sig"))))
@@ -360,15 +365,9 @@ class _BlankPair:
             f"sheets {' and '.join(SIDES)}, their labels still blank)")
 
     def __call__(self, folder: Path) -> bool:
-        folder = Path(folder)
-        try:
-            pair = json.loads((folder / PAIR).read_text())
-            names = {p.name for p in folder.iterdir()}
-        except (OSError, ValueError):
-            return False
-        return (isinstance(pair, dict) and pair.get("format") == PAIR_FORMAT
-                and names <= {PAIR, *SIDES}
-                and all(BLANK_SHEET(folder / side) for side in SIDES if side in names))
+        names = _names_if_ours(Path(folder), PAIR, PAIR_FORMAT)
+        return (names is not None and names <= {PAIR, *SIDES}
+                and all(BLANK_SHEET(Path(folder) / side) for side in SIDES if side in names))
 
 
 BLANK_PAIR = _BlankPair()
