@@ -190,7 +190,7 @@ def _tuned_cache_file(cache_dir, bundle, photos, steps: int) -> Path | None:
     deterministic), so a fit stopped later and started again does not train it anew."""
     if cache_dir is None:
         return None
-    h = hashlib.sha1(json.dumps([1, steps, tuned.BATCH, tuned.LEARNING_RATE, tuned.P_CHANGED,
+    h = hashlib.sha1(json.dumps([2, steps, tuned.BATCH, tuned.LEARNING_RATE, tuned.P_CHANGED,
                                  list(tuned.TRUNCATION)]).encode())
     h.update(np.ascontiguousarray(photos).tobytes())
     for network in (bundle.discriminator, bundle.generator):

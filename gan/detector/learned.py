@@ -103,7 +103,7 @@ def train(discriminator, sets, size: int, steps: int = STEPS, seed: int = 0, bat
             raise LearnError(f"the learned detector needs {kind} photos with a face to train on")
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build(discriminator)
+    model = kerasmodels.trainable(build(discriminator))
     train_step = kerasmodels.train_step(model, learning_rate)
     half = max(1, batch // 2)
     targets = np.r_[np.zeros(half), np.ones(half)].astype(np.float32)[:, None]
@@ -127,7 +127,7 @@ def _cache_file(cache_dir, discriminator, sets, size: int, steps: int) -> Path |
     that only adds a detector or a report does not train the folds again."""
     if cache_dir is None:
         return None
-    h = hashlib.sha1(json.dumps([2, size, steps, BATCH, LEARNING_RATE, DROPOUT,
+    h = hashlib.sha1(json.dumps([3, size, steps, BATCH, LEARNING_RATE, DROPOUT,
                                  [[s.source.name, s.source.kind, s.data.files] for s in sets]]).encode())
     for s in sets:
         for part in (s.data.found, s.data.X, s.data.A):

@@ -93,7 +93,7 @@ def train(bundle, photos: np.ndarray, steps: int = STEPS, seed: int = 0, batch: 
         raise TuneError(f"training the discriminator on needs real photos; got {len(photos)}")
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    model = image_model(bundle.discriminator)
+    model = kerasmodels.trainable(image_model(bundle.discriminator))
     train_step = kerasmodels.train_step(model, learning_rate)
     fakes = Faces(bundle, rng)
     half = max(1, batch // 2)
