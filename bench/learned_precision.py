@@ -32,17 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan.bundle import load_bundle  # noqa: E402
 from gan.detector import kerasmodels, learned, loso  # noqa: E402
+from gan.detector.calibrate import roc_auc  # noqa: E402
 from gan.detector.__main__ import DEFAULT_CACHE  # noqa: E402
 from gan.detector.collections import describe_views, load_manifest  # noqa: E402
 from gan.detector.fit import PER_SOURCE  # noqa: E402
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counted half."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.r_[pos, neg])
-    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def step_seconds(discriminator, size: int, rounds: int = 6, steps: int = 5) -> dict[str, float]:
@@ -124,8 +117,9 @@ def main() -> int:
                               for v in [scores[name][s.source.name]]])
         real = np.concatenate([v for s in test if s.source.kind == "real"
                                for v in [scores[name][s.source.name]]])
+        held_auc = roc_auc(np.r_[np.ones(len(gen)), np.zeros(len(real))], np.r_[gen, real])
         print(f"{name}: {args.steps} steps in {cpu[name]:.0f} CPU-s; held-out AUC generated vs "
-              f"real {auc(gen, real):.3f} ({len(gen)} generated, {len(real)} real faces)")
+              f"real {held_auc:.3f} ({len(gen)} generated, {len(real)} real faces)")
         for s in test:
             print(f"    {s.source.name} ({s.source.kind}): median score "
                   f"{np.median(scores[name][s.source.name]):.2f}")
