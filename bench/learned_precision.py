@@ -67,7 +67,8 @@ def main() -> int:
     p.add_argument("--only", default="", help="only these sources (comma-separated names)")
     p.add_argument("--hold", default="", help="sources held out of both trainings and scored")
     p.add_argument("--steps", type=int, default=learned.STEPS)
-    p.add_argument("--seed", type=int, default=0, help="of both trainings (weights' draws, batches)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="of both trainings (weights' draws, batches)")
     p.add_argument("--per-source", type=int, default=PER_SOURCE)
     p.add_argument("--cache", default=str(DEFAULT_CACHE))
     args = p.parse_args()
@@ -125,7 +126,8 @@ def main() -> int:
                   f"{np.median(scores[name][s.source.name]):.2f}")
     a = np.concatenate(list(scores["float32"].values()))
     b = np.concatenate(list(scores["mixed_bfloat16"].values()))
-    print(f"training CPU time ratio float32 / bfloat16: {cpu['float32'] / cpu['mixed_bfloat16']:.2f}; "
+    print(f"training CPU time ratio float32 / bfloat16: "
+          f"{cpu['float32'] / cpu['mixed_bfloat16']:.2f}; "
           f"correlation of the two precisions' held-out scores {np.corrcoef(a, b)[0, 1]:.3f}")
     return 0
 
