@@ -443,6 +443,9 @@ def test_pair_draws_one_sheet_of_each_bundle_and_hides_which_is_which(bundle_pat
     code, _, err = run(["score", "--dir", str(out), "--labels", str(out / "X" / audit.LABELS)],
                        capsys)
     assert code == 2 and "is a pair" in err and err.count("\n") == 1
+    (out / audit.PAIR).write_text("{not json")                 # a damaged pair file
+    code, _, err = run(["score", "--dir", str(out)], capsys)
+    assert code == 2 and "is not a pair of audits" in err and err.count("\n") == 1
 
 
 def test_pair_refuses_one_bundle_twice_and_leaves_nothing_when_stopped(bundle_path, tmp_path,

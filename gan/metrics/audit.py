@@ -386,7 +386,6 @@ def make_pair(models: tuple[str | Path, str | Path], out: str | Path, *, n: int 
     if a.resolve() == b.resolve():
         raise AuditError(f"a pair compares two bundles; {a} was given twice")
     out = Path(out)
-    check_replaceable(out, BLANK_PAIR)
     order = (a, b) if (secrets.randbelow(2) if coin is None else int(coin)) == 0 else (b, a)
     sides = {}
     with staged_dir(out, BLANK_PAIR) as staging:
@@ -410,11 +409,7 @@ def score_pair(folder: str | Path) -> dict[str, dict]:
     """Score both sheets of a pair (each writes its result.json, as `score`); the results by
     side, each naming the bundle it audited."""
     folder = Path(folder)
-    try:
-        pair = json.loads((folder / PAIR).read_text())
-    except (OSError, ValueError):
-        pair = None
-    if not isinstance(pair, dict) or pair.get("format") != PAIR_FORMAT:
+    if _names_if_ours(folder, PAIR, PAIR_FORMAT) is None:
         raise AuditError(f"{folder / PAIR} is missing or is not a pair of audits")
     return {side: score(folder / side) for side in SIDES}
 
