@@ -416,14 +416,19 @@ def test_ood_flags_photos_far_from_every_fit_source_and_round_trips():
     assert np.array_equal(back.distance(far), o.distance(far)) and back.limit == o.limit
 
 
-def test_ood_stores_half_the_precision_and_still_reads_the_full_matrix_of_older_files():
+def test_ood_stores_a_quarter_of_the_precision_and_still_reads_older_files():
     rng = np.random.default_rng(1)
     by_source = [rng.normal(size=(200, 30)) + c for c in (0.0, 4.0)]
     o = ood.fit(lambda X: np.asarray(X, np.float64), by_source, by_source)
     stored = o.arrays()
     assert "ood_precision" not in stored and stored["ood_precision_upper"].size == 30 * 31 // 2
+    assert stored["ood_precision_upper"].dtype == np.float32          # half the bytes again
     X = rng.normal(size=(50, 30)) * 3
     assert np.array_equal(ood.from_arrays(stored, o.standardise).distance(X), o.distance(X))
+    # A precision float32 cannot hold (a file written before the rounding) is kept in float64.
+    o.precision = o.precision + 1e-12 * np.eye(30)
+    assert o.arrays()["ood_precision_upper"].dtype == np.float64
+    assert np.array_equal(ood.from_arrays(o.arrays(), o.standardise).distance(X), o.distance(X))
     older = {"ood_centres": o.centres, "ood_precision": o.precision, "ood_limit": o.limit}
     assert np.array_equal(ood.from_arrays(older, o.standardise).distance(X), o.distance(X))
     with pytest.raises(ValueError, match="triangle"):
