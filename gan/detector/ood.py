@@ -44,8 +44,8 @@ class OOD:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The stored form. The precision is symmetric, so only its upper triangle is kept: half
-        the bytes of the largest array a read-out detector stores; and in float32, which holds
-        a precision made by `fit` exactly (another quarter of the bundle's largest array)."""
+        the bytes of the largest array a read-out detector stores; and in float32 (half that
+        again) when float32 holds it exactly, as it holds every precision `fit` makes."""
         upper = self.precision[np.triu_indices(len(self.precision))]
         if np.array_equal(upper.astype(np.float32).astype(np.float64), upper):
             upper = upper.astype(np.float32)
