@@ -22,7 +22,7 @@ from app_support.faces import (FaceCache, Faces, StoredFaces, labels_key, png, s
                                 toward_key)
 from app_support.gate import model_call
 from gan import sampling
-from gan.bundle import (CARD, MODEL_FILES, Bundle, BundleError, list_bundles, load_bundle,
+from gan.bundle import (CARD, Bundle, BundleError, list_bundles, load_bundle, model_files,
                         read_card, verify_files)
 from gan.images import gif_bytes
 
@@ -240,7 +240,7 @@ def selected_path() -> Path | None:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _checked_card(path: str, stamp: tuple) -> dict:
     card = read_card(path)
-    verify_files(path, card, MODEL_FILES)
+    verify_files(path, card, model_files(card))
     return card
 
 

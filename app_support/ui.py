@@ -37,7 +37,7 @@ def guard(doing: str):
 
 def no_models(models_dir: Path) -> None:
     st.error(f"No model is installed: `{models_dir}` holds no model bundle "
-             "(a folder with a `model.json`, `generator.keras` and `discriminator.keras`).")
+             "(a folder with a `model.json`, `generator.keras` and `discriminator.keras` or `.npz`).")
     st.markdown(GET_A_MODEL.format(dir=models_dir))
 
 

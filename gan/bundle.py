@@ -2,14 +2,17 @@
 
 A bundle is a folder:
     generator.keras       EMA generator
-    discriminator.keras   discriminator (the detector's raw score)
+    discriminator.keras   discriminator (the detector's raw score), or discriminator.npz: the
+                          same stored compact (`compact_discriminator`)
     model.json            the model card: config, preprocessing, data, labels, steps, time,
                           metrics, detector calibration, and a SHA-256 of each model file
 
 Model files hold float16 weights (`save_model`): half the bytes of float32, which keeps a wider
 generator's bundle inside the 60 MB the repository allows for models/, and `load_model` turns
 them back into float32 models, so all arithmetic stays float32. Older bundles, written in
-float32, load unchanged.
+float32, load unchanged. A bundle whose discriminator serves no fitted detector (a second
+model, say) can keep it as int8 weights with its architecture (`gan.weights`, `python -m
+gan.compact`): a quarter of float32's bytes, for the 60 MB.
 
 Writing goes to a staging folder that is renamed into place, so a bundle on disk is whole or
 absent. Loading checks the card against its schema (`gan.card_schema`), verifies sizes and
@@ -28,12 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan import card_schema
+from gan import card_schema, weights
 from gan.io import Marker, atomic_write_text, file_sha256, staged_dir, write_files
 
 FORMAT = "facegan-bundle"
 FORMAT_VERSION = 1
-MODEL_FILES = ("generator.keras", "discriminator.keras")
+GENERATOR_FILE = "generator.keras"
+DISCRIMINATOR_FILE, COMPACT_DISCRIMINATOR_FILE = "discriminator.keras", "discriminator.npz"
 CARD = "model.json"
 HOW_TO_FIX = ("Get a working bundle with `git checkout -- models/` (the bundled default model), "
               "or export one from a run: `python train.py --out RUNDIR --export models/NAME`.")
@@ -77,6 +81,17 @@ class Bundle:
 STORED_DTYPE = "float16"
 
 
+def model_files(card: dict[str, Any]) -> tuple[str, str]:
+    """The generator's and the discriminator's file names, as the card lists them."""
+    compact = COMPACT_DISCRIMINATOR_FILE in card.get("files", {})
+    return GENERATOR_FILE, COMPACT_DISCRIMINATOR_FILE if compact else DISCRIMINATOR_FILE
+
+
+def discriminator_sha256(card: dict[str, Any]) -> str:
+    """The SHA-256 of the discriminator's file: what a detector fitted on it is keyed by."""
+    return card["files"][model_files(card)[1]]["sha256"]
+
+
 def _as_dtype(model, dtype: str):
     """A copy of `model` (nested models too) whose layers compute and keep weights in `dtype`."""
     import keras
@@ -104,13 +119,13 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
     out_dir = Path(out_dir)
     with staged_dir(out_dir, Marker(CARD, "a FaceGAN bundle", format=FORMAT)) as staging:
         write_files(staging, extra_files or {})
-        save_model(generator, staging / "generator.keras")
-        save_model(discriminator, staging / "discriminator.keras")
+        save_model(generator, staging / GENERATOR_FILE)
+        save_model(discriminator, staging / DISCRIMINATOR_FILE)
         card = dict(card)
         card.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         card["format"], card["format_version"] = FORMAT, FORMAT_VERSION
         card["files"] = {n: {"bytes": (staging / n).stat().st_size, "sha256": file_sha256(staging / n)}
-                         for n in MODEL_FILES}
+                         for n in (GENERATOR_FILE, DISCRIMINATOR_FILE)}
         (staging / CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
         for p in staging.rglob("*"):
             if not p.is_file():
@@ -159,7 +174,7 @@ def verify_files(path: str | Path, card: dict[str, Any], names=None) -> None:
     not the whole model (`gan.detector.forensic.load` checks its own file)."""
     path = Path(path)
     if names is None:
-        names = list(MODEL_FILES) + [n for n in card["files"] if n not in MODEL_FILES]
+        names = list(model_files(card)) + [n for n in card["files"] if n not in model_files(card)]
     for name in names:
         f, want = path / name, card["files"].get(name)
         if want is None:
@@ -226,13 +241,98 @@ def load_model(f: str | Path):
                           f"is unsafe or damaged. {HOW_TO_FIX}") from e
 
 
+def compact_bytes(model) -> tuple[bytes, Any]:
+    """(the bytes of `model` stored compact, a float32 model holding exactly the stored
+    weights): its architecture as Keras's JSON beside int8 weights (`gan.weights`)."""
+    import keras
+    import numpy as np
+
+    data, values = weights.to_bytes(model.get_weights(), architecture=np.array(model.to_json()))
+    copy = keras.models.model_from_json(model.to_json())
+    copy.set_weights(values)
+    return data, copy
+
+
+def load_compact(f: str | Path):
+    """A model stored by `compact_bytes`, as float32. Its architecture is rebuilt by Keras's
+    deserializer in safe mode (no code runs from the file, nothing is unpickled); any problem
+    is a BundleError naming the file."""
+    import keras
+
+    f = Path(f)
+    try:
+        stored, extra = weights.read(f.read_bytes())
+        model = keras.models.model_from_json(str(extra["architecture"]))
+        model.set_weights(stored)
+        return model
+    except Exception as e:  # numpy, zipfile and Keras raise many types for a bad file
+        raise BundleError(f"{f} is not a readable compact model file: {_first_sentence(e)} "
+                          f"{HOW_TO_FIX}") from e
+
+
+def compact_discriminator(path: str | Path, faces: int = 256) -> dict[str, Any]:
+    """Store a bundle's discriminator as int8 weights (`discriminator.npz`) in place of its
+    float16 file, a quarter of the bytes of float32 (half of float16's), and record in the
+    card how far the raw score moved on `faces` of the bundle's own faces. Refused when a
+    detector was fitted on the discriminator (its figures were measured on the float16
+    weights) or the bundle is compact already. Crash-safe: the new file is written whole, then
+    the card names it, then the old file goes; the generator is untouched."""
+    from gan.io import atomic_write_bytes
+
+    path = Path(path)
+    card = read_card(path)
+    if model_files(card)[1] == COMPACT_DISCRIMINATOR_FILE:
+        raise BundleError(f"{path}: the discriminator is stored compact already.")
+    fitted = sorted(n for n in card["files"] if n.startswith("detection/"))
+    if fitted or (card.get("detector") or {}).get("calibration"):
+        raise BundleError(f"{path}: detectors were fitted on this discriminator "
+                          f"({', '.join(fitted) or 'a calibrated score'}); storing it compact "
+                          f"would change the scores their figures were measured on. Compact "
+                          f"a bundle without detectors.")
+    bundle = load_bundle(path)
+    data, stored = compact_bytes(bundle.discriminator)
+    moved = _logit_change(bundle, stored, faces)
+    atomic_write_bytes(path / COMPACT_DISCRIMINATOR_FILE, data)
+    files = {n: v for n, v in card["files"].items() if n != DISCRIMINATOR_FILE}
+    files[COMPACT_DISCRIMINATOR_FILE] = {"bytes": len(data),
+                                         "sha256": file_sha256(path / COMPACT_DISCRIMINATOR_FILE)}
+    card["files"] = files
+    card["storage"] = {"discriminator": "int8 per output channel, architecture as Keras JSON "
+                                        "(gan.weights, gan.bundle.compact_discriminator)",
+                       "logit_change": moved,
+                       "float16_bytes": int((path / DISCRIMINATOR_FILE).stat().st_size)}
+    atomic_write_text(path / CARD, json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    (path / DISCRIMINATOR_FILE).unlink()
+    return {"bytes_before": card["storage"]["float16_bytes"], "bytes_after": len(data), **moved}
+
+
+def _logit_change(bundle: "Bundle", stored, n: int) -> dict[str, Any]:
+    """How far the stored discriminator's raw score is from the float16 one's on `n` of the
+    bundle's faces (seed 0, labels as the app draws them): max and median |change|, and the
+    scores' own spread for scale."""
+    import numpy as np
+
+    from gan.data.preprocess import to_model_input
+    from gan.sampling import generate_from_latents, label_matrix, latents
+
+    y = label_matrix(bundle, n, seed=0)
+    x = to_model_input(generate_from_latents(bundle, latents(0, n, bundle.latent_dim), y))
+    inputs = [x, y] if bundle.conditional else x
+    a = np.asarray(bundle.discriminator(inputs, training=False), np.float64).reshape(-1)
+    b = np.asarray(stored(inputs, training=False), np.float64).reshape(-1)
+    d = np.abs(a - b)
+    return {"faces": int(n), "max": round(float(d.max()), 4), "median": round(float(np.median(d)), 4),
+            "logit_sd": round(float(a.std()), 4)}
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle after checking it; raises BundleError with a clear message otherwise."""
     path = Path(path)
     card = read_card(path)
-    verify_files(path, card, MODEL_FILES)
-    g = load_model(path / "generator.keras")
-    d = load_model(path / "discriminator.keras")
+    g_file, d_file = model_files(card)
+    verify_files(path, card, (g_file, d_file))
+    g = load_model(path / g_file)
+    d = load_model(path / d_file) if d_file == DISCRIMINATOR_FILE else load_compact(path / d_file)
     size = int(card["preprocessing"]["size"])
     n_labels = len(card.get("labels", {}).get("names", []))
     g_out = tuple(g.outputs[0].shape[1:])

@@ -130,9 +130,16 @@ SCHEMA: dict[str, Any] = {
                                                "draws": {"type": "array", "items": _NUMBER},
                                                "of": _TEXT, "draws_of": _TEXT}}},
         },
+        # how a compact discriminator is stored and how far its score moved (gan.compact)
+        "storage": {"type": "object",
+                    "properties": {"discriminator": _TEXT, "float16_bytes": _COUNT,
+                                   "logit_change": {"type": "object"}}},
         "files": {
             "type": "object",
-            "required": ["generator.keras", "discriminator.keras"],
+            "required": ["generator.keras"],
+            # the discriminator as float16 Keras file or stored compact (gan.bundle)
+            "anyOf": [{"required": ["discriminator.keras"]}, {"required": ["discriminator.npz"]}],
+            "description": "a listing of the model files with discriminator.keras or discriminator.npz",
             "propertyNames": INSIDE,
             "additionalProperties": {
                 "type": "object",

@@ -32,7 +32,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from gan.bundle import Bundle
+from gan.bundle import Bundle, discriminator_sha256
 from gan.data.preprocess import to_uint8
 from gan.detector.stored import discriminator_scores
 from gan.io import remove_stale, staged_dir
@@ -227,7 +227,7 @@ def export_saved_model(bundle: Bundle, out: str | Path, version: int | None = No
         "bundle": os.path.abspath(bundle.path),
         "bundle_name": bundle.name,
         "generator_sha256": bundle.card["files"]["generator.keras"]["sha256"],
-        "discriminator_sha256": bundle.card["files"]["discriminator.keras"]["sha256"],
+        "discriminator_sha256": discriminator_sha256(bundle.card),
         "training_steps": _steps(bundle.card),
         "resolution": bundle.resolution,
         "crop": bundle.crop,

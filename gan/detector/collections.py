@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan.bundle import discriminator_sha256
 from gan.data.landmarks import FINDERS, FINDERS_BEFORE_MTCNN, find_face
 from gan.data.preprocess import ImageError, open_image
 from gan.data.sources import IMAGE_EXTENSIONS
@@ -270,7 +271,7 @@ def describe_discriminator(files: list[Path], bundle, cache_dir: Path | None = N
     from gan.detector.stored import discriminator_scores
 
     names = [str(f) for f in files]
-    d_sha = bundle.card["files"]["discriminator.keras"]["sha256"] if scorer is None else scorer[0]
+    d_sha = discriminator_sha256(bundle.card) if scorer is None else scorer[0]
     score = (lambda x: discriminator_scores(bundle, x)) if scorer is None else scorer[1]
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "discriminator", d_sha, bundle.crop,
                                    names]).encode()).hexdigest()[:16]
@@ -363,7 +364,7 @@ def describe_dfeatures(files: list[Path], bundle, cache_dir: Path | None = None,
     from gan.detector import dfeatures
 
     names = [str(f) for f in files]
-    d_sha = bundle.card["files"]["discriminator.keras"]["sha256"]
+    d_sha = discriminator_sha256(bundle.card)
     key = hashlib.sha1(json.dumps([DESCRIBE_VERSION, "dfeatures", d_sha, DFEATURE_VARIANTS,
                                    *_finders_key(), names]).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"dfeatures-{key}.npz" if cache_dir else None

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gan.bundle import BundleError, verify_files
+from gan.bundle import BundleError, discriminator_sha256, verify_files
 from gan.data.landmarks import FINDERS, FoundFace, aligned_face, aligned_region, find_face
 from gan.detector import variants
 from gan.detector.forensic import DetectorError, ReadoutModel
@@ -174,7 +174,7 @@ def load(bundle) -> DFeaturesDetector:
                             f"used: {msg} {fix}") from e
     path = Path(bundle.path) / s["file"]
     model = ReadoutModel.from_bytes(path.read_bytes(), where=str(path))
-    d_sha = (card.get("files", {}).get("discriminator.keras") or {}).get("sha256")
+    d_sha = discriminator_sha256(card)
     if model.meta.get("discriminator_sha256") != d_sha:
         raise DetectorError(f"The discriminator-feature detector of {bundle.name} was fitted on "
                             f"another discriminator than the one in the bundle. {fix}")

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from gan.bundle import CARD, read_card
+from gan.bundle import CARD, discriminator_sha256, read_card
 from gan.data.landmarks import FINDERS
 from gan.io import file_sha256 as _sha256
 from gan.detector import classifier, dfeatures, kerasmodels, learned, loso, panel, texture, tuned
@@ -272,7 +272,7 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     meta = {"texture_version": texture.TEXTURE_VERSION, "dim": texture.DIM, "classifier": kind}
     model = ReadoutModel(mf.final.model, mf.final.ood, meta)
     p_meta = {"dim": int(sets_p[0].data.X.shape[1]), "classifier": kind,
-              "discriminator_sha256": bundle.card["files"]["discriminator.keras"]["sha256"]}
+              "discriminator_sha256": discriminator_sha256(bundle.card)}
     p_model = ReadoutModel(mp.final.model, mp.final.ood, p_meta)
     rule_text = (f"generated at or above the lowest P(generated) at which every left-out real "
                  f"source's 95% upper bound of photos called generated is at most "

@@ -6,8 +6,8 @@ train with `train_step` over `resumable_steps` (a stopped fit resumes mid-traini
 `to_bytes` and load with `load`, so a damaged or missing file gives the same one-line
 DetectorError (what is wrong and how to refit) and costs that detector only.
 
-They are stored as weights alone (`detection/*.npz`), each kernel as int8 with one scale per
-output channel and the rest as float16, and rebuilt at load from the bundle's discriminator by
+They are stored as weights alone (`detection/*.npz`, `gan.weights`: each kernel as int8 with
+one scale per output channel, the rest as float16), and rebuilt at load from the bundle's discriminator by
 the detector's own builder: each is a copy of the discriminator (11 MB at float16 for the
 release candidate's), and the 60 MB that models/ may hold has no room for two. A fit measures
 the stored values (`as_stored`), never their unrounded originals. Bundles fitted before keep
@@ -15,11 +15,11 @@ their .keras files, which `load` still reads.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
+from gan import weights
 from gan.bundle import BundleError, load_model, verify_files
 from gan.detector.forensic import DetectorError
 
@@ -35,37 +35,6 @@ def image_features(discriminator):
     return d, x, keras.Model(d.inputs[0], d.get_layer("features").output)(x)
 
 
-INT8_FORMAT = "facegan-int8-weights/1"
-
-
-def _quantized(weights) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-    """(arrays to store, the float32 values they stand for): a kernel as int8 times one scale
-    per output channel (its last axis), anything else (biases) as float16."""
-    arrays, values = {}, []
-    for i, w in enumerate(weights):
-        w = np.asarray(w, np.float32)
-        if w.ndim >= 2:
-            scale = np.abs(w).max(axis=tuple(range(w.ndim - 1)), keepdims=True) / 127.0
-            scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-            q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
-            arrays[f"q{i}"], arrays[f"s{i}"] = q, scale
-            values.append(q.astype(np.float32) * scale)
-        else:
-            half = w.astype(np.float16)
-            arrays[f"f{i}"] = half
-            values.append(half.astype(np.float32))
-    return arrays, values
-
-
-def _stored_weights(data: bytes) -> list[np.ndarray]:
-    """The float32 weights a `to_bytes` file stands for; ValueError for any other file."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        if "format" not in z.files or str(z["format"]) != INT8_FORMAT:
-            raise ValueError("not a FaceGAN weights file")
-        return [z[f"q{i}"].astype(np.float32) * z[f"s{i}"] if f"q{i}" in z.files
-                else z[f"f{i}"].astype(np.float32) for i in range(int(z["count"]))]
-
-
 def to_bytes(model) -> bytes:
     """The model's weights as a bundle stores them (see the module's docstring)."""
     return as_stored(model)[0]
@@ -76,18 +45,16 @@ def as_stored(model):
     exactly the values stored, so a fit calibrates and measures the weights that ship."""
     import keras
 
-    arrays, values = _quantized(model.get_weights())
-    buf = io.BytesIO()
-    np.savez_compressed(buf, format=np.array(INT8_FORMAT), count=np.array(len(values)), **arrays)
+    data, values = weights.to_bytes(model.get_weights())
     copy = keras.models.clone_model(model, recursive=True)
     copy.set_weights(values)
-    return buf.getvalue(), copy
+    return data, copy
 
 
 def from_bytes(data: bytes, build):
     """The model `build()` makes, holding the weights of a `to_bytes` file."""
     model = build()
-    model.set_weights(_stored_weights(data))
+    model.set_weights(weights.read(data)[0])
     return model
 
 
