@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -786,6 +787,18 @@ def test_the_forensic_file_round_trips_exactly():
     assert back.to_bytes() == data
 
 
+def test_the_stored_file_keeps_the_precision_in_float32():
+    """The file, not only `ood.arrays()`: an upcast on the way to disk doubled dfeatures.npz."""
+    from gan.detector.forensic import ReadoutModel
+
+    model, X = _tiny_model(dim=12)
+    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as z:
+        assert z["ood_precision_upper"].dtype == np.float32
+        assert z["mean"].dtype == np.float64 and z["W0"].dtype == np.float64
+    back = ReadoutModel.from_bytes(model.to_bytes())
+    assert np.array_equal(back.ood.distance(X), model.ood.distance(X))
+
+
 def _npz(**arrays) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -798,8 +811,10 @@ def test_damaged_or_foreign_forensic_files_are_refused():
     model, _ = _tiny_model()
     good = model.to_bytes()
     arrays = dict(np.load(io.BytesIO(good), allow_pickle=False))
-    flipped = bytearray(good)
-    flipped[len(flipped) // 2] ^= 0xFF
+    flipped = bytearray(good)      # one byte inside an array's stored data (its CRC then fails)
+    member = zipfile.ZipFile(io.BytesIO(good)).getinfo("W0.npy")
+    flipped[member.header_offset + 30 + len(member.filename) + len(member.extra)
+            + member.file_size // 2] ^= 0xFF
     nan = {**arrays, "W0": np.full_like(arrays["W0"], np.nan)}
     bad_scale = {**arrays, "scale": -arrays["scale"]}
     short = {**arrays, "mean": arrays["mean"][:-1]}

@@ -51,8 +51,11 @@ class ReadoutModel:
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         arrays = {**self.classifier.arrays(), **{k: v for k, v in self.ood.arrays().items()}}
+        # float32 arrays stay float32 (the OOD precision, rounded so at fit: half the bytes);
+        # everything else is stored in float64.
         np.savez(buf, meta=np.array(json.dumps(self.meta, sort_keys=True)),
-                 **{k: np.asarray(v, np.float64) for k, v in arrays.items()})
+                 **{k: v if getattr(v, "dtype", None) == np.float32 else np.asarray(v, np.float64)
+                    for k, v in arrays.items()})
         return buf.getvalue()
 
     @classmethod
