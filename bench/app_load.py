@@ -248,7 +248,7 @@ async def visitor(page, url: str, v: dict, timeout_ms: int, start: asyncio.Event
             with zipfile.ZipFile(await (await dl.value).path()) as z:
                 names = sorted(n for n in z.namelist() if n.endswith(".png"))
                 got = np.stack([np.asarray(Image.open(io.BytesIO(z.read(n)))) for n in names])
-            want = [f"default_seed{v['seed']}_{k:02d}.png" for k in range(1, N_FACES + 1)]
+            want = [f"{v['stem']}_seed{v['seed']}_{k:02d}.png" for k in range(1, N_FACES + 1)]
             if names != want:
                 raise AssertionError(f"the ZIP holds {names[:2]}..., not seed {v['seed']}'s faces")
             diff = int(np.abs(got.astype(int) - v["want_faces"]).max())
@@ -504,12 +504,13 @@ def main() -> None:
           f"{time.perf_counter() - t:.0f} s; sessions {ns}, {args.rounds} round(s) each; one "
           f"headless Chromium per server, one browser context per visitor; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+    stem = bundle.name                 # the ZIP's file names start with the bundle's name
     del bundle
 
     runs = []
     for n in ns:
         rounds = [[{"seed": seeds[k], "upload": uploads[k], "want_faces": want_faces[k],
-                    "want_p": want_p[k]} for k in range(r * n, (r + 1) * n)]
+                    "want_p": want_p[k], "stem": stem} for k in range(r * n, (r + 1) * n)]
                   for r in range(args.rounds)]
         b = asyncio.run(one_server(n, rounds, args.model, args.timeout))
         runs.append(b)
