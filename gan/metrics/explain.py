@@ -230,9 +230,12 @@ def audit_answer(audit: dict[str, Any] | None,
     share = broken / n
     words = _by_eye_words(share)
     when = f" on {audit['scored'][:10]}" if audit.get("scored") else ""
-    variety = audit.get("truncation")
-    faces = ("the Generate page's faces with nothing changed" if variety in (None, 1, 1.0)
-             else f"the Generate page's faces at variety {variety:g}")
+    variety, seed = audit.get("truncation"), audit.get("seed")
+    changed = ([f"seed {seed}"] if seed not in (None, 0) else []) + (
+        [] if variety in (None, 1, 1.0) else [f"variety {variety:g}"])
+    # A sheet drawn at another seed than the page opens with says so: those are other faces.
+    faces = ("the Generate page's faces with nothing changed" if not changed
+             else f"the Generate page's faces at {' and '.join(changed)}, nothing else changed")
     sentence = (f"In a blind audit{when}, {n} of {faces} were shuffled among "
                 f"{real.get('labelled', n)} real photos and labelled by eye without knowing "
                 f"which was which: {broken} of {n} faces ({share:.0%}) were judged broken, "
