@@ -175,6 +175,8 @@ def describe(card: dict[str, Any]) -> list[str]:
         secs = tr.get("total_seconds") if total != steps else tr.get("seconds")
         if _number(secs):
             text += f", {duration(secs)} of computing time"
+        if total != steps and _number(tr.get("total_cpu_seconds")):   # a fine-tune's whole history
+            text += f" ({duration(tr['total_cpu_seconds'])} of CPU time)"
         if total == steps and tr.get("cpu_seconds"):
             since = tr.get("cpu_counted_from_step")
             text += (f" ({duration(tr['cpu_seconds'])} of CPU time"

@@ -147,6 +147,10 @@ def test_card_in_plain_words():
     resumed = {**card, "training": {**card["training"], "cpu_seconds": 7500,
                                     "cpu_counted_from_step": 2750}}
     assert "2 h 5 min of CPU time counted from step 2,750 on" in "\n".join(card_text.describe(resumed))
+    tuned = {**card, "training": {"steps": 3000, "seconds": 1500, "total_steps": 44759,
+                                  "total_seconds": 25258.1, "total_cpu_seconds": 36752.8}}
+    assert ("44,759 steps in all, 7 h 0 min of computing time (10 h 12 min of CPU time)"
+            in "\n".join(card_text.describe(tuned)))
 
 
 def test_upload_limits_agree_with_the_server_config(bundle):
