@@ -158,7 +158,7 @@ def test_the_home_pages_table_answers_by_eye_first():
     assert rows[0]["answer"] == "No: almost all look broken (64 of 64 broken)"
     assert "2026-12-02" in rows[0]["meaning"] and "0 of 64 real photos" in rows[0]["meaning"]
     card["audit"]["seed"] = 89          # a sheet of other faces than the page opens with
-    assert "faces at seed 89, nothing else changed" in quality_rows(card)[0]["meaning"]
+    assert "faces at seed 89 (nothing else changed) were shuffled" in quality_rows(card)[0]["meaning"]
     card["audit"]["seed"] = 0
     assert "faces with nothing changed" in quality_rows(card)[0]["meaning"]
     del card["audit"]

@@ -235,7 +235,7 @@ def audit_answer(audit: dict[str, Any] | None,
         [] if variety in (None, 1, 1.0) else [f"variety {variety:g}"])
     # A sheet drawn at another seed than the page opens with says so: those are other faces.
     faces = ("the Generate page's faces with nothing changed" if not changed
-             else f"the Generate page's faces at {' and '.join(changed)}, nothing else changed")
+             else f"the Generate page's faces at {' and '.join(changed)} (nothing else changed)")
     sentence = (f"In a blind audit{when}, {n} of {faces} were shuffled among "
                 f"{real.get('labelled', n)} real photos and labelled by eye without knowing "
                 f"which was which: {broken} of {n} faces ({share:.0%}) were judged broken, "
