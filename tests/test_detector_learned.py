@@ -305,3 +305,28 @@ def test_a_fit_stopped_mid_training_resumes_it_and_leaves_no_state_behind(tmp_pa
     faces = sets[0].data.X[:4]
     assert np.allclose(whole.p(faces), resumed.p(faces))
     assert not list((tmp_path / "b2").glob("*.progress.npz"))
+
+
+def test_scores_are_the_models_own_outputs_for_any_number_of_faces(tmp_path):
+    """Scoring runs the model as one compiled graph (Keras's predict_on_batch), for speed; the
+    scores must be what calling the model gives, in inference mode (its dropout off), for an
+    upload's one to three faces and for more than one batch. So must the raw discriminator's."""
+    from gan.bundle import load_bundle
+    from gan.data.preprocess import to_model_input
+    from gan.detector import learned
+    from gan.detector.stored import discriminator_scores
+
+    bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))
+    model = learned.build(bundle.discriminator)
+    rng = np.random.default_rng(0)
+    for n in (1, 3, 70):
+        faces = rng.integers(0, 256, (n, bundle.resolution, bundle.resolution, 3), dtype=np.uint8)
+        called = np.asarray(model(to_model_input(faces), training=False), np.float64).ravel()
+        scores = learned.scores(model, faces)
+        assert scores.shape == (n,)
+        np.testing.assert_allclose(scores, called, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(learned.scores(model, faces), scores)
+        d_called = -np.asarray(bundle.discriminator(to_model_input(faces), training=False),
+                               np.float64).ravel()
+        np.testing.assert_allclose(discriminator_scores(bundle, faces), d_called,
+                                   rtol=1e-5, atol=1e-5)

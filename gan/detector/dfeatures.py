@@ -124,7 +124,8 @@ def features(bundle, views_uint8: np.ndarray, batch_size: int = 64) -> np.ndarra
     out = []
     for i in range(0, len(views_uint8), batch_size):
         chunk = views_uint8[i:i + batch_size]
-        maps = [np.asarray(t, np.float32) for t in model(to_model_input(chunk), training=False)]
+        # A compiled graph, as kerasmodels.logits: the same maps, faster than an eager call.
+        maps = [np.asarray(t, np.float32) for t in model.predict_on_batch(to_model_input(chunk))]
         convs, flat = maps[:-1], maps[-1]
         out.append(np.concatenate([m.mean(axis=(1, 2)) for m in convs]
                                   + [m.std(axis=(1, 2)) for m in convs]

@@ -50,7 +50,7 @@ def discriminator_scores(bundle, images_uint8: np.ndarray, labels: np.ndarray | 
             y = labels[i:i + batch_size] if labels is not None else np.full(
                 (len(x), len(bundle.label_names)), 0.5, np.float32)
             x = [x, y]
-        logits = bundle.discriminator(x, training=False)
+        logits = bundle.discriminator.predict_on_batch(x)    # a compiled graph: see kerasmodels.logits
         out.append(np.asarray(logits, dtype=np.float64).reshape(-1))
     return -np.concatenate(out) if out else np.zeros((0,), np.float64)
 
