@@ -54,7 +54,8 @@ def logits(bundle, faces: np.ndarray, y: np.ndarray | None) -> np.ndarray:
     for i in range(0, len(faces), CHUNK):
         x = to_model_input(faces[i:i + CHUNK])
         inputs = [x, y[i:i + CHUNK]] if bundle.conditional else x
-        out.append(np.asarray(bundle.discriminator(inputs, training=False), np.float64).reshape(-1))
+        out.append(np.asarray(bundle.discriminator.predict_on_batch(inputs),    # compiled graph
+                              np.float64).reshape(-1))
     return np.concatenate(out) if out else np.zeros((0,), np.float64)
 
 

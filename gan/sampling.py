@@ -117,7 +117,8 @@ def generate_from_latents(bundle, z: np.ndarray, y: np.ndarray | None = None,
         inputs = [zb, y[i:i + batch_size]] if bundle.conditional else zb
         if bundle.conditional and y is None:
             raise ValueError("this bundle is conditional: give labels")
-        out.append(to_uint8(np.asarray(bundle.generator(inputs, training=False))))
+        # predict_on_batch: one compiled graph, the same faces as an eager call, faster.
+        out.append(to_uint8(np.asarray(bundle.generator.predict_on_batch(inputs))))
     if not out:
         return np.zeros((0, bundle.resolution, bundle.resolution, 3), np.uint8)
     return np.concatenate(out)
