@@ -82,7 +82,7 @@ def scoring_probe(bundle: Bundle) -> tuple[np.ndarray, np.ndarray | None, float]
     its input, so the exported `score` follows the app's detector and keeps no copy of it."""
     seen: dict[str, np.ndarray] = {}
 
-    def record(x, training=False):
+    def record(x):
         if isinstance(x, (list, tuple)):
             x, seen["labels"] = x[0], np.asarray(x[1], np.float32)[0]
         seen["x"] = np.asarray(x, np.float32)
@@ -90,7 +90,7 @@ def scoring_probe(bundle: Bundle) -> tuple[np.ndarray, np.ndarray | None, float]
 
     probe = np.repeat(np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1), 3, axis=-1)
     stand_in = SimpleNamespace(conditional=bundle.conditional, label_names=bundle.label_names,
-                               discriminator=record)
+                               discriminator=SimpleNamespace(predict_on_batch=record))
     sign = float(discriminator_scores(stand_in, probe)[0])
     channels = seen["x"][0].reshape(256, 3)
     if not np.array_equal(channels, np.repeat(channels[:, :1], 3, axis=1)):
