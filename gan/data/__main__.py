@@ -5,13 +5,15 @@
     python -m gan.data dedup PATH [PATH ...] [--json pairs.json] [--sheet pairs.png]
     python -m gan.data merge PATH [PATH ...] --out DIR [--labels male,smiling] [--no-predict]
     python -m gan.data groups PATH [PATH ...] --out DIR [--set FOLDER.LABEL=VALUE] [--age-edges 10,30,50]
+    python -m gan.data reframe PATH --out DIR [--labels CSV] [--fill 1.06]
     python -m gan.data speed [--images 4000] [--size 128] [--batch 64] [--steps 100]
 
 Loads PATH exactly as training does (so the decode cache is filled for it) and prints
 what was found, skipped, labelled and how long it took. ``dedup`` lists near-duplicate
 pairs within and across several sources; ``merge`` writes one labelled source from several
 folders, near-duplicates dropped (gan/data/merge.py); ``groups`` writes one source labelled by
-ethnicity, gender and age group (gan/data/groups.py); ``speed`` measures the tf.data pipeline
+ethnicity, gender and age group (gan/data/groups.py); ``reframe`` cuts every photo of a folder
+tightly around its face, as UTKFace's are (gan/data/reframe.py); ``speed`` measures the tf.data pipeline
 alone.
 """
 
@@ -22,7 +24,7 @@ import json
 import os
 import sys
 
-from . import dedup, groups, merge
+from . import dedup, groups, merge, reframe
 from .dataset import load_faces
 from .dedup import DEFAULT_MIN_CORRELATION, DEFAULT_THRESHOLD, find_duplicates, find_pairs
 from .preprocess import CROP_MODES, DEFAULT_SIZE, MIN_SIZE
@@ -36,6 +38,8 @@ def main(argv=None) -> int:
         return merge_main(argv[1:])
     if argv and argv[0] == "groups":
         return groups_main(argv[1:])
+    if argv and argv[0] == "reframe":
+        return reframe_main(argv[1:])
     if argv and argv[0] == "speed":
         return speed(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m gan.data", description=__doc__.split("\n\n")[0])
@@ -241,6 +245,30 @@ def groups_main(argv=None) -> int:
     print(groups.counts_table(r))
     print(f"wrote    {os.path.abspath(args.out)} ({groups.LABELS_FILE}, {groups.REPORT_FILE}; "
           f"links to the photos)")
+    return 0
+
+
+def reframe_main(argv=None) -> int:
+    """`python -m gan.data reframe`: a folder of photos cut tightly around each face. Every
+    failure is one `error:` line and exit status 2; the output is then untouched."""
+    ap = argparse.ArgumentParser(prog="python -m gan.data reframe",
+                                 description=reframe.__doc__.split("\n\n")[0])
+    ap.add_argument("path", help="a folder of photos (a labels.csv in it comes along)")
+    ap.add_argument("--out", required=True, help="the folder to write (outside PATH)")
+    ap.add_argument("--labels", help="a labels CSV for PATH's photos, first column the file name "
+                                     "(default: PATH/labels.csv, when there is one)")
+    ap.add_argument("--fill", type=float, default=reframe.DEFAULT_FILL,
+                    help="the face box's width over the cut square's side (default %(default)s: "
+                         "framed like UTKFace's photos)")
+    args = ap.parse_args(argv)
+    try:
+        r = reframe.reframe(args.path, args.out, args.fill, args.labels,
+                            log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (KeyboardInterrupt, ValueError, OSError) as e:  # ReframeError, ReplaceRefused, unreadable
+        return _failed(e)
+    left = ", ".join(f"{n:,} {why}" for why, n in sorted(r["left_out"].items())) or "none"
+    print(f"wrote    {r['written']:,} of {r['photos']:,} photos to {os.path.abspath(args.out)} "
+          f"(left out: {left}; {r['labels'] or 'no labels.csv'})")
     return 0
 
 
