@@ -105,3 +105,17 @@ def test_an_older_reframed_folder_is_replaced_whole(tmp_path):
     (src / "00001A21.jpg").unlink()
     assert main(["reframe", str(src), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.glob("*.jpg")) == ["00000A20.jpg", "00002A22.jpg"]
+
+
+def test_a_photo_keeps_its_format_under_its_name(tmp_path):
+    """Labels name the files, so a PNG, WebP or BMP photo is written as one, not as JPEG."""
+    from PIL import Image
+
+    src = tmp_path / "mixed"
+    src.mkdir()
+    for i, ext in enumerate([".png", ".webp", ".bmp", ".jpeg"]):
+        draw_face(240, 240, seed=i, center=(120, 110), face_width=80).save(src / f"p{i}{ext}")
+    out = tmp_path / "tight"
+    assert main(["reframe", str(src), "--out", str(out)]) == 0
+    formats = {p.name: Image.open(p).format for p in out.iterdir() if p.suffix != ".json"}
+    assert formats == {"p0.png": "PNG", "p1.webp": "WEBP", "p2.bmp": "BMP", "p3.jpeg": "JPEG"}

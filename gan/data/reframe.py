@@ -12,16 +12,16 @@ as it is for UTKFace's.
 
 ``fill`` is the face box's width as a share of the square's side when cut. Measured again on the
 cut photo (`bench/groups_framing.py`), the share reads lower: Haar boxes a tightly cut face a
-little smaller. The default, 1.06, gives a median of 0.94 that way beside UTKFace's 0.98
-(docs/groups.md).
+little smaller. The default was chosen so that cut All-Age-Faces photos read about as UTKFace's
+do (the figures are in docs/groups.md).
 
 Photos without a face found, or unreadable, are left out and counted; one bad file never stops
 the run. SRC's ``labels.csv`` (or the CSV given as ``labels``: first column the file name
 relative to SRC) comes along as DST's, with the rows of the photos written, so
-`python -m gan.data groups` reads DST as it would read SRC. Each photo keeps its name and format
-(JPEG at quality 95). DST is written beside itself and moved into place at the end; it may only
-replace an older reframed folder (recognised by its reframe_report.json), never SRC or any
-other folder.
+`python -m gan.data groups` reads DST as it would read SRC. Each photo keeps its name and
+format (JPEG at quality 95, the others lossless). DST is written beside itself and moved into
+place at the end; it may only replace an older reframed folder (recognised by its
+reframe_report.json), never SRC or any other folder.
 """
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ LABELS_FILE = "labels.csv"
 REFRAMED = Marker(REPORT_FILE, "a reframed folder (python -m gan.data reframe)", format=FORMAT)
 DEFAULT_FILL = 1.06
 JPEG_QUALITY = 95
+# Each photo is written in the format its name says (labels name the files); JPEG at quality 95,
+# the others losslessly.
+SAVE_AS = {".jpg": ("JPEG", {"quality": JPEG_QUALITY}), ".jpeg": ("JPEG", {"quality": JPEG_QUALITY}),
+           ".png": ("PNG", {}), ".webp": ("WEBP", {"lossless": True}), ".bmp": ("BMP", {})}
 
 
 class ReframeError(ValueError):
@@ -65,8 +69,8 @@ def _cut(path: Path, fill: float) -> tuple[bytes | None, str | None]:
         return None, "no face found"
     box = face_box(face, *img.size, scale=1.0 / fill)
     buf = io.BytesIO()
-    fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
-    img.crop(box).save(buf, fmt, **({"quality": JPEG_QUALITY} if fmt == "JPEG" else {}))
+    fmt, options = SAVE_AS[path.suffix.lower()]
+    img.crop(box).save(buf, fmt, **options)
     return buf.getvalue(), None
 
 
