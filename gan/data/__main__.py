@@ -13,8 +13,8 @@ what was found, skipped, labelled and how long it took. ``dedup`` lists near-dup
 pairs within and across several sources; ``merge`` writes one labelled source from several
 folders, near-duplicates dropped (gan/data/merge.py); ``groups`` writes one source labelled by
 ethnicity, gender and age group (gan/data/groups.py); ``reframe`` cuts every photo of a folder
-tightly around its face, as UTKFace's are (gan/data/reframe.py); ``speed`` measures the tf.data pipeline
-alone.
+tightly around its face, as UTKFace's are (gan/data/reframe.py); ``speed`` measures the tf.data
+pipeline alone.
 """
 
 from __future__ import annotations

@@ -428,7 +428,7 @@ def face_box(face: tuple[int, int, int, int], width: int, height: int,
     """Square crop box around a detected face (x, y, w, h), CelebA-like framing (``scale``:
     the side over the face width; `gan.data.reframe` cuts tighter with it).
 
-    The side is FACE_BOX_SCALE x the face width, centred FACE_BOX_SHIFT x the face
+    The side is ``scale`` (FACE_BOX_SCALE) x the face width, centred FACE_BOX_SHIFT x the face
     width below the face centre, so hair and chin are inside. At the image borders the
     square is shifted inwards, never padded with invented pixels; when it is larger
     than the image's shorter side it shrinks to that side (tightly cropped sources
