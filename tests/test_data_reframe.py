@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import csv
 import json
-
-import pytest
+import os
 
 from gan.data.__main__ import main
 from gan.data.preprocess import detect_face, open_image, prepare_image
 from tests.factories import draw_face
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
 def _source(tmp_path):
     """Head-and-shoulders photos (the face a third of the frame, off centre), one photo without
-    a face and one file that is not an image; labels.csv names all five."""
+    a face, one file that is not an image and a pipe; labels.csv names all six."""
     src = tmp_path / "aaf"
     src.mkdir()
     for i, (w, h, c) in enumerate([(300, 300, (150, 140)), (360, 280, (200, 150)), (280, 340, (130, 190))]):
         draw_face(w, h, seed=i, center=c, face_width=0.33 * min(w, h)).save(src / f"{i:05d}A{20 + i}.jpg", quality=95)
     draw_face(300, 300, seed=5, face=False).save(src / "00003A40.jpg", quality=95)
     (src / "00004A50.jpg").write_bytes(b"not a photo")
-    names = ["00000A20.jpg", "00001A21.jpg", "00002A22.jpg", "00003A40.jpg", "00004A50.jpg"]
+    os.mkfifo(src / "00005A60.jpg")       # a pipe named like a photo: counted, never waited on
+    names = ["00000A20.jpg", "00001A21.jpg", "00002A22.jpg", "00003A40.jpg", "00004A50.jpg",
+             "00005A60.jpg"]
     with open(src / "labels.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "age", "gender"])
@@ -37,7 +35,7 @@ def test_each_face_fills_its_reframed_photo_and_the_labels_come_along(tmp_path, 
     out = tmp_path / "aaf-tight"
     assert main(["reframe", str(src), "--out", str(out), "--fill", "1.0"]) == 0
     said = capsys.readouterr().out
-    assert "wrote    3 of 5 photos" in said and "1 no face found" in said and "1 not an image" in said
+    assert "wrote    3 of 6 photos" in said and "1 no face found" in said and "1 not an image" in said
 
     written = sorted(p.name for p in out.glob("*.jpg"))
     assert written == ["00000A20.jpg", "00001A21.jpg", "00002A22.jpg"]
@@ -49,15 +47,15 @@ def test_each_face_fills_its_reframed_photo_and_the_labels_come_along(tmp_path, 
         # Cut around the face: the face crop training takes of it is the whole photo.
         assert prepare_image(str(out / name), size=64).box == (0, 0, *after.size)
         # Before, the face crop was a part of a larger photo: the framing did change.
-        assert prepare_image(str(src / name), size=64).box[2] - prepare_image(
-            str(src / name), size=64).box[0] > 1.5 * after.size[0]
+        left, _, right, _ = prepare_image(str(src / name), size=64).box
+        assert right - left > 1.5 * after.size[0]
 
     rows = list(csv.reader((out / "labels.csv").read_text().splitlines()))
     assert rows[0] == ["file", "age", "gender"]
     assert [r[0] for r in rows[1:]] == written
     report = json.loads((out / "reframe_report.json").read_text())
-    assert report["written"] == 3 and report["photos"] == 5
-    assert report["left_out"] == {"no face found": 1, "not an image": 1}
+    assert report["written"] == 3 and report["photos"] == 6
+    assert report["left_out"] == {"no face found": 1, "not an image": 1, "not a regular file": 1}
 
     # The groups command reads the reframed folder as it would the original.
     groups = tmp_path / "groups"

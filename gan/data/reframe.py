@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..io import Marker, check_replaceable, staged_dir
 from .preprocess import ImageError, check_size, detect_face, face_box, open_image
-from .sources import IMAGE_EXTENSIONS
+from .sources import _list_folder
 
 FORMAT = "facegan-reframe/1"
 REPORT_FILE = "reframe_report.json"
@@ -52,9 +52,11 @@ class ReframeError(ValueError):
     """A problem with the folders or options, worded to be shown as one `error:` line."""
 
 
-def _photos(src: Path) -> list[Path]:
-    return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(src).parts))
+def _photos(src: Path) -> list[str]:
+    """The photos' paths relative to SRC, listed as training lists a folder (`gan.data.sources`:
+    hidden files and __MACOSX left out, linked folders not followed, a pipe named like a photo
+    listed so that it is counted as unreadable, never opened blindly)."""
+    return _list_folder(str(src)).images()
 
 
 def _cut(path: Path, fill: float) -> tuple[bytes | None, str | None]:
@@ -108,13 +110,12 @@ def reframe(src: str | Path, out: str | Path, fill: float = DEFAULT_FILL,
     check_replaceable(out, REFRAMED)
     photos = _photos(src)
     if not photos:
-        raise ReframeError(f"{src} holds no photos ({', '.join(IMAGE_EXTENSIONS)})")
+        raise ReframeError(f"{src} holds no photos (.jpg, .jpeg, .png, .webp or .bmp files)")
     left_out: dict[str, int] = {}
     written: set[str] = set()
     with staged_dir(out, replaces=REFRAMED) as tmp:
-        for i, path in enumerate(photos, 1):
-            data, why = _cut(path, fill)
-            rel = path.relative_to(src).as_posix()
+        for i, rel in enumerate(photos, 1):
+            data, why = _cut(src / rel, fill)
             if data is None:
                 left_out[why] = left_out.get(why, 0) + 1
             else:
