@@ -1275,7 +1275,7 @@ def test_perturbations_change_the_photo_as_their_names_say():
 
 
 def test_false_alarms_are_counted_per_group_from_file_names():
-    from gan.detector.report import by_group, groups_of
+    from gan.detector.groups import by_group, groups_of
 
     assert groups_of("/x/25_1_2_20170116.jpg") == ["UTKFace race: Asian", "UTKFace gender: female",
                                                    "UTKFace age: 20-39"]
@@ -1301,7 +1301,7 @@ def test_small_groups_are_measured_on_more_photos_by_the_detector_that_never_saw
     at 95%) gets up to n photos of its own, scored by the detector fitted without its source,
     under the same rule; a photo without a face is not counted; other sources keep theirs."""
     from gan.detector.collections import Described
-    from gan.detector.report import by_group, group_sample, more_group_photos
+    from gan.detector.groups import by_group, group_sample, score
 
     ranked = [f"{20 + i % 5}_0_0_w{i}.jpg" for i in range(40)] + [f"30_1_1_b{i}.jpg" for i in range(6)]
     picked = group_sample(ranked, 4)
@@ -1326,9 +1326,87 @@ def test_small_groups_are_measured_on_more_photos_by_the_detector_that_never_saw
     measured = SimpleNamespace(left=[lo, other], rule=Rule(0.8, 0.3))
     sets = [SimpleNamespace(source=SimpleNamespace(name="utk", sample=lambda n: ranked)),
             SimpleNamespace(source=SimpleNamespace(name="lfw", sample=lambda n: ["x.jpg"]))]
-    extra = more_group_photos(measured, sets, 4, describe_fn)
-    assert list(extra) == ["utk"] and seen == [picked]        # lfw labels no groups
-    rows = {r["group"]: r for r in by_group(measured, 0.05, extra=extra)}
+    scored = score(measured.left, sets, 4, describe_fn, None)
+    assert [s.source for s in scored] == ["utk"] and seen == [picked]   # lfw labels no groups
+    rows = {r["group"]: r for r in by_group(measured, 0.05, scored=scored)}
     black = rows["UTKFace race: Black"]
     assert (black["photos"], black["generated"]) == (3, 3)    # b3 had no face
     assert rows["UTKFace race: White"]["photos"] == 4 and rows["UTKFace race: White"]["generated"] == 0
+
+
+def test_a_groups_rule_is_chosen_on_one_half_and_measured_on_the_other():
+    """The two halves of a group's photos never share a photo, fixed by the file name, and each
+    takes up to n photos of every group."""
+    from gan.detector.groups import CHECK, CHOICE, group_sample, half_of
+
+    ranked = [f"{5 + i % 70}_{i % 2}_{i % 5}_p{i}.jpg" for i in range(2000)]
+    choice, check = group_sample(ranked, 30, CHOICE), group_sample(ranked, 30, CHECK)
+    assert choice and check and not set(choice) & set(check)
+    assert all(half_of(f) == CHOICE for f in choice) and all(half_of(f) == CHECK for f in check)
+    assert half_of("/a/b/30_1_2_x.jpg") == half_of("30_1_2_x.jpg")   # the name, not the folder
+    assert 0.4 < sum(half_of(f) == CHOICE for f in ranked) / len(ranked) < 0.6
+
+
+def test_the_rule_is_raised_until_every_group_is_within_the_rate():
+    """A group whose real photos score high (UTKFace's Asian photos under the discriminator)
+    raises the threshold just enough; groups already within leave the rule as it was; a
+    re-save that falls below the raised threshold makes the photo unsure, not generated."""
+    from gan.detector import calibrate
+    from gan.detector.groups import Scored, tighten
+
+    rng = np.random.default_rng(0)
+    white = [f"30_0_0_w{i}.jpg" for i in range(400)]
+    asian = [f"30_0_2_a{i}.jpg" for i in range(400)]
+    p = np.r_[rng.uniform(0.0, 0.5, 400), rng.uniform(0.0, 1.0, 400)]
+    s = Scored("utk", white + asian, p, np.stack([p, p], axis=1), None)
+    rule = Rule(0.6, 0.3)
+    assert (s.verdicts(rule)[400:] == GENERATED).sum() > 100  # Asian photos far over 5%
+    raised = tighten(rule, [s], 0.05)
+    assert raised.real_below == rule.real_below and raised.generated_at > rule.generated_at
+    k = int((s.verdicts(raised)[400:] == GENERATED).sum())
+    assert calibrate.upper_bound(k, 400) <= 0.05 < calibrate.upper_bound(k + 1, 400)
+    assert tighten(raised, [s], 0.05) == raised               # already within: unchanged
+    assert tighten(rule, [], 0.05) == rule                    # no groups: unchanged
+    # one photo's half-size re-save scores lower: under the raised rule it is unsure
+    p_re = np.stack([p, p], axis=1)
+    top = int(np.argmax(p))
+    p_re[top, 1] = raised.generated_at - 0.01
+    v = Scored("utk", white + asian, p, p_re, None).verdicts(raised)
+    assert v[top] == "unsure"
+
+
+def test_a_fit_keeps_every_group_within_the_rate_and_reports_the_other_half(tmp_path):
+    """A real source whose file names label groups (UTKFace's): the fit scores one half of
+    each group's photos with the detector fitted without the source and records the rule on
+    sources alone beside the rule it stores; the report counts the other half only."""
+    from gan.bundle import load_bundle
+    from gan.detector import groups, report
+    from gan.detector.fit import describers
+    from tests.detector_fixtures import fit_tiny, write_sources
+    from tests.factories import make_tiny_bundle
+
+    manifest = write_sources(tmp_path / "sources", n=40, no_face=False)
+    street = manifest.parent / "real_street"
+    for i, f in enumerate(sorted(street.iterdir())):            # UTKFace's names: age_gender_race_
+        f.rename(street / f"{5 + 7 * i % 70}_{i % 2}_{i % 5}_{f.name}")
+    path = tmp_path / "b"
+    make_tiny_bundle(path, crop="center")
+    bundle = load_bundle(path)
+    cache = tmp_path / "cache"
+    fitted = fit_tiny(bundle, manifest, cache, group_photos=12)
+    for key in ("forensic", "discriminator"):
+        section = fitted.card[key]
+        assert section["groups"]["half"] == groups.CHOICE
+        assert 0 < section["groups"]["photos"] <= 40
+        assert section["rule"]["generated_at"] >= section["rule_on_sources"]["generated_at"]
+        assert section["groups"]["raised"] == (section["rule"] != section["rule_on_sources"])
+    assert "every group's" in fitted.card["threshold_rule"]
+    rep = report.measure(fitted, robustness_per_source=0, jobs=1, bundle=bundle, group_photos=12,
+                         describers=describers(bundle, cache, 1, lambda m: None))
+    rows = rep["detectors"]["forensic"]["groups"]
+    assert rep["detectors"]["forensic"]["group_half"] == groups.CHECK
+    check = {f.name for f in street.iterdir() if groups.half_of(f) == groups.CHECK}
+    assert {r["group"] for r in rows} == {g for f in check for g in groups.groups_of(f)}
+    assert sum(r["photos"] for r in rows if r["group"].startswith("UTKFace race")) <= len(check)
+    plain = fit_tiny(bundle, manifest, cache, group_photos=0)
+    assert "groups" not in plain.card["forensic"] and "every group's" not in plain.card["threshold_rule"]

@@ -8,7 +8,8 @@ outside the repository (format: gan/detector/collections.py; the one used for mo
 described in docs/detector.md). `fit` describes up to --per-source photos of each (cached in
 --cache, as are its trainings and each left-out source's result, so a fit stopped midway goes on
 where it stopped when started again), measures both detectors leave-one-source-out, chooses the
-verdict rule on those left-out scores, stores the forensic detector fitted on all sources
+verdict rule on those left-out scores (raised where a group of real photos would go over the
+rate: gan.detector.groups), stores the forensic detector fitted on all sources
 (`detection/forensic.npz`) and the card's `detector` section, then runs the report (unless
 --no-report). Before measuring, `fit` trains the discriminator on against its finished generator
 for --tune-steps steps on the photos the model was trained on (or --tune-photos FOLDER; 0 steps:
@@ -29,13 +30,12 @@ import time
 from pathlib import Path
 
 from gan.bundle import BundleError, load_bundle
-from gan.detector import classifier, dfeatures, learned, panel, report
-from gan.detector.collections import (ManifestError, describe, describe_dfeatures,
-                                      describe_discriminator, describe_views, load_manifest)
+from gan.detector import classifier, groups, learned, report
+from gan.detector.collections import ManifestError, load_manifest
 from gan.detector import tuned
-from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, check_options, fit_detectors,
-                              stored_trained_on, training_photos, tune_discriminator,
-                              write_detectors)
+from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, check_options, describers,
+                              fit_detectors, stored_trained_on, training_photos,
+                              tune_discriminator, write_detectors)
 from gan.detector.forensic import DetectorError
 from gan.detector.report import REPORT_DIR
 from gan.io import ReplaceRefused, check_replaceable
@@ -66,7 +66,7 @@ def run(args, log) -> int:
     fitted = fit_detectors(bundle, sources, per_source=args.per_source, cache_dir=args.cache,
                            kind=args.classifier, target_fpr=args.target_fpr, jobs=args.jobs,
                            trained_on=trained_on, learned_steps=learned_steps,
-                           learned_folds=learned_folds, log=log)
+                           learned_folds=learned_folds, group_photos=args.group_photos, log=log)
     if args.command == "fit":
         write_detectors(args.model, fitted)
         log(f"stored: {args.model}/detection/ and the card's detector section "
@@ -74,17 +74,9 @@ def run(args, log) -> int:
     print(report.text_summary(fitted.card))
     if args.command == "fit" and args.no_report:
         return 0
-    describers = {
-        dfeatures.KEY: lambda f: describe_dfeatures(f, bundle, args.cache, jobs=args.jobs, log=log),
-        learned.KEY: lambda f: describe_views(f, bundle.resolution, args.cache, jobs=args.jobs, log=log),
-        "forensic": lambda f: describe(f, args.cache, jobs=args.jobs, log=log),
-        "discriminator": lambda f: describe_discriminator(
-            f, bundle, args.cache, jobs=args.jobs, log=log,
-            scorer=trained_on.scorer if trained_on is not None else None)}
-    describers[panel.KEY] = lambda f: (describers[learned.KEY](f), describers["discriminator"](f))
     rep = report.measure(fitted, robustness_per_source=args.robustness_photos, jobs=args.jobs,
                          log=log, bundle=bundle, group_photos=args.group_photos,
-                         describers=describers)
+                         describers=describers(bundle, args.cache, args.jobs, log, trained_on))
     out = report.write_report(args.model, rep)
     log(f"done in {time.perf_counter() - t0:.0f} s: {out}")
     return 0
@@ -131,11 +123,14 @@ def main(argv: list[str] | None = None) -> int:
                             "generated (95%% upper bound; default 0.05)")
         q.add_argument("--robustness-photos", type=int, default=report.ROBUSTNESS_PER_SOURCE,
                        help="photos per source re-encoded for the robustness curves (0: none)")
-        q.add_argument("--group-photos", type=int, default=report.GROUP_PHOTOS,
+        q.add_argument("--group-photos", type=int, default=groups.GROUP_PHOTOS,
                        help="false alarms per group: up to this many photos of each group of a "
                             "real source whose file names label groups (UTKFace, All-Age-Faces), "
                             "beyond --per-source, each scored by the detector fitted without its "
-                            f"source (default {report.GROUP_PHOTOS}; 0: the fit's sample only)")
+                            "source; the rule is raised until every group is within the rate on "
+                            "one half of them, and the report measures the other half "
+                            f"(default {groups.GROUP_PHOTOS}; 0: rule on sources alone, groups "
+                            "measured on the fit's sample)")
         q.add_argument("--jobs", type=int, default=2, help="processes describing photos")
         q.add_argument("--quiet", action="store_true")
         if name == "fit":

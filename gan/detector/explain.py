@@ -410,24 +410,27 @@ def group_rows(report: dict, key: str) -> list[dict[str, Any]]:
 
 
 def groups_text(report: dict, key: str) -> str:
-    groups = ((report.get("detectors") or {}).get(key) or {}).get("groups") or []
+    det = (report.get("detectors") or {}).get(key) or {}
+    groups = det.get("groups") or []
     if not groups:
         return ("No real photos with group labels (UTKFace, All-Age-Faces file names) were "
                 "among the sources, so false alarms per group were not measured.")
     over = [g for g in groups if not g["within_rate"]]
     rate = report["target_fpr"]
+    half = (" The rule was chosen to keep every group within the rate on one half of each "
+            "group's photos; these figures are of the other half." if det.get("group_half") else "")
     if not over:
         worst = max(groups, key=lambda g: g["generated_share"])
         if worst["generated_share"] == 0:
             return (f"In no group was any real photo called generated ({len(groups)} groups, "
-                    f"{min(g['photos'] for g in groups)} photos or more each).")
+                    f"{min(g['photos'] for g in groups)} photos or more each).{half}")
         return (f"No group had more than {rate:.0%} of its real photos called generated; the "
                 f"most was {pct(worst['generated_share'])} ({worst['group']}, "
-                f"{worst['photos']} photos).")
+                f"{worst['photos']} photos).{half}")
     return (f"**Over the stated {rate:.0%}:** "
             + ", ".join(f"{g['group']} ({pct(g['generated_share'])} of {g['photos']})"
                         for g in sorted(over, key=lambda g: -g["generated_share"]))
-            + ". Real photos of these groups are wrongly called generated more often.")
+            + f". Real photos of these groups are wrongly called generated more often.{half}")
 
 
 def source_rows(settings: dict) -> list[dict[str, Any]]:

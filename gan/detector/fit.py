@@ -5,7 +5,9 @@
    detector's texture features, and the discriminator's raw score.
 2. Leave one source out (`gan.detector.loso`): for each source, fit and calibrate without it,
    then score it. The verdict rule (generated / unsure / real) is chosen on those scores, so
-   that no left-out real source goes over the stated false-alarm rate (95% upper bound).
+   that no left-out real source goes over the stated false-alarm rate (95% upper bound), then
+   raised where needed so that no group of real photos does either (`gan.detector.groups`,
+   on one half of each group's photos; the report measures the other half).
 3. The stored detectors are then fitted once more on all sources; the card states the left-out
    figures, per source, and the worst real source first, never the best case.
 
@@ -31,7 +33,8 @@ import numpy as np
 from gan.bundle import CARD, discriminator_sha256, read_card
 from gan.data.landmarks import FINDERS
 from gan.io import file_sha256 as _sha256
-from gan.detector import classifier, dfeatures, kerasmodels, learned, loso, panel, texture, tuned
+from gan.detector import (classifier, dfeatures, groups, kerasmodels, learned, loso, panel,
+                          texture, tuned)
 from gan.detector.collections import (Source, describe, describe_dfeatures, describe_discriminator,
                                       describe_views)
 from gan.detector.forensic import FILE, ReadoutModel
@@ -53,6 +56,8 @@ class Measured:
     rule: Any
     rows: list[dict]
     final: loso.Fitted
+    on_sources: Any = None          # the rule chosen on whole sources, before the groups
+    group_photos: int = 0           # photos of the groups' choice half it was checked on
 
 
 @dataclass
@@ -80,40 +85,53 @@ def headline(rows: list[dict]) -> dict:
             "catch": {r["source"]: r["generated_share"] for r in rows if r["kind"] == "generated"}}
 
 
+def _rule(left: list[loso.LeftOut], rate: float, confidence: float, on_groups) -> tuple:
+    """(the rule, the rule on whole sources alone, group photos checked): chosen on the
+    left-out sources, then raised until every group is within the rate too (`on_groups(left)`:
+    the groups' choice half scored by the detectors of `left`; None: no groups)."""
+    by_sources = loso.choose_rule(left, rate, confidence)
+    scored = on_groups(left) if on_groups is not None else []
+    return (groups.tighten(by_sources, scored, rate, confidence), by_sources,
+            sum(len(s.files) for s in scored))
+
+
 def _measure(sets: list[loso.SourceData], kind: str, rate: float, confidence: float,
-             with_ood: bool, log, ood_columns: int | None = None, cache_dir=None) -> Measured:
+             with_ood: bool, log, ood_columns: int | None = None, cache_dir=None,
+             on_groups=None) -> Measured:
     left = loso.leave_one_out(sets, kind, log=log, ood_columns=ood_columns, with_ood=with_ood,
                               cache_dir=cache_dir)
-    rule = loso.choose_rule(left, rate, confidence)
+    rule, by_sources, n_groups = _rule(left, rate, confidence, on_groups)
     rows = loso.table(left, rule, rate, confidence)
     final = loso.fit(sets, kind, with_ood=with_ood, ood_columns=ood_columns)
-    return Measured(left, rule, rows, final)
+    return Measured(left, rule, rows, final, by_sources, n_groups)
 
 
 def _measure_learned(bundle, sets: list[loso.SourceData], steps: int, folds: int, rate: float,
-                     confidence: float, log, cache_dir=None) -> Measured:
+                     confidence: float, log, cache_dir=None, on_groups=None) -> Measured:
     """The learned detector's measurement: leave folds out, the rule and table as `_measure`'s,
     then the model trained on all sources."""
     log(f"learned detector: leave {folds} folds of sources out, {steps} steps each")
     try:
         left = learned.leave_folds_out(bundle.discriminator, sets, bundle.resolution, folds,
                                        steps, log, cache_dir=cache_dir)
-        rule = loso.choose_rule(left, rate, confidence)
+        rule, by_sources, n_groups = _rule(left, rate, confidence, on_groups)
         log("learned detector: training on all sources")
         final = learned.fit(bundle.discriminator, sets, bundle.resolution, steps, log,
                             cache_dir=cache_dir)
     except learned.LearnError as e:
         raise FitError(str(e)) from None
-    return Measured(left, rule, loso.table(left, rule, rate, confidence), final)
+    return Measured(left, rule, loso.table(left, rule, rate, confidence), final, by_sources,
+                    n_groups)
 
 
 def _measure_panel(ml: Measured, md: Measured, sets_d: list[loso.SourceData], disc_raw,
-                   rate: float, confidence: float) -> Measured:
+                   rate: float, confidence: float, on_groups=None) -> Measured:
     """The panel's measurement (`gan.detector.panel`) from its members' left-out scores."""
     left, ranks, nested = panel.leave_out(ml.left, md.left, sets_d, disc_raw)
-    rule = loso.choose_rule(left, rate, confidence)
+    rule, by_sources, n_groups = _rule(left, rate, confidence, on_groups)
     final = panel.PanelFitted(ml.final, md.final, ranks, disc_raw)
-    return Measured(left, rule, loso.table(left, rule, rate, confidence, rescored=nested), final)
+    return Measured(left, rule, loso.table(left, rule, rate, confidence, rescored=nested), final,
+                    by_sources, n_groups)
 
 
 def family_catch(rows: list[dict], sources: list[Source]) -> float:
@@ -136,8 +154,17 @@ def default_detector(measured: dict[str, Measured], sources: list[Source]) -> st
 
 def _section(m: Measured, note: str) -> dict:
     return {"calibration": {"method": "platt", **m.final.platt}, "rule": m.rule.to_card(),
-            "threshold": min(m.rule.generated_at, 1.0), "note": note,
+            "threshold": min(m.rule.generated_at, 1.0), "note": note, **_groups_part(m),
             "left_out": {"rows": m.rows, **headline(m.rows)}}
+
+
+def _groups_part(m: Measured) -> dict:
+    """What the groups did to the rule (see `gan.detector.groups`)."""
+    if not m.group_photos:
+        return {}
+    return {"rule_on_sources": m.on_sources.to_card(),
+            "groups": {"half": groups.CHOICE, "photos": m.group_photos,
+                       "raised": m.rule != m.on_sources}}
 
 
 def check_options(sources: list[Source], per_source: int | None, target_fpr: float,
@@ -233,13 +260,22 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
                   target_fpr: float = DEFAULT_TARGET_FPR, confidence: float = FPR_CONFIDENCE,
                   jobs: int = 2, trained_on: TrainedOn | None = None,
                   learned_steps: int = 0, learned_folds: int = learned.FOLDS,
-                  log=lambda m: None) -> FittedDetectors:
+                  group_photos: int = 0, log=lambda m: None) -> FittedDetectors:
     """Every detector measured leave-one-source-out and fitted on all sources; the
     discriminator's figures are of `trained_on` when given (`tune_discriminator`); with
-    `learned_steps` > 0, the learned detector too (`gan.detector.learned`, leave-folds-out)."""
+    `learned_steps` > 0, the learned detector too (`gan.detector.learned`, leave-folds-out).
+    With `group_photos` > 0, each rule is raised until every group of real photos is within
+    the rate too, on up to that many photos of each group's choice half (`gan.detector.groups`)."""
     t0 = time.perf_counter()
     check_options(sources, per_source, target_fpr, learned_steps, learned_folds)
     d_scorer = trained_on.scorer if trained_on is not None else None
+    describe_for = describers(bundle, cache_dir, jobs, log, trained_on)
+
+    def on_groups(key: str, sets: list[loso.SourceData]):
+        if group_photos <= 0:
+            return None
+        return lambda left: groups.score(left, sets, group_photos, describe_for[key],
+                                         groups.CHOICE, log)
     sets_f, sets_d, sets_p, sets_v = [], [], [], []
     for s in sources:
         files = s.sample(per_source)
@@ -253,13 +289,17 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
                                                             jobs=jobs, log=log)))
     log("discriminator features: leave one source out")
     mp = _measure(sets_p, kind, target_fpr, confidence, True, log,
-                  ood_columns=dfeatures.ood_columns(bundle), cache_dir=cache_dir)
+                  ood_columns=dfeatures.ood_columns(bundle), cache_dir=cache_dir,
+                  on_groups=on_groups(dfeatures.KEY, sets_p))
     log("forensic detector: leave one source out")
-    mf = _measure(sets_f, kind, target_fpr, confidence, True, log, cache_dir=cache_dir)
+    mf = _measure(sets_f, kind, target_fpr, confidence, True, log, cache_dir=cache_dir,
+                  on_groups=on_groups("forensic", sets_f))
     log("discriminator: leave one source out")
-    md = _measure(sets_d, "identity", target_fpr, confidence, False, log, cache_dir=cache_dir)
+    md = _measure(sets_d, "identity", target_fpr, confidence, False, log, cache_dir=cache_dir,
+                  on_groups=on_groups("discriminator", sets_d))
     ml = (_measure_learned(bundle, sets_v, learned_steps, learned_folds, target_fpr, confidence,
-                           log, cache_dir) if learned_steps > 0 else None)
+                           log, cache_dir, on_groups=on_groups(learned.KEY, sets_v))
+          if learned_steps > 0 else None)
     measured = {"forensic": mf, "discriminator": md, dfeatures.KEY: mp}
     if ml is not None:
         measured[learned.KEY] = ml
@@ -268,7 +308,8 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
 
         disc_raw = d_scorer[1] if d_scorer is not None else (
             lambda x: discriminator_scores(bundle, x))
-        measured[panel.KEY] = _measure_panel(ml, md, sets_d, disc_raw, target_fpr, confidence)
+        measured[panel.KEY] = _measure_panel(ml, md, sets_d, disc_raw, target_fpr, confidence,
+                                             on_groups=on_groups(panel.KEY, sets_v))
     meta = {"texture_version": texture.TEXTURE_VERSION, "dim": texture.DIM, "classifier": kind}
     model = ReadoutModel(mf.final.model, mf.final.ood, meta)
     p_meta = {"dim": int(sets_p[0].data.X.shape[1]), "classifier": kind,
@@ -276,7 +317,12 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     p_model = ReadoutModel(mp.final.model, mp.final.ood, p_meta)
     rule_text = (f"generated at or above the lowest P(generated) at which every left-out real "
                  f"source's 95% upper bound of photos called generated is at most "
-                 f"{target_fpr:.0%}; real below the left-out equal-error point; unsure between, "
+                 f"{target_fpr:.0%}" + (
+                     f" and so is every group's (UTKFace race, gender and age band; "
+                     f"All-Age-Faces age band and gender: one half of up to {group_photos} "
+                     f"photos a group; the report measures the other half)"
+                     if group_photos > 0 else "")
+                 + f"; real below the left-out equal-error point; unsure between, "
                  f"for photos unlike every fit source (detectors with that check), and when a "
                  f"JPEG q75 or half-size re-save would change the verdict")
     section = {
@@ -319,7 +365,8 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
                     "places the photo far above left-out real photos, real when both place it "
                     "among them",
             "rule": mq.rule.to_card(), "threshold": min(mq.rule.generated_at, 1.0),
-            "note": rule_text, "left_out": {"rows": mq.rows, **headline(mq.rows)}}
+            "note": rule_text, **_groups_part(mq),
+            "left_out": {"rows": mq.rows, **headline(mq.rows)}}
     if trained_on is not None:
         section[tuned.KEY] = {"file": tuned.FILE, "steps": trained_on.steps,
                               "photos": trained_on.photos,
@@ -333,6 +380,20 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     return FittedDetectors(model, section, measured, sets, dfeatures_model=p_model,
                            trained_on=trained_on,
                            learned_model=kerasmodels.to_bytes(ml.final.model.model) if ml else None)
+
+
+def describers(bundle, cache_dir, jobs: int, log, trained_on: TrainedOn | None = None) -> dict:
+    """{detector: files -> described photos}, as the fit describes a source's sample (the
+    panel's: both its members' descriptions), for photos beyond the sample (the groups')."""
+    scorer = trained_on.scorer if trained_on is not None else None
+    out = {
+        dfeatures.KEY: lambda f: describe_dfeatures(f, bundle, cache_dir, jobs=jobs, log=log),
+        learned.KEY: lambda f: describe_views(f, bundle.resolution, cache_dir, jobs=jobs, log=log),
+        "forensic": lambda f: describe(f, cache_dir, jobs=jobs, log=log),
+        "discriminator": lambda f: describe_discriminator(f, bundle, cache_dir, jobs=jobs,
+                                                          log=log, scorer=scorer)}
+    out[panel.KEY] = lambda f: (out[learned.KEY](f), out["discriminator"](f))
+    return out
 
 
 def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:

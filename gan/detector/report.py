@@ -9,7 +9,8 @@ Every figure here comes from a detector that never saw the photo's source (`gan.
   called generated, the catch rate, and how often a real photo not called generated as it was
   becomes "generated" after the change (the target is at most 2%);
 - groups: the share of real photos called generated per UTKFace race, gender and age band, and
-  per All-Age-Faces age band and gender (no group may go over the stated rate).
+  per All-Age-Faces age band and gender (no group may go over the stated rate), on the half of
+  each group's photos the rule was not chosen on (`gan.detector.groups`).
 
 Writes `detection/report/report.json` and figures; `text_summary` is the CLI's printout.
 """
@@ -18,13 +19,12 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from gan.detector import calibrate, dfeatures, figures, forensic, learned, panel, variants
+from gan.detector import calibrate, dfeatures, figures, forensic, groups, learned, panel, variants
 from gan.data.preprocess import open_image
 from gan.detector.verdict import GENERATED, UNSURE
 from gan.io import staged_dir
@@ -33,7 +33,6 @@ REPORT_FORMAT = "facegan-detection/2"
 REPORT_DIR = "detection/report"
 FIGURES = {"left_out": "left_out.png", "robustness": "robustness.png", "groups": "groups.png"}
 ROBUSTNESS_PER_SOURCE = 40
-GROUP_PHOTOS = 300          # photos per group for false alarms per group (beyond the fit sample)
 DETECTORS = (panel.KEY, dfeatures.KEY, learned.KEY, "forensic", "discriminator")     # in the order reports show them
 REFLIP_TARGET = 0.02
 JPEG_QUALITIES = (30, 50, 70, 90, 100)
@@ -163,103 +162,6 @@ def robustness(measured, per_source: int, key: str = "forensic", bundle=None, jo
             "reflip_target": REFLIP_TARGET, "reflip_met": worst <= REFLIP_TARGET}
 
 
-# --------------------------------------------------------------------------- groups
-
-_UTK = re.compile(r"^(\d+)_([01])_([0-4])_")
-_AAF = re.compile(r"^(\d{5})A(\d{2})\.")
-UTK_RACES = ("White", "Black", "Asian", "Indian", "Other")
-AAF_FIRST_MALE = 7381        # All-Age-Faces: files 00000-07380 are women, the rest men
-
-
-def _age_band(age: int) -> str:
-    return ("child (under 10)" if age < 10 else "10-19" if age < 20 else "20-39" if age < 40
-            else "40-59" if age < 60 else "over 60")
-
-
-def groups_of(file: str) -> list[str]:
-    """The groups a real photo belongs to, read from UTKFace's and All-Age-Faces' file names."""
-    name = Path(file).name
-    m = _UTK.match(name)
-    if m:
-        age, gender, race = int(m[1]), int(m[2]), int(m[3])
-        return [f"UTKFace race: {UTK_RACES[race]}", f"UTKFace gender: {'female' if gender else 'male'}",
-                f"UTKFace age: {_age_band(age)}"]
-    m = _AAF.match(name)
-    if m:
-        return [f"All-Age-Faces age: {_age_band(int(m[2]))}",
-                f"All-Age-Faces gender: {'male' if int(m[1]) >= AAF_FIRST_MALE else 'female'}"]
-    return []
-
-
-def group_sample(files, n: int) -> list:
-    """Up to `n` photos of every group the file names label (`groups_of`), in the order given
-    (a source's hash ranking), so small groups are measured on as many photos as big ones."""
-    taken: dict[str, int] = {}
-    out = []
-    for f in files:
-        gs = groups_of(str(f))
-        if gs and any(taken.get(g, 0) < n for g in gs):
-            out.append(f)
-            for g in gs:
-                taken[g] = taken.get(g, 0) + 1
-    return out
-
-
-def more_group_photos(measured, sets, n: int, describe_fn, log=lambda m: None) -> dict:
-    """{real source: (files, verdicts)} for every real source whose file names label groups:
-    up to `n` photos of each group (beyond the fit's sample when a group is small there), each
-    scored by the detector fitted without that source, under the same rule. Any photo of a
-    left-out source is unseen by its detector, so the sample may take them all."""
-    from gan.detector.loso import score
-
-    out = {}
-    for lo, sd in zip(measured.left, sets):
-        if lo.kind != "real" or lo.name != sd.source.name:
-            continue
-        files = group_sample(sd.source.sample(None), n)
-        if not files:
-            continue
-        log(f"groups: {len(files)} photos of {lo.name}, up to {n} a group")
-        d = describe_fn(files)
-        if isinstance(lo.fitted, panel.PanelFitted):    # described for both its members
-            scored, p, p_re = panel.scored(lo.fitted, *d)
-            unfamiliar = None
-        else:
-            m, p, p_re, unfamiliar = score(lo.fitted, d)
-            scored = [f for f, k in zip(d.files, m) if k]
-        v, _ = measured.rule.decide_many(p, p_re, unfamiliar)
-        out[lo.name] = (scored, v)
-    return out
-
-
-def by_group(measured, rate: float, confidence: float = 0.95, extra: dict | None = None) -> list[dict]:
-    """Real photos called generated per group, from the left-out scores (for a source in
-    `extra`, `more_group_photos`' larger per-group sample instead)."""
-    counts: dict[str, list[int]] = {}
-    extra = extra or {}
-    for lo in measured.left:
-        if lo.kind != "real":
-            continue
-        if lo.name in extra:
-            files, v = extra[lo.name]
-        else:
-            files = lo.files
-            v, _ = measured.rule.decide_many(lo.p, lo.p_re, lo.unfamiliar)
-        for f, verdict in zip(files, v):
-            for g in groups_of(f):
-                c = counts.setdefault(g, [0, 0, 0])
-                c[0] += 1
-                c[1] += verdict == GENERATED
-                c[2] += verdict == UNSURE
-    rows = []
-    for g in sorted(counts):
-        n, k, u = counts[g]
-        up = calibrate.upper_bound(k, n, confidence)
-        rows.append({"group": g, "photos": n, "generated": k, "generated_share": k / n,
-                     "upper95": up, "unsure_share": u / n, "within_rate": k / n <= rate})
-    return rows
-
-
 # --------------------------------------------------------------------------- the report
 
 
@@ -267,8 +169,8 @@ def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: in
             log=lambda m: None, bundle=None, group_photos: int = 0,
             describers: dict | None = None) -> dict:
     """The report. `group_photos` > 0 with `describers` ({detector: files -> Described}):
-    false alarms per group on up to that many photos a group (`more_group_photos`), not only
-    those of the fit's sample."""
+    false alarms per group on up to that many photos a group of the half the rule was not
+    chosen on (`groups.CHECK`), not only those of the fit's sample."""
     section = fitted.card
     rate = section["target_fpr"]
     rep = {"format": REPORT_FORMAT,
@@ -281,13 +183,15 @@ def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: in
         if key not in fitted.measured:
             continue
         m = fitted.measured[key]
-        extra = None
+        check = None
         if group_photos > 0 and describers and key in describers:
-            extra = more_group_photos(m, fitted.sets[key], group_photos, describers[key], log)
+            check = groups.score(m.left, fitted.sets[key], group_photos, describers[key],
+                                 groups.CHECK, log)
         rep["detectors"][key] = {"rule": m.rule.to_card(), "left_out": section[key]["left_out"],
-                                 "groups": by_group(m, rate, section["confidence"], extra)}
-        if extra is not None:
+                                 "groups": groups.by_group(m, rate, section["confidence"], check)}
+        if check is not None:
             rep["detectors"][key]["group_photos"] = group_photos
+            rep["detectors"][key]["group_half"] = groups.CHECK
         if robustness_per_source > 0 and key in VIEWERS and (key != dfeatures.KEY or bundle is not None):
             rep["detectors"][key]["robustness"] = robustness(
                 m, robustness_per_source, key, bundle, jobs, log, aligned)
