@@ -1410,3 +1410,19 @@ def test_a_fit_keeps_every_group_within_the_rate_and_reports_the_other_half(tmp_
     assert sum(r["photos"] for r in rows if r["group"].startswith("UTKFace race")) <= len(check)
     plain = fit_tiny(bundle, manifest, cache, group_photos=0)
     assert "groups" not in plain.card["forensic"] and "every group's" not in plain.card["threshold_rule"]
+
+
+def test_the_page_names_groups_over_the_rate_and_which_half_it_measured():
+    rows = [{"group": "UTKFace race: Asian", "photos": 273, "generated": 17, "generated_share": 17 / 273,
+             "upper95": 0.092, "unsure_share": 0.1, "within_rate": False},
+            {"group": "UTKFace race: White", "photos": 846, "generated": 2, "generated_share": 2 / 846,
+             "upper95": 0.008, "unsure_share": 0.1, "within_rate": True}]
+    rep = {"target_fpr": 0.05, "detectors": {"discriminator": {"groups": rows}}}
+    text = explain.groups_text(rep, "discriminator")
+    assert "Over the stated 5%" in text and "UTKFace race: Asian (6.2% of 273)" in text
+    assert "White" not in text and "other half" not in text          # an old report: no halves
+    rep["detectors"]["discriminator"]["group_half"] = "check"
+    rows[0].update(generated=3, generated_share=3 / 273, within_rate=True)
+    text = explain.groups_text(rep, "discriminator")
+    assert "No group had more than 5%" in text and "figures are of the other half" in text
+    assert explain.groups_text({"target_fpr": 0.05, "detectors": {}}, "panel").startswith("No real photos")
