@@ -319,8 +319,9 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
                  f"source's 95% upper bound of photos called generated is at most "
                  f"{target_fpr:.0%}" + (
                      f" and so is every group's (UTKFace race, gender and age band; "
-                     f"All-Age-Faces age band and gender: one half of up to {group_photos} "
-                     f"photos a group; the report measures the other half)"
+                     f"All-Age-Faces age band and gender; up to {group_photos} photos a group "
+                     f"from one half of its photos, split by file name; the report measures "
+                     f"the other half)"
                      if group_photos > 0 else "")
                  + f"; real below the left-out equal-error point; unsure between, "
                  f"for photos unlike every fit source (detectors with that check), and when a "
