@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     keys = sorted({k for t in truth.values() for k in t if k not in ("filename", "id")})
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"| group | photos | " + " | ".join(f"{Path(m).name or m}: generated (95% upper), unsure"
+    print(f"| group | photos | " + " | ".join(f"{m}: generated (95% upper), unsure"
                                              for m in a.model) + " |")
     print("| --- | ---: | " + " | ".join("---" for _ in a.model) + " |")
     per_model = []
