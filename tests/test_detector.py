@@ -1367,6 +1367,10 @@ def test_the_rule_is_raised_until_every_group_is_within_the_rate():
     assert calibrate.upper_bound(k, 400) <= 0.05 < calibrate.upper_bound(k + 1, 400)
     assert tighten(raised, [s], 0.05) == raised               # already within: unchanged
     assert tighten(rule, [], 0.05) == rule                    # no groups: unchanged
+    # 40 photos cannot show 5% at 95% even with none called generated: left out, not a veto
+    few = Scored("utk", asian[:40], p[400:440], np.stack([p[400:440]] * 2, axis=1), None)
+    assert (few.verdicts(rule) == GENERATED).sum() > 5
+    assert tighten(rule, [few], 0.05) == rule
     # one photo's half-size re-save scores lower: under the raised rule it is unsure
     p_re = np.stack([p, p], axis=1)
     top = int(np.argmax(p))

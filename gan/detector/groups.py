@@ -134,14 +134,23 @@ def _counts(pairs) -> dict[str, list[int]]:
 
 def _within(scored: list[Scored], rule: Rule, rate: float, confidence: float) -> bool:
     counts = _counts((s.files, s.verdicts(rule)) for s in scored)
-    return all(calibrate.upper_bound(k, n, confidence) <= rate for n, k, _ in counts.values())
+    return all(calibrate.upper_bound(k, n, confidence) <= rate for n, k, _ in counts.values()
+               if can_show(n, rate, confidence))
+
+
+def can_show(n: int, rate: float, confidence: float = 0.95) -> bool:
+    """Whether n photos can show a share within `rate` at all: with none called generated,
+    the upper bound of 0 of n must be within it (59 photos for 5% at 95%)."""
+    return n > 0 and calibrate.upper_bound(0, n, confidence) <= rate
 
 
 def tighten(rule: Rule, scored: list[Scored], rate: float, confidence: float = 0.95) -> Rule:
     """`rule` with "generated" raised to the lowest threshold at which every group's 95% upper
     bound of real photos called generated is within `rate` (as every source's already is).
     Raising it only moves photos from generated to unsure or real, so the first threshold that
-    holds is the lowest; where none does below 1, nothing is called generated."""
+    holds is the lowest; where none does below 1, nothing is called generated. A group too
+    small to show the rate even with none called generated (`can_show`) cannot hold a rule to
+    it and is left out: otherwise a few labelled photos would stop every "generated" verdict."""
     if not scored or _within(scored, rule, rate, confidence):
         return rule
     p = np.concatenate([np.r_[s.p, np.ravel(s.p_re)] for s in scored])
