@@ -1430,3 +1430,44 @@ def test_the_page_names_groups_over_the_rate_and_which_half_it_measured():
     text = explain.groups_text(rep, "discriminator")
     assert "No group had more than 5%" in text and "figures are of the other half" in text
     assert explain.groups_text({"target_fpr": 0.05, "detectors": {}}, "panel").startswith("No real photos")
+
+
+@pytest.mark.parametrize("command, stored, asked, expected", [
+    ("report", 300, 50, 300),       # the stored rules held 300 photos a group: chosen so again
+    ("report", None, 300, 0),       # a card fitted before the group rule: rules on sources alone
+    ("fit", None, 120, 120),        # a fit chooses as asked
+])
+def test_report_chooses_the_rules_as_the_stored_ones_were_chosen(command, stored, asked, expected,
+                                                                 tmp_path, capsys, monkeypatch):
+    """Otherwise `report` on an older card would measure other rules than the stored ones, and
+    the page would call its figures those of an earlier fit however often it was run."""
+    import gan.detector.__main__ as cli
+    from gan.bundle import read_card
+    from gan.detector.fit import FitError
+    from gan.io import atomic_write_text
+    from tests.factories import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "b")
+    card = read_card(bundle)
+    card["detector"] = {"target_fpr": 0.05} if stored is None else {"target_fpr": 0.05,
+                                                                     "group_photos": stored}
+    atomic_write_text(bundle / "model.json", json.dumps(card))
+    photos = _photos(tmp_path / "photos", 2)
+    m = tmp_path / "sources.json"
+    m.write_text(json.dumps([{"name": n, "kind": k, "path": str(photos)} for n, k in
+                             (("a", "real"), ("b", "real"), ("c", "generated"), ("d", "generated"))]))
+    seen = {}
+
+    def fake_fit(*a, **kw):
+        seen.update(kw)
+        raise FitError("stopped by the test")
+
+    monkeypatch.setattr(cli, "fit_detectors", fake_fit)
+    monkeypatch.setattr(cli, "stored_trained_on", lambda b: None)
+    monkeypatch.setattr(cli, "tune_discriminator", lambda *a, **k: None)
+    rc, _, err = _cli([command, "--model", str(bundle), "--sources", str(m), "--cache",
+                       str(tmp_path / "cache"), "--group-photos", str(asked), "--quiet",
+                       *(["--learned-steps", "0", "--tune-steps", "0"] if command == "fit" else [])],
+                      capsys)
+    assert rc == 2 and "stopped by the test" in err
+    assert seen["group_photos"] == expected

@@ -34,8 +34,8 @@ from gan.detector import classifier, groups, learned, report
 from gan.detector.collections import ManifestError, load_manifest
 from gan.detector import tuned
 from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, check_options, describers,
-                              fit_detectors, stored_trained_on, training_photos,
-                              tune_discriminator, write_detectors)
+                              fit_detectors, stored_group_photos, stored_trained_on,
+                              training_photos, tune_discriminator, write_detectors)
 from gan.detector.forensic import DetectorError
 from gan.detector.report import REPORT_DIR
 from gan.io import ReplaceRefused, check_replaceable
@@ -63,10 +63,12 @@ def run(args, log) -> int:
         trained_on = tune_discriminator(bundle, photos, args.tune_steps, log, cache_dir=args.cache)
     else:       # `report` measures the stored one again
         trained_on = stored_trained_on(bundle) if args.command == "report" else None
+    # `report` chooses the rules as the stored ones were chosen (with the groups or without)
+    rule_groups = args.group_photos if args.command == "fit" else stored_group_photos(bundle.card)
     fitted = fit_detectors(bundle, sources, per_source=args.per_source, cache_dir=args.cache,
                            kind=args.classifier, target_fpr=args.target_fpr, jobs=args.jobs,
                            trained_on=trained_on, learned_steps=learned_steps,
-                           learned_folds=learned_folds, group_photos=args.group_photos, log=log)
+                           learned_folds=learned_folds, group_photos=rule_groups, log=log)
     if args.command == "fit":
         write_detectors(args.model, fitted)
         log(f"stored: {args.model}/detection/ and the card's detector section "
@@ -76,6 +78,7 @@ def run(args, log) -> int:
         return 0
     rep = report.measure(fitted, robustness_per_source=args.robustness_photos, jobs=args.jobs,
                          log=log, bundle=bundle, group_photos=args.group_photos,
+                         group_half=groups.CHECK if rule_groups > 0 else None,
                          describers=describers(bundle, args.cache, args.jobs, log, trained_on))
     out = report.write_report(args.model, rep)
     log(f"done in {time.perf_counter() - t0:.0f} s: {out}")

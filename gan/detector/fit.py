@@ -328,7 +328,7 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
                  f"JPEG q75 or half-size re-save would change the verdict")
     section = {
         "default": default_detector(measured, sources), "method": "leave-one-source-out",
-        "target_fpr": target_fpr,
+        "target_fpr": target_fpr, "group_photos": group_photos,
         "confidence": confidence, "threshold_rule": rule_text,
         "finders": list(FINDERS),
         "fitted": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -381,6 +381,16 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     return FittedDetectors(model, section, measured, sets, dfeatures_model=p_model,
                            trained_on=trained_on,
                            learned_model=kerasmodels.to_bytes(ml.final.model.model) if ml else None)
+
+
+def stored_group_photos(card: dict) -> int:
+    """Photos a group the stored rules were held within the rate on (0: rules on sources
+    alone, as every card fitted before 2026-12-07's group rule): `report` chooses the rules
+    again exactly so, or its figures would be of other rules than the stored ones."""
+    try:
+        return max(int((card.get("detector") or {}).get("group_photos", 0)), 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def describers(bundle, cache_dir, jobs: int, log, trained_on: TrainedOn | None = None) -> dict:

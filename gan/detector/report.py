@@ -167,10 +167,11 @@ def robustness(measured, per_source: int, key: str = "forensic", bundle=None, jo
 
 def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: int = 2,
             log=lambda m: None, bundle=None, group_photos: int = 0,
-            describers: dict | None = None) -> dict:
+            describers: dict | None = None, group_half: str | None = groups.CHECK) -> dict:
     """The report. `group_photos` > 0 with `describers` ({detector: files -> Described}):
-    false alarms per group on up to that many photos a group of the half the rule was not
-    chosen on (`groups.CHECK`), not only those of the fit's sample."""
+    false alarms per group on up to that many photos a group, not only those of the fit's
+    sample: of `group_half` (the half the rule was not chosen on; None: either, for rules
+    chosen on sources alone)."""
     section = fitted.card
     rate = section["target_fpr"]
     rep = {"format": REPORT_FORMAT,
@@ -186,12 +187,13 @@ def measure(fitted, robustness_per_source: int = ROBUSTNESS_PER_SOURCE, jobs: in
         check = None
         if group_photos > 0 and describers and key in describers:
             check = groups.score(m.left, fitted.sets[key], group_photos, describers[key],
-                                 groups.CHECK, log)
+                                 group_half, log)
         rep["detectors"][key] = {"rule": m.rule.to_card(), "left_out": section[key]["left_out"],
                                  "groups": groups.by_group(m, rate, section["confidence"], check)}
         if check is not None:
             rep["detectors"][key]["group_photos"] = group_photos
-            rep["detectors"][key]["group_half"] = groups.CHECK
+            if group_half is not None:
+                rep["detectors"][key]["group_half"] = group_half
         if robustness_per_source > 0 and key in VIEWERS and (key != dfeatures.KEY or bundle is not None):
             rep["detectors"][key]["robustness"] = robustness(
                 m, robustness_per_source, key, bundle, jobs, log, aligned)
