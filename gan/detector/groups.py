@@ -90,9 +90,10 @@ class Scored:
 
 def score(left, sets, n: int, describe_fn, half: str | None, log=lambda m: None) -> list[Scored]:
     """Up to `n` photos of each group of every real source whose file names label groups, of
-    one `half` (None: either), described by `describe_fn` and scored by the detector fitted without their
-    source (`left`: a detector's `loso.LeftOut`s, in the order of `sets`). Any photo of a left-out source is unseen by its detector, so the
-    sample may go beyond the fit's sample of it."""
+    one `half` (None: either), described by `describe_fn` and scored by the detector fitted
+    without their source (`left`: a detector's `loso.LeftOut`s, in the order of `sets`). Any
+    photo of a left-out source is unseen by its detector, so the sample may go beyond the
+    fit's sample of it."""
     from gan.detector import loso, panel
 
     out = []
@@ -163,8 +164,9 @@ def tighten(rule: Rule, scored: list[Scored], rate: float, confidence: float = 0
 
 def by_group(measured, rate: float, confidence: float = 0.95,
              scored: list[Scored] | None = None) -> list[dict]:
-    """Real photos called generated per group under `measured.rule`: of `scored` (the CHECK
-    half) for the sources in it, else of the left-out scores of the fit's sample."""
+    """Real photos called generated per group under `measured.rule`: of `scored` (the half
+    the rule was not chosen on, or either for a rule chosen on sources alone) for the sources
+    in it, else of the left-out scores of the fit's sample."""
     scored = scored or []
     done = {s.source for s in scored}
     pairs = [(s.files, s.verdicts(measured.rule)) for s in scored]
