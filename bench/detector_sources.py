@@ -48,7 +48,16 @@ SOURCES = {
     "imfdb_muxspace": ("muxspace/facial_expressions", "5fb9c13a", "images", "imfdb"),
     "rwmfd_masked": ("X-zhangyang/Real-World-Masked-Face-Dataset", "b677285", "RWMFD_part_1",
                      "rwmfd"),
+    # MEBeauty's stock portraits, one source in two folders (female first: duplicates across
+    # them are dropped from the second); read blob by blob (the snapshot lacks two large ones)
+    "mebeauty": ("fbplab/MEBeauty-database", "7b849562", "original_images/female", "mebeauty"),
+    "mebeauty_male": ("fbplab/MEBeauty-database", "7b849562", "original_images/male", "mebeauty"),
 }
+# not plain photographs (art filters): skipped as the folder is read
+MEBEAUTY_NOT_PHOTOS = {"asian/watercolor-1214824_1920.jpg", "caucasian/fantasy-3452327_1920.jpg"}
+# the same photo as in another source (humanfaces_web): dropped after the first 1,000
+MEBEAUTY_IN_OTHER_SOURCES = {"black/portrait-856125_1920.jpg"}
+MEBEAUTY_PER_FOLDER = 1000
 
 
 def read_tree(git_dir: Path, commit: str, path: str) -> dict[str, bytes]:
@@ -62,6 +71,42 @@ def read_tree(git_dir: Path, commit: str, path: str) -> dict[str, bytes]:
                 rel = m.name if path == "." else m.name[len(path.rstrip("/")) + 1:]
                 files[rel] = t.extractfile(m).read()
     return files
+
+
+def read_blobs(git_dir: Path, commit: str, path: str):
+    """(relative path, bytes or None when the snapshot lacks the blob) of every image file
+    under `path` at `commit`, in git's order."""
+    git = ["git", "--git-dir", str(git_dir)]
+    listing = subprocess.run(git + ["-c", "core.quotepath=off", "ls-tree", "-r", commit, "--",
+                                    path], capture_output=True, check=True, text=True).stdout
+    for line in listing.splitlines():
+        meta, name = line.split("\t", 1)
+        if not name.lower().endswith(IMAGES):
+            continue
+        blob = subprocess.run(git + ["cat-file", "blob", meta.split()[2]], capture_output=True)
+        yield name[len(path.rstrip("/")) + 1:], (blob.stdout if blob.returncode == 0 else None)
+
+
+def mebeauty(blobs, seen: set) -> dict[str, bytes]:
+    """The first MEBEAUTY_PER_FOLDER square photos in git's order, exact duplicates (also of
+    the other folder's, via `seen`: build both folders in one run) and MEBEAUTY_NOT_PHOTOS
+    skipped, then MEBEAUTY_IN_OTHER_SOURCES dropped; named <ethnicity>_<file>."""
+    from PIL import Image
+
+    out = {}
+    for rel, data in blobs:
+        if len(out) == MEBEAUTY_PER_FOLDER:
+            break
+        if data is None or rel in MEBEAUTY_NOT_PHOTOS:
+            continue
+        key = hashlib.sha256(data).hexdigest()
+        with Image.open(io.BytesIO(data)) as im:
+            square = im.size[0] == im.size[1]
+        if key in seen or not square:
+            continue
+        seen.add(key)
+        out[rel] = data
+    return {rel.replace("/", "_"): d for rel, d in out.items() if rel not in MEBEAUTY_IN_OTHER_SOURCES}
 
 
 def short_side(data: bytes) -> int:
@@ -110,6 +155,7 @@ def main(argv=None) -> int:
     mirrors, out = Path(args.mirrors), Path(args.out).resolve()
     wanted = args.only.split(",") if args.only else list(SOURCES)
     missing = []
+    mebeauty_seen: set = set()
     for name in wanted:
         if name not in SOURCES:
             print(f"error: unknown source folder {name!r}; known: {', '.join(SOURCES)}",
@@ -121,7 +167,12 @@ def main(argv=None) -> int:
             missing.append(repo)
             continue
         try:
-            kept = select(rule, read_tree(git_dir, commit, path))
+            if rule == "mebeauty":
+                gender = "male" if path.endswith("male") and not path.endswith("female") else "female"
+                kept = {f"{gender}_{n}": d for n, d in
+                        mebeauty(read_blobs(git_dir, commit, path), mebeauty_seen).items()}
+            else:
+                kept = select(rule, read_tree(git_dir, commit, path))
         except subprocess.CalledProcessError as e:
             print(f"error: {repo} @{commit} {path}: {e.stderr.decode()[-300:].strip()}",
                   file=sys.stderr)
