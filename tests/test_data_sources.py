@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import zipfile
 
 import pytest
@@ -175,3 +177,25 @@ def test_missing_path_and_unknown_file(tmp_path):
     f.write_text("x")
     with pytest.raises(ValueError):
         detect_source(f)
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    """train.py --data and `python -m gan.data` on a pipe hung for ever inside is_zipfile."""
+    fifo = tmp_path / "faces.jpg"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def detect():
+        try:
+            detect_source(fifo)
+        except Exception as e:  # noqa: BLE001 - the outcome is checked below
+            outcome.append(e)
+
+    t = threading.Thread(target=detect, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # stuck opening the pipe: give it a writer so the test can end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(10)
+        pytest.fail("detect_source waited on a named pipe")
+    assert isinstance(outcome[0], ValueError) and "it is a named pipe" in str(outcome[0])

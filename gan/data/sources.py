@@ -362,6 +362,11 @@ def detect_source(path) -> Source:
     path = os.path.abspath(os.fspath(path))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file or folder: {path}")
+    mode = os.stat(path).st_mode
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        # Opening a pipe waits for a writer that may never come: refuse it unopened.
+        raise ValueError(f"{path}: not a folder, a .zip, or a label file: "
+                         f"it is {_special_kind(mode)}")
     label_candidates = []  # (rel name for the report, ref, folder of the label file relative to root)
     if os.path.isdir(path):
         container, root, prefix = "folder", path, ""
@@ -449,6 +454,15 @@ def detect_source(path) -> Source:
         if len(cls.categories) >= 2 and len(cls.values) == len(keys):
             src.auto_labels = ["class"]
     return src
+
+
+def _special_kind(mode: int) -> str:
+    """What a path that is neither a folder nor a regular file is, in words."""
+    for test, what in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return "not a regular file"
 
 
 def _is_label_file(name: str) -> bool:
