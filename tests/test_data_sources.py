@@ -179,6 +179,36 @@ def test_missing_path_and_unknown_file(tmp_path):
         detect_source(f)
 
 
+def _zip_bytes(tmp_path, write_faces) -> bytes:
+    paths = write_faces(tmp_path / "f", 2)
+    z = tmp_path / "whole.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in paths:
+            zf.write(p, p.name)
+    return z.read_bytes()
+
+
+@pytest.mark.parametrize("damage, said", [
+    ("cut short", "a damaged .zip"),                      # no table of contents at the end
+    ("table of contents garbled", "a damaged .zip"),      # it is there, but unreadable
+    ("not a zip", "named .zip but not a zip archive"),
+])
+def test_a_damaged_zip_is_called_one(tmp_path, write_faces, damage, said):
+    data = _zip_bytes(tmp_path, write_faces)
+    if damage == "cut short":
+        data = data[: len(data) * 2 // 3]
+    elif damage == "table of contents garbled":
+        start = data.rindex(b"PK\x01\x02")              # the last entry of the table of contents
+        data = data[:start] + b"PK\x01\x09" + data[start + 4:]
+    else:
+        data = b"these are my photos\n"
+    z = tmp_path / "photos.zip"
+    z.write_bytes(data)
+    with pytest.raises(ValueError) as e:
+        detect_source(z)
+    assert said in str(e.value) and str(z) in str(e.value)
+
+
 def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
     """train.py --data and `python -m gan.data` on a pipe hung for ever inside is_zipfile."""
     fifo = tmp_path / "faces.jpg"

@@ -384,7 +384,11 @@ def detect_source(path) -> Source:
                     label_candidates.append((full, full, ".." + "/" + base))
     elif zipfile.is_zipfile(path):
         container, root = "zip", path
-        listing, prefix = _list_zip(path)
+        try:
+            listing, prefix = _list_zip(path)
+        except (zipfile.BadZipFile, EOFError, NotImplementedError, ValueError) as e:
+            # A garbled table of contents: bad offsets, "versions", undecodable names.
+            raise ValueError(f"{path}: a damaged .zip ({e})") from None
         for rel, (ref, _, _) in listing.files.items():
             if "/" not in rel and _is_label_file(rel):
                 label_candidates.append((f"{path}!{ref}", ref, ""))
@@ -395,6 +399,11 @@ def detect_source(path) -> Source:
             raise ValueError(f"{path}: does not label the images of its folder")
         src.path = path
         return src
+    elif _starts_like_zip(path):
+        raise ValueError(f"{path}: a damaged .zip (its table of contents is missing or unreadable; "
+                         f"a download or copy cut short?)")
+    elif path.lower().endswith(".zip"):
+        raise ValueError(f"{path}: named .zip but not a zip archive")
     else:
         raise ValueError(f"{path}: not a folder, a .zip, or a label file")
 
@@ -463,6 +472,12 @@ def _special_kind(mode: int) -> str:
         if test(mode):
             return what
     return "not a regular file"
+
+
+def _starts_like_zip(path: str) -> bool:
+    """Whether a file begins as a zip does (a local file header, or an empty archive's end)."""
+    with open(path, "rb") as f:
+        return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def _is_label_file(name: str) -> bool:
