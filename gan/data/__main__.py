@@ -24,6 +24,8 @@ import json
 import os
 import sys
 
+from gan.config import RULES as TRAIN_RULES  # light (no TensorFlow); the CLI's, not gan.data's
+
 from . import dedup, groups, merge, reframe
 from .dataset import load_faces
 from .dedup import DEFAULT_MIN_CORRELATION, DEFAULT_THRESHOLD, find_duplicates, find_pairs
@@ -55,6 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--report", help="write the JSON data report here")
     args = ap.parse_args(argv)
+    if problem := _size_problem(args.size):
+        return _error(problem)
 
     data = load_faces(
         args.path, size=args.size, crop=args.crop, labels=args.labels,
@@ -104,6 +108,8 @@ def dedup_main(argv=None) -> int:
     ap.add_argument("--sheet", help="write a side-by-side PNG of the first pairs here")
     ap.add_argument("--sheet-pairs", type=int, default=24)
     args = ap.parse_args(argv)
+    if problem := _size_problem(args.size):
+        return _error(problem)
 
     images, hashes, names = [], [], []
     for p in args.paths:
@@ -165,6 +171,8 @@ def merge_main(argv=None) -> int:
     ap.add_argument("--n-jobs", type=int, default=-1)
     ap.add_argument("--no-cache", action="store_true", help="decode again and retrain the classifier")
     args = ap.parse_args(argv)
+    if problem := _size_problem(args.size):
+        return _error(problem)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     def log(msg):
@@ -200,6 +208,19 @@ def merge_main(argv=None) -> int:
     print(f"wrote    {os.path.abspath(args.out)} ({labels_file}, {merge.MANIFEST_FILE}, "
           f"{merge.REPORT_FILE}; {r['options']['link']}s to the photos)")
     return 0
+
+
+def _size_problem(size: int) -> str | None:
+    """What is wrong with --size, or None. It is refused as train.py refuses --resolution: a
+    model trains at no other size, and --size 100000 grew to 15 GB before the kernel killed it."""
+    check, want = TRAIN_RULES["resolution"]
+    return None if check(size) else f"--size must be {want} (as train.py's --resolution), not {size}"
+
+
+def _error(message: str) -> int:
+    """Exit status 2, the one `error:` line said."""
+    print("error: " + message, file=sys.stderr)
+    return 2
 
 
 def _failed(e: BaseException) -> int:
@@ -285,6 +306,8 @@ def speed(argv) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=100)
     args = ap.parse_args(argv)
+    if problem := _size_problem(args.size):
+        return _error(problem)
     from .pipeline import make_dataset  # lazy: loads TensorFlow, only `speed` needs it
 
     imgs = np.random.default_rng(0).integers(0, 256, (args.images, args.size, args.size, 3), dtype=np.uint8)
