@@ -4,6 +4,8 @@ nothing is written."""
 from __future__ import annotations
 
 import json
+import os
+import zipfile
 
 import pytest
 
@@ -54,3 +56,42 @@ def test_a_size_training_cannot_use_is_refused(photos, tmp_path, capsys, command
     assert f"--size must be a power of two from 16 to 1024 (as train.py's --resolution), " \
            f"not {size}" in _error_line(capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("case, said", [
+    ("missing", "no such file or folder"),
+    ("a file", "not a folder, a .zip, or a label file"),
+    ("a pipe", "it is a named pipe"),
+    ("a cut zip", "a damaged .zip"),
+    ("--labels foo", "label 'foo' not in"),
+    ("--report a folder", "is a folder: give the name of a file"),
+    ("--report in a file", "is a file, not a folder"),
+])
+def test_a_bad_path_or_option_is_one_error_line(photos, tmp_path, capsys, case, said):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not photos")
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    path, more = photos, []
+    if case == "missing":
+        path = tmp_path / "nowhere"
+    elif case == "a file":
+        path = notes
+    elif case == "a pipe":
+        path = tmp_path / "faces.jpg"
+        os.mkfifo(path)
+    elif case == "a cut zip":
+        path = tmp_path / "faces.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.write(photos / "img_000.jpg", "img_000.jpg")
+        path.write_bytes(path.read_bytes()[:-30])
+    elif case == "--labels foo":
+        more = ["--labels", "foo"]
+    elif case == "--report a folder":
+        more = ["--report", folder]
+    else:
+        more = ["--report", notes / "report.json"]
+    assert _run([path, *FAST, *more]) == 2
+    assert said in _error_line(capsys)
+    assert not list(folder.iterdir()) and notes.read_text() == "not photos"
+

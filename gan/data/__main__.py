@@ -33,6 +33,8 @@ from .preprocess import CROP_MODES, DEFAULT_SIZE, MIN_SIZE
 
 
 def main(argv=None) -> int:
+    """`python -m gan.data PATH` (or a subcommand). A bad path or option is one `error:` line
+    and exit status 2, said before any photo is decoded where it can be."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "dedup":
         return dedup_main(argv[1:])
@@ -57,15 +59,26 @@ def main(argv=None) -> int:
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--report", help="write the JSON data report here")
     args = ap.parse_args(argv)
-    if problem := _size_problem(args.size):
+    if problem := _size_problem(args.size) or _output_problem("--report", args.report):
         return _error(problem)
+    try:
+        data = load_faces(
+            args.path, size=args.size, crop=args.crop, labels=args.labels,
+            dedup={"off": False, "report": "report", "drop": True}[args.dedup],
+            dedup_threshold=args.dedup_threshold, min_size=args.min_size, n_jobs=args.n_jobs,
+            cache_dir=False if args.no_cache else args.cache_dir, progress=sys.stderr.isatty(),
+        )
+        _print_summary(data)
+        if args.report:
+            data.write_report(args.report)
+            print(f"report   {args.report}")
+    except (KeyboardInterrupt, ValueError, OSError) as e:  # bad path or labels, report unwritable
+        return _failed(e)
+    return 0
 
-    data = load_faces(
-        args.path, size=args.size, crop=args.crop, labels=args.labels,
-        dedup={"off": False, "report": "report", "drop": True}[args.dedup],
-        dedup_threshold=args.dedup_threshold, min_size=args.min_size, n_jobs=args.n_jobs,
-        cache_dir=False if args.no_cache else args.cache_dir, progress=sys.stderr.isatty(),
-    )
+
+def _print_summary(data) -> None:
+    """What a source holds, in a few lines."""
     r = data.report
     c = r["counts"]
     print(f"source   {r['source']['path']} ({r['source']['kind']})")
@@ -85,11 +98,7 @@ def main(argv=None) -> int:
               f"{r['duplicates']['threshold']})")
     print(f"cache    {r['cache']['status']}" + (f" ({r['cache'].get('error')})" if r["cache"].get("error") else ""))
     print(f"time     {r['timing']['total_seconds']:.1f} s (decode {r['timing']['decode_seconds']:.1f} s)")
-    if args.report:
-        data.write_report(args.report)
-        print(f"report   {args.report}")
     json.dumps(r)  # the report must stay JSON-serialisable
-    return 0
 
 
 def dedup_main(argv=None) -> int:
@@ -215,6 +224,21 @@ def _size_problem(size: int) -> str | None:
     model trains at no other size, and --size 100000 grew to 15 GB before the kernel killed it."""
     check, want = TRAIN_RULES["resolution"]
     return None if check(size) else f"--size must be {want} (as train.py's --resolution), not {size}"
+
+
+def _output_problem(flag: str, path: str | None) -> str | None:
+    """Why the file `path` given to `flag` could not be written at the end, found before a
+    long decode instead of after it (a missing folder is made then); or None."""
+    if path is None:
+        return None
+    if os.path.isdir(path):
+        return f"{flag} {path} is a folder: give the name of a file to write"
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"{flag} {path}: {folder} is a file, not a folder"
+    return None
 
 
 def _error(message: str) -> int:
