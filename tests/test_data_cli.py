@@ -95,3 +95,22 @@ def test_a_bad_path_or_option_is_one_error_line(photos, tmp_path, capsys, case, 
     assert said in _error_line(capsys)
     assert not list(folder.iterdir()) and notes.read_text() == "not photos"
 
+
+def test_a_source_without_photos_is_an_error_as_in_training(tmp_path, capsys):
+    """train.py stops on a source without a usable photo; the check before it says so too,
+    after its summary and report."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    report = tmp_path / "report.json"
+    assert _run([empty, *FAST, "--report", report]) == 2
+    out, err = capsys.readouterr()
+    assert "0 found" in out and err.startswith("error: no photos found in ") and ".txt" in err
+    assert json.loads(report.read_text())["counts"]["found"] == 0
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for i in range(3):
+        (broken / f"{i}.jpg").write_bytes(b"not a photo")
+    assert _run([broken, *FAST]) == 2
+    assert "error: none of the 3 photos in " in capsys.readouterr().err

@@ -30,6 +30,7 @@ from . import dedup, groups, merge, reframe
 from .dataset import load_faces
 from .dedup import DEFAULT_MIN_CORRELATION, DEFAULT_THRESHOLD, find_duplicates, find_pairs
 from .preprocess import CROP_MODES, DEFAULT_SIZE, MIN_SIZE
+from .sources import IMAGE_EXTENSIONS
 
 
 def main(argv=None) -> int:
@@ -74,6 +75,14 @@ def main(argv=None) -> int:
             print(f"report   {args.report}")
     except (KeyboardInterrupt, ValueError, OSError) as e:  # bad path or labels, report unwritable
         return _failed(e)
+    c = data.report["counts"]
+    if not c["found"]:      # as train.py, which stops on a source without a usable photo
+        kinds = ", ".join(IMAGE_EXTENSIONS[:-1]) + " or " + IMAGE_EXTENSIONS[-1]
+        other = data.report["source"].get("other_files_ignored") or {}
+        others = f"; other files left aside: {', '.join(other)}" if other else ""
+        return _error(f"no photos found in {args.path} (no {kinds} files{others})")
+    if not c["loaded"]:
+        return _error(f"none of the {c['found']} photos in {args.path} can be used (the reasons are above)")
     return 0
 
 
