@@ -30,7 +30,7 @@ from . import dedup, groups, merge, reframe
 from .dataset import load_faces
 from .dedup import DEFAULT_MIN_CORRELATION, DEFAULT_THRESHOLD, find_duplicates, find_pairs
 from .preprocess import CROP_MODES, DEFAULT_SIZE, MIN_SIZE
-from .sources import IMAGE_EXTENSIONS
+from .sources import IMAGE_EXTENSIONS, detect_source
 
 
 def main(argv=None) -> int:
@@ -111,59 +111,79 @@ def _print_summary(data) -> None:
 
 
 def dedup_main(argv=None) -> int:
-    """`python -m gan.data dedup`: near-duplicate pairs within and across sources."""
+    """`python -m gan.data dedup`: near-duplicate pairs within and across sources. A bad path
+    or option is one `error:` line and exit status 2, said before any photo is decoded."""
     import numpy as np
-    from PIL import Image
 
     ap = argparse.ArgumentParser(prog="python -m gan.data dedup", description=dedup.__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="+", help="folders or zips of photos")
     ap.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, help="pHash bits (candidates)")
     ap.add_argument("--min-correlation", type=float, default=DEFAULT_MIN_CORRELATION)
-    ap.add_argument("--crop", default="face")
+    ap.add_argument("--crop", choices=CROP_MODES, default="face")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--n-jobs", type=int, default=-1)
     ap.add_argument("--json", help="write the pairs here")
     ap.add_argument("--sheet", help="write a side-by-side PNG of the first pairs here")
     ap.add_argument("--sheet-pairs", type=int, default=24)
     args = ap.parse_args(argv)
-    if problem := _size_problem(args.size):
+    if problem := (_size_problem(args.size)
+                   or (f"--sheet-pairs must be 1 or more, not {args.sheet_pairs}"
+                       if args.sheet_pairs < 1 else None)
+                   or _output_problem("--json", args.json)
+                   or _output_problem("--sheet", args.sheet, image=True)):
         return _error(problem)
 
-    images, hashes, names = [], [], []
-    for p in args.paths:
-        data = load_faces(p, size=args.size, crop=args.crop, n_jobs=args.n_jobs)
-        images.append(data.images)
-        hashes.append(data.hashes)
-        names += [f"{p}::{k}" for k in data.keys]
-    h = np.concatenate(hashes)
-    allimg = np.concatenate(images)
-    candidates = find_pairs(h, args.threshold)
-    pairs = find_duplicates(allimg, h, args.threshold, args.min_correlation)
-    counts = {}
-    for i, j, d, _ in pairs:
-        counts[d] = counts.get(d, 0) + 1
-    print(f"{len(h)} images: {len(candidates)} pHash candidates at <= {args.threshold} bits, "
-          f"{len(pairs)} near-duplicate pairs with correlation >= {args.min_correlation}")
-    print("pairs by hash distance:", dict(sorted(counts.items())))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([{"a": names[i], "b": names[j], "distance": d, "correlation": c}
-                       for i, j, d, c in pairs], f, indent=1)
-    if args.sheet and pairs:
-        # Show the least similar pairs first: they are the ones worth checking by eye.
-        shown = sorted(pairs, key=lambda p: p[3])[: args.sheet_pairs]
-        s = args.size
-        cols = 4
-        rows = (len(shown) + cols - 1) // cols
-        sheet = np.full((rows * (s + 4), cols * (2 * s + 12), 3), 255, np.uint8)
-        for n, (i, j, _, _) in enumerate(shown):
-            r, c = divmod(n, cols)
-            y, x = r * (s + 4), c * (2 * s + 12)
-            sheet[y : y + s, x : x + s] = allimg[i]
-            sheet[y : y + s, x + s + 2 : x + 2 * s + 2] = allimg[j]
-        Image.fromarray(sheet).save(args.sheet)
-        print("sheet:", args.sheet, "(correlations:", [p[3] for p in shown], ")")
+    try:
+        for p in args.paths:  # a bad second path is said before the first is decoded
+            detect_source(p)
+        images, hashes, names = [], [], []
+        for p in args.paths:
+            data = load_faces(p, size=args.size, crop=args.crop, n_jobs=args.n_jobs)
+            images.append(data.images)
+            hashes.append(data.hashes)
+            names += [f"{p}::{k}" for k in data.keys]
+        h = np.concatenate(hashes)
+        allimg = np.concatenate(images)
+        candidates = find_pairs(h, args.threshold)
+        pairs = find_duplicates(allimg, h, args.threshold, args.min_correlation)
+        counts = {}
+        for i, j, d, _ in pairs:
+            counts[d] = counts.get(d, 0) + 1
+        print(f"{len(h)} images: {len(candidates)} pHash candidates at <= {args.threshold} bits, "
+              f"{len(pairs)} near-duplicate pairs with correlation >= {args.min_correlation}")
+        print("pairs by hash distance:", dict(sorted(counts.items())))
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json, "w") as f:
+                json.dump([{"a": names[i], "b": names[j], "distance": d, "correlation": c}
+                           for i, j, d, c in pairs], f, indent=1)
+        if args.sheet and pairs:
+            # Show the least similar pairs first: they are the ones worth checking by eye.
+            shown = sorted(pairs, key=lambda p: p[3])[: args.sheet_pairs]
+            os.makedirs(os.path.dirname(os.path.abspath(args.sheet)), exist_ok=True)
+            _pair_sheet(allimg, shown, args.size).save(args.sheet)
+            print("sheet:", args.sheet, "(correlations:", [p[3] for p in shown], ")")
+        elif args.sheet:
+            print("sheet: none written, there are no pairs to show")
+    except (KeyboardInterrupt, ValueError, OSError) as e:  # a bad path, an unwritable file
+        return _failed(e)
     return 0
+
+
+def _pair_sheet(images, shown, s: int):
+    """The `shown` pairs side by side, four pairs a row, as a PIL image."""
+    import numpy as np
+    from PIL import Image
+
+    cols = 4
+    rows = (len(shown) + cols - 1) // cols
+    sheet = np.full((rows * (s + 4), cols * (2 * s + 12), 3), 255, np.uint8)
+    for n, (i, j, _, _) in enumerate(shown):
+        r, c = divmod(n, cols)
+        y, x = r * (s + 4), c * (2 * s + 12)
+        sheet[y : y + s, x : x + s] = images[i]
+        sheet[y : y + s, x + s + 2 : x + 2 * s + 2] = images[j]
+    return Image.fromarray(sheet)
 
 
 def merge_main(argv=None) -> int:
@@ -235,9 +255,10 @@ def _size_problem(size: int) -> str | None:
     return None if check(size) else f"--size must be {want} (as train.py's --resolution), not {size}"
 
 
-def _output_problem(flag: str, path: str | None) -> str | None:
+def _output_problem(flag: str, path: str | None, image: bool = False) -> str | None:
     """Why the file `path` given to `flag` could not be written at the end, found before a
-    long decode instead of after it (a missing folder is made then); or None."""
+    long decode instead of after it (a missing folder is made then); or None. `image`: the
+    name must say an image format Pillow writes."""
     if path is None:
         return None
     if os.path.isdir(path):
@@ -247,6 +268,12 @@ def _output_problem(flag: str, path: str | None) -> str | None:
         folder = os.path.dirname(folder)
     if not os.path.isdir(folder):
         return f"{flag} {path}: {folder} is a file, not a folder"
+    if image:
+        from PIL import Image
+
+        Image.init()
+        if Image.registered_extensions().get(os.path.splitext(path)[1].lower()) not in Image.SAVE:
+            return f"{flag} {path}: end the name with an image format's extension, e.g. .png"
     return None
 
 
