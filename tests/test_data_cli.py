@@ -114,3 +114,24 @@ def test_a_source_without_photos_is_an_error_as_in_training(tmp_path, capsys):
         (broken / f"{i}.jpg").write_bytes(b"not a photo")
     assert _run([broken, *FAST]) == 2
     assert "error: none of the 3 photos in " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, said", [
+    (["--images", "0"], "--images must be 1 or more, not 0"),
+    (["--images", "-1"], "--images must be 1 or more, not -1"),
+    (["--batch", "0"], "--batch must be from 1 to 65536 (as train.py's --batch-size), not 0"),
+    (["--steps", "0"], "--steps must be 1 or more, not 0"),       # was a ZeroDivisionError
+    (["--steps", "-1"], "--steps must be 1 or more, not -1"),     # printed negative img/s
+])
+def test_speed_refuses_counts_that_measure_nothing(capsys, option, said):
+    assert _run(["speed", "--images", "8", "--size", "16", "--batch", "2", "--steps", "1",
+                 *option]) == 2
+    assert _error_line(capsys) == "error: " + said
+
+
+@pytest.mark.slow  # loads TensorFlow: about 9 s on 2 busy cores
+def test_speed_measures_both_flips(capsys):
+    assert _run(["speed", "--images", "8", "--size", "16", "--batch", "2", "--steps", "2"]) == 0
+    rates = [float(line.split()[1]) for line in capsys.readouterr().out.splitlines()
+             if "img/s" in line]
+    assert len(rates) == 2 and min(rates) > 0

@@ -354,7 +354,8 @@ def reframe_main(argv=None) -> int:
 
 
 def speed(argv) -> int:
-    """Images per second (and CPU ms per image) of make_dataset alone, on random images."""
+    """Images per second (and CPU ms per image) of make_dataset alone, on random images. A bad
+    option is one `error:` line and exit status 2, before TensorFlow loads."""
     import resource
     import time
 
@@ -366,7 +367,12 @@ def speed(argv) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=100)
     args = ap.parse_args(argv)
-    if problem := _size_problem(args.size):
+    check, want = TRAIN_RULES["batch_size"]
+    if problem := (_size_problem(args.size)
+                   or (None if check(args.batch) else
+                       f"--batch must be {want} (as train.py's --batch-size), not {args.batch}")
+                   or next((f"{flag} must be 1 or more, not {v}" for flag, v in
+                            (("--images", args.images), ("--steps", args.steps)) if v < 1), None)):
         return _error(problem)
     from .pipeline import make_dataset  # lazy: loads TensorFlow, only `speed` needs it
 
