@@ -135,3 +135,17 @@ def test_speed_measures_both_flips(capsys):
     rates = [float(line.split()[1]) for line in capsys.readouterr().out.splitlines()
              if "img/s" in line]
     assert len(rates) == 2 and min(rates) > 0
+
+
+def test_speed_refuses_a_run_the_memory_cannot_hold(capsys, monkeypatch):
+    """The defaults at --size 1024 need about 50 GB: refused, not left to the kernel's killer."""
+    from gan.data import __main__ as cli
+
+    assert cli._available_memory() > 0          # read from this machine
+    monkeypatch.setattr(cli, "_available_memory", lambda: 16 * 10**9)
+    assert cli._speed_memory_problem(4000, 128, 64) is None           # the defaults fit
+    assert "need about 52.7 GB of memory, more than the 16.0 GB available now" in \
+        cli._speed_memory_problem(4000, 1024, 64)
+    monkeypatch.setattr(cli, "_available_memory", lambda: 10**6)
+    assert _run(["speed", "--images", "4000", "--size", "16", "--batch", "2", "--steps", "1"]) == 2
+    assert _error_line(capsys).startswith("error: --images 4000 and --batch 2 at --size 16 need ")

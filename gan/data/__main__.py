@@ -372,7 +372,8 @@ def speed(argv) -> int:
                    or (None if check(args.batch) else
                        f"--batch must be {want} (as train.py's --batch-size), not {args.batch}")
                    or next((f"{flag} must be 1 or more, not {v}" for flag, v in
-                            (("--images", args.images), ("--steps", args.steps)) if v < 1), None)):
+                            (("--images", args.images), ("--steps", args.steps)) if v < 1), None)
+                   or _speed_memory_problem(args.images, args.size, args.batch)):
         return _error(problem)
     from .pipeline import make_dataset  # lazy: loads TensorFlow, only `speed` needs it
 
@@ -397,6 +398,32 @@ def speed(argv) -> int:
         del it
     print(f"load average: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
     return 0
+
+
+def _speed_memory_problem(images: int, size: int, batch: int) -> str | None:
+    """Why `speed` would not fit in the memory available now, or None: the defaults at
+    --size 1024 need 50 GB, and the kernel's answer is to kill a process, maybe another one.
+    Beyond TensorFlow's own 0.8 GB, peak memory was about 4x the random images (TensorFlow
+    copies them) plus 12x one batch (batches in flight), measured at 256 px on 2026-12-07."""
+    need = (4 * images + 12 * batch) * size * size * 3
+    have = _available_memory()
+    if have is None or need <= have:
+        return None
+    return (f"--images {images} and --batch {batch} at --size {size} need about "
+            f"{need / 1e9:.1f} GB of memory, more than the {have / 1e9:.1f} GB available now: "
+            f"lower them")
+
+
+def _available_memory() -> int | None:
+    """MemAvailable in bytes, from /proc/meminfo; None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 if __name__ == "__main__":
