@@ -7,6 +7,9 @@ import csv
 import json
 import os
 
+import pytest
+
+from gan.data import reframe as reframe_module
 from gan.data.__main__ import main
 from gan.data.preprocess import detect_face, open_image, prepare_image
 from tests.factories import draw_face
@@ -117,3 +120,21 @@ def test_a_photo_keeps_its_format_under_its_name(tmp_path):
     assert main(["reframe", str(src), "--out", str(out)]) == 0
     formats = {p.name: Image.open(p).format for p in out.iterdir() if p.suffix != ".json"}
     assert formats == {"p0.png": "PNG", "p1.webp": "WEBP", "p2.bmp": "BMP", "p3.jpeg": "JPEG"}
+
+
+@pytest.mark.parametrize("where", ["--labels", "labels.csv in the folder"])
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", b"file,age\0\0\0\n"])
+def test_labels_that_are_not_a_csv_are_refused_by_name_before_any_photo(tmp_path, capsys,
+                                                                        monkeypatch, where, content):
+    """A binary labels file failed only after every photo was cut, without naming the file."""
+    src = _source(tmp_path)
+    bad = tmp_path / "labels.bin" if where == "--labels" else src / "labels.csv"
+    bad.write_bytes(content)
+    cut = []
+    monkeypatch.setattr(reframe_module, "_cut", lambda *a: cut.append(a) or (None, "x"))
+    more = ["--labels", str(bad)] if where == "--labels" else []
+    out = tmp_path / "tight"
+    assert main(["reframe", str(src), "--out", str(out), *more]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: labels {bad}: not a CSV text file") and "Traceback" not in err
+    assert not cut and not out.exists()

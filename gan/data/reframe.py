@@ -76,13 +76,25 @@ def _cut(path: Path, fill: float) -> tuple[bytes | None, str | None]:
     return buf.getvalue(), None
 
 
-def _labels(path: Path, written: set[str]) -> str | None:
-    """The labels CSV at `path` with only the rows of photos written (first column: the file
-    name); None when there is none."""
+def _read_labels(path: Path) -> list[list[str]] | None:
+    """The rows of the labels CSV at `path`, read before any photo is cut so that a file that
+    is not one is refused at once, by name; None when there is no such file or no row."""
     if not path.is_file():
         return None
-    rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
-    if not rows:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        if "\0" in text:
+            raise csv.Error("it holds NUL bytes")
+        rows = list(csv.reader(text.splitlines()))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ReframeError(f"labels {path}: not a CSV text file ({e})") from None
+    return rows or None
+
+
+def _labels(rows: list[list[str]] | None, written: set[str]) -> str | None:
+    """The labels CSV with only the rows of photos written (first column: the file name);
+    None when there is none."""
+    if rows is None:
         return None
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
@@ -108,6 +120,7 @@ def reframe(src: str | Path, out: str | Path, fill: float = DEFAULT_FILL,
     if labels is not None and not Path(labels).is_file():
         raise ReframeError(f"--labels {labels}: no such file")
     check_replaceable(out, REFRAMED)
+    label_rows = _read_labels(Path(labels) if labels is not None else src / LABELS_FILE)
     photos = _photos(src)
     if not photos:
         raise ReframeError(f"{src} holds no photos (.jpg, .jpeg, .png, .webp or .bmp files)")
@@ -125,7 +138,7 @@ def reframe(src: str | Path, out: str | Path, fill: float = DEFAULT_FILL,
                 written.add(rel)
             if i % 1000 == 0 or i == len(photos):
                 log(f"reframe: {i:,} of {len(photos):,} photos ({len(written):,} written)")
-        table = _labels(Path(labels) if labels is not None else src / LABELS_FILE, written)
+        table = _labels(label_rows, written)
         if table is not None:
             (Path(tmp) / LABELS_FILE).write_text(table, encoding="utf-8")
         report = {"format": FORMAT, "source": os.path.abspath(src), "fill": fill,
