@@ -35,7 +35,45 @@ from tqdm import tqdm  # noqa: E402
 from gan.bundle import BundleError, load_bundle  # noqa: E402
 from gan.images import gif_bytes, png_bytes  # noqa: E402
 from gan.io import atomic_write_bytes, atomic_write_text  # noqa: E402
-from gan.sampling import generate_from_latents, interpolate, label_matrix, latent_rows  # noqa: E402
+from gan.sampling import (  # noqa: E402
+    check_truncation,
+    generate_from_latents,
+    interpolate,
+    label_matrix,
+    latent_rows,
+)
+
+
+def whole_number(minimum: int = 0, maximum: int | None = None, what: str = ""):
+    """An argparse type: a whole number from `minimum` (to `maximum`). The CLIs share it
+    (gan.evaluate, gan.audit, gan.attributes, gan.detector), so a negative seed or
+    count is one usage line naming the option, not NumPy's traceback or a silent odd result."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            span = f"from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}{what}, not {value}")
+        return value
+    return parse
+
+
+# a seed picks the faces (numpy's generators take 0 and up)
+seed_number = whole_number(0, what=" (a seed: 0, 1, 2, ...)")
+
+
+def truncation_number(text: str) -> float:
+    """An argparse type: gan.sampling.check_truncation's range, as a usage line."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    try:
+        return check_truncation(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--truncation ")) from None
 
 
 def parse_labels(text: str | None) -> dict[str, float]:
@@ -158,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
     p.add_argument("--n", type=int, default=None, help="how many faces (required unless --interpolate)")
     p.add_argument("--out", required=True, help="output folder (a .gif file with --interpolate)")
-    p.add_argument("--seed", type=int, default=0, help="same seed, same faces (default 0)")
-    p.add_argument("--truncation", type=float, default=1.0,
+    p.add_argument("--seed", type=seed_number, default=0, help="same seed, same faces (default 0)")
+    p.add_argument("--truncation", type=truncation_number, default=1.0,
                    help="scale of z: below 1 gives more typical faces, less variety (default 1)")
     p.add_argument("--labels", default=None,
                    help="for a conditional bundle: name=value,... set on every face (e.g. "
@@ -174,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="write shard I of N (I counted from 0: 0/N to N-1/N): N processes or "
                         "machines with the same other options write disjoint slices that "
                         "together are the files of one unsharded run")
-    p.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), default=None,
+    p.add_argument("--interpolate", type=seed_number, nargs=2, metavar=("SEED_A", "SEED_B"), default=None,
                    help="write an animated GIF from the first face of SEED_A to that of SEED_B")
     p.add_argument("--frames", type=int, default=16, help="frames of --interpolate (default 16)")
     args = p.parse_args(argv)

@@ -33,7 +33,7 @@ from gan.detector.calibrate import wilson
 from gan.images import png_bytes
 from gan.io import (Marker, atomic_write_text, check_replaceable, file_sha256, staged_dir,
                     write_files)
-from gan.sampling import generate, generate_from_latents, label_matrix, latents
+from gan.sampling import check_truncation, generate, generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 64
 # What pages/generate.py shows a visitor who changes nothing (every slider in the middle,
@@ -246,8 +246,10 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         raise AuditError("label rows replace the page's labels; they do not take a group or DRS")
     if drs is not None and not 0 < drs < 100:
         raise AuditError(f"--drs is a percentile between 0 and 100, not {drs}")
-    if not 0 < truncation <= 2:
-        raise AuditError(f"--truncation must be above 0 and at most 2, not {truncation}")
+    try:
+        check_truncation(truncation)
+    except ValueError as e:
+        raise AuditError(str(e)) from None
     out = Path(out)
     check_replaceable(out, BLANK_SHEET)           # before the slow part
     model = Path(model)
