@@ -30,6 +30,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from gan.bundle import BundleError, load_bundle  # noqa: E402
@@ -177,16 +178,56 @@ def write_labels_csv(bundle, out: Path, n: int, seed: int, labels: dict[str, flo
     atomic_write_text(out / "labels.csv", buf.getvalue())
 
 
-def write_morph(bundle, args, labels: dict[str, float]) -> int:
-    if not 2 <= args.frames <= 256:
-        print("error: --frames must be between 2 and 256", file=sys.stderr)
-        return 2
+# The comment of every morph written here: an existing --out is replaced only when it has it.
+MORPH_COMMENT = b"FaceGAN morph: python -m gan.generate --interpolate"
+
+
+def _our_morph(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            return im.format == "GIF" and im.info.get("comment") == MORPH_COMMENT
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def _check_folder_path(folder: Path, out: Path) -> None:
+    """ValueError when a file stands where `out` needs a folder (its nearest existing one)."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"--out {out}: {p} is a file, not a folder. Nothing was written.")
+            return
+
+
+def check_faces_target(out: Path) -> None:
+    """ValueError unless `out` can be the folder of the faces (new, or an existing folder)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; the faces go into a folder: give a new or "
+                         "existing folder. Nothing was written.")
+    _check_folder_path(out, out)
+
+
+def check_morph_target(out: Path) -> None:
+    """ValueError unless `out` can take the morph: a new .gif file name, or a morph written
+    here before (its GIF comment says so). Anything else there is the user's and is kept."""
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; a morph is one animated GIF: give a file "
+                         "name ending in .gif. Nothing was written.")
+    if out.suffix.lower() != ".gif":
+        raise ValueError(f"--out {out}: a morph is an animated GIF; give a file name ending in "
+                         ".gif. Nothing was written.")
+    if out.is_symlink() or (out.exists() and not _our_morph(out)):
+        raise ValueError(f"--out {out} exists and is not a morph gan.generate wrote; it is left "
+                         "as it was. Give a new file name, or move it away.")
+    _check_folder_path(out.parent, out)
+
+
+def write_morph(bundle, args, labels: dict[str, float], toward) -> int:
     a, b = args.interpolate
     frames = interpolate(bundle, a, b, args.frames, args.truncation, labels or None,
-                         toward=parse_toward(args.toward) or None)
+                         toward=toward or None)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, gif_bytes(frames, duration_ms=100))
+    atomic_write_bytes(out, gif_bytes(frames, duration_ms=100, comment=MORPH_COMMENT))
     print(f"{args.frames} frames from seed {a} to seed {b} in {out}", file=sys.stderr)
     return 0
 
@@ -219,7 +260,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.interpolate is None and args.n is None:
         p.error("--n is required (or --interpolate SEED_A SEED_B)")
 
+    out = Path(args.out)
     try:
+        if args.interpolate is not None:
+            if args.shard is not None:
+                raise ValueError("--shard splits a run of --n faces; a morph (--interpolate) is "
+                                 "one file")
+            if not 2 <= args.frames <= 256:
+                raise ValueError("--frames must be between 2 and 256")
+            check_morph_target(out)
+        else:
+            if args.n < 1:
+                raise ValueError("--n must be at least 1")
+            if args.batch_size < 1:
+                raise ValueError("--batch-size must be at least 1")
+            check_faces_target(out)
         bundle = load_bundle(args.model)
         labels = parse_labels(args.labels)
         toward = parse_toward(args.toward)
@@ -229,19 +284,20 @@ def main(argv: list[str] | None = None) -> int:
     except (BundleError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.interpolate is not None:
-        if args.shard is not None:
-            print("error: --shard splits a run of --n faces; a morph (--interpolate) is one file",
-                  file=sys.stderr)
-            return 2
-        return write_morph(bundle, args, labels)
-    if args.n < 1:
-        print("error: --n must be at least 1", file=sys.stderr)
+    try:
+        if args.interpolate is not None:
+            return write_morph(bundle, args, labels, toward)
+        return write_run(bundle, args, out, labels, toward)
+    except OSError as e:
+        left = ("Nothing was written." if args.interpolate is not None else "Every face written "
+                "is whole; the same command goes on from there.")
+        print(f"error: could not write {e.filename or out}: {e.strerror or e}. {left}",
+              file=sys.stderr)
         return 2
-    if args.batch_size < 1:
-        print("error: --batch-size must be at least 1", file=sys.stderr)
-        return 2
-    out = Path(args.out)
+
+
+def write_run(bundle, args, out: Path, labels: dict[str, float], toward) -> int:
+    """The faces (and labels.csv) of `args` into `out`, and the line that says what was done."""
     out.mkdir(parents=True, exist_ok=True)
     shard = args.shard or (0, 1)
     t0 = time.perf_counter()
