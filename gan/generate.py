@@ -14,14 +14,18 @@ the labels --labels sets on every face; --toward NAME=END:T moves each face's la
 to END, as the generate page's sliders do. A conditional bundle also gets labels.csv, each
 face's row. --shard I/N (I counted from 0) writes the I-th of N slices of the run, so N
 machines together write exactly the files of one unsharded run; each shard writes the whole
-labels.csv (the same bytes in every shard). --interpolate writes one animated GIF from the
-first face of one seed to that of another.
+labels.csv (the same bytes in every shard). faces.json records the model and the options
+the faces were made with: a folder holding faces of other options, or a labels.csv or
+faces.json not written here, is refused rather than mixed or overwritten. --interpolate
+writes one animated GIF from the first face of one seed to that of another; an existing file
+is replaced only when it is such a GIF.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import json
 import os
 import re
 import sys
@@ -164,6 +168,78 @@ def write_faces(bundle, out: Path, n: int, seed: int, truncation: float,
     return first, end, made, (end - first) - made
 
 
+RUN_FILE = "faces.json"
+RUN_FORMAT = "facegan-generate/1"
+# What makes a face's bytes or its labels.csv row: a resume must give the same. --n may grow.
+RUN_OPTIONS = {"generator_sha256": "--model", "seed": "--seed", "truncation": "--truncation",
+               "labels": "--labels", "toward": "--toward", "batch_size": "--batch-size"}
+FACE_FILE = re.compile(r"seed\d{6,}_\d{6,}\.png")
+
+
+def run_record(bundle, n: int, seed: int, truncation: float, labels: dict[str, float],
+               toward: dict[str, tuple[float, float]] | None, batch_size: int) -> dict:
+    """What faces.json records of a run: the same bytes from every shard of it."""
+    return {"format": RUN_FORMAT, "faces": int(n),
+            "generator_sha256": bundle.card["files"]["generator.keras"]["sha256"],
+            "seed": int(seed), "truncation": float(truncation),
+            "labels": {k: float(v) for k, v in sorted(labels.items())},
+            "toward": {k: [float(e), float(t)] for k, (e, t) in sorted((toward or {}).items())},
+            "batch_size": int(batch_size)}
+
+
+def _shown(key: str, value) -> str:
+    if key == "generator_sha256":
+        return f"generator {str(value)[:12]}"
+    if key in ("labels", "toward"):
+        if not isinstance(value, dict) or not value:
+            return "none"
+        return ",".join(f"{k}={':'.join(f'{x:g}' for x in v) if isinstance(v, list) else f'{v:g}'}"
+                        for k, v in value.items())
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_resume(out: Path, record: dict, conditional: bool) -> int:
+    """ValueError unless the run may write into `out`: a folder without faces of a run, or
+    the faces of the same run (same model and options: faces.json says), so a resume never
+    mixes faces made two ways nor makes labels.csv describe other faces than the folder's,
+    and a labels.csv or faces.json of the user's is never overwritten. Returns how many
+    faces the folder's run had (0 for a new one)."""
+    path = out / RUN_FILE
+    if not out.is_dir():
+        return 0
+    if path.exists() or path.is_symlink():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if not isinstance(old, dict) or old.get("format") != RUN_FORMAT:
+            raise ValueError(f"{path} was not written by gan.generate; it is left as it was. "
+                             "Give a new folder, or move it away. Nothing was written.")
+        differ = [k for k in RUN_OPTIONS if old.get(k) != record[k]]
+        if differ:
+            said = "; ".join(f"{RUN_OPTIONS[k]} {_shown(k, old.get(k))} there, "
+                             f"{_shown(k, record[k])} here" for k in differ)
+            raise ValueError(
+                f"{out} holds faces made with other options ({said}): adding to them would mix "
+                "faces made two ways" + (" and labels.csv would no longer describe them"
+                                         if conditional else "")
+                + f". Resume with the options in {path}, or give a new folder. Nothing was "
+                "written.")
+        faces = old.get("faces")
+        return faces if isinstance(faces, int) and faces > 0 else 0
+    if conditional and (out / "labels.csv").exists():
+        raise ValueError(f"{out} holds a labels.csv that gan.generate did not write (there is no "
+                         f"{RUN_FILE} beside it); it would be overwritten. Give a new folder, or "
+                         "move labels.csv away. Nothing was written.")
+    faces = sorted(p.name for p in out.iterdir() if FACE_FILE.fullmatch(p.name))
+    if faces:
+        raise ValueError(f"{out} holds faces ({faces[0]}{' and more' if len(faces) > 1 else ''}) "
+                         f"without the {RUN_FILE} that says how they were made, so whether these "
+                         "options made them cannot be checked. Give a new folder, or move them "
+                         "away. Nothing was written.")
+    return 0
+
+
 def write_labels_csv(bundle, out: Path, n: int, seed: int, labels: dict[str, float],
                      toward: dict[str, tuple[float, float]] | None = None) -> None:
     """labels.csv, each face's label row, for all n faces of the run (a shard writes it whole
@@ -281,13 +357,17 @@ def main(argv: list[str] | None = None) -> int:
         if (labels or toward) and not bundle.conditional:
             raise ValueError(f"{args.model} is not conditional; it takes no --labels or --toward")
         label_matrix(bundle, 1, labels, toward=toward)   # an unknown label name is said here
+        if args.interpolate is None:
+            record = run_record(bundle, args.n, args.seed, args.truncation, labels, toward,
+                                args.batch_size)
+            had = check_resume(out, record, bundle.conditional)
     except (BundleError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         if args.interpolate is not None:
             return write_morph(bundle, args, labels, toward)
-        return write_run(bundle, args, out, labels, toward)
+        return write_run(bundle, args, out, labels, toward, {**record, "faces": max(args.n, had)})
     except OSError as e:
         left = ("Nothing was written." if args.interpolate is not None else "Every face written "
                 "is whole; the same command goes on from there.")
@@ -296,16 +376,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def write_run(bundle, args, out: Path, labels: dict[str, float], toward) -> int:
-    """The faces (and labels.csv) of `args` into `out`, and the line that says what was done."""
+def write_run(bundle, args, out: Path, labels: dict[str, float], toward, record: dict) -> int:
+    """The faces of `args` into `out`, after `record` (faces.json, written first, so a shard
+    started beside this one finds it); then labels.csv, with a row for each of the record's
+    faces (a resume with a smaller --n keeps the rows of the faces already there)."""
     out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / RUN_FILE, json.dumps(record, indent=2) + "\n")
     shard = args.shard or (0, 1)
     t0 = time.perf_counter()
     first, end, made, there = write_faces(bundle, out, args.n, args.seed, args.truncation, labels,
                                           args.batch_size, shard, toward)
     seconds = time.perf_counter() - t0
     if bundle.conditional:
-        write_labels_csv(bundle, out, args.n, args.seed, labels, toward)
+        write_labels_csv(bundle, out, record["faces"], args.seed, labels, toward)
     rate = f", {made / seconds:.1f} faces/s" if made else ""
     what = (f"{end - first} faces ({first} to {end - 1})" if end > first else "no faces (fewer "
             f"batches of {args.batch_size} than shards)")

@@ -80,3 +80,85 @@ def test_a_morph_of_ours_is_replaced_by_the_same_command(bundle, tmp_path):
     first = out.read_bytes()
     assert main([*argv[:-4], "--frames", "4", "--out", str(out)]) == 0
     assert out.read_bytes() != first and sorted(p.name for p in out.parent.iterdir()) == ["morph.GIF"]
+
+
+# ---- resuming into a folder: faces.json says how its faces were made
+
+
+def run(bundle, out, *extra, n=4):
+    return main(["--model", str(bundle), "--n", str(n), "--out", str(out), "--seed", "3", *extra])
+
+
+def test_a_users_labels_csv_is_never_overwritten(bundle, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "labels.csv").write_text("image,label\nme.jpg,smiling\n")
+    refused(capsys, ["--model", str(bundle), "--n", "2", "--out", str(out)],
+            "labels.csv that gan.generate did not write")
+    assert contents(out) == {"labels.csv": b"image,label\nme.jpg,smiling\n"}
+
+
+@pytest.mark.parametrize("other, says", [
+    (["--labels", "smiling=0"], "--labels smiling=1 there, smiling=0 here"),
+    (["--labels", "smiling=1", "--truncation", "0.5"], "--truncation 1 there, 0.5 here"),
+    (["--labels", "smiling=1", "--toward", "male=1:0.5"], "--toward none there, male=1:0.5 here"),
+    (["--labels", "smiling=1", "--batch-size", "2"], "--batch-size 64 there, 2 here"),
+])
+def test_a_resume_with_other_options_is_refused(bundle, tmp_path, capsys, other, says):
+    out = tmp_path / "faces"
+    assert run(bundle, out, "--labels", "smiling=1") == 0
+    before = contents(out)
+    capsys.readouterr()
+    err = refused(capsys, ["--model", str(bundle), "--n", "4", "--out", str(out), "--seed", "3",
+                           *other], says, "labels.csv would no longer describe them")
+    assert str(out / "faces.json") in err
+    assert contents(out) == before
+
+
+def test_a_resume_with_the_same_options_keeps_every_faces_row(bundle, tmp_path):
+    from gan.bundle import load_bundle
+    from gan.sampling import label_matrix
+
+    out = tmp_path / "faces"
+    assert run(bundle, out, "--labels", "smiling=1") == 0
+    first = {k: v for k, v in contents(out).items() if k.endswith(".png")}
+    assert run(bundle, out, "--labels", "smiling=1", n=6) == 0     # --n may grow
+    assert run(bundle, out, "--labels", "smiling=1", n=2) == 0     # or shrink: rows are kept
+    rows = (out / "labels.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == [f"seed000003_{i:06d}.png" for i in range(6)]
+    want = label_matrix(load_bundle(bundle), 6, {"smiling": 1.0}, seed=3)
+    assert np.array_equal([[float(v) for v in r.split(",")[1:]] for r in rows], want)
+    assert all(contents(out)[k] == v for k, v in first.items())
+
+
+def test_an_unconditional_resume_with_another_truncation_is_refused(tmp_path, capsys):
+    plain = make_tiny_bundle(tmp_path / "plain", seed=1)
+    out = tmp_path / "faces"
+    assert run(plain, out) == 0
+    before = contents(out)
+    capsys.readouterr()
+    err = refused(capsys, ["--model", str(plain), "--n", "4", "--out", str(out), "--seed", "3",
+                           "--truncation", "0.7"], "--truncation 1 there, 0.7 here")
+    assert "labels.csv" not in err and contents(out) == before
+    other = make_tiny_bundle(tmp_path / "other", seed=2)
+    refused(capsys, ["--model", str(other), "--n", "4", "--out", str(out), "--seed", "3"],
+            "--model generator")
+    assert contents(out) == before
+
+
+def test_faces_or_a_faces_json_not_written_here_are_refused(bundle, tmp_path, capsys):
+    out = tmp_path / "faces"
+    assert run(bundle, out) == 0
+    for name in ("faces.json", "labels.csv"):            # e.g. faces copied in from elsewhere
+        (out / name).unlink()
+    before = contents(out)
+    capsys.readouterr()
+    refused(capsys, ["--model", str(bundle), "--n", "4", "--out", str(out), "--seed", "3"],
+            "without the faces.json")
+    assert contents(out) == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "faces.json").write_text('{"my": "notes"}')
+    refused(capsys, ["--model", str(bundle), "--n", "2", "--out", str(mine)],
+            "faces.json was not written by gan.generate")
+    assert contents(mine) == {"faces.json": b'{"my": "notes"}'}
