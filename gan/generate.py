@@ -2,6 +2,7 @@
 
     python -m gan.generate --model models/default --n 100 --out faces/ --seed 0
     python -m gan.generate --model models/NAME --n 50 --out faces/ --labels smiling=1,male=0
+    python -m gan.generate --model models/groups --n 50 --out faces/ --labels ethnicity=white
     python -m gan.generate --model models/NAME --n 50 --out faces/ --toward smiling=1:0.5
     python -m gan.generate --model models/default --n 1000000 --out faces/ --shard 0/8
     python -m gan.generate --interpolate 3 7 --frames 16 --out morph.gif
@@ -26,6 +27,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -38,6 +40,7 @@ from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from gan.bundle import BundleError, load_bundle  # noqa: E402
+from gan.card import label_groups  # noqa: E402
 from gan.images import gif_bytes, png_bytes  # noqa: E402
 from gan.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from gan.sampling import (  # noqa: E402
@@ -81,15 +84,38 @@ def truncation_number(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e).removeprefix("--truncation ")) from None
 
 
-def parse_labels(text: str | None) -> dict[str, float]:
+def parse_labels(text: str | None, card: dict | None = None) -> dict[str, float]:
+    """`male=1,smiling=0` -> {"male": 1.0, "smiling": 0.0}. A one-hot group of `card` is
+    chosen by its name, as on the generate page: `ethnicity=white` sets ethnicity=white to 1
+    and the group's other classes to 0 (`ethnicity=white=1` names the class itself)."""
+    names = list(((card or {}).get("labels") or {}).get("names") or [])
+    groups = {g: [names[j] for j in idx] for g, idx in label_groups(card or {}).items()}
     out: dict[str, float] = {}
     for part in (text or "").split(","):
         if not part.strip():
             continue
-        name, sep, value = part.partition("=")
-        if not sep:
-            raise ValueError(f"labels look like name=value, got {part!r}")
-        out[name.strip()] = float(value)
+        name, sep, value = (x.strip() for x in part.rpartition("="))
+        if not sep or not name:
+            raise ValueError(f"--labels looks like name=value, got {part.strip()!r}")
+        if name in groups:
+            classes = [m.split("=", 1)[1] for m in groups[name]]
+            if value not in classes:
+                raise ValueError(f"--labels {part.strip()!r}: {name} has the groups "
+                                 f"{', '.join(classes)}; give one of them, e.g. "
+                                 f"{name}={classes[0]}")
+            out.update({m: float(m == f"{name}={value}") for m in groups[name]})
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            known = "; ".join(f"{g}={'|'.join(m.split('=', 1)[1] for m in ms)}"
+                              for g, ms in groups.items())
+            raise ValueError(f"--labels {part.strip()!r}: {value!r} is not a number"
+                             + (f" (this model's groups: {known})" if groups else "")) from None
+        if not math.isfinite(number):
+            raise ValueError(f"--labels {part.strip()!r}: the value must be a finite number "
+                             "(the model was trained on 0 and 1)")
+        out[name] = number
     return out
 
 
@@ -133,7 +159,7 @@ def parse_toward(text: str | None) -> dict[str, tuple[float, float]]:
         name, sep, rest = part.partition("=")
         end, colon, t = rest.partition(":")
         try:
-            if not (sep and colon):
+            if not (sep and colon) or not math.isfinite(float(end)):
                 raise ValueError
             out[name.strip()] = (float(end), float(t))
         except ValueError:
@@ -318,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="scale of z: below 1 gives more typical faces, less variety (default 1)")
     p.add_argument("--labels", default=None,
                    help="for a conditional bundle: name=value,... set on every face (e.g. "
-                        "smiling=1,male=0); labels not named are drawn per face as the training "
+                        "smiling=1,male=0), or a group by its name (e.g. ethnicity=white, "
+                        "age_group=50+); labels not named are drawn per face as the training "
                         "drew them")
     p.add_argument("--toward", default=None, metavar="NAME=END:T,...",
                    help="for a conditional bundle: move each face's label T (0 to 1) of the way "
@@ -352,10 +379,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--batch-size must be at least 1")
             check_faces_target(out)
         bundle = load_bundle(args.model)
-        labels = parse_labels(args.labels)
-        toward = parse_toward(args.toward)
-        if (labels or toward) and not bundle.conditional:
+        if any((x or "").strip(", ") for x in (args.labels, args.toward)) and not bundle.conditional:
             raise ValueError(f"{args.model} is not conditional; it takes no --labels or --toward")
+        labels = parse_labels(args.labels, bundle.card)
+        toward = parse_toward(args.toward)
         label_matrix(bundle, 1, labels, toward=toward)   # an unknown label name is said here
         if args.interpolate is None:
             record = run_record(bundle, args.n, args.seed, args.truncation, labels, toward,

@@ -162,3 +162,53 @@ def test_faces_or_a_faces_json_not_written_here_are_refused(bundle, tmp_path, ca
     refused(capsys, ["--model", str(bundle), "--n", "2", "--out", str(mine)],
             "faces.json was not written by gan.generate")
     assert contents(mine) == {"faces.json": b'{"my": "notes"}'}
+
+
+# ---- --labels: numbers that are numbers, groups by their names
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--labels", "male=nan"), ("--labels", "smiling=inf"), ("--labels", "male=-inf"),
+    ("--toward", "male=nan:0.5"),
+])
+@pytest.mark.parametrize("mode", [["--n", "2"], ["--interpolate", "1", "2", "--frames", "3"]],
+                         ids=["faces", "morph"])
+def test_a_label_that_is_not_a_finite_number_is_refused(bundle, tmp_path, capsys, option, value,
+                                                        mode):
+    out = tmp_path / ("m.gif" if "--interpolate" in mode else "faces")
+    refused(capsys, ["--model", str(bundle), *mode, "--out", str(out), f"{option}={value}"],
+            option, value)
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def groups_bundle(tmp_path_factory):
+    names = ["ethnicity=asian", "ethnicity=white", "age_group=0-9", "age_group=50+", "male"]
+    rows = np.array([[1, 0, 1, 0, 0], [0, 1, 0, 1, 1], [0, 1, 1, 0, 0], [1, 0, 0, 1, 1]] * 2,
+                    np.float32)
+    return make_tiny_bundle(tmp_path_factory.mktemp("groups") / "g", label_names=names,
+                            label_rows=rows)
+
+
+def test_a_group_is_chosen_by_its_name(groups_bundle, tmp_path):
+    out = tmp_path / "faces"
+    assert main(["--model", str(groups_bundle), "--n", "6", "--out", str(out),
+                 "--labels", "ethnicity=white,age_group=50+"]) == 0
+    lines = (out / "labels.csv").read_text().splitlines()
+    assert lines[0] == "image,ethnicity=asian,ethnicity=white,age_group=0-9,age_group=50+,male"
+    rows = np.array([[float(v) for v in line.split(",")[1:]] for line in lines[1:]])
+    assert len(rows) == 6 and np.all(rows[:, :4] == [0, 1, 0, 1])
+    assert set(rows[:, 4]) <= {1.0}                 # drawn from the photos with those groups
+    gif = tmp_path / "m.gif"
+    assert main(["--model", str(groups_bundle), "--interpolate", "1", "2", "--frames", "3",
+                 "--out", str(gif), "--labels", "ethnicity=asian"]) == 0 and gif.is_file()
+
+
+def test_an_unknown_group_lists_the_groups(groups_bundle, tmp_path, capsys):
+    out = tmp_path / "faces"
+    refused(capsys, ["--model", str(groups_bundle), "--n", "2", "--out", str(out),
+                     "--labels", "ethnicity=martian"], "ethnicity has the groups asian, white")
+    refused(capsys, ["--model", str(groups_bundle), "--n", "2", "--out", str(out),
+                     "--labels", "race=white"], "'white' is not a number",
+            "ethnicity=asian|white; age_group=0-9|50+")
+    assert not out.exists()
