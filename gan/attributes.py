@@ -39,6 +39,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.bundle import BundleError  # noqa: E402
+from gan.generate import seed_number, truncation_number  # noqa: E402
 from gan.sliders.directions import DEFAULT_FIT_N  # noqa: E402
 from gan.sliders.measure import (  # noqa: E402
     DEFAULT_ATTRIBUTES,
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"attributes for an unconditional bundle (default {DEFAULT_ATTRIBUTES}); "
                         f"a conditional bundle's are its labels")
     p.add_argument("--n", type=int, default=DEFAULT_N, help=f"seeds measured (default {DEFAULT_N})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--truncation", type=truncation_number, default=1.0)
     p.add_argument("--reaches", default=",".join(f"{r:g}" for r in REACHES),
                    help="label reaches to measure, comma-separated (1 = labels 0..1)")
     p.add_argument("--strengths", default=",".join(f"{r:g}" for r in STRENGTHS),

@@ -27,6 +27,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.bundle import BundleError  # noqa: E402
+from gan.generate import seed_number  # noqa: E402
 from gan.io import ReplaceRefused  # noqa: E402
 from gan.metrics.audit import (  # noqa: E402
     DEFAULT_N,
@@ -87,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                                                 "unlabelled audit folder)")
     s.add_argument("--n", type=int, default=DEFAULT_N,
                    help=f"generated faces, and as many real photos (default {DEFAULT_N})")
-    s.add_argument("--seed", type=int, default=PAGE_SEED,
+    s.add_argument("--seed", type=seed_number, default=PAGE_SEED,
                    help=f"seed of the generated faces, as on the generate page "
                         f"(default {PAGE_SEED})")
-    s.add_argument("--real-seed", type=int, default=0,
+    s.add_argument("--real-seed", type=seed_number, default=0,
                    help="which held-out photos are drawn (default 0)")
     s.add_argument("--truncation", type=float, default=PAGE_TRUNCATION,
                    help="variety of the generated faces, the generate page's slider (default "
@@ -116,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--out", required=True, help="pair folder to write (new, empty or an "
                                                  "unlabelled pair folder)")
     pr.add_argument("--n", type=int, default=DEFAULT_N, help="faces of each kind on each sheet")
-    pr.add_argument("--seed", type=int, default=PAGE_SEED,
+    pr.add_argument("--seed", type=seed_number, default=PAGE_SEED,
                     help="seed of sheet X's faces; Y's is the next one")
-    pr.add_argument("--real-seed", type=int, default=0,
+    pr.add_argument("--real-seed", type=seed_number, default=0,
                     help="which held-out photos sheet X draws; Y draws the next seed's")
     pr.add_argument("--truncation", type=float, default=PAGE_TRUNCATION)
     pr.add_argument("--quiet", action="store_true")

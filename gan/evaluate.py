@@ -31,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.bundle import BundleError  # noqa: E402
+from gan.generate import seed_number, truncation_number  # noqa: E402
 from gan.io import ReplaceRefused, check_replaceable  # noqa: E402
 from gan.metrics.evaluate import (  # noqa: E402
     DEFAULT_MEMORISATION_N,
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                         "photos' share (embeds every training photo: minutes)")
     p.add_argument("--pairs", type=int, default=DEFAULT_PAIRS,
                    help=f"random pairs per set for MS-SSIM (default {DEFAULT_PAIRS})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--truncation", type=truncation_number, default=1.0)
     p.add_argument("--inception-weights", default=None, metavar="FILE",
                    help="Keras InceptionV3 weights file for FID/KID (not downloaded here)")
     p.add_argument("--groups", choices=("auto", "on", "off"), default="auto",

@@ -21,6 +21,9 @@ from gan.io import ReplaceRefused  # noqa: E402
 from gan.serving import SIGNATURES, ExportRefused, check_target, export_saved_model  # noqa: E402
 
 
+MAX_VERSION = 2 ** 63 - 1      # the largest version TF Serving's int64 can name
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="models/default", help="bundle folder (default: models/default)")
@@ -32,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         read_card(args.model)                     # a missing or wrong bundle: said before any work
         target = check_target(args.out, args.version)
+        if int(target.name) > MAX_VERSION:
+            raise ExportRefused(f"--version must be at most {MAX_VERSION} (TensorFlow Serving reads "
+                                f"the version folder as a 64-bit number), not {target.name}. "
+                                "Nothing was written.")
         bundle = load_bundle(args.model)
         target = export_saved_model(bundle, args.out, int(target.name))
     except (BundleError, ExportRefused, ReplaceRefused) as e:

@@ -64,10 +64,14 @@ def save_png(path, image: np.ndarray) -> None:
     atomic_write_bytes(path, png_bytes(image))
 
 
-def gif_bytes(frames: np.ndarray, duration_ms: int = 80, loop: int = 0) -> bytes:
-    """An animated GIF (bounce: forward then back) from uint8 frames [n,H,W,3]."""
+def gif_bytes(frames: np.ndarray, duration_ms: int = 80, loop: int = 0,
+              comment: bytes | None = None) -> bytes:
+    """An animated GIF (bounce: forward then back) from uint8 frames [n,H,W,3]; `comment`, the
+    GIF's comment, lets a writer recognise its own file later."""
     seq = list(frames) + list(frames[-2:0:-1])
     pil = [Image.fromarray(np.asarray(f, np.uint8)) for f in seq]
     buf = io.BytesIO()
-    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=duration_ms, loop=loop)
+    extra = {"comment": comment} if comment else {}
+    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=duration_ms,
+                loop=loop, **extra)
     return buf.getvalue()

@@ -15,6 +15,18 @@ from gan.card import label_frequencies, label_groups
 from gan.data.preprocess import to_uint8
 
 
+MAX_TRUNCATION = 2.0     # beyond it faces fall apart; the generate page's slider stops at 1.5
+
+
+def check_truncation(truncation: float) -> float:
+    """`truncation` as a float, or ValueError: it must be above 0 and at most MAX_TRUNCATION
+    (NaN or infinity would give flat grey faces without a word)."""
+    t = float(truncation)
+    if not 0 < t <= MAX_TRUNCATION:
+        raise ValueError(f"--truncation must be above 0 and at most {MAX_TRUNCATION:g}, not {t:g}")
+    return t
+
+
 def latents(seed: int, n: int, latent_dim: int, truncation: float = 1.0) -> np.ndarray:
     """n latent vectors for `seed`; `truncation` < 1 scales them towards the mean face
     (fewer odd faces, less variety), > 1 away from it."""

@@ -333,3 +333,19 @@ def test_generate_cli_writes_a_morph_gif(tmp_path):
     assert np.abs(got[0].astype(int) - want[0]).mean() < 12
     assert np.abs(got[5].astype(int) - want[5]).mean() < 12
     assert np.abs(got[0].astype(int) - want[5]).mean() > np.abs(got[0].astype(int) - want[0]).mean()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--epochs", "0"], "--epochs must be at least 1"),      # an untrained judge in the card
+    (["--epochs", "-1"], "--epochs must be at least 1"),
+    (["--fit-n", "0"], "--fit-n must be at least 10"),
+    (["--fit-n=-5"], "--fit-n must be at least 10"),
+])
+def test_cli_refuses_counts_it_cannot_mean_before_any_work(tmp_path, capsys, args, says):
+    """Before the photos are even looked for: this bundle has none, and that is not what is said."""
+    path = make_tiny_bundle(tmp_path / "cond", label_names=["male", "smiling"])
+    card = read_card(path)
+    assert cli.main(["--model", str(path), "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and "Traceback" not in err
+    assert not (path / "attributes").exists() and read_card(path) == card

@@ -472,3 +472,28 @@ def test_pair_refuses_one_bundle_twice_and_leaves_nothing_when_stopped(bundle_pa
     with pytest.raises(KeyboardInterrupt):
         audit.make_pair((bundle_path, tmp_path / "other"), tmp_path / "stopped", n=2)
     assert made and sorted(p.name for p in tmp_path.iterdir()) == ["other"]   # no half pair
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda t: t[: len(t) // 2], "not readable JSON"),          # cut short
+    (lambda t: "[1, 2]", "not a facegan-audit-result/1 object"),
+    (lambda t: json.dumps({**json.loads(t), "generated": {**json.loads(t)["generated"],
+                                                           "broken": "five"}}),
+     "its generated figures are missing or not numbers"),
+    (lambda t: json.dumps({k: v for k, v in json.loads(t).items() if k != "real"}),
+     "its real figures are missing"),
+])
+def test_record_refuses_a_damaged_result_in_one_line(bundle_path, tmp_path, capsys, damage, says):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(bundle_path, model)
+    before = (model / "model.json").read_bytes()
+    done = scored_audit(model, tmp_path / "done", broken_gen=1)
+    result = done / audit.RESULT
+    result.write_text(damage(result.read_text()))
+    code, out, err = run(["record", "--dir", str(done), "--model", str(model)], capsys)
+    assert code == 2 and out == "" and err.startswith("error: ") and "Traceback" not in err
+    assert "is damaged or was not written by gan.audit score" in err and says in err
+    assert f"python -m gan.audit score --dir {done}" in err
+    assert (model / "model.json").read_bytes() == before and not (model / "audit").exists()

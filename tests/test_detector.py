@@ -1217,6 +1217,70 @@ def test_the_cli_refuses_a_bad_manifest_or_option_in_one_line(mistake, words, tm
     assert not (tmp_path / "cache").exists()                  # refused before describing
 
 
+@pytest.mark.parametrize("command, option, value", [
+    ("fit", "--jobs", "0"), ("report", "--jobs", "0"), ("fit", "--jobs", "-2"),
+    ("fit", "--tune-steps", "-1"), ("report", "--robustness-photos", "-1"),
+])
+def test_a_count_below_its_least_is_one_usage_line(tmp_path, capsys, command, option, value):
+    from gan.detector.__main__ import main
+
+    m = tmp_path / "sources.json"                          # never read: refused while parsing
+    with pytest.raises(SystemExit) as e:
+        main([command, "--model", str(tmp_path / "b"), "--sources", str(m), "--cache",
+              str(tmp_path / "cache"), f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"argument {option}: must be a whole number from" in err
+    assert "Traceback" not in err and not any(tmp_path.iterdir())
+
+
+def test_a_cache_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    from gan.bundle import read_card
+    from tests.factories import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "b")
+    before = read_card(bundle)
+    photos = _photos(tmp_path / "photos", 2)
+    m = _manifest(tmp_path / "s.json", [{"name": n, "kind": k, "path": str(photos)} for n, k in (
+        ("a", "real"), ("b", "real"), ("c", "generated"), ("d", "generated"))])
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    for cache in (mine, mine / "cache"):
+        rc, out, err = _cli(["fit", "--model", str(bundle), "--sources", str(m), "--cache",
+                             str(cache), "--tune-steps", "0", "--quiet"], capsys)
+        assert rc == 2 and out == "" and err.count("\n") == 1
+        assert f"{mine} is a file, not a folder" in err and "Traceback" not in err
+    assert mine.read_text() == "mine" and read_card(bundle) == before
+    assert not (bundle / "detection").exists()
+
+
+@pytest.mark.slow
+def test_too_few_photos_a_source_say_how_many_are_needed(tmp_path, capsys):
+    """Both real sources' photos all fall in the fitting half (file names hash so): leaving
+    one out leaves no real face to calibrate on, said in numbers, not as Platt's ValueError."""
+    from gan.bundle import read_card
+    from gan.data.dataset import unit_hash
+    from tests.detector_fixtures import write_sources
+    from tests.factories import make_tiny_bundle
+
+    manifest = write_sources(tmp_path / "sources", n=8, no_face=False)
+    for name, (kind, *_rest) in SOURCES.items():
+        for f in sorted((tmp_path / "sources" / name).iterdir()):
+            if kind == "real" and unit_hash(loso.CALIB_SEED, f.name) < 0.5:
+                f.unlink()                                 # the calibration half: gone
+    bundle = make_tiny_bundle(tmp_path / "b")
+    before = read_card(bundle)
+    for command in ("fit", "report"):
+        rc, out, err = _cli([command, "--model", str(bundle), "--sources", str(manifest),
+                             "--cache", str(tmp_path / "cache"), "--per-source", "8",
+                             "--classifier", "lr", "--jobs", "1", "--quiet",
+                             *(["--tune-steps", "0", "--learned-steps", "0", "--no-report"]
+                               if command == "fit" else [])], capsys)
+        assert rc == 2 and err.startswith("error: too few photos with a face"), err
+        assert "real_studio" in err and " + 0" in err and "--per-source 20 or more" in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert read_card(bundle) == before and not (bundle / "detection").exists()
+
+
 def test_python_m_gan_detector_ends_in_one_error_line_without_a_traceback(tmp_path):
     m = _manifest(tmp_path / "s.json", "not json")
     proc = subprocess.run([sys.executable, "-m", "gan.detector", "fit", "--model",

@@ -153,6 +153,10 @@ def test_cli_exports_the_next_version_and_refuses_bad_input(tmp_path, capsys):
     assert code == 2 and "is a file" in err
     code, err = run("--model", str(bundle), "--out", str(tmp_path / "v0"), "--version", "0")
     assert code == 2 and "--version" in err
+    code, err = run("--model", str(bundle), "--out", str(tmp_path / "huge"),
+                    "--version", str(2 ** 63))                 # one past TF Serving's int64
+    assert code == 2 and f"--version must be at most {2 ** 63 - 1}" in err
+    assert not (tmp_path / "huge").exists()
 
 
 def test_a_failed_export_leaves_no_version_and_no_temporary_folder(tmp_path, monkeypatch):

@@ -62,21 +62,22 @@ def test_shard_batches_split_whole_batches_without_gap_or_overlap():
 
 @pytest.mark.parametrize("count", [2, 3])
 def test_shards_together_equal_one_unsharded_run(bundle, whole, tmp_path, count):
-    assert len(whole) == 11 and "labels.csv" in whole
+    assert len(whole) == 12 and "labels.csv" in whole and "faces.json" in whole
     union: dict[str, bytes] = {}
     for i in range(count):
         got = generate(bundle, tmp_path / f"shard{i}", "--shard", f"{i}/{count}")
-        assert got.pop("labels.csv") == whole["labels.csv"]       # each shard: the whole file
+        for whole_file in ("labels.csv", "faces.json"):            # each shard: the whole file
+            assert got.pop(whole_file) == whole[whole_file]
         assert got and not set(got) & set(union)                   # disjoint, none empty here
         union.update(got)
-    union["labels.csv"] = whole["labels.csv"]
+    union["labels.csv"], union["faces.json"] = whole["labels.csv"], whole["faces.json"]
     assert union == whole
 
 
 def test_face_bytes_do_not_depend_on_n_or_on_resuming(bundle, whole, tmp_path):
     fewer = generate(bundle, tmp_path / "fewer", n=4)                  # a batch cut short by --n
-    assert {k: v for k, v in fewer.items() if k != "labels.csv"} == {
-        k: whole[k] for k in fewer if k != "labels.csv"}
+    assert {k: v for k, v in fewer.items() if k.endswith(".png")} == {
+        k: whole[k] for k in fewer if k.endswith(".png")}
     out = tmp_path / "resumed"
     generate(bundle, out)
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
@@ -91,7 +92,7 @@ def test_face_bytes_do_not_depend_on_n_or_on_resuming(bundle, whole, tmp_path):
 def test_a_shard_with_no_batches_writes_no_faces(bundle, tmp_path, capsys):
     out = tmp_path / "empty"
     assert main(["--model", str(bundle), "--n", "4", "--out", str(out), *RUN, "--shard", "0/3"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["labels.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["faces.json", "labels.csv"]
     assert "no faces" in capsys.readouterr().err
 
 

@@ -286,3 +286,22 @@ def test_cli_explains_what_is_missing(tmp_path, photos, capsys):
                  "--inception-weights", str(tmp_path / "nope.h5")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert not (path / "evaluation").exists()          # failed before doing the long part
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--pairs", "-1"], "--pairs must be at least 1"),
+    (["--pairs", "0"], "--pairs must be at least 1"),                 # was NaN in the card
+    (["--memorisation-n", "-1"], "--memorisation-n must be at least 1"),
+    (["--memorisation-n", "0"], "--memorisation-n must be at least 1"),
+])
+def test_cli_refuses_a_count_below_one_before_any_work(tmp_path, photos, capsys, args, says):
+    from gan.bundle import read_card
+    from gan.evaluate import main
+
+    path = make_tiny_bundle(tmp_path / "b")
+    card = read_card(path)
+    assert main(["--model", str(path), "--real", str(photos), "--n", "16", "--quiet",
+                 *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and "Traceback" not in err
+    assert not (path / "evaluation").exists() and read_card(path) == card

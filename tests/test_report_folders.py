@@ -18,12 +18,17 @@ def _users_folder(path):
     return path
 
 
-@pytest.mark.parametrize("cli", ["evaluate", "detector"])
+@pytest.mark.parametrize("cli", ["evaluate", "attributes", "detector"])
 def test_a_folder_of_user_files_is_refused_and_kept(cli, bundle, tmp_path, capsys):
     if cli == "evaluate":
         from gan.evaluate import main
 
         target = _users_folder(tmp_path / "out")
+        rc = main(["--model", str(bundle), "--out", str(target), "--n", "8", "--quiet"])
+    elif cli == "attributes":
+        from gan.attributes import main
+
+        target = _users_folder(tmp_path / "out")      # before the photos are looked for
         rc = main(["--model", str(bundle), "--out", str(target), "--n", "8", "--quiet"])
     else:
         from gan.detector.__main__ import main

@@ -38,6 +38,7 @@ from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, check_op
                               training_photos, tune_discriminator, write_detectors)
 from gan.detector.forensic import DetectorError
 from gan.detector.report import REPORT_DIR
+from gan.generate import whole_number
 from gan.io import ReplaceRefused, check_replaceable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -124,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--target-fpr", type=float, default=DEFAULT_TARGET_FPR,
                        help="share of a left-out real source's photos a verdict may call "
                             "generated (95%% upper bound; default 0.05)")
-        q.add_argument("--robustness-photos", type=int, default=report.ROBUSTNESS_PER_SOURCE,
+        q.add_argument("--robustness-photos", type=whole_number(0),
+                       default=report.ROBUSTNESS_PER_SOURCE,
                        help="photos per source re-encoded for the robustness curves (0: none)")
-        q.add_argument("--group-photos", type=int, default=groups.GROUP_PHOTOS,
+        q.add_argument("--group-photos", type=whole_number(0), default=groups.GROUP_PHOTOS,
                        help="false alarms per group: up to this many photos of each group of a "
                             "real source whose file names label groups (UTKFace, All-Age-Faces), "
                             "beyond --per-source, each scored by the detector fitted without its "
@@ -134,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
                             "one half of them, and the report measures the other half "
                             f"(default {groups.GROUP_PHOTOS}; 0: rule on sources alone, groups "
                             "measured on the fit's sample)")
-        q.add_argument("--jobs", type=int, default=2, help="processes describing photos")
+        q.add_argument("--jobs", type=whole_number(1), default=2,
+                       help="processes describing photos (default 2)")
         q.add_argument("--quiet", action="store_true")
         if name == "fit":
             q.add_argument("--no-report", action="store_true", help="fit and store only")
-            q.add_argument("--tune-steps", type=int, default=tuned.STEPS,
+            q.add_argument("--tune-steps", type=whole_number(0), default=tuned.STEPS,
                            help="train the discriminator on against its finished generator for "
                                 f"this many steps before measuring it (default {tuned.STEPS}; "
                                 "0: measure the raw discriminator, and drop a stored trained-on one)")
@@ -164,10 +167,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.no_report:
             check_replaceable(Path(args.model) / REPORT_DIR)   # before minutes of fitting
+        check_cache(args.cache)
         return run(args, log)
     except (BundleError, ManifestError, FitError, ReplaceRefused, DetectorError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"error: could not read or write {e.filename or args.cache}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+
+
+def check_cache(cache: Path) -> None:
+    """FitError when --cache cannot be a folder (a file stands there or above it)."""
+    for p in (cache, *cache.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise FitError(f"--cache {cache}: {p} is a file, not a folder; give a folder "
+                               "(new or one a fit used before)")
+            return
 
 
 if __name__ == "__main__":

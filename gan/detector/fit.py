@@ -186,6 +186,36 @@ def check_options(sources: list[Source], per_source: int | None, target_fpr: flo
                        f"sources ({len(sources)}), not {learned_folds}")
 
 
+# Each source's photos are split in two by file name (loso.SourceData.calib_mask); with this
+# many faces a source, a half is empty about once in a million sources (2 ** (1 - n)).
+FACES_NEEDED = 20
+
+
+def check_halves(sets: list[loso.SourceData], what: str) -> None:
+    """FitError unless leaving any one source out still leaves, of each kind, faces in both
+    halves of the other sources' photos (the detector is fitted on one half and calibrated on
+    the other, with both kinds in each): too few photos a source otherwise, said in numbers
+    instead of the calibration's "needs scores of both real and generated faces"."""
+    for kind in ("real", "generated"):
+        halves = {}
+        for s in sets:
+            if s.source.kind != kind:
+                continue
+            ok = s.data.found & np.all(np.isfinite(s.data.X), axis=1)
+            calib = s.calib_mask if len(ok) else np.zeros(0, bool)
+            halves[s.source.name] = (int((ok & ~calib).sum()), int((ok & calib).sum()))
+        if all(sum(h[i] > 0 for h in halves.values()) >= 2 for i in (0, 1)):
+            continue
+        counts = ", ".join(f"{name} {f} + {c}" for name, (f, c) in halves.items())
+        raise FitError(
+            f"too few photos with a face to measure the {what} leaving one source out: each "
+            f"source's photos are split by file name into a fitting and a calibration half, and "
+            f"with any one source left out the other {kind} sources must have faces in both; "
+            f"they have {counts} (fitting + calibration). Give --per-source {FACES_NEEDED} or "
+            f"more (default {PER_SOURCE}), with at least {FACES_NEEDED} photos with a face in "
+            f"every source.")
+
+
 def training_photos(bundle):
     """The photos `bundle` was trained on (its card's source and split), framed by its crop;
     FitError saying what to give when they are not here."""
@@ -287,6 +317,9 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         if learned_steps > 0:
             sets_v.append(loso.SourceData(s, describe_views(files, bundle.resolution, cache_dir,
                                                             jobs=jobs, log=log)))
+    for sets, what in ((sets_p, "discriminator-feature detector"),
+                       (sets_f, "forensic detector"), (sets_d, "discriminator")):
+        check_halves(sets, what)
     log("discriminator features: leave one source out")
     mp = _measure(sets_p, kind, target_fpr, confidence, True, log,
                   ood_columns=dfeatures.ood_columns(bundle), cache_dir=cache_dir,

@@ -33,7 +33,7 @@ from gan.detector.calibrate import wilson
 from gan.images import png_bytes
 from gan.io import (Marker, atomic_write_text, check_replaceable, file_sha256, staged_dir,
                     write_files)
-from gan.sampling import generate, generate_from_latents, label_matrix, latents
+from gan.sampling import check_truncation, generate, generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 64
 # What pages/generate.py shows a visitor who changes nothing (every slider in the middle,
@@ -246,8 +246,10 @@ def make_sheet(model: str | Path, out: str | Path, *, n: int = DEFAULT_N, seed: 
         raise AuditError("label rows replace the page's labels; they do not take a group or DRS")
     if drs is not None and not 0 < drs < 100:
         raise AuditError(f"--drs is a percentile between 0 and 100, not {drs}")
-    if not 0 < truncation <= 2:
-        raise AuditError(f"--truncation must be above 0 and at most 2, not {truncation}")
+    try:
+        check_truncation(truncation)
+    except ValueError as e:
+        raise AuditError(str(e)) from None
     out = Path(out)
     check_replaceable(out, BLANK_SHEET)           # before the slow part
     model = Path(model)
@@ -522,6 +524,41 @@ def score(folder: str | Path, labels_file: str | Path | None = None) -> dict:
     return result
 
 
+def read_result(folder: Path) -> dict:
+    """The result.json `score` wrote in `folder`; AuditError naming what is wrong with a
+    damaged or foreign one (record keeps its figures in the card)."""
+    path = folder / RESULT
+    try:
+        result = json.loads(path.read_text())
+    except OSError as e:
+        result, problem = None, e.strerror or str(e)
+    except ValueError:                    # UnicodeDecodeError and JSONDecodeError among them
+        result, problem = None, "not readable JSON"
+    else:
+        problem = _result_problem(result)
+    if problem:
+        raise AuditError(f"{path} is damaged or was not written by gan.audit score ({problem}); "
+                         f"score the audit again: python -m gan.audit score --dir {folder}")
+    return result
+
+
+def _result_problem(result) -> str | None:
+    if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
+        return f"not a {RESULT_FORMAT} object"
+    if not isinstance(result.get("scored"), str) or not isinstance(result.get("labels_sha256"), str):
+        return "no scoring date or labels checksum"
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    for kind in KINDS:
+        r = result.get(kind)
+        if not (isinstance(r, dict) and count(r.get("broken")) and count(r.get("labelled"))
+                and isinstance(r.get("broken_share"), (int, float, type(None)))
+                and isinstance(r.get("ci95"), (list, type(None)))):
+            return f"its {kind} figures are missing or not numbers"
+    return None
+
+
 AUDIT_DIR = "audit"           # inside a bundle: the latest labelled audit of its generator
 GROUP_AUDIT_DIR = "audit-groups"   # ... and of each group's faces: audit-groups/<label>=<group>/
 KEPT_AUDIT = Marker(RESULT, "a kept audit (with result.json)", format=RESULT_FORMAT)
@@ -539,7 +576,7 @@ def record(folder: str | Path, model: str | Path) -> dict:
     if not (folder / RESULT).is_file():
         raise AuditError(f"{folder} has not been scored: run python -m gan.audit score "
                          f"--dir {folder} first")
-    result = json.loads((folder / RESULT).read_text())
+    result = read_result(folder)
     bundle = load_bundle(model)
     sha = bundle.card["files"]["generator.keras"]["sha256"]
     if (key.get("generated") or {}).get("label_rows"):

@@ -24,7 +24,7 @@ from gan.metrics import groups as per_group
 from gan.metrics import memorisation, msssim, swd
 from gan.metrics.inception import NOT_COMPUTED, InceptionError, check_weights_file, fid_kid
 from gan.metrics.report import EVAL_DIR, REPORT_FORMAT, figure_files, write_report
-from gan.sampling import generate_from_latents, label_matrix, latents
+from gan.sampling import check_truncation, generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 1000            # generated faces (and at most this many real photos)
 DEFAULT_MEMORISATION_N = 300
@@ -262,6 +262,16 @@ def evaluate_bundle(bundle_path: str | Path, real_path: str | Path | None = None
     t0 = time.perf_counter()
     if n < 2:
         raise EvaluationError("--n must be at least 2")
+    if n_pairs < 1:       # 0 pairs: NaN diversity in the card
+        raise EvaluationError(f"--pairs must be at least 1, not {n_pairs}")
+    if n_memorisation < 1:   # a negative count sliced gen[:-k], silently fewer faces
+        raise EvaluationError(f"--memorisation-n must be at least 1, not {n_memorisation}")
+    if seed < 0:
+        raise EvaluationError(f"--seed must be 0 or more, not {seed}")
+    try:
+        check_truncation(truncation)
+    except ValueError as e:
+        raise EvaluationError(str(e)) from None
     if groups not in GROUPS_CHOICES:
         raise EvaluationError(f"--groups must be one of {', '.join(GROUPS_CHOICES)}, not {groups!r}")
     if n_per_group < 2 or group_pairs < 1:

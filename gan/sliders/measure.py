@@ -27,6 +27,7 @@ import numpy as np
 from gan import sampling
 from gan.bundle import load_bundle, update_card
 from gan.data.split import Split
+from gan.io import check_replaceable
 from gan.sliders import classifier as ac
 from gan.sliders import report as out
 from gan.sliders.directions import DEFAULT_FIT_N, DIRECTIONS_FILE, directions_file, fit_directions
@@ -39,6 +40,7 @@ STRENGTHS = (0.75, 1.5)
 DIRECTION_MARGIN = 0.05     # a direction must beat labels by this much: it is fitted to the judge
 DEFAULT_ATTRIBUTES = "male,smiling"
 DEFAULT_N = 500
+MIN_FIT_N = 10              # directions.fit_directions checks its fit on the last fifth
 
 
 class AttributesError(ValueError):
@@ -300,6 +302,25 @@ def build_report(bundle, bundle_path: Path, *, names: list[str], real: LabelledP
 
 # ---- all of it ----
 
+def check_numbers(n: int, seed: int, truncation: float, n_fit: int, epochs: int | None) -> None:
+    """AttributesError for a count or value the measurement cannot mean, before any work: an
+    untrained judge (0 epochs) would be written into the card as the sliders' figures."""
+    if n < 2:
+        raise AttributesError("--n must be at least 2")
+    if seed < 0:
+        raise AttributesError(f"--seed must be 0 or more, not {seed}")
+    try:
+        sampling.check_truncation(truncation)
+    except ValueError as e:
+        raise AttributesError(str(e)) from None
+    if n_fit < MIN_FIT_N:
+        raise AttributesError(f"--fit-n must be at least {MIN_FIT_N} (a fifth of the faces are "
+                              f"left out to check the directions' fit), not {n_fit}")
+    if epochs is not None and epochs < 1:
+        raise AttributesError(f"--epochs must be at least 1 (the judge must be trained), "
+                              f"not {epochs}")
+
+
 def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
                    holdout: float | None = None, attributes: str | None = None,
                    n: int = DEFAULT_N, seed: int = 0, truncation: float = 1.0,
@@ -312,13 +333,13 @@ def measure_bundle(bundle_path: str | Path, *, photos: str | None = None,
     """Measure one bundle's sliders; write `<bundle>/attributes/` and the card.
     Returns the report. Raises AttributesError / BundleError with a clear message."""
     t0 = time.perf_counter()
-    if n < 2:
-        raise AttributesError("--n must be at least 2")
+    check_numbers(n, seed, truncation, n_fit, epochs)
     bundle_path = Path(bundle_path)
     bundle = load_bundle(bundle_path)
     names = attribute_choice(bundle, attributes)
     settings = settings_to_measure(bundle, reaches, strengths, reach, strength)
     out_dir = Path(out_dir) if out_dir else bundle_path / out.OUT_DIR
+    check_replaceable(out_dir)            # a folder of the user's: refused before the work
 
     log("loading labelled real photos")
     real = labelled_photos(bundle, names, photos, holdout, progress)
