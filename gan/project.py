@@ -42,8 +42,9 @@ latent's alone), or `error` and `error_kind` for a file that could not be used (
 still projected).
 
 DIR is written as a whole at the end (a staging folder renamed into place): it must be new,
-empty, or an older projection folder (with projections.json), which is replaced; a folder
-holding anything else is refused before any work and left as it was.
+empty, or an older projection folder (with projections.json) holding only what gan.project
+wrote there, which is replaced; a folder holding anything else (a photo of yours put beside
+the projections, say) is refused before any work and left as it was.
 
 Exit status: 0 when at least one photo was projected, 1 when none was, 2 for a usage error
 (bad option, unusable model, refused DIR). This is the command line only: the optimisation is

@@ -11,6 +11,7 @@ import pytest
 
 from gan import project as cli
 from gan.bundle import load_bundle
+from gan.io import MANIFEST
 from gan.metrics.msssim import ms_ssim
 from gan.projection import Projector, learning_rate, noise_scale, project
 from gan.sampling import generate_from_latents, latents
@@ -98,7 +99,7 @@ def test_cli_writes_files_and_json(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["alice.labels.npy", "alice.latent.npy", "alice.projection.png",
+    assert names == [MANIFEST, "alice.labels.npy", "alice.latent.npy", "alice.projection.png",
                      "alice.side_by_side.png", "blank.labels.npy", "blank.latent.npy",
                      "blank.projection.png", "blank.side_by_side.png", "projections.json"]
     doc = json.loads((out / "projections.json").read_text())
@@ -213,6 +214,15 @@ def test_cli_refuses_a_folder_of_user_files_and_keeps_it(tmp_path, capsys):
     (older / "me.projection.png").unlink()
     assert cli.main(["--model", str(model), str(photo), "--out", str(older), "--steps", "2"]) == 0
     assert (older / "me.projection.png").is_file()
+
+    # ... but not once the user has put a file of theirs in it: that would be deleted with it
+    (older / "my_holiday.jpg").write_bytes(b"my photo")
+    before = {f.name: f.read_bytes() for f in older.iterdir()}
+    capsys.readouterr()
+    rc = cli.main(["--model", str(model), str(photo), "--out", str(older), "--steps", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "my_holiday.jpg" in err and "did not write" in err and "Traceback" not in err
+    assert {f.name: f.read_bytes() for f in older.iterdir()} == before
 
 
 def test_cli_usage_errors_exit_2(tmp_path, capsys):
