@@ -46,8 +46,9 @@ empty, or an older projection folder (with projections.json) holding only what g
 wrote there, which is replaced; a folder holding anything else (a photo of yours put beside
 the projections, say) is refused before any work and left as it was.
 
-Exit status: 0 when at least one photo was projected, 1 when none was, 2 for a usage error
-(bad option, unusable model, refused DIR). This is the command line only: the optimisation is
+Exit status: 0 when at least one photo was projected, 1 when none was (then nothing is
+written: DIR stays as it was, and the reasons are on stderr), 2 for a usage error (bad option,
+unusable model, refused DIR). This is the command line only: the optimisation is
 `gan.projection`.
 """
 from __future__ import annotations
@@ -68,6 +69,10 @@ FORMAT = "facegan-projections"
 RESULTS = "projections.json"
 FOLDER = Marker(RESULTS, "a projection folder (with projections.json)", format=FORMAT)
 NO_FACE = "no face found: the centre square was projected"
+
+
+class _NothingProjected(Exception):
+    """No photo could be used: the staging folder is dropped, so DIR stays as it was."""
 
 
 def several_faces(n: int) -> str:
@@ -250,7 +255,13 @@ def main(argv: list[str] | None = None) -> int:
                    "projections": entries}
             if projector.encoder is None:
                 doc["start_note"] = projector.start_note
+            if not done:        # an older projection folder there is kept, not emptied
+                raise _NothingProjected
             (tmp / RESULTS).write_text(json.dumps(doc, indent=1) + "\n")
+    except _NothingProjected:
+        print(f"none of the {len(args.files)} photos could be projected; nothing was written "
+              f"to {out}", file=sys.stderr)
+        return 1
     except (ReplaceRefused, OSError) as e:
         print(f"error: {out} could not be written: {e}", file=sys.stderr)
         return 2

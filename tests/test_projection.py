@@ -190,10 +190,17 @@ def test_cli_bad_inputs_get_a_line_each(tmp_path, capsys):
     for b in bad:
         assert sum(line.startswith(str(tmp_path / b) + ": skipped:") for line in err.splitlines()) == 1
 
-    # nothing usable: exit 1, the reasons still written
-    rc = cli.main(["--model", str(model), str(tmp_path / "text.jpg"), "--out", str(out)])
-    assert rc == 1
-    assert json.loads((out / "projections.json").read_text())["projected"] == 0
+    # nothing usable: exit 1, the reasons on stderr, and the earlier projections kept as they
+    # were (not replaced by an empty folder)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    rc = cli.main(["--model", str(model), str(tmp_path / "text.jpg"), str(tmp_path / "missing.jpg"),
+                   "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert "text.jpg: skipped" in err and "nothing was written" in err
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert json.loads((out / "projections.json").read_text())["projected"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_cli_refuses_a_folder_of_user_files_and_keeps_it(tmp_path, capsys):
