@@ -232,6 +232,21 @@ def test_cli_refuses_a_folder_of_user_files_and_keeps_it(tmp_path, capsys):
     assert {f.name: f.read_bytes() for f in older.iterdir()} == before
 
 
+@pytest.mark.parametrize("argv", [["--seed", "-1", "PHOTO"], ["fit", "--seed", "-1"],
+                                  ["--seed", "two", "PHOTO"]])
+def test_cli_refuses_a_seed_below_zero_in_one_line(tmp_path, capsys, argv):
+    """NumPy takes no negative seed: refused as a usage error, not a traceback, and nothing
+    is written."""
+    photo = _photo(tmp_path / "me.jpg")
+    argv = [str(photo) if a == "PHOTO" else a for a in argv]
+    out = [] if argv[0] == "fit" else ["--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as e:
+        cli.main([*argv, *out, "--model", str(tmp_path / "no bundle needed")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--seed" in err and "from 0 up" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_usage_errors_exit_2(tmp_path, capsys):
     photo = _photo(tmp_path / "me.jpg")
     assert cli.main(["--model", str(tmp_path / "nope"), str(photo), "--out", str(tmp_path / "o")]) == 2
