@@ -235,3 +235,98 @@ def test_a_full_disk_says_where_and_from_which_step_the_same_command_resumes(
     assert meta["step"] == 2
     steps = [json.loads(l)["step"] for l in (run / "log.jsonl").read_text().splitlines()]
     assert np.all(np.diff(steps) == 1)
+
+
+def _junk_photos(path: Path) -> Path:
+    """Files named like photos that do not decode: refused only once they are read."""
+    path.mkdir()
+    for i in range(10):
+        (path / f"{i}.jpg").write_bytes(b"not a photo")
+    return path
+
+
+def _note_in(folder: Path) -> list:
+    (folder / "my_notes.txt").write_text("mine")
+    return []
+
+
+# a mistake --new can only meet once the old run would have gone: (options, what the error says,
+# whether the failed start rewrites the data report)
+NEW_MISTAKES = {
+    "a mistyped --data": (lambda run, photos: ["--data", run.parent / "phtoos"],
+                          "no such file or folder", False),
+    "a missing --init-from": (lambda run, photos: ["--data", photos, "--init-from",
+                                                   run.parent / "no bundle"], "--init-from", False),
+    "fewer photos than one batch": (lambda run, photos: ["--data", photos, "--batch-size", 32],
+                                    "fewer than one batch of 32", False),
+    "labels the photos lack": (lambda run, photos: ["--data", photos, "--labels", "male"],
+                               "label 'male' not in", False),
+    "a file of the user's in RUNDIR/bundle": (
+        lambda run, photos: _note_in(run / "bundle") + ["--data", photos], "my_notes.txt", False),
+    "photos that do not decode": (lambda run, photos: ["--data", _junk_photos(run.parent / "junk")],
+                                  "no usable photos", True),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", NEW_MISTAKES)
+def test_new_with_a_mistake_keeps_the_old_run(trained, photos, tmp_path, capsys, mistake):
+    """--new sets the old run's checkpoint, log and config aside only once the data, the
+    --init-from bundle and the export folder pass their checks, and puts them back when the new
+    run fails before it has started (photos that turn out unreadable)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    make_args, says, reports = NEW_MISTAKES[mistake]
+    args = make_args(run, photos)
+    before = _files(run)
+    rc, err = _main(capsys, "--out", run, "--new", *TINY, "--steps", 2, *args)
+    line = _error_line(err)
+    assert rc == 2 and says in line, line
+    after = _files(run)
+    if reports:         # the failed start's data report is the one its message points to
+        assert "data_report.json" in line
+        for name in ("data_report.json", "reals.png"):
+            before.pop(name), after.pop(name, None)
+    assert after == before
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.slow
+def test_new_starts_the_run_over(trained, photos, tmp_path, capsys):
+    """With good options --new trains a new run (here of another architecture, which a resume
+    refuses) and leaves nothing of the old one aside."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    old_log = (run / "log.jsonl").read_text()
+    rc, err = _main(capsys, "--data", photos, "--out", run, "--new", *TINY, "--steps", 2,
+                    "--latent-dim", 8)
+    assert rc == 0, err
+    assert json.loads((run / "config.json").read_text())["latent_dim"] == 8
+    assert (run / "log.jsonl").read_text() != old_log
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize("option, says", [
+    (lambda tmp, photos: ["--data", tmp / "phtoos"], "no such file or folder"),
+    (lambda tmp, photos: ["--data", photos, "--labels", "male"], "label 'male' not in"),
+    (lambda tmp, photos: ["--data", photos, "--init-from", tmp / "no bundle"], "No model bundle"),
+    (lambda tmp, photos: ["--data", photos, "--init-from", _other_bundle(tmp)],
+     "architecture differs"),
+    (lambda tmp, photos: ["--data", photos, "--batch-size", 32], "fewer than one batch of 32"),
+])
+def test_a_bad_data_labels_or_init_from_is_refused_before_the_run_folder_is_made(
+        photos, tmp_path, capsys, option, says):
+    run = tmp_path / "run"
+    rc, err = _main(capsys, "--out", run, *TINY, "--steps", 2, *option(tmp_path, photos))
+    assert rc == 2 and says in _error_line(err)
+    assert not run.exists()
+
+
+def _other_bundle(tmp: Path) -> Path:
+    from tests.factories import make_tiny_bundle
+
+    return make_tiny_bundle(tmp / "wide", g_channels=16)
