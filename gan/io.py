@@ -309,6 +309,13 @@ def staged_dir(final: str | Path, replaces: Recognise = REPORT):
         raise
 
 
+def paths_overlap(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths are one folder or one lies inside the other (links resolved): a
+    command that reads one and writes the other would read its own output next time."""
+    ra, rb = os.path.realpath(a), os.path.realpath(b)
+    return ra == rb or any(x.startswith(y.rstrip(os.sep) + os.sep) for x, y in ((ra, rb), (rb, ra)))
+
+
 def write_files(folder: str | Path, files: dict[str, bytes]) -> None:
     """Write `{relative path: bytes}` under `folder`, creating subfolders."""
     for rel, data in files.items():

@@ -330,3 +330,25 @@ def _other_bundle(tmp: Path) -> Path:
     from tests.factories import make_tiny_bundle
 
     return make_tiny_bundle(tmp / "wide", g_channels=16)
+
+
+@pytest.mark.parametrize("layout", ["same folder", "run inside the photos", "photos inside the run",
+                                    "export inside the photos"])
+def test_photos_and_the_run_folder_must_not_overlap(photos, tmp_path, capsys, layout):
+    """A run inside its photos would train on its own reals.png, samples and bundle at the next
+    start (and the photos inside a run on them too): refused before anything is written."""
+    import shutil
+
+    data = tmp_path / "photos"
+    shutil.copytree(photos, data)
+    run, export = {"same folder": (data, None),
+                   "run inside the photos": (data / "run", None),
+                   "photos inside the run": (tmp_path, None),
+                   "export inside the photos": (tmp_path / "run", data / "models" / "mine")}[layout]
+    before = _files(data)
+    rc, err = _main(capsys, "--data", data, "--out", run, *TINY, "--steps", 2,
+                    *(["--export", export] if export else []))
+    line = _error_line(err)
+    assert rc == 2 and "overlap" in line and ("--export" if export else "--out") in line, line
+    assert _files(data) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]

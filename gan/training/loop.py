@@ -32,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ from gan.config import ARCHITECTURE_FIELDS, ConfigError, TrainConfig
 from gan.data.preprocess import to_uint8
 from gan.data.split import Split
 from gan.images import make_grid, save_png
-from gan.io import atomic_write_bytes, atomic_write_text, remove_stale
+from gan.io import atomic_write_bytes, atomic_write_text, paths_overlap, remove_stale
 from gan.sampling import latents
 from gan.training.checkpoint import (
     CHECKPOINT_NAME,
@@ -322,12 +323,28 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
             previous.restore()          # when the new run failed before it started
 
 
+def _data_folder(data: str) -> str | None:
+    """The folder whose files a run trains on: the --data folder, or the folder of a labels file
+    given as --data; None for a .zip (its photos are inside it)."""
+    if os.path.isdir(data) or not os.path.exists(data):
+        return data
+    return None if zipfile.is_zipfile(data) else os.path.dirname(os.path.abspath(data))
+
+
 def check_data(cfg: TrainConfig, run_dir: Path, export_to=None, replicas: int = 1) -> list[str]:
-    """Refuse, before anything is written, data the run cannot train on: a missing source,
-    labels it does not have, or fewer photos than one batch. Lists the source (no photo is
-    decoded); returns the label names asked."""
+    """Refuse, before anything is written, data the run cannot train on: a folder that
+    overlaps RUNDIR or the export folder (the run's own reals.png, samples and bundle would be
+    trained on at the next start), a missing source, labels it does not have, or fewer photos
+    than one batch. Lists the source (no photo is decoded); returns the label names asked."""
     from gan.data.sources import detect_source
 
+    folder = _data_folder(str(cfg.data))
+    for flag, other in (("--out", run_dir), ("--export", export_to)):
+        if folder is not None and other is not None and paths_overlap(folder, other):
+            raise TrainingError(f"--data {cfg.data} and {flag} {other} overlap (one is inside the "
+                                "other): the run would train on its own sample grids and bundle "
+                                "at the next start. Give them separate folders, neither inside "
+                                "the other.")
     src = detect_source(cfg.data)          # FileNotFoundError: "no such file or folder: ..."
     names = label_names_asked(cfg, src)
     batch = cfg.batch_size * replicas
