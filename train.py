@@ -22,8 +22,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.config import TrainConfig  # noqa: E402  (light: no TensorFlow)
+from gan.training.checkpoint import CheckpointError  # noqa: E402  (light: NumPy only)
 from gan.training.loop import (  # noqa: E402  (light: TensorFlow loads when training starts)
     TrainingError,
+    check_checkpoint,
     check_run_dir,
     checkpoint_path,
     disk_full_says_where,
@@ -150,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted; the last checkpoint (if any) is whole: run the same command to "
               "resume.", file=sys.stderr)
         return 130
+    except CheckpointError as e:            # damaged past what the start checks read
+        print(f"error: {str(e).rstrip('.')}. It was left as it is.", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError) as e:    # ConfigError, ReplaceRefused, data errors
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -163,6 +168,7 @@ def _run(args, given: dict, run_dir: Path) -> int:
     try:
         check_run_dir(run_dir)
         if args.export and not given and checkpoint_path(run_dir).is_file() and not args.new:
+            check_checkpoint(checkpoint_path(run_dir))
             with disk_full_says_where(run_dir, then="export"):
                 export_run(run_dir, args.export)
             return 0

@@ -352,3 +352,29 @@ def test_photos_and_the_run_folder_must_not_overlap(photos, tmp_path, capsys, la
     assert rc == 2 and "overlap" in line and ("--export" if export else "--out") in line, line
     assert _files(data) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+DAMAGE = {"truncated": lambda b: b[: len(b) // 3], "empty": lambda b: b"",
+          "not a checkpoint": lambda b: b"hello\n"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", DAMAGE)
+@pytest.mark.parametrize("command", ["resume", "export"])
+def test_a_damaged_checkpoint_is_one_line_and_left_as_it_is(
+        trained, photos, tmp_path, capsys, damage, command):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    ckpt = run / "checkpoint.npz"
+    ckpt.write_bytes(DAMAGE[damage](ckpt.read_bytes()))
+    before = _files(run)
+    argv = (["--data", photos, "--out", run, *TINY, "--steps", 4] if command == "resume" else
+            ["--out", run, "--export", tmp_path / "exported"])
+    rc, err = _main(capsys, *argv)
+    line = _error_line(err)
+    assert rc == 2 and f"{ckpt} is not a readable checkpoint" in line, line
+    assert "--new" in line and "pickle" not in line
+    assert _files(run) == before
+    assert not (tmp_path / "exported").exists()

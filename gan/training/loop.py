@@ -49,6 +49,7 @@ from gan.io import atomic_write_bytes, atomic_write_text, paths_overlap, remove_
 from gan.sampling import latents
 from gan.training.checkpoint import (
     CHECKPOINT_NAME,
+    CheckpointError,
     checkpoint_arrays,
     load_checkpoint,
     read_meta,
@@ -286,7 +287,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
           stop_at: int | None = None, new: bool = False) -> RunResult:
     """Train (or resume) the run in `run_dir` up to `cfg.steps`, then export a bundle.
 
-    Options, the run directory, the data source, the --init-from bundle and the
+    Options, the run directory, the data source, the checkpoint or --init-from bundle and the
     export target are checked before any photo is read or anything written. `new` starts over
     in a `run_dir` that holds a run (`train.py --new`): see `_PreviousRun`. `stop_at` stops
     early at that step as if interrupted (used by tests of resume)."""
@@ -310,7 +311,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     if role.chief:
         check_export_target(export_to or run_dir / "bundle")
         ckpt = checkpoint_path(run_dir)
-        if cfg.init_from and (new or not ckpt.is_file()):      # a resume takes its checkpoint
+        if ckpt.is_file() and not new:
+            check_checkpoint(ckpt)
+        elif cfg.init_from:
             check_init_from(cfg, labels)
         if new and ckpt.is_file():
             previous = _PreviousRun(run_dir)
@@ -368,6 +371,16 @@ def label_names_asked(cfg: TrainConfig, src) -> list[str]:
                              f"{', '.join(src.labels) or 'none'})")
         names.append(want.strip().lower())
     return names
+
+
+def check_checkpoint(ckpt: Path) -> None:
+    """Refuse a checkpoint that cannot be read (truncated, empty, not one) before the resume
+    writes anything; the file is left as it is."""
+    try:
+        read_meta(ckpt)
+    except CheckpointError as e:
+        raise TrainingError(f"{e}. It was left as it is: put back a whole copy to resume, or "
+                            "start the run over with --new (which replaces it).") from None
 
 
 def _architecture_diff(card: dict, cfg: TrainConfig) -> str:
