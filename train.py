@@ -167,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args, given: dict, run_dir: Path) -> int:
     try:
         check_run_dir(run_dir)
-        if args.export and not given and checkpoint_path(run_dir).is_file() and not args.new:
+        has_checkpoint = checkpoint_path(run_dir).is_file()
+        if args.export and not given and not args.config and not args.new:    # export only
+            if not has_checkpoint:
+                held = "does not exist" if not run_dir.exists() else "holds no checkpoint.npz"
+                raise TrainingError(f"there is no checkpoint to export in {run_dir} (it {held}): "
+                                    "give the run directory of a run that has trained, or add "
+                                    "--data PATH to train one first")
             check_checkpoint(checkpoint_path(run_dir))
             with disk_full_says_where(run_dir, then="export"):
                 export_run(run_dir, args.export)

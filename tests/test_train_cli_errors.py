@@ -354,6 +354,20 @@ def test_photos_and_the_run_folder_must_not_overlap(photos, tmp_path, capsys, la
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
 
 
+@pytest.mark.parametrize("made", [False, True])
+def test_export_of_a_run_without_a_checkpoint_says_so(tmp_path, capsys, made):
+    """`--out RUNDIR --export DIR` exports the run's checkpoint: when there is none (a mistyped
+    run, or one stopped before its first), the message says that, not that --data is missing."""
+    run = tmp_path / "run"
+    if made:
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps(tiny_config(data="photos").to_dict()))
+    rc, err = _main(capsys, "--out", run, "--export", tmp_path / "models" / "mine")
+    line = _error_line(err)
+    assert rc == 2 and "no checkpoint to export" in line and str(run) in line, line
+    assert not (tmp_path / "models").exists()
+
+
 DAMAGE = {"truncated": lambda b: b[: len(b) // 3], "empty": lambda b: b"",
           "not a checkpoint": lambda b: b"hello\n"}
 
