@@ -22,9 +22,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.config import TrainConfig  # noqa: E402  (light: no TensorFlow)
-from gan.training.distribute import check_strategy  # noqa: E402  (light: no TensorFlow)
+from gan.training.checkpoint import CheckpointError  # noqa: E402  (light: NumPy only)
 from gan.training.loop import (  # noqa: E402  (light: TensorFlow loads when training starts)
     TrainingError,
+    check_checkpoint,
     check_run_dir,
     checkpoint_path,
     disk_full_says_where,
@@ -139,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Every option, the config file, --out and --export are checked before any data is read;
-    every failure is one `error:` line on stderr and a non-zero exit."""
+    """Every option, the config file, --out, --data and --export are checked before any photo
+    is read; every failure is one `error:` line on stderr and a non-zero exit."""
     args = build_parser().parse_args(argv)
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "extra" and getattr(args, f.name, None) is not None}
@@ -151,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted; the last checkpoint (if any) is whole: run the same command to "
               "resume.", file=sys.stderr)
         return 130
+    except CheckpointError as e:            # damaged past what the start checks read
+        print(f"error: {str(e).rstrip('.')}. It was left as it is.", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError) as e:    # ConfigError, ReplaceRefused, data errors
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -163,30 +167,23 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args, given: dict, run_dir: Path) -> int:
     try:
         check_run_dir(run_dir)
-        if args.export and not given and checkpoint_path(run_dir).is_file() and not args.new:
+        has_checkpoint = checkpoint_path(run_dir).is_file()
+        if args.export and not given and not args.config and not args.new:    # export only
+            if not has_checkpoint:
+                held = "does not exist" if not run_dir.exists() else "holds no checkpoint.npz"
+                raise TrainingError(f"there is no checkpoint to export in {run_dir} (it {held}): "
+                                    "give the run directory of a run that has trained, or add "
+                                    "--data PATH to train one first")
+            check_checkpoint(checkpoint_path(run_dir))
             with disk_full_says_where(run_dir, then="export"):
                 export_run(run_dir, args.export)
             return 0
         base = TrainConfig.load(args.config) if args.config else None
         base_keys = set(json.loads(Path(args.config).read_text(encoding="utf-8"))) if base else set()
-        if args.new and checkpoint_path(run_dir).is_file():
-            fresh = base or TrainConfig()      # refuse bad options before the old run goes
-            for k, v in given.items():
-                setattr(fresh, k, v)
-            fresh.validate()
-            role = check_strategy(fresh.strategy)
-            if args.export and role.chief:
-                # lazy: gan.training.export loads TensorFlow/Keras at import (via gan.models)
-                from gan.training.export import check_export_target
-
-                check_export_target(args.export)
-            if role.chief:        # the other workers of a cluster leave RUNDIR to the chief
-                checkpoint_path(run_dir).unlink()
-                (run_dir / "log.jsonl").unlink(missing_ok=True)
-                (run_dir / "config.json").unlink(missing_ok=True)
-        cfg, resuming = resolve_config(run_dir, given, base, base_keys)
+        # --new: a fresh config; the old run is set aside only once train() has checked it all
+        cfg, resuming = resolve_config(run_dir, given, base, base_keys, new=args.new)
         result = train(cfg, run_dir, resuming=resuming, export_to=args.export,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, new=args.new)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

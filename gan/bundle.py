@@ -39,6 +39,9 @@ FORMAT_VERSION = 1
 GENERATOR_FILE = "generator.keras"
 DISCRIMINATOR_FILE, COMPACT_DISCRIMINATOR_FILE = "discriminator.keras", "discriminator.npz"
 CARD = "model.json"
+# what an export may replace: an older bundle, with the files its card lists (the detector and
+# encoder files added in place after it was written) counted as ours
+BUNDLE = Marker(CARD, "a FaceGAN bundle", lists="files", format=FORMAT)
 HOW_TO_FIX = ("Get a working bundle with `git checkout -- models/` (the bundled default model), "
               "or export one from a run: `python train.py --out RUNDIR --export models/NAME`.")
 
@@ -117,7 +120,7 @@ def save_bundle(out_dir: str | Path, generator, discriminator, card: dict[str, A
     """Write a complete bundle to `out_dir` atomically (replacing an older one there).
     `extra_files` maps relative paths (e.g. "examples/real/0.png") to their bytes."""
     out_dir = Path(out_dir)
-    with staged_dir(out_dir, Marker(CARD, "a FaceGAN bundle", format=FORMAT)) as staging:
+    with staged_dir(out_dir, BUNDLE) as staging:
         write_files(staging, extra_files or {})
         save_model(generator, staging / GENERATOR_FILE)
         save_model(discriminator, staging / DISCRIMINATOR_FILE)

@@ -3,8 +3,10 @@ one on disk, never half of one. Everything the project persists (configs, checkp
 caches, reports) goes through here.
 
 Replacing a folder is limited to an older folder of the same kind (a bundle, a report), which
-the caller names; anything else there is refused, so a mistyped path never deletes a user's
-files. Temporary files and folders are named `.<target>.<pid>-<random>.tmp|staging|old`, so
+the caller names, holding only files this project wrote: `staged_dir` leaves a manifest of its
+files in each folder it writes (`MANIFEST`), and a file the manifest does not list (a photo the
+user put in an evaluation folder, say) stops the replacement. Anything else there is refused
+too, so a mistyped path never deletes a user's files. Temporary files and folders are named `.<target>.<pid>-<random>.tmp|staging|old`, so
 those left by a killed process can be told from the user's files and from a live writer's, and
 removed (`remove_stale`). Whatever is written gets the permissions the user's umask gives."""
 from __future__ import annotations
@@ -22,6 +24,10 @@ from typing import Any, Callable
 
 Recognise = Callable[[Path], bool]
 _TEMP_KINDS = ("tmp", "staging", "old")
+# written into every folder staged_dir writes: the files it wrote, so a replacement can tell
+# them from files a user added later (hidden, so photo listings skip it)
+MANIFEST = ".facegan-written.json"
+MANIFEST_FORMAT = "facegan-written/1"
 # ours: pid-random; before pids were in the names, mkstemp/mkdtemp's 8 characters
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)-[0-9a-f]{8}|[A-Za-z0-9_]{8})"
                       r"\.(?P<kind>tmp|staging|old)$")
@@ -130,30 +136,104 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 class Marker:
     """Recognises a folder this project wrote by a file in it, e.g.
     `Marker("model.json", "a FaceGAN bundle", format="facegan-bundle")`; with `values`, the
-    file must hold a JSON object with those values."""
+    file must hold a JSON object with those values (a callable value is a test of the value).
+    `lists` names the key of that object whose entries (a dict's keys or a list) are more
+    files of the folder, relative to it, that the project added in place after writing it
+    (a bundle's card lists the detector and encoder files), so a replacement counts them as
+    ours."""
 
-    def __init__(self, filename: str, what: str, **values: Any):
-        self.filename, self.what, self.values = filename, what, values
+    def __init__(self, filename: str, what: str, *, lists: str | None = None, **values: Any):
+        self.filename, self.what, self.lists, self.values = filename, what, lists, values
+
+    def _read(self, folder: Path) -> Any:
+        try:
+            return json.loads((Path(folder) / self.filename).read_text())
+        except (OSError, ValueError):
+            return None
 
     def __call__(self, folder: Path) -> bool:
-        path = Path(folder) / self.filename
         if not self.values:
-            return path.is_file()
-        try:
-            d = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return False
-        return isinstance(d, dict) and all(d.get(k) == v for k, v in self.values.items())
+            return (Path(folder) / self.filename).is_file()
+        d = self._read(folder)
+        return isinstance(d, dict) and all(v(d.get(k)) if callable(v) else d.get(k) == v
+                                           for k, v in self.values.items())
+
+    def listed(self, folder: Path) -> set[str]:
+        """The files the marker file lists as the folder's (by `lists`), relative to it."""
+        d = self._read(folder) if self.lists else None
+        entries = d.get(self.lists) if isinstance(d, dict) else None
+        return {e for e in entries if isinstance(e, str)} if isinstance(entries, (dict, list)) else set()
 
 
-# what every staged_dir caller but bundles writes: evaluation/, detection/report/, attributes/
-REPORT = Marker("report.json", "a report folder (with report.json)")
+def _facegan_format(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("facegan-")
+
+
+# what every staged_dir caller but bundles writes: evaluation/, detection/report/, attributes/;
+# each writes its own "format" (facegan-evaluation/1, ...), so a user's report.json is not one
+REPORT = Marker("report.json", "a report folder (with a FaceGAN report.json)", format=_facegan_format)
+
+
+def _read_manifest(folder: Path) -> set[str]:
+    """The files `folder`'s manifest lists; none when it cannot be read (then nothing in the
+    folder counts as ours: refusing is the safe side)."""
+    try:
+        d = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return set()
+    files = d.get("files") if isinstance(d, dict) else None
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every file under `folder` (links not followed), relative POSIX paths, sorted."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        out += [(rel / n).as_posix() for n in files]
+        out += [(rel / n).as_posix() for n in dirs if os.path.islink(os.path.join(root, n))]
+    return sorted(out)
+
+
+def _write_manifest(folder: Path) -> None:
+    """Record in `folder` (a staging folder about to be renamed into place) every file in it."""
+    files = [f for f in _files_under(folder) if f != MANIFEST]
+    path = folder / MANIFEST
+    path.write_text(json.dumps({"format": MANIFEST_FORMAT, "files": files}, indent=0) + "\n")
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _not_ours(folder: Path, listed: set[str], base: Path, top: Path) -> list[str]:
+    """Files under `folder` that no manifest lists: `listed` is what the manifest of `base` (the
+    nearest folder above with one) names, relative to `base`; a subfolder with a manifest of its
+    own (a report written into a bundle later) is judged by that one. Paths relative to `top`.
+    Temporaries of a writer (`remove_stale` takes them) count as ours."""
+    out = []
+    for p in sorted(folder.iterdir()):
+        if _TEMP_RE.match(p.name) or (folder == base and p.name == MANIFEST):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            if (p / MANIFEST).is_file():
+                out += _not_ours(p, _read_manifest(p), p, top)
+            else:
+                out += _not_ours(p, listed, base, top)
+        elif p.relative_to(base).as_posix() not in listed:
+            out.append(p.relative_to(top).as_posix())
+    return out
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def check_replaceable(final: str | Path, replaces: Recognise = REPORT) -> None:
     """Raise ReplaceRefused unless writing the folder `final` may go ahead: nothing is there,
-    an empty folder, or a folder `replaces` recognises (an older one of the same kind). Call it
-    before long work too, so a bad target is refused before hours of it."""
+    an empty folder, or a folder `replaces` recognises (an older one of the same kind) whose
+    every file its manifest lists (or a subfolder's own manifest, or the marker file's `lists`),
+    so a file the user added is never deleted with it. A folder written before manifests (the
+    bundles shipped in models/, say) has none and is recognised by its marker alone, as then.
+    Call it before long work too, so a bad target is refused before hours of it."""
     final = Path(final)
     if final.is_symlink():
         raise ReplaceRefused(f"{final} is a symbolic link; give the folder it points to "
@@ -164,14 +244,22 @@ def check_replaceable(final: str | Path, replaces: Recognise = REPORT) -> None:
         raise ReplaceRefused(f"{final} is a file, not a folder; give a new folder. "
                              "Nothing was written.")
     entries = sorted(p.name + ("/" if p.is_dir() else "") for p in final.iterdir())
-    if not entries or replaces(final):
+    if not entries:
         return
-    shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
-    what = getattr(replaces, "what", "what this write replaces")
-    held = "1 entry" if len(entries) == 1 else f"{len(entries)} entries"
-    raise ReplaceRefused(f"{final} is not {what} but holds {held} ({shown}); it would be replaced "
-                         "as a whole, so nothing was written. Give a new or empty folder, or "
-                         "move those files away.")
+    if not replaces(final):
+        what = getattr(replaces, "what", "what this write replaces")
+        held = "1 entry" if len(entries) == 1 else f"{len(entries)} entries"
+        raise ReplaceRefused(f"{final} is not {what} but holds {held} ({_shown(entries)}); it would "
+                             "be replaced as a whole, so nothing was written. Give a new or empty "
+                             "folder, or move those files away.")
+    if not (final / MANIFEST).is_file():
+        return                                   # written before manifests: the marker decides
+    listed = getattr(replaces, "listed", None)
+    ours = _read_manifest(final) | (set(listed(final)) if listed else set())
+    foreign = _not_ours(final, ours, final, final)
+    if foreign:
+        raise ReplaceRefused(f"{final} holds files this project did not write: {_shown(foreign)}; "
+                             "move them away or give a new folder. Nothing was written.")
 
 
 def atomic_replace_dir(staging: str | Path, final: str | Path, replaces: Recognise = REPORT) -> None:
@@ -214,10 +302,18 @@ def staged_dir(final: str | Path, replaces: Recognise = REPORT):
     staging = staging_dir_for(final)
     try:
         yield staging
+        _write_manifest(staging)
         atomic_replace_dir(staging, final, replaces)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def paths_overlap(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths are one folder or one lies inside the other (links resolved): a
+    command that reads one and writes the other would read its own output next time."""
+    ra, rb = os.path.realpath(a), os.path.realpath(b)
+    return ra == rb or any(x.startswith(y.rstrip(os.sep) + os.sep) for x, y in ((ra, rb), (rb, ra)))
 
 
 def write_files(folder: str | Path, files: dict[str, bytes]) -> None:

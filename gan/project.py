@@ -42,11 +42,13 @@ latent's alone), or `error` and `error_kind` for a file that could not be used (
 still projected).
 
 DIR is written as a whole at the end (a staging folder renamed into place): it must be new,
-empty, or an older projection folder (with projections.json), which is replaced; a folder
-holding anything else is refused before any work and left as it was.
+empty, or an older projection folder (with projections.json) holding only what gan.project
+wrote there, which is replaced; a folder holding anything else (a photo of yours put beside
+the projections, say) is refused before any work and left as it was.
 
-Exit status: 0 when at least one photo was projected, 1 when none was, 2 for a usage error
-(bad option, unusable model, refused DIR). This is the command line only: the optimisation is
+Exit status: 0 when at least one photo was projected, 1 when none was (then nothing is
+written: DIR stays as it was, and the reasons are on stderr), 2 for a usage error (bad option,
+unusable model, refused DIR). This is the command line only: the optimisation is
 `gan.projection`.
 """
 from __future__ import annotations
@@ -67,6 +69,23 @@ FORMAT = "facegan-projections"
 RESULTS = "projections.json"
 FOLDER = Marker(RESULTS, "a projection folder (with projections.json)", format=FORMAT)
 NO_FACE = "no face found: the centre square was projected"
+
+
+def _seed(text: str) -> int:
+    """argparse type of --seed: a whole number from 0 (NumPy's generators take no negative
+    seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 up, got {text!r}") \
+            from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 up, got {value}")
+    return value
+
+
+class _NothingProjected(Exception):
+    """No photo could be used: the staging folder is dropped, so DIR stays as it was."""
 
 
 def several_faces(n: int) -> str:
@@ -111,7 +130,7 @@ def fit_main(argv: list[str]) -> int:
                    help=f"generated faces to fit on, a tenth held out (default {DEFAULT_FACES})")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                    help=f"passes over them (default {DEFAULT_EPOCHS})")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the fit (default 0)")
     args = p.parse_args(argv)
     if not 128 <= args.faces <= 1_000_000:
         p.error("--faces must be between 128 and 1000000")
@@ -152,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     from gan.projection import DEFAULT_STEPS
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"optimisation steps per photo (default {DEFAULT_STEPS})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latent noise (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the latent noise (default 0)")
     p.add_argument("--no-encoder", action="store_true",
                    help="start from the mean latent even when the bundle has an encoder")
     from gan.projection import FEATURE_RES, FEATURE_STEPS
@@ -249,7 +268,13 @@ def main(argv: list[str] | None = None) -> int:
                    "projections": entries}
             if projector.encoder is None:
                 doc["start_note"] = projector.start_note
+            if not done:        # an older projection folder there is kept, not emptied
+                raise _NothingProjected
             (tmp / RESULTS).write_text(json.dumps(doc, indent=1) + "\n")
+    except _NothingProjected:
+        print(f"none of the {len(args.files)} photos could be projected; nothing was written "
+              f"to {out}", file=sys.stderr)
+        return 1
     except (ReplaceRefused, OSError) as e:
         print(f"error: {out} could not be written: {e}", file=sys.stderr)
         return 2

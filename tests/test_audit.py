@@ -18,7 +18,7 @@ from PIL import Image
 from gan.bundle import load_bundle, update_card
 from gan.sampling import label_matrix
 from gan.detector.calibrate import wilson
-from gan.io import ReplaceRefused
+from gan.io import MANIFEST, ReplaceRefused
 from gan.metrics import audit
 from tests.factories import make_tiny_bundle, write_photo_folder
 
@@ -76,7 +76,7 @@ def test_sheet_numbers_2n_faces_n_of_each_kind(sheet):
     files = sorted(p.name for p in (sheet / audit.FACES).iterdir())
     assert files == [f"{i:03d}.png" for i in range(1, 2 * N + 1)]
     assert sorted(p.name for p in sheet.iterdir()) == sorted(
-        [audit.FACES, audit.KEY, audit.LABELS, audit.SHEET])
+        [audit.FACES, audit.KEY, audit.LABELS, audit.SHEET, MANIFEST])
     drawn = key["generated"]["labels"]                 # each face's row, as the page draws it
     want = label_matrix(load_bundle(key["model"]["path"]), N, None, seed=0)
     assert drawn["names"] == ["male", "smiling"] and np.array_equal(drawn["rows"], want)
@@ -294,7 +294,7 @@ def test_record_keeps_the_audit_with_the_bundle_and_its_card(bundle_path, tmp_pa
     audit.record(again, model)                               # a newer audit replaces it
     assert json.loads((model / "model.json").read_text())["audit"]["generated"]["broken"] == 2
     assert sorted(p.name for p in (model / "audit").iterdir()) == sorted(
-        ["sheet.jpg", audit.LABELS, audit.KEY, audit.RESULT])
+        ["sheet.jpg", audit.LABELS, audit.KEY, audit.RESULT, MANIFEST])
 
 
 def test_record_refuses_an_unscored_a_changed_or_another_generators_audit(bundle_path, tmp_path,
@@ -413,7 +413,7 @@ def test_pair_draws_one_sheet_of_each_bundle_and_hides_which_is_which(bundle_pat
     for coin, x in ((0, bundle_path), (1, other)):
         out = tmp_path / f"pair{coin}"
         pair = audit.make_pair((bundle_path, other), out, n=N, seed=3, real_seed=2, coin=coin)
-        assert sorted(p.name for p in out.iterdir()) == [*audit.SIDES, audit.PAIR]
+        assert sorted(p.name for p in out.iterdir()) == sorted([*audit.SIDES, audit.PAIR, MANIFEST])
         assert pair == json.loads((out / audit.PAIR).read_text())
         assert pair["sides"]["X"]["model"] == str(x)
         for side, seed, real_seed in (("X", 3, 2), ("Y", 4, 3)):

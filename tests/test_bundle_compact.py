@@ -49,6 +49,13 @@ def test_compact_discriminator_keeps_faces_and_nearly_the_score(tmp_path, capsys
     assert np.max(np.abs(a - b)) < 0.05 * (np.std(a) + 1e-3) + 1e-3      # ...by a sliver
     assert [w.dtype for w in after.discriminator.weights] == ["float32"] * len(after.discriminator.weights)
 
+    # the compact file, written in place, is the bundle's as its card lists it: an export over
+    # the bundle may still replace it
+    from gan.bundle import BUNDLE
+    from gan.io import check_replaceable
+
+    check_replaceable(path, BUNDLE)
+
 
 def test_compacting_twice_or_with_fitted_detectors_is_refused(tmp_path, capsys):
     from gan.compact import main

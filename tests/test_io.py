@@ -12,13 +12,15 @@ import sys
 
 import pytest
 
-from gan.io import (REPORT, Marker, ReplaceRefused, atomic_file, atomic_write_text,
-                    remove_stale, staged_dir, write_files)
+from gan.io import (MANIFEST, REPORT, Marker, ReplaceRefused, atomic_file, atomic_write_text,
+                    check_replaceable, remove_stale, staged_dir, write_files)
+
+OLD_REPORT = b'{"format": "facegan-evaluation/1"}'
 
 
 def test_staged_dir_replaces_the_folder_on_success(tmp_path):
     out = tmp_path / "evaluation"
-    write_files(out, {"report.json": b"old", "old_figure.png": b"x"})
+    write_files(out, {"report.json": OLD_REPORT, "old_figure.png": b"x"})
     with staged_dir(out) as tmp:
         write_files(tmp, {"report.json": b"new", "figs/swd.png": b"y"})
     assert (out / "report.json").read_bytes() == b"new"
@@ -29,12 +31,12 @@ def test_staged_dir_replaces_the_folder_on_success(tmp_path):
 
 def test_staged_dir_keeps_the_old_folder_when_writing_fails(tmp_path):
     out = tmp_path / "evaluation"
-    write_files(out, {"report.json": b"old"})
+    write_files(out, {"report.json": OLD_REPORT})
     with pytest.raises(RuntimeError):
         with staged_dir(out) as tmp:
             write_files(tmp, {"report.json": b"half"})
             raise RuntimeError("figure failed")
-    assert (out / "report.json").read_bytes() == b"old"
+    assert (out / "report.json").read_bytes() == OLD_REPORT
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation"]
 
 
@@ -55,6 +57,7 @@ def _dead_pid() -> int:
     ({"report.json": b"{}", "figure.png": b"x"}, BUNDLE),                 # a report is no bundle
     ({"model.json": b'{"format": "other"}'}, BUNDLE),                     # someone else's card
     ({"notes.txt": b"mine"}, REPORT),                                     # evaluate --out wrong
+    ({"holiday.jpg": b"x", "report.json": b'{"trip": "Rome"}'}, REPORT),  # a user's report.json
 ])
 def test_staged_dir_refuses_to_replace_what_it_does_not_recognise(tmp_path, files, replaces):
     """`train.py --export DIR` and report writers replace only an older folder of their own
@@ -78,8 +81,69 @@ def test_staged_dir_writes_a_new_empty_or_older_bundle_folder(tmp_path, existing
         write_files(out, {"model.json": b'{"format": "facegan-bundle"}', "old.png": b"x"})
     with staged_dir(out, BUNDLE) as tmp:
         write_files(tmp, {"model.json": b'{"format": "facegan-bundle", "new": 1}'})
-    assert sorted(p.name for p in out.iterdir()) == ["model.json"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "model.json"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["mine"]
+
+
+def _report(folder, **files):
+    """A report folder written by staged_dir, as gan.evaluate writes one."""
+    with staged_dir(folder) as tmp:
+        write_files(tmp, {"report.json": OLD_REPORT, "swd.png": b"x", "figs/pairs.jpg": b"y",
+                          **files})
+    return folder
+
+
+@pytest.mark.parametrize("added", [["holiday.jpg"], ["notes.txt", "figs/mine.png"],
+                                   [f"photo{i}.jpg" for i in range(7)]])
+def test_a_folder_we_wrote_is_not_replaced_once_the_user_added_files(tmp_path, added):
+    """`gan.evaluate --out DIR` on an older report of its own, to which the user added photos or
+    notes: replacing it whole would delete them, so nothing is written and the message names
+    them (five at most)."""
+    out = _report(tmp_path / "report")
+    for name in added:
+        write_files(out, {name: b"mine"})
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ReplaceRefused, match="did not write: ") as e:
+        with staged_dir(out) as tmp:
+            write_files(tmp, {"report.json": b"new"})
+    said = str(e.value)
+    assert all(name in said for name in sorted(added)[:5]) and "Nothing was written" in said
+    assert ("and 2 more" in said) == (len(added) == 7)
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_bundle_with_reports_written_into_it_later_stays_replaceable(tmp_path):
+    """A bundle gets evaluation/, detection/report/, audit-groups/G/ written later (each with
+    its own manifest) and detector files its card lists: all ours. One file of the user's
+    anywhere in it stops the export."""
+    from gan.bundle import BUNDLE as CARD_LISTS_FILES
+
+    out = tmp_path / "mine"
+    card = b'{"format": "facegan-bundle", "files": {"generator.keras": {}, "detection/f.npz": {}}}'
+    with staged_dir(out, CARD_LISTS_FILES) as tmp:
+        write_files(tmp, {"model.json": card, "generator.keras": b"g", "examples/real/0.png": b"p"})
+    _report(out / "evaluation")
+    _report(out / "detection" / "report")
+    _report(out / "audit-groups" / "gender=male")
+    write_files(out, {"detection/f.npz": b"detector, added in place"})
+    check_replaceable(out, CARD_LISTS_FILES)
+    write_files(out, {"audit-groups/gender=male/sheet copy.jpg": b"mine"})
+    with pytest.raises(ReplaceRefused, match=r"audit-groups/gender=male/sheet copy\.jpg"):
+        check_replaceable(out, CARD_LISTS_FILES)
+
+
+def test_a_folder_written_before_manifests_is_recognised_by_its_marker(tmp_path):
+    """Bundles and reports written before the manifest (the shipped models/) stay replaceable
+    by their tools."""
+    out = tmp_path / "old bundle"
+    write_files(out, {"model.json": b'{"format": "facegan-bundle"}', "generator.keras": b"g",
+                      "evaluation/report.json": OLD_REPORT, "evaluation/swd.png": b"x"})
+    check_replaceable(out, BUNDLE)
+    check_replaceable(out / "evaluation")
+    with staged_dir(out, BUNDLE) as tmp:
+        write_files(tmp, {"model.json": b'{"format": "facegan-bundle"}'})
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "model.json"]
 
 
 @pytest.mark.parametrize("make", [lambda p: p.write_text("a file"),

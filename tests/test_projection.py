@@ -11,6 +11,7 @@ import pytest
 
 from gan import project as cli
 from gan.bundle import load_bundle
+from gan.io import MANIFEST
 from gan.metrics.msssim import ms_ssim
 from gan.projection import Projector, learning_rate, noise_scale, project
 from gan.sampling import generate_from_latents, latents
@@ -98,7 +99,7 @@ def test_cli_writes_files_and_json(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["alice.labels.npy", "alice.latent.npy", "alice.projection.png",
+    assert names == [MANIFEST, "alice.labels.npy", "alice.latent.npy", "alice.projection.png",
                      "alice.side_by_side.png", "blank.labels.npy", "blank.latent.npy",
                      "blank.projection.png", "blank.side_by_side.png", "projections.json"]
     doc = json.loads((out / "projections.json").read_text())
@@ -189,10 +190,17 @@ def test_cli_bad_inputs_get_a_line_each(tmp_path, capsys):
     for b in bad:
         assert sum(line.startswith(str(tmp_path / b) + ": skipped:") for line in err.splitlines()) == 1
 
-    # nothing usable: exit 1, the reasons still written
-    rc = cli.main(["--model", str(model), str(tmp_path / "text.jpg"), "--out", str(out)])
-    assert rc == 1
-    assert json.loads((out / "projections.json").read_text())["projected"] == 0
+    # nothing usable: exit 1, the reasons on stderr, and the earlier projections kept as they
+    # were (not replaced by an empty folder)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    rc = cli.main(["--model", str(model), str(tmp_path / "text.jpg"), str(tmp_path / "missing.jpg"),
+                   "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert "text.jpg: skipped" in err and "nothing was written" in err
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert json.loads((out / "projections.json").read_text())["projected"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_cli_refuses_a_folder_of_user_files_and_keeps_it(tmp_path, capsys):
@@ -213,6 +221,30 @@ def test_cli_refuses_a_folder_of_user_files_and_keeps_it(tmp_path, capsys):
     (older / "me.projection.png").unlink()
     assert cli.main(["--model", str(model), str(photo), "--out", str(older), "--steps", "2"]) == 0
     assert (older / "me.projection.png").is_file()
+
+    # ... but not once the user has put a file of theirs in it: that would be deleted with it
+    (older / "my_holiday.jpg").write_bytes(b"my photo")
+    before = {f.name: f.read_bytes() for f in older.iterdir()}
+    capsys.readouterr()
+    rc = cli.main(["--model", str(model), str(photo), "--out", str(older), "--steps", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "my_holiday.jpg" in err and "did not write" in err and "Traceback" not in err
+    assert {f.name: f.read_bytes() for f in older.iterdir()} == before
+
+
+@pytest.mark.parametrize("argv", [["--seed", "-1", "PHOTO"], ["fit", "--seed", "-1"],
+                                  ["--seed", "two", "PHOTO"]])
+def test_cli_refuses_a_seed_below_zero_in_one_line(tmp_path, capsys, argv):
+    """NumPy takes no negative seed: refused as a usage error, not a traceback, and nothing
+    is written."""
+    photo = _photo(tmp_path / "me.jpg")
+    argv = [str(photo) if a == "PHOTO" else a for a in argv]
+    out = [] if argv[0] == "fit" else ["--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as e:
+        cli.main([*argv, *out, "--model", str(tmp_path / "no bundle needed")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--seed" in err and "from 0 up" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_usage_errors_exit_2(tmp_path, capsys):

@@ -235,3 +235,160 @@ def test_a_full_disk_says_where_and_from_which_step_the_same_command_resumes(
     assert meta["step"] == 2
     steps = [json.loads(l)["step"] for l in (run / "log.jsonl").read_text().splitlines()]
     assert np.all(np.diff(steps) == 1)
+
+
+def _junk_photos(path: Path) -> Path:
+    """Files named like photos that do not decode: refused only once they are read."""
+    path.mkdir()
+    for i in range(10):
+        (path / f"{i}.jpg").write_bytes(b"not a photo")
+    return path
+
+
+def _note_in(folder: Path) -> list:
+    (folder / "my_notes.txt").write_text("mine")
+    return []
+
+
+# a mistake --new can only meet once the old run would have gone: (options, what the error says,
+# whether the failed start rewrites the data report)
+NEW_MISTAKES = {
+    "a mistyped --data": (lambda run, photos: ["--data", run.parent / "phtoos"],
+                          "no such file or folder", False),
+    "a missing --init-from": (lambda run, photos: ["--data", photos, "--init-from",
+                                                   run.parent / "no bundle"], "--init-from", False),
+    "fewer photos than one batch": (lambda run, photos: ["--data", photos, "--batch-size", 32],
+                                    "fewer than one batch of 32", False),
+    "labels the photos lack": (lambda run, photos: ["--data", photos, "--labels", "male"],
+                               "label 'male' not in", False),
+    "a file of the user's in RUNDIR/bundle": (
+        lambda run, photos: _note_in(run / "bundle") + ["--data", photos], "my_notes.txt", False),
+    "photos that do not decode": (lambda run, photos: ["--data", _junk_photos(run.parent / "junk")],
+                                  "no usable photos", True),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", NEW_MISTAKES)
+def test_new_with_a_mistake_keeps_the_old_run(trained, photos, tmp_path, capsys, mistake):
+    """--new sets the old run's checkpoint, log and config aside only once the data, the
+    --init-from bundle and the export folder pass their checks, and puts them back when the new
+    run fails before it has started (photos that turn out unreadable)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    make_args, says, reports = NEW_MISTAKES[mistake]
+    args = make_args(run, photos)
+    before = _files(run)
+    rc, err = _main(capsys, "--out", run, "--new", *TINY, "--steps", 2, *args)
+    line = _error_line(err)
+    assert rc == 2 and says in line, line
+    after = _files(run)
+    if reports:         # the failed start's data report is the one its message points to
+        assert "data_report.json" in line
+        for name in ("data_report.json", "reals.png"):
+            before.pop(name), after.pop(name, None)
+    assert after == before
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.slow
+def test_new_starts_the_run_over(trained, photos, tmp_path, capsys):
+    """With good options --new trains a new run (here of another architecture, which a resume
+    refuses) and leaves nothing of the old one aside."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    old_log = (run / "log.jsonl").read_text()
+    rc, err = _main(capsys, "--data", photos, "--out", run, "--new", *TINY, "--steps", 2,
+                    "--latent-dim", 8)
+    assert rc == 0, err
+    assert json.loads((run / "config.json").read_text())["latent_dim"] == 8
+    assert (run / "log.jsonl").read_text() != old_log
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize("option, says", [
+    (lambda tmp, photos: ["--data", tmp / "phtoos"], "no such file or folder"),
+    (lambda tmp, photos: ["--data", photos, "--labels", "male"], "label 'male' not in"),
+    (lambda tmp, photos: ["--data", photos, "--init-from", tmp / "no bundle"], "No model bundle"),
+    (lambda tmp, photos: ["--data", photos, "--init-from", _other_bundle(tmp)],
+     "architecture differs"),
+    (lambda tmp, photos: ["--data", photos, "--batch-size", 32], "fewer than one batch of 32"),
+])
+def test_a_bad_data_labels_or_init_from_is_refused_before_the_run_folder_is_made(
+        photos, tmp_path, capsys, option, says):
+    run = tmp_path / "run"
+    rc, err = _main(capsys, "--out", run, *TINY, "--steps", 2, *option(tmp_path, photos))
+    assert rc == 2 and says in _error_line(err)
+    assert not run.exists()
+
+
+def _other_bundle(tmp: Path) -> Path:
+    from tests.factories import make_tiny_bundle
+
+    return make_tiny_bundle(tmp / "wide", g_channels=16)
+
+
+@pytest.mark.parametrize("layout", ["same folder", "run inside the photos", "photos inside the run",
+                                    "export inside the photos"])
+def test_photos_and_the_run_folder_must_not_overlap(photos, tmp_path, capsys, layout):
+    """A run inside its photos would train on its own reals.png, samples and bundle at the next
+    start (and the photos inside a run on them too): refused before anything is written."""
+    import shutil
+
+    data = tmp_path / "photos"
+    shutil.copytree(photos, data)
+    run, export = {"same folder": (data, None),
+                   "run inside the photos": (data / "run", None),
+                   "photos inside the run": (tmp_path, None),
+                   "export inside the photos": (tmp_path / "run", data / "models" / "mine")}[layout]
+    before = _files(data)
+    rc, err = _main(capsys, "--data", data, "--out", run, *TINY, "--steps", 2,
+                    *(["--export", export] if export else []))
+    line = _error_line(err)
+    assert rc == 2 and "overlap" in line and ("--export" if export else "--out") in line, line
+    assert _files(data) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_export_of_a_run_without_a_checkpoint_says_so(tmp_path, capsys, made):
+    """`--out RUNDIR --export DIR` exports the run's checkpoint: when there is none (a mistyped
+    run, or one stopped before its first), the message says that, not that --data is missing."""
+    run = tmp_path / "run"
+    if made:
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps(tiny_config(data="photos").to_dict()))
+    rc, err = _main(capsys, "--out", run, "--export", tmp_path / "models" / "mine")
+    line = _error_line(err)
+    assert rc == 2 and "no checkpoint to export" in line and str(run) in line, line
+    assert not (tmp_path / "models").exists()
+
+
+DAMAGE = {"truncated": lambda b: b[: len(b) // 3], "empty": lambda b: b"",
+          "not a checkpoint": lambda b: b"hello\n"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", DAMAGE)
+@pytest.mark.parametrize("command", ["resume", "export"])
+def test_a_damaged_checkpoint_is_one_line_and_left_as_it_is(
+        trained, photos, tmp_path, capsys, damage, command):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    ckpt = run / "checkpoint.npz"
+    ckpt.write_bytes(DAMAGE[damage](ckpt.read_bytes()))
+    before = _files(run)
+    argv = (["--data", photos, "--out", run, *TINY, "--steps", 4] if command == "resume" else
+            ["--out", run, "--export", tmp_path / "exported"])
+    rc, err = _main(capsys, *argv)
+    line = _error_line(err)
+    assert rc == 2 and f"{ckpt} is not a readable checkpoint" in line, line
+    assert "--new" in line and "pickle" not in line
+    assert _files(run) == before
+    assert not (tmp_path / "exported").exists()

@@ -31,8 +31,8 @@ from gan.data.preprocess import PREPROCESS_VERSION
 from gan.data.split import Split
 from gan.detector.calibrate import wilson
 from gan.images import png_bytes
-from gan.io import (Marker, atomic_write_text, check_replaceable, file_sha256, staged_dir,
-                    write_files)
+from gan.io import (MANIFEST, Marker, atomic_write_text, check_replaceable, file_sha256,
+                    staged_dir, write_files)
 from gan.sampling import check_truncation, generate, generate_from_latents, label_matrix, latents
 
 DEFAULT_N = 64
@@ -62,10 +62,10 @@ class AuditError(ValueError):
 
 def _names_if_ours(folder: Path, filename: str, fmt: str) -> set[str] | None:
     """The names in `folder` when its `filename` is a JSON object of format `fmt` (a folder
-    this module wrote), else None."""
+    this module wrote), else None; gan.io's manifest of what was written is not one of them."""
     try:
         written = json.loads((folder / filename).read_text())
-        names = {p.name for p in folder.iterdir()}
+        names = {p.name for p in folder.iterdir()} - {MANIFEST}
     except (OSError, ValueError):
         return None
     return names if isinstance(written, dict) and written.get("format") == fmt else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,32 @@ def save_checkpoint(path: str | Path, groups: dict[str, list], meta: dict[str, A
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _unreadable(path: str | Path, e: Exception) -> CheckpointError:
+    """A CheckpointError saying why `path` cannot be read, in a user's words (NumPy's own
+    message for a file that is no archive talks of pickles)."""
+    try:
+        empty = Path(path).stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        why = "it is empty"
+    elif isinstance(e, (zipfile.BadZipFile, EOFError)):
+        why = f"it is truncated or not a .npz archive ({e})"
+    elif isinstance(e, ValueError) and "pickle" in str(e):
+        why = "it is not a .npz archive"
+    elif isinstance(e, KeyError):
+        why = "it holds no run metadata"
+    else:
+        why = str(e) or type(e).__name__
+    return CheckpointError(f"{path} is not a readable checkpoint: {why}")
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return json.loads(str(z["__meta__"]))
     except Exception as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint: {e}") from e
+        raise _unreadable(path, e) from e
 
 
 def load_checkpoint(path: str | Path, groups: dict[str, list],
@@ -72,7 +93,7 @@ def load_checkpoint(path: str | Path, groups: dict[str, list],
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint: {e}") from e
+        raise _unreadable(path, e) from e
     with z:
         meta = json.loads(str(z["__meta__"]))
         meta["missing_groups"] = [g for g in groups if g in optional and g not in meta["counts"]]

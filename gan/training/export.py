@@ -7,18 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from gan.bundle import CARD, FORMAT, save_bundle
+from gan.bundle import BUNDLE, save_bundle
 from gan.card import make_card
 from gan.config import TrainConfig
 from gan.images import png_bytes
-from gan.io import Marker, check_replaceable
+from gan.io import check_replaceable
 from gan.models import build_discriminator
 
 
 def check_export_target(out_dir: str | Path) -> None:
     """Refuse an export folder that holds anything but an older bundle (save_bundle would refuse
     it too, but only after the training): raises gan.io.ReplaceRefused."""
-    check_replaceable(out_dir, Marker(CARD, "a FaceGAN bundle", format=FORMAT))
+    check_replaceable(out_dir, BUNDLE)
 
 
 def export_bundle(model, cfg: TrainConfig, out_dir: str | Path, *, label_names: list[str],

@@ -32,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,15 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from gan.bundle import BundleError, load_bundle, read_card
+from gan.bundle import BundleError, load_bundle, model_files, read_card, verify_files
 from gan.config import ARCHITECTURE_FIELDS, ConfigError, TrainConfig
 from gan.data.preprocess import to_uint8
 from gan.data.split import Split
 from gan.images import make_grid, save_png
-from gan.io import atomic_write_bytes, atomic_write_text, remove_stale
+from gan.io import atomic_write_bytes, atomic_write_text, paths_overlap, remove_stale
 from gan.sampling import latents
 from gan.training.checkpoint import (
     CHECKPOINT_NAME,
+    CheckpointError,
     checkpoint_arrays,
     load_checkpoint,
     read_meta,
@@ -136,16 +138,16 @@ def disk_full_says_where(run_dir: Path, then: str = "resume"):
 
 
 def resolve_config(run_dir: Path, given: dict[str, Any], base: TrainConfig | None = None,
-                   base_keys=()) -> tuple[TrainConfig, bool]:
+                   base_keys=(), new: bool = False) -> tuple[TrainConfig, bool]:
     """The config for a run: a fresh one from `given` (over `base`, whose file set `base_keys`),
-    or the saved one of a run being resumed with `given` applied for the fields that may change
-    between sessions. A fresh run started from a bundle (`init_from`) takes the bundle's
-    architecture for every architecture field neither `given` nor the file set, as a resumed
-    run keeps its own. Returns (config, resuming)."""
+    or (unless `new`, a run started over) the saved one of a run being resumed with `given`
+    applied for the fields that may change between sessions. A fresh run started from a bundle
+    (`init_from`) takes the bundle's architecture for every architecture field neither `given`
+    nor the file set, as a resumed run keeps its own. Returns (config, resuming)."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     saved = run_dir / "config.json"
-    if saved.is_file() and checkpoint_path(run_dir).is_file():
+    if saved.is_file() and checkpoint_path(run_dir).is_file() and not new:
         cfg = TrainConfig.load(saved)
         clashes = {k: (getattr(cfg, k), v) for k, v in given.items()
                    if k in ARCHITECTURE_FIELDS and v != getattr(cfg, k)}
@@ -282,11 +284,13 @@ def _sample_inputs(cfg: TrainConfig, labels: np.ndarray | None):
 
 def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
           export_to: str | Path | None = None, progress: bool = True,
-          stop_at: int | None = None) -> RunResult:
+          stop_at: int | None = None, new: bool = False) -> RunResult:
     """Train (or resume) the run in `run_dir` up to `cfg.steps`, then export a bundle.
 
-    Options, the run directory and the export target are checked before any data is read.
-    `stop_at` stops early at that step as if interrupted (used by tests of resume)."""
+    Options, the run directory, the data source, the checkpoint or --init-from bundle and the
+    export target are checked before any photo is read or anything written. `new` starts over
+    in a `run_dir` that holds a run (`train.py --new`): see `_PreviousRun`. `stop_at` stops
+    early at that step as if interrupted (used by tests of resume)."""
     # lazy: gan.training.export loads TensorFlow/Keras at import (via gan.models)
     from gan.training.export import check_export_target
 
@@ -294,17 +298,155 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resuming: bool = False,
     cfg.validate()
     try:
         role = check_strategy(cfg.strategy)
+        replicas = expected_replicas(role)
         if cfg.jit_compile:
-            check_jit(True, expected_replicas(role))
+            check_jit(True, replicas)
     except StrategyError as e:
         raise TrainingError(str(e)) from None
     check_run_dir(run_dir)
     if not cfg.data:
         raise TrainingError("no data: give --data PATH (a folder, .zip, CelebA or UTKFace layout)")
+    labels = check_data(cfg, run_dir, export_to if role.chief else None, replicas)
+    previous = None
     if role.chief:
         check_export_target(export_to or run_dir / "bundle")
-    with disk_full_says_where(run_dir):
-        return _train(cfg, run_dir, role, export_to=export_to, progress=progress, stop_at=stop_at)
+        ckpt = checkpoint_path(run_dir)
+        if ckpt.is_file() and not new:
+            check_checkpoint(ckpt)
+        elif cfg.init_from:
+            check_init_from(cfg, labels)
+        if new and ckpt.is_file():
+            previous = _PreviousRun(run_dir)
+    try:
+        with disk_full_says_where(run_dir):
+            return _train(cfg, run_dir, role, export_to=export_to, progress=progress,
+                          stop_at=stop_at, started=previous.discard if previous else None)
+    finally:
+        if previous is not None:
+            previous.restore()          # when the new run failed before it started
+
+
+def _data_folder(data: str) -> str | None:
+    """The folder whose files a run trains on: the --data folder, or the folder of a labels file
+    given as --data; None for a .zip (its photos are inside it)."""
+    if os.path.isdir(data) or not os.path.exists(data):
+        return data
+    return None if zipfile.is_zipfile(data) else os.path.dirname(os.path.abspath(data))
+
+
+def check_data(cfg: TrainConfig, run_dir: Path, export_to=None, replicas: int = 1) -> list[str]:
+    """Refuse, before anything is written, data the run cannot train on: a folder that
+    overlaps RUNDIR or the export folder (the run's own reals.png, samples and bundle would be
+    trained on at the next start), a missing source, labels it does not have, or fewer photos
+    than one batch. Lists the source (no photo is decoded); returns the label names asked."""
+    from gan.data.sources import detect_source
+
+    folder = _data_folder(str(cfg.data))
+    for flag, other in (("--out", run_dir), ("--export", export_to)):
+        if folder is not None and other is not None and paths_overlap(folder, other):
+            raise TrainingError(f"--data {cfg.data} and {flag} {other} overlap (one is inside the "
+                                "other): the run would train on its own sample grids and bundle "
+                                "at the next start. Give them separate folders, neither inside "
+                                "the other.")
+    src = detect_source(cfg.data)          # FileNotFoundError: "no such file or folder: ..."
+    names = label_names_asked(cfg, src)
+    batch = cfg.batch_size * replicas
+    if len(src.items) < batch:
+        raise TrainingError(f"only {len(src.items)} photos in {cfg.data}, fewer than one batch of "
+                            f"{batch}: lower --batch-size or add photos")
+    return names
+
+
+def label_names_asked(cfg: TrainConfig, src) -> list[str]:
+    """The labels `cfg.labels` asks of the source `src` (gan.data.sources.Source); ValueError,
+    worded as the data layer words it, for one the source does not have."""
+    if not cfg.labels:
+        return []
+    if cfg.labels.strip().lower() == "auto":
+        return list(src.auto_labels)
+    names = []
+    for want in (s for s in cfg.labels.split(",") if s.strip()):
+        if want.strip().lower() not in src.labels:
+            raise ValueError(f"label {want!r} not in {src.path} (its labels: "
+                             f"{', '.join(src.labels) or 'none'})")
+        names.append(want.strip().lower())
+    return names
+
+
+def check_checkpoint(ckpt: Path) -> None:
+    """Refuse a checkpoint that cannot be read (truncated, empty, not one) before the resume
+    writes anything; the file is left as it is."""
+    try:
+        read_meta(ckpt)
+    except CheckpointError as e:
+        raise TrainingError(f"{e}. It was left as it is: put back a whole copy to resume, or "
+                            "start the run over with --new (which replaces it).") from None
+
+
+def _architecture_diff(card: dict, cfg: TrainConfig) -> str:
+    """The architecture fields in which a bundle differs from a run, worded; "" when none."""
+    theirs = _architecture_of(card)
+    return ", ".join(f"{k} {theirs.get(k)} vs {getattr(cfg, k)}" for k in _INIT_FIELDS
+                     if theirs.get(k) != getattr(cfg, k))
+
+
+def check_init_from(cfg: TrainConfig, labels: list[str]) -> None:
+    """Refuse an --init-from bundle that cannot start this run (missing, damaged, another
+    architecture, labels where the run has none or the reverse; `labels`: the run's) before
+    any photo is read; `init_from_bundle` checks it again as it loads."""
+    try:
+        card = read_card(cfg.init_from)
+        verify_files(cfg.init_from, card, model_files(card))
+    except BundleError as e:
+        raise TrainingError(f"--init-from: {e}") from None
+    diff = _architecture_diff(card, cfg)
+    if diff:
+        raise TrainingError(f"--init-from {cfg.init_from}: the bundle's architecture differs from "
+                            f"this run's (bundle vs run): {diff}")
+    theirs = (card.get("labels") or {}).get("names") or []
+    if bool(theirs) != bool(labels):
+        raise TrainingError(f"--init-from {cfg.init_from}: the bundle is conditioned on "
+                            f"{theirs or 'no labels'} but this run's data gives "
+                            f"{labels or 'no labels'}; a bundle starts a run with other labels "
+                            "only when both have labels")
+
+
+class _PreviousRun:
+    """The run `train.py --new` replaces: its checkpoint, log and config are moved into a
+    hidden folder of RUNDIR once every check has passed, put back if the new run fails (or is
+    stopped) before it has started (its photos loaded, its model built and restored), and
+    removed once it has. A `kill -9` in between leaves them in RUNDIR/.previous-run-*/."""
+
+    FILES = (CHECKPOINT_NAME, "log.jsonl", "config.json")
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.aside = Path(tempfile.mkdtemp(prefix=".previous-run-", dir=self.run_dir))
+        self.moved, self.absent = [], []        # absent: what only the new start may write
+        try:
+            for name in self.FILES:
+                if (self.run_dir / name).is_file():
+                    os.replace(self.run_dir / name, self.aside / name)
+                    self.moved.append(name)
+                else:
+                    self.absent.append(name)
+        except BaseException:
+            self.restore()
+            raise
+
+    def discard(self) -> None:
+        shutil.rmtree(self.aside, ignore_errors=True)
+        self.aside = None
+
+    def restore(self) -> None:
+        if self.aside is None:
+            return
+        for name in self.moved:
+            os.replace(self.aside / name, self.run_dir / name)
+        for name in self.absent:
+            (self.run_dir / name).unlink(missing_ok=True)         # the failed start's
+        shutil.rmtree(self.aside, ignore_errors=True)
+        self.aside = None
 
 
 def _remove_leftovers(run_dir: Path) -> None:
@@ -734,11 +876,12 @@ def _finish(s: _Session, status: str, export_to) -> RunResult:
 
 
 def _train(cfg: TrainConfig, run_dir: Path, role: Role, *, export_to, progress: bool,
-           stop_at: int | None) -> RunResult:
+           stop_at: int | None, started=None) -> RunResult:
     """One training session on `run_dir`, or, for a worker that is not the chief, on a
     scratch folder of its own that is removed when it stops."""
     if role.chief:
-        return _session(cfg, run_dir, role, export_to=export_to, progress=progress, stop_at=stop_at)
+        return _session(cfg, run_dir, role, export_to=export_to, progress=progress, stop_at=stop_at,
+                        started=started)
     scratch = Path(tempfile.mkdtemp(prefix=f"facegan-{role.task}{role.index}-"))
     print(f"{role.name().capitalize()}: the chief writes {run_dir}; this worker's scratch files "
           f"go to {scratch} (removed at the end).", file=sys.stderr)
@@ -749,9 +892,10 @@ def _train(cfg: TrainConfig, run_dir: Path, role: Role, *, export_to, progress: 
 
 
 def _session(cfg: TrainConfig, run_dir: Path, role: Role, *, export_to, progress: bool,
-             stop_at: int | None) -> RunResult:
+             stop_at: int | None, started=None) -> RunResult:
     """One training session, in the order a reader meets it: the run directory, the strategy,
     the photos, the model and its restored state, the samples' fixed inputs, the steps, the end.
+    `started` is called once the model is built and restored, before the first step.
     In a multi-worker run, a collective op that fails (a worker is gone) ends it in one line."""
     import tensorflow as tf
 
@@ -763,6 +907,8 @@ def _session(cfg: TrainConfig, run_dir: Path, role: Role, *, export_to, progress
             _check_workers_agree(cfg, faces, held, workers)
         s = _start_session(cfg, run_dir, role, strategy, workers, faces, held)
         s.index = index
+        if started is not None:
+            started()
 
         step_fn, r1_fn = s.model.compiled_steps()
         s.sample_z, s.sample_y = _sample_inputs(cfg, faces.labels)
@@ -842,11 +988,10 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
         bundle = load_bundle(bundle_path)
     except BundleError as e:
         raise TrainingError(f"--init-from: {e}") from e
-    theirs = _architecture_of(bundle.card)
-    diff = {k: (theirs.get(k), getattr(cfg, k)) for k in _INIT_FIELDS if theirs.get(k) != getattr(cfg, k)}
+    diff = _architecture_diff(bundle.card, cfg)
     if diff:
         raise TrainingError(f"--init-from {bundle_path}: the bundle's architecture differs from this "
-                            "run's (bundle vs run): " + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in diff.items()))
+                            f"run's (bundle vs run): {diff}")
     same_labels = bundle.label_names == list(label_names)
     if not same_labels and (not bundle.label_names or not label_names):
         raise TrainingError(f"--init-from {bundle_path}: the bundle is conditioned on "
