@@ -39,7 +39,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.bundle import BundleError  # noqa: E402
-from gan.generate import seed_number, truncation_number  # noqa: E402
+from gan.cli import seed_number, truncation_number  # noqa: E402
 from gan.sliders.directions import DEFAULT_FIT_N  # noqa: E402
 from gan.sliders.measure import (  # noqa: E402
     DEFAULT_ATTRIBUTES,

@@ -27,7 +27,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.bundle import BundleError  # noqa: E402
-from gan.generate import seed_number  # noqa: E402
+from gan.cli import seed_number  # noqa: E402
 from gan.io import ReplaceRefused  # noqa: E402
 from gan.metrics.audit import (  # noqa: E402
     DEFAULT_N,

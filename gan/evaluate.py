@@ -31,7 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gan.bundle import BundleError  # noqa: E402
-from gan.generate import seed_number, truncation_number  # noqa: E402
+from gan.cli import seed_number, truncation_number  # noqa: E402
 from gan.io import ReplaceRefused, check_replaceable  # noqa: E402
 from gan.metrics.evaluate import (  # noqa: E402
     DEFAULT_MEMORISATION_N,

@@ -40,48 +40,16 @@ from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from gan.bundle import BundleError, load_bundle  # noqa: E402
+from gan.cli import seed_number, truncation_number, whole_number  # noqa: E402
 from gan.card import label_groups  # noqa: E402
 from gan.images import gif_bytes, png_bytes  # noqa: E402
 from gan.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from gan.sampling import (  # noqa: E402
-    check_truncation,
     generate_from_latents,
     interpolate,
     label_matrix,
     latent_rows,
 )
-
-
-def whole_number(minimum: int = 0, maximum: int | None = None, what: str = ""):
-    """An argparse type: a whole number from `minimum` (to `maximum`). The CLIs share it
-    (gan.evaluate, gan.audit, gan.attributes, gan.detector), so a negative seed or
-    count is one usage line naming the option, not NumPy's traceback or a silent odd result."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            span = f"from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
-            raise argparse.ArgumentTypeError(f"must be a whole number {span}{what}, not {value}")
-        return value
-    return parse
-
-
-# a seed picks the faces (numpy's generators take 0 and up)
-seed_number = whole_number(0, what=" (a seed: 0, 1, 2, ...)")
-
-
-def truncation_number(text: str) -> float:
-    """An argparse type: gan.sampling.check_truncation's range, as a usage line."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    try:
-        return check_truncation(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e).removeprefix("--truncation ")) from None
 
 
 def parse_labels(text: str | None, card: dict | None = None) -> dict[str, float]:

@@ -62,6 +62,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from gan.bundle import BundleError, load_bundle  # noqa: E402
+from gan.cli import seed_number  # noqa: E402
 from gan.data.preprocess import ImageError, prepare_image  # noqa: E402
 from gan.io import Marker, ReplaceRefused, check_replaceable, staged_dir  # noqa: E402
 
@@ -69,19 +70,6 @@ FORMAT = "facegan-projections"
 RESULTS = "projections.json"
 FOLDER = Marker(RESULTS, "a projection folder (with projections.json)", format=FORMAT)
 NO_FACE = "no face found: the centre square was projected"
-
-
-def _seed(text: str) -> int:
-    """argparse type of --seed: a whole number from 0 (NumPy's generators take no negative
-    seed)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 up, got {text!r}") \
-            from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 up, got {value}")
-    return value
 
 
 class _NothingProjected(Exception):
@@ -130,7 +118,7 @@ def fit_main(argv: list[str]) -> int:
                    help=f"generated faces to fit on, a tenth held out (default {DEFAULT_FACES})")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                    help=f"passes over them (default {DEFAULT_EPOCHS})")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the fit (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the fit (default 0)")
     args = p.parse_args(argv)
     if not 128 <= args.faces <= 1_000_000:
         p.error("--faces must be between 128 and 1000000")
@@ -171,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     from gan.projection import DEFAULT_STEPS
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"optimisation steps per photo (default {DEFAULT_STEPS})")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the latent noise (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the latent noise (default 0)")
     p.add_argument("--no-encoder", action="store_true",
                    help="start from the mean latent even when the bundle has an encoder")
     from gan.projection import FEATURE_RES, FEATURE_STEPS

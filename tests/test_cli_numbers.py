@@ -57,7 +57,7 @@ def test_a_bad_number_is_one_usage_line_naming_the_option(bundle, tmp_path, caps
 
 
 def test_the_types_take_what_is_good(bundle):
-    from gan.generate import seed_number, truncation_number, whole_number
+    from gan.cli import seed_number, truncation_number, whole_number
 
     assert seed_number("0") == 0 and seed_number("123456789") == 123456789
     assert truncation_number("0.5") == 0.5 and truncation_number("2") == 2.0

@@ -38,7 +38,7 @@ from gan.detector.fit import (DEFAULT_TARGET_FPR, PER_SOURCE, FitError, check_op
                               training_photos, tune_discriminator, write_detectors)
 from gan.detector.forensic import DetectorError
 from gan.detector.report import REPORT_DIR
-from gan.generate import whole_number
+from gan.cli import whole_number
 from gan.io import ReplaceRefused, check_replaceable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
