@@ -6,9 +6,10 @@ Replacing a folder is limited to an older folder of the same kind (a bundle, a r
 the caller names, holding only files this project wrote: `staged_dir` leaves a manifest of its
 files in each folder it writes (`MANIFEST`), and a file the manifest does not list (a photo the
 user put in an evaluation folder, say) stops the replacement. Anything else there is refused
-too, so a mistyped path never deletes a user's files. Temporary files and folders are named `.<target>.<pid>-<random>.tmp|staging|old`, so
-those left by a killed process can be told from the user's files and from a live writer's, and
-removed (`remove_stale`). Whatever is written gets the permissions the user's umask gives."""
+too, so a mistyped path never deletes a user's files. Temporary files and folders are named
+`.<target>.<pid>-<random>.tmp|staging|old`, so those left by a killed process can be told
+from the user's files and from a live writer's, and removed (`remove_stale`).
+Whatever is written gets the permissions the user's umask gives."""
 from __future__ import annotations
 
 import errno
