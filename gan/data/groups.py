@@ -37,7 +37,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import Marker, check_replaceable, file_sha256, staged_dir
+from ..io import Marker, check_replaceable, file_sha256, paths_overlap, staged_dir
 from .sources import AGE_EDGES, UTKFACE_RACES, Source, age_band, age_band_names, detect_source, \
     parse_utkface_name
 
@@ -113,8 +113,7 @@ def _check_paths(paths, out) -> tuple[list[str], str]:
         raise GroupsError(f"{out} is inside the repository ({REPO}); write the groups folder "
                           "outside it, e.g. /work/data/groups")
     for f in folders:
-        rf = os.path.realpath(f)
-        if real == rf or real.startswith(rf + os.sep) or rf.startswith(real + os.sep):
+        if paths_overlap(out, f):
             raise GroupsError(f"the output {out} and the folder {f} overlap; give a separate folder")
     return folders, out
 

@@ -43,7 +43,7 @@ from . import dedup as _dedup
 from .dataset import FaceData, encode_labels, load_faces, unit_hash
 from .preprocess import CROP_MODES, DEFAULT_SIZE
 from .sources import CELEBA_ATTR_FILE, CSV_IMAGE_COLUMNS, IMAGE_EXTENSIONS, Source, detect_source
-from ..io import Marker, check_replaceable, staged_dir
+from ..io import Marker, check_replaceable, paths_overlap, staged_dir
 
 __all__ = ["MergeError", "merge_sources", "MERGED", "LABELS_FILE", "MANIFEST_FILE", "REPORT_FILE"]
 
@@ -178,8 +178,8 @@ def _check_paths(paths, out) -> tuple[list, str]:
     if _inside(rout, str(REPO)):
         raise MergeError(f"{out} is inside the repository ({REPO}); write merged data outside it, "
                          "e.g. /work/data/NAME")
-    for p, r in zip(paths, real):
-        if _inside(rout, r) or _inside(r, rout):
+    for p in paths:
+        if paths_overlap(out, p):
             raise MergeError(f"the output {out} and the folder {p} overlap; give a separate output folder")
     return folders, out
 
