@@ -269,3 +269,16 @@ def test_the_library_never_imports_a_command_line_module():
     imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in imported if m.endswith("__main__") or m in ("gan.attributes", "attributes")]
+
+
+@pytest.mark.parametrize("where", ["inside", "same", "around"])
+def test_an_output_overlapping_a_source_folder_is_refused(tmp_path, where):
+    """Merging into a folder inside a source (or the source itself, or around it) would read
+    its own output next time, or replace the photos: refused before anything is written."""
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.new("RGB", (64, 64), (120, 90, 60)).save(src / "a.jpg")
+    out = {"inside": src / "merged", "same": src, "around": tmp_path}[where]
+    with pytest.raises(MergeError, match="overlap"):
+        merge_sources([src], out, predict=False)
+    assert sorted(p.name for p in src.iterdir()) == ["a.jpg"]
