@@ -84,6 +84,8 @@ def show(results: list[detection.Result], det: StoredDetector, expect: str | Non
                              "the face found" if r.face_found else "the centre: no face found")
                 if r.scored:
                     st.markdown(answer(r))
+                    if detection.several_faces(r.faces):
+                        st.caption(detection.several_faces(r.faces))
                     st.caption(f"Score **{explain.p_text(r.p_generated)}**: "
                                + explain.score_side(r.p_generated, det.rule))
                     if expect:
@@ -314,9 +316,9 @@ def trust(bundle, det: StoredDetector, settings: dict, target_fpr: float) -> Non
 
 state.ensure_navigation()
 st.title("Is this face generated?")
-st.markdown("Upload photos of faces. For each face the **detector** answers *looks generated* "
-            "(made by a program such as this app's generator), *looks real*, or *unsure*, and "
-            "says why. Take it as a hint, not proof.")
+st.markdown("Upload photos of faces. For each photo the **detector** judges its largest face and "
+            "answers *looks generated* (made by a program such as this app's generator), *looks "
+            "real*, or *unsure*, and says why. Take it as a hint, not proof.")
 
 with ui.guard("scoring images"):
     bundle, bkey = state.current_bundle()

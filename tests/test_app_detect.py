@@ -643,3 +643,26 @@ def test_the_tally_reads_as_one_sentence_when_no_photo_is_judged(app_env):
     tally = next(m.value for m in at.markdown if "judged" in m.value and m.value.startswith("**"))
     assert tally == ("**No photo judged**; 1 file could not be judged (the reason is shown "
                      "with it).")
+
+
+def group_photo(n: int = 4) -> bytes:
+    """`n` drawn faces side by side in one PNG, as a visitor pastes photos together."""
+    from tests.factories import draw_face
+
+    canvas = Image.new("RGB", (180 * n, 220), (120, 120, 120))
+    for i in range(n):
+        canvas.paste(draw_face(176 - 8 * i, 176 - 8 * i, seed=i + 1), (180 * i, 20))
+    return encode(canvas, "PNG")
+
+
+def test_a_photo_of_several_faces_says_only_the_largest_is_judged(app_env):
+    """The page judges one face a photo; with several in it, the card says how many were found
+    and that the largest is judged, and the intro promises no more than that."""
+    at = upload(new_app(PAGE), [("group.png", group_photo(4), "image/png"),
+                                ("me.png", face_png(), "image/png")])
+    captions = [c.value for c in at.caption]
+    assert sum("faces found" in c for c in captions) == 1        # not for the one-face photo
+    assert ("4 faces found: the largest is judged. Crop the photo to judge another."
+            in captions)
+    intro = at.markdown[0].value
+    assert "For each face" not in intro and "largest face" in intro
