@@ -666,3 +666,29 @@ def test_a_photo_of_several_faces_says_only_the_largest_is_judged(app_env):
             in captions)
     intro = at.markdown[0].value
     assert "For each face" not in intro and "largest face" in intro
+
+
+def test_the_last_batch_is_still_there_after_a_visit_to_another_page(app_env, media):
+    """Streamlit empties the uploader when the visitor leaves the page (here for Generate); the last
+    batch's answers are still shown when they come back, and a button starts over."""
+    at = upload(new_app(PAGE), [("me.png", face_png(), "image/png"),
+                                ("beach.jpg", landscape_jpeg(), "image/jpeg")])
+    before = csv_rows(at, media)
+    at.switch_page("pages/generate.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert "Your photos" in [h.value for h in at.subheader]
+    assert csv_rows(at, media) == before
+    assert any("kept from your last visit" in c.value for c in at.caption)
+    at.run()                                      # a rerun on the page keeps them too
+    assert csv_rows(at, media) == before
+    at.button(key="start_over").click().run()
+    no_exceptions(at)
+    assert "Your photos" not in [h.value for h in at.subheader]
+    assert not [b for b in at.get("download_button") if b.key == "csv"]
+
+
+def test_removing_every_file_from_the_uploader_clears_the_answers(app_env):
+    at = upload(new_app(PAGE), [("me.png", face_png(), "image/png")])
+    upload(at, [])
+    assert "Your photos" not in [h.value for h in at.subheader]
