@@ -8,10 +8,11 @@ Uploads are read in memory and prepared for the detector in use (`gan.detector.p
 face found, its re-encodings made, so a verdict a re-save would flip is "unsure"); files that
 cannot be used get a reason beside them while the rest are judged. The uploader takes any file
 type, so that a GIF or HEIC in a batch gets its own reason instead of Streamlit refusing the
-whole batch; the first `detection.MAX_FILES` files of a batch are judged. Results are kept per
-session, keyed by the file's hash, so reruns do not re-score; the last batch's names and hashes
-are kept too, so its answers are still there when the visitor comes back from another page
-(Streamlit empties the uploader then), until they press "Start over".
+whole batch; the newest `detection.MAX_FILES` readable files in the list are judged (the
+uploader adds a new batch after the old one). Results are kept per session, keyed by the file's
+hash, so reruns do not re-score; the last batch's names and hashes are kept too, so its answers
+are still there when the visitor comes back from another page (Streamlit empties the uploader
+then), until they press "Start over".
 
 The figures are the ones `python -m gan.detector fit` measured leave-one-source-out (each
 photo source scored by a detector fitted without it), read from the card and the report; the
@@ -58,18 +59,22 @@ def _file_key(data, bkey, det) -> tuple:
 
 
 def _cached_scores(files, bundle, bkey, det) -> list[detection.Result]:
-    """Score (name, UploadedFile) pairs, reusing this session's earlier results for the same
-    bytes. The files are read where Streamlit keeps them (getvalue() does not copy an
-    UploadedFile), one at a time, never copied all at once."""
+    """Score (name, UploadedFile) pairs, the newest `detection.MAX_FILES` readable ones (see
+    `detection.score_newest`), reusing this session's earlier results for the same bytes, and
+    keep the batch for the visitor's return. The files are read where Streamlit keeps them
+    (getvalue() does not copy an UploadedFile), one at a time, never copied all at once."""
     memo = st.session_state.setdefault("_scores", {})
     keys = [_file_key(data, bkey, det) for _, data in files]
-    todo = [(f, k) for f, k in zip(files, keys) if k not in memo]
-    if todo:
-        for (_, k), r in zip(todo, detection.score_uploads([f for f, _ in todo], bundle, det)):
+    results = detection.score_newest(files, bundle, det, [memo.get(k) for k in keys])
+    judged = [r.status != detection.TOO_MANY_STATUS for r in results]
+    for r, k, j in zip(results, keys, judged):
+        if j and k not in memo:
             memo[k] = r
-        while len(memo) > 256:
-            memo.pop(next(iter(memo)))
-    return [dataclasses.replace(memo[k], name=name) for (name, _), k in zip(files, keys)]
+    while len(memo) > 256:
+        memo.pop(next(iter(memo)))
+    st.session_state[BATCH] = [(r.name, k[0] if j else None)
+                               for r, k, j in zip(results, keys, judged)]
+    return results
 
 
 def _kept_batch(bkey, det) -> list[detection.Result] | None:
@@ -369,7 +374,8 @@ with ui.guard("scoring images"):
         f"Face photos (JPEG, PNG, WebP or BMP; up to {detection.MAX_FILES} at once)",
         type=None, accept_multiple_files=True, key=uploads_key(),
         help="Photos are read in memory to judge them and are not stored.")
-    st.caption(f"Up to {detection.MAX_FILES} photos per batch, each up to "
+    st.caption(f"Up to {detection.MAX_FILES} photos per batch (the newest in the list; a file "
+               "that cannot be read takes no place), each up to "
                f"{detection.MAX_UPLOAD_MB} MB and {detection.MAX_PIXELS // 1_000_000} megapixels; "
                "other files get a note and are not judged. Photos are read in memory and never "
                f"stored; the server prepares at most {detection.MAX_CONCURRENT_DECODES} photos "
@@ -395,13 +401,8 @@ with ui.guard("scoring images"):
         results: list[detection.Result] = []
         returned = False
         if uploads:
-            kept = uploads[:detection.MAX_FILES]
-            with st.spinner(f"Judging {len(kept)} image(s)..."):
-                results = (_cached_scores([(u.name, u) for u in kept], bundle, bkey, det)
-                           + detection.too_many(u.name for u in uploads[detection.MAX_FILES:]))
-            st.session_state[BATCH] = (
-                [(u.name, _file_key(u, bkey, det)[0]) for u in kept]
-                + [(u.name, None) for u in uploads[detection.MAX_FILES:]])
+            with st.spinner(f"Judging {min(len(uploads), detection.MAX_FILES)} image(s)..."):
+                results = _cached_scores([(u.name, u) for u in uploads], bundle, bkey, det)
             st.session_state.pop(RETURNED, None)
         elif BATCH in st.session_state and (arrived or st.session_state.get(RETURNED)):
             st.session_state[RETURNED] = returned = True

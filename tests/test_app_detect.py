@@ -72,8 +72,8 @@ def test_a_batch_is_capped_and_the_files_past_the_cap_are_listed(app_env, media)
                                 for i in range(n)])
     rows = csv_rows(at, media)
     assert [r["file"] for r in rows] == [f"{i:02d}.png" for i in range(n)]
-    assert [r["status"] for r in rows] == ["scored"] * detection.MAX_FILES + ["too many files"] * 2
-    assert sum(f"only the first {detection.MAX_FILES} files" in w.value for w in at.warning) == 2
+    assert [r["status"] for r in rows] == ["too many files"] * 2 + ["scored"] * detection.MAX_FILES
+    assert sum(f"only the newest {detection.MAX_FILES} photos" in w.value for w in at.warning) == 2
 
 
 @pytest.mark.slow
@@ -329,7 +329,7 @@ def test_every_file_of_a_full_batch_and_the_examples_are_in_one_table(app_env, m
     assert len(table) == n + 4 + 2                # the generator's 4 and the 2 bundled photos
     assert list(table["From"]) == (["your upload"] * n + ["the generator just now"] * 4
                                    + ["a real photo shipped with the model"] * 2)
-    assert table["Answer"][n - 1] == "Not judged — " + detection.TOO_MANY
+    assert table["Answer"][0] == "Not judged — " + detection.TOO_MANY
     tally = next(m.value for m in at.markdown if "judged:**" in m.value)
     assert tally.startswith(f"**{detection.MAX_FILES} photos judged:**")
     assert tally.endswith("; 1 file could not be judged (the reason is shown with it).")
@@ -692,3 +692,24 @@ def test_removing_every_file_from_the_uploader_clears_the_answers(app_env):
     at = upload(new_app(PAGE), [("me.png", face_png(), "image/png")])
     upload(at, [])
     assert "Your photos" not in [h.value for h in at.subheader]
+
+
+def test_a_second_batch_judges_the_newest_files_and_unreadable_ones_do_not_count(app_env, media):
+    """The uploader adds a new batch to the old one: the newest readable files are judged, the
+    older ones are listed as left out with what to do, and a file that could not be read takes
+    no place among them."""
+    n = detection.MAX_FILES
+    first = [(f"old{i:02d}.png", face_png(100 + i), "image/png") for i in range(n)]
+    at = upload(new_app(PAGE), first)
+    assert [r["status"] for r in csv_rows(at, media)] == ["scored"] * n
+    new = [(f"new{i:02d}.png", face_png(140 + i), "image/png") for i in range(n)]
+    bad = [("empty.jpg", b"", "image/jpeg"),
+           ("anim.gif", encode(Image.open(io.BytesIO(face_png())), "GIF"), "image/gif")]
+    upload(at, first + new[:5] + bad + new[5:])
+    rows = csv_rows(at, media)
+    assert [r["file"] for r in rows if r["status"] == "scored"] == [f for f, _, _ in new]
+    assert [r["status"] for r in rows[:n]] == ["too many files"] * n
+    assert {r["file"]: r["status"] for r in rows}["empty.jpg"] == "empty file"
+    assert {r["file"]: r["status"] for r in rows}["anim.gif"] == "unsupported format"
+    left_out = [w.value for w in at.warning if w.value == detection.TOO_MANY]
+    assert len(left_out) == n and "newest" in left_out[0] and "Start over" in left_out[0]
