@@ -104,6 +104,12 @@ def uploads_key() -> str:
     return "uploads" if not gen else f"uploads_{gen}"
 
 
+def upload_mb() -> int:
+    """The size a file may have: the page's own cap, or the server's when it is lower (the
+    uploader refuses bigger files before the page sees them)."""
+    return min(detection.MAX_UPLOAD_MB, int(st.get_option("server.maxUploadSize")))
+
+
 def _try_it() -> None:
     st.session_state["try_seed"] = random.randrange(1_000_000)
 
@@ -374,9 +380,11 @@ with ui.guard("scoring images"):
         f"Face photos (JPEG, PNG, WebP or BMP; up to {detection.MAX_FILES} at once)",
         type=None, accept_multiple_files=True, key=uploads_key(),
         help="Photos are read in memory to judge them and are not stored.")
+    st.caption(f"Each file up to {upload_mb()} MB: the uploader refuses a bigger one (it "
+               "stays listed, marked in red) and it is not judged. Resize or compress it first.")
     st.caption(f"Up to {detection.MAX_FILES} photos per batch (the newest in the list; a file "
                "that cannot be read takes no place), each up to "
-               f"{detection.MAX_UPLOAD_MB} MB and {detection.MAX_PIXELS // 1_000_000} megapixels; "
+               f"{detection.MAX_PIXELS // 1_000_000} megapixels; "
                "other files get a note and are not judged. Photos are read in memory and never "
                f"stored; the server prepares at most {detection.MAX_CONCURRENT_DECODES} photos "
                "at a time for all visitors together, so a batch may wait for others.")
@@ -456,8 +464,10 @@ with ui.guard("scoring images"):
                                file_name="facegan_scores.csv", mime="text/csv",
                                on_click="ignore", icon=":material/download:", key="csv")
         elif not uploads and not returned:
-            st.info("Upload a photo above, or press **Try it** to see how the detector judges "
-                    "generated faces and real photos.", icon=":material/arrow_upward:")
+            st.info("No photo judged yet: upload one above (a file over "
+                    f"{upload_mb()} MB is refused by the uploader and not judged), or press "
+                    "**Try it** to see how the detector judges generated faces and real photos.",
+                    icon=":material/arrow_upward:")
 
     with trust_box:
         trust(bundle, det, settings, target_fpr)

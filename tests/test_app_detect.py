@@ -713,3 +713,19 @@ def test_a_second_batch_judges_the_newest_files_and_unreadable_ones_do_not_count
     assert {r["file"]: r["status"] for r in rows}["anim.gif"] == "unsupported format"
     left_out = [w.value for w in at.warning if w.value == detection.TOO_MANY]
     assert len(left_out) == n and "newest" in left_out[0] and "Start over" in left_out[0]
+
+
+def test_the_size_limit_is_said_under_the_uploader_and_where_nothing_was_judged(app_env):
+    """A file over the limit is refused by the uploader itself and never reaches the page, so
+    the page says the limit next to the uploader, and the empty page does not read as if the
+    visitor had uploaded nothing while a refused file is listed."""
+    import streamlit
+
+    at = new_app(PAGE)
+    limit = min(detection.MAX_UPLOAD_MB, streamlit.get_option("server.maxUploadSize"))
+    seen = main_path(at.main)
+    below = seen[[e.type for e in seen].index("file_uploader") + 1]
+    assert below.type == "caption" and below.value.startswith(f"Each file up to {limit} MB")
+    assert "refuses" in below.value
+    assert sum(f"{limit} MB" in c.value for c in at.caption) == 1
+    assert any(f"over {limit} MB" in i.value for i in at.info)
