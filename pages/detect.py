@@ -151,10 +151,10 @@ def tally(results: list[detection.Result]) -> str:
     """"3 photos judged: 1 looks generated, 1 looks real, 1 unsure; 1 file could not be judged
     (the reason is shown with it)." """
     judged = [r for r in results if r.scored]
-    counts = [(n, explain.ANSWERS[v].lower()) for v in ("generated", "real", "unsure")
+    counts = [explain.answer_count(n, v) for v in ("generated", "real", "unsure")
               if (n := sum(r.verdict == v for r in judged))]
     text = (f"**{len(judged)} photo{'s' * (len(judged) != 1)} judged:** "
-            + ", ".join(f"{n} {w}" for n, w in counts)) if judged else "**No photo judged**"
+            + ", ".join(counts)) if judged else "**No photo judged**"
     left = len(results) - len(judged)
     if left:
         text += (f"; {left} file{'s' * (left != 1)} could not be judged (the reason is shown "

@@ -729,3 +729,23 @@ def test_the_size_limit_is_said_under_the_uploader_and_where_nothing_was_judged(
     assert "refuses" in below.value
     assert sum(f"{limit} MB" in c.value for c in at.caption) == 1
     assert any(f"over {limit} MB" in i.value for i in at.info)
+
+
+def test_the_count_line_agrees_with_each_number(app_env, monkeypatch):
+    """"3 look real", not "3 looks real": every answer agrees with its count."""
+    verdicts = {"a.png": "generated", "b.png": "generated", "c.png": "real", "d.png": "real",
+                "e.png": "real", "f.png": "unsure", "g.png": "unsure"}
+
+    def fake(files, bundle, det, source="upload"):
+        return [detection.Result(name, source, "scored", p_generated=0.5, face_found=True,
+                                 verdict=verdicts[name], reason="band" * (name > "e"))
+                for name, _ in files]
+
+    monkeypatch.setattr(detection, "score_uploads", fake)
+    at = upload(new_app(PAGE), [(n, face_png(150 + 10 * i), "image/png")
+                                for i, n in enumerate(verdicts)])
+    assert "**7 photos judged:** 2 look generated, 3 look real, 2 unsure." in [
+        m.value for m in at.markdown]
+    assert explain.answer_count(1, "real") == "1 looks real"
+    assert explain.answer_count(1, "generated") == "1 looks generated"
+    assert explain.answer_count(1, "unsure") == "1 unsure"
