@@ -136,13 +136,22 @@ class Result:
 def explain(err: ImageError) -> str:
     """A sentence a visitor can act on, with the measured detail where it helps."""
     kind, reason = getattr(err, "kind", ""), str(err)
+    if kind == "decompression bomb" and getattr(err, "pixels", None):
+        return (f"The image has too many pixels: {_megapixels(err.pixels)} megapixels, and the "
+                f"limit is {MAX_PIXELS // 1_000_000} megapixels. Resize it and try again.")
     base = _EXPLAIN.get(kind)
     if base is None:
         return f"This file cannot be used: {reason}."
-    if kind in ("decompression bomb", "image too small", "unreadable image", "unsupported format"):
+    if kind in ("image too small", "unreadable image", "unsupported format"):
         detail = reason.partition(": ")[2] or reason.partition("(")[2].rstrip(")")
         return f"{base} ({detail})" if detail else base
     return base
+
+
+def _megapixels(pixels: int) -> str:
+    """"60", "50.4", "10,000": never rounded down to the limit it is over."""
+    mp = pixels / 1_000_000
+    return f"{mp:,.0f}" if mp >= 100 or mp == int(mp) else f"{mp:.1f}"
 
 
 def _nbytes(data) -> int:

@@ -749,3 +749,12 @@ def test_the_count_line_agrees_with_each_number(app_env, monkeypatch):
     assert explain.answer_count(1, "real") == "1 looks real"
     assert explain.answer_count(1, "generated") == "1 looks generated"
     assert explain.answer_count(1, "unsure") == "1 unsure"
+
+
+def test_a_bomb_beyond_pillows_limit_says_its_size_and_our_limit_only(app_env):
+    from tests.bad_inputs import png_header_only
+
+    at = upload(new_app(PAGE), [("bomb.png", png_header_only(100_000, 100_000), "image/png")])
+    said = [w.value for w in at.warning if "pixels" in w.value]
+    assert said == [f"The image has too many pixels: 10,000 megapixels, and the limit is "
+                    f"{detection.MAX_PIXELS // 1_000_000} megapixels. Resize it and try again."]
