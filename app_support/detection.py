@@ -69,12 +69,6 @@ FACE_TOO_SMALL = ("The face is too small to judge, so this photo was not scored:
                   "which the face is larger.")
 
 
-def several_faces(n: int | None) -> str:
-    """Said under a photo's answer when it holds more faces than the one judged; "" else."""
-    return (f"{n} faces found: the largest is judged. Crop the photo to judge another."
-            if n and n > 1 else "")
-
-
 TOO_MANY = (f"Not scored: only the newest {MAX_FILES} photos in the list are judged, and this "
             "file came before them. To judge it, remove newer files (the × beside each name), "
             "or press Start over and upload it again.")
@@ -120,7 +114,6 @@ class Result:
     verdict: str | None = None        # "generated", "real" or "unsure"
     reason: str = ""                  # why unsure: a key of gan.detector.verdict.REASONS
     face_found: bool | None = None
-    faces: int | None = None          # faces in the photo when counted; the largest is judged
     views: np.ndarray | None = field(default=None, repr=False)  # what is judged; dropped after
 
     @property
@@ -173,7 +166,7 @@ def _result(name: str, source: str, face: photos.Face) -> Result:
         return Result(name, source, status="no face", crop=face.image, face_found=face.face_found,
                       message=NO_FACE if face.face_found is False else FACE_TOO_SMALL)
     return Result(name, source, status="scored", crop=face.image, face_found=face.face_found,
-                  faces=face.faces, views=face.views)
+                  views=face.views)
 
 
 def _prepare(name: str, data, det: StoredDetector, source: str) -> Result:
@@ -185,7 +178,7 @@ def _prepare(name: str, data, det: StoredDetector, source: str) -> Result:
                               f"({n / (1 << 20):.0f} MB). Resize or compress it.")
     return _result(name, source, photos.prepare(
         data, det, gate=DECODE_GATE, max_pixels=MAX_PIXELS, max_bytes=MAX_UPLOAD_MB << 20,
-        formats=UPLOAD_FORMATS, count_faces=True))
+        formats=UPLOAD_FORMATS))
 
 
 def score_ready(results: list[Result], detector: StoredDetector) -> list[Result]:

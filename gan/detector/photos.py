@@ -48,7 +48,6 @@ class Face:
     views: np.ndarray | None = field(default=None, repr=False)   # what the detector scores
     face_found: bool | None = None
     error: Exception | None = None     # an ImageError (its `kind`), or an unexpected failure
-    faces: int | None = None           # faces in the photo, when prepare(count_faces=True)
 
     @property
     def kind(self) -> str | None:
@@ -56,14 +55,11 @@ class Face:
         return None if self.error is None else getattr(self.error, "kind", "error")
 
 
-def prepare(data, det, gate=None, crop: str | None = None, count_faces: bool = False,
-            **limits) -> Face:
+def prepare(data, det, gate=None, crop: str | None = None, **limits) -> Face:
     """`data` (a path, bytes, a file object or a decoded PIL image) opened with `limits`
     (max_pixels, max_bytes, formats) inside `gate` (a context manager, e.g. a semaphore capping
     decodes at once) when given, then prepared for `det` (a StoredDetector). `crop` overrides
-    the discriminator's crop (e.g. "none" for a face already cut to the model's size).
-    `count_faces`: when a face was found, also count the photo's faces (`faces`), so a caller
-    can say that only the largest was judged; a photo without a face costs nothing more."""
+    the discriminator's crop (e.g. "none" for a face already cut to the model's size)."""
     try:
         with gate if gate is not None else nullcontext():
             if isinstance(data, Image.Image):
@@ -72,21 +68,9 @@ def prepare(data, det, gate=None, crop: str | None = None, count_faces: bool = F
                 img = preprocess.open_image(data, draft_side=det.draft_side, **limits)
                 preprocess.check_size(img)
             shown, views, found = det.prepare(img, crop)
-            faces = _count(img) if count_faces and found and views is not None else None
     except Exception as e:  # noqa: BLE001 - kept with the face; the caller words it
         return Face(error=e)
-    return Face(shown, views, found, faces=faces)
-
-
-def _count(img: Image.Image) -> int | None:
-    """The photo's faces by the one counter (`gan.data.landmarks.count_faces`), at least the
-    one found; None when the counter cannot run (a missing dlib must not cost the verdict)."""
-    from gan.data.landmarks import count_faces
-
-    try:
-        return max(1, count_faces(np.asarray(img.convert("RGB"))))
-    except Exception:  # noqa: BLE001 - the count is a note; the verdict stands without it
-        return None
+    return Face(shown, views, found)
 
 
 @dataclass(frozen=True)
