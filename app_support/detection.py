@@ -17,7 +17,7 @@ import csv
 import io
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -67,8 +67,14 @@ NO_FACE = ("No face found, so this photo was not scored. The detector only judge
            "photo with one clear, front-facing face.")
 FACE_TOO_SMALL = ("The face is too small to judge, so this photo was not scored: use a photo in "
                   "which the face is larger.")
-TOO_MANY = (f"Not scored: only the first {MAX_FILES} files of a batch are scored. Remove some "
-            "and upload the rest in another batch.")
+
+
+TOO_MANY = (f"Not scored: only the newest {MAX_FILES} photos in the list are judged, and this "
+            "file came before them. To judge it, remove newer files (the × beside each name), "
+            "or press Start over and upload it again.")
+TOO_MANY_STATUS = "too many files"
+# Statuses of files that were read as images: only these take a place among the MAX_FILES.
+READ = ("scored", "no face")
 
 
 def plain(det: StoredDetector) -> str:
@@ -123,13 +129,22 @@ class Result:
 def explain(err: ImageError) -> str:
     """A sentence a visitor can act on, with the measured detail where it helps."""
     kind, reason = getattr(err, "kind", ""), str(err)
+    if kind == "decompression bomb" and getattr(err, "pixels", None):
+        return (f"The image has too many pixels: {_megapixels(err.pixels)} megapixels, and the "
+                f"limit is {MAX_PIXELS // 1_000_000} megapixels. Resize it and try again.")
     base = _EXPLAIN.get(kind)
     if base is None:
         return f"This file cannot be used: {reason}."
-    if kind in ("decompression bomb", "image too small", "unreadable image", "unsupported format"):
+    if kind in ("image too small", "unreadable image", "unsupported format"):
         detail = reason.partition(": ")[2] or reason.partition("(")[2].rstrip(")")
         return f"{base} ({detail})" if detail else base
     return base
+
+
+def _megapixels(pixels: int) -> str:
+    """"60", "50.4", "10,000": never rounded down to the limit it is over."""
+    mp = pixels / 1_000_000
+    return f"{mp:,.0f}" if mp >= 100 or mp == int(mp) else f"{mp:.1f}"
 
 
 def _nbytes(data) -> int:
@@ -186,9 +201,32 @@ def score_uploads(files: Iterable[tuple[str, object]], bundle, detector: StoredD
     return score_ready([_prepare(n, d, detector, source) for n, d in files], detector)
 
 
+def score_newest(files: list[tuple[str, object]], bundle, detector: StoredDetector,
+                 known: list[Result | None] | None = None) -> list[Result]:
+    """One Result per (name, data) pair, in the uploader's order (oldest first): the newest
+    MAX_FILES files that could be read as images are judged, walking back from the last, since
+    Streamlit's uploader adds a new batch after the old one; a file that could not be read gets
+    its reason and takes no place; older files are listed as TOO_MANY, not read. `known[i]`: a
+    result kept from an earlier run, used instead of reading file i again."""
+    known = known if known is not None else [None] * len(files)
+    out: list[Result | None] = [None] * len(files)
+    end, need = len(files), MAX_FILES
+    while need > 0 and end > 0:        # usually one pass; again for each unreadable file
+        start = max(0, end - need)
+        todo = [i for i in range(start, end) if known[i] is None]
+        for i, r in zip(todo, score_uploads([files[i] for i in todo], bundle, detector)):
+            out[i] = r
+        for i in range(start, end):
+            if out[i] is None:
+                out[i] = replace(known[i], name=files[i][0])
+            need -= out[i].status in READ
+        end = start
+    return too_many(n for n, _ in files[:end]) + out[end:]
+
+
 def too_many(names: Iterable[str], source: str = "upload") -> list[Result]:
     """Results for the files of a batch beyond MAX_FILES: listed, not read."""
-    return [Result(n, source, status="too many files", message=TOO_MANY) for n in names]
+    return [Result(n, source, status=TOO_MANY_STATUS, message=TOO_MANY) for n in names]
 
 
 def score_generated(images: np.ndarray, names: list[str], detector: StoredDetector) -> list[Result]:

@@ -8,8 +8,11 @@ Uploads are read in memory and prepared for the detector in use (`gan.detector.p
 face found, its re-encodings made, so a verdict a re-save would flip is "unsure"); files that
 cannot be used get a reason beside them while the rest are judged. The uploader takes any file
 type, so that a GIF or HEIC in a batch gets its own reason instead of Streamlit refusing the
-whole batch; the first `detection.MAX_FILES` files of a batch are judged. Results are kept per
-session, keyed by the file's hash, so reruns do not re-score.
+whole batch; the newest `detection.MAX_FILES` readable files in the list are judged (the
+uploader adds a new batch after the old one). Results are kept per session, keyed by the file's
+hash, so reruns do not re-score; the last batch's names and hashes are kept too, so its answers
+are still there when the visitor comes back from another page (Streamlit empties the uploader
+then), until they press "Start over".
 
 The figures are the ones `python -m gan.detector fit` measured leave-one-source-out (each
 photo source scored by a detector fitted without it), read from the card and the report; the
@@ -39,24 +42,72 @@ ROW_PX = 35                       # a grid row's height; grid() sizes each table
 # (Checked in the browser test: the list has no hidden part.)
 UPLOAD_LIST_CSS = ('<style>[data-testid="stFileUploader"] [data-testid="stFileChips"] '
                    '{ max-height: none; }</style>')
+# The last batch, kept for the visitor's return: Streamlit empties the uploader when they leave
+# the page. Only (name, sha1) per file is kept (sha1 None: past the cap); the answers are in the
+# session's results ("_scores"), so no photo is kept.
+BATCH = "_detect_batch"
+RETURNED = "_detect_returned"       # the batch shown is the kept one, until a new upload
+UPLOADS_GEN = "_detect_uploads_gen"  # bumped by "Start over" to empty the uploader
 ANSWER_STYLE = {"generated": "**:red[:material/smart_toy: {}]**",
                 "real": "**:green[:material/person: {}]**",
                 "unsure": "**:orange[:material/help: {}]**"}
 
 
+def _file_key(data, bkey, det) -> tuple:
+    """What a result is kept under: the file's bytes, the model and the detector."""
+    return hashlib.sha1(data.getvalue()).hexdigest(), bkey, det.key
+
+
 def _cached_scores(files, bundle, bkey, det) -> list[detection.Result]:
-    """Score (name, UploadedFile) pairs, reusing this session's earlier results for the same
-    bytes. The files are read where Streamlit keeps them (getvalue() does not copy an
-    UploadedFile), one at a time, never copied all at once."""
+    """Score (name, UploadedFile) pairs, the newest `detection.MAX_FILES` readable ones (see
+    `detection.score_newest`), reusing this session's earlier results for the same bytes, and
+    keep the batch for the visitor's return. The files are read where Streamlit keeps them
+    (getvalue() does not copy an UploadedFile), one at a time, never copied all at once."""
     memo = st.session_state.setdefault("_scores", {})
-    keys = [(hashlib.sha1(data.getvalue()).hexdigest(), bkey, det.key) for _, data in files]
-    todo = [(f, k) for f, k in zip(files, keys) if k not in memo]
-    if todo:
-        for (_, k), r in zip(todo, detection.score_uploads([f for f, _ in todo], bundle, det)):
+    keys = [_file_key(data, bkey, det) for _, data in files]
+    results = detection.score_newest(files, bundle, det, [memo.get(k) for k in keys])
+    judged = [r.status != detection.TOO_MANY_STATUS for r in results]
+    for r, k, j in zip(results, keys, judged):
+        if j and k not in memo:
             memo[k] = r
-        while len(memo) > 256:
-            memo.pop(next(iter(memo)))
-    return [dataclasses.replace(memo[k], name=name) for (name, _), k in zip(files, keys)]
+    while len(memo) > 256:
+        memo.pop(next(iter(memo)))
+    st.session_state[BATCH] = [(r.name, k[0] if j else None)
+                               for r, k, j in zip(results, keys, judged)]
+    return results
+
+
+def _kept_batch(bkey, det) -> list[detection.Result] | None:
+    """The last batch's results, rebuilt from the session's results (no photo is kept, only
+    its answer); None when another model or detector is in use that did not judge them."""
+    memo = st.session_state.get("_scores", {})
+    out = []
+    for name, sha in st.session_state.get(BATCH, []):
+        if sha is None:
+            out += detection.too_many([name])
+        elif (sha, bkey, det.key) in memo:
+            out.append(dataclasses.replace(memo[(sha, bkey, det.key)], name=name))
+        else:
+            return None
+    return out
+
+
+def _start_over() -> None:
+    """Forget the batch and empty the uploader (a new key: Streamlit offers no other way)."""
+    st.session_state.pop(BATCH, None)
+    st.session_state.pop(RETURNED, None)
+    st.session_state[UPLOADS_GEN] = st.session_state.get(UPLOADS_GEN, 0) + 1
+
+
+def uploads_key() -> str:
+    gen = st.session_state.get(UPLOADS_GEN, 0)
+    return "uploads" if not gen else f"uploads_{gen}"
+
+
+def upload_mb() -> int:
+    """The size a file may have: the page's own cap, or the server's when it is lower (the
+    uploader refuses bigger files before the page sees them)."""
+    return min(detection.MAX_UPLOAD_MB, int(st.get_option("server.maxUploadSize")))
 
 
 def _try_it() -> None:
@@ -98,10 +149,10 @@ def tally(results: list[detection.Result]) -> str:
     """"3 photos judged: 1 looks generated, 1 looks real, 1 unsure; 1 file could not be judged
     (the reason is shown with it)." """
     judged = [r for r in results if r.scored]
-    counts = [(n, explain.ANSWERS[v].lower()) for v in ("generated", "real", "unsure")
+    counts = [explain.answer_count(n, v) for v in ("generated", "real", "unsure")
               if (n := sum(r.verdict == v for r in judged))]
     text = (f"**{len(judged)} photo{'s' * (len(judged) != 1)} judged:** "
-            + ", ".join(f"{n} {w}" for n, w in counts)) if judged else "**No photo judged**"
+            + ", ".join(counts)) if judged else "**No photo judged**"
     left = len(results) - len(judged)
     if left:
         text += (f"; {left} file{'s' * (left != 1)} could not be judged (the reason is shown "
@@ -314,20 +365,24 @@ def trust(bundle, det: StoredDetector, settings: dict, target_fpr: float) -> Non
 
 state.ensure_navigation()
 st.title("Is this face generated?")
-st.markdown("Upload photos of faces. For each face the **detector** answers *looks generated* "
-            "(made by a program such as this app's generator), *looks real*, or *unsure*, and "
-            "says why. Take it as a hint, not proof.")
+st.markdown("Upload photos of faces. For each photo the **detector** judges its largest face and "
+            "answers *looks generated* (made by a program such as this app's generator), *looks "
+            "real*, or *unsure*, and says why. Take it as a hint, not proof.")
 
 with ui.guard("scoring images"):
     bundle, bkey = state.current_bundle()
     ui.untrained_note(bundle)
     st.html(UPLOAD_LIST_CSS)            # style only: takes no room on the page
+    arrived = uploads_key() not in st.session_state    # a first visit, or back from elsewhere
     uploads = st.file_uploader(
         f"Face photos (JPEG, PNG, WebP or BMP; up to {detection.MAX_FILES} at once)",
-        type=None, accept_multiple_files=True, key="uploads",
+        type=None, accept_multiple_files=True, key=uploads_key(),
         help="Photos are read in memory to judge them and are not stored.")
-    st.caption(f"Up to {detection.MAX_FILES} photos per batch, each up to "
-               f"{detection.MAX_UPLOAD_MB} MB and {detection.MAX_PIXELS // 1_000_000} megapixels; "
+    st.caption(f"Each file up to {upload_mb()} MB: the uploader refuses a bigger one (it "
+               "stays listed, marked in red) and it is not judged. Resize or compress it first.")
+    st.caption(f"Up to {detection.MAX_FILES} photos per batch (the newest in the list; a file "
+               "that cannot be read takes no place), each up to "
+               f"{detection.MAX_PIXELS // 1_000_000} megapixels; "
                "other files get a note and are not judged. Photos are read in memory and never "
                f"stored; the server prepares at most {detection.MAX_CONCURRENT_DECODES} photos "
                "at a time for all visitors together, so a batch may wait for others.")
@@ -350,12 +405,27 @@ with ui.guard("scoring images"):
 
     with answers:
         results: list[detection.Result] = []
+        returned = False
         if uploads:
-            kept = uploads[:detection.MAX_FILES]
-            with st.spinner(f"Judging {len(kept)} image(s)..."):
-                results = (_cached_scores([(u.name, u) for u in kept], bundle, bkey, det)
-                           + detection.too_many(u.name for u in uploads[detection.MAX_FILES:]))
+            with st.spinner(f"Judging {min(len(uploads), detection.MAX_FILES)} image(s)..."):
+                results = _cached_scores([(u.name, u) for u in uploads], bundle, bkey, det)
+            st.session_state.pop(RETURNED, None)
+        elif BATCH in st.session_state and (arrived or st.session_state.get(RETURNED)):
+            st.session_state[RETURNED] = returned = True
+            results = _kept_batch(bkey, det)
+            if results is None:
+                results = []
+                st.info("Your last batch was judged by another model or detector: upload the "
+                        "photos again to judge them with this one.", icon=":material/info:")
+        else:                           # the visitor removed every file: the batch goes too
+            st.session_state.pop(BATCH, None)
+        if results:
             st.subheader("Your photos", anchor=False)
+            if returned:
+                st.caption("Your last batch, kept from your last visit to this page: its "
+                           "answers are kept, not the photos.")
+            st.button("Start over: clear these photos", on_click=_start_over,
+                      icon=":material/restart_alt:", key="start_over")
             st.markdown(tally(results))
             if any(r.scored for r in results):
                 st.caption(explain.score_scale(det.rule, det.calibrated))
@@ -391,9 +461,11 @@ with ui.guard("scoring images"):
             st.download_button("Download the table (CSV)", detection.results_csv(results, det),
                                file_name="facegan_scores.csv", mime="text/csv",
                                on_click="ignore", icon=":material/download:", key="csv")
-        elif not uploads:
-            st.info("Upload a photo above, or press **Try it** to see how the detector judges "
-                    "generated faces and real photos.", icon=":material/arrow_upward:")
+        elif not uploads and not returned:
+            st.info("No photo judged yet: upload one above (a file over "
+                    f"{upload_mb()} MB is refused by the uploader and not judged), or press "
+                    "**Try it** to see how the detector judges generated faces and real photos.",
+                    icon=":material/arrow_upward:")
 
     with trust_box:
         trust(bundle, det, settings, target_fpr)

@@ -72,8 +72,8 @@ def test_a_batch_is_capped_and_the_files_past_the_cap_are_listed(app_env, media)
                                 for i in range(n)])
     rows = csv_rows(at, media)
     assert [r["file"] for r in rows] == [f"{i:02d}.png" for i in range(n)]
-    assert [r["status"] for r in rows] == ["scored"] * detection.MAX_FILES + ["too many files"] * 2
-    assert sum(f"only the first {detection.MAX_FILES} files" in w.value for w in at.warning) == 2
+    assert [r["status"] for r in rows] == ["too many files"] * 2 + ["scored"] * detection.MAX_FILES
+    assert sum(f"only the newest {detection.MAX_FILES} photos" in w.value for w in at.warning) == 2
 
 
 @pytest.mark.slow
@@ -329,7 +329,7 @@ def test_every_file_of_a_full_batch_and_the_examples_are_in_one_table(app_env, m
     assert len(table) == n + 4 + 2                # the generator's 4 and the 2 bundled photos
     assert list(table["From"]) == (["your upload"] * n + ["the generator just now"] * 4
                                    + ["a real photo shipped with the model"] * 2)
-    assert table["Answer"][n - 1] == "Not judged — " + detection.TOO_MANY
+    assert table["Answer"][0] == "Not judged — " + detection.TOO_MANY
     tally = next(m.value for m in at.markdown if "judged:**" in m.value)
     assert tally.startswith(f"**{detection.MAX_FILES} photos judged:**")
     assert tally.endswith("; 1 file could not be judged (the reason is shown with it).")
@@ -643,3 +643,116 @@ def test_the_tally_reads_as_one_sentence_when_no_photo_is_judged(app_env):
     tally = next(m.value for m in at.markdown if "judged" in m.value and m.value.startswith("**"))
     assert tally == ("**No photo judged**; 1 file could not be judged (the reason is shown "
                      "with it).")
+
+
+def group_photo(n: int = 4) -> bytes:
+    """`n` drawn faces side by side in one PNG, as a visitor pastes photos together."""
+    from tests.factories import draw_face
+
+    canvas = Image.new("RGB", (180 * n, 220), (120, 120, 120))
+    for i in range(n):
+        canvas.paste(draw_face(176 - 8 * i, 176 - 8 * i, seed=i + 1), (180 * i, 20))
+    return encode(canvas, "PNG")
+
+
+def test_the_page_promises_an_answer_for_each_photos_largest_face_only(app_env):
+    """The page judges one face a photo (the largest): the intro says so and promises no answer
+    "for each face"; a photo of four faces gets one answer."""
+    at = upload(new_app(PAGE), [("group.png", group_photo(4), "image/png")])
+    no_exceptions(at)
+    intro = at.markdown[0].value
+    assert "For each face" not in intro and "largest face" in intro
+    assert sum(answer in m.value for m in at.markdown for answer in
+               ("Looks real", "Looks generated", "Unsure")) == 1
+
+
+def test_the_last_batch_is_still_there_after_a_visit_to_another_page(app_env, media):
+    """Streamlit empties the uploader when the visitor leaves the page (here for Generate); the last
+    batch's answers are still shown when they come back, and a button starts over."""
+    at = upload(new_app(PAGE), [("me.png", face_png(), "image/png"),
+                                ("beach.jpg", landscape_jpeg(), "image/jpeg")])
+    before = csv_rows(at, media)
+    at.switch_page("pages/generate.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert "Your photos" in [h.value for h in at.subheader]
+    assert csv_rows(at, media) == before
+    assert any("kept from your last visit" in c.value for c in at.caption)
+    at.run()                                      # a rerun on the page keeps them too
+    assert csv_rows(at, media) == before
+    at.button(key="start_over").click().run()
+    no_exceptions(at)
+    assert "Your photos" not in [h.value for h in at.subheader]
+    assert not [b for b in at.get("download_button") if b.key == "csv"]
+
+
+def test_removing_every_file_from_the_uploader_clears_the_answers(app_env):
+    at = upload(new_app(PAGE), [("me.png", face_png(), "image/png")])
+    upload(at, [])
+    assert "Your photos" not in [h.value for h in at.subheader]
+
+
+def test_a_second_batch_judges_the_newest_files_and_unreadable_ones_do_not_count(app_env, media):
+    """The uploader adds a new batch to the old one: the newest readable files are judged, the
+    older ones are listed as left out with what to do, and a file that could not be read takes
+    no place among them."""
+    n = detection.MAX_FILES
+    first = [(f"old{i:02d}.png", face_png(100 + i), "image/png") for i in range(n)]
+    at = upload(new_app(PAGE), first)
+    assert [r["status"] for r in csv_rows(at, media)] == ["scored"] * n
+    new = [(f"new{i:02d}.png", face_png(140 + i), "image/png") for i in range(n)]
+    bad = [("empty.jpg", b"", "image/jpeg"),
+           ("anim.gif", encode(Image.open(io.BytesIO(face_png())), "GIF"), "image/gif")]
+    upload(at, first + new[:5] + bad + new[5:])
+    rows = csv_rows(at, media)
+    assert [r["file"] for r in rows if r["status"] == "scored"] == [f for f, _, _ in new]
+    assert [r["status"] for r in rows[:n]] == ["too many files"] * n
+    assert {r["file"]: r["status"] for r in rows}["empty.jpg"] == "empty file"
+    assert {r["file"]: r["status"] for r in rows}["anim.gif"] == "unsupported format"
+    left_out = [w.value for w in at.warning if w.value == detection.TOO_MANY]
+    assert len(left_out) == n and "newest" in left_out[0] and "Start over" in left_out[0]
+
+
+def test_the_size_limit_is_said_under_the_uploader_and_where_nothing_was_judged(app_env):
+    """A file over the limit is refused by the uploader itself and never reaches the page, so
+    the page says the limit next to the uploader, and the empty page does not read as if the
+    visitor had uploaded nothing while a refused file is listed."""
+    import streamlit
+
+    at = new_app(PAGE)
+    limit = min(detection.MAX_UPLOAD_MB, streamlit.get_option("server.maxUploadSize"))
+    seen = main_path(at.main)
+    below = seen[[e.type for e in seen].index("file_uploader") + 1]
+    assert below.type == "caption" and below.value.startswith(f"Each file up to {limit} MB")
+    assert "refuses" in below.value
+    assert sum(f"{limit} MB" in c.value for c in at.caption) == 1
+    assert any(f"over {limit} MB" in i.value for i in at.info)
+
+
+def test_the_count_line_agrees_with_each_number(app_env, monkeypatch):
+    """"3 look real", not "3 looks real": every answer agrees with its count."""
+    verdicts = {"a.png": "generated", "b.png": "generated", "c.png": "real", "d.png": "real",
+                "e.png": "real", "f.png": "unsure", "g.png": "unsure"}
+
+    def fake(files, bundle, det, source="upload"):
+        return [detection.Result(name, source, "scored", p_generated=0.5, face_found=True,
+                                 verdict=verdicts[name], reason="band" * (name > "e"))
+                for name, _ in files]
+
+    monkeypatch.setattr(detection, "score_uploads", fake)
+    at = upload(new_app(PAGE), [(n, face_png(150 + 10 * i), "image/png")
+                                for i, n in enumerate(verdicts)])
+    assert "**7 photos judged:** 2 look generated, 3 look real, 2 unsure." in [
+        m.value for m in at.markdown]
+    assert explain.answer_count(1, "real") == "1 looks real"
+    assert explain.answer_count(1, "generated") == "1 looks generated"
+    assert explain.answer_count(1, "unsure") == "1 unsure"
+
+
+def test_a_bomb_beyond_pillows_limit_says_its_size_and_our_limit_only(app_env):
+    from tests.bad_inputs import png_header_only
+
+    at = upload(new_app(PAGE), [("bomb.png", png_header_only(100_000, 100_000), "image/png")])
+    said = [w.value for w in at.warning if "pixels" in w.value]
+    assert said == [f"The image has too many pixels: 10,000 megapixels, and the limit is "
+                    f"{detection.MAX_PIXELS // 1_000_000} megapixels. Resize it and try again."]

@@ -224,3 +224,17 @@ def test_each_line_comes_as_soon_as_its_file_is_done(fitted, photos, monkeypatch
     assert first["path"] == str(photos / "a.png") and "p_generated" in first
     assert waited < 15
     assert "p_generated" in next(rows)
+
+
+def test_a_bomb_beyond_pillows_own_limit_gets_our_sentence_only(capsys, tmp_path):
+    """A 74-byte PNG claiming 100000x100000 pixels: the line states the size found and our
+    limit, not Pillow's text with its second, different limit."""
+    from gan.data.preprocess import DEFAULT_MAX_PIXELS
+    from tests.bad_inputs import png_header_only
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(100_000, 100_000))
+    plain = make_tiny_bundle(tmp_path / "plain", crop="center")
+    code, rows, _ = run(capsys, "--model", plain, bomb)
+    assert code == 1 and rows[0]["error_kind"] == "decompression bomb"
+    assert rows[0]["error"] == f"decompression bomb: 10,000,000,000 pixels > {DEFAULT_MAX_PIXELS:,}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import threading
 import warnings
@@ -106,10 +107,27 @@ class ImageError(ValueError):
     "decompression bomb").
     """
 
-    def __init__(self, reason: str, kind: str | None = None):
+    def __init__(self, reason: str, kind: str | None = None, pixels: int | None = None):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind or reason
+        self.pixels = pixels  # a decompression bomb's pixel count, when known
+
+
+def _bomb(pixels: int | None, max_pixels: int) -> ImageError:
+    """The decompression-bomb error in our words: the size found and our limit."""
+    said = (f"{pixels:,} pixels > {max_pixels:,}" if pixels
+            else f"more than {max_pixels:,} pixels")
+    return ImageError(f"decompression bomb: {said}", kind="decompression bomb", pixels=pixels)
+
+
+def _pillow_bomb(err: Exception, max_pixels: int) -> ImageError:
+    """Pillow refused the image before our own check could (above its own, higher limit): its
+    message names a second limit, so only the pixel count is taken from it (None if its wording
+    changes), and the limit said is ours, or Pillow's where that is the lower."""
+    m = re.search(r"\((\d+) pixels\)", str(err))
+    pillow = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else max_pixels
+    return _bomb(int(m[1]) if m else None, min(max_pixels, pillow))
 
 
 @dataclass
@@ -243,7 +261,7 @@ def _open(source, max_pixels, max_bytes, formats, draft_side: int | None = None)
         try:
             img = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as e:
-            raise ImageError(f"decompression bomb: {e}", kind="decompression bomb") from None
+            raise _pillow_bomb(e, max_pixels) from None
         except UnidentifiedImageError:
             raise ImageError("not an image", kind="not an image") from None
         except Exception as e:  # noqa: BLE001 - every decoder failure is a bad file here
@@ -257,7 +275,7 @@ def _open(source, max_pixels, max_bytes, formats, draft_side: int | None = None)
         if w * h > max_pixels:
             raise ImageError(
                 f"decompression bomb: {w}x{h} = {w * h:,} pixels > {max_pixels:,}",
-                kind="decompression bomb",
+                kind="decompression bomb", pixels=w * h,
             )
         if w <= 0 or h <= 0:
             raise ImageError("not an image (no pixels)", kind="not an image")
@@ -270,7 +288,7 @@ def _open(source, max_pixels, max_bytes, formats, draft_side: int | None = None)
                     scale = round(w / img.size[0])
             img.load()
         except Image.DecompressionBombError as e:
-            raise ImageError(f"decompression bomb: {e}", kind="decompression bomb") from None
+            raise _pillow_bomb(e, max_pixels) from None
         except Exception as e:  # noqa: BLE001
             msg = str(e)
             if "truncated" in msg or _looks_truncated(data):

@@ -74,6 +74,15 @@ def answer_text(verdict: str | None, reason: str | None = None) -> str:
     return answer
 
 
+def answer_count(n: int, verdict: str) -> str:
+    """"1 looks real", "3 look real", "2 unsure": how many got an answer, the verb agreeing with
+    the number (the answers are written for one photo)."""
+    words = ANSWERS.get(verdict, verdict).lower()
+    if n != 1 and words.startswith("looks "):
+        words = "look " + words.removeprefix("looks ")
+    return f"{n} {words}"
+
+
 def score_side(p: float, rule: Rule) -> str:
     """Where a score falls under the rule, in words: "the generated side (from 0.870)", "the
     real side (below 0.350)" or "in between (0.350 to 0.870)"; under a rule that never says
