@@ -37,7 +37,7 @@ import streamlit as st
 
 from app_support import detection, state, ui
 from app_support.faces import png, zip_faces
-from app_support.sliders import attribute_controls
+from app_support.sliders import attribute_controls, read_as
 from gan import sampling
 from gan.data.preprocess import ImageError, prepare_image
 from gan.images import gif_bytes
@@ -164,7 +164,7 @@ def _npy(a: np.ndarray | None) -> bytes | None:
     return buf.getvalue()
 
 
-def show_result(face: np.ndarray, res: dict, stem: str, face_found) -> None:
+def show_result(card: dict, face: np.ndarray, res: dict, stem: str, face_found) -> None:
     st.subheader("Your photo and its projection")
     c1, c2 = st.columns(2)
     c1.image(png(face), width=SHOWN, output_format="PNG",
@@ -193,8 +193,23 @@ def show_result(face: np.ndarray, res: dict, stem: str, face_found) -> None:
                    f"{FEATURE_RES}x{FEATURE_RES} feature map to refine (the latent only).")
     st.info(WHAT_IT_KEEPS_REFINED if res["refined"] else WHAT_IT_KEEPS, icon=":material/info:")
     if res["labels"] is not None:
-        st.caption("Label values found: " + ", ".join(f"{k} {v:.2f}"
-                                                       for k, v in res["labels"][1].items()))
+        found = res["labels"][1]
+        groups = read_as(card, found)
+        single = {k: v for k, v in found.items() if "=" not in k or not groups}
+        said = []
+        if groups:
+            said.append("Your photo reads as " + ", ".join(
+                f"{g.replace('_', ' ')} {m}" for g, m in groups.items())
+                + " (of each label's groups, the one with the largest value the projection "
+                  "found).")
+        if single:
+            said.append("Label values found: " + ", ".join(f"{k} {v:.2f}"
+                                                           for k, v in single.items()) + ".")
+        if groups:
+            said.append("The raw values, one per group, are the generator's label inputs the "
+                        "projection settled on: free numbers, not shares, so a label's need not "
+                        "add up to 1 (the Labels download holds them).")
+        st.caption(" ".join(said))
     d1, d2, d3 = st.columns(3)
     d1.download_button("Latent (.npy)", res["latent"], file_name=f"{stem}.latent.npy",
                        mime="application/octet-stream", key="latent", on_click="ignore",
@@ -253,9 +268,10 @@ def edit_section(bundle, bkey, res: dict, stem: str) -> tuple[np.ndarray, dict |
                               same="your projection (its latent stays)",
                               keeps="the latent stays, only the attribute moves")
     z, labels = edit.on_face(res["z"], base)
-    if not (edit.controls and edit.controls.names) and not edit.choices:
-        st.caption("This model has no attribute sliders (no labels, and no fitted directions: "
-                   f"`python -m gan.attributes --model models/{bundle.name}` fits them).")
+    if not edit.offered:
+        st.caption("This model has no attribute sliders: it was trained without labels, and "
+                   "no latent directions have been fitted for it (`python -m gan.attributes "
+                   f"--model models/{bundle.name}` fits them).")
         return z, labels
     if res["refined"]:
         st.caption(EDITS_REFINED)
@@ -420,7 +436,7 @@ with ui.guard("projecting the photo"):
                 stem = "".join(c if c.isalnum() or c in "-_" else "_"
                                for c in upload.name.rsplit(".", 1)[0])[:60] or "photo"
                 note.empty()
-                show_result(prep.image, memo[key], stem, prep.face_found)
+                show_result(bundle.card, prep.image, memo[key], stem, prep.face_found)
                 st.divider()
                 z, labels = edit_section(bundle, bkey, memo[key], stem)
                 st.divider()

@@ -347,3 +347,40 @@ def test_the_result_says_which_start_the_projection_used(app_env, tmp_path, monk
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models))
     at = project(upload(new_app(PAGE), "me.png", face_png()))
     assert any("Started from the guess of this model's encoder" in c.value for c in at.caption)
+
+
+GROUPS = ["ethnicity=asian", "ethnicity=black", "gender=female", "gender=male",
+          "age_group=0-9", "age_group=10-29"]
+
+
+@pytest.fixture(scope="module")
+def groups_env(models_dir, tmp_path_factory):
+    """The test models plus `groups`: one-hot label groups only, no binary labels."""
+    import shutil
+
+    from tests.factories import make_tiny_bundle
+
+    root = tmp_path_factory.mktemp("groups_models")
+    for p in models_dir.iterdir():
+        shutil.copytree(p, root / p.name)
+    make_tiny_bundle(root / "groups", label_names=GROUPS, crop="center", seed=2)
+    return root
+
+
+def test_a_grouped_model_has_controls_and_says_which_group_each_label_reads_as(
+        groups_env, monkeypatch, media):
+    """The dropdowns left on "any" are controls all the same: the page must not say the model
+    has none; the label values are read as one group per label, the largest."""
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(groups_env))
+    at = new_app(PAGE)
+    at.selectbox(key="model").set_value("groups").run()
+    project(upload(at, "me.png", face_png()), refine=False)
+    assert [s.key for s in at.selectbox if s.key.startswith("proj_label_")] == [
+        "proj_label_ethnicity", "proj_label_gender", "proj_label_age_group"]
+    said = "\n".join(c.value for c in at.caption)
+    assert "no attribute sliders" not in said and "no labels" not in said
+    line = next(c.value for c in at.caption if "reads as" in c.value)
+    values = dict(zip(GROUPS, np.load(io.BytesIO(download(at, "labels", media)))))
+    for group in ("ethnicity", "gender", "age_group"):
+        members = {k.split("=", 1)[1]: v for k, v in values.items() if k.startswith(group + "=")}
+        assert f"{group.replace('_', ' ')} {max(members, key=members.get)}" in line
