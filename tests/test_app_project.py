@@ -384,3 +384,45 @@ def test_a_grouped_model_has_controls_and_says_which_group_each_label_reads_as(
     for group in ("ethnicity", "gender", "age_group"):
         members = {k.split("=", 1)[1]: v for k, v in values.items() if k.startswith(group + "=")}
         assert f"{group.replace('_', ' ')} {max(members, key=members.get)}" in line
+
+
+def test_the_photo_settings_and_projection_survive_a_visit_to_another_page(app_env,
+                                                                            monkeypatch):
+    """A visitor who projects, looks at another page and comes back finds their photo, their
+    settings and the result as they left them, without projecting again; Start over clears
+    them."""
+    calls = []
+    original = Projector.project
+
+    def counting(self, *a, **kw):
+        calls.append(1)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Projector, "project", counting)
+    at = upload(new_app(PAGE), "me.png", face_png())
+    at.slider(key="steps").set_value(STEPS + 10).run()
+    at.toggle(key="refine").set_value(False).run()
+    at.button(key="project").click().run()
+    at.toggle(key="proj_morph_on").set_value(True).run()
+    shown = at.metric[0].value
+    at.switch_page("pages/generate.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert at.slider(key="steps").value == STEPS + 10
+    assert at.toggle(key="refine").value is False
+    assert at.toggle(key="proj_morph_on").value is True
+    assert at.subheader[0].value == "Your photo and its projection"
+    assert at.metric[0].value == shown and len(calls) == 1
+    assert any("me.png" in e.value.replace("\\", "") for kind in ("caption", "info", "markdown")
+               for e in at.get(kind))
+    at.button(key="start_over").click().run()
+    no_exceptions(at)
+    assert not [s for s in at.subheader if s.value == "Your photo and its projection"]
+    assert not any(b.key == "project" for b in at.button)
+
+
+def test_clearing_the_upload_forgets_the_photo(app_env):
+    at = project(upload(new_app(PAGE), "me.png", face_png()), refine=False)
+    at.file_uploader(key="photo").set_value([]).run()
+    no_exceptions(at)
+    assert not [s for s in at.subheader if s.value == "Your photo and its projection"]
