@@ -52,9 +52,12 @@ def morph_section(bundle, key, seed: int, truncation: float, edit: Edit) -> None
     """Frames between the first face of two seeds (same variety and labels), shown and
     downloadable as an animated GIF. Off until asked: it costs nothing otherwise."""
     st.subheader("Morph between two faces")
-    if not st.toggle("Make a morph", key="morph_on",
-                     help="An animation from the first face of one seed to the first face of "
-                          "another (with the variety and attributes set above)."):
+    ui.sticky("morph_on", False)
+    on = st.toggle("Make a morph", key="morph_on",
+                   help="An animation from the first face of one seed to the first face of "
+                        "another (with the variety and attributes set above).")
+    ui.remember("morph_on")
+    if not on:
         return
     for k, default in (("morph_a", seed), ("morph_b", min(seed + 1, MAX_SEED)), ("morph_frames", 12)):
         ui.sticky(k, default)

@@ -217,3 +217,14 @@ def test_faces_get_labels_as_photos_have_them_and_sliders_move_each_from_its_own
     assert np.allclose(y2[:, 1], 0.5 + 0.5 * sampling.label_matrix(bundle, 4, None, seed=0,
                                                                     start=16)[:, 1])
     assert np.array_equal(y2[:, 0], sampling.label_matrix(bundle, 20, None, seed=0)[16:, 0])
+
+
+def test_the_morph_stays_on_after_a_visit_to_another_page(app_env):
+    at = new_app(PAGE)
+    at.toggle(key="morph_on").set_value(True).run()
+    at.slider(key="morph_frames").set_value(3).run()
+    at.switch_page("pages/evaluate.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert at.toggle(key="morph_on").value is True
+    assert at.slider(key="morph_frames").value == 3
