@@ -111,8 +111,9 @@ def steps_sentence(card: dict[str, Any]) -> str:
                                           if last and last != n else "."))
 
 
-def _choices(card: dict[str, Any]) -> list[str]:
-    """What the Generate page lets a visitor choose, in words."""
+def choices(card: dict[str, Any]) -> list[str]:
+    """What the Generate page lets a visitor choose, in words (the card and the home page's
+    Generate link both say it)."""
     out = [" or ".join(semantics.ends(n)) for n in semantics.card_attribute_names(card)]
     for group, members in semantics.choice_groups(card).items():
         out.append(f"the {group.replace('_', ' ')} (" + ", ".join(m.split("=", 1)[1] for m in members) + ")")
@@ -133,6 +134,13 @@ def _fine_tune_aims(cfg: dict[str, Any]) -> list[str]:
 
 def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def generate_link(card: dict[str, Any] | None) -> str:
+    """The home page's line under its Generate link: the choices of the model in use only."""
+    chosen = choices(card) if card is not None else []
+    return ("Up to 64 faces from a seed" + (": choose " + _join(chosen) if chosen else "")
+            + "; download them as a ZIP.")
 
 
 def describe(card: dict[str, Any]) -> list[str]:
@@ -191,9 +199,9 @@ def describe(card: dict[str, Any]) -> list[str]:
             text += "; it continued a model trained earlier"
         lines.append(text + ".")
 
-    choices = _choices(card)
-    if choices:
-        lines.append("**You can choose:** " + "; ".join(choices)
+    chosen = choices(card)
+    if chosen:
+        lines.append("**You can choose:** " + "; ".join(chosen)
                      + ", with the controls on the Generate page.")
     else:
         lines.append("**You cannot choose attributes** (such as male or female): the model was "

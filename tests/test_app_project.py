@@ -18,8 +18,9 @@ from gan import sampling
 from gan.bundle import load_bundle
 from gan.data.preprocess import ImageError
 from gan.projection import FeatureProjector, Projector
-from tests.app_fixtures import (app_env, download, face_png, landscape_jpeg, media,  # noqa: F401
-                                media_bytes, models_dir, new_app, no_exceptions)
+from tests.app_fixtures import (GROUPS, app_env, download, face_png, groups_env,  # noqa: F401
+                                landscape_jpeg, media, media_bytes, models_dir, new_app,
+                                no_exceptions)
 
 PAGE = "pages/project.py"
 STEPS = 20
@@ -347,24 +348,6 @@ def test_the_result_says_which_start_the_projection_used(app_env, tmp_path, monk
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models))
     at = project(upload(new_app(PAGE), "me.png", face_png()))
     assert any("Started from the guess of this model's encoder" in c.value for c in at.caption)
-
-
-GROUPS = ["ethnicity=asian", "ethnicity=black", "gender=female", "gender=male",
-          "age_group=0-9", "age_group=10-29"]
-
-
-@pytest.fixture(scope="module")
-def groups_env(models_dir, tmp_path_factory):
-    """The test models plus `groups`: one-hot label groups only, no binary labels."""
-    import shutil
-
-    from tests.factories import make_tiny_bundle
-
-    root = tmp_path_factory.mktemp("groups_models")
-    for p in models_dir.iterdir():
-        shutil.copytree(p, root / p.name)
-    make_tiny_bundle(root / "groups", label_names=GROUPS, crop="center", seed=2)
-    return root
 
 
 def test_a_grouped_model_has_controls_and_says_which_group_each_label_reads_as(
