@@ -54,12 +54,13 @@ _METRIC_HELP = [
 
 
 def duration(seconds: float) -> str:
-    """3725 -> '1 h 2 min'; 95 -> '1 min 35 s'."""
+    """A time in words, rounded to its last unit shown (an hour or more to the nearest minute,
+    less to the nearest second): cutting off would make 11 h 32.8 min read as 11 h 32 min."""
     s = int(round(float(seconds)))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    if h:
+    if s >= 3600:
+        h, m = divmod(int(round(float(seconds) / 60)), 60)
         return f"{h} h {m} min"
+    m, sec = divmod(s, 60)
     if m:
         return f"{m} min {sec} s"
     return f"{sec} s"
