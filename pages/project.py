@@ -447,13 +447,14 @@ with ui.guard("projecting the photo"):
                   icon=":material/restart_alt:")
     if photo is not None:
         digest = photo["digest"]
+        data = upload.getvalue() if upload is not None else photo["data"]
         prepared = st.session_state.setdefault("_prepared", {})   # not decoded on every rerun
-        if (digest, bkey) not in prepared and photo["data"] is None:
+        if (digest, bkey) not in prepared and data is None:
             prepared[(digest, bkey)] = (None, "Your earlier photo was too large to keep between "
                                               "pages: upload it again to use it with this model.")
         elif (digest, bkey) not in prepared:
             prepared.clear()
-            prepared[(digest, bkey)] = _prepare(photo["data"], bundle)
+            prepared[(digest, bkey)] = _prepare(data, bundle)
         prep, problem = prepared[(digest, bkey)]
         if problem:
             st.warning(problem, icon=":material/block:")

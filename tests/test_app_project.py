@@ -18,9 +18,9 @@ from gan import sampling
 from gan.bundle import load_bundle
 from gan.data.preprocess import ImageError
 from gan.projection import FeatureProjector, Projector
-from tests.app_fixtures import (GROUPS, app_env, download, face_png, groups_env,  # noqa: F401
-                                landscape_jpeg, media, media_bytes, models_dir, new_app,
-                                no_exceptions)
+from tests.app_fixtures import (GROUPS, app_env, download, encode, face_png,  # noqa: F401
+                                groups_env, landscape_jpeg, media, media_bytes, models_dir,
+                                new_app, no_exceptions)
 
 PAGE = "pages/project.py"
 STEPS = 20
@@ -409,3 +409,18 @@ def test_clearing_the_upload_forgets_the_photo(app_env):
     at.file_uploader(key="photo").set_value([]).run()
     no_exceptions(at)
     assert not [s for s in at.subheader if s.value == "Your photo and its projection"]
+
+
+def test_a_photo_too_large_to_keep_between_pages_is_still_used_while_uploaded(app_env):
+    """A photo above what the session keeps between pages is used as long as it is in the
+    uploader; only after a page switch is the visitor asked for it again."""
+    noise = np.random.default_rng(0).integers(0, 256, (1300, 1300, 3), dtype=np.uint8)
+    data = encode(noise)
+    assert len(data) > 4 << 20
+    at = upload(new_app(PAGE), "big.png", data)
+    assert not any("upload it again" in w.value for w in at.warning)
+    assert any(b.key == "project" for b in at.button)
+    at.switch_page("pages/generate.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert any(b.key == "project" for b in at.button)       # still prepared for this model
