@@ -25,8 +25,7 @@ It has two parts, and you can use both here:
 """
 FACES = 16
 LINKS = [
-    ("pages/generate.py", "Generate faces", ":material/auto_awesome:",
-     "Up to 64 faces from a seed: choose male or female, smiling or not; download them as a ZIP."),
+    ("pages/generate.py", "Generate faces", ":material/auto_awesome:", card_text.generate_link),
     ("pages/project.py", "Your face", ":material/face_retouching_natural:",
      "Upload a photo of a face and see the nearest face this model can make."),
     ("pages/detect.py", "Detect generated faces", ":material/image_search:",
@@ -102,7 +101,7 @@ def home() -> None:
     for col, (page, label, icon, what) in zip(cols, LINKS):
         with col.container(border=True, height="stretch"):
             st.page_link(page, label=f"**{label}**", icon=icon)
-            st.caption(what)
+            st.caption(what(card) if callable(what) else what)
     if card is None:
         return
     with ui.guard("showing the model card"):

@@ -54,12 +54,13 @@ _METRIC_HELP = [
 
 
 def duration(seconds: float) -> str:
-    """3725 -> '1 h 2 min'; 95 -> '1 min 35 s'."""
+    """A time in words, rounded to its last unit shown (an hour or more to the nearest minute,
+    less to the nearest second): cutting off would make 11 h 32.8 min read as 11 h 32 min."""
     s = int(round(float(seconds)))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    if h:
+    if s >= 3600:
+        h, m = divmod(int(round(float(seconds) / 60)), 60)
         return f"{h} h {m} min"
+    m, sec = divmod(s, 60)
     if m:
         return f"{m} min {sec} s"
     return f"{sec} s"
@@ -111,8 +112,9 @@ def steps_sentence(card: dict[str, Any]) -> str:
                                           if last and last != n else "."))
 
 
-def _choices(card: dict[str, Any]) -> list[str]:
-    """What the Generate page lets a visitor choose, in words."""
+def choices(card: dict[str, Any]) -> list[str]:
+    """What the Generate page lets a visitor choose, in words (the card and the home page's
+    Generate link both say it)."""
     out = [" or ".join(semantics.ends(n)) for n in semantics.card_attribute_names(card)]
     for group, members in semantics.choice_groups(card).items():
         out.append(f"the {group.replace('_', ' ')} (" + ", ".join(m.split("=", 1)[1] for m in members) + ")")
@@ -133,6 +135,13 @@ def _fine_tune_aims(cfg: dict[str, Any]) -> list[str]:
 
 def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def generate_link(card: dict[str, Any] | None) -> str:
+    """The home page's line under its Generate link: the choices of the model in use only."""
+    chosen = choices(card) if card is not None else []
+    return ("Up to 64 faces from a seed" + (": choose " + _join(chosen) if chosen else "")
+            + "; download them as a ZIP.")
 
 
 def describe(card: dict[str, Any]) -> list[str]:
@@ -191,9 +200,9 @@ def describe(card: dict[str, Any]) -> list[str]:
             text += "; it continued a model trained earlier"
         lines.append(text + ".")
 
-    choices = _choices(card)
-    if choices:
-        lines.append("**You can choose:** " + "; ".join(choices)
+    chosen = choices(card)
+    if chosen:
+        lines.append("**You can choose:** " + "; ".join(chosen)
                      + ", with the controls on the Generate page.")
     else:
         lines.append("**You cannot choose attributes** (such as male or female): the model was "

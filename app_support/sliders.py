@@ -33,11 +33,17 @@ class Edit:
     tags: dict[str, float] = field(default_factory=dict)      # for file names
     sliders: dict[str, float] = field(default_factory=dict)   # positions moved off the middle
     choices: dict[str, float] = field(default_factory=dict)   # one-hot labels chosen
+    groups: list[str] = field(default_factory=list)           # one-hot groups offered
     controls: semantics.Sliders | None = None
 
     @property
     def moved(self) -> bool:
         return bool(self.sliders or self.choices)
+
+    @property
+    def offered(self) -> bool:
+        """Whether the page shows any control at all: a dropdown left on "any" is one too."""
+        return bool((self.controls and self.controls.names) or self.groups)
 
     def on_face(self, z: np.ndarray, labels: dict[str, float] | None
                 ) -> tuple[np.ndarray, dict[str, float] | None]:
@@ -54,6 +60,18 @@ class Edit:
             out.update(self.controls.labels_from(self.sliders, labels))
         out.update(self.choices)
         return z, out
+
+
+def read_as(card: dict, values: dict[str, float]) -> dict[str, str]:
+    """Which member of each one-hot group a face's label values read as: the largest. A
+    projection's values are free numbers (a group's need not add up to 1), so the largest is
+    the only reading that names one group."""
+    out = {}
+    for group, members in semantics.choice_groups(card).items():
+        found = [m for m in members if m in values]
+        if found:
+            out[group] = max(found, key=lambda m: values[m]).split("=", 1)[1]
+    return out
 
 
 def attribute_controls(bundle, prefix: str = "", middle: str | None = None,
@@ -91,7 +109,7 @@ def attribute_controls(bundle, prefix: str = "", middle: str | None = None,
         ui.remember(key)
     edit = Edit(toward=sl.toward(values), z_shift=sl.z_shift(values),
                 sliders={k: round(v, 4) for k, v in values.items() if round(v, 4) != 0},
-                controls=sl)
+                groups=list(groups), controls=sl)
     for col, (group, members) in zip(cols[len(sl.names):], groups.items()):
         key = f"{prefix}label_{group}"
         ui.sticky(key, "any")

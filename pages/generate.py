@@ -48,15 +48,24 @@ def downloads(faces, names: list[str], manifest: dict) -> None:
                        mime="image/png", on_click="ignore", icon=":material/download:", key="face")
 
 
+def next_seed(seed: int) -> int:
+    """The morph's default "to" seed: the next one, or the one before at the largest seed, so
+    that a morph never starts as one face repeated."""
+    return seed + 1 if seed < MAX_SEED else seed - 1
+
+
 def morph_section(bundle, key, seed: int, truncation: float, edit: Edit) -> None:
     """Frames between the first face of two seeds (same variety and labels), shown and
     downloadable as an animated GIF. Off until asked: it costs nothing otherwise."""
     st.subheader("Morph between two faces")
-    if not st.toggle("Make a morph", key="morph_on",
-                     help="An animation from the first face of one seed to the first face of "
-                          "another (with the variety and attributes set above)."):
+    ui.sticky("morph_on", False)
+    on = st.toggle("Make a morph", key="morph_on",
+                   help="An animation from the first face of one seed to the first face of "
+                        "another (with the variety and attributes set above).")
+    ui.remember("morph_on")
+    if not on:
         return
-    for k, default in (("morph_a", seed), ("morph_b", min(seed + 1, MAX_SEED)), ("morph_frames", 12)):
+    for k, default in (("morph_a", seed), ("morph_b", next_seed(seed)), ("morph_frames", 12)):
         ui.sticky(k, default)
     c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
     a = int(c1.number_input("From seed", min_value=0, max_value=MAX_SEED, step=1, key="morph_a"))
@@ -64,6 +73,10 @@ def morph_section(bundle, key, seed: int, truncation: float, edit: Edit) -> None
     frames = c3.slider("Frames", 3, MAX_MORPH_FRAMES, key="morph_frames")
     for k in ("morph_a", "morph_b", "morph_frames"):
         ui.remember(k)
+    if a == b:
+        st.warning(f"From seed and To seed are both {a}: the morph will be one face, the same "
+                   "in every frame. Choose another To seed to see a change.",
+                   icon=":material/warning:")
     with st.spinner(f"Making {frames} frames..."):
         morph = state.morph(bundle, key, a, b, frames, truncation, edit.labels, edit.z_shift,
                             edit.toward)

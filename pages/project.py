@@ -7,8 +7,11 @@ bundle's size and crop). "Project" runs the latent optimisation with a progress 
 best face so far every `gan.projection.CALLBACK_EVERY` steps; then the photo's crop beside its
 projection, the pixel MS-SSIM between them and the time, and downloads of the latent (.npy)
 and the side-by-side PNG. Results are kept per session, keyed by the photo's hash, the model
-and the step count, so reruns do not recompute. The `Projector` (the compiled optimisation) is
-built once per bundle per server process and only used, never changed, between projections.
+and the step count, so reruns do not recompute; the photo (its bytes up to KEEP_PHOTO_MB) and
+the settings are kept too, so a visit to another page, which empties the uploader, loses
+neither the photo nor its result ("Start over" forgets them). The `Projector` (the compiled
+optimisation) is built once per bundle per server process and only used, never changed,
+between projections.
 It starts from the bundle's encoder when it has a usable one, and the result says which start
 it used and, without an encoder, why.
 
@@ -37,7 +40,7 @@ import streamlit as st
 
 from app_support import detection, state, ui
 from app_support.faces import png, zip_faces
-from app_support.sliders import attribute_controls
+from app_support.sliders import attribute_controls, read_as
 from gan import sampling
 from gan.data.preprocess import ImageError, prepare_image
 from gan.images import gif_bytes
@@ -51,6 +54,7 @@ MAX_SEED = 2**31 - 1           # as on the generate page
 MAX_FACE = 64                  # the generate page's largest face number
 MAX_MORPH_FRAMES = 32
 MEMO_FACES = 24                # faces made from projections kept per session (sets of them)
+KEEP_PHOTO_MB = 4              # an upload's bytes kept between pages, per session, up to this
 WHAT_IT_KEEPS = (
     "The generator can only draw faces like the ones it learnt, so the projection is the "
     "closest face **it** can make: it usually keeps the pose, the hair and the colours of your "
@@ -96,6 +100,34 @@ def _feature_projector(_bundle, bundle_key: tuple) -> FeatureProjector | None:
 def _ask(key: tuple) -> None:
     """The button's callback: it runs before the script, so the request survives a rerun."""
     st.session_state["_project_asked"] = key
+
+
+def _keep(upload) -> dict:
+    """The uploaded photo, kept in the session so it outlives a visit to another page (which
+    empties the uploader): its name and hash, and its bytes up to KEEP_PHOTO_MB (a bigger one
+    is kept prepared for the model in use only; another model asks for it again)."""
+    data = upload.getvalue()
+    kept = st.session_state.get("_photo")
+    if kept is None or kept["name"] != upload.name or len(data) != kept["size"]:
+        kept = {"name": upload.name, "size": len(data),
+                "digest": hashlib.sha1(data).hexdigest(),
+                "data": data if len(data) <= KEEP_PHOTO_MB << 20 else None}
+        st.session_state["_photo"] = kept
+    return kept
+
+
+def _start_over() -> None:
+    """Forget the kept photo and everything made from it."""
+    for k in ("_photo", "_prepared", "_projections", "_project_asked", "_projected_faces",
+              "_projected_morphs"):
+        st.session_state.pop(k, None)
+
+
+def _cleared() -> None:
+    """The uploader's callback: a visitor who removes their photo starts over. (A page switch
+    empties the uploader without calling it, so the kept photo survives that.)"""
+    if st.session_state.get("photo") is None:
+        _start_over()
 
 
 def _prepare(data: bytes, bundle):
@@ -164,7 +196,7 @@ def _npy(a: np.ndarray | None) -> bytes | None:
     return buf.getvalue()
 
 
-def show_result(face: np.ndarray, res: dict, stem: str, face_found) -> None:
+def show_result(card: dict, face: np.ndarray, res: dict, stem: str, face_found) -> None:
     st.subheader("Your photo and its projection")
     c1, c2 = st.columns(2)
     c1.image(png(face), width=SHOWN, output_format="PNG",
@@ -193,8 +225,23 @@ def show_result(face: np.ndarray, res: dict, stem: str, face_found) -> None:
                    f"{FEATURE_RES}x{FEATURE_RES} feature map to refine (the latent only).")
     st.info(WHAT_IT_KEEPS_REFINED if res["refined"] else WHAT_IT_KEEPS, icon=":material/info:")
     if res["labels"] is not None:
-        st.caption("Label values found: " + ", ".join(f"{k} {v:.2f}"
-                                                       for k, v in res["labels"][1].items()))
+        found = res["labels"][1]
+        groups = read_as(card, found)
+        single = {k: v for k, v in found.items() if "=" not in k or not groups}
+        said = []
+        if groups:
+            said.append("Your photo reads as " + ", ".join(
+                f"{g.replace('_', ' ')} {m}" for g, m in groups.items())
+                + " (of each label's groups, the one with the largest value the projection "
+                  "found).")
+        if single:
+            said.append("Label values found: " + ", ".join(f"{k} {v:.2f}"
+                                                           for k, v in single.items()) + ".")
+        if groups:
+            said.append("The raw values, one per group, are the generator's label inputs the "
+                        "projection settled on: free numbers, not shares, so a label's need not "
+                        "add up to 1 (the Labels download holds them).")
+        st.caption(" ".join(said))
     d1, d2, d3 = st.columns(3)
     d1.download_button("Latent (.npy)", res["latent"], file_name=f"{stem}.latent.npy",
                        mime="application/octet-stream", key="latent", on_click="ignore",
@@ -253,9 +300,10 @@ def edit_section(bundle, bkey, res: dict, stem: str) -> tuple[np.ndarray, dict |
                               same="your projection (its latent stays)",
                               keeps="the latent stays, only the attribute moves")
     z, labels = edit.on_face(res["z"], base)
-    if not (edit.controls and edit.controls.names) and not edit.choices:
-        st.caption("This model has no attribute sliders (no labels, and no fitted directions: "
-                   f"`python -m gan.attributes --model models/{bundle.name}` fits them).")
+    if not edit.offered:
+        st.caption("This model has no attribute sliders: it was trained without labels, and "
+                   "no latent directions have been fitted for it (`python -m gan.attributes "
+                   f"--model models/{bundle.name}` fits them).")
         return z, labels
     if res["refined"]:
         st.caption(EDITS_REFINED)
@@ -315,9 +363,12 @@ def morph_section(bundle, bkey, z: np.ndarray, labels: dict | None, stem: str,
                   res: dict | None = None) -> None:
     """Frames from the (edited) projection to a face of the generate page, as a GIF."""
     st.subheader("Morph to a generated face")
-    if not st.toggle("Make a morph", key="proj_morph_on",
-                     help="An animation from your projection (with the edits above) to any face "
-                          "the Generate page shows: pick it by its seed and number."):
+    ui.sticky("proj_morph_on", False)
+    on = st.toggle("Make a morph", key="proj_morph_on",
+                   help="An animation from your projection (with the edits above) to any face "
+                        "the Generate page shows: pick it by its seed and number.")
+    ui.remember("proj_morph_on")
+    if not on:
         return
     truncation = float(st.session_state.get("_truncation", 1.0))   # the generate page's variety
     for k, default in (("proj_morph_seed", int(st.session_state.get("_seed", 0))),
@@ -369,26 +420,39 @@ with ui.guard("projecting the photo"):
     ui.untrained_note(bundle)
     note = st.empty()          # what a projection keeps: here until a result says it below it
     upload = st.file_uploader(
-        "One face photo (JPEG, PNG, WebP or BMP)", type=None, key="photo",
+        "One face photo (JPEG, PNG, WebP or BMP)", type=None, key="photo", on_change=_cleared,
         help="The photo is read in memory to project it and is not stored.")
     st.caption(f"Up to {detection.MAX_UPLOAD_MB} MB and {detection.MAX_PIXELS // 1_000_000} "
                "megapixels; other file types get a note. Photos are read in memory and never "
                "stored.")
-    steps = st.slider("Steps", MIN_STEPS, MAX_STEPS, DEFAULT_STEPS, STEP_STEP, key="steps",
+    for k, default in (("steps", DEFAULT_STEPS), ("refine", True)):
+        ui.sticky(k, default)
+    steps = st.slider("Steps", MIN_STEPS, MAX_STEPS, step=STEP_STEP, key="steps",
                       help="More steps: a closer face, slower. The best face so far is shown "
                            f"every {CALLBACK_EVERY} steps.")
-    refine = st.toggle("Closer likeness: refine in the generator's feature map", value=True,
-                       key="refine",
+    refine = st.toggle("Closer likeness: refine in the generator's feature map", key="refine",
                        help=f"After the latent search, {FEATURE_STEPS} more steps adjust the "
                             f"generator's {FEATURE_RES}x{FEATURE_RES} inner picture of the face: "
                             "far more often the same person, about a second longer. Off: the "
                             "latent alone, a face the generator draws by itself.")
+    for k in ("steps", "refine"):
+        ui.remember(k)
     note.caption(WHAT_IT_KEEPS_REFINED if refine else WHAT_IT_KEEPS)
-    if upload is not None:
-        data = upload.getvalue()
-        digest = hashlib.sha1(data).hexdigest()
+    photo = _keep(upload) if upload is not None else st.session_state.get("_photo")
+    if photo is not None and upload is None:
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.info(f"Your photo **{ui.md_escape(photo['name'])}** from before, kept for this "
+                "visit only. Upload another above, or start over.", icon=":material/history:")
+        c2.button("Start over", key="start_over", on_click=_start_over,
+                  icon=":material/restart_alt:")
+    if photo is not None:
+        digest = photo["digest"]
+        data = upload.getvalue() if upload is not None else photo["data"]
         prepared = st.session_state.setdefault("_prepared", {})   # not decoded on every rerun
-        if (digest, bkey) not in prepared:
+        if (digest, bkey) not in prepared and data is None:
+            prepared[(digest, bkey)] = (None, "Your earlier photo was too large to keep between "
+                                              "pages: upload it again to use it with this model.")
+        elif (digest, bkey) not in prepared:
             prepared.clear()
             prepared[(digest, bkey)] = _prepare(data, bundle)
         prep, problem = prepared[(digest, bkey)]
@@ -418,9 +482,9 @@ with ui.guard("projecting the photo"):
                              caption="your photo, as the model sees it")
             if key in memo:
                 stem = "".join(c if c.isalnum() or c in "-_" else "_"
-                               for c in upload.name.rsplit(".", 1)[0])[:60] or "photo"
+                               for c in photo["name"].rsplit(".", 1)[0])[:60] or "photo"
                 note.empty()
-                show_result(prep.image, memo[key], stem, prep.face_found)
+                show_result(bundle.card, prep.image, memo[key], stem, prep.face_found)
                 st.divider()
                 z, labels = edit_section(bundle, bkey, memo[key], stem)
                 st.divider()

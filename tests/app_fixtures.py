@@ -67,6 +67,21 @@ def models_dir(tmp_path_factory) -> Path:
     return root
 
 
+GROUPS = ["ethnicity=asian", "ethnicity=black", "gender=female", "gender=male",
+          "age_group=0-9", "age_group=10-29"]
+
+
+@pytest.fixture(scope="session")
+def groups_env(models_dir, tmp_path_factory) -> Path:
+    """A models folder with the test models plus `groups`: one-hot label groups only, as
+    models/groups has (no binary labels)."""
+    root = tmp_path_factory.mktemp("groups_models")
+    for p in models_dir.iterdir():
+        shutil.copytree(p, root / p.name)
+    make_tiny_bundle(root / "groups", label_names=GROUPS, crop="center", seed=2)
+    return root
+
+
 @pytest.fixture
 def app_env(models_dir, monkeypatch) -> Path:
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models_dir))

@@ -51,7 +51,7 @@ def test_an_evaluated_model_shows_its_figures_in_plain_words(env):
     assert "memorisation" in text and "held-out" in text
     assert "not computed (no --inception-weights)" in text
     assert any("not been trained" in w.value for w in at.warning)
-    assert "**Realism**" in text and "**Variety**" in text and "**Copying**" in text
+    assert "**Small patches**" in text and "**Variety**" in text and "**Copying**" in text
     assert len(image_urls(at)) == 4          # SWD chart, histogram, pairs, samples
 
 
@@ -63,7 +63,7 @@ def test_the_answer_and_the_faces_come_first_the_measurements_one_click_away(env
     answer = next(m for m in said if m.startswith("**In short:**"))
     for jargon in ("SWD", "MS-SSIM", "Wasserstein", "memorisation"):
         assert jargon not in answer, jargon
-    tiles = [m for m in said if m.startswith(("**Realism**", "**Variety**", "**Copying**"))]
+    tiles = [m for m in said if m.startswith(("**Small patches**", "**Variety**", "**Copying**"))]
     assert len(tiles) == 3 and all(t.split("\n", 1)[1].startswith("**") for t in tiles)  # words first
     assert [e.type for e in seen].count("image") == 1          # the faces that were measured
     order = [e.value if e.type == "markdown" else "image" for e in seen
@@ -132,7 +132,7 @@ def test_a_kept_blind_audit_leads_the_page_with_its_sheet_one_click_away(audited
     said = [e.value for e in seen if e.type == "markdown"]
     by_eye = next(m for m in said if m.startswith("**By eye:**"))
     assert "5 of 6 faces (83%) were judged broken, and 0 of 6 real photos" in by_eye
-    tiles = [m for m in said if m.startswith(("**By eye**", "**Realism**"))]
+    tiles = [m for m in said if m.startswith(("**By eye**", "**Small patches**"))]
     assert tiles[0].startswith("**By eye**") and "Mostly not (5 of 6 broken)" in tiles[0]
     assert [e.type for e in seen].count("image") == 1              # the sheet: one click away
     assert any(e.label.startswith("Do its faces look right?") for e in at.expander)
@@ -163,3 +163,17 @@ def test_the_home_pages_table_answers_by_eye_first():
     assert "faces with nothing changed" in quality_rows(card)[0]["meaning"]
     del card["audit"]
     assert all("by eye" not in r["question"] for r in quality_rows(card))
+
+
+def test_the_swd_summary_says_it_measures_small_patches_not_whole_faces():
+    """A model whose patches score like real photos may still draw broken faces (its blind
+    audit says so just above): the summary must say what SWD measures and not claim the faces
+    look as real as photos."""
+    report = {"swd": {"average": 12.0, "references": REFS},
+              "ms_ssim": {"mode_collapse": False, "relative": 0.0},
+              "memorisation": {"memorisation": False}}
+    said = [explain.answer(report)] + [v for _, v in explain.headline(report)]
+    for text in said:
+        assert "as real as" not in text and "more real" not in text and "less real" not in text
+    assert "small patches" in said[0] and "whole face" in said[0]
+    assert "small patches" in said[1]

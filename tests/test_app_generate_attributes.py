@@ -217,3 +217,40 @@ def test_faces_get_labels_as_photos_have_them_and_sliders_move_each_from_its_own
     assert np.allclose(y2[:, 1], 0.5 + 0.5 * sampling.label_matrix(bundle, 4, None, seed=0,
                                                                     start=16)[:, 1])
     assert np.array_equal(y2[:, 0], sampling.label_matrix(bundle, 20, None, seed=0)[16:, 0])
+
+
+def test_a_morph_at_the_largest_seed_goes_to_another_face(app_env, media):
+    """At the largest seed the default "to" seed cannot be seed + 1: it must still be another
+    seed, so the morph is not one face repeated."""
+    at = new_app(PAGE)
+    at.number_input(key="seed").set_value(2**31 - 1).run()
+    at.toggle(key="morph_on").set_value(True).run()
+    at.slider(key="morph_frames").set_value(3).run()
+    no_exceptions(at)
+    a, b = at.number_input(key="morph_a").value, at.number_input(key="morph_b").value
+    assert a == 2**31 - 1 and b != a
+    frames = {im.caption: media_bytes(media, im.url) for el in at.get("image")
+              for im in el.proto.imgs if im.caption in ("1/3", "3/3")}
+    assert frames["1/3"] != frames["3/3"]                      # not one face repeated
+    assert not any("one face" in w.value for w in at.warning)
+
+
+def test_a_morph_from_a_seed_to_itself_says_it_is_one_face(app_env):
+    at = new_app(PAGE)
+    at.number_input(key="seed").set_value(5).run()
+    at.toggle(key="morph_on").set_value(True).run()
+    at.slider(key="morph_frames").set_value(3).run()
+    at.number_input(key="morph_b").set_value(5).run()
+    no_exceptions(at)
+    assert any("one face" in w.value for w in at.warning)
+
+
+def test_the_morph_stays_on_after_a_visit_to_another_page(app_env):
+    at = new_app(PAGE)
+    at.toggle(key="morph_on").set_value(True).run()
+    at.slider(key="morph_frames").set_value(3).run()
+    at.switch_page("pages/evaluate.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert at.toggle(key="morph_on").value is True
+    assert at.slider(key="morph_frames").value == 3

@@ -6,8 +6,9 @@ import pytest
 
 import io
 
-from tests.app_fixtures import (REPO, app_env, download, image_urls, main_path,  # noqa: F401
-                                media, media_bytes, models_dir, new_app, no_exceptions)
+from tests.app_fixtures import (REPO, app_env, download, groups_env, image_urls,  # noqa: F401
+                                main_path, media, media_bytes, models_dir, new_app,
+                                no_exceptions)
 
 PAGES = [None, "pages/generate.py", "pages/detect.py"]
 TITLES = {None: "FaceGAN Studio", "pages/generate.py": "Generate faces",
@@ -235,3 +236,21 @@ def test_the_full_model_card_is_readable_and_downloadable(trained_env, media):
     shown = at.get("json")[0]
     assert json.loads(shown.proto.body) == json.loads(card)
     assert shown.proto.max_expand_depth == 1                  # opens to its sections, not {...}
+
+
+def generate_card(at) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("Up to 64 faces"))
+
+
+def test_the_generate_card_names_the_chosen_models_own_choices(groups_env, monkeypatch):
+    """The Generate card promises only what the chosen model lets a visitor choose."""
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(groups_env))
+    at = new_app()
+    assert "smiling" not in generate_card(at) and "male" not in generate_card(at)  # no labels
+    at.sidebar.selectbox(key="model").set_value("cond").run()
+    assert "female or male" in generate_card(at) and "smiling" in generate_card(at)
+    at.sidebar.selectbox(key="model").set_value("groups").run()
+    no_exceptions(at)
+    card = generate_card(at)
+    assert "smiling" not in card
+    assert "ethnicity (asian, black)" in card and "gender (female, male)" in card

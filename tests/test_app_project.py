@@ -18,8 +18,9 @@ from gan import sampling
 from gan.bundle import load_bundle
 from gan.data.preprocess import ImageError
 from gan.projection import FeatureProjector, Projector
-from tests.app_fixtures import (app_env, download, face_png, landscape_jpeg, media,  # noqa: F401
-                                media_bytes, models_dir, new_app, no_exceptions)
+from tests.app_fixtures import (GROUPS, app_env, download, encode, face_png,  # noqa: F401
+                                groups_env, landscape_jpeg, media, media_bytes, models_dir,
+                                new_app, no_exceptions)
 
 PAGE = "pages/project.py"
 STEPS = 20
@@ -347,3 +348,79 @@ def test_the_result_says_which_start_the_projection_used(app_env, tmp_path, monk
     monkeypatch.setenv("FACEGAN_MODELS_DIR", str(models))
     at = project(upload(new_app(PAGE), "me.png", face_png()))
     assert any("Started from the guess of this model's encoder" in c.value for c in at.caption)
+
+
+def test_a_grouped_model_has_controls_and_says_which_group_each_label_reads_as(
+        groups_env, monkeypatch, media):
+    """The dropdowns left on "any" are controls all the same: the page must not say the model
+    has none; the label values are read as one group per label, the largest."""
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(groups_env))
+    at = new_app(PAGE)
+    at.selectbox(key="model").set_value("groups").run()
+    project(upload(at, "me.png", face_png()), refine=False)
+    assert [s.key for s in at.selectbox if s.key.startswith("proj_label_")] == [
+        "proj_label_ethnicity", "proj_label_gender", "proj_label_age_group"]
+    said = "\n".join(c.value for c in at.caption)
+    assert "no attribute sliders" not in said and "no labels" not in said
+    line = next(c.value for c in at.caption if "reads as" in c.value)
+    values = dict(zip(GROUPS, np.load(io.BytesIO(download(at, "labels", media)))))
+    for group in ("ethnicity", "gender", "age_group"):
+        members = {k.split("=", 1)[1]: v for k, v in values.items() if k.startswith(group + "=")}
+        assert f"{group.replace('_', ' ')} {max(members, key=members.get)}" in line
+
+
+def test_the_photo_settings_and_projection_survive_a_visit_to_another_page(app_env,
+                                                                            monkeypatch):
+    """A visitor who projects, looks at another page and comes back finds their photo, their
+    settings and the result as they left them, without projecting again; Start over clears
+    them."""
+    calls = []
+    original = Projector.project
+
+    def counting(self, *a, **kw):
+        calls.append(1)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Projector, "project", counting)
+    at = upload(new_app(PAGE), "me.png", face_png())
+    at.slider(key="steps").set_value(STEPS + 10).run()
+    at.toggle(key="refine").set_value(False).run()
+    at.button(key="project").click().run()
+    at.toggle(key="proj_morph_on").set_value(True).run()
+    shown = at.metric[0].value
+    at.switch_page("pages/generate.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert at.slider(key="steps").value == STEPS + 10
+    assert at.toggle(key="refine").value is False
+    assert at.toggle(key="proj_morph_on").value is True
+    assert at.subheader[0].value == "Your photo and its projection"
+    assert at.metric[0].value == shown and len(calls) == 1
+    assert any("me.png" in e.value.replace("\\", "") for kind in ("caption", "info", "markdown")
+               for e in at.get(kind))
+    at.button(key="start_over").click().run()
+    no_exceptions(at)
+    assert not [s for s in at.subheader if s.value == "Your photo and its projection"]
+    assert not any(b.key == "project" for b in at.button)
+
+
+def test_clearing_the_upload_forgets_the_photo(app_env):
+    at = project(upload(new_app(PAGE), "me.png", face_png()), refine=False)
+    at.file_uploader(key="photo").set_value([]).run()
+    no_exceptions(at)
+    assert not [s for s in at.subheader if s.value == "Your photo and its projection"]
+
+
+def test_a_photo_too_large_to_keep_between_pages_is_still_used_while_uploaded(app_env):
+    """A photo above what the session keeps between pages is used as long as it is in the
+    uploader; only after a page switch is the visitor asked for it again."""
+    noise = np.random.default_rng(0).integers(0, 256, (1300, 1300, 3), dtype=np.uint8)
+    data = encode(noise)
+    assert len(data) > 4 << 20
+    at = upload(new_app(PAGE), "big.png", data)
+    assert not any("upload it again" in w.value for w in at.warning)
+    assert any(b.key == "project" for b in at.button)
+    at.switch_page("pages/generate.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert any(b.key == "project" for b in at.button)       # still prepared for this model

@@ -149,7 +149,7 @@ def test_card_in_plain_words():
     assert "2 h 5 min of CPU time counted from step 2,750 on" in "\n".join(card_text.describe(resumed))
     tuned = {**card, "training": {"steps": 3000, "seconds": 1500, "total_steps": 44759,
                                   "total_seconds": 25258.1, "total_cpu_seconds": 36752.8}}
-    assert ("44,759 steps in all, 7 h 0 min of computing time (10 h 12 min of CPU time)"
+    assert ("44,759 steps in all, 7 h 1 min of computing time (10 h 13 min of CPU time)"
             in "\n".join(card_text.describe(tuned)))
 
 
@@ -221,3 +221,23 @@ def test_model_calls_wait_their_turn_across_sessions(bundle, monkeypatch):
     assert not errors and not any(t.is_alive() for t in threads)
     assert peak[0] == gate.MAX_CONCURRENT_MODEL_CALLS
     assert cache.faces_generated == 24
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (41_570.9, "11 h 33 min"),      # 11 h 32.8 min: the nearest minute, not the one below
+    (25_258.1, "7 h 1 min"),        # 7 h 0.97 min
+    (3_599.6, "1 h 0 min"),
+    (3_629.0, "1 h 0 min"),
+    (95, "1 min 35 s"),
+    (59.6, "1 min 0 s"),
+    (42, "42 s"),
+])
+def test_durations_are_rounded_to_what_they_show(seconds, words):
+    assert card_text.duration(seconds) == words
+
+
+def test_the_cards_cpu_time_is_rounded_to_the_nearest_minute():
+    card = {"training": {"steps": 3000, "seconds": 1500, "total_steps": 44759,
+                         "total_seconds": 25258.1, "total_cpu_seconds": 41570.9}}
+    assert ("7 h 1 min of computing time (11 h 33 min of CPU time)"
+            in "\n".join(card_text.describe(card)))

@@ -105,19 +105,28 @@ def _plain(name: str) -> str:
 
 
 def _realism(average: float, references: dict[str, float] | None) -> tuple[str, str]:
-    """(verdict in words, the figure behind it) for the average SWD."""
+    """(verdict in words, the figure behind it) for the average SWD. SWD compares the
+    statistics of small patches, not whole faces: a model can match real photos there and
+    still draw broken faces (its blind audit says how often), so the words say patches."""
     figure = f"SWD {_num(average)}, lower is better"
     if not references:
         return "no reference points at this image size", figure
     refs = sorted(references.items(), key=lambda kv: kv[1])
     figure += "; " + ", ".join(f"{_plain(n)} ~{v:g}" for n, v in refs[:2])
     if average <= refs[0][1] * 1.3:
-        return f"about as real as {_plain(refs[0][0])}", figure
+        return f"as close to real photos as {_other(refs[0][0])} are", figure
     above = [(n, v) for n, v in refs if v > average]
     if not above:
-        return f"less real than {_plain(refs[-1][0])}", figure
+        return f"further from real photos than {_other(refs[-1][0])}", figure
     below = [(n, v) for n, v in refs if v <= average]
-    return f"less real than {_plain(below[-1][0])}, more real than {_plain(above[0][0])}", figure
+    return (f"further from real photos than {_other(below[-1][0])}, closer than "
+            f"{_other(above[0][0])}"), figure
+
+
+def _other(name: str) -> str:
+    """A reference point named as compared with real photos: "other real photos"."""
+    plain = _plain(name)
+    return "other real photos" if plain == "real photos" else plain
 
 
 def _variety(ms: dict[str, Any]) -> str:
@@ -144,7 +153,7 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str]]:
     the words first, the figure behind them after."""
     s = report["swd"]
     words, figure = _realism(s["average"], s.get("references"))
-    return [("Realism", f"**{words}** ({figure})"), ("Variety", _variety(report["ms_ssim"])),
+    return [("Small patches", f"**{words}** (small patches' statistics; {figure})"), ("Variety", _variety(report["ms_ssim"])),
             ("Copying", _copying(report["memorisation"]))]
 
 
@@ -152,9 +161,10 @@ def answer(report: dict[str, Any]) -> str:
     """The page's question answered in one plain sentence, no metric names."""
     s, ms, mem = report["swd"], report["ms_ssim"], report["memorisation"]
     words, _ = _realism(s["average"], s.get("references"))
-    real = (f"judged on small patches of the picture, its faces look {words}"
-            if s.get("references") else "there is no reference point at this size for how real "
-                                        "its faces look")
+    real = (f"measured on the statistics of small patches (colours, edges and textures, not "
+            f"whether a whole face looks right), its faces are {words}"
+            if s.get("references") else "there is no reference point at this size for how "
+                                        "close its faces' small patches are to real photos'")
     if ms["mode_collapse"]:
         varied = "it repeats itself (many seeds, few different faces)"
     elif ms["relative"] > ms.get("tolerance", 0.1):
