@@ -153,7 +153,8 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str]]:
     the words first, the figure behind them after."""
     s = report["swd"]
     words, figure = _realism(s["average"], s.get("references"))
-    return [("Small patches", f"**{words}** (small patches' statistics; {figure})"), ("Variety", _variety(report["ms_ssim"])),
+    return [("Small patches", f"**{words}** (small patches' statistics; {figure})"),
+            ("Variety", _variety(report["ms_ssim"])),
             ("Copying", _copying(report["memorisation"]))]
 
 
