@@ -29,7 +29,7 @@ LINKS = [
     ("pages/project.py", "Your face", ":material/face_retouching_natural:",
      "Upload a photo of a face and see the nearest face this model can make."),
     ("pages/detect.py", "Detect generated faces", ":material/image_search:",
-     "Upload photos and see whether each face looks generated, real, or cannot be told."),
+     "Upload photos and see whether the face in each photo looks generated, real, or cannot be told."),
     ("pages/evaluate.py", "Model quality", ":material/analytics:",
      "How real and how varied this model's faces are, and whether it copies its photos."),
 ]
