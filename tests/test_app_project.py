@@ -86,7 +86,8 @@ def test_a_non_image_gets_the_sentence_and_no_exception(app_env):
     assert not at.metric
 
 
-def test_a_rerun_reuses_the_result(app_env, monkeypatch):
+def projections(monkeypatch) -> list:
+    """A list that grows by one each time the page projects a photo."""
     calls = []
     original = Projector.project
 
@@ -95,6 +96,11 @@ def test_a_rerun_reuses_the_result(app_env, monkeypatch):
         return original(self, *a, **kw)
 
     monkeypatch.setattr(Projector, "project", counting)
+    return calls
+
+
+def test_a_rerun_reuses_the_result(app_env, monkeypatch):
+    calls = projections(monkeypatch)
     at = project(upload(new_app(PAGE), "me.png", face_png()))
     assert len(calls) == 1
     first = at.metric[0].value
@@ -374,14 +380,7 @@ def test_the_photo_settings_and_projection_survive_a_visit_to_another_page(app_e
     """A visitor who projects, looks at another page and comes back finds their photo, their
     settings and the result as they left them, without projecting again; Start over clears
     them."""
-    calls = []
-    original = Projector.project
-
-    def counting(self, *a, **kw):
-        calls.append(1)
-        return original(self, *a, **kw)
-
-    monkeypatch.setattr(Projector, "project", counting)
+    calls = projections(monkeypatch)
     at = upload(new_app(PAGE), "me.png", face_png())
     at.slider(key="steps").set_value(STEPS + 10).run()
     at.toggle(key="refine").set_value(False).run()
