@@ -67,8 +67,6 @@ NO_FACE = ("No face found, so this photo was not scored. The detector only judge
            "photo with one clear, front-facing face.")
 FACE_TOO_SMALL = ("The face is too small to judge, so this photo was not scored: use a photo in "
                   "which the face is larger.")
-
-
 TOO_MANY = (f"Not scored: only the newest {MAX_FILES} photos in the list are judged, and this "
             "file came before them. To judge it, remove newer files (the × beside each name), "
             "or press Start over and upload it again.")
