@@ -107,10 +107,10 @@ def _keep(upload) -> dict:
     empties the uploader): its name and hash, and its bytes up to KEEP_PHOTO_MB (a bigger one
     is kept prepared for the model in use only; another model asks for it again)."""
     data = upload.getvalue()
+    digest = hashlib.sha1(data).hexdigest()   # not name and size: another photo may share both
     kept = st.session_state.get("_photo")
-    if kept is None or kept["name"] != upload.name or len(data) != kept["size"]:
-        kept = {"name": upload.name, "size": len(data),
-                "digest": hashlib.sha1(data).hexdigest(),
+    if kept is None or kept["name"] != upload.name or kept["digest"] != digest:
+        kept = {"name": upload.name, "size": len(data), "digest": digest,
                 "data": data if len(data) <= KEEP_PHOTO_MB << 20 else None}
         st.session_state["_photo"] = kept
     return kept

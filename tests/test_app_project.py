@@ -18,7 +18,7 @@ from gan import sampling
 from gan.bundle import load_bundle
 from gan.data.preprocess import ImageError
 from gan.projection import FeatureProjector, Projector
-from tests.app_fixtures import (GROUPS, app_env, download, encode, face_png,  # noqa: F401
+from tests.app_fixtures import (GROUPS, app_env, download, drawn_face, encode, face_png,  # noqa: F401
                                 groups_env, landscape_jpeg, media, media_bytes, models_dir,
                                 new_app, no_exceptions)
 
@@ -423,3 +423,17 @@ def test_a_photo_too_large_to_keep_between_pages_is_still_used_while_uploaded(ap
     at.switch_page(PAGE).run()
     no_exceptions(at)
     assert any(b.key == "project" for b in at.button)       # still prepared for this model
+
+
+def test_another_photo_of_the_same_name_and_size_is_projected_anew(app_env, monkeypatch):
+    """The kept photo is told apart by its bytes, not its name and size: a second BMP of the
+    same name and dimensions (so the same size in bytes) is projected, not shown the first's
+    result."""
+    calls = projections(monkeypatch)
+    a = encode(drawn_face(200), "BMP")
+    b = encode(drawn_face(200, skin=(120, 85, 60)), "BMP")
+    assert len(a) == len(b) and a != b
+    at = project(upload(new_app(PAGE), "me.bmp", a, "image/bmp"))
+    assert len(calls) == 1
+    project(upload(at, "me.bmp", b, "image/bmp"))
+    assert len(calls) == 2
