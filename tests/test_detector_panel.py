@@ -275,6 +275,32 @@ def test_the_detect_page_offers_the_panel_and_scores_an_upload_with_it(panel_mod
     assert float(row["p_generated"]) == pytest.approx(v.p, abs=1e-6)
 
 
+@pytest.mark.slow
+def test_an_upload_says_how_many_faces_were_found_without_a_second_search(panel_models,
+                                                                          monkeypatch):
+    """Each detector that frames faces by landmarks tells how many faces the face finder found
+    in an upload, from the pass that found the one judged: count_faces (a second HOG search,
+    25-60 ms an upload) is not called. The discriminator frames its own crop without the
+    landmark finders and counts none (None: nothing is said)."""
+    from gan.bundle import load_bundle
+    from gan.data import landmarks
+    from gan.detector import learned, panel, photos
+    from gan.detector.stored import stored_detectors
+    from tests.app_fixtures import face_png
+    from tests.test_app_detect import group_photo
+
+    def no_count(rgb):
+        raise AssertionError("count_faces was called: a second search for faces")
+
+    monkeypatch.setattr(landmarks, "count_faces", no_count)
+    dets = {d.key: d for d in stored_detectors(load_bundle(panel_models[0] / "default"))[0]}
+    assert {panel.KEY, learned.KEY, "dfeatures", "forensic", "discriminator"} <= set(dets)
+    for key, det in dets.items():
+        two, one = photos.prepare(group_photo(2), det), photos.prepare(face_png(), det)
+        assert two.error is None and one.error is None and two.views is not None, key
+        assert (two.faces, one.faces) == ((None, None) if key == "discriminator" else (2, 1)), key
+
+
 def test_the_report_makes_the_aligned_faces_once_and_they_are_the_learned_detectors_own():
     """The report's robustness curves take `learned`'s and `dfeatures`' views (every JPEG,
     resize and crop of each photo) from the panel's, made once: they must be exactly what those
