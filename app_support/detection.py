@@ -75,6 +75,13 @@ TOO_MANY_STATUS = "too many files"
 READ = ("scored", "no face")
 
 
+def several_faces(n: int | None) -> str:
+    """Said with a judged photo's answer when the face finder found more faces in it than the
+    one judged; "" for one face, or when the detector does not count them (None)."""
+    return (f"{n} faces found: the largest is judged. Crop the photo to judge another."
+            if n is not None and n > 1 else "")
+
+
 def plain(det: StoredDetector) -> str:
     """What a detector's score means, for a visitor (it follows "The score: ")."""
     if det.key == "panel":
@@ -112,6 +119,8 @@ class Result:
     verdict: str | None = None        # "generated", "real" or "unsure"
     reason: str = ""                  # why unsure: a key of gan.detector.verdict.REASONS
     face_found: bool | None = None
+    faces: int | None = None          # faces found in the photo (the largest is judged); None:
+                                      # not counted by this detector
     views: np.ndarray | None = field(default=None, repr=False)  # what is judged; dropped after
 
     @property
@@ -164,7 +173,7 @@ def _result(name: str, source: str, face: photos.Face) -> Result:
         return Result(name, source, status="no face", crop=face.image, face_found=face.face_found,
                       message=NO_FACE if face.face_found is False else FACE_TOO_SMALL)
     return Result(name, source, status="scored", crop=face.image, face_found=face.face_found,
-                  views=face.views)
+                  faces=face.faces, views=face.views)
 
 
 def _prepare(name: str, data, det: StoredDetector, source: str) -> Result:

@@ -135,6 +135,8 @@ def show(results: list[detection.Result], det: StoredDetector, expect: str | Non
                              "the face found" if r.face_found else "the centre: no face found")
                 if r.scored:
                     st.markdown(answer(r))
+                    if several := detection.several_faces(r.faces):
+                        st.caption(several)
                     st.caption(f"Score **{explain.p_text(r.p_generated)}**: "
                                + explain.score_side(r.p_generated, det.rule))
                     if expect:

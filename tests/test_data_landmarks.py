@@ -109,6 +109,51 @@ def test_picks_the_largest_face():
         assert np.abs(_key(face) - truth).max() < 5
 
 
+def test_the_face_found_says_how_many_faces_its_finder_found_in_the_same_pass(monkeypatch):
+    """A photo of several faces is judged on the largest; how many were found comes free from
+    the pass that found it (HOG's rectangles; MTCNN's finds above its bar), not from a second
+    search: HOG runs once and count_faces, the separate counter, is not called."""
+    with L._lock:
+        dlib, hog, cnn, predictor = L._load()
+    runs = []
+
+    class OnePass:                  # dlib's HOG detector, its passes counted
+        def run(self, *args):
+            runs.append(args[1:])
+            return hog.run(*args)
+
+        def __call__(self, *args):  # how count_faces calls it
+            raise AssertionError("a second HOG pass")
+
+    def no_count(rgb):
+        raise AssertionError("count_faces was called")
+
+    monkeypatch.setattr(L, "_models", (dlib, OnePass(), cnn, predictor))
+    monkeypatch.setattr(L, "count_faces", no_count)
+    for n in (1, 2, 3):
+        img = np.hstack([_face(200, seed=3 + i) for i in range(n)])
+        runs.clear()
+        face = L.find_face(img)
+        assert face.finder == "hog" and face.faces == n and len(runs) == 1
+    assert L.FoundFace(box=(0, 0, 1, 1), points=np.zeros((5, 2), np.float32),
+                       finder="hog").faces == 1        # made elsewhere: one face
+
+    # MTCNN (here a stand-in for its network) counts the finds it keeps, not the weak ones.
+    pad = round(L.CNN_PAD * 256)
+    eyes = _drawn_points(256)[:2] + pad
+
+    class ThreeFinds:
+        def detect_faces(self, rgb, min_face_size):
+            find = {"box": [0, 0, 100, 100],
+                    "keypoints": {"left_eye": eyes[0], "right_eye": eyes[1]}}
+            return [dict(find, confidence=0.99), dict(find, box=[300, 0, 40, 40], confidence=0.97),
+                    dict(find, box=[0, 300, 40, 40], confidence=0.5)]
+
+    monkeypatch.setattr(L, "_mtcnn_model", ThreeFinds())
+    face = L.find_face(_face(256), ("mtcnn",))
+    assert face.finder == "mtcnn" and face.faces == 2
+
+
 def test_large_photo_is_detected_on_a_small_copy_and_mapped_back():
     """A 1200 px photo: HOG runs on a 400 px copy, landmarks land on the full-size face."""
     img = cv2.resize(_face(300), (1200, 1200), interpolation=cv2.INTER_CUBIC)
@@ -177,7 +222,7 @@ def test_a_turned_find_not_found_again_upright_is_dropped(monkeypatch):
     def mtcnn(rgb):                 # a "face" on every turned copy; on the crop only if told
         seen.append(rgb.shape[:2])
         if rgb.shape[0] > 200 or (rgb.shape[:2] == (L.TURN_CHECK_SIDE,) * 2 and again["crop"]):
-            return (100.0, 100.0, 60.0, 60.0), 0.99
+            return (100.0, 100.0, 60.0, 60.0), 0.99, 1
         return None
 
     monkeypatch.setattr(L, "_mtcnn", mtcnn)

@@ -185,7 +185,7 @@ def test_the_panel_reads_the_same_views_as_its_members_alone():
 
     canvas = _textured(900, 700, seed=3)
     canvas.paste(draw_face(220, 220, seed=5), (380, 200))
-    shown, views, found = panel.photo_views(canvas, 64, "face")
+    shown, views, found, _ = panel.photo_views(canvas, 64, "face")
     assert found and views.shape == (1 + len(variants.REENCODINGS), 2, 64, 64, 3)
     alone_faces = dfeatures.photo_views(canvas, 64)[1]
     alone_crops = discriminator_views(SimpleNamespace(crop="face", resolution=64), canvas)[1]
@@ -340,7 +340,7 @@ def test_a_photo_is_described_for_fitting_as_the_detector_sees_it_at_verdict_tim
     f = tmp_path / "photo.jpg"
     real_photo(1, side).save(f, quality=92)
     found, _, x, r, _, _ = describe_one(str(f))
-    _, views, ok = photo_views(open_image(f, draft_side=DRAFT_SIDE))   # as photos.prepare does
+    _, views, ok, _ = photo_views(open_image(f, draft_side=DRAFT_SIDE))  # as photos.prepare does
     assert found and ok
     assert np.array_equal(views[0], x)
     assert np.array_equal(views[1:], np.where(np.isfinite(r), r, x[None]))
@@ -365,7 +365,7 @@ def test_the_learned_detectors_views_find_the_face_once_and_match_verdict_time(t
     monkeypatch.setattr(dfeatures, "find_face", counted)
     found, _, views = collections._dfeature_views_one(str(f), 64, 1)
     assert found and len(calls) == 1
-    _, want, ok = dfeatures.photo_views(open_image(f, draft_side=dfeatures.DRAFT_SIDE), 64)
+    _, want, ok, _ = dfeatures.photo_views(open_image(f, draft_side=dfeatures.DRAFT_SIDE), 64)
     assert ok and np.array_equal(views[:len(want)], want)
 
 
@@ -949,7 +949,7 @@ def test_the_stored_forensic_detector_scores_photos_as_the_fit_did(tiny):
     face = photos.prepare(png(source_photo("gen_nearest", 99)), det)
     assert face.error is None and face.face_found and face.views.shape == (3, texture.DIM)
     assert face.image.shape == (32, 32, 3)
-    _, views, found = photo_views(Image.open(io.BytesIO(png(source_photo("gen_nearest", 99)))).convert("RGB"), 32)
+    _, views, found, _ = photo_views(Image.open(io.BytesIO(png(source_photo("gen_nearest", 99)))).convert("RGB"), 32)
     assert found and np.array_equal(views, face.views)
     (v,) = photos.judge(det, [face])
     j = det.judge(face.views[None])
@@ -984,7 +984,7 @@ def test_the_stored_dfeatures_detector_sees_a_photo_as_the_fit_did(tiny):
     # The fit's features of a photo are the features of the views an upload of it gets.
     face = photos.prepare(Path(d.files[i]).read_bytes(), det)
     assert face.error is None and face.views.shape == (3, 32, 32, 3)
-    shown, views, found = dfeatures.photo_views(open_image(d.files[i], draft_side=dfeatures.DRAFT_SIDE), 32)
+    shown, views, found, _ = dfeatures.photo_views(open_image(d.files[i], draft_side=dfeatures.DRAFT_SIDE), 32)
     assert found and np.array_equal(views, face.views) and np.array_equal(shown, views[0])
     F = dfeatures.features(bundle, face.views)
     assert np.allclose(F[0], d.X[i], atol=1e-5) and np.allclose(F[1:], d.R[i], atol=1e-5)

@@ -97,7 +97,7 @@ def test_fit_trains_it_without_each_fold_stores_it_and_the_app_offers_it(tmp_pat
     img = source_photo("gen_nearest", 3)
     face = photos.prepare(png(img), det)
     assert face.error is None and face.views.shape == (3, 32, 32, 3)
-    _, views, _ = dfeatures.photo_views(open_image(_saved(img, tmp_path), draft_side=dfeatures.DRAFT_SIDE), 32)
+    _, views, _, _ = dfeatures.photo_views(open_image(_saved(img, tmp_path), draft_side=dfeatures.DRAFT_SIDE), 32)
     assert np.array_equal(views, face.views)
     raw = learned.scores(learned.load(bundle), face.views)
     assert np.allclose(det.raw(face.views), raw)

@@ -275,6 +275,90 @@ def test_the_detect_page_offers_the_panel_and_scores_an_upload_with_it(panel_mod
     assert float(row["p_generated"]) == pytest.approx(v.p, abs=1e-6)
 
 
+@pytest.mark.slow
+def test_an_upload_says_how_many_faces_were_found_without_a_second_search(panel_models,
+                                                                          monkeypatch):
+    """Each detector that frames faces by landmarks tells how many faces the face finder found
+    in an upload, from the pass that found the one judged: count_faces (a second HOG search,
+    25-60 ms an upload) is not called. The discriminator frames its own crop without the
+    landmark finders and counts none (None: nothing is said)."""
+    from gan.bundle import load_bundle
+    from gan.data import landmarks
+    from gan.detector import learned, panel, photos
+    from gan.detector.stored import stored_detectors
+    from tests.app_fixtures import face_png
+    from tests.test_app_detect import group_photo
+
+    def no_count(rgb):
+        raise AssertionError("count_faces was called: a second search for faces")
+
+    monkeypatch.setattr(landmarks, "count_faces", no_count)
+    dets = {d.key: d for d in stored_detectors(load_bundle(panel_models[0] / "default"))[0]}
+    assert {panel.KEY, learned.KEY, "dfeatures", "forensic", "discriminator"} <= set(dets)
+    for key, det in dets.items():
+        two, one = photos.prepare(group_photo(2), det), photos.prepare(face_png(), det)
+        assert two.error is None and one.error is None and two.views is not None, key
+        assert (two.faces, one.faces) == ((None, None) if key == "discriminator" else (2, 1)), key
+
+
+def card_texts(at, names) -> dict[str, list[str]]:
+    """The texts (markdown, captions, alerts) of each named photo's card on the detect page (a
+    box whose first line is the photo's name in bold)."""
+    from streamlit.testing.v1.element_tree import Block
+
+    from app_support import ui
+    from tests.app_fixtures import main_path
+
+    titles = {f"**{ui.md_escape(n)}**": n for n in names}
+    out = {}
+
+    def walk(node):
+        if not isinstance(node, Block):
+            return
+        first = next(iter(node.children.values()), None)
+        if first is not None and not isinstance(first, Block) and first.type == "markdown" \
+                and first.value in titles:
+            out[titles[first.value]] = [e.value for e in main_path(node, skip=())
+                                        if isinstance(getattr(e, "value", None), str)]
+            return
+        for child in node.children.values():
+            walk(child)
+
+    walk(at.main)
+    return out
+
+
+@pytest.mark.slow
+def test_the_detect_page_says_how_many_faces_a_photo_holds(panel_models, monkeypatch):
+    """A photo of two faces is judged on the larger: its card says so beside its answer; a
+    one-face photo's card says nothing of the kind, nor does a detector that does not count
+    faces (the discriminator)."""
+    from gan.detector import panel
+    from tests.app_fixtures import face_png, new_app, no_exceptions
+    from tests.test_app_detect import ANSWER_LINE, PAGE, group_photo, upload
+
+    root, _ = panel_models
+    monkeypatch.setenv("FACEGAN_MODELS_DIR", str(root))
+    at = new_app(PAGE)
+    no_exceptions(at)
+    at.radio(key="detector").set_value(panel.KEY).run()
+    at = upload(at, [("pair.png", group_photo(2), "image/png"), ("me.png", face_png(), "image/png")])
+    note = "2 faces found: the largest is judged. Crop the photo to judge another."
+    cards = card_texts(at, {"pair.png", "me.png"})
+    pair = cards["pair.png"]
+    assert any(ANSWER_LINE.fullmatch(t) for t in pair)          # judged, with its answer ...
+    assert note in pair                                         # ... and the note beside it
+    assert pair.index(note) == 1 + next(i for i, t in enumerate(pair) if ANSWER_LINE.fullmatch(t))
+    assert any(ANSWER_LINE.fullmatch(t) for t in cards["me.png"])
+    assert not any("faces found" in t for t in cards["me.png"])
+    assert sum("faces found" in c.value for c in at.caption) == 1
+
+    at.radio(key="detector").set_value("discriminator").run()
+    no_exceptions(at)
+    assert any(ANSWER_LINE.fullmatch(t) for t in card_texts(at, {"pair.png"})["pair.png"])
+    assert not any("faces found" in c.value for c in at.caption)
+
+
 def test_the_report_makes_the_aligned_faces_once_and_they_are_the_learned_detectors_own():
     """The report's robustness curves take `learned`'s and `dfeatures`' views (every JPEG,
     resize and crop of each photo) from the panel's, made once: they must be exactly what those

@@ -145,12 +145,17 @@ class FoundFace:
     ``points``: float32 [5, 2] (x, y) in the photo's pixels, in POINT_NAMES order.
     ``finder``: which detector found it, one of ALL_FINDERS. ``score``: HOG's detection
     score or the CNN's or MTCNN's confidence (higher is surer); None for Haar, which gives none.
+    ``faces``: how many faces that detector found in the same pass, this one (the largest)
+    included, so a caller can say the others were left out at no extra cost. Only the faces
+    that detector finds at the size it looks at are counted (HOG's: from about 20% of the
+    longer side; :func:`count_faces` looks harder); Haar reports its largest face only (1).
     """
 
     box: tuple[int, int, int, int]
     points: np.ndarray
     finder: str
     score: float | None = None
+    faces: int = 1
 
     @property
     def left_eye(self) -> np.ndarray:
@@ -260,8 +265,12 @@ def _resized(a: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(a, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
+# Each finder below returns (box, score, faces) of the largest face it finds, `faces` the
+# number it found in that pass, or None; "turned" also returns the landmarks (a 4th item).
+
+
 def _hog(rgb: np.ndarray):
-    """(box, score) of the largest HOG face, in full-resolution pixels, or None."""
+    """(box, score, faces) of the largest HOG face, in full-resolution pixels, or None."""
     h, w = rgb.shape[:2]
     scale = min(1.0, HOG_MAX_SIDE / max(h, w))
     small = cv2.cvtColor(_resized(rgb, scale) if scale < 1 else rgb, cv2.COLOR_RGB2GRAY)
@@ -272,11 +281,13 @@ def _hog(rgb: np.ndarray):
         return None
     i = _largest(rects)
     r = rects[i]
-    return (r.left() * sx, r.top() * sy, r.width() * sx, r.height() * sy), float(scores[i])
+    return ((r.left() * sx, r.top() * sy, r.width() * sx, r.height() * sy), float(scores[i]),
+            len(rects))
 
 
 def _cnn(rgb: np.ndarray):
-    """(box, confidence) of the largest face dlib's CNN finds on a small padded copy, or None."""
+    """(box, confidence, faces) of the largest face dlib's CNN finds on a small padded copy,
+    or None."""
     h, w = rgb.shape[:2]
     scale = CNN_SIDE / max(h, w)
     small = _resized(rgb, scale)
@@ -289,12 +300,12 @@ def _cnn(rgb: np.ndarray):
         return None
     i = _largest([d.rect for d in found])
     r = found[i].rect
-    return ((r.left() - pad) * sx, (r.top() - pad) * sy, r.width() * sx, r.height() * sy), \
-        float(found[i].confidence)
+    return (((r.left() - pad) * sx, (r.top() - pad) * sy, r.width() * sx, r.height() * sy),
+            float(found[i].confidence), len(found))
 
 
 def _mtcnn(rgb: np.ndarray, min_confidence: float = MTCNN_MIN_CONFIDENCE):
-    """(box, confidence) of the largest face MTCNN finds on a padded copy at most
+    """(box, confidence, faces) of the largest face MTCNN finds on a padded copy at most
     MTCNN_MAX_SIDE px with at least `min_confidence` (bench/face_finders.py tries lower bars),
     or None. The box is not MTCNN's (taller than HOG's, which dlib's 5-point
     model was trained on) but a square placed by MTCNN's eye centres where HOG's box sits
@@ -317,7 +328,7 @@ def _mtcnn(rgb: np.ndarray, min_confidence: float = MTCNN_MIN_CONFIDENCE):
         return None
     side = NATIVE_BOX_SCALE * gap
     cx, cy = mid[0], mid[1] + NATIVE_BOX_DROP * gap
-    return (cx - side / 2, cy - side / 2, side, side), float(f["confidence"])
+    return (cx - side / 2, cy - side / 2, side, side), float(f["confidence"]), len(found)
 
 
 def _turn(rgb: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
@@ -334,12 +345,13 @@ def _turn(rgb: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _turned(rgb: np.ndarray):
-    """(box, confidence, points) of a face found by HOG or MTCNN on a copy of the photo
+    """(box, confidence, faces, points) of a face found by HOG or MTCNN on a copy of the photo
     turned by one of TURN_DEGREES and found again in its upright aligned crop, in the photo's
-    own pixels, or None. The faces are looked for on a turned copy at most TURN_MAX_SIDE px
-    (the size HOG and MTCNN look at anyway); only a find turns the full photo, where the
-    landmarks are predicted (the face upright, as dlib's shape model expects) and turned
-    back. The box is the upright box around the found box turned back."""
+    own pixels (`faces`: how many that finder found on the turned copy), or None. The faces
+    are looked for on a turned copy at most TURN_MAX_SIDE px (the size HOG and MTCNN look at
+    anyway); only a find turns the full photo, where the landmarks are predicted (the face
+    upright, as dlib's shape model expects) and turned back. The box is the upright box
+    around the found box turned back."""
     h, w = rgb.shape[:2]
     scale = min(1.0, TURN_MAX_SIDE / max(h, w))
     small = _resized(rgb, scale) if scale < 1 else rgb
@@ -348,7 +360,7 @@ def _turned(rgb: np.ndarray):
         found = _hog(turned_small) or _mtcnn(turned_small)
         if found is None:
             continue
-        (x, y, bw, bh), score = found
+        (x, y, bw, bh), score, faces = found
         m, turned = _turn(rgb, degrees)
         back = cv2.invertAffineTransform(m)
         # The box's corner from the small turned copy to the full one (same turn, 1/scale).
@@ -364,7 +376,7 @@ def _turned(rgb: np.ndarray):
         corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float64)
         corners = corners @ back[:, :2].T + back[:, 2]
         (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
-        return (x0, y0, x1 - x0, y1 - y0), score, points
+        return (x0, y0, x1 - x0, y1 - y0), score, faces, points
     return None
 
 
@@ -408,6 +420,7 @@ def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace 
     with the mouth and nose covered, small faces), "turned" (HOG and MTCNN on the photo
     turned by +-TURN_DEGREES: tilted heads), Haar (only for detectors fitted with it).
     ``finders``: the ones to try (default FINDERS; a stored detector passes its card's).
+    The face's ``faces`` is how many the detector that found it found in that same pass.
     Landmarks are always predicted on the full-resolution photo. Deterministic and safe to
     call from many threads. Raises :class:`LandmarkModelMissing` when dlib or its models are
     not installed (even for a photo without a face), ValueError for an array that is not
@@ -422,17 +435,19 @@ def find_face(rgb: np.ndarray, finders: tuple[str, ...] = FINDERS) -> FoundFace 
     if min(rgb.shape[:2]) < 2:
         return None
     passes = {"hog": _hog, "cnn": _cnn, "mtcnn": _mtcnn, "turned": _turned,
-              "haar": lambda a: (None if (b := _haar_face(Image.fromarray(a))) is None else (b, None))}
+              "haar": lambda a: (None if (b := _haar_face(Image.fromarray(a))) is None
+                                 else (b, None, 1))}
     found = None
     for finder in ALL_FINDERS:
         if finder in finders and (found := passes[finder](rgb)) is not None:
             break
     if found is None:
         return None
-    box, score = found[:2]
-    points = found[2] if len(found) > 2 else _points(rgb, box)
+    box, score, faces = found[:3]
+    points = found[3] if len(found) > 3 else _points(rgb, box)
     x, y, w, h = (int(round(v)) for v in box)
-    return FoundFace(box=(x, y, max(1, w), max(1, h)), points=points, finder=finder, score=score)
+    return FoundFace(box=(x, y, max(1, w), max(1, h)), points=points, finder=finder, score=score,
+                     faces=faces)
 
 
 # --------------------------------------------------------------------------- framing

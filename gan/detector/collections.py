@@ -311,7 +311,7 @@ def _dfeature_views_one(file: str, size: int, n_variants: int):
     face = find_face(rgb_array(img))
     if face is None:
         return False, "", None
-    _, views, _ = dfeatures.photo_views(img, size, face=face)
+    views = dfeatures.photo_views(img, size, face=face)[1]
     rng = np.random.default_rng(_seed(Path(file).name))
     return True, face.finder, np.concatenate([views, dfeatures.fit_views(img, face, n_variants, rng, size)])
 

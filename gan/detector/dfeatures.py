@@ -48,24 +48,26 @@ def _scaled(face: FoundFace, scale: float) -> FoundFace:
 
 def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FINDERS,
                 face: FoundFace | None = None, reencoded: list | None = None,
-                rgb: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
-    """(face shown, views [1 + len(REENCODINGS), size, size, 3] uint8, face found): the
+                rgb: np.ndarray | None = None
+                ) -> tuple[np.ndarray | None, np.ndarray | None, bool, int]:
+    """(face shown, views [1 + len(REENCODINGS), size, size, 3] uint8, face found, faces): the
     landmark-aligned face of the photo as it is and of each re-encoding (the face is found
-    once, then followed). No face: (None, None, False). ``finders``: the face finders the
-    detector was fitted with (`gan.data.landmarks.find_face`); ``face``: the face already
-    found in this photo by them (the fit's describers, so the slow finders run once);
+    once, then followed); ``faces``: how many the finder found in the photo, the largest being
+    the one judged (`FoundFace.faces`). No face: (None, None, False, 0). ``finders``: the face
+    finders the detector was fitted with (`gan.data.landmarks.find_face`); ``face``: the face
+    already found in this photo by them (the fit's describers, so the slow finders run once);
     ``reencoded``: the photo's `variants.reencodings`, when a caller shares them (they must
     cover `reads(face, ...)`); ``rgb``: the photo as a uint8 array, when the caller has it."""
     rgb = rgb if rgb is not None else rgb_array(img)
     face = face if face is not None else find_face(rgb, finders)
     if face is None:
-        return None, None, False
+        return None, None, False, 0
     if reencoded is None:
         reencoded = variants.reencodings(img, keep=reads(face, size, *img.size))
     views = [aligned_face(rgb, face, size)]
     for changed, scale in reencoded:
         views.append(aligned_face(rgb_array(changed), _scaled(face, scale), size))
-    return views[0], np.stack(views), True
+    return views[0], np.stack(views), True, face.faces
 
 
 def reads(face: FoundFace, size: int, width: int, height: int) -> tuple[int, int, int, int]:

@@ -136,16 +136,18 @@ def face_features(img: Image.Image, rgb: np.ndarray, face) -> tuple[np.ndarray |
 
 
 def photo_views(img: Image.Image, size: int = 128, finders: tuple[str, ...] = FINDERS
-                ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
-    """(face to show [size, size, 3], features [1 + len(REENCODINGS), DIM], face found) of one
-    photo: the landmark-framed face, its texture as it is and after each re-encoding. No face,
-    or one too small to read: (None, None, False) or (shown face, None, True). ``finders``:
-    the face finders the detector was fitted with (`gan.data.landmarks.find_face`)."""
+                ) -> tuple[np.ndarray | None, np.ndarray | None, bool, int]:
+    """(face to show [size, size, 3], features [1 + len(REENCODINGS), DIM], face found, faces)
+    of one photo: the landmark-framed face, its texture as it is and after each re-encoding;
+    ``faces``: how many the finder found in the photo, the largest being the one judged
+    (`FoundFace.faces`). No face, or one too small to read: (None, None, False, 0) or (shown
+    face, None, True, faces). ``finders``: the face finders the detector was fitted with
+    (`gan.data.landmarks.find_face`)."""
     rgb = rgb_array(img)
     face = find_face(rgb, finders)
     if face is None:
-        return None, None, False
-    return aligned_face(rgb, face, size), face_features(img, rgb, face)[1], True
+        return None, None, False, 0
+    return aligned_face(rgb, face, size), face_features(img, rgb, face)[1], True, face.faces
 
 
 @dataclass

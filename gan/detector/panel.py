@@ -110,9 +110,11 @@ class PanelFitted:
 
 
 def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = None):
-    """(face shown, views [1 + len(REENCODINGS), 2, R, R, 3], face found): each view the aligned
-    face the learned detector reads beside the crop the discriminator reads. ``finders``: the
-    face finders the panel was fitted with (None: all of `gan.data.landmarks.FINDERS`)."""
+    """(face shown, views [1 + len(REENCODINGS), 2, R, R, 3], face found, faces): each view the
+    aligned face the learned detector reads beside the crop the discriminator reads; ``faces``:
+    how many the face finder found in the photo, the largest being the one judged (0: none).
+    ``finders``: the face finders the panel was fitted with (None: all of
+    `gan.data.landmarks.FINDERS`)."""
     from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
@@ -133,7 +135,7 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
         if face is None:
             if half is not None:
                 half.cancel()
-            return None, None, False
+            return None, None, False, 0
         first = framed.result()
         # Both members read the same re-encodings: made once, of the part either reads.
         a = dfeatures.reads(face, size, *img.size)
@@ -144,9 +146,10 @@ def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = Non
                                          pool=pool)
         disc = pool.submit(discriminator_views, SimpleNamespace(crop=crop, resolution=size), img,
                            first=first, reencoded=reencoded)
-        shown, faces, found = dfeatures.photo_views(img, size, face=face, reencoded=reencoded, rgb=rgb)
+        shown, aligned, found, faces = dfeatures.photo_views(img, size, face=face,
+                                                             reencoded=reencoded, rgb=rgb)
         crops = disc.result()[1]
-    return shown, np.stack([faces, crops], axis=1), found
+    return shown, np.stack([aligned, crops], axis=1), found, faces
 
 
 def _disc_p(fitted, disc_d, files):

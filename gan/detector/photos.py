@@ -5,8 +5,8 @@ which streams one result per file) and the detect page (`app_support.detection`)
 the left-out measurement describe photos the same way (`gan.detector.collections`):
 
 - `prepare`: one file or bytes -> a `Face` (the face to show, the views the detector scores,
-  whether a face was found), or why it cannot be used; it never raises for a bad file, so one
-  file cannot stop a batch;
+  whether a face was found and how many faces the face finder found), or why it cannot be
+  used; it never raises for a bad file, so one file cannot stop a batch;
 - `judge`: prepared faces -> a `Verdict` each (P(generated), generated / real / unsure and
   why), in one model call;
 - `image_files` / `expand`: the image files of a folder, and a command line's paths as files.
@@ -48,6 +48,9 @@ class Face:
     views: np.ndarray | None = field(default=None, repr=False)   # what the detector scores
     face_found: bool | None = None
     error: Exception | None = None     # an ImageError (its `kind`), or an unexpected failure
+    # Faces the face finder found in the photo, in the pass that found the one judged (the
+    # largest); None when the detector does not count them (the discriminator's own crop).
+    faces: int | None = None
 
     @property
     def kind(self) -> str | None:
@@ -67,10 +70,10 @@ def prepare(data, det, gate=None, crop: str | None = None, **limits) -> Face:
             else:
                 img = preprocess.open_image(data, draft_side=det.draft_side, **limits)
                 preprocess.check_size(img)
-            shown, views, found = det.prepare(img, crop)
+            shown, views, found, faces = det.prepare(img, crop)
     except Exception as e:  # noqa: BLE001 - kept with the face; the caller words it
         return Face(error=e)
-    return Face(shown, views, found)
+    return Face(shown, views, found, faces=faces)
 
 
 @dataclass(frozen=True)

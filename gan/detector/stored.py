@@ -2,10 +2,11 @@
 
 Each is a `StoredDetector` with one contract, whatever it looks at:
 
-- `prepare(image)`: a decoded photo -> (the face to show, its views, whether a face was found).
-  The views are what is scored: the photo as it is and its re-encodings
-  (`gan.detector.variants.REENCODINGS`), so the verdict can check that a re-upload would not
-  flip it;
+- `prepare(image)`: a decoded photo -> (the face to show, its views, whether a face was found,
+  how many faces the face finder found in it, the largest being the one judged; None when not
+  counted: the discriminator frames its crop without the landmark finders). The views are what
+  is scored: the photo as it is and its re-encodings (`gan.detector.variants.REENCODINGS`), so
+  the verdict can check that a re-upload would not flip it;
 - `judge(views)`: P(generated) of each photo and its verdict with the reason
   (`gan.detector.verdict.Rule`: generated, real or unsure).
 
@@ -130,7 +131,7 @@ class StoredDetector:
     note: str                                     # what its score means (from the card)
     rule: Rule
     calibrated: bool
-    prepare: Callable                             # PIL image [, crop] -> (shown, views, found)
+    prepare: Callable          # PIL image [, crop] -> (shown, views, found, faces or None)
     raw: Callable[[np.ndarray], np.ndarray]       # views of one kind [n, ...] -> raw score
     unfamiliar: Callable[[np.ndarray], np.ndarray] | None = None  # views [n, ...] -> bool
     calibration: dict | None = None
@@ -225,7 +226,7 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
             note=str(d_section.get("note") or s.get("note") or
                      ("calibrated on held-out photos" if calibrated else UNCALIBRATED_NOTE)),
             rule=rule_of(d_section), calibrated=calibrated,
-            prepare=lambda img, crop=None: discriminator_views(bundle, img, crop),
+            prepare=lambda img, crop=None: (*discriminator_views(bundle, img, crop), None),
             raw=(lambda x: discriminator_scores(bundle, x)) if trained_on is None
             else (lambda x: tuned.scores(trained_on, x)),
             calibration=d_section.get("calibration"), measured=d_section.get("left_out"),
