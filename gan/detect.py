@@ -12,7 +12,9 @@ trained on those sources as a classifier), `forensic` (the face's texture, fitte
 the same way) or `discriminator` (the GAN's own raw score), by default the one the bundle names. A folder stands for
 the image files in it (recursively).
 
-Each line has `path`, `detector`, `face_found` and either
+Each line has `path`, `detector`, `face_found`, `faces` when a face was found by a detector that
+frames faces by landmarks (how many faces its face finder found in the photo; only the largest
+is judged: crop the photo to judge another) and either
 
 - `p_generated` (P(generated), calibrated when the detector was; for the panel, the share of
   left-out real photos its more suspicious member scores the photo above), `verdict` and `threshold`

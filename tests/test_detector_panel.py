@@ -301,6 +301,25 @@ def test_an_upload_says_how_many_faces_were_found_without_a_second_search(panel_
         assert (two.faces, one.faces) == ((None, None) if key == "discriminator" else (2, 1)), key
 
 
+def test_the_command_line_says_how_many_faces_were_found(panel_models, tmp_path, capsys):
+    """`gan.detect`'s line says what the page says: how many faces the finder found (the
+    largest judged), for the detectors that count them; nothing for the discriminator's crop."""
+    from gan.detect import main as detect_main
+    from gan.detector import panel
+    from tests.app_fixtures import face_png
+    from tests.test_app_detect import group_photo
+
+    (tmp_path / "a_two.png").write_bytes(group_photo(2))
+    (tmp_path / "b_one.png").write_bytes(face_png())
+    model = str(panel_models[0] / "default")
+    for key, expected in ((panel.KEY, [2, 1]), ("discriminator", [None, None])):
+        assert detect_main([str(tmp_path), "--model", model, "--detector", key]) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [r["path"].endswith(n) for r, n in zip(rows, ("a_two.png", "b_one.png"))] == [True] * 2
+        assert all("verdict" in r for r in rows), rows
+        assert [r.get("faces") for r in rows] == expected, key
+
+
 def card_texts(at, names) -> dict[str, list[str]]:
     """The texts (markdown, captions, alerts) of each named photo's card on the detect page (a
     box whose first line is the photo's name in bold)."""

@@ -141,6 +141,8 @@ def _prepare_row(det, item, score_without_face: bool) -> tuple[dict, Face | None
                 err = f"could not be processed ({type(face.error).__name__}: {face.error})"
         else:
             row["face_found"] = face.face_found
+            if face.faces is not None and face.face_found:
+                row["faces"] = face.faces
             if face.views is None and face.face_found:
                 err, kind = FACE_TOO_SMALL, KINDS[FACE_TOO_SMALL]
             elif face.views is None or (face.face_found is False and not score_without_face):
