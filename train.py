@@ -93,8 +93,10 @@ HELP = {
     "diffaugment": "DiffAugment policies applied to real and fake before D ('' for none)",
     "r1_gamma": "R1 gradient penalty weight on real photos (0: off); keeps D from overpowering G, which is what made G collapse to one face",
     "r1_every": "apply R1 every N steps (lazy regularisation)",
-    "precision": "mixed_bfloat16 (fast on CPUs with AVX-512 BF16 and on recent GPUs), "
-                 "mixed_float16 (with loss scaling: GPUs without fast bfloat16) or float32",
+    "precision": "auto (mixed_bfloat16 on a CPU with AVX-512 BF16 or AMX, float32 on "
+                 "any other, where bfloat16 is emulated and slower), mixed_bfloat16 (also for "
+                 "recent GPUs), mixed_float16 (with loss scaling: GPUs without fast bfloat16) "
+                 "or float32",
     "jit_compile": "XLA-compile the training step",
     "seed": "random seed of the run (data order, z, augmentation)",
     "sample_every": "steps between sample grids in RUNDIR/samples",

@@ -64,7 +64,7 @@ class TrainConfig:
     mode_seeking_on: str = "image"      # image | detail (the image minus its 1/8-size copy: structure, not colour)
     top_k: float = 1.0                  # share of the fakes, those D finds most real, that train G (1 = all)
     d_recon: float = 0.0                # weight of D's reconstruction of each real photo from its 8x8 features (FastGAN)
-    precision: str = "mixed_bfloat16"   # mixed_bfloat16 | mixed_float16 (loss-scaled) | float32
+    precision: str = "auto"             # auto (see machine_precision) | mixed_bfloat16 | mixed_float16 (loss-scaled) | float32
     jit_compile: bool = False           # XLA-compile the train step (slower on this CPU: see bench)
     seed: int = 0
 
@@ -174,7 +174,27 @@ def _power_of_two(v) -> bool:
 
 
 _POLICIES = ("color", "translation", "cutout")
-PRECISIONS = ("mixed_bfloat16", "mixed_float16", "float32")
+PRECISIONS = ("auto", "mixed_bfloat16", "mixed_float16", "float32")
+# CPU flags of a bfloat16 unit (Linux /proc/cpuinfo names): without one, TensorFlow emulates
+# bfloat16 and a training step is slower than in float32 (2.7x here: docs/scaling.md).
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def machine_precision(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """What `precision="auto"` means on this machine: mixed bfloat16 where the CPU computes
+    bfloat16 itself, float32 elsewhere (a CPU without, or a system without /proc/cpuinfo).
+    GPUs are not looked at: pass --precision for a GPU (README, "Scaling out")."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return "float32"
+    flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
+    return "mixed_bfloat16" if flags & set(BF16_CPU_FLAGS) else "float32"
+
+
+def concrete_precision(precision: str) -> str:
+    """The Keras dtype policy a run trains with: "auto" resolved for this machine."""
+    return machine_precision() if precision == "auto" else precision
 STRATEGIES = ("default", "mirrored", "multiworker")   # gan.training.distribute makes each
 _FINITE = math.isfinite
 # field -> (check of a value of the right type, what it must be)

@@ -16,7 +16,7 @@ import math
 import keras
 from keras import layers
 
-from gan.config import TrainConfig
+from gan.config import TrainConfig, concrete_precision
 
 FEATURES_LAYER = "features"   # the discriminator's penultimate activations (used by detectors)
 
@@ -33,7 +33,7 @@ def _channels(res: int, out_res: int, base: int, cap: int) -> int:
 
 def build_generator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = None) -> keras.Model:
     """z (and labels) -> 4x4 -> Conv2DTranspose(k4, s2) stack -> resolution^2 x 3 in [-1, 1]."""
-    dtype = dtype or cfg.precision
+    dtype = dtype or concrete_precision(cfg.precision)
     R = cfg.resolution
     ch = lambda r: _channels(r, R, cfg.g_channels, cfg.g_max_channels)  # noqa: E731
     z = keras.Input((cfg.latent_dim,), name="z")
@@ -73,7 +73,7 @@ def build_discriminator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None =
     batches; it also avoids that collapse, but normalising each all-fake batch by its own
     statistics hides how alike the fakes are, and its generators drew one face template
     under varying hair and background (docs/metrics.md compares the two)."""
-    dtype = dtype or cfg.precision
+    dtype = dtype or concrete_precision(cfg.precision)
     R = cfg.resolution
     ch = lambda r: _channels(r, R // 2, cfg.d_channels, cfg.d_max_channels)  # noqa: E731
     x = keras.Input((R, R, 3), name="image")

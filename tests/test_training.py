@@ -118,6 +118,47 @@ def test_learning_rates_given_on_resume_are_used(photos, tmp_path):
     assert float(fresh.d_optimizer.learning_rate) == pytest.approx(1e-5)
 
 
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
+    """Without a bfloat16 unit TensorFlow emulates bfloat16 and trains slower than in float32
+    (2.7x on this project's 2-core machine), so "auto", the default, picks float32 there."""
+    from gan.config import TrainConfig, concrete_precision, machine_precision
+
+    def cpuinfo(flags: str) -> Path:
+        f = tmp_path / f"cpuinfo-{len(flags)}"
+        f.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: fpu sse2 {flags}\n\n"
+                     f"processor\t: 1\nflags\t\t: fpu sse2 {flags}\n")
+        return f
+
+    assert TrainConfig().precision == "auto"
+    assert machine_precision(cpuinfo("avx2 avx512f avx512_vnni")) == "float32"
+    assert machine_precision(cpuinfo("avx2 avx512f avx512_bf16")) == "mixed_bfloat16"
+    assert machine_precision(cpuinfo("avx2 amx_tile amx_bf16")) == "mixed_bfloat16"
+    assert machine_precision(tmp_path / "no-such-file") == "float32"     # not Linux: float32
+    for explicit in ("float32", "mixed_bfloat16", "mixed_float16"):
+        assert concrete_precision(explicit) == explicit
+
+
+def test_a_run_records_the_precision_it_trained_with(photos, tmp_path, monkeypatch):
+    """config.json names the precision the run trained with, not "auto", so a run resumed on
+    another machine keeps it, and --precision given on resume still changes it."""
+    from gan import config as config_module
+    from gan.training.loop import resolve_config, train
+
+    monkeypatch.setattr(config_module, "machine_precision", lambda *a: "float32")
+    run = tmp_path / "run"
+    cfg, resuming = resolve_config(run, {"data": str(photos), "steps": 2, "n_jobs": 1,
+                                         "checkpoint_every": 100},
+                                   base=_cfg(photos, tmp_path, precision="auto"))
+    assert not resuming and cfg.precision == "float32"
+    train(cfg, run, progress=False)
+    assert json.loads((run / "config.json").read_text())["precision"] == "float32"
+    monkeypatch.setattr(config_module, "machine_precision", lambda *a: "mixed_bfloat16")
+    cfg, resuming = resolve_config(run, {"steps": 3})
+    assert resuming and cfg.precision == "float32"          # kept, whatever this machine has
+    cfg, _ = resolve_config(run, {"steps": 3, "precision": "auto"})
+    assert cfg.precision == "mixed_bfloat16"                  # asked for: this machine's
+
+
 @pytest.mark.slow
 def test_resume_refuses_another_architecture(photos, tmp_path):
     from gan.training.loop import TrainingError, resolve_config, train

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from gan.bundle import BundleError, load_bundle, model_files, read_card, verify_files
-from gan.config import ARCHITECTURE_FIELDS, ConfigError, TrainConfig
+from gan.config import ARCHITECTURE_FIELDS, ConfigError, TrainConfig, concrete_precision
 from gan.data.preprocess import to_uint8
 from gan.data.split import Split
 from gan.images import make_grid, save_png
@@ -157,13 +157,20 @@ def resolve_config(run_dir: Path, given: dict[str, Any], base: TrainConfig | Non
                                 "Resume it without those options, or use a new --out directory.")
         for k, v in given.items():
             setattr(cfg, k, v)
-        return cfg.validate(), True
+        return _with_precision(cfg.validate()), True
     cfg = base or TrainConfig()
     for k, v in given.items():
         setattr(cfg, k, v)
     if cfg.init_from:
         adopt_architecture(cfg, set(given) | set(base_keys))
-    return cfg.validate(), False
+    return _with_precision(cfg.validate()), False
+
+
+def _with_precision(cfg: TrainConfig) -> TrainConfig:
+    """`precision="auto"` made this machine's (`gan.config.machine_precision`), so config.json
+    says what the run trained with and a resumed run keeps it, wherever it resumes."""
+    cfg.precision = concrete_precision(cfg.precision)
+    return cfg
 
 
 def _architecture_of(card: dict) -> dict[str, Any]:
