@@ -99,18 +99,23 @@ def read_stored(path: str | Path, build):
 
 
 def trainable(model):
-    """A copy of `model` (same weights) to train: its convolutions compute in bfloat16 while
-    every variable stays float32 (Keras's mixed_bfloat16), its Dense layers (the logit) in
-    float32. On this project's CPUs (AMX / AVX512-BF16, as GAN training uses) a step takes
-    less than half the CPU time of float32 (`bench/learned_precision.py`). Only the float32
-    variables are stored, and a fit measures the float32 model rebuilt from them, as the app
-    scores with (`stored_or_trained`)."""
+    """A copy of `model` (same weights) to train: on a CPU with a bfloat16 unit its
+    convolutions compute in bfloat16 while every variable stays float32 (Keras's
+    mixed_bfloat16), its Dense layers (the logit) in float32: there (AMX / AVX512-BF16) a step
+    takes less than half the CPU time of float32 (`bench/learned_precision.py`). On any other
+    CPU bfloat16 is emulated and slower, so the copy stays float32, as GAN training does
+    (`gan.config.machine_precision`). Only the float32 variables are stored, and a fit measures
+    the float32 model rebuilt from them, as the app scores with (`stored_or_trained`)."""
     import keras
+
+    from gan.config import machine_precision
+
+    policy = "mixed_bfloat16" if machine_precision() == "mixed_bfloat16" else "float32"
 
     def at_mixed_precision(layer):
         config = layer.get_config()
         if not isinstance(layer, (keras.layers.InputLayer, keras.layers.Dense)):
-            config["dtype"] = "mixed_bfloat16"
+            config["dtype"] = policy
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=at_mixed_precision, recursive=True)
