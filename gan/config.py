@@ -183,7 +183,8 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 def machine_precision(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     """What `precision="auto"` means on this machine: mixed bfloat16 where the CPU computes
     bfloat16 itself, float32 elsewhere (a CPU without, or a system without /proc/cpuinfo).
-    GPUs are not looked at: pass --precision for a GPU (README, "Scaling out")."""
+    GPUs are not looked at: pass --precision for a GPU (README, "Train on several GPUs or
+    machines")."""
     try:
         text = Path(cpuinfo).read_text(errors="replace")
     except OSError:
@@ -195,6 +196,8 @@ def machine_precision(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
 def concrete_precision(precision: str) -> str:
     """The Keras dtype policy a run trains with: "auto" resolved for this machine."""
     return machine_precision() if precision == "auto" else precision
+
+
 STRATEGIES = ("default", "mirrored", "multiworker")   # gan.training.distribute makes each
 _FINITE = math.isfinite
 # field -> (check of a value of the right type, what it must be)
