@@ -229,7 +229,8 @@ SCHEMA: dict[str, Any] = {
                 # The discriminator's layers trained on as a classifier (gan.detector.learned),
                 # measured leave-sources-out in folds.
                 "learned": {**_FITTED_DETECTOR, "properties": {
-                    **_FITTED_DETECTOR["properties"], "steps": _COUNT, "folds": _COUNT}},
+                    **_FITTED_DETECTOR["properties"], "steps": _COUNT, "folds": _COUNT,
+                    "ood_file": INSIDE}},
                 # The learned detector and the discriminator together (gan.detector.panel):
                 # each member's P mapped to its rank among left-out real photos ("ranks":
                 # non-decreasing P at evenly spaced rank levels), the higher rank scored.

@@ -81,10 +81,10 @@ def test_fit_trains_it_without_each_fold_stores_it_and_the_app_offers_it(tmp_pat
     assert {r["source"] for r in sec["left_out"]["rows"]} == set(SOURCES)
     for r in sec["left_out"]["rows"]:
         assert r["generated"] + r["unsure"] + r["real"] == r["scored"] > 0
-        assert "unfamiliar" not in r["unsure_reasons"]          # no such check, as in the app
         if r["kind"] == "real":
             assert r["false_alarm_upper95"] <= TINY_TARGET_FPR
     assert learned.FILE in card["files"] and (path / learned.FILE).is_file()
+    assert sec["ood_file"] == learned.OOD_FILE and learned.OOD_FILE in card["files"]
     rep = json.loads((path / "detection/report/report.json").read_text())
     assert rep["detectors"][learned.KEY]["robustness"]["curves"][0]["counts"]["real"] == 2
     assert learned.KEY in out                                   # the CLI's table lists it
@@ -101,6 +101,10 @@ def test_fit_trains_it_without_each_fold_stores_it_and_the_app_offers_it(tmp_pat
     assert np.array_equal(views, face.views)
     raw = learned.scores(learned.load(bundle), face.views)
     assert np.allclose(det.raw(face.views), raw)
+    # its unfamiliar-photo check is the one the fit stored: noise is unlike every source
+    noise = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    assert det.unfamiliar(noise).all()
+    assert set(det.judge(noise[:, None].repeat(3, axis=1)).reasons) == {"unfamiliar"}
     (v,) = photos.judge(det, [face])
     assert v.verdict in ("generated", "real", "unsure")
     assert learned.KEY in [d.key for d in stored_detectors(bundle)[0]]
@@ -111,6 +115,7 @@ def test_fit_trains_it_without_each_fold_stores_it_and_the_app_offers_it(tmp_pat
     card = read_card(path)
     assert learned.KEY not in card["detector"] and learned.FILE not in card["files"]
     assert not (path / learned.FILE).exists()
+    assert learned.OOD_FILE not in card["files"] and not (path / learned.OOD_FILE).exists()
     with pytest.raises(ValueError, match="no learned detector"):
         pick(load_bundle(path), learned.KEY)
 
@@ -195,6 +200,60 @@ def test_a_refit_on_the_same_photos_loads_the_trained_model_instead_of_training(
     learned.fit(bundle.discriminator, sets, bundle.resolution, 7, cache_dir=models)
     assert len(calls) == 3                                   # other photos or steps: trained
 
+
+
+def test_the_unfamiliar_check_flags_faces_unlike_every_source_and_is_stored_exactly(tmp_path):
+    """The check reads the model's own features: photos of the fit sources it was not fitted
+    on (their calibration halves) are familiar, noise is not; the stored file gives the very
+    same flags, and a damaged or foreign file is refused with a DetectorError."""
+    from gan.detector import learned
+    from gan.detector.forensic import DetectorError
+
+    bundle, sets = _tiny_bundle_and_sets(tmp_path)
+    size = bundle.resolution
+    model = learned.build(bundle.discriminator)
+    check = learned.fit_ood(model, sets, size)
+    held = np.concatenate([s.data.X[s.data.found & s.calib_mask] for s in sets])
+    assert check.unfamiliar(held).mean() <= 0.02
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8)
+    assert check.unfamiliar_faces(noise).all()
+    faces = np.concatenate([noise, held[:8].reshape(-1, size, size, 3)])
+    again = learned.ood_from_bytes(check.to_bytes(), model, size, "the file")
+    np.testing.assert_array_equal(again.unfamiliar_faces(faces), check.unfamiliar_faces(faces))
+    np.testing.assert_allclose(again.check.distance(learned.features(model, faces)),
+                               check.check.distance(learned.features(model, faces)))
+    with pytest.raises(DetectorError, match="the file cannot be read"):
+        learned.ood_from_bytes(check.to_bytes()[:-40], model, size, "the file")
+    import io
+
+    arrays = dict(np.load(io.BytesIO(check.to_bytes())))
+    arrays["mean"] = arrays["mean"][:-1]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with pytest.raises(DetectorError, match="features"):
+        learned.ood_from_bytes(buf.getvalue(), model, size, "the file")
+
+
+def test_features_come_from_the_same_pass_as_the_score(tmp_path):
+    """One forward pass gives both: the score is the model's, the features each channel's
+    mean of the map the head reads (the `features` layer's input)."""
+    import keras
+
+    from gan.bundle import load_bundle
+    from gan.data.preprocess import to_model_input
+    from gan.detector import learned
+
+    bundle = load_bundle(make_tiny_bundle(tmp_path / "b"))
+    model = learned.build(bundle.discriminator)
+    faces = np.random.default_rng(1).integers(0, 256, (3, bundle.resolution, bundle.resolution, 3),
+                                              dtype=np.uint8)
+    s, f = learned.scores_and_features(model, faces)
+    inner = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    fmap = keras.Model(inner.inputs, inner.get_layer("features").input)
+    want = np.asarray(fmap(to_model_input(faces), training=False), np.float64).mean(axis=(1, 2))
+    np.testing.assert_allclose(f, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(s, learned.scores(model, faces))
 
 
 def _all_layers(model):

@@ -187,6 +187,14 @@ def test_fit_measures_the_panel_left_out_and_the_app_scores_it_as_measured(panel
     (v,) = photos.judge(det, [face])
     assert v.p == pytest.approx(float(expected[0]))
     assert v.verdict == det.rule.decide(expected[0], expected[1:])[0]
+    # a face unlike every fit source is unsure on the panel: the learned detector's check,
+    # on the aligned face alone
+    noise = np.random.default_rng(0).integers(0, 256, (2, 2, 32, 32, 3), dtype=np.uint8)
+    noise[:, 1] = face.views[0, 1]
+    assert det.unfamiliar(noise).all()
+    for views in (noise, face.views[:1]):
+        np.testing.assert_array_equal(det.unfamiliar(views), members["learned"].unfamiliar(views[:, 0]))
+    assert set(det.judge(noise[:, None].repeat(3, axis=1)).reasons) == {"unfamiliar"}
 
 
 @pytest.mark.slow
@@ -207,6 +215,7 @@ def test_the_fit_scores_each_source_by_the_higher_member_rank(tmp_path):
         at = {f: i for i, f in enumerate(d.files)}
         p_d = ld.fitted.p(d.X[[at[f] for f in ll.files]].astype(np.float64))
         assert lq.files == ll.files
+        assert np.array_equal(lq.unfamiliar, ll.unfamiliar)    # the learned detector's check
         r_d = ranks["discriminator"](p_d)
         assert np.allclose(lq.p, np.maximum(ranks["learned"](ll.p),
                                             np.where(r_d >= panel.GATE, r_d, 0.0)))
@@ -216,7 +225,7 @@ def test_the_fit_scores_each_source_by_the_higher_member_rank(tmp_path):
     # the report's larger per-group samples score photos as the left-out table did
     lq = mq.left[0]
     views_d = fitted.sets[learned.KEY][0].data
-    files, p, p_re = panel.scored(lq.fitted, views_d, disc_sets[lq.name].data)
+    files, p, p_re, _ = panel.scored(lq.fitted, views_d, disc_sets[lq.name].data)
     assert files == lq.files and np.allclose(p, lq.p) and np.allclose(p_re, lq.p_re)
 
 

@@ -69,6 +69,7 @@ class FittedDetectors:
     dfeatures_model: ReadoutModel | None = None
     trained_on: TrainedOn | None = None     # detection/discriminator_tuned.npz, when trained
     learned_model: bytes | None = None      # detection/learned.npz, when trained
+    learned_ood: bytes | None = None        # detection/learned_ood.npz, its unfamiliar check
 
 
 def headline(rows: list[dict]) -> dict:
@@ -383,7 +384,8 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
     }
     if ml is not None:
         section[learned.KEY] = {
-            "file": learned.FILE, "steps": learned_steps, "folds": learned_folds,
+            "file": learned.FILE, "ood_file": learned.OOD_FILE,
+            "steps": learned_steps, "folds": learned_folds,
             "kind": f"the discriminator's layers trained on as a classifier of the "
                     f"landmark-aligned face at {bundle.resolution} px, from its weights",
             "protocol": f"leave-sources-out in {learned_folds} folds: each source scored by the "
@@ -413,7 +415,8 @@ def fit_detectors(bundle, sources: list[Source], *, per_source: int = PER_SOURCE
         sets[panel.KEY] = sets_v
     return FittedDetectors(model, section, measured, sets, dfeatures_model=p_model,
                            trained_on=trained_on,
-                           learned_model=kerasmodels.to_bytes(ml.final.model.model) if ml else None)
+                           learned_model=kerasmodels.to_bytes(ml.final.model.model) if ml else None,
+                           learned_ood=ml.final.ood.to_bytes() if ml else None)
 
 
 def stored_group_photos(card: dict) -> int:
@@ -448,7 +451,8 @@ def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
     try:        # every file staged first: a failure leaves the old files and card as they were
         for name, data in ((FILE, fitted.forensic_model), (dfeatures.FILE, fitted.dfeatures_model),
                            (tuned.FILE, fitted.trained_on.data if fitted.trained_on else None),
-                           (learned.FILE, fitted.learned_model)):
+                           (learned.FILE, fitted.learned_model),
+                           (learned.OOD_FILE, fitted.learned_ood)):
             if data is None:
                 continue
             target = bundle_path / name
@@ -467,7 +471,8 @@ def write_detectors(bundle_path, fitted: FittedDetectors) -> dict:
     card["detector"] = fitted.card
     files = {**card.get("files", {}), **entries}
     dropped = ([tuned.FILE] if fitted.trained_on is None else []) + (    # a refit without them
-        [learned.FILE] if fitted.learned_model is None else []) + [
+        [learned.FILE] if fitted.learned_model is None else []) + (
+        [learned.OOD_FILE] if fitted.learned_ood is None else []) + [
         tuned.LEGACY_FILE, learned.LEGACY_FILE]                         # stored the old way
     for name in dropped:
         files.pop(name, None)

@@ -106,8 +106,7 @@ def score(left, sets, n: int, describe_fn, half: str | None, log=lambda m: None)
         log(f"groups ({half}): {len(files)} photos of {lo.name}, up to {n} a group")
         d = describe_fn(files)
         if isinstance(lo.fitted, panel.PanelFitted):    # described for both its members
-            scored, p, p_re = panel.scored(lo.fitted, *d)
-            unfamiliar = None
+            scored, p, p_re, unfamiliar = panel.scored(lo.fitted, *d)
         else:
             m, p, p_re, unfamiliar = loso.score(lo.fitted, d)
             scored = [f for f, k in zip(d.files, m) if k]

@@ -18,9 +18,16 @@ sources are split into FOLDS folds and each source is scored by the model traine
 fold. Members of a family go to different folds where the family has no more members than there
 are folds (`folds`), so "family seen" means what it means in the one-source-out table. The
 verdict rule is then chosen on those scores like every other detector's (`loso.choose_rule`).
-It has no unfamiliar-photo check, in the table as in the app.
 
-Stored as `detection/learned.npz` (weights, `kerasmodels.to_bytes`) by `python -m gan.detector
+Its unfamiliar-photo check (`FeatureOOD`) reads the same forward pass: each channel's mean over
+the last feature map, a photo unlike every fit source by `gan.detector.ood`'s distance. Fitted
+per fold like the score, so the table's "unfamiliar" counts are of sources the check never saw.
+Why these features: of the three checks tried for the panel, this one costs no second pass and
+flagged almost no real photo of sources never used, while the texture check flagged a fifth of
+one; like the others it does not flag a dithered face (docs/detector.md, "An unfamiliar-photo
+check for the panel").
+
+Stored as `detection/learned.npz` (weights, `kerasmodels.to_bytes`) and `OOD_FILE` by `python -m gan.detector
 fit --learned-steps N`. Fit time
 trains it; scoring needs Keras alone.
 """
@@ -38,6 +45,7 @@ from gan.detector.forensic import DetectorError
 
 FILE = "detection/learned.npz"
 LEGACY_FILE = "detection/learned.keras"     # bundles fitted before weights-only storage
+OOD_FILE = "detection/learned_ood.npz"      # its unfamiliar-photo check (absent before 2026-12-07)
 KEY = "learned"
 STEPS = 4000
 BATCH = 64
@@ -64,7 +72,117 @@ def build(discriminator):
 
 def scores(model, faces_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Raw scores [n] (the logit: higher = generated) of prepared faces [n, R, R, 3] uint8."""
-    return kerasmodels.logits(model, faces_uint8, batch_size)
+    return scores_and_features(model, faces_uint8, batch_size)[0]
+
+
+_BOTH: list[tuple] = []          # the last few models' two-output copies (a fit has five)
+
+
+def _both(model):
+    """(a model giving the logit and the flattened last feature map in one pass, its channel
+    count), made once per model (for the last few models used)."""
+    import keras
+
+    for kept in _BOTH:
+        if kept[0] is model:
+            return kept[1:]
+    drop = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dropout))
+    inner = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    channels = int(inner.get_layer("features").input.shape[-1])
+    _BOTH.insert(0, (model, keras.Model(model.inputs, [model.outputs[0], drop.input]), channels))
+    del _BOTH[8:]
+    return _BOTH[0][1:]
+
+
+def scores_and_features(model, faces_uint8: np.ndarray, batch_size: int = 64):
+    """(raw scores [n], features [n, C]: each channel's mean over the last feature map) of
+    prepared faces [n, R, R, 3] uint8, from one forward pass."""
+    from gan.data.preprocess import to_model_input
+
+    both, channels = _both(model)
+    logits, feats = [], []
+    for i in range(0, len(faces_uint8), batch_size):
+        out, flat = both.predict_on_batch(to_model_input(faces_uint8[i:i + batch_size]))
+        logits.append(np.asarray(out, np.float64).reshape(-1))
+        flat = np.asarray(flat, np.float64)
+        feats.append(flat.reshape(len(flat), -1, channels).mean(axis=1))
+    if not logits:
+        return np.zeros((0,), np.float64), np.zeros((0, channels), np.float64)
+    return np.concatenate(logits), np.concatenate(feats)
+
+
+def features(model, faces_uint8: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    return scores_and_features(model, faces_uint8, batch_size)[1]
+
+
+@dataclasses.dataclass
+class FeatureOOD:
+    """The unfamiliar-photo check on the model's features (see the module docstring):
+    `unfamiliar` of flattened faces, as `loso` and the report call a fitted detector's check."""
+    model: object
+    size: int
+    mean: np.ndarray
+    scale: np.ndarray
+    check: object               # ood.OOD on (features - mean) / scale
+
+    def standardise(self, F: np.ndarray) -> np.ndarray:
+        return (np.asarray(F, np.float64) - self.mean) / self.scale
+
+    def unfamiliar_faces(self, faces_uint8: np.ndarray) -> np.ndarray:
+        faces = np.asarray(faces_uint8, np.uint8)
+        if not len(faces):
+            return np.zeros(0, bool)
+        return self.check.unfamiliar(features(self.model, faces))
+
+    def unfamiliar(self, X: np.ndarray) -> np.ndarray:
+        return self.unfamiliar_faces(np.asarray(X, np.uint8).reshape(-1, self.size, self.size, 3))
+
+    def to_bytes(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, mean=self.mean, scale=self.scale, **self.check.arrays())
+        return buf.getvalue()
+
+
+def fit_ood(model, sets, size: int) -> FeatureOOD:
+    """The check of `model`: centres and spread from each source's fit half, the limit from its
+    calibration half (`gan.detector.ood.fit`), features standardised on the fit halves."""
+    from gan.detector import ood
+
+    def faces(s, calib: bool):
+        m = s.data.found & (s.calib_mask if calib else ~s.calib_mask)
+        return s.data.X[m].reshape(-1, size, size, 3)
+
+    fit_f = [features(model, faces(s, False)) for s in sets]
+    held_f = [features(model, faces(s, True)) for s in sets]
+    allf = np.concatenate([f for f in fit_f if len(f)])
+    mean, scale = allf.mean(axis=0), allf.std(axis=0) + 1e-6
+    std = lambda F: (np.asarray(F, np.float64) - mean) / scale     # noqa: E731
+    return FeatureOOD(model, size, mean, scale, ood.fit(std, fit_f, held_f))
+
+
+def ood_from_bytes(data: bytes, model, size: int, where: str) -> FeatureOOD:
+    """A stored check; DetectorError when the file is damaged or not of this model."""
+    import io
+
+    from gan.detector import ood
+
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        mean = np.asarray(arrays["mean"], np.float64)
+        scale = np.asarray(arrays["scale"], np.float64)
+        channels = _both(model)[1]
+        if mean.shape != (channels,) or scale.shape != (channels,) or np.any(scale <= 0):
+            raise ValueError(f"it is not of this model's {channels} features")
+        check = ood.from_arrays(arrays, lambda F: (np.asarray(F, np.float64) - mean) / scale)
+        if check.centres.shape[1] != channels or not all(
+                np.all(np.isfinite(a)) for a in (check.centres, check.precision, check.limit)):
+            raise ValueError("its arrays are damaged")
+    except Exception as e:  # noqa: BLE001 - any failure to parse is a damaged file
+        raise DetectorError(f"{where} cannot be read ({type(e).__name__}: {e}).") from e
+    return FeatureOOD(model, size, mean, scale, check)
 
 
 @dataclasses.dataclass
@@ -147,13 +265,15 @@ def trained(discriminator, sets, size: int, steps: int = STEPS, cache_dir=None,
 
 
 def fit(discriminator, sets, size: int, steps: int = STEPS, log=lambda m: None, cache_dir=None):
-    """A `loso.Fitted`: trained on the fit halves, Platt-calibrated on the calib halves."""
+    """A `loso.Fitted`: trained on the fit halves, Platt-calibrated on the calib halves, with
+    its unfamiliar-photo check (`fit_ood`)."""
     from gan.detector import calibrate, loso
 
     readout = Readout(trained(discriminator, sets, size, steps, cache_dir, log), size)
     Xc, yc, wc = loso.fit_rows(sets, "calib", use_variants=False)
     a, b = calibrate.platt_fit(readout.decision(Xc), yc, weights=wc * len(wc))
-    return loso.Fitted(readout, {"method": "platt", "a": a, "b": b, "input": "score"}, None)
+    return loso.Fitted(readout, {"method": "platt", "a": a, "b": b, "input": "score"},
+                       fit_ood(readout.model, sets, size))
 
 
 def folds(sources, k: int = FOLDS) -> list[int]:
@@ -201,3 +321,30 @@ def load(bundle):
     if s is None:
         raise DetectorError(f"{bundle.name} has no learned detector. {fix}")
     return kerasmodels.load(bundle, s["file"], "learned detector", fix, build)
+
+
+def load_ood(bundle, model) -> FeatureOOD | None:
+    """The bundle's stored unfamiliar-photo check of `model` (its learned detector), checked
+    against the card; None for a card fitted before the check existed. Raises DetectorError."""
+    from gan.bundle import BundleError, verify_files
+
+    name = (settings(bundle.card) or {}).get("ood_file")
+    if not name:
+        return None
+    cache = bundle.__dict__.setdefault("_learned_ood", {})
+    key = (name, (bundle.card.get("files", {}).get(name) or {}).get("sha256"), id(model))
+    if key not in cache:
+        what = f"The learned detector's unfamiliar-photo check of {bundle.name}"
+        fix = FIX.format(model=bundle.path)
+        try:
+            verify_files(bundle.path, bundle.card, names=[name])
+            cache[key] = ood_from_bytes((Path(bundle.path) / name).read_bytes(), model,
+                                        bundle.resolution, f"{what} ({name})")
+        except BundleError as e:
+            cache[key] = DetectorError(f"{what} cannot be used: "
+                                       f"{str(e).split(' Get a working bundle')[0]} {fix}")
+        except DetectorError as e:
+            cache[key] = DetectorError(f"{e} {fix}")
+    if isinstance(cache[key], Exception):
+        raise cache[key]
+    return cache[key]

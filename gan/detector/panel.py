@@ -24,6 +24,10 @@ every real photo's score, which blurs other generators' faces into real ones (fi
 docs/detector.md). Cards fitted before the gate have none (`gate` 0: the plain maximum), and
 are scored as fitted.
 
+A photo the learned detector finds unlike every source it was fitted on (its unfamiliar-photo
+check, `learned.FeatureOOD`) is "unsure" on the panel too: the panel's rank of it is the
+learned detector's guess. Panels fitted before that check have none.
+
 Each source's panel score combines the members' scores of it when it was left out (the
 learned detector's fold, the discriminator's calibration without it). The ranks are taken from
 all left-out real photos; the nested check (rule chosen without a source) takes them without
@@ -91,14 +95,17 @@ def combine(p_learned, p_disc, ranks: dict[str, Ranks], gate: float = GATE) -> n
 class PanelFitted:
     """The panel as `loso` and the report read a fitted detector: `p` of rows, each the aligned
     face (`collections.describe_views`) followed by the discriminator's crop of the same photo
-    (`stored.discriminator_views`), both flattened uint8 (`photo_views` makes them); no
-    unfamiliar-photo check."""
+    (`stored.discriminator_views`), both flattened uint8 (`photo_views` makes them); its
+    unfamiliar-photo check is the learned detector's, on the aligned half of each row."""
     learned: object             # loso.Fitted of the learned detector
     disc: object                # loso.Fitted of the discriminator (identity + Platt)
     ranks: dict
     disc_raw: Callable          # discriminator crops [n, R, R, 3] uint8 -> raw scores
-    ood: None = None
     gate: float = GATE
+
+    @property
+    def ood(self):
+        return _AlignedHalf(self.learned.ood) if getattr(self.learned, "ood", None) else None
 
     def p(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.uint8)
@@ -107,6 +114,16 @@ class PanelFitted:
         raw = self.disc_raw(X[:, half:].reshape(-1, size, size, 3))
         return combine(self.learned.p(X[:, :half]), self.disc.p(np.asarray(raw, np.float64)[:, None]),
                        self.ranks, self.gate)
+
+
+@dataclass(frozen=True)
+class _AlignedHalf:
+    """The learned detector's check of panel rows (the aligned face, then the crop)."""
+    check: object
+
+    def unfamiliar(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        return self.check.unfamiliar(X[:, :X.shape[1] // 2])
 
 
 def photo_views(img, size: int, crop: str, finders: tuple[str, ...] | None = None):
@@ -195,7 +212,7 @@ def leave_out(learned_left: list, disc_left: list, disc_sets: list, disc_raw, ga
                 name=lo_l.name, kind=lo_l.kind, family_seen=lo_l.family_seen,
                 n_photos=lo_l.n_photos, no_face=lo_l.no_face, too_small=lo_l.too_small,
                 p=combine(lo_l.p, p_d, ranks, gate), p_re=combine(lo_l.p_re, p_d_re, ranks, gate),
-                unfamiliar=np.zeros(len(lo_l.p), bool), p_thumb=lo_l.p_thumb,
+                unfamiliar=np.asarray(lo_l.unfamiliar, bool), p_thumb=lo_l.p_thumb,
                 files=list(lo_l.files),
                 fitted=PanelFitted(lo_l.fitted, lo_d.fitted, ranks, disc_raw, gate=gate)))
         return out
@@ -205,16 +222,17 @@ def leave_out(learned_left: list, disc_left: list, disc_sets: list, disc_raw, ga
 
 
 def scored(fitted: PanelFitted, views_d, disc_d):
-    """(files scored, P, P of each re-encoding) of photos described for both members (the
-    learned detector's `describe_views`, the discriminator's `describe_discriminator`), as
-    `loso.score` gives for one detector: the report's larger per-group samples."""
+    """(files scored, P, P of each re-encoding, unfamiliar) of photos described for both
+    members (the learned detector's `describe_views`, the discriminator's
+    `describe_discriminator`), as `loso.score` gives for one detector: the report's larger
+    per-group samples."""
     from gan.detector import loso
 
-    m, p_l, p_l_re, _ = loso.score(fitted.learned, views_d)
+    m, p_l, p_l_re, unfamiliar = loso.score(fitted.learned, views_d)
     files = [f for f, k in zip(views_d.files, m) if k]
     p_d, p_d_re = _disc_p(fitted.disc, disc_d, files)
     return (files, combine(p_l, p_d, fitted.ranks, fitted.gate),
-            combine(p_l_re, p_d_re, fitted.ranks, fitted.gate))
+            combine(p_l_re, p_d_re, fitted.ranks, fitted.gate), unfamiliar)
 
 
 def settings(card: dict) -> dict | None:

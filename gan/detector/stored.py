@@ -194,12 +194,16 @@ def _panel(bundle, section: dict, members: dict, finders: tuple[str, ...]) -> St
         views = np.asarray(views)
         return panel.combine(m_l.p(views[:, 0]), m_d.p(views[:, 1]), ranks, gate)
 
+    def unfamiliar(views):      # the learned detector's check, on the aligned face
+        return m_l.unfamiliar(np.asarray(views)[:, 0])
+
     return StoredDetector(
         key=panel.KEY, title=TITLES[panel.KEY], note=str(section.get("note") or ""),
         rule=rule_of(section), calibrated=True,
         prepare=lambda img, crop=None: panel.photo_views(img, bundle.resolution,
                                                          crop or bundle.crop, finders),
-        raw=score, calibration={"method": "identity"}, measured=section.get("left_out"),
+        raw=score, unfamiliar=unfamiliar if m_l.unfamiliar is not None else None,
+        calibration={"method": "identity"}, measured=section.get("left_out"),
         draft_side=dfeatures.DRAFT_SIDE, section=section)
 
 
@@ -245,6 +249,7 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
             if no_finders:
                 raise forensic.DetectorError(no_finders)
             model = learned.load(bundle)
+            check = learned.load_ood(bundle, model)
         except forensic.DetectorError as e:
             problems[learned.KEY] = str(e)
         else:
@@ -254,6 +259,7 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
                 prepare=lambda img, crop=None: dfeatures.photo_views(img, bundle.resolution,
                                                                      finders),
                 raw=lambda views: learned.scores(model, views),
+                unfamiliar=check.unfamiliar_faces if check is not None else None,
                 calibration=s_learned.get("calibration"), measured=s_learned.get("left_out"),
                 draft_side=dfeatures.DRAFT_SIDE, section=s_learned)
     s_panel = panel.settings(bundle.card)
