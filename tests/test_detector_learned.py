@@ -235,6 +235,36 @@ def test_the_unfamiliar_check_flags_faces_unlike_every_source_and_is_stored_exac
         learned.ood_from_bytes(buf.getvalue(), model, size, "the file")
 
 
+def test_the_apps_check_reads_the_pass_that_scored_the_faces(tmp_path, monkeypatch):
+    """A judge scores every view, then checks the photos as they are: no second pass for
+    faces just scored, the same flags as a fresh pass, and faces not just scored (another
+    upload's) are passed again rather than read from the wrong row."""
+    from gan.detector import learned
+
+    bundle, sets = _tiny_bundle_and_sets(tmp_path)
+    size = bundle.resolution
+    model = learned.build(bundle.discriminator)
+    scorer = learned.Scorer(model, learned.fit_ood(model, sets, size))
+    rng = np.random.default_rng(2)
+    real = sets[0].data.X[sets[0].data.found][:4].reshape(-1, size, size, 3)
+    noise = rng.integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    views = np.concatenate([real[:2], noise, real[2:]])          # [6 faces]
+    passes = []
+    real_pass = learned.scores_and_features
+    monkeypatch.setattr(learned, "scores_and_features",
+                        lambda m, f, *a: passes.append(len(f)) or real_pass(m, f, *a))
+    scorer.raw(views)
+    first = views[[0, 2, 4]]
+    flags = scorer.unfamiliar(first)
+    assert passes == [6]                                          # read from that pass
+    np.testing.assert_array_equal(flags, scorer.check.unfamiliar_faces(first))
+    assert flags[1]                                               # the noise face
+    other = rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(scorer.unfamiliar(np.concatenate([first[:1], other])),
+                                  scorer.check.unfamiliar_faces(np.concatenate([first[:1], other])))
+    assert learned.Scorer(model, None).unfamiliar(first).tolist() == [False] * 3
+
+
 def test_features_come_from_the_same_pass_as_the_score(tmp_path):
     """One forward pass gives both: the score is the model's, the features each channel's
     mean of the map the head reads (the `features` layer's input)."""

@@ -162,6 +162,34 @@ def fit_ood(model, sets, size: int) -> FeatureOOD:
     return FeatureOOD(model, size, mean, scale, ood.fit(std, fit_f, held_f))
 
 
+class Scorer:
+    """The app's learned detector: `raw` of faces, and `unfamiliar` of faces it scored last
+    read from that same pass (a judge asks for every view's score, then the check of the
+    photos as they are), so the check costs no second pass. Faces are matched by their bytes:
+    a face not among the last scored (another thread's, another batch) is passed again."""
+
+    def __init__(self, model, check: "FeatureOOD | None"):
+        self.model, self.check = model, check
+        self._last: tuple[dict, np.ndarray] | None = None
+
+    def raw(self, faces_uint8: np.ndarray) -> np.ndarray:
+        faces = np.ascontiguousarray(faces_uint8, np.uint8)
+        s, f = scores_and_features(self.model, faces)
+        if self.check is not None:
+            self._last = ({faces[i].tobytes(): i for i in range(len(faces))}, f)
+        return s
+
+    def unfamiliar(self, faces_uint8: np.ndarray) -> np.ndarray:
+        faces = np.ascontiguousarray(faces_uint8, np.uint8)
+        if self.check is None or not len(faces):
+            return np.zeros(len(faces), bool)
+        last = self._last
+        at = [None if last is None else last[0].get(face.tobytes()) for face in faces]
+        if any(i is None for i in at):
+            return self.check.unfamiliar_faces(faces)
+        return self.check.check.unfamiliar(last[1][at])
+
+
 def ood_from_bytes(data: bytes, model, size: int, where: str) -> FeatureOOD:
     """A stored check; DetectorError when the file is damaged or not of this model."""
     import io

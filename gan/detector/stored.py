@@ -249,7 +249,7 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
             if no_finders:
                 raise forensic.DetectorError(no_finders)
             model = learned.load(bundle)
-            check = learned.load_ood(bundle, model)
+            scorer = learned.Scorer(model, learned.load_ood(bundle, model))
         except forensic.DetectorError as e:
             problems[learned.KEY] = str(e)
         else:
@@ -258,8 +258,7 @@ def stored_detectors(bundle) -> tuple[list[StoredDetector], dict[str, str]]:
                 rule=rule_of(s_learned), calibrated=True,
                 prepare=lambda img, crop=None: dfeatures.photo_views(img, bundle.resolution,
                                                                      finders),
-                raw=lambda views: learned.scores(model, views),
-                unfamiliar=check.unfamiliar_faces if check is not None else None,
+                raw=scorer.raw, unfamiliar=scorer.unfamiliar if scorer.check is not None else None,
                 calibration=s_learned.get("calibration"), measured=s_learned.get("left_out"),
                 draft_side=dfeatures.DRAFT_SIDE, section=s_learned)
     s_panel = panel.settings(bundle.card)
