@@ -123,7 +123,7 @@ class FeatureOOD:
     size: int
     mean: np.ndarray
     scale: np.ndarray
-    check: object               # ood.OOD on (features - mean) / scale
+    check: object               # ood.OOD on `standardise`d features
 
     def standardise(self, F: np.ndarray) -> np.ndarray:
         return (np.asarray(F, np.float64) - self.mean) / self.scale
@@ -157,9 +157,9 @@ def fit_ood(model, sets, size: int) -> FeatureOOD:
     fit_f = [features(model, faces(s, False)) for s in sets]
     held_f = [features(model, faces(s, True)) for s in sets]
     allf = np.concatenate([f for f in fit_f if len(f)])
-    mean, scale = allf.mean(axis=0), allf.std(axis=0) + 1e-6
-    std = lambda F: (np.asarray(F, np.float64) - mean) / scale     # noqa: E731
-    return FeatureOOD(model, size, mean, scale, ood.fit(std, fit_f, held_f))
+    out = FeatureOOD(model, size, allf.mean(axis=0), allf.std(axis=0) + 1e-6, None)
+    out.check = ood.fit(out.standardise, fit_f, held_f)
+    return out
 
 
 class Scorer:
@@ -204,13 +204,14 @@ def ood_from_bytes(data: bytes, model, size: int, where: str) -> FeatureOOD:
         channels = _both(model)[1]
         if mean.shape != (channels,) or scale.shape != (channels,) or np.any(scale <= 0):
             raise ValueError(f"it is not of this model's {channels} features")
-        check = ood.from_arrays(arrays, lambda F: (np.asarray(F, np.float64) - mean) / scale)
+        out = FeatureOOD(model, size, mean, scale, None)
+        out.check = check = ood.from_arrays(arrays, out.standardise)
         if check.centres.shape[1] != channels or not all(
                 np.all(np.isfinite(a)) for a in (check.centres, check.precision, check.limit)):
             raise ValueError("its arrays are damaged")
     except Exception as e:  # noqa: BLE001 - any failure to parse is a damaged file
         raise DetectorError(f"{where} cannot be read ({type(e).__name__}: {e}).") from e
-    return FeatureOOD(model, size, mean, scale, check)
+    return out
 
 
 @dataclasses.dataclass
