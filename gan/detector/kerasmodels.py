@@ -110,7 +110,7 @@ def trainable(model):
 
     from gan.config import machine_precision
 
-    policy = "mixed_bfloat16" if machine_precision() == "mixed_bfloat16" else "float32"
+    policy = machine_precision()            # "mixed_bfloat16" or "float32"
 
     def at_mixed_precision(layer):
         config = layer.get_config()
