@@ -9,7 +9,8 @@
 `celeba_heldout`: CelebA photos (../shared/data's two CelebA folders, the bundle's training
 source) on the held-out side of the bundle's own split (`FaceData.split`'s hash of seed and
 path, the card's fraction and seed) that are not among the photos the detectors' `celeba`
-source samples for a fit; symlinks, the first --n by the split's hash. `facegan_fresh`: --n
+source samples for a fit; symlinks, the first --n by the split's hash (a held-out photo whose
+near-duplicate the merge kept on the training side, about 2% of pairs, is not dropped here). `facegan_fresh`: --n
 faces of the bundle at the generate page's defaults (truncation 1, each face's labels drawn as
 the training photos have them) on a seed no fitting source used (`gan.generate`).
 
@@ -29,8 +30,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-SHARED = REPO.parent / "shared" / "data"
 FRESH_SEED = 9101          # the fitting sources' faces are seeds 5001-5003 (detector_sources.py)
+
+
+def merged_key(f: Path) -> str:
+    """The photo's key in the merged CelebA set the bundle trained on (`gan.data merge` keeps
+    each folder's name: celeba-5k/img/1.jpg, celeba-identities/celeb_3/2.jpg)."""
+    parts = f.parts
+    at = max(i for i, part in enumerate(parts) if part in ("celeba-5k", "celeba-identities"))
+    return "/".join(parts[at:])
 
 
 def main(argv=None) -> int:
@@ -53,7 +61,7 @@ def main(argv=None) -> int:
     fitted = {f.resolve() for f in celeba.sample(args.fit_photos)}
     held = []
     for f in celeba.files:
-        u = unit_hash(seed, str(f.relative_to(SHARED)))   # the merged set's key of the photo
+        u = unit_hash(seed, merged_key(f))
         if u < fraction and f.resolve() not in fitted:
             held.append((u, f))
     held.sort()
@@ -61,7 +69,7 @@ def main(argv=None) -> int:
     real = out / "celeba_heldout"
     real.mkdir(parents=True, exist_ok=True)
     for _, f in held[:args.n]:
-        link = real / str(f.relative_to(SHARED)).replace("/", "_")
+        link = real / merged_key(f).replace("/", "_")
         if not link.exists():
             link.symlink_to(f.resolve())
     print(f"{real}: {min(args.n, len(held))} of {len(held)} held-out CelebA photos no fit sampled "
