@@ -546,8 +546,8 @@ def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: 
         init_info = init_from_bundle(model, cfg, cfg.init_from, label_names)
         fresh = init_info.get("started_fresh")
         print(f"Starting from {cfg.init_from} ({init_info['steps']} steps trained there); "
-              "optimizer state starts fresh" + (f", and so do the layers it lacks or conditions on "
-                                                "other labels (" + ", ".join(fresh) + ")"
+              "optimizer state starts fresh" + (", and so do the layers it does not share with "
+                                                "this run (" + ", ".join(fresh) + ")"
                                                 if fresh else "") + ".", file=sys.stderr)
     return step, seconds, cpu, init_info
 
