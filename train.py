@@ -76,6 +76,10 @@ HELP = {
     "extra_convs_max_res": ("put the --extra-convs only in the blocks at most this resolution, "
                             "where the face's layout forms and a convolution costs little "
                             "(0 = every block)"),
+    "attention_res": ("a self-attention block (SAGAN, Zhang et al. 2019) at this resolution in "
+                      "both networks, so distant parts of a face (the two eyes) see each other; "
+                      "its output starts at zero, so a bundle without one can start the run "
+                      "(--init-from) and draws the same faces at first (0 = none)"),
     "label_embed_dim": "size of the label embedding fed to the generator",
     "init_from": ("a bundle (models/NAME) whose generator and discriminator weights start a new run: "
                   "fine-tune a trained model on your own photos; its optimizer state starts fresh, "

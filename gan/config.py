@@ -44,6 +44,7 @@ class TrainConfig:
     d_dropout: float = 0.4              # dropout before D's last layer (keras-io's tip)
     extra_convs: int = 0                # extra 3x3 convs per resolution block (depth)
     extra_convs_max_res: int = 0        # only in blocks at most this resolution (0: every block)
+    attention_res: int = 0              # a self-attention block at this resolution in G and D (0: none)
     label_embed_dim: int = 32           # size of the label embedding fed to the generator
 
     # --- training ---------------------------------------------------------------------------
@@ -84,6 +85,10 @@ class TrainConfig:
         if not problems and self.d_recon > 0 and self.resolution < 32:
             problems.append("d_recon (--d-recon) redraws photos at 32 px from D's 8x8 features, so "
                             "it needs --resolution 32 or more")
+        if not problems and self.attention_res > self.resolution // 2:
+            problems.append(f"attention_res (--attention-res) {self.attention_res} must be at most "
+                            f"half the resolution ({self.resolution // 2}): the discriminator's "
+                            "first block is already at half size")
         if not problems and self.balance.strip() and self.labels is None:
             problems.append("balance (--balance) draws the groups of labels equally often, so it "
                             "needs --labels too")
@@ -160,7 +165,8 @@ def _same(a: Any, b: Any) -> bool:
 # Architecture fields: a resumed run must agree with its checkpoint on these.
 ARCHITECTURE_FIELDS = (
     "resolution", "latent_dim", "g_channels", "g_max_channels", "d_channels", "d_max_channels",
-    "extra_convs", "extra_convs_max_res", "label_embed_dim", "labels", "crop", "d_norm", "d_dropout",
+    "extra_convs", "extra_convs_max_res", "attention_res", "label_embed_dim", "labels", "crop",
+    "d_norm", "d_dropout",
 )
 
 
@@ -218,6 +224,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "extra_convs": (lambda v: 0 <= v <= 16, "from 0 to 16"),
     "extra_convs_max_res": (lambda v: v == 0 or (4 <= v <= 1024 and v & (v - 1) == 0),
                             "0 (every block) or a power of two from 4 to 1024"),
+    "attention_res": (lambda v: v == 0 or (8 <= v <= 512 and v & (v - 1) == 0),
+                      "0 (none) or a power of two from 8 to 512"),
     "label_embed_dim": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
     "steps": (lambda v: v >= 0, "0 or more"),
     "batch_size": (lambda v: 1 <= v <= 65536, "from 1 to 65536"),

@@ -5,6 +5,10 @@ Widths halve as resolution doubles (`g_channels` / `d_channels` at the high-reso
 capped by `*_max_channels` at the low-resolution end), because on a CPU the cost of a DCGAN sits
 in its highest-resolution layers.
 
+Self-attention (optional, `attention_res`): one block in each network at that resolution (SAGAN,
+Zhang et al. 2019), its output added through a projection that starts at zero, so a network
+without it can be grown into one that first computes the same thing.
+
 Conditioning (optional): the generator takes a label vector beside z, embedded by a Dense layer
 and concatenated; the discriminator adds a projection term <embed(y), features> to its logit
 (Miyato & Koyama 2018).
@@ -25,6 +29,17 @@ def _extra_convs(cfg: TrainConfig, res: int) -> int:
     """Extra 3x3 convs in the block at `res`: depth can be kept to the low resolutions, where
     a face's layout forms and a conv costs little (channels are many, pixels few)."""
     return cfg.extra_convs if not cfg.extra_convs_max_res or res <= cfg.extra_convs_max_res else 0
+
+
+def _attention(h, res: int, dtype: str):
+    """h + W·attention(h) over the res x res positions; W starts at zero (SAGAN's gamma = 0),
+    so the block passes h through unchanged until training gives it a use."""
+    c = h.shape[-1]
+    a = layers.MultiHeadAttention(num_heads=1, key_dim=max(8, c // 8), value_dim=max(8, c // 2),
+                                  attention_axes=(1, 2), name=f"attn{res}", dtype=dtype)(h, h)
+    a = layers.Dense(c, use_bias=False, kernel_initializer="zeros", name=f"attn{res}_out",
+                     dtype=dtype)(a)
+    return layers.Add(name=f"attn{res}_add", dtype=dtype)([h, a])
 
 
 def _channels(res: int, out_res: int, base: int, cap: int) -> int:
@@ -58,6 +73,8 @@ def build_generator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None = Non
                               name=f"conv{res}_{j}", dtype=dtype)(h)
             h = layers.BatchNormalization(name=f"conv{res}_{j}_bn", dtype=dtype)(h)
             h = layers.ReLU(dtype=dtype)(h)
+        if res == cfg.attention_res:
+            h = _attention(h, res, dtype)
     h = layers.Conv2D(3, 3, padding="same", name="to_rgb", dtype=dtype)(h)
     out = layers.Activation("tanh", dtype="float32", name="image")(h)
     return keras.Model(inputs if n_labels else z, out, name="generator")
@@ -89,6 +106,8 @@ def build_discriminator(cfg: TrainConfig, n_labels: int = 0, dtype: str | None =
         for j in range(_extra_convs(cfg, res)):
             h = layers.Conv2D(ch(res), 3, padding="same", name=f"conv{res}_{j}", dtype=dtype)(h)
             h = layers.LeakyReLU(0.2, dtype=dtype)(h)
+        if res == cfg.attention_res:
+            h = _attention(h, res, dtype)
     features = layers.Flatten(name=FEATURES_LAYER, dtype=dtype)(h)
     dropped = layers.Dropout(cfg.d_dropout, name="dropout", dtype=dtype)(features) \
         if cfg.d_dropout > 0 else features

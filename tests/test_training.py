@@ -188,6 +188,33 @@ def test_extra_convs_can_be_kept_to_the_low_resolutions():
 
 
 @pytest.mark.slow
+def test_an_attention_block_learns_in_both_networks_and_resumes(photos, tmp_path):
+    """--attention-res R: one self-attention block at R px in G and D; its output projection
+    starts at zero and moves with training (R1's second derivative goes through it too); the
+    checkpoint holds it, so a stopped run resumes to the same weights."""
+    from gan.bundle import load_bundle
+    from gan.models import build_discriminator, build_generator
+    from gan.training.loop import resolve_config, train
+
+    cfg = _cfg(photos, tmp_path, steps=4, attention_res=8, r1_every=1, checkpoint_every=100)
+    for net in (build_generator(cfg, dtype="float32"), build_discriminator(cfg, dtype="float32")):
+        assert not np.any(net.get_layer("attn8_out").get_weights()[0])
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(cfg, straight, progress=False)
+    train(_cfg(photos, tmp_path, steps=4, attention_res=8, r1_every=1, checkpoint_every=100),
+          split, progress=False, stop_at=2)
+    cfg2, resuming = resolve_config(split, {"steps": 4})
+    assert resuming and cfg2.attention_res == 8
+    train(cfg2, split, progress=False)
+    grown = load_bundle(straight / "bundle")
+    for net in (grown.generator, grown.discriminator):
+        assert np.any(net.get_layer("attn8_out").get_weights()[0]), net.name
+    a, b = _state(straight)[0], _state(split)[0]
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_the_same_command_resumes(photos, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "train.py"), "--data", str(photos), "--out", str(run),

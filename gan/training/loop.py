@@ -391,10 +391,18 @@ def check_checkpoint(ckpt: Path) -> None:
 
 
 def _architecture_diff(card: dict, cfg: TrainConfig) -> str:
-    """The architecture fields in which a bundle differs from a run, worded; "" when none."""
+    """The architecture fields in which a bundle differs from a run, worded; "" when none. A
+    run may add the attention block a bundle lacks (`_grows_attention`)."""
     theirs = _architecture_of(card)
     return ", ".join(f"{k} {theirs.get(k)} vs {getattr(cfg, k)}" for k in _INIT_FIELDS
-                     if theirs.get(k) != getattr(cfg, k))
+                     if theirs.get(k) != getattr(cfg, k)
+                     and not (k == "attention_res" and _grows_attention(card, cfg)))
+
+
+def _grows_attention(card: dict, cfg: TrainConfig) -> bool:
+    """A run with an attention block started from a bundle without one: the block's output
+    starts at zero, so the grown networks compute what the bundle's did."""
+    return _architecture_of(card)["attention_res"] == 0 and cfg.attention_res > 0
 
 
 def check_init_from(cfg: TrainConfig, labels: list[str]) -> None:
@@ -538,8 +546,8 @@ def _restore_state(cfg: TrainConfig, run_dir: Path, model, groups, label_names: 
         init_info = init_from_bundle(model, cfg, cfg.init_from, label_names)
         fresh = init_info.get("started_fresh")
         print(f"Starting from {cfg.init_from} ({init_info['steps']} steps trained there); "
-              "optimizer state starts fresh" + (f", and so do its label layers ({', '.join(fresh)}: "
-                                                f"it was conditioned on {', '.join(init_info['labels'])})"
+              "optimizer state starts fresh" + (", and so do the layers it does not share with "
+                                                "this run (" + ", ".join(fresh) + ")"
                                                 if fresh else "") + ".", file=sys.stderr)
     return step, seconds, cpu, init_info
 
@@ -1006,18 +1014,22 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
                             f"{label_names or 'no labels'}; a bundle starts a run with other "
                             "labels only when both have labels")
     fresh: list[str] = []
-    if same_labels:
+    grown = _grows_attention(bundle.card, cfg)
+    if same_labels and not grown:
         g_weights = bundle.generator.get_weights()
         model.generator.set_weights(g_weights)
         model.discriminator.set_weights(bundle.discriminator.get_weights())
     else:
-        _, fresh_g = _copy_layers(bundle.generator, model.generator, LABEL_LAYERS)
-        _, fresh_d = _copy_layers(bundle.discriminator, model.discriminator, LABEL_LAYERS)
+        skip = () if same_labels else LABEL_LAYERS
+        _, fresh_g = _copy_layers(bundle.generator, model.generator, skip)
+        _, fresh_d = _copy_layers(bundle.discriminator, model.discriminator, skip)
         fresh = fresh_g + fresh_d
-        if sorted(fresh) != sorted(LABEL_LAYERS):
+        expected = list(skip) + (_attention_layers(model) if grown else [])
+        if sorted(fresh) != sorted(expected):
             raise TrainingError(f"--init-from {bundle_path}: its layers {', '.join(sorted(fresh))} "
                                 "do not fit this run's")
-        _start_label_layers(bundle, model)
+        if not same_labels:
+            _start_label_layers(bundle, model)
         g_weights = model.generator.get_weights()
     model.ema_generator.set_weights(g_weights)
     tr = bundle.card.get("training", {})
@@ -1029,8 +1041,15 @@ def init_from_bundle(model, cfg: TrainConfig, bundle_path: str | Path,
             "generator_sha256": bundle.card.get("files", {}).get("generator.keras", {}).get("sha256")}
     if not same_labels:
         info["labels"] = list(bundle.label_names)
+    if fresh:
         info["started_fresh"] = fresh
     return info
+
+
+def _attention_layers(model) -> list[str]:
+    """The weighted layers of the attention blocks of G and D (`gan.models._attention`)."""
+    return [layer.name for net in (model.generator, model.discriminator) for layer in net.layers
+            if layer.name.startswith("attn") and layer.weights]
 
 
 def _data_card(cfg: TrainConfig, report: dict, n_train: int, n_held: int) -> dict[str, Any]:
